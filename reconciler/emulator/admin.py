@@ -1,0 +1,101 @@
+"""/_emulator/: seed S3 objects, inject faults, read the request log, configure, reset.
+
+Per-API seeding (users, tokens, projects, stores, computations) lives in each API's
+module under /_emulator/<api>/...
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, fields
+from typing import Callable
+
+from starlette.requests import Request
+from starlette.routing import Route
+
+from reconciler.emulator.core import (Emulator, Fault, HTTPError, config_dict, json_response,
+                                      read_json)
+
+
+def routes(emu: Emulator, seed_all: Callable[[], None]) -> list[Route]:
+    async def put_object(request: Request):
+        bucket, key = request.path_params["bucket"], request.path_params["key"]
+        body = await request.body()
+        emu.store.put_blob(f"{bucket}/{key}", body)
+        return json_response({"bucket": bucket, "key": key, "size": len(body)})
+
+    async def get_object(request: Request):
+        bucket, key = request.path_params["bucket"], request.path_params["key"]
+        body = emu.store.get_blob(f"{bucket}/{key}")
+        if body is None:
+            raise HTTPError(404, {"detail": "no such object"})
+        from starlette.responses import Response
+        return Response(body, media_type="application/octet-stream")
+
+    async def delete_object(request: Request):
+        bucket, key = request.path_params["bucket"], request.path_params["key"]
+        emu.store.delete_blobs(f"{bucket}/{key}", exact=True)
+        return json_response({"deleted": True})
+
+    async def list_objects(request: Request):
+        bucket = request.path_params["bucket"]
+        prefix = request.query_params.get("prefix", "")
+        items = emu.store.list_blobs(f"{bucket}/{prefix}")
+        return json_response({"objects": [{"key": k[len(bucket) + 1:], "size": n} for k, n in items]})
+
+    async def requests_log(request: Request):
+        if request.method == "DELETE":
+            emu.clear_log()
+            return json_response({"cleared": True})
+        body = {"total": len(emu.log), "counts": emu.counts()}
+        if request.query_params.get("full") in ("1", "true"):
+            body["log"] = emu.log
+        return json_response(body)
+
+    async def faults(request: Request):
+        if request.method == "GET":
+            return json_response({"faults": [asdict(f) for f in emu.faults]})
+        if request.method == "DELETE":
+            emu.faults.clear()
+            return json_response({"cleared": True})
+        body = await read_json(request)
+        allowed = {f.name for f in fields(Fault)} - {"hits", "seen", "id"}
+        if not isinstance(body, dict) or set(body) - allowed:
+            raise HTTPError(400, {"detail": f"fault fields: {sorted(allowed)}"})
+        fault = Fault(**body)
+        emu.faults.append(fault)
+        return json_response(asdict(fault), status=201)
+
+    async def delete_fault(request: Request):
+        emu.faults[:] = [f for f in emu.faults if f.id != request.path_params["id"]]
+        return json_response({"deleted": True})
+
+    async def config(request: Request):
+        if request.method == "POST":
+            body = await read_json(request)
+            try:
+                emu.config.update(body if isinstance(body, dict) else {})
+            except (KeyError, TypeError, ValueError) as e:
+                raise HTTPError(400, {"detail": f"bad config field: {e}"})
+        return json_response(config_dict(emu.config))
+
+    async def reset(request: Request):
+        emu.store.clear()
+        emu.faults.clear()
+        emu.clear_log()
+        seed_all()
+        return json_response({"reset": True})
+
+    async def health(request: Request):
+        return json_response({"ok": True})
+
+    return [
+        Route("/_emulator/health", health),
+        Route("/_emulator/s3/{bucket}", list_objects),
+        Route("/_emulator/s3/{bucket}/{key:path}", put_object, methods=["PUT"]),
+        Route("/_emulator/s3/{bucket}/{key:path}", get_object, methods=["GET"]),
+        Route("/_emulator/s3/{bucket}/{key:path}", delete_object, methods=["DELETE"]),
+        Route("/_emulator/requests", requests_log, methods=["GET", "DELETE"]),
+        Route("/_emulator/faults", faults, methods=["GET", "POST", "DELETE"]),
+        Route("/_emulator/faults/{id}", delete_fault, methods=["DELETE"]),
+        Route("/_emulator/config", config, methods=["GET", "POST"]),
+        Route("/_emulator/reset", reset, methods=["POST"]),
+    ]

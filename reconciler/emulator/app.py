@@ -1,0 +1,131 @@
+"""The ASGI app: all three APIs on one port, each under its real paths, plus /_emulator/."""
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Match
+
+from reconciler.emulator import admin, codeocean, valdi, valohai
+from reconciler.emulator.core import Emulator, EmulatorConfig, HTTPError, sleep
+from reconciler.emulator.store import Store
+
+log = logging.getLogger("reconciler.emulator")
+API_MODULES = (valdi, valohai, codeocean)
+
+
+def create_app(data_dir: str | Path | None = None, config: EmulatorConfig | None = None) -> Starlette:
+    store = Store(Path(data_dir) / "emulator.db" if data_dir else None)
+    emu = Emulator(store, config or EmulatorConfig())
+    routes = list(admin.routes(emu, seed_all=lambda: seed(emu)))
+    for module in API_MODULES:
+        routes.extend(module.routes(emu))
+    if store.count("_meta") == 0:
+        seed(emu)
+
+    async def http_error(request: Request, exc: HTTPError):
+        return JSONResponse(exc.body, status_code=exc.status, headers=exc.headers)
+
+    async def starlette_error(request: Request, exc: HTTPException):
+        body = {"detail": "Not found." if exc.status_code == 404 else exc.detail,
+                "message": "Not found." if exc.status_code == 404 else exc.detail}
+        return JSONResponse(body, status_code=exc.status_code)
+
+    async def crash(request: Request, exc: Exception):
+        log.exception("emulator handler failed")
+        return JSONResponse({"detail": "internal error", "message": "internal error"}, status_code=500)
+
+    app = Starlette(routes=routes, exception_handlers={
+        HTTPError: http_error, HTTPException: starlette_error, Exception: crash})
+    app.state.emulator = emu
+    return FaultsAndLog(app, emu)
+
+
+def seed(emu: Emulator) -> None:
+    for module in API_MODULES:
+        module.seed(emu)
+    emu.store.put("_meta", "seeded", {"seeded": True})
+
+
+class FaultsAndLog:
+    """ASGI middleware: records every request with its route template, adds latency, and
+    injects faults into API (not admin) requests."""
+
+    def __init__(self, app: Starlette, emu: Emulator):
+        self.app = app
+        self.emu = emu
+        self.state = app.state
+
+    def _route_of(self, scope) -> str:
+        for route in self.app.routes:
+            match, _ = route.matches(scope)
+            if match is Match.FULL:
+                return getattr(route, "path", scope["path"])
+        return scope["path"]
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        method, path = scope["method"], scope["path"]
+        route = self._route_of(scope)
+        status_box = {"status": 0}
+        if path.startswith("/_emulator"):
+            return await self.app(scope, receive, send)
+        emu = self.emu
+        await sleep(emu.config.latency_ms / 1000.0)
+        picked = emu.pick_fault(method, path)
+        kind = picked[1] if picked else None
+        if kind in (429, 500, 502, 503, 504):
+            fault = picked[0]
+            headers = [(b"content-type", b"application/json")]
+            if kind == 429:
+                headers.append((b"retry-after", str(fault.retry_after).encode()))
+            body = json.dumps({"detail": "injected fault", "message": "injected fault"}).encode()
+            await send({"type": "http.response.start", "status": kind, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+            emu.record(method, route, path, kind, str(kind))
+            return
+        if kind == "drop":
+            await _drop(send)
+            emu.record(method, route, path, 0, "drop")
+            return
+        if kind == "stall":
+            await sleep(picked[0].stall_seconds)
+
+        async def capture(message):
+            if message["type"] == "http.response.start":
+                status_box["status"] = message["status"]
+            if kind == "drop_after":
+                return  # swallow the real answer; dropped below
+            await send(message)
+
+        await self.app(scope, receive, capture)
+        if kind == "drop_after":
+            await _drop(send)
+        emu.record(method, route, path, status_box["status"], kind if kind else None)
+
+
+async def _drop(send) -> None:
+    """Break the connection: promise a body, send less, end. The server closes the socket
+    and the client sees a dropped connection."""
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-length", b"1000"), (b"content-type", b"application/json")]})
+    await send({"type": "http.response.body", "body": b"{", "more_body": True})
+    raise DroppedConnection()  # uvicorn aborts the response and closes the socket
+
+
+class DroppedConnection(Exception):
+    """Raised on purpose to make uvicorn close a connection mid-response."""
+
+
+class _QuietDrops(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.exc_info and isinstance(record.exc_info[1], DroppedConnection))
+
+
+logging.getLogger("uvicorn.error").addFilter(_QuietDrops())

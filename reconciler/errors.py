@@ -1,0 +1,105 @@
+"""The exception tree. Every error the user can see is one of these.
+
+    ReconcilerError                 base; str(e) is a one-line message for the user
+    ├── ManifestError               bad input: carries file, line, column and field path
+    │   └── CycleError              references that go round in a circle
+    ├── StateError                  the state store: unreadable, wrong lineage
+    │   ├── LockError               another process holds the lock (names the holder)
+    │   └── StaleStateError         compare-and-swap on the serial failed
+    ├── PlanError                   a plan that cannot be made or applied (stale plan file,
+    │                               prevent_destroy, ...)
+    ├── ApiError                    an API answered with an error (names API and endpoint)
+    │   ├── AuthError               401 / 403
+    │   ├── NotFound                404
+    │   ├── Conflict                409, or "already exists"
+    │   ├── RateLimited             429 after every retry
+    │   └── TransportError          connection refused, dropped, timed out after every retry
+    └── ApplyError                  one or more actions failed; carries the summary
+
+Messages never contain credentials: http.py redacts before raising.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class ReconcilerError(Exception):
+    """Base class. The message is one line the CLI prints as `Error: <message>`."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with the input, pinned to a place in a file."""
+
+    file: str
+    line: int
+    column: int
+    path: str  # dotted field path, e.g. "resources[2].spec.details.vcpus"
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}:{self.column}"
+        return f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
+
+
+class ManifestError(ReconcilerError):
+    """Bad input. Holds every problem found, so the user fixes them in one go."""
+
+    def __init__(self, problems: list[Problem] | Problem):
+        self.problems = [problems] if isinstance(problems, Problem) else list(problems)
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+class CycleError(ManifestError):
+    pass
+
+
+class StateError(ReconcilerError):
+    pass
+
+
+class LockError(StateError):
+    pass
+
+
+class StaleStateError(StateError):
+    pass
+
+
+class PlanError(ReconcilerError):
+    pass
+
+
+class ApiError(ReconcilerError):
+    def __init__(self, message: str, *, api: str = "", endpoint: str = "", status: int | None = None,
+                 body: object = None):
+        self.api, self.endpoint, self.status, self.body = api, endpoint, status, body
+        prefix = f"{api} {endpoint}: " if api or endpoint else ""
+        code = f" (HTTP {status})" if status else ""
+        super().__init__(f"{prefix}{message}{code}")
+
+
+class AuthError(ApiError):
+    pass
+
+
+class NotFound(ApiError):
+    pass
+
+
+class Conflict(ApiError):
+    pass
+
+
+class RateLimited(ApiError):
+    pass
+
+
+class TransportError(ApiError):
+    pass
+
+
+class ApplyError(ReconcilerError):
+    def __init__(self, summary: str, failures: dict[str, str] | None = None):
+        self.failures = failures or {}
+        super().__init__(summary)

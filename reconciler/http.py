@@ -1,0 +1,180 @@
+"""The one HTTP layer all providers use: timeouts, retries, Retry-After, typed errors,
+and secret redaction in logs and messages.
+
+Retry rules:
+* 429, 502, 503, 504 and connection failures are retried with exponential backoff and
+  full jitter, honouring Retry-After, up to `max_attempts`.
+* A request that is not idempotent (a POST that creates something) is retried only when
+  we know the server did not act on it: 429, or a connection that was never made. A 5xx
+  or a dropped connection after sending leaves it *in doubt*: we raise TransportError
+  with `in_doubt=True` and the caller looks the object up by its natural key.
+"""
+from __future__ import annotations
+
+import json as jsonlib
+import logging
+import random
+import re
+import threading
+import time
+from typing import Any, Callable
+
+import httpx
+
+from reconciler.errors import (ApiError, AuthError, Conflict, NotFound, RateLimited,
+                               TransportError)
+
+log = logging.getLogger("reconciler.http")
+
+SECRET_KEYS = re.compile(
+    r"(password|secret|token|private_key|access_key|authorization|signature|credential)", re.I)
+_QUERY_SECRET = re.compile(r"((?:AWSAccessKeyId|Signature|X-Amz-[A-Za-z]+|token)=)[^&\s]+", re.I)
+
+RETRY_STATUS = {429, 500, 502, 503, 504}
+SAFE_METHODS = {"GET", "HEAD", "PUT", "DELETE", "OPTIONS", "PATCH"}
+
+
+def redact(value: Any) -> Any:
+    """A copy of a JSON-like value with every secret-looking field replaced."""
+    if isinstance(value, dict):
+        return {k: ("(redacted)" if SECRET_KEYS.search(str(k)) and v is not None else redact(v))
+                for k, v in value.items()}
+    if isinstance(value, list):
+        return [redact(v) for v in value]
+    if isinstance(value, str):
+        return _QUERY_SECRET.sub(r"\1(redacted)", value)
+    return value
+
+
+def redact_url(url: str) -> str:
+    return _QUERY_SECRET.sub(r"\1(redacted)", url)
+
+
+def error_message(body: Any) -> str:
+    """The human part of an error body, whatever envelope the API uses."""
+    if isinstance(body, dict):
+        for key in ("message", "detail", "error"):
+            if isinstance(body.get(key), str):
+                return body[key]
+        for key, val in body.items():
+            inner = error_message(val)
+            if inner:
+                return inner if key in ("non_field_errors", "errors") else f"{key}: {inner}"
+    if isinstance(body, list):
+        for item in body:
+            inner = error_message(item)
+            if inner:
+                return inner
+    if isinstance(body, str):
+        return body.strip()[:300]
+    return ""
+
+
+class HttpApi:
+    """A small synchronous client over httpx.Client for one API.
+
+    Thread-safe: the applier calls it from several worker threads.
+    """
+
+    def __init__(self, api: str, base_url: str, *, auth: httpx.Auth | None = None,
+                 headers: dict[str, str] | None = None, timeout: float = 30.0,
+                 max_attempts: int = 6, backoff: float = 0.25, max_backoff: float = 8.0,
+                 sleep: Callable[[float], None] = time.sleep):
+        self.api = api
+        self.base_url = base_url.rstrip("/")
+        self.max_attempts = max_attempts
+        self.backoff = backoff
+        self.max_backoff = max_backoff
+        self._sleep = sleep
+        self._client = httpx.Client(base_url=self.base_url, auth=auth, headers=headers or {},
+                                    timeout=httpx.Timeout(timeout, connect=10.0))
+        self._lock = threading.Lock()
+        self.stats = {"requests": 0, "retries": 0}
+
+    def close(self) -> None:
+        self._client.close()
+
+    def _count(self, key: str) -> None:
+        with self._lock:
+            self.stats[key] += 1
+
+    def _delay(self, attempt: int, response: httpx.Response | None) -> float:
+        if response is not None and "retry-after" in response.headers:
+            try:
+                return min(float(response.headers["retry-after"]), 60.0)
+            except ValueError:
+                pass
+        return random.uniform(0, min(self.max_backoff, self.backoff * (2 ** attempt)))
+
+    def request(self, method: str, path: str, *, json: Any = None, params: Any = None,
+                data: Any = None, content: bytes | None = None, headers: dict | None = None,
+                idempotent: bool | None = None, absolute: bool = False, auth: Any = None) -> Any:
+        """Send a request; return the parsed JSON body (None for an empty body).
+
+        `path` is relative to the base URL unless `absolute` (presigned URLs).
+        """
+        method = method.upper()
+        if idempotent is None:
+            idempotent = method in SAFE_METHODS
+        endpoint = f"{method} {redact_url(path.split('?')[0] if absolute else path)}"
+        kwargs: dict[str, Any] = {"params": params, "headers": headers}
+        if json is not None:
+            kwargs["json"] = json
+        if data is not None:
+            kwargs["data"] = data
+        if content is not None:
+            kwargs["content"] = content
+        if auth is not None:
+            kwargs["auth"] = auth
+        attempt = 0
+        while True:
+            attempt += 1
+            self._count("requests")
+            response = None
+            try:
+                if log.isEnabledFor(logging.DEBUG):
+                    log.debug("%s %s params=%s body=%s", method, redact_url(path),
+                              redact(params), redact(json if json is not None else data))
+                response = self._client.request(method, path, **kwargs)
+            except httpx.ConnectError as e:  # never reached the server: safe to retry
+                if attempt >= self.max_attempts:
+                    raise TransportError(f"cannot connect: {e.__class__.__name__}", api=self.api,
+                                         endpoint=endpoint) from None
+            except (httpx.TransportError,) as e:  # sent, answer lost: in doubt
+                if not idempotent or attempt >= self.max_attempts:
+                    err = TransportError(f"connection lost ({e.__class__.__name__})", api=self.api,
+                                         endpoint=endpoint)
+                    err.in_doubt = not idempotent
+                    raise err from None
+            else:
+                log.debug("-> %s %s", response.status_code, endpoint)
+                status = response.status_code
+                retryable = status in RETRY_STATUS and (idempotent or status == 429)
+                if not retryable or attempt >= self.max_attempts:
+                    return self._result(response, endpoint, idempotent)
+            self._count("retries")
+            self._sleep(self._delay(attempt, response))
+
+    def _result(self, response: httpx.Response, endpoint: str, idempotent: bool) -> Any:
+        body: Any
+        try:
+            body = response.json() if response.content else None
+        except (ValueError, jsonlib.JSONDecodeError):
+            body = response.text
+        status = response.status_code
+        if status < 400:
+            return body
+        message = error_message(body) or response.reason_phrase or "error"
+        message = redact(message)
+        kw = dict(api=self.api, endpoint=endpoint, status=status, body=redact(body))
+        if status in (401, 403):
+            raise AuthError(message, **kw)
+        if status == 404:
+            raise NotFound(message, **kw)
+        if status == 409:
+            raise Conflict(message, **kw)
+        if status == 429:
+            raise RateLimited(message, **kw)
+        err = ApiError(message, **kw)
+        err.in_doubt = status >= 500 and not idempotent
+        raise err

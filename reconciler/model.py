@@ -1,0 +1,178 @@
+"""The engine's vocabulary: frozen, plain data. No behaviour beyond small helpers.
+
+A manifest becomes `Resource`s; the planner turns desired resources, the state and the
+live objects into a `Plan` of `Action`s; renderers and the applier read the plan.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Position:
+    file: str
+    line: int  # 1-based
+    column: int  # 1-based
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}"
+
+
+class _Unknown:
+    """A value that depends on a resource not yet applied: shown as (known after apply)."""
+
+    _instance = None
+
+    def __new__(cls):
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "(known after apply)"
+
+    def __reduce__(self):
+        return (_Unknown, ())
+
+
+UNKNOWN = _Unknown()
+
+
+@dataclass(frozen=True)
+class Ref:
+    """`${<kind>.<name>.<attribute>}`: an output of another resource in the manifest."""
+
+    address: str
+    attribute: str
+
+    def __str__(self) -> str:
+        return f"${{{self.address}.{self.attribute}}}"
+
+
+@dataclass(frozen=True)
+class Template:
+    """A string with references inside it, e.g. "s3://${valdi.volume.data.bucket_name}/x"."""
+
+    parts: tuple  # of str | Ref
+
+    def __str__(self) -> str:
+        return "".join(str(p) for p in self.parts)
+
+
+@dataclass(frozen=True)
+class Lifecycle:
+    prevent_destroy: bool = False
+    ignore_changes: tuple[str, ...] = ()
+
+
+@dataclass
+class Resource:
+    """One desired object, as the manifest declares it."""
+
+    kind: str
+    name: str
+    spec: dict[str, Any]  # may hold Ref / Template values until resolved
+    position: Position
+    lifecycle: Lifecycle = field(default_factory=Lifecycle)
+    deletion_policy: str | None = None  # None = the kind's default
+    depends_on: list[str] = field(default_factory=list)  # explicit extra edges (addresses)
+    # where each field stands: "spec.details.vcpus", "spec.files[2].path", "lifecycle" -> Position
+    positions: dict[str, Position] = field(default_factory=dict)
+    base_dir: str = "."  # folder of the manifest file: relative file paths start here
+
+    @property
+    def address(self) -> str:
+        return f"{self.kind}.{self.name}"
+
+    def where(self, path: str = "") -> Position:
+        """The most precise position known for a field path (falls back to its parents)."""
+        while path:
+            if path in self.positions:
+                return self.positions[path]
+            path = path.rsplit(".", 1)[0] if "." in path else ""
+        return self.position
+
+
+@dataclass
+class Manifest:
+    resources: list[Resource]
+    providers: dict[str, dict[str, Any]]  # may hold credentials: never render
+    # problems in a provider block (e.g. a missing ${env.X}); reported only if that
+    # provider is used, so one manifest folder can mention all three APIs
+    provider_problems: dict[str, list]
+    variables: dict[str, Any]
+    backend: dict[str, Any] | None
+    files: list[str]
+    digest: str  # sha256 over the files' bytes, in order
+    root: str  # the folder the state lives beside
+
+
+class ActionType(Enum):
+    """The value is the symbol a plan shows."""
+
+    CREATE = "+"
+    UPDATE = "~"
+    REPLACE = "-/+"
+    DELETE = "-"
+    NOOP = "="
+
+    @property
+    def verb(self) -> str:
+        return {"+": "create", "~": "update", "-/+": "replace", "-": "delete", "=": "no-op"}[self.value]
+
+
+@dataclass(frozen=True)
+class FieldChange:
+    path: str  # dotted, relative to spec: "details.flavor_id", "properties.owner"
+    old: Any
+    new: Any
+    forces_replacement: bool = False
+    sensitive: bool = False
+
+
+@dataclass
+class Action:
+    address: str
+    kind: str
+    type: ActionType
+    reasons: list[str]  # why, in words: "flavor_id forces replacement", "up to date"
+    changes: list[FieldChange] = field(default_factory=list)
+    remote_id: str | None = None
+    depends_on: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    # hourly cost in USD before and after; None where the kind has no cost
+    cost_before: float | None = None
+    cost_after: float | None = None
+    # how a delete is carried out: "delete", "release", "orphan"; "adopt" on a create that takes over
+    mode: str | None = None
+
+    @property
+    def is_change(self) -> bool:
+        return self.type is not ActionType.NOOP
+
+
+@dataclass
+class Plan:
+    actions: list[Action]  # in dependency order
+    warnings: list[str] = field(default_factory=list)
+    manifest_digest: str = ""
+    state_lineage: str = ""
+    state_serial: int = 0
+    fingerprints: dict[str, str | None] = field(default_factory=dict)  # address -> live digest
+    destroy: bool = False
+    refresh_only: bool = False
+
+    def count(self, *types: ActionType) -> int:
+        return sum(1 for a in self.actions if a.type in types)
+
+    @property
+    def has_changes(self) -> bool:
+        return any(a.is_change for a in self.actions)
+
+    @property
+    def cost_delta(self) -> float | None:
+        deltas = [(a.cost_after or 0.0) - (a.cost_before or 0.0) for a in self.actions
+                  if a.cost_before is not None or a.cost_after is not None]
+        return sum(deltas) if deltas else None

@@ -1,0 +1,120 @@
+"""What a resource kind promises the engine (Crossplane's Observe/Create/Update/Delete, batched).
+
+The contract, which every kind keeps:
+
+* `observe` never changes anything. It reads in batches: ONE listing (paged) per kind
+  per plan, never a GET per resource. It returns an entry for every wanted address:
+  the live object, or None when it does not exist (deleted outside us, or never made).
+* `create`, `update` and `delete` are idempotent from the engine's point of view:
+  deleting an object that is already gone succeeds; a create whose intent was
+  journaled is first looked up by its natural key (Wanted.lookup) so that a retry
+  after a crash never makes a second object.
+* `diff` is pure: it answers two questions separately (Pulumi's dynamic provider):
+  which fields changed, and which of those force a replacement. It only compares
+  fields the manifest sets (left-scoped); a field removed from the manifest is reset
+  only if `last_applied` shows we had set it.
+* Nothing a kind returns in `Live.attrs` or raises in an error carries a secret; secrets
+  go in `Live.outputs` under names listed in `sensitive` and stay in the state.
+* One engine decides: a kind never calls another kind.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Protocol, runtime_checkable
+
+from reconciler.errors import Problem
+from reconciler.model import FieldChange, Resource
+
+
+@dataclass
+class Live:
+    id: str
+    attrs: dict[str, Any]  # normalised, in manifest shape (what diff compares against)
+    outputs: dict[str, Any] = field(default_factory=dict)  # what ${addr.attr} may reference
+    adopted: bool = False  # found by natural key, not created by us (e.g. "adopt existing")
+
+
+@dataclass
+class Wanted:
+    address: str
+    id: str | None  # remote id from the state, if we have one
+    spec: dict[str, Any] | None  # desired spec (None: only in state, about to be deleted)
+    last_applied: dict[str, Any] | None = None
+    lookup: bool = False  # may be found by natural key (journaled create, adoption)
+    outputs: dict[str, Any] = field(default_factory=dict)  # last known outputs from the state
+
+
+@dataclass
+class Diff:
+    changes: list[FieldChange] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # e.g. "will stop the VM"
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.changes)
+
+    @property
+    def replace(self) -> list[str]:
+        return [c.path for c in self.changes if c.forces_replacement]
+
+
+@dataclass
+class KindContext:
+    """What a kind's calls get: the provider's API client, a progress line, the options."""
+
+    api: Any
+    base_dir: Path = Path(".")  # manifest folder: relative file paths start here
+    progress: Callable[[str], None] = lambda message: None
+    options: dict[str, Any] = field(default_factory=dict)  # e.g. {"vm_timeout": 1200}
+
+    def resolve_path(self, path: str) -> Path:
+        p = Path(path)
+        return p if p.is_absolute() else self.base_dir / p
+
+
+@runtime_checkable
+class Kind(Protocol):
+    name: str  # "valdi.vm": also the manifest's `kind:`
+    schema: str  # "valdi.vm.schema.json" in schemas/
+    sensitive: set[str]  # attribute / field names never printed ("password", "secret_access_key")
+    deletion_policies: tuple[str, ...]  # first is the default: ("delete", "orphan"), ("release", "delete")
+
+    def observe(self, ctx: KindContext, wanted: list[Wanted]) -> dict[str, Live | None]: ...
+
+    def diff(self, spec: dict, live: Live, last_applied: dict | None) -> Diff: ...
+
+    def create(self, ctx: KindContext, spec: dict) -> Live: ...
+
+    def update(self, ctx: KindContext, live: Live, spec: dict, diff: Diff) -> Live: ...
+
+    def delete(self, ctx: KindContext, live: Live, policy: str, last_applied: dict | None) -> None: ...
+
+    # Optional, looked up with getattr:
+    #   check(ctx, resources: list[Resource]) -> list[Problem]
+    #       plan-time checks against live catalogs (VM shapes, custom-metadata schema);
+    #       read-only, called before any write.
+    #   check_offline(resources: list[Resource]) -> list[Problem]
+    #       checks that need no API (local files exist, ...); run by `validate`.
+    #   hourly_cost(ctx, attrs: dict) -> float | None
+    #       USD per hour of an object in this shape (VMs: running or stopped).
+    #   create_many(ctx, specs: list[dict]) -> list[Live | Exception]
+    #   update_many(ctx, items: list[tuple[Live, dict, Diff]]) -> list[Live | Exception]
+    #       batch endpoints (Valohai metadata/apply); same contract as the single calls.
+    #   plan_notes(spec, live, last_applied) -> list[str]
+    #       warnings shown with the action (e.g. "the API cannot delete SSH keys").
+
+
+class Provider(Protocol):
+    """One API: builds its client from the manifest's `providers.<name>` block and env vars."""
+
+    name: str  # "valdi", "valohai", "codeocean"
+    kinds: list[Kind]
+
+    def connect(self, config: dict[str, Any]) -> Any:
+        """Return an API client. `config` is the manifest block; missing fields fall back
+        to the environment (VALDI_EMAIL, ...). Makes no request until first used."""
+        ...
+
+
+__all__ = ["Live", "Wanted", "Diff", "KindContext", "Kind", "Provider", "Problem", "Resource"]

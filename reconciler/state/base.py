@@ -1,0 +1,101 @@
+"""The state document and the store protocol every backend (file, PostgreSQL) keeps.
+
+State JSON:
+    {"version": 1, "lineage": uuid, "serial": int,
+     "resources": {address: {kind, id, last_applied, outputs, secrets, protected,
+                             deletion_policy, adopted, depends_on}},
+     "pending":   {address: {kind, spec, started_at}}}   # journaled creates in flight
+
+Writes are compare-and-swap on `serial`: `write(doc)` succeeds only if the stored serial
+still equals `doc.serial`; it then increments `doc.serial`.
+"""
+from __future__ import annotations
+
+import getpass
+import os
+import socket
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from typing import Any, ContextManager, Protocol
+
+STATE_VERSION = 1
+
+
+@dataclass
+class ResourceState:
+    kind: str
+    id: str
+    last_applied: dict[str, Any] = field(default_factory=dict)
+    outputs: dict[str, Any] = field(default_factory=dict)  # referenceable, printable
+    secrets: dict[str, Any] = field(default_factory=dict)  # sensitive outputs: encrypted at rest
+    # when RECONCILER_STATE_KEY is set; never rendered
+    protected: bool = False  # prevent_destroy, remembered after the manifest drops it
+    deletion_policy: str | None = None
+    adopted: bool = False  # taken over, not created by us
+    depends_on: list[str] = field(default_factory=list)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ResourceState":
+        known = {k: d[k] for k in cls.__dataclass_fields__ if k in d}
+        return cls(**known)
+
+
+@dataclass
+class StateDoc:
+    lineage: str = field(default_factory=lambda: str(uuid.uuid4()))
+    serial: int = 0
+    resources: dict[str, ResourceState] = field(default_factory=dict)
+    pending: dict[str, dict[str, Any]] = field(default_factory=dict)
+    version: int = STATE_VERSION
+
+    def to_dict(self) -> dict:
+        return {"version": self.version, "lineage": self.lineage, "serial": self.serial,
+                "resources": {a: asdict(r) for a, r in sorted(self.resources.items())},
+                "pending": dict(sorted(self.pending.items()))}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "StateDoc":
+        return cls(lineage=d.get("lineage") or str(uuid.uuid4()), serial=int(d.get("serial", 0)),
+                   resources={a: ResourceState.from_dict(r) for a, r in d.get("resources", {}).items()},
+                   pending=dict(d.get("pending", {})), version=int(d.get("version", STATE_VERSION)))
+
+
+@dataclass
+class LockInfo:
+    id: str
+    who: str  # user@host
+    pid: int
+    operation: str  # "apply", "destroy", ...
+    created: float
+
+    @classmethod
+    def new(cls, operation: str) -> "LockInfo":
+        try:
+            user = getpass.getuser()
+        except Exception:  # no login name in some containers
+            user = str(os.getuid())
+        return cls(id=str(uuid.uuid4()), who=f"{user}@{socket.gethostname()}", pid=os.getpid(),
+                   operation=operation, created=time.time())
+
+    def describe(self) -> str:
+        started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self.created))
+        return (f"lock {self.id} held by {self.who} (pid {self.pid}, `{self.operation}`, "
+                f"since {started})")
+
+
+class StateStore(Protocol):
+    location: str  # for messages: a path or a redacted URL
+
+    def read(self) -> StateDoc:
+        """The current document; a new empty one if there is none yet."""
+
+    def write(self, doc: StateDoc) -> None:
+        """Compare-and-swap on doc.serial, then doc.serial += 1. StaleStateError if moved."""
+
+    def lock(self, operation: str, timeout: float = 0.0) -> ContextManager[LockInfo]:
+        """Exclusive lock for a writing command; LockError naming the holder if taken
+        (after waiting up to `timeout` seconds)."""
+
+    def unlock(self, lock_id: str) -> None:
+        """Force-release a lock left behind (`reconciler state unlock LOCK_ID`)."""

@@ -1,0 +1,122 @@
+"""The default state store: a JSON file beside the manifests (.reconciler/state.json).
+
+Mode 0600 (it may hold secrets), replaced atomically (write temp, fsync, rename), and
+locked with flock on a sidecar file: the kernel frees the lock when the holding process
+dies, so a killed apply never leaves the state locked. The holder's details are written
+into the lock file for the error message.
+"""
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import tempfile
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Iterator
+
+from reconciler.errors import LockError, StaleStateError, StateError
+from reconciler.state.base import LockInfo, StateDoc
+
+
+class LocalStateStore:
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.location = str(self.path)
+        self.lock_path = self.path.with_name(self.path.name + ".lock")
+
+    def read(self) -> StateDoc:
+        try:
+            raw = self.path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return StateDoc()
+        except OSError as e:
+            raise StateError(f"{self.path}: cannot read the state: {e.strerror}") from None
+        try:
+            return StateDoc.from_dict(json.loads(raw))
+        except (ValueError, TypeError, AttributeError) as e:
+            raise StateError(f"{self.path}: the state file is not valid state JSON ({e})") from None
+
+    def write(self, doc: StateDoc) -> None:
+        current = self.read()
+        if self.path.exists() and current.serial != doc.serial:
+            raise StaleStateError(
+                f"{self.path}: the state moved to serial {current.serial} while this run held "
+                f"serial {doc.serial}; nothing was overwritten. Run plan again.")
+        if self.path.exists() and current.lineage != doc.lineage:
+            raise StaleStateError(f"{self.path}: the state has lineage {current.lineage}, "
+                                  f"not {doc.lineage}; nothing was overwritten.")
+        doc.serial += 1
+        self._atomic_write(json.dumps(doc.to_dict(), indent=2, sort_keys=False) + "\n")
+
+    def _atomic_write(self, text: str) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".state-", dir=self.path.parent)
+        try:
+            os.fchmod(fd, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(text)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, self.path)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+
+    @contextlib.contextmanager
+    def lock(self, operation: str, timeout: float = 0.0) -> Iterator[LockInfo]:
+        self.lock_path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        deadline = time.monotonic() + timeout
+        try:
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        raise LockError(f"{self.path} is locked: {self._holder(fd)}. "
+                                        "Wait for it to finish (a killed process frees its lock).") from None
+                    time.sleep(0.1)
+            info = LockInfo.new(operation)
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, json.dumps(asdict(info)).encode(), 0)
+            try:
+                yield info
+            finally:
+                os.ftruncate(fd, 0)
+                fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
+
+    def _holder(self, fd: int) -> str:
+        try:
+            raw = os.pread(fd, 4096, 0)
+            return LockInfo(**json.loads(raw)).describe()
+        except (ValueError, TypeError, OSError):
+            return "another process"
+
+    def unlock(self, lock_id: str) -> None:
+        """flock locks die with their process, so only the recorded details can be stale."""
+        try:
+            raw = self.lock_path.read_text()
+        except FileNotFoundError:
+            raise StateError(f"{self.path} is not locked") from None
+        info = json.loads(raw) if raw.strip() else {}
+        if info.get("id") != lock_id:
+            raise StateError(f"{self.path}: no lock with id {lock_id}"
+                             + (f" (the lock is {info.get('id')})" if info.get("id") else " (not locked)"))
+        fd = os.open(self.lock_path, os.O_RDWR)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise StateError(f"lock {lock_id} is held by a live process ({info.get('who')}, "
+                                 f"pid {info.get('pid')}); stop that process first") from None
+            os.ftruncate(fd, 0)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)

@@ -1,0 +1,39 @@
+"""The emulator's shared machinery: persistence, faults, request log, JSON errors."""
+import httpx
+import pytest
+
+from reconciler.emulator import EmulatorServer
+
+
+def test_state_survives_restart(tmp_path):
+    with EmulatorServer(data_dir=tmp_path) as first:
+        httpx.put(f"{first.url}/_emulator/s3/bkt/a/b.txt", content=b"hello")
+    with EmulatorServer(data_dir=tmp_path) as second:
+        listing = httpx.get(f"{second.url}/_emulator/s3/bkt").json()
+    assert listing == {"objects": [{"key": "a/b.txt", "size": 5}]}
+
+
+def test_unknown_path_is_json_404(admin):
+    r = admin.get("/no/such/path")
+    assert r.status_code == 404
+    assert r.json()["detail"] == "Not found."
+
+
+def test_injected_429_carries_retry_after_and_is_logged(admin):
+    admin.post("/_emulator/faults", json={"pattern": "GET /x$", "kinds": [429], "times": 1})
+    first = admin.get("/x")
+    second = admin.get("/x")
+    assert first.status_code == 429 and first.headers["retry-after"]
+    assert second.status_code == 404
+    assert admin.get("/_emulator/requests").json()["counts"]["GET /x"] == 2
+
+
+def test_injected_drop_breaks_the_connection(admin):
+    admin.post("/_emulator/faults", json={"pattern": "GET /y$", "kinds": ["drop"], "times": 1})
+    with pytest.raises(httpx.RemoteProtocolError):
+        admin.get("/y")
+
+
+def test_bad_fault_is_400(admin):
+    r = admin.post("/_emulator/faults", content=b"{nope")
+    assert r.status_code == 400
