@@ -78,6 +78,7 @@ class Kind(Protocol):
     name: str  # "valdi.vm": also the manifest's `kind:`
     schema: str  # "valdi.vm.schema.json" in schemas/
     sensitive: set[str]  # attribute / field names never printed ("password", "secret_access_key")
+    outputs: set[str]  # attributes other resources may reference as ${<address>.<attr>}; has "id"
     deletion_policies: tuple[str, ...]  # first is the default: ("delete", "orphan"), ("release", "delete")
 
     def observe(self, ctx: KindContext, wanted: list[Wanted]) -> dict[str, Live | None]: ...
