@@ -4,18 +4,15 @@ Exit codes: 0 success / no changes, 1 error, 2 changes present (--detailed-exitc
 """
 from __future__ import annotations
 
+import importlib
+
 from reconciler.cli.root import main  # noqa: F401
 
-# command modules register themselves on the root group
-from reconciler.cli import emulator_cmd, state_cmds  # noqa: F401,E402
-
-try:  # added by the shared-state work; optional until it lands
-    from reconciler.cli import state_backend_cmds  # noqa: F401
-except ModuleNotFoundError as e:
-    if e.name != "reconciler.cli.state_backend_cmds":
-        raise
-try:
-    from reconciler.cli import commands  # noqa: F401  (validate, plan, apply, ...)
-except ModuleNotFoundError as e:
-    if e.name != "reconciler.cli.commands":
-        raise
+# Command modules register themselves on the root group when imported.
+_COMMAND_MODULES = ("commands", "state_cmds", "state_backend_cmds", "emulator_cmd")
+for _name in _COMMAND_MODULES:
+    try:
+        importlib.import_module(f"reconciler.cli.{_name}")
+    except ModuleNotFoundError as e:  # a module not yet written
+        if e.name != f"reconciler.cli.{_name}":
+            raise
