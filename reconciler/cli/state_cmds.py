@@ -1,9 +1,108 @@
 """`reconciler state ...`: look at and edit what the state remembers."""
 from __future__ import annotations
 
-from reconciler.cli.root import main
+import json
+
+import click
+
+from reconciler.cli.root import Globals, main
+
+
+def _store(g: Globals, paths: tuple[str, ...]):
+    from reconciler.cli.commands import open_store
+
+    return open_store(g, list(paths) or ["."])
 
 
 @main.group()
 def state() -> None:
     """Inspect or edit the state (which live objects the manifests own)."""
+
+
+def _guarded(fn):
+    from reconciler.cli.commands import guarded
+    return guarded(fn)
+
+
+@state.command(name="list")
+@click.argument("paths", nargs=-1, type=click.Path())
+@click.pass_obj
+@_guarded
+def list_cmd(g: Globals, paths) -> None:
+    """Every address the state manages, with its remote id."""
+    doc = _store(g, paths).read()
+    for address, rs in sorted(doc.resources.items()):
+        flags = " (protected)" if rs.protected else ""
+        click.echo(f"{address}\t{rs.id}{flags}")
+    for address in sorted(doc.pending):
+        click.echo(f"{address}\t(pending: a create was interrupted; the next plan looks it up)")
+
+
+@state.command(name="show")
+@click.argument("address")
+@click.argument("paths", nargs=-1, type=click.Path())
+@click.pass_obj
+@_guarded
+def show_cmd(g: Globals, address: str, paths) -> None:
+    """One resource's state, secrets masked."""
+    from reconciler.errors import StateError
+
+    doc = _store(g, paths).read()
+    rs = doc.resources.get(address)
+    if rs is None:
+        raise StateError(f"{address} is not in the state")
+    body = {"address": address, "kind": rs.kind, "id": rs.id, "protected": rs.protected,
+            "deletion_policy": rs.deletion_policy, "adopted": rs.adopted, "depends_on": rs.depends_on,
+            "outputs": rs.outputs, "secrets": {k: "(sensitive)" for k in rs.secrets},
+            "last_applied": _mask(rs.last_applied)}
+    click.echo(json.dumps(body, indent=2, sort_keys=True))
+
+
+def _mask(value):
+    from reconciler.http import SECRET_KEYS
+
+    if isinstance(value, dict):
+        return {k: ("(sensitive)" if SECRET_KEYS.search(k) and v is not None else _mask(v))
+                for k, v in value.items()}
+    if isinstance(value, list):
+        return [_mask(v) for v in value]
+    return value
+
+
+def _edit(g: Globals, paths, address: str, change) -> None:
+    from reconciler.errors import StateError
+
+    store = _store(g, paths)
+    with store.lock("state edit"):
+        doc = store.read()
+        if address not in doc.resources and address not in doc.pending:
+            raise StateError(f"{address} is not in the state")
+        change(doc)
+        store.write(doc)
+
+
+@state.command(name="rm")
+@click.argument("address")
+@click.argument("paths", nargs=-1, type=click.Path())
+@click.pass_obj
+@_guarded
+def rm_cmd(g: Globals, address: str, paths) -> None:
+    """Stop managing ADDRESS without touching the live object."""
+    def change(doc):
+        doc.resources.pop(address, None)
+        doc.pending.pop(address, None)
+    _edit(g, paths, address, change)
+    click.echo(f"Removed {address} from the state; the live object was not touched.")
+
+
+@state.command(name="unprotect")
+@click.argument("address")
+@click.argument("paths", nargs=-1, type=click.Path())
+@click.pass_obj
+@_guarded
+def unprotect_cmd(g: Globals, address: str, paths) -> None:
+    """Lift prevent_destroy remembered for ADDRESS, so a plan may destroy it."""
+    def change(doc):
+        doc.resources[address].protected = False
+    _edit(g, paths, address, change)
+    click.echo(f"{address} is no longer protected; the next plan may destroy it.")

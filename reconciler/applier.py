@@ -1,0 +1,300 @@
+"""Executes a plan: creates and updates in dependency order, deletes in reverse, each
+wave's independent actions concurrently (bounded), the state written after every step.
+
+Order (after OpenTofu's transform_destroy_edge.go). `vm` uses `key` (vm -> key):
+
+    forward phase (create / update / replace)      delete phase (reverse)
+    wave 1:  key                                    wave 1:  vm     (dependants first)
+    wave 2:  vm   (after key: it needs key.id)      wave 2:  key    (after everything using it)
+
+    replace X = delete old X, then create new X, inside X's forward step; the intent is
+    journaled first, so a crash between the two leaves a `pending` entry, not a hole.
+
+Crash safety: before a create starts, its intent goes into state.pending and the state is
+written. After it finishes, the object moves into state.resources and pending is cleared.
+A crash in between leaves the pending entry; the next plan looks the object up by its
+natural key (Wanted.lookup) and records it instead of creating a second one.
+
+A failure stops the dependants of the failed action (forward: what uses it; delete phase:
+what it uses), lets independent branches finish, and is reported in the summary.
+"""
+from __future__ import annotations
+
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from reconciler import graph
+from reconciler.diffing import _has_unknown
+from reconciler.errors import ApplyError, ReconcilerError
+from reconciler.model import UNKNOWN, Action, ActionType
+from reconciler.planner import PlanResult, Step, _ignored, resolve
+from reconciler.providers.base import Diff, KindContext, Live
+from reconciler.state.base import ResourceState, StateDoc, StateStore
+
+# event(action, status, seconds, detail): status in start | done | failed | skipped
+Event = Callable[[Action, str, float | None, str | None], None]
+
+
+@dataclass
+class ApplyReport:
+    done: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed and not self.skipped
+
+
+class Applier:
+    def __init__(self, result: PlanResult, kinds: dict[str, Any],
+                 context: Callable[[str], KindContext], store: StateStore, state: StateDoc,
+                 parallelism: int = 8, on_event: Event | None = None):
+        self.result = result
+        self.kinds = kinds
+        self.context = context
+        self.store = store
+        self.state = state
+        self.parallelism = max(1, parallelism)
+        self.on_event = on_event or (lambda *a: None)
+        self.report = ApplyReport()
+        self._blocked: dict[str, str] = {}  # address -> why it must not run
+
+    # -- driving -------------------------------------------------------------------
+    def run(self) -> ApplyReport:
+        steps = self.result.steps
+        g = self.result.graph
+        forward = {a for a, s in steps.items() if s.action.type is not ActionType.DELETE}
+        deletes = {a for a, s in steps.items() if s.action.type is ActionType.DELETE}
+        fwd_graph = {a: {d for d in g.get(a, ()) if d in forward} for a in forward}
+        # delete phase: reverse edges, so dependants go first
+        rev_graph: dict[str, set[str]] = {a: set() for a in deletes}
+        for a in deletes:
+            for d in g.get(a, ()):
+                if d in deletes:
+                    rev_graph[d].add(a)
+        with ThreadPoolExecutor(max_workers=self.parallelism, thread_name_prefix="apply") as pool:
+            for wave in graph.waves(fwd_graph):
+                self._run_wave(pool, wave, forward=True)
+            for wave in graph.waves(rev_graph):
+                self._run_wave(pool, wave, forward=False)
+        if self._dirty:
+            self._write()
+        if self.report.failed or self.report.skipped:
+            lines = [f"  {a}: {why}" for a, why in self.report.failed.items()]
+            lines += [f"  {a}: skipped ({why})" for a, why in self.report.skipped.items()]
+            raise ApplyError(f"Apply failed: {len(self.report.done)} done, {len(self.report.failed)} "
+                             f"failed, {len(self.report.skipped)} skipped.\n" + "\n".join(lines),
+                             failures=self.report.failed)
+        return self.report
+
+    def _run_wave(self, pool: ThreadPoolExecutor, wave: list[str], forward: bool) -> None:
+        steps = self.result.steps
+        runnable: list[Step] = []
+        for address in wave:
+            step = steps[address]
+            if address in self._blocked:
+                self._skip(step, self._blocked[address])
+                continue
+            if not step.action.is_change:
+                self._sync_noop(step)
+                continue
+            runnable.append(step)
+        # journal every create of this wave in one write
+        creates = [s for s in runnable if s.action.type in (ActionType.CREATE, ActionType.REPLACE)
+                   and s.action.mode != "adopt"]
+        specs: dict[str, dict] = {}
+        for step in list(runnable):
+            if step.resource is not None and step.action.type is not ActionType.DELETE:
+                spec = self._resolve(step)
+                if spec is None:
+                    runnable.remove(step)
+                    self._skip(step, "a value it references is not known (its dependency did not apply)")
+                    continue
+                specs[step.action.address] = spec
+        for step in creates:
+            if step.action.address in specs:
+                self.state.pending[step.action.address] = {
+                    "kind": step.action.kind, "spec": specs[step.action.address], "started_at": time.time()}
+        if creates:
+            self._write()
+        futures: dict[Future, list[Step]] = {}
+        for group in self._groups(runnable):
+            for s in group:
+                self.on_event(s.action, "start", None, None)
+            futures[pool.submit(self._execute_group, group, specs)] = group
+        started = time.monotonic()
+        while futures:
+            done, _ = wait(futures, return_when=FIRST_COMPLETED)
+            changed = False
+            for fut in done:
+                group = futures.pop(fut)
+                results = fut.result()  # _execute_group never raises
+                for step, outcome in zip(group, results):
+                    changed |= self._record(step, outcome, specs.get(step.action.address), forward,
+                                            time.monotonic() - started)
+            if changed:
+                self._write()
+
+    def _groups(self, steps: list[Step]) -> list[list[Step]]:
+        """Batchable steps of one kind go together (create_many / update_many)."""
+        groups: list[list[Step]] = []
+        batch: dict[tuple[str, str], list[Step]] = {}
+        for step in steps:
+            kind = self.kinds[step.action.kind]
+            a = step.action
+            key = None
+            if a.type is ActionType.CREATE and a.mode != "adopt" and hasattr(kind, "create_many"):
+                key = (a.kind, "create")
+            elif a.type is ActionType.UPDATE and hasattr(kind, "update_many"):
+                key = (a.kind, "update")
+            if key:
+                batch.setdefault(key, []).append(step)
+            else:
+                groups.append([step])
+        groups.extend(batch.values())
+        return groups
+
+    # -- executing (worker threads: no state mutation here) -------------------------
+    def _execute_group(self, group: list[Step], specs: dict[str, dict]) -> list[Any]:
+        try:
+            if len(group) > 1 or (group and self._is_batch(group[0])):
+                return self._execute_batch(group, specs)
+            return [self._execute(group[0], specs.get(group[0].action.address))]
+        except BaseException as e:  # noqa: BLE001 - reported per step
+            return [e] * len(group)
+
+    def _is_batch(self, step: Step) -> bool:
+        kind = self.kinds[step.action.kind]
+        a = step.action
+        return (a.type is ActionType.CREATE and a.mode != "adopt" and hasattr(kind, "create_many")) or \
+               (a.type is ActionType.UPDATE and hasattr(kind, "update_many"))
+
+    def _execute_batch(self, group: list[Step], specs: dict[str, dict]) -> list[Any]:
+        kind = self.kinds[group[0].action.kind]
+        ctx = self.context(group[0].action.kind)
+        if group[0].action.type is ActionType.CREATE:
+            return kind.create_many(ctx, [specs[s.action.address] for s in group])
+        items = []
+        for s in group:
+            spec = specs[s.action.address]
+            last = s.prior.last_applied if s.prior else None
+            items.append((s.live, spec, self._fresh_diff(kind, s, spec, last)))
+        return kind.update_many(ctx, items)
+
+    def _fresh_diff(self, kind: Any, step: Step, spec: dict, last: dict | None) -> Diff:
+        """Re-diff with references now resolved; keep the plan's ignore_changes filtering."""
+        if step.diff is not None and not _has_unknown(step.spec):
+            return step.diff
+        diff = kind.diff(spec, step.live, last)
+        ignore = step.resource.lifecycle.ignore_changes if step.resource else ()
+        diff.changes = [c for c in diff.changes if not _ignored(c.path, ignore)]
+        return diff
+
+    def _execute(self, step: Step, spec: dict | None) -> Any:
+        a = step.action
+        kind = self.kinds[a.kind]
+        ctx = self.context(a.kind)
+        last = step.prior.last_applied if step.prior else (step.pending or {}).get("spec")
+        if a.type is ActionType.DELETE:
+            if a.mode != "forget":
+                kind.delete(ctx, step.live, a.mode or "delete", last)
+            return None
+        if a.type is ActionType.REPLACE:
+            if step.live is not None:
+                kind.delete(ctx, step.live, "delete", last)
+            return kind.create(ctx, spec)
+        if a.type is ActionType.CREATE and a.mode == "adopt":
+            diff = self._fresh_diff(kind, step, spec, last)
+            return kind.update(ctx, step.live, spec, diff) if diff.changed else step.live
+        if a.type is ActionType.CREATE:
+            return kind.create(ctx, spec)
+        diff = self._fresh_diff(kind, step, spec, last)
+        return kind.update(ctx, step.live, spec, diff) if diff.changed else step.live
+
+    # -- recording (main thread) ----------------------------------------------------
+    def _record(self, step: Step, outcome: Any, spec: dict | None, forward: bool, seconds: float) -> bool:
+        a = step.action
+        if isinstance(outcome, BaseException):
+            message = str(outcome) if isinstance(outcome, ReconcilerError) else \
+                f"{outcome.__class__.__name__}: {outcome}"
+            self.report.failed[a.address] = message
+            self.on_event(a, "failed", seconds, message)
+            self._block_after(a.address, forward)
+            return False
+        if a.type is ActionType.DELETE:
+            self.state.resources.pop(a.address, None)
+            self.state.pending.pop(a.address, None)
+        else:
+            self._store_live(step, outcome, spec)
+        self.report.done.append(a.address)
+        self.on_event(a, "done", seconds, outcome.id if isinstance(outcome, Live) else None)
+        return True
+
+    def _store_live(self, step: Step, live: Live, spec: dict | None) -> None:
+        a = step.action
+        kind = self.kinds[a.kind]
+        sensitive = set(getattr(kind, "sensitive", set()))
+        resource = step.resource
+        prior = step.prior
+        adopted = (prior.adopted if prior else (a.mode == "adopt" and step.pending is None)) or live.adopted
+        policy = resource.deletion_policy if resource and resource.deletion_policy else None
+        self.state.resources[a.address] = ResourceState(
+            kind=a.kind, id=live.id, last_applied=spec or {},
+            outputs={k: v for k, v in live.outputs.items() if k not in sensitive},
+            secrets={**(prior.secrets if prior and a.type is not ActionType.REPLACE else {}),
+                     **{k: v for k, v in live.outputs.items() if k in sensitive}},
+            protected=bool(resource and resource.lifecycle.prevent_destroy),
+            deletion_policy=policy, adopted=bool(adopted),
+            depends_on=sorted(self.result.graph.get(a.address, ())))
+        self.state.pending.pop(a.address, None)
+
+    def _sync_noop(self, step: Step) -> None:
+        """Nothing to change remotely, but the state may still learn something: outputs,
+        protection, deletion policy, or an object found after an interrupted apply."""
+        if step.resource is None or step.live is None:
+            return
+        spec = self._resolve(step) or (step.prior.last_applied if step.prior else {})
+        before = step.prior
+        self._store_live(step, step.live, spec if before is None else before.last_applied)
+        after = self.state.resources[step.action.address]
+        if before is None or after != before:
+            self._dirty = True
+
+    def _skip(self, step: Step, why: str) -> None:
+        self.report.skipped[step.action.address] = why
+        self.on_event(step.action, "skipped", None, why)
+        self._block_after(step.action.address, forward=step.action.type is not ActionType.DELETE)
+
+    def _block_after(self, address: str, forward: bool) -> None:
+        g = self.result.graph
+        if forward:
+            blocked = graph.dependants(g, [address]) - {address}
+        else:  # a failed delete: what it uses must stay
+            blocked = graph.dependencies_of(g, [address]) - {address}
+        for b in blocked:
+            self._blocked.setdefault(b, f"{address} failed")
+
+    def _resolve(self, step: Step) -> dict | None:
+        """The spec with references resolved from what is applied so far."""
+        def outputs(address: str, attribute: str) -> Any:
+            rs = self.state.resources.get(address)
+            if rs is None:
+                return UNKNOWN
+            if attribute in rs.outputs:
+                return rs.outputs[attribute]
+            if attribute in rs.secrets:
+                return rs.secrets[attribute]
+            if attribute == "id":
+                return rs.id
+            return UNKNOWN
+        spec = resolve(step.resource.spec, outputs)
+        return None if _has_unknown(spec) else spec
+
+    _dirty = False
+
+    def _write(self) -> None:
+        self.store.write(self.state)
+        self._dirty = False

@@ -1,0 +1,375 @@
+"""validate, plan, apply, destroy, show, drift, graph."""
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import sys
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+import click
+
+from reconciler import graph as graphmod
+from reconciler.cli.root import Globals, main
+from reconciler.errors import PlanError, ReconcilerError
+from reconciler.model import Action, ActionType, Plan
+from reconciler.planner import PlanOptions
+
+PLAN_SUFFIXES = (".yaml", ".yml")
+
+
+# -- shared plumbing ----------------------------------------------------------------
+def manifest_root(paths: list[str]) -> Path:
+    first = Path(paths[0]) if paths else Path(".")
+    return first if first.is_dir() else first.parent
+
+
+@contextlib.contextmanager
+def sandbox(g: Globals, paths: list[str]) -> Iterator[None]:
+    """--sandbox: an emulator in-process, its data under .reconciler/sandbox/, its
+    credentials in the environment for this run."""
+    if not g.sandbox:
+        yield
+        return
+    from reconciler.emulator import EmulatorServer
+
+    data = manifest_root(paths) / ".reconciler" / "sandbox"
+    server = EmulatorServer(data_dir=data).start()
+    saved = {k: os.environ.get(k) for k in server.env()}
+    os.environ.update(server.env())
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        server.stop()
+
+
+def open_store(g: Globals, paths: list[str], backend: dict | None = None):
+    root = manifest_root(paths)
+    flag = g.state
+    if flag is None and g.sandbox and "RECONCILER_STATE" not in os.environ:
+        flag = str(root / ".reconciler" / "sandbox" / "state.json")  # keep sandbox ids apart
+    try:
+        from reconciler.state.select import open_store as select
+    except ModuleNotFoundError:
+        from reconciler.state.local import LocalStateStore
+
+        return LocalStateStore(flag or os.environ.get("RECONCILER_STATE") or root / ".reconciler" / "state.json")
+    return select(flag, os.environ, backend, root)
+
+
+def providers() -> dict[str, Any]:
+    from reconciler.providers import load_providers
+
+    return load_providers()
+
+
+def workspace(paths: list[str]):
+    from reconciler.runner import load_workspace
+
+    return load_workspace(paths, providers(), progress=lambda m: click.echo(f"    {m}", err=True))
+
+
+def render(plan: Plan, fmt: str, color: bool) -> str:
+    from reconciler import render as r
+
+    return r.render(plan, fmt, color=color)
+
+
+def fingerprint(attrs: dict) -> str:
+    from reconciler.planfile import fingerprint as fp
+
+    return fp(attrs)
+
+
+def parse_duration(text: str | None) -> float:
+    if not text:
+        return 0.0
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*", text)
+    if not m:
+        raise click.BadParameter(f"{text!r} is not a duration like 30s, 2m, 1h")
+    return float(m.group(1)) * {"ms": 0.001, "s": 1, "m": 60, "h": 3600, None: 1}[m.group(2)]
+
+
+def fail(message: str) -> None:
+    click.echo(f"Error: {message}", err=True)
+    sys.exit(1)
+
+
+def guarded(fn):
+    """Every known error becomes `Error: ...` and exit 1; no traceback unless --debug."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except ReconcilerError as e:
+            fail(str(e))
+        except click.exceptions.Exit:
+            raise
+        except (click.ClickException, click.Abort, SystemExit):
+            raise
+        except KeyboardInterrupt:
+            fail("interrupted")
+        except Exception as e:  # noqa: BLE001
+            g = click.get_current_context().obj
+            if g is not None and g.debug:
+                raise
+            fail(f"internal error: {e.__class__.__name__}: {e} (run with --debug for details)")
+    return wrapper
+
+
+def target_options(fn):
+    fn = click.option("--target", "targets", multiple=True, metavar="ADDR",
+                      help="Only this resource and what it depends on (repeatable).")(fn)
+    fn = click.option("--exclude", "excludes", multiple=True, metavar="ADDR",
+                      help="Everything but this resource and what depends on it (repeatable).")(fn)
+    fn = click.option("--replace", "replace", multiple=True, metavar="ADDR",
+                      help="Force replacement of this resource (repeatable).")(fn)
+    return fn
+
+
+def secrets_note(store, state) -> str | None:
+    if not any(r.secrets for r in state.resources.values()):
+        return None
+    try:
+        from reconciler.state.crypto import secrets_encrypted
+        if secrets_encrypted(os.environ):
+            return None
+    except ImportError:
+        pass
+    return (f"Note: the state at {store.location} holds secrets (access keys, passwords) in clear "
+            "text, readable only by you (mode 0600 for files). Set RECONCILER_STATE_KEY to encrypt them.")
+
+
+# -- commands -----------------------------------------------------------------------
+@main.command()
+@click.argument("paths", nargs=-1, type=click.Path())
+@click.pass_obj
+@guarded
+def validate(g: Globals, paths: tuple[str, ...]) -> None:
+    """Check manifests: syntax, schemas, references, cycles. Makes no API call."""
+    paths_l = list(paths) or ["."]
+    ws = workspace(paths_l)
+    click.echo(f"Valid: {len(ws.manifest.resources)} resources in {len(ws.manifest.files)} files.")
+
+
+def _make_plan(g: Globals, paths: list[str], options: PlanOptions, store=None):
+    from reconciler.runner import plan as run_plan
+
+    ws = workspace(paths)
+    store = store or open_store(g, paths, ws.manifest.backend)
+    state = store.read()
+    try:
+        result = run_plan(ws, state, options, fingerprint=fingerprint)
+    except BaseException:
+        ws.close()
+        raise
+    return ws, store, state, result
+
+
+@main.command()
+@click.argument("paths", nargs=-1, type=click.Path())
+@click.option("-o", "--out", "out", type=click.Path(dir_okay=False), help="Save the plan to apply later.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text")
+@click.option("--detailed-exitcode", is_flag=True, help="Exit 0 no changes, 1 error, 2 changes.")
+@click.option("--refresh-only", is_flag=True, help="Show drift only; propose no changes.")
+@click.option("--destroy", is_flag=True, help="Plan the destruction of everything in the state.")
+@target_options
+@click.pass_obj
+@guarded
+def plan(g: Globals, paths, out, fmt, detailed_exitcode, refresh_only, destroy, targets, excludes, replace):
+    """Show what apply would change, and why."""
+    paths_l = list(paths) or ["."]
+    options = PlanOptions(tuple(targets), tuple(excludes), tuple(replace), destroy, refresh_only)
+    with sandbox(g, paths_l):
+        ws, store, state, result = _make_plan(g, paths_l, options)
+        ws.close()
+    click.echo(render(result.plan, fmt, g.color), nl=False)
+    note = secrets_note(store, state)
+    if note and fmt == "text":
+        click.echo(note, err=True)
+    if out:
+        from reconciler import planfile
+
+        planfile.save(result.plan, out, manifest_paths=[str(Path(p).resolve()) for p in paths_l],
+                      options={"targets": list(targets), "excludes": list(excludes),
+                               "replace": list(replace), "destroy": destroy,
+                               "refresh_only": refresh_only, "sandbox": g.sandbox})
+        click.echo(f"Saved the plan to {out}. Apply exactly this plan with: reconciler apply {out}", err=True)
+    if detailed_exitcode and result.plan.has_changes:
+        sys.exit(2)
+
+
+def _is_planfile(paths: list[str]) -> bool:
+    return len(paths) == 1 and Path(paths[0]).is_file() and not paths[0].endswith(PLAN_SUFFIXES)
+
+
+def _event_printer(g: Globals):
+    try:
+        from reconciler.render.text import render_apply_line
+    except ImportError:  # pragma: no cover - renderer not yet present
+        render_apply_line = None
+
+    def on_event(action: Action, status: str, seconds: float | None, detail: str | None) -> None:
+        if render_apply_line:
+            line = render_apply_line(action, status, seconds, color=g.color)
+        else:
+            line = f"{action.address}: {status}"
+        if status == "failed" and detail:
+            line += f"\n    {detail}"
+        click.echo(line)
+    return on_event
+
+
+def _confirm(auto_approve: bool, what: str) -> None:
+    if auto_approve:
+        return
+    if not sys.stdin.isatty():
+        raise PlanError(f"{what} needs confirmation, and there is no terminal to ask on; "
+                        "pass --auto-approve to proceed")
+    if not click.confirm(f"Do you want to {what}?", default=False):
+        click.echo(f"Cancelled: nothing was changed.")
+        sys.exit(1)
+
+
+def _run_apply(g: Globals, paths: list[str], options: PlanOptions, auto_approve: bool, parallelism: int,
+               lock_timeout: float, saved: Plan | None = None, verb: str = "apply") -> None:
+    from reconciler.applier import Applier
+
+    ws = workspace(paths)
+    try:
+        store = open_store(g, paths, ws.manifest.backend)
+        if hasattr(store, "command"):
+            store.command = verb
+        with store.lock(verb, timeout=lock_timeout):
+            from reconciler.runner import plan as run_plan
+
+            state = store.read()
+            result = run_plan(ws, state, options, fingerprint=fingerprint)
+            if saved is not None:
+                from reconciler import planfile
+
+                reasons = planfile.stale_reasons(saved, manifest_digest=ws.manifest.digest,
+                                                 state_lineage=state.lineage, state_serial=state.serial,
+                                                 fingerprints=result.plan.fingerprints)
+                reasons += planfile.same_actions(saved, result.plan) if not reasons else []
+                if reasons:
+                    raise PlanError("the saved plan is stale and was not applied:\n  - " + "\n  - ".join(reasons)
+                                    + "\nMake a new plan.")
+            else:
+                click.echo(render(result.plan, "text", g.color), nl=False)
+            if not result.plan.has_changes and not options.refresh_only:
+                Applier(result, ws.kinds, lambda k: ws.context(k), store, state).run()  # state sync only
+                return
+            if options.refresh_only:
+                click.echo("Refresh-only: nothing applied.")
+                return
+            if saved is None:
+                _confirm(auto_approve, "perform these actions" if verb == "apply" else "destroy these resources")
+            started = time.monotonic()
+            applier = Applier(result, ws.kinds, lambda k: ws.context(k), store, state,
+                              parallelism=parallelism, on_event=_event_printer(g))
+            applier.run()
+            p = result.plan
+            added = p.count(ActionType.CREATE, ActionType.REPLACE)
+            changed = p.count(ActionType.UPDATE)
+            destroyed = p.count(ActionType.DELETE, ActionType.REPLACE)
+            click.echo(f"\n{'Apply' if verb == 'apply' else 'Destroy'} complete! Resources: {added} added, "
+                       f"{changed} changed, {destroyed} destroyed. ({time.monotonic() - started:.1f}s)")
+    finally:
+        ws.close()
+
+
+@main.command()
+@click.argument("paths", nargs=-1, type=click.Path())
+@click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--parallelism", default=8, show_default=True, type=click.IntRange(1, 64))
+@click.option("--lock-timeout", default="0s", help="Wait this long for the state lock (e.g. 30s).")
+@click.option("--refresh-only", is_flag=True)
+@target_options
+@click.pass_obj
+@guarded
+def apply(g: Globals, paths, auto_approve, parallelism, lock_timeout, refresh_only, targets, excludes, replace):
+    """Make the live services match the manifests (or apply a saved PLANFILE exactly)."""
+    paths_l = list(paths) or ["."]
+    if _is_planfile(paths_l):
+        from reconciler import planfile
+
+        saved, meta = planfile.load(paths_l[0])
+        opts = meta.get("options", {})
+        options = PlanOptions(tuple(opts.get("targets", ())), tuple(opts.get("excludes", ())),
+                              tuple(opts.get("replace", ())), bool(opts.get("destroy")),
+                              bool(opts.get("refresh_only")))
+        manifest_paths = meta["manifest_paths"]
+        with sandbox(g, manifest_paths):
+            _run_apply(g, manifest_paths, options, True, parallelism, parse_duration(lock_timeout),
+                       saved=saved, verb="destroy" if options.destroy else "apply")
+        return
+    options = PlanOptions(tuple(targets), tuple(excludes), tuple(replace), False, refresh_only)
+    with sandbox(g, paths_l):
+        _run_apply(g, paths_l, options, auto_approve, parallelism, parse_duration(lock_timeout))
+
+
+@main.command()
+@click.argument("paths", nargs=-1, type=click.Path())
+@click.option("--auto-approve", is_flag=True)
+@click.option("--parallelism", default=8, show_default=True, type=click.IntRange(1, 64))
+@click.option("--lock-timeout", default="0s")
+@target_options
+@click.pass_obj
+@guarded
+def destroy(g: Globals, paths, auto_approve, parallelism, lock_timeout, targets, excludes, replace):
+    """Destroy everything the state manages, in reverse dependency order."""
+    paths_l = list(paths) or ["."]
+    options = PlanOptions(tuple(targets), tuple(excludes), (), True, False)
+    with sandbox(g, paths_l):
+        _run_apply(g, paths_l, options, auto_approve, parallelism, parse_duration(lock_timeout),
+                   verb="destroy")
+
+
+@main.command()
+@click.argument("planfile", type=click.Path(exists=True, dir_okay=False))
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text")
+@click.pass_obj
+@guarded
+def show(g: Globals, planfile: str, fmt: str) -> None:
+    """Render a saved plan again."""
+    from reconciler import planfile as pf
+
+    saved, _ = pf.load(planfile)
+    click.echo(render(saved, fmt, g.color), nl=False)
+
+
+@main.command()
+@click.argument("paths", nargs=-1, type=click.Path())
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text")
+@click.pass_obj
+@guarded
+def drift(g: Globals, paths, fmt) -> None:
+    """For scheduled jobs: what differs between the manifests and the live services.
+    Exit 0 none, 1 error, 2 drift."""
+    paths_l = list(paths) or ["."]
+    with sandbox(g, paths_l):
+        ws, store, state, result = _make_plan(g, paths_l, PlanOptions())
+        ws.close()
+    click.echo(render(result.plan, fmt, g.color), nl=False)
+    if result.plan.has_changes:
+        sys.exit(2)
+
+
+@main.command(name="graph")
+@click.argument("paths", nargs=-1, type=click.Path())
+@click.pass_obj
+@guarded
+def graph_cmd(g: Globals, paths) -> None:
+    """The dependency graph in Graphviz DOT."""
+    ws = workspace(list(paths) or ["."])
+    click.echo(graphmod.to_dot(graphmod.build(ws.manifest.resources)), nl=False)

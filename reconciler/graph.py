@@ -1,0 +1,108 @@
+"""The dependency graph: references and depends_on become edges; waves come from
+topological generations (stdlib graphlib); cycles are reported with the cycle spelled out."""
+from __future__ import annotations
+
+from graphlib import CycleError as _GraphlibCycle, TopologicalSorter
+from typing import Any, Iterable, Iterator
+
+from reconciler.errors import CycleError, Problem
+from reconciler.model import Ref, Resource, Template
+
+
+def iter_refs(value: Any) -> Iterator[Ref]:
+    """Every reference inside a spec value, depth first."""
+    if isinstance(value, Ref):
+        yield value
+    elif isinstance(value, Template):
+        yield from (p for p in value.parts if isinstance(p, Ref))
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from iter_refs(v)
+    elif isinstance(value, (list, tuple)):
+        for v in value:
+            yield from iter_refs(v)
+
+
+def dependencies(resource: Resource) -> set[str]:
+    return {ref.address for ref in iter_refs(resource.spec)} | set(resource.depends_on)
+
+
+def build(resources: Iterable[Resource]) -> dict[str, set[str]]:
+    """address -> the addresses it depends on (only addresses that are in the set)."""
+    resources = list(resources)
+    known = {r.address for r in resources}
+    return {r.address: {d for d in dependencies(r) if d in known and d != r.address} for r in resources}
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    try:
+        TopologicalSorter(graph).prepare()
+    except _GraphlibCycle as e:
+        cycle = list(e.args[1])  # graphlib gives [a, b, ..., a]
+        return cycle
+    return None
+
+
+def check_cycles(resources: list[Resource]) -> None:
+    graph = build(resources)
+    cycle = find_cycle(graph)
+    if cycle:
+        # graphlib lists the cycle against the edge direction; show it as "a -> b" = a uses b
+        cycle = list(reversed(cycle))
+        first = next(r for r in resources if r.address == cycle[0])
+        pos = first.position
+        raise CycleError(Problem(pos.file, pos.line, pos.column, first.address,
+                                 "dependency cycle: " + " -> ".join(cycle)))
+
+
+def waves(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Generations: every node's dependencies are in an earlier wave. Sorted for stable output."""
+    sorter = TopologicalSorter(graph)
+    sorter.prepare()
+    result = []
+    while sorter.is_active():
+        ready = sorted(sorter.get_ready())
+        result.append(ready)
+        sorter.done(*ready)
+    return result
+
+
+def order(graph: dict[str, set[str]]) -> list[str]:
+    return [a for wave in waves(graph) for a in wave]
+
+
+def dependants(graph: dict[str, set[str]], roots: Iterable[str]) -> set[str]:
+    """Everything that depends, directly or not, on any of roots (roots included)."""
+    reverse: dict[str, set[str]] = {a: set() for a in graph}
+    for a, deps in graph.items():
+        for d in deps:
+            reverse.setdefault(d, set()).add(a)
+    return _closure(reverse, roots)
+
+
+def dependencies_of(graph: dict[str, set[str]], roots: Iterable[str]) -> set[str]:
+    """Roots and everything they depend on, transitively."""
+    return _closure(graph, roots)
+
+
+def _closure(edges: dict[str, set[str]], roots: Iterable[str]) -> set[str]:
+    seen: set[str] = set()
+    stack = list(roots)
+    while stack:
+        node = stack.pop()
+        if node in seen:
+            continue
+        seen.add(node)
+        stack.extend(edges.get(node, ()))
+    return seen
+
+
+def to_dot(graph: dict[str, set[str]]) -> str:
+    lines = ["digraph reconciler {", "  rankdir=LR;"]
+    for node in sorted(graph):
+        lines.append(f'  "{node}";')
+    for node in sorted(graph):
+        for dep in sorted(graph[node]):
+            lines.append(f'  "{node}" -> "{dep}";')
+    lines.append("}")
+    return "\n".join(lines) + "\n"

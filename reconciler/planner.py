@@ -1,0 +1,262 @@
+"""desired resources + state + live objects -> Plan.
+
+Pure: no I/O of its own. The kinds' diff() is pure; hourly_cost() may read a catalog
+the provider client has cached.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace as dc_replace
+from typing import Any, Callable
+
+from reconciler import graph
+from reconciler.errors import PlanError
+from reconciler.model import (UNKNOWN, Action, ActionType, FieldChange, Plan, Ref, Resource,
+                              Template)
+from reconciler.providers.base import Diff, KindContext, Live
+from reconciler.state.base import ResourceState, StateDoc
+
+
+@dataclass
+class Step:
+    """What the applier needs for one action, beyond what the plan shows."""
+
+    action: Action
+    resource: Resource | None  # desired; None when the address is only in the state
+    live: Live | None
+    prior: ResourceState | None
+    diff: Diff | None = None
+    pending: dict | None = None  # journaled create from an interrupted apply
+    spec: dict | None = None  # the desired spec with known references resolved
+
+
+@dataclass
+class PlanResult:
+    plan: Plan
+    steps: dict[str, Step]
+    graph: dict[str, set[str]]  # address -> dependencies, over every address in the plan
+    errors: list[str] = field(default_factory=list)
+
+
+@dataclass
+class PlanOptions:
+    targets: tuple[str, ...] = ()
+    excludes: tuple[str, ...] = ()
+    replace: tuple[str, ...] = ()
+    destroy: bool = False
+    refresh_only: bool = False
+
+
+def resolve(value: Any, outputs: Callable[[str, str], Any]) -> Any:
+    """Substitute references with known outputs, or UNKNOWN."""
+    if isinstance(value, Ref):
+        return outputs(value.address, value.attribute)
+    if isinstance(value, Template):
+        parts = [outputs(p.address, p.attribute) if isinstance(p, Ref) else p for p in value.parts]
+        if any(p is UNKNOWN for p in parts):
+            return UNKNOWN
+        return "".join(str(p) for p in parts)
+    if isinstance(value, dict):
+        return {k: resolve(v, outputs) for k, v in value.items()}
+    if isinstance(value, list):
+        return [resolve(v, outputs) for v in value]
+    return value
+
+
+def _ignored(path: str, ignore: tuple[str, ...]) -> bool:
+    for prefix in ignore:
+        prefix = prefix[5:] if prefix.startswith("spec.") else prefix
+        if path == prefix or path.startswith(prefix + "."):
+            return True
+    return False
+
+
+def _mark_sensitive(changes: list[FieldChange], sensitive: set[str]) -> list[FieldChange]:
+    out = []
+    for c in changes:
+        hit = c.sensitive or any(seg in sensitive for seg in c.path.split("."))
+        out.append(dc_replace(c, sensitive=True) if hit and not c.sensitive else c)
+    return out
+
+
+def make_plan(desired: list[Resource], state: StateDoc, live: dict[str, Live | None],
+              kinds: dict[str, Any], context: Callable[[str], KindContext],
+              options: PlanOptions = PlanOptions()) -> PlanResult:
+    by_addr = {r.address: r for r in desired}
+    if options.destroy:
+        by_addr = {}
+    # the graph covers desired resources and state-only ones (their recorded edges)
+    g: dict[str, set[str]] = graph.build(by_addr.values())
+    for address, prior in state.resources.items():
+        if address not in by_addr:
+            g[address] = {d for d in prior.depends_on if d in state.resources or d in by_addr}
+    for d in list(g.values()):
+        for dep in d:
+            g.setdefault(dep, set())
+    steps: dict[str, Step] = {}
+    errors: list[str] = []
+    plan_warnings: list[str] = []
+    unknown_outputs: set[str] = set()  # addresses created or replaced: outputs unknown
+
+    def outputs(address: str, attribute: str) -> Any:
+        if address in unknown_outputs:
+            return UNKNOWN
+        lv = live.get(address)
+        if lv is not None and attribute in lv.outputs:
+            return lv.outputs[attribute]
+        prior = state.resources.get(address)
+        if prior is not None:
+            if attribute in prior.outputs:
+                return prior.outputs[attribute]
+            if attribute in prior.secrets:
+                return prior.secrets[attribute]
+            if attribute == "id":
+                return prior.id
+        return UNKNOWN
+
+    for address in graph.order(g):
+        resource = by_addr.get(address)
+        prior = state.resources.get(address)
+        lv = live.get(address)
+        kind_name = resource.kind if resource else (prior.kind if prior else state.pending[address]["kind"])
+        kind = kinds.get(kind_name)
+        if kind is None:
+            errors.append(f"{address}: the state holds a {kind_name} but no provider offers that kind")
+            continue
+        if resource is not None:
+            step = _plan_desired(resource, prior, lv, kind, outputs, options, state)
+            if step.action.type in (ActionType.CREATE, ActionType.REPLACE) and step.action.mode != "adopt":
+                unknown_outputs.add(address)
+            if step.action.type is ActionType.REPLACE and (
+                    resource.lifecycle.prevent_destroy or (prior and prior.protected)):
+                errors.append(f"{address} is protected by prevent_destroy but the plan must replace it "
+                              f"({'; '.join(step.action.reasons)}). Lift the protection in the manifest "
+                              "first if you mean it.")
+        elif prior is not None or address in state.pending:
+            step = _plan_removal(address, prior, lv, kind, state, options)
+            if step.action.type is ActionType.DELETE and prior is not None and prior.protected \
+                    and step.action.mode != "forget":
+                errors.append(
+                    f"{address} is protected by prevent_destroy and would be "
+                    f"{'destroyed' if options.destroy else 'destroyed because it left the manifests'}. "
+                    "Nothing was changed. To destroy it, put its block back with "
+                    f"`lifecycle: {{prevent_destroy: false}}` and apply, or run "
+                    f"`reconciler state unprotect {address}`; to stop managing it without touching it, "
+                    f"run `reconciler state rm {address}`.")
+        else:
+            continue
+        step.action.depends_on = sorted(g.get(address, ()))
+        if hasattr(kind, "plan_notes"):
+            step.action.warnings.extend(kind.plan_notes(step.spec, lv, prior.last_applied if prior else None) or [])
+        _add_cost(step, kind, context)
+        steps[address] = step
+
+    _apply_targeting(steps, g, options)
+    if options.refresh_only:
+        for step in steps.values():
+            if step.action.is_change:
+                step.action.warnings.append(f"refresh-only: would {step.action.type.verb}; not applied")
+    actions = [steps[a].action for a in graph.order(g) if a in steps]
+    plan = Plan(actions=actions, warnings=plan_warnings, state_lineage=state.lineage,
+                state_serial=state.serial, destroy=options.destroy, refresh_only=options.refresh_only)
+    return PlanResult(plan=plan, steps=steps, graph=g, errors=errors)
+
+
+def _plan_desired(resource: Resource, prior: ResourceState | None, lv: Live | None, kind: Any,
+                  outputs: Callable, options: PlanOptions, state: StateDoc) -> Step:
+    address = resource.address
+    spec = resolve(resource.spec, outputs)
+    pending = state.pending.get(address)
+    sensitive = set(getattr(kind, "sensitive", set()))
+    if lv is None:
+        reason = ("it no longer exists in the live service (deleted outside reconciler)"
+                  if prior else "it is in the manifests but not in the live service")
+        changes = [FieldChange(k, None, v, False, k in sensitive) for k, v in spec.items()]
+        action = Action(address, resource.kind, ActionType.CREATE, [reason],
+                        _mark_sensitive(changes, sensitive))
+        return Step(action, resource, None, prior, pending=pending, spec=spec)
+    last_applied = prior.last_applied if prior else (pending.get("spec") if pending else None)
+    diff = kind.diff(spec, lv, last_applied)
+    changes = [c for c in diff.changes if not _ignored(c.path, resource.lifecycle.ignore_changes)]
+    changes = _mark_sensitive(changes, sensitive)
+    diff = Diff(changes=changes, notes=list(diff.notes))
+    adopt = prior is None
+    if address in options.replace:
+        atype, reasons = ActionType.REPLACE, ["replacement requested with --replace"]
+    elif diff.replace:
+        atype = ActionType.REPLACE
+        reasons = [f"{', '.join(diff.replace)} cannot change in place: forces replacement"]
+    elif diff.changed:
+        atype, reasons = ActionType.UPDATE, [f"{', '.join(c.path for c in changes)} changed"]
+    elif adopt:
+        atype = ActionType.CREATE
+        reasons = ["found after an interrupted apply; recorded in the state" if pending
+                   else "already exists in the live service: adopt existing"]
+    else:
+        atype, reasons = ActionType.NOOP, ["up to date"]
+    if adopt and atype is ActionType.UPDATE:
+        atype = ActionType.CREATE  # taking it over is what the user sees; update happens inside
+        reasons.insert(0, "found after an interrupted apply" if pending
+                       else "already exists in the live service: adopt existing")
+    action = Action(address, resource.kind, atype, reasons + diff.notes, changes, remote_id=lv.id,
+                    mode="adopt" if adopt and atype is ActionType.CREATE else None)
+    return Step(action, resource, lv, prior, diff, pending=pending, spec=spec)
+
+
+def _plan_removal(address: str, prior: ResourceState | None, lv: Live | None, kind: Any,
+                  state: StateDoc, options: PlanOptions) -> Step:
+    kind_name = prior.kind if prior else state.pending[address]["kind"]
+    policies = tuple(getattr(kind, "deletion_policies", ("delete",)))
+    policy = (prior.deletion_policy if prior and prior.deletion_policy else policies[0])
+    if lv is None:
+        action = Action(address, kind_name, ActionType.DELETE,
+                        ["already gone from the live service; only the state entry is removed"],
+                        remote_id=prior.id if prior else None, mode="forget")
+        return Step(action, None, None, prior)
+    reason = "destroy requested" if options.destroy else "it is no longer in the manifests"
+    words = {"delete": "will be deleted", "release": "will be released (our properties, tags and "
+             "alias removed; the object is kept)", "orphan": "will be orphaned (forgotten, the object is kept)"}
+    action = Action(address, kind_name, ActionType.DELETE, [f"{reason}: {words.get(policy, policy)}"],
+                    remote_id=lv.id, mode=policy)
+    return Step(action, None, lv, prior)
+
+
+def _add_cost(step: Step, kind: Any, context: Callable[[str], KindContext]) -> None:
+    cost = getattr(kind, "hourly_cost", None)
+    if cost is None:
+        return
+    ctx = context(step.action.kind)
+    a = step.action
+    try:
+        before = cost(ctx, step.live.attrs) if step.live is not None and a.mode != "forget" else None
+        after = cost(ctx, step.spec) if step.spec is not None and a.type is not ActionType.DELETE else None
+    except Exception:  # a cost we cannot compute must not block a plan
+        return
+    if a.type is ActionType.CREATE and a.mode != "adopt":
+        before = None
+    if a.type is ActionType.DELETE:
+        after = 0.0 if before is not None else None
+    if before is None and after is None:
+        return
+    a.cost_before, a.cost_after = before, after
+
+
+def _apply_targeting(steps: dict[str, Step], g: dict[str, set[str]], options: PlanOptions) -> None:
+    if options.targets:
+        missing = [t for t in options.targets if t not in g]
+        if missing:
+            raise PlanError(f"--target {missing[0]}: no such resource in the manifests or the state")
+        keep = graph.dependencies_of(g, options.targets)
+        for address in list(steps):
+            if address not in keep:
+                del steps[address]
+    if options.excludes:
+        missing = [t for t in options.excludes if t not in g]
+        if missing:
+            raise PlanError(f"--exclude {missing[0]}: no such resource in the manifests or the state")
+        drop = graph.dependants(g, options.excludes)
+        for address in list(steps):
+            if address in drop:
+                del steps[address]
+    for address in options.replace:
+        if address not in g:
+            raise PlanError(f"--replace {address}: no such resource in the manifests")

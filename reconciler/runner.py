@@ -1,0 +1,147 @@
+"""One run of the tool: manifests -> validated resources -> live reads -> plan -> apply.
+
+The CLI stays thin by calling this; the engine modules stay pure by being called from
+here. Providers arrive as a registry argument, so the engine imports none of them.
+"""
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from reconciler import graph
+from reconciler.errors import ManifestError, PlanError
+from reconciler.model import Manifest, Resource
+from reconciler.planner import PlanOptions, PlanResult, make_plan, resolve
+from reconciler.providers.base import KindContext, Live, Wanted
+from reconciler.state.base import StateDoc, StateStore
+
+
+@dataclass
+class Workspace:
+    """Manifests loaded and validated, with the providers that serve their kinds."""
+
+    manifest: Manifest
+    providers: dict[str, Any]  # name -> Provider
+    kinds: dict[str, Any] = field(default_factory=dict)  # kind name -> Kind
+    kind_provider: dict[str, str] = field(default_factory=dict)
+    progress: Callable[[str], None] = lambda m: None
+    options: dict[str, Any] = field(default_factory=dict)
+    _clients: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for pname, provider in self.providers.items():
+            for kind in provider.kinds:
+                self.kinds[kind.name] = kind
+                self.kind_provider[kind.name] = pname
+
+    def client(self, kind_name: str) -> Any:
+        pname = self.kind_provider[kind_name]
+        if pname not in self._clients:
+            problems = self.manifest.provider_problems.get(pname) if self.manifest.provider_problems else None
+            if problems:
+                raise ManifestError(problems)
+            self._clients[pname] = self.providers[pname].connect(dict(self.manifest.providers.get(pname) or {}))
+        return self._clients[pname]
+
+    def context(self, kind_name: str, base_dir: str | None = None) -> KindContext:
+        return KindContext(api=self.client(kind_name), base_dir=Path(base_dir or self.manifest.root),
+                           progress=self.progress, options=self.options)
+
+    def close(self) -> None:
+        for client in self._clients.values():
+            close = getattr(client, "close", None)
+            if close:
+                close()
+
+
+def load_workspace(paths: list[str], providers: dict[str, Any], env: Mapping[str, str] | None = None,
+                   progress: Callable[[str], None] = lambda m: None) -> Workspace:
+    """Load, validate and check for cycles. Raises ManifestError; makes no API call."""
+    from reconciler.manifest import load_manifest
+    from reconciler.validation import validate
+
+    manifest = load_manifest(paths, env if env is not None else os.environ)
+    ws = Workspace(manifest=manifest, providers=providers, progress=progress)
+    problems = validate(manifest, ws.kinds)
+    if problems:
+        raise ManifestError(problems)
+    graph.check_cycles(manifest.resources)
+    return ws
+
+
+def online_checks(ws: Workspace, resources: list[Resource] | None = None) -> None:
+    """Plan-time checks against live catalogs (read-only), before anything is written."""
+    resources = ws.manifest.resources if resources is None else resources
+    problems = []
+    by_kind: dict[str, list[Resource]] = {}
+    for r in resources:
+        by_kind.setdefault(r.kind, []).append(r)
+    for kind_name, items in by_kind.items():
+        check = getattr(ws.kinds[kind_name], "check", None)
+        if check:
+            problems.extend(check(ws.context(kind_name), items) or [])
+    if problems:
+        raise ManifestError(problems)
+
+
+def observe(ws: Workspace, state: StateDoc, addresses: set[str] | None = None) -> dict[str, Live | None]:
+    """ONE batched observe per kind, the kinds read concurrently."""
+    desired = {r.address: r for r in ws.manifest.resources}
+    wanted_by_kind: dict[str, list[Wanted]] = {}
+
+    def known(address: str, attribute: str) -> Any:
+        from reconciler.model import UNKNOWN
+        rs = state.resources.get(address)
+        if rs is None:
+            return UNKNOWN
+        return rs.outputs.get(attribute, rs.secrets.get(attribute, rs.id if attribute == "id" else UNKNOWN))
+
+    every = set(desired) | set(state.resources) | set(state.pending)
+    for address in sorted(every if addresses is None else every & addresses):
+        r = desired.get(address)
+        prior = state.resources.get(address)
+        pending = state.pending.get(address)
+        kind_name = r.kind if r else (prior.kind if prior else pending["kind"])
+        if kind_name not in ws.kinds:
+            continue  # the planner reports it
+        wanted_by_kind.setdefault(kind_name, []).append(Wanted(
+            address=address, id=prior.id if prior else None,
+            spec=resolve(r.spec, known) if r else (pending or {}).get("spec"),
+            last_applied=prior.last_applied if prior else (pending or {}).get("spec"),
+            lookup=pending is not None, outputs=dict(prior.outputs) if prior else {}))
+    live: dict[str, Live | None] = {}
+    if not wanted_by_kind:
+        return live
+
+    def one(kind_name: str) -> dict[str, Live | None]:
+        first = wanted_by_kind[kind_name][0].address
+        base = desired[first].base_dir if first in desired else None
+        return ws.kinds[kind_name].observe(ws.context(kind_name, base), wanted_by_kind[kind_name])
+
+    with ThreadPoolExecutor(max_workers=min(8, len(wanted_by_kind))) as pool:
+        for result in pool.map(one, sorted(wanted_by_kind)):
+            live.update(result)
+    return live
+
+
+def plan(ws: Workspace, state: StateDoc, options: PlanOptions = PlanOptions(),
+         fingerprint: Callable[[dict], str] | None = None) -> PlanResult:
+    if not options.destroy:
+        online_checks(ws)
+    live = observe(ws, state)
+    result = make_plan(ws.manifest.resources, state, live, ws.kinds,
+                       lambda kind: ws.context(kind), options)
+    if result.errors:
+        raise PlanError("\n".join(result.errors))
+    result.plan.manifest_digest = ws.manifest.digest
+    if fingerprint:
+        result.plan.fingerprints = {a: (fingerprint(lv.attrs) if lv is not None else None)
+                                    for a, lv in live.items()}
+    return result
+
+
+def state_for(store: StateStore) -> StateDoc:
+    return store.read()
