@@ -29,7 +29,7 @@ class MemoryApi:
 class MemoryKind:
     name = "test.item"
     schema = "test.item.schema.json"
-    sensitive = {"secret"}
+    sensitive = {"secret", "token"}
     outputs = {"id", "value", "token"}
     deletion_policies = ("delete", "orphan")
 
