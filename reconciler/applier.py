@@ -20,9 +20,11 @@ what it uses), lets independent branches finish, and is reported in the summary.
 """
 from __future__ import annotations
 
+import dataclasses
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable
 
 from reconciler import graph
@@ -197,6 +199,8 @@ class Applier:
         a = step.action
         kind = self.kinds[a.kind]
         ctx = self.context(a.kind)
+        if step.resource is not None:  # relative file paths start at the declaring file's folder
+            ctx = dataclasses.replace(ctx, base_dir=Path(step.resource.base_dir))
         last = step.prior.last_applied if step.prior else (step.pending or {}).get("spec")
         if a.type is ActionType.DELETE:
             if a.mode != "forget":

@@ -84,6 +84,14 @@ def routes(emu: Emulator, seed_all: Callable[[], None]) -> list[Route]:
         seed_all()
         return json_response({"reset": True})
 
+    async def docs(request: Request):
+        """Raw emulator objects by kind: tests count duplicates with it."""
+        kind = request.path_params.get("kind")
+        if kind is None:
+            with emu.store.lock:
+                return json_response({k: len(v) for k, v in emu.store._docs.items()})
+        return json_response({"items": emu.store.all(kind)})
+
     async def health(request: Request):
         return json_response({"ok": True})
 
@@ -98,4 +106,6 @@ def routes(emu: Emulator, seed_all: Callable[[], None]) -> list[Route]:
         Route("/_emulator/faults/{id}", delete_fault, methods=["DELETE"]),
         Route("/_emulator/config", config, methods=["GET", "POST"]),
         Route("/_emulator/reset", reset, methods=["POST"]),
+        Route("/_emulator/docs", docs),
+        Route("/_emulator/docs/{kind}", docs),
     ]

@@ -97,16 +97,23 @@ class FaultsAndLog:
         if kind == "stall":
             await sleep(picked[0].stall_seconds)
 
+        held: list = []
+
         async def capture(message):
             if message["type"] == "http.response.start":
                 status_box["status"] = message["status"]
-            if kind == "drop_after":
-                return  # swallow the real answer; dropped below
+            if kind in ("drop_after", "stall_after"):
+                held.append(message)  # the handler has acted; hold the answer back
+                return
             await send(message)
 
         await self.app(scope, receive, capture)
         if kind == "drop_after":
             await _drop(send)
+        elif kind == "stall_after":  # acted, answer delayed: a client killed now never learns
+            await sleep(picked[0].stall_seconds)
+            for message in held:
+                await send(message)
         emu.record(method, route, path, status_box["status"], kind if kind else None)
 
 

@@ -68,7 +68,8 @@ class Fault:
     """One injected misbehaviour. `kinds` are picked at random per matching request:
     429, 500, 503, "drop" (connection dropped before the handler acts), "drop_after"
     (handler acts, then the connection drops: the client cannot know), "stall" (the
-    request hangs `stall_seconds` before being handled)."""
+    request hangs `stall_seconds` before being handled), "stall_after" (handled at once,
+    the answer held back `stall_seconds`: the crash harness kills the client then)."""
 
     pattern: str = ".*"  # regex searched in "METHOD /path"
     rate: float = 1.0
