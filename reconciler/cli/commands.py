@@ -126,6 +126,17 @@ def guarded(fn):
     return wrapper
 
 
+def _set_sandbox(ctx: click.Context, param, value: bool) -> None:
+    if value and ctx.obj is not None:
+        ctx.obj.sandbox = True
+
+
+def sandbox_option(fn):
+    """`--sandbox` after the command too (`reconciler apply examples/ --sandbox`)."""
+    return click.option("--sandbox", is_flag=True, expose_value=False, callback=_set_sandbox,
+                        is_eager=True, help="Run against the built-in emulator.")(fn)
+
+
 def target_options(fn):
     fn = click.option("--target", "targets", multiple=True, metavar="ADDR",
                       help="Only this resource and what it depends on (repeatable).")(fn)
@@ -152,6 +163,7 @@ def secrets_note(store, state) -> str | None:
 # -- commands -----------------------------------------------------------------------
 @main.command()
 @click.argument("paths", nargs=-1, type=click.Path())
+@sandbox_option
 @click.pass_obj
 @guarded
 def validate(g: Globals, paths: tuple[str, ...]) -> None:
@@ -183,6 +195,7 @@ def _make_plan(g: Globals, paths: list[str], options: PlanOptions, store=None):
 @click.option("--refresh-only", is_flag=True, help="Show drift only; propose no changes.")
 @click.option("--destroy", is_flag=True, help="Plan the destruction of everything in the state.")
 @target_options
+@sandbox_option
 @click.pass_obj
 @guarded
 def plan(g: Globals, paths, out, fmt, detailed_exitcode, refresh_only, destroy, targets, excludes, replace):
@@ -295,6 +308,7 @@ def _run_apply(g: Globals, paths: list[str], options: PlanOptions, auto_approve:
 @click.option("--lock-timeout", default="0s", help="Wait this long for the state lock (e.g. 30s).")
 @click.option("--refresh-only", is_flag=True)
 @target_options
+@sandbox_option
 @click.pass_obj
 @guarded
 def apply(g: Globals, paths, auto_approve, parallelism, lock_timeout, refresh_only, targets, excludes, replace):
@@ -324,6 +338,7 @@ def apply(g: Globals, paths, auto_approve, parallelism, lock_timeout, refresh_on
 @click.option("--parallelism", default=8, show_default=True, type=click.IntRange(1, 64))
 @click.option("--lock-timeout", default="0s")
 @target_options
+@sandbox_option
 @click.pass_obj
 @guarded
 def destroy(g: Globals, paths, auto_approve, parallelism, lock_timeout, targets, excludes, replace):
@@ -351,6 +366,7 @@ def show(g: Globals, planfile: str, fmt: str) -> None:
 @main.command()
 @click.argument("paths", nargs=-1, type=click.Path())
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text")
+@sandbox_option
 @click.pass_obj
 @guarded
 def drift(g: Globals, paths, fmt) -> None:
