@@ -1,14 +1,415 @@
-"""The valohai API (placeholder until its module is written)."""
+"""The Valohai API (v0) in the emulator: every path under /api/v0/ with a trailing slash,
+plus GET /api/v0/data/{id} without one (valohai-utils asks for that).
+
+Auth is `Authorization: Token <token>` (scheme case-insensitive); 401 otherwise, with
+`WWW-Authenticate: Token`. Lists use DRF limit/offset paging and honour any limit
+exactly (valohai-cli pages by offset and stops on a short page). Downloads hand out a
+signed URL the emulator serves without auth, as S3 presigned URLs are.
+
+Admin seeding under /_emulator/valohai/: users (with tokens), tokens, projects, stores,
+and executions whose outputs become datums. Object semantics: valohai_model.py.
+"""
 from __future__ import annotations
 
+import hashlib
+import hmac
+import secrets
+import time
+from urllib.parse import quote
+
+from starlette.requests import Request
+from starlette.responses import Response
 from starlette.routing import Route
 
-from reconciler.emulator.core import Emulator
+from reconciler.emulator import valohai_model as m
+from reconciler.emulator.core import (SANDBOX, Emulator, HTTPError, json_response, read_json,
+                                      read_json_or_form)
 
-
-def routes(emu: Emulator) -> list[Route]:
-    return []
+API = "/api/v0"
+DEFAULT_LIMIT = 100
+SANDBOX_PASSWORD = "valohai-sandbox-pw-41c2"  # for POST /api/v0/get-token/ as user `sandbox`
+SEED_OBJECTS = {
+    "data/train.csv": b"x,y\n1,2\n2,4\n3,6\n4,8\n",
+    "data/test.csv": b"x,y\n5,10\n6,12\n",
+    "models/model.pkl": b"\x80\x04\x95\x10\x00\x00\x00\x00\x00\x00\x00}\x94\x8c\x01w\x94K\x02s.",
+}
+_PARSE_ERROR = {"message": "JSON parse error: the body is not valid JSON", "code": "parse_error"}
 
 
 def seed(emu: Emulator) -> None:
-    pass
+    """A fresh sandbox: user `sandbox` with its token, project `sandbox`, store
+    `sandbox-store` over the bucket `sandbox-bucket` holding a few objects."""
+    store = emu.store
+    user = m.add_user(store, SANDBOX["valohai_username"], user_id=SANDBOX["valohai_user_id"],
+                      password=SANDBOX_PASSWORD, token=SANDBOX["valohai_token"])
+    project = m.add_project(store, SANDBOX["valohai_project_name"], user,
+                            project_id=SANDBOX["valohai_project_id"], description="The sandbox project")
+    m.add_store(store, SANDBOX["valohai_store_name"], SANDBOX["valohai_bucket"], user,
+                store_id=SANDBOX["valohai_store_id"], project_id=project["id"])
+    for key, body in SEED_OBJECTS.items():
+        store.put_blob(f"{SANDBOX['valohai_bucket']}/{key}", body)
+
+
+def routes(emu: Emulator) -> list[Route]:
+    store = emu.store
+    signing_key = secrets.token_bytes(32)  # per process: download URLs die with it
+
+    def base(request: Request) -> str:
+        return emu.url(request, "")
+
+    def authenticate(request: Request) -> dict:
+        header = request.headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        if not header:
+            raise HTTPError(401, {"detail": "Authentication credentials were not provided."},
+                            {"WWW-Authenticate": "Token"})
+        entry = store.get(m.TOKEN, token.strip()) if scheme.lower() == "token" and token.strip() else None
+        user = store.get(m.USER, str(entry["user"])) if entry else None
+        if user is None:
+            raise HTTPError(401, {"detail": "Invalid token."}, {"WWW-Authenticate": "Token"})
+        return user
+
+    def page(request: Request, items: list, render) -> dict:
+        q = request.query_params
+        limit = _int(q.get("limit"), DEFAULT_LIMIT, minimum=1)
+        offset = _int(q.get("offset"), 0, minimum=0)
+        chunk = items[offset:offset + limit]
+        url = request.url
+        nxt = str(url.include_query_params(offset=offset + limit, limit=limit)) \
+            if offset + limit < len(items) else None
+        prev = str(url.include_query_params(offset=max(0, offset - limit), limit=limit)) if offset else None
+        count = None if q.get("no_count") in ("true", "True", "1") else len(items)
+        return {"count": count, "next": nxt, "previous": prev, "results": [render(i) for i in chunk]}
+
+    def datum_for(user: dict, datum_id: str) -> dict:
+        datum = store.get(m.DATUM, datum_id)
+        if datum is None or datum["project"]["id"] not in m.project_ids_of(store, user):
+            raise m.not_found()
+        return datum
+
+    def sign(path: str, expires: int) -> str:
+        return hmac.new(signing_key, f"{path}:{expires}".encode(), hashlib.sha256).hexdigest()
+
+    # -- auth, user, projects -------------------------------------------------------
+    async def get_token(request: Request):
+        body = await read_json_or_form(request)
+        username, password = body.get("username"), body.get("password")
+        if not username or not password:
+            raise HTTPError(400, {"non_field_errors": [{"message": "username and password are required",
+                                                        "code": "required"}]})
+        user = m.user_by_name(store, str(username))
+        if user is None or not user.get("password") or not hmac.compare_digest(
+                str(user["password"]), str(password)):
+            raise HTTPError(400, {"non_field_errors": [{"message": "Unable to log in with provided "
+                                                        "credentials.", "code": "authorization"}]})
+        token = next((t["token"] for t in store.iter_raw(m.TOKEN) if t["user"] == user["id"]), None)
+        if token is None:
+            token = secrets.token_hex(20)
+            store.put(m.TOKEN, token, {"user": user["id"], "token": token})
+        return json_response({"token": token})
+
+    async def me(request: Request):
+        return json_response(m.public_user(authenticate(request)))
+
+    async def projects(request: Request):
+        user = authenticate(request)
+        if request.method == "POST":
+            body = await read_json_or_form(request)
+            name = str(body.get("name") or "").strip()
+            if not name:
+                raise HTTPError(400, {"name": ["This field is required."]})
+            if any(p["name"] == name and p["owner"]["id"] == user["id"] for p in store.iter_raw(m.PROJECT)):
+                raise HTTPError(400, {"name": [f"You already have a project named {name}."]})
+            project = m.add_project(store, name, user, description=str(body.get("description") or ""))
+            return json_response(m.render_project(project, base(request)), status=201)
+        items = [p for p in store.iter_raw(m.PROJECT) if p["owner"]["id"] == user["id"]]
+        return json_response(page(request, items, lambda p: m.render_project(p, base(request))))
+
+    async def ownership_options(request: Request):
+        return json_response([authenticate(request)["username"]])
+
+    async def project(request: Request):
+        user = authenticate(request)
+        return json_response(m.render_project(
+            m.visible_project(store, user, request.path_params["id"]), base(request)))
+
+    # -- stores and adoption -----------------------------------------------------------
+    async def stores(request: Request):
+        user = authenticate(request)
+        return json_response(page(request, m.visible_stores(store, user), dict))
+
+    async def store_detail(request: Request):
+        user = authenticate(request)
+        found = [s for s in m.visible_stores(store, user) if s["id"] == request.path_params["id"]]
+        if not found:
+            raise m.not_found()
+        return json_response(found[0])
+
+    async def adopt(request: Request):
+        user = authenticate(request)
+        found = [s for s in m.visible_stores(store, user) if s["id"] == request.path_params["id"]]
+        if not found:
+            raise m.not_found()
+        body = await read_json(request, _PARSE_ERROR)
+        if not isinstance(body, dict):
+            raise HTTPError(400, {"message": "expected a JSON object", "code": "invalid"})
+        bulk = "urls" in body
+        urls = body.get("urls") if bulk else [body.get("url")]
+        field = "urls" if bulk else "url"
+        if not isinstance(urls, list) or not urls or not all(isinstance(u, str) and u for u in urls):
+            raise m.bad(field, "url: a storage URL string is required" if not bulk
+                        else "urls: a non-empty list of storage URL strings is required", "required")
+        project_id = body.get("project")
+        if not isinstance(project_id, str) or project_id not in m.project_ids_of(store, user):
+            raise m.bad("project", f"Invalid project {project_id!r}", "invalid_project")
+        with store.lock:  # check-then-create must not interleave with another adopt
+            created, errors = m.adopt(store, found[0], store.get(m.PROJECT, project_id), urls)
+        if errors:
+            if not bulk:
+                errors = [{"message": e["message"], "code": e["code"]} for e in errors]
+            raise HTTPError(400, {field: errors})
+        return json_response({"ok": True, "created": created})
+
+    # -- data ------------------------------------------------------------------------------
+    async def data_list(request: Request):
+        user = authenticate(request)
+        items = m.list_datums(store, m.project_ids_of(store, user), request.query_params)
+        b = base(request)
+        return json_response(page(request, items, lambda d: m.render_datum(d, b)))
+
+    async def datum(request: Request):
+        user = authenticate(request)
+        return json_response(m.render_datum(datum_for(user, request.path_params["id"]), base(request)))
+
+    async def download(request: Request):
+        d = datum_for(authenticate(request), request.path_params["id"])
+        parts = m.split_s3(d["uri"] or "")
+        if d.get("purged") or parts is None:
+            raise HTTPError(400, {"message": "The datum's file has been purged", "code": "purged"})
+        path = f"/valohai-s3/{parts[0]}/{quote(parts[1])}"
+        expires = int(time.time()) + 3600
+        return json_response({"url": emu.url(request, path) +
+                              f"?X-Amz-Expires={expires}&X-Amz-Signature={sign(path, expires)}"})
+
+    async def blob(request: Request):
+        """The presigned-style URL `download/` hands out: no token, a signature instead."""
+        path = request.url.path
+        try:
+            expires = int(request.query_params.get("X-Amz-Expires", "0"))
+        except ValueError:
+            expires = 0
+        given = request.query_params.get("X-Amz-Signature", "")
+        if expires < time.time() or not hmac.compare_digest(given, sign(path, expires)):
+            raise HTTPError(403, {"detail": "Request has expired or the signature does not match"})
+        body = store.get_blob(f"{request.path_params['bucket']}/{request.path_params['key']}")
+        if body is None:
+            raise HTTPError(404, {"detail": "NoSuchKey"})
+        return Response(body, media_type="application/octet-stream")
+
+    async def purge(request: Request):
+        user = authenticate(request)
+        d = datum_for(user, request.path_params["id"])
+        parts = m.split_s3(d["uri"] or "")
+        if not d.get("purged") and parts:
+            store.delete_blobs(f"{parts[0]}/{parts[1]}", exact=True)
+        d["purged"] = True
+        store.put(m.DATUM, d["id"], d)
+        return json_response({"ok": True, "purged": [d["id"]]})
+
+    # -- properties ("metadata") ------------------------------------------------------------
+    async def metadata_one(request: Request):
+        user = authenticate(request)
+        d = datum_for(user, request.path_params["id"])
+        props = m.check_metadata(await read_json(request, _PARSE_ERROR), "body")
+        with store.lock:
+            m.apply_metadata(store, store.get(m.DATUM, d["id"]), props)
+        return json_response({"ok": True, "updated": [d["id"]]})
+
+    async def metadata_apply(request: Request):
+        user = authenticate(request)
+        body = await read_json(request, _PARSE_ERROR)
+        per = body.get("datum_metadata") if isinstance(body, dict) else None
+        if not isinstance(per, dict):
+            raise m.bad("datum_metadata", "an object {datum_id: {properties}} is required", "required")
+        checked = {k: m.check_metadata(v, f"datum_metadata.{k}") for k, v in per.items()}
+        with store.lock:
+            docs = m.datums_for_write(store, checked, m.project_ids_of(store, user))
+            for doc in docs:
+                m.apply_metadata(store, doc, checked[doc["id"]])
+        return json_response({"ok": True, "updated": [d["id"] for d in docs]})
+
+    async def metadata_apply_all(request: Request):
+        user = authenticate(request)
+        body = await read_json(request, _PARSE_ERROR)
+        if not isinstance(body, dict):
+            raise HTTPError(400, {"message": "expected a JSON object", "code": "invalid"})
+        ids = body.get("datum_ids")
+        if not isinstance(ids, list) or not ids:
+            raise m.bad("datum_ids", "a non-empty list of datum ids is required", "required")
+        props = m.check_metadata(body.get("metadata"), "metadata")
+        with store.lock:
+            docs = m.datums_for_write(store, ids, m.project_ids_of(store, user))
+            for doc in docs:
+                m.apply_metadata(store, doc, props)
+        return json_response({"ok": True, "updated": [d["id"] for d in docs]})
+
+    # -- aliases -------------------------------------------------------------------------------
+    async def aliases(request: Request):
+        user = authenticate(request)
+        mine = m.project_ids_of(store, user)
+        wanted = request.query_params.get("project")
+        items = [a for a in store.iter_raw(m.ALIAS)
+                 if a["project"] in mine and (not wanted or a["project"] == wanted)]
+        ordering = request.query_params.get("ordering") or ""
+        if ordering.lstrip("-") in ("ctime", "mtime", "name"):
+            items.sort(key=lambda a: a[ordering.lstrip("-")], reverse=ordering.startswith("-"))
+        b = base(request)
+        return json_response(page(request, items, lambda a: m.render_alias(store, a, b)))
+
+    async def alias_resolve(request: Request):
+        user = authenticate(request)
+        name, project_id = request.query_params.get("name"), request.query_params.get("project")
+        if not name or not project_id:
+            raise HTTPError(400, {"message": "name and project are required", "code": "required"})
+        if project_id not in m.project_ids_of(store, user):
+            raise m.not_found()
+        alias = m.alias_by_name(store, project_id, name)
+        if alias is None or alias["datum"] is None:
+            raise HTTPError(404, {"detail": "Not found.", "message": f"No datum alias {name!r}",
+                                  "code": "alias_not_found"})
+        return json_response({"datum": m.render_datum(store.get(m.DATUM, alias["datum"]), base(request)),
+                              "alias": m.render_alias(store, alias, base(request))})
+
+    async def alias_detail(request: Request):
+        user = authenticate(request)
+        alias = store.get(m.ALIAS, request.path_params["id"])
+        if alias is None or alias["project"] not in m.project_ids_of(store, user):
+            raise m.not_found()
+        return json_response(m.render_alias(store, alias, base(request)))
+
+    # -- executions ---------------------------------------------------------------------------
+    async def execution(request: Request):
+        user = authenticate(request)
+        ref = request.path_params["ref"]
+        mine = m.project_ids_of(store, user)
+        if ":" in ref:
+            project_id, _, counter = ref.partition(":")
+            found = [e for e in store.iter_raw(m.EXECUTION)
+                     if e["project"] == project_id and str(e["counter"]) == counter and project_id in mine]
+        else:
+            found = [e for e in store.iter_raw(m.EXECUTION) if e["id"] == ref and e["project"] in mine]
+        if not found:
+            raise m.not_found()
+        e = dict(found[0])
+        if request.query_params.get("exclude") == "outputs":
+            e.pop("outputs", None)
+        return json_response(e)
+
+    return [
+        Route(f"{API}/get-token/", get_token, methods=["POST"]),
+        Route(f"{API}/users/me/", me),
+        Route(f"{API}/projects/", projects, methods=["GET", "POST"]),
+        Route(f"{API}/projects/ownership_options/", ownership_options),
+        Route(f"{API}/projects/{{id}}/", project),
+        Route(f"{API}/stores/", stores),
+        Route(f"{API}/stores/{{id}}/", store_detail),
+        Route(f"{API}/stores/{{id}}/adopt/", adopt, methods=["POST"]),
+        Route(f"{API}/data/", data_list),
+        Route(f"{API}/data/metadata/apply/", metadata_apply, methods=["POST"]),
+        Route(f"{API}/data/metadata/apply-all/", metadata_apply_all, methods=["POST"]),
+        Route(f"{API}/data/{{id}}/", datum),
+        Route(f"{API}/data/{{id}}", datum),
+        Route(f"{API}/data/{{id}}/download/", download),
+        Route(f"{API}/data/{{id}}/download_url/", download),
+        Route(f"{API}/data/{{id}}/purge/", purge, methods=["POST"]),
+        Route(f"{API}/data/{{id}}/metadata/", metadata_one, methods=["POST"]),
+        Route(f"{API}/datum-aliases/", aliases),
+        Route(f"{API}/datum-aliases/resolve/", alias_resolve),
+        Route(f"{API}/datum-aliases/{{id}}/", alias_detail),
+        Route(f"{API}/executions/{{ref}}/", execution),
+        Route("/valohai-s3/{bucket}/{key:path}", blob),
+        *admin_routes(emu),
+    ]
+
+
+def admin_routes(emu: Emulator) -> list[Route]:
+    """/_emulator/valohai/...: seed what the public API cannot create."""
+    store = emu.store
+
+    async def body_of(request: Request) -> dict:
+        body = await read_json(request)
+        if not isinstance(body, dict):
+            raise HTTPError(400, {"detail": "expected a JSON object"})
+        return body
+
+    def owner(username: str | None) -> dict:
+        user = m.user_by_name(store, username or SANDBOX["valohai_username"])
+        if user is None:
+            raise HTTPError(400, {"detail": f"no user {username!r}"})
+        return user
+
+    async def users(request: Request):
+        body = await body_of(request)
+        if not isinstance(body.get("username"), str) or m.user_by_name(store, body["username"]):
+            raise HTTPError(400, {"detail": "username: a new user name is required"})
+        token = body.get("token") or secrets.token_hex(20)
+        user = m.add_user(store, body["username"], user_id=body.get("id"), password=body.get("password"),
+                          token=token)
+        return json_response({**m.public_user(user), "token": token}, status=201)
+
+    async def tokens(request: Request):
+        body = await body_of(request)
+        user = owner(body.get("username"))
+        token = body.get("token") or secrets.token_hex(20)
+        store.put(m.TOKEN, str(token), {"user": user["id"], "token": str(token)})
+        return json_response({"username": user["username"], "token": token}, status=201)
+
+    async def projects(request: Request):
+        body = await body_of(request)
+        if not isinstance(body.get("name"), str):
+            raise HTTPError(400, {"detail": "name is required"})
+        project = m.add_project(store, body["name"], owner(body.get("owner")), project_id=body.get("id"),
+                                description=str(body.get("description", "")))
+        return json_response(project, status=201)
+
+    async def stores(request: Request):
+        body = await body_of(request)
+        if not isinstance(body.get("name"), str) or not isinstance(body.get("bucket"), str):
+            raise HTTPError(400, {"detail": "name and bucket are required"})
+        doc = m.add_store(store, body["name"], body["bucket"], owner(body.get("owner")),
+                          store_id=body.get("id"), project_id=body.get("project"))
+        return json_response(doc, status=201)
+
+    async def executions(request: Request):
+        body = await body_of(request)
+        project = store.get(m.PROJECT, str(body.get("project") or SANDBOX["valohai_project_id"]))
+        store_doc = store.get(m.STORE, str(body.get("store") or SANDBOX["valohai_store_id"]))
+        outputs = body.get("outputs", [])
+        if project is None or store_doc is None:
+            raise HTTPError(400, {"detail": "unknown project or store"})
+        if not isinstance(outputs, list) or not all(isinstance(o, dict) and isinstance(o.get("name"), str)
+                                                    for o in outputs):
+            raise HTTPError(400, {"detail": "outputs: a list of {name, content|size, properties?, "
+                                            "tags?, alias?}"})
+        with store.lock:
+            execution, datums = m.add_execution(store, project, store_doc, outputs,
+                                                counter=body.get("counter"),
+                                                status=str(body.get("status", "complete")))
+        b = emu.url(request, "")
+        return json_response({"execution": execution, "datums": [m.render_datum(d, b) for d in datums]},
+                             status=201)
+
+    return [
+        Route("/_emulator/valohai/users", users, methods=["POST"]),
+        Route("/_emulator/valohai/tokens", tokens, methods=["POST"]),
+        Route("/_emulator/valohai/projects", projects, methods=["POST"]),
+        Route("/_emulator/valohai/stores", stores, methods=["POST"]),
+        Route("/_emulator/valohai/executions", executions, methods=["POST"]),
+    ]
+
+
+def _int(value, default: int, minimum: int) -> int:
+    try:
+        return max(minimum, int(value)) if value not in (None, "") else default
+    except ValueError:
+        return default
