@@ -15,15 +15,14 @@ import hashlib
 import hmac
 import secrets
 import time
-from urllib.parse import quote
+from urllib.parse import parse_qsl, quote
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from reconciler.emulator import valohai_model as m
-from reconciler.emulator.core import (SANDBOX, Emulator, HTTPError, json_response, read_json,
-                                      read_json_or_form)
+from reconciler.emulator.core import SANDBOX, Emulator, HTTPError, json_response, read_json
 
 API = "/api/v0"
 DEFAULT_LIMIT = 100
@@ -406,6 +405,22 @@ def admin_routes(emu: Emulator) -> list[Route]:
         Route("/_emulator/valohai/stores", stores, methods=["POST"]),
         Route("/_emulator/valohai/executions", executions, methods=["POST"]),
     ]
+
+
+async def read_json_or_form(request: Request) -> dict:
+    """The CLI posts form-encoded bodies to get-token/ and projects/; JSON elsewhere.
+    Parsed with the stdlib: Starlette's form parser needs python-multipart."""
+    if "application/x-www-form-urlencoded" in request.headers.get("content-type", ""):
+        try:
+            return dict(parse_qsl((await request.body()).decode(), keep_blank_values=True))
+        except UnicodeDecodeError:
+            raise HTTPError(400, _PARSE_ERROR)
+    body = await read_json(request, _PARSE_ERROR, allow_empty=True)
+    if body is None:
+        return {}
+    if not isinstance(body, dict):
+        raise HTTPError(400, {"message": "expected a JSON object", "code": "invalid"})
+    return body
 
 
 def _int(value, default: int, minimum: int) -> int:
