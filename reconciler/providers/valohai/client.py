@@ -1,0 +1,276 @@
+"""The Valohai API client: paged listings (cached for one run), adoption, property writes.
+
+Reads are few and large: the project's datums, its aliases and the stores are each read
+through one paged listing and cached until the next write, so observe, check and the
+batch writes of one run share them. Writes are batch endpoints where Valohai has them.
+"""
+from __future__ import annotations
+
+import os
+import threading
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable
+
+from reconciler.errors import ApiError, AuthError
+from reconciler.http import HttpApi
+
+DEFAULT_HOST = "https://app.valohai.com"
+PAGE_SIZE = 1000  # per listing request; valohai-cli itself asks for up to 9000
+WRITE_CHUNK = 1000  # datums per metadata/apply call (what Valohai's own scripts use)
+ADOPT_CHUNK = 500  # URLs per bulk adopt call
+CONCURRENCY = 8  # single adopts at once, when the server has no bulk form
+
+
+@dataclass
+class AdoptOutcome:
+    """What adoption did with each URL."""
+
+    created: dict[str, str] = field(default_factory=dict)  # url -> new datum id
+    existing: set[str] = field(default_factory=set)  # already a datum: take it over
+    failed: dict[str, str] = field(default_factory=dict)  # url -> the server's message
+
+
+class ValohaiClient:
+    def __init__(self, host: str, token: str | None, project: str | None, *,
+                 http: HttpApi | None = None, page_size: int = PAGE_SIZE):
+        self.host = host.rstrip("/")
+        self._token_given = bool(token)
+        self._project = project
+        self.page_size = page_size
+        self.http = http or HttpApi("valohai", self.host, headers={
+            "Authorization": f"Token {token or ''}", "Accept": "application/json",
+            "User-Agent": "reconciler"})
+        self._cache: dict[str, Any] = {}
+        self._lock = threading.RLock()
+
+    def close(self) -> None:
+        self.http.close()
+
+    # -- identity -------------------------------------------------------------------------
+    def _need_token(self) -> None:
+        if not self._token_given:
+            raise AuthError("no API token: set providers.valohai.token or VALOHAI_TOKEN", api="valohai")
+
+    @property
+    def project(self) -> str:
+        """The project id; a project given by name is looked up once."""
+        with self._lock:
+            if "project" not in self._cache:
+                self._cache["project"] = self._resolve_project()
+            return self._cache["project"]
+
+    def _resolve_project(self) -> str:
+        if not self._project:
+            raise ApiError("no project: set providers.valohai.project or VALOHAI_PROJECT "
+                           "(a project id or name)", api="valohai")
+        try:
+            return str(uuid.UUID(self._project))
+        except ValueError:
+            pass
+        names = {p["name"]: p["id"] for p in self._pages("/api/v0/projects/", {})}
+        if self._project not in names:
+            raise ApiError(f"no project named {self._project!r} is visible with this token", api="valohai")
+        return names[self._project]
+
+    # -- reads ----------------------------------------------------------------------------
+    def _pages(self, path: str, params: dict, *, until: Callable[[list], bool] | None = None) -> list[dict]:
+        """Every item of a DRF listing, paged by offset (as valohai-cli pages)."""
+        self._need_token()
+        items: list[dict] = []
+        offset = 0
+        while True:
+            body = self.http.request("GET", path, params={**params, "limit": self.page_size,
+                                                          "offset": offset})
+            results = body.get("results", []) if isinstance(body, dict) else []
+            items.extend(results)
+            offset += len(results)
+            if len(results) < self.page_size or not body.get("next") or (until and until(items)):
+                return items
+
+    def _cached(self, key: str, load: Callable[[], Any]) -> Any:
+        with self._lock:  # one fetch even when several kinds observe at once
+            if key not in self._cache:
+                self._cache[key] = load()
+            return self._cache[key]
+
+    def invalidate(self) -> None:
+        with self._lock:
+            project = self._cache.get("project")
+            self._cache.clear()
+            if project:
+                self._cache["project"] = project
+
+    def datums(self) -> list[dict]:
+        """Every datum of the project (one paged listing per run, until a write)."""
+        return self._cached("datums", lambda: self._pages(
+            "/api/v0/data/", {"project": self.project, "deleted": "false"}))
+
+    def aliases(self) -> list[dict]:
+        return self._cached("aliases", lambda: self._pages(
+            "/api/v0/datum-aliases/", {"project": self.project, "deleted": "false"}))
+
+    def stores(self) -> list[dict]:
+        return self._cached("stores", lambda: self._pages("/api/v0/stores/", {}))
+
+    def find_store(self, name_or_id: str) -> dict | None:
+        stores = self.stores()
+        return next((s for s in stores if s["id"] == name_or_id), None) or \
+            next((s for s in stores if s["name"] == name_or_id), None)
+
+    def newest_datums(self, ids: set[str], uris: set[str]) -> list[dict]:
+        """Datums read newest first, until every id and every URI asked for is seen: just
+        adopted datums sit on the first page, so this is usually one request."""
+        def enough(items: list) -> bool:
+            seen_ids = {d["id"] for d in items}
+            seen_uris = {d.get("uri") for d in items}
+            return ids <= seen_ids and uris <= seen_uris
+        return self._pages("/api/v0/data/", {"project": self.project, "ordering": "-ctime",
+                                             "deleted": "false"}, until=enough)
+
+    def get_datum(self, datum_id: str) -> dict:
+        self._need_token()
+        return self.http.request("GET", f"/api/v0/data/{datum_id}/")
+
+    # -- writes ---------------------------------------------------------------------------
+    def adopt(self, store: dict, urls: list[str]) -> AdoptOutcome:
+        """Adopt URLs into the project: the bulk form (`urls`) in chunks, or concurrent
+        single adopts if the server does not know the bulk form. Safe to retry: a URL
+        adopted by an earlier attempt comes back as `existing`."""
+        self._need_token()
+        out = AdoptOutcome()
+        try:
+            for i in range(0, len(urls), ADOPT_CHUNK):
+                self._adopt_bulk(store, urls[i:i + ADOPT_CHUNK], out)
+        except _NoBulkForm:
+            self._adopt_singly(store, [u for u in urls if u not in out.created
+                                       and u not in out.existing and u not in out.failed], out)
+        finally:
+            self.invalidate()
+        return out
+
+    def _adopt_bulk(self, store: dict, chunk: list[str], out: AdoptOutcome) -> None:
+        while chunk:
+            try:
+                body = self.http.request("POST", f"/api/v0/stores/{store['id']}/adopt/",
+                                         json={"urls": chunk, "project": self.project}, idempotent=True)
+            except ApiError as e:
+                errors = _url_errors(e, chunk) if e.status == 400 else None
+                if errors is None:
+                    if e.status == 400:
+                        raise _NoBulkForm() from None
+                    raise
+                for url, (exists, message) in errors.items():
+                    if exists:
+                        out.existing.add(url)
+                    else:
+                        out.failed[url] = message
+                chunk = [u for u in chunk if u not in errors]  # all or nothing: retry the rest
+                continue
+            out.created.update((body or {}).get("created") or {})
+            return
+
+    def _adopt_singly(self, store: dict, urls: list[str], out: AdoptOutcome) -> None:
+        def one(url: str):
+            try:
+                body = self.http.request("POST", f"/api/v0/stores/{store['id']}/adopt/",
+                                         json={"url": url, "project": self.project}, idempotent=True)
+                return url, "created", ((body or {}).get("created") or {}).get(url)
+            except ApiError as e:
+                errors = _url_errors(e, [url]) if e.status == 400 else None
+                if not errors:
+                    return url, "failed", str(e)
+                exists, message = errors[url]
+                return url, ("existing" if exists else "failed"), message
+
+        with ThreadPoolExecutor(max_workers=CONCURRENCY) as pool:
+            for url, what, value in pool.map(one, urls):
+                if what == "created" and value:
+                    out.created[url] = value
+                elif what == "existing" or what == "created":
+                    out.existing.add(url)  # created without an id in the answer: look it up
+                else:
+                    out.failed[url] = value
+
+    def apply_metadata(self, per_datum: dict[str, dict]) -> dict[str, Exception]:
+        """Properties for many datums: apply-all when they are identical, else one
+        metadata/apply per chunk. Returns the failures by datum id."""
+        self._need_token()
+        failures: dict[str, Exception] = {}
+        ids = list(per_datum)
+        if not ids:
+            return failures
+        first = per_datum[ids[0]]
+        same = all(per_datum[i] == first for i in ids)
+        try:
+            for i in range(0, len(ids), WRITE_CHUNK):
+                chunk = ids[i:i + WRITE_CHUNK]
+                try:
+                    if same and len(chunk) > 1:
+                        self.http.request("POST", "/api/v0/data/metadata/apply-all/",
+                                          json={"metadata": first, "datum_ids": chunk}, idempotent=True)
+                    else:
+                        self.http.request("POST", "/api/v0/data/metadata/apply/",
+                                          json={"datum_metadata": {d: per_datum[d] for d in chunk}},
+                                          idempotent=True)
+                except ApiError as e:
+                    failures.update((d, e) for d in chunk)
+        finally:
+            self.invalidate()
+        return failures
+
+    def purge(self, datum_id: str) -> None:
+        self._need_token()
+        try:
+            self.http.request("POST", f"/api/v0/data/{datum_id}/purge/", idempotent=True)
+        except ApiError as e:
+            if e.status != 404:  # already gone is success
+                raise
+        finally:
+            self.invalidate()
+
+
+class _NoBulkForm(Exception):
+    """The server answered the `urls` form with an error that names no URL."""
+
+
+def _url_errors(error: ApiError, urls: list[str]) -> dict[str, tuple[bool, str]] | None:
+    """url -> (already exists?, message), read from an adopt error; None if the body
+    says nothing about particular URLs."""
+    found: dict[str, tuple[bool, str]] = {}
+    for item in _error_objects(error.body):
+        message = str(item.get("message") or "")
+        url = item.get("url") if item.get("url") in urls else None
+        if url is None and len(urls) == 1 and ("already exists" in message
+                                               or item.get("code") == "adoptable_file_not_found"
+                                               or urls[0] in message):
+            url = urls[0]
+        if url is None:
+            url = next((u for u in urls if u in message), None)
+        if url is None:
+            continue
+        found[url] = ("already exists" in message and item.get("code") in (None, "already_exists"), message)
+    return found or None
+
+
+def _error_objects(body: Any) -> Iterable[dict]:
+    """Every {message, code} object at any depth (as valohai-cli's find_error looks)."""
+    if isinstance(body, dict):
+        if "message" in body:
+            yield body
+        else:
+            for value in body.values():
+                yield from _error_objects(value)
+    elif isinstance(body, list):
+        for item in body:
+            yield from _error_objects(item)
+
+
+def connect(config: dict[str, Any], env: dict[str, str] | None = None) -> ValohaiClient:
+    """A client from the manifest's `providers.valohai` block; missing fields fall back to
+    VALOHAI_HOST, VALOHAI_TOKEN and VALOHAI_PROJECT. Makes no request."""
+    env = os.environ if env is None else env
+    host = config.get("host") or env.get("VALOHAI_HOST") or DEFAULT_HOST
+    return ValohaiClient(str(host), config.get("token") or env.get("VALOHAI_TOKEN"),
+                         config.get("project") or env.get("VALOHAI_PROJECT"))

@@ -1,0 +1,137 @@
+"""What both Valohai kinds share: the project read into an index, Live objects, and the
+property writes (update, update_many, release) through the batch metadata endpoints."""
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from typing import Any
+
+from reconciler.errors import ApiError, NotFound, Problem
+from reconciler.model import FieldChange, Resource
+from reconciler.providers.base import Diff, KindContext, Live
+from reconciler.providers.valohai import properties
+
+OUTPUTS = {"id", "uri", "name", "sha256", "size"}
+DATUM_SCHEME = "datum://"
+
+
+class Index:
+    """The project's datums and aliases, from one listing of each."""
+
+    def __init__(self, datums: list[dict], aliases: list[dict]):
+        self.by_id = {d["id"]: d for d in datums if not d.get("purged")}
+        self.by_uri = {d["uri"]: d for d in self.by_id.values() if d.get("uri")}
+        self.alias_target: dict[str, str] = {}
+        self.aliases_of: dict[str, list[str]] = defaultdict(list)
+        for a in aliases:
+            target = (a.get("datum") or {}).get("id") if isinstance(a.get("datum"), dict) else a.get("datum")
+            if target:
+                self.alias_target[a["name"]] = target
+                self.aliases_of[target].append(a["name"])
+
+    @classmethod
+    def read(cls, api) -> "Index":
+        return cls(api.datums(), api.aliases())
+
+    def resolve(self, ref: Any, api=None) -> dict | None:
+        """A datum id, `datum://<id>` or `datum://<alias>` -> the datum, or None. An id
+        outside the project listing is fetched (only then: one GET)."""
+        if not isinstance(ref, str) or not ref:
+            return None
+        key = ref[len(DATUM_SCHEME):] if ref.startswith(DATUM_SCHEME) else ref
+        if not is_uuid(key):
+            target = self.alias_target.get(key)
+            return self.by_id.get(target) if target else None
+        if key in self.by_id:
+            return self.by_id[key]
+        return fetch(api, key) if api is not None else None
+
+
+def is_uuid(text: str) -> bool:
+    try:
+        uuid.UUID(text)
+        return True
+    except ValueError:
+        return False
+
+
+def fetch(api, datum_id: str) -> dict | None:
+    try:
+        datum = api.get_datum(datum_id)
+    except NotFound:
+        return None
+    return None if not datum or datum.get("purged") else datum
+
+
+def make_live(datum: dict, aliases: list[str], spec: dict | None, identity: dict,
+              adopted: bool = False) -> Live:
+    attrs = {**identity, **properties.live_attrs(datum, aliases, spec)}
+    outputs = {"id": datum["id"], "uri": datum.get("uri"), "name": datum.get("name"),
+               "sha256": datum.get("sha256"), "size": datum.get("size")}
+    return Live(id=datum["id"], attrs=attrs, outputs=outputs, adopted=adopted)
+
+
+def problem(resource: Resource, field: str, message: str) -> Problem:
+    pos = resource.where(f"spec.{field}")
+    return Problem(pos.file, pos.line, pos.column, f"{resource.address}.spec.{field}", message)
+
+
+class MetadataKind:
+    """Properties, tags and alias of a datum: diff, update, update_many, release."""
+
+    sensitive: set[str] = set()
+    outputs = OUTPUTS
+
+    def identity_changes(self, spec: dict, attrs: dict) -> list[FieldChange]:
+        """Fields that name a different datum: they force a replacement."""
+        raise NotImplementedError
+
+    def diff(self, spec: dict, live: Live, last_applied: dict | None) -> Diff:
+        return Diff(self.identity_changes(spec, live.attrs) +
+                    properties.diff(spec, live.attrs, last_applied))
+
+    def update(self, ctx: KindContext, live: Live, spec: dict, diff: Diff) -> Live:
+        result = self.update_many(ctx, [(live, spec, diff)])[0]
+        if isinstance(result, Exception):
+            raise result
+        return result
+
+    def update_many(self, ctx: KindContext, items: list[tuple[Live, dict, Diff]]) -> list[Live | Exception]:
+        """All changes in one metadata/apply (apply-all when every body is the same)."""
+        bodies: dict[str, dict] = {}
+        for live, _spec, diff in items:
+            body = properties.body_for(diff.changes)
+            if body:
+                bodies.setdefault(live.id, {}).update(body)
+        failures = ctx.api.apply_metadata(bodies)
+        out: list[Live | Exception] = []
+        for live, _spec, diff in items:
+            if live.id in failures:
+                out.append(failures[live.id])
+                continue
+            attrs = properties.after(live.attrs, properties.body_for(diff.changes))
+            out.append(Live(live.id, attrs, dict(live.outputs), adopted=live.adopted))
+        return out
+
+    def release(self, ctx: KindContext, live: Live, last_applied: dict | None) -> None:
+        body = properties.release_body(live.attrs, last_applied)
+        if not body:
+            return
+        failures = ctx.api.apply_metadata({live.id: body})
+        error = failures.get(live.id)
+        if isinstance(error, NotFound) or (isinstance(error, ApiError) and error.status == 400
+                                           and "not found" in str(error).lower()):
+            return  # the datum is gone: nothing of ours is left on it
+        if error:
+            raise error
+
+    def check_offline(self, resources: list[Resource]) -> list[Problem]:
+        """Two resources must not claim the same alias: the last write would win."""
+        problems, seen = [], {}
+        for r in resources:
+            alias = r.spec.get("alias")
+            if isinstance(alias, str) and alias in seen:
+                problems.append(problem(r, "alias", f"alias {alias!r} is also set by {seen[alias]}"))
+            elif isinstance(alias, str):
+                seen[alias] = r.address
+        return problems

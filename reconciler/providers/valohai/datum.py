@@ -1,0 +1,141 @@
+"""valohai.datum: an S3 object adopted into a Valohai datum, with properties, tags, alias.
+
+    observe   one listing of the project's datums + one of its aliases; a datum not in
+              the state is found by its URL (Valohai already tracks it: "adopt existing")
+    create    adoption grouped per store (bulk `urls`, or concurrent single adopts), then
+              every property, tag and alias in ONE metadata/apply
+    update    three-way merge of properties/tags/alias, batched (update_many)
+    delete    release (default): remove our properties, tags and alias, keep the datum;
+              delete: purge the datum (Valohai deletes the stored file)
+"""
+from __future__ import annotations
+
+from reconciler.errors import ApiError, Problem
+from reconciler.model import FieldChange, Resource
+from reconciler.providers.base import KindContext, Live, Wanted
+from reconciler.providers.valohai import properties
+from reconciler.providers.valohai.client import ValohaiClient
+from reconciler.providers.valohai.common import Index, MetadataKind, make_live, problem
+
+
+class DatumKind(MetadataKind):
+    name = "valohai.datum"
+    schema = "valohai.datum.schema.json"
+    deletion_policies = ("release", "delete")
+
+    # -- reading ------------------------------------------------------------------------
+    def observe(self, ctx: KindContext, wanted: list[Wanted]) -> dict[str, Live | None]:
+        index = Index.read(ctx.api)
+        out: dict[str, Live | None] = {}
+        for w in wanted:
+            datum = index.by_id.get(w.id) if w.id else None
+            url = (w.spec or {}).get("url")
+            adopted = False
+            if datum is None and isinstance(url, str):  # natural key: the storage URL
+                datum = index.by_uri.get(url)
+                adopted = datum is not None and w.id is None and not w.lookup
+            spec = w.spec if w.spec is not None else (w.last_applied or {})
+            out[w.address] = None if datum is None else make_live(
+                datum, index.aliases_of.get(datum["id"], []), spec,
+                self._identity(ctx.api, datum, spec), adopted)
+        return out
+
+    def _identity(self, api: ValohaiClient, datum: dict, spec: dict) -> dict:
+        """url and store in the manifest's words (a store named by name or by id)."""
+        store = datum.get("store")
+        store_id, store_name = (store.get("id"), store.get("name")) if isinstance(store, dict) else (store, None)
+        wanted = spec.get("store")
+        if store_id is None or wanted in (store_id, store_name):
+            shown = wanted
+        elif isinstance(wanted, str) and store_name is None:  # the API gave an id only
+            found = api.find_store(wanted)
+            shown = wanted if found and found["id"] == store_id else store_id
+        else:
+            shown = store_name or store_id
+        return {"store": shown, "url": datum.get("uri")}
+
+    def identity_changes(self, spec: dict, attrs: dict) -> list[FieldChange]:
+        return [FieldChange(f, attrs.get(f), spec.get(f), forces_replacement=True)
+                for f in ("store", "url") if spec.get(f) != attrs.get(f)]
+
+    def check(self, ctx: KindContext, resources: list[Resource]) -> list[Problem]:
+        """Stores exist and each URL lies in its store's bucket (before anything is written)."""
+        problems = []
+        for r in resources:
+            store_ref, url = r.spec.get("store"), r.spec.get("url")
+            if not isinstance(store_ref, str):
+                continue
+            store = ctx.api.find_store(store_ref)
+            if store is None:
+                names = ", ".join(sorted(s["name"] for s in ctx.api.stores())) or "none"
+                problems.append(problem(r, "store", f"no Valohai store {store_ref!r} is visible "
+                                                    f"(stores: {names})"))
+                continue
+            bucket = (store.get("configuration") or {}).get("bucket")
+            if bucket and isinstance(url, str) and not url.startswith(f"s3://{bucket}/"):
+                problems.append(problem(r, "url", f"{url} is not in store {store['name']} "
+                                                  f"(bucket s3://{bucket}/)"))
+        return problems
+
+    # -- writing ------------------------------------------------------------------------
+    def create(self, ctx: KindContext, spec: dict) -> Live:
+        result = self.create_many(ctx, [spec])[0]
+        if isinstance(result, Exception):
+            raise result
+        return result
+
+    def create_many(self, ctx: KindContext, specs: list[dict]) -> list[Live | Exception]:
+        api: ValohaiClient = ctx.api
+        results: list[Live | Exception | None] = [None] * len(specs)
+        by_store: dict[str, tuple[dict, list[int]]] = {}
+        for i, spec in enumerate(specs):
+            store = api.find_store(spec["store"])
+            if store is None:
+                results[i] = ApiError(f"cannot adopt {spec['url']}: no store {spec['store']!r} is visible",
+                                      api="valohai")
+            else:
+                by_store.setdefault(store["id"], (store, []))[1].append(i)
+        created: dict[str, str] = {}
+        existing: set[str] = set()
+        for store, members in by_store.values():
+            urls = list(dict.fromkeys(specs[i]["url"] for i in members))
+            ctx.progress(f"adopting {len(urls)} file(s) from store {store['name']}")
+            outcome = api.adopt(store, urls)
+            created.update(outcome.created)
+            existing |= outcome.existing
+            for i in members:
+                url = specs[i]["url"]
+                if url in outcome.failed:
+                    results[i] = ApiError(f"cannot adopt {url} into store {store['name']}: "
+                                          f"{outcome.failed[url]}", api="valohai",
+                                          endpoint=f"POST /api/v0/stores/{store['id']}/adopt/")
+        pending = [i for i, r in enumerate(results) if r is None]
+        if not pending:
+            return results  # type: ignore[return-value]
+        found = api.newest_datums(set(created.values()), existing)
+        index = Index(found, api.aliases() if existing else [])
+        lives: dict[int, Live] = {}
+        bodies: dict[str, dict] = {}
+        for i in pending:
+            spec, url = specs[i], specs[i]["url"]
+            datum = index.by_id.get(created.get(url, "")) or index.by_uri.get(url)
+            if datum is None:
+                results[i] = ApiError(f"adopted {url} but cannot find its datum in the project", api="valohai")
+                continue
+            live = make_live(datum, index.aliases_of.get(datum["id"], []), spec,
+                             {"store": spec["store"], "url": url}, adopted=url in existing)
+            body = properties.body_for(properties.diff(spec, live.attrs, None))
+            if body:
+                bodies[live.id] = body
+            lives[i] = Live(live.id, properties.after(live.attrs, body), live.outputs, live.adopted)
+        failures = api.apply_metadata(bodies)
+        for i, live in lives.items():
+            results[i] = failures.get(live.id) or live
+        return results  # type: ignore[return-value]
+
+    def delete(self, ctx: KindContext, live: Live, policy: str, last_applied: dict | None) -> None:
+        if policy == "delete":
+            ctx.api.purge(live.id)
+        else:
+            self.release(ctx, live, last_applied)
+

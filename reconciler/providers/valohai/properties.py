@@ -1,0 +1,98 @@
+"""Three-way merge of a datum's properties, tags and alias. Pure: no I/O.
+
+    manifest (spec) ──┐
+    datum (live)   ───┼──▶ changes ──▶ one metadata body {"key": value|null,
+    last applied   ───┘                                  "valohai.tags": [...],
+                                                         "valohai.alias": "name"|null}
+
+Only what the manifest set is ours:
+* a property is compared only if the manifest sets it; a key we set before and the
+  manifest dropped is sent as null (removed); keys others set are never touched;
+* tags: ours are added, ours that the manifest dropped are removed, others' stay.
+  Valohai replaces the whole tag list, so the body carries the merged list;
+* alias: the manifest's alias must point at this datum; one we set before and the
+  manifest dropped is detached.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from reconciler.diffing import left_diff
+from reconciler.model import FieldChange
+
+TAGS, ALIAS = "valohai.tags", "valohai.alias"
+
+
+def live_attrs(datum: dict, aliases: list[str], spec: dict | None) -> dict:
+    """A datum's properties, tags and alias in manifest shape. `alias` is the manifest's
+    alias when it points here (a datum may have several), else the first one."""
+    wanted = (spec or {}).get("alias")
+    return {"properties": dict(datum.get("metadata") or {}), "tags": list(datum.get("tags") or []),
+            "alias": wanted if wanted in aliases else (aliases[0] if aliases else None),
+            "aliases": list(aliases)}
+
+
+def diff(spec: dict, live: dict, last_applied: dict | None) -> list[FieldChange]:
+    last = last_applied or {}
+    want_props = spec.get("properties") or {}
+    changes = left_diff({"properties": want_props}, {"properties": live.get("properties") or {}},
+                        {"properties": last.get("properties") or {}},
+                        opaque=[f"properties.{k}" for k in want_props])  # a value is replaced whole
+    tags = merged_tags(live.get("tags") or [], spec.get("tags") or [], last.get("tags") or [])
+    if set(tags) != set(live.get("tags") or []):
+        changes.append(FieldChange("tags", list(live.get("tags") or []), tags))
+    aliases = live.get("aliases") or []
+    if spec.get("alias") and spec["alias"] not in aliases:
+        changes.append(FieldChange("alias", live.get("alias"), spec["alias"]))
+    elif not spec.get("alias") and last.get("alias") and last["alias"] in aliases:
+        changes.append(FieldChange("alias", last["alias"], None))
+    return changes
+
+
+def merged_tags(live: list[str], ours: list[str], ours_before: list[str]) -> list[str]:
+    """Others' tags kept, ours added, ours the manifest dropped removed."""
+    dropped = set(ours_before) - set(ours)
+    kept = [t for t in live if t not in dropped]
+    return kept + [t for t in ours if t not in kept]
+
+
+def body_for(changes: list[FieldChange]) -> dict:
+    """The metadata body that carries out these changes (replacement fields excluded)."""
+    body: dict[str, Any] = {}
+    for c in changes:
+        if c.path.startswith("properties."):
+            body[c.path[len("properties."):]] = c.new
+        elif c.path == "tags":
+            body[TAGS] = c.new
+        elif c.path == "alias":
+            body[ALIAS] = c.new
+    return body
+
+
+def release_body(live: dict, last_applied: dict | None) -> dict:
+    """Remove what we set (properties, tags, alias) and nothing else."""
+    last = last_applied or {}
+    body: dict[str, Any] = {k: None for k in (last.get("properties") or {})
+                            if k in (live.get("properties") or {})}
+    tags = merged_tags(live.get("tags") or [], [], last.get("tags") or [])
+    if tags != list(live.get("tags") or []):
+        body[TAGS] = tags
+    if last.get("alias") and last["alias"] in (live.get("aliases") or []):
+        body[ALIAS] = None  # Valohai detaches the aliases pointing at this datum
+    return body
+
+
+def after(live: dict, body: dict) -> dict:
+    """The attributes once Valohai has applied `body` (merge; null removes)."""
+    attrs = {**live, "properties": dict(live.get("properties") or {})}
+    for key, value in body.items():
+        if key == TAGS:
+            attrs["tags"] = list(dict.fromkeys(value or []))
+        elif key == ALIAS:  # a new alias joins the others; null detaches them all
+            attrs["aliases"] = list(dict.fromkeys([*(live.get("aliases") or []), value])) if value else []
+            attrs["alias"] = value
+        elif value is None:
+            attrs["properties"].pop(key, None)
+        else:
+            attrs["properties"][key] = value
+    return attrs
