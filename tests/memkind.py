@@ -28,7 +28,7 @@ class MemoryApi:
 
 class MemoryKind:
     name = "test.item"
-    schema = "test.item.schema.json"
+    schema = None  # no spec schema: the engine tests exercise planning, not validation
     sensitive = {"secret", "token"}
     outputs = {"id", "value", "token"}
     deletion_policies = ("delete", "orphan")

@@ -1,0 +1,118 @@
+"""Saved plans: what a reviewer approved is exactly what runs.
+
+A plan file is JSON: format version, the manifest paths and digest, the state lineage
+and serial, a fingerprint of every live object read, the options, and the actions.
+It holds no secret: sensitive values are masked; `apply PLANFILE` re-reads secrets from
+the manifests and the environment, re-plans, and refuses unless the fresh plan has the
+same actions and nothing it fingerprinted moved.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from reconciler.errors import PlanError
+from reconciler.model import UNKNOWN, Action, ActionType, FieldChange, Plan
+
+FORMAT = "reconciler-plan"
+VERSION = 1
+
+
+def fingerprint(attrs: dict) -> str:
+    return hashlib.sha256(json.dumps(attrs, sort_keys=True, default=str).encode()).hexdigest()[:32]
+
+
+def _safe(value: Any, sensitive: bool) -> Any:
+    if value is UNKNOWN:
+        return {"$unknown": True}
+    if sensitive and value is not None:
+        return {"$sensitive": True}
+    return value
+
+
+def _unsafe(value: Any) -> Any:
+    if isinstance(value, dict) and value.get("$unknown") is True and len(value) == 1:
+        return UNKNOWN
+    return value
+
+
+def _action_dict(a: Action) -> dict:
+    d = asdict(a)
+    d["type"] = a.type.name
+    d["changes"] = [{"path": c.path, "old": _safe(c.old, c.sensitive), "new": _safe(c.new, c.sensitive),
+                     "forces_replacement": c.forces_replacement, "sensitive": c.sensitive} for c in a.changes]
+    return d
+
+
+def _action_from(d: dict) -> Action:
+    changes = [FieldChange(c["path"], _unsafe(c["old"]), _unsafe(c["new"]), c["forces_replacement"],
+                           c["sensitive"]) for c in d.get("changes", [])]
+    return Action(address=d["address"], kind=d["kind"], type=ActionType[d["type"]], reasons=d["reasons"],
+                  changes=changes, remote_id=d.get("remote_id"), depends_on=d.get("depends_on", []),
+                  warnings=d.get("warnings", []), cost_before=d.get("cost_before"),
+                  cost_after=d.get("cost_after"), mode=d.get("mode"))
+
+
+def save(plan: Plan, path, *, manifest_paths: list[str], options: dict) -> None:
+    body = {"format": FORMAT, "format_version": VERSION, "manifest_paths": manifest_paths,
+            "manifest_digest": plan.manifest_digest, "state_lineage": plan.state_lineage,
+            "state_serial": plan.state_serial, "fingerprints": plan.fingerprints, "options": options,
+            "destroy": plan.destroy, "refresh_only": plan.refresh_only, "warnings": plan.warnings,
+            "actions": [_action_dict(a) for a in plan.actions]}
+    Path(path).write_text(json.dumps(body, indent=1, sort_keys=True) + "\n")
+
+
+def load(path) -> tuple[Plan, dict]:
+    try:
+        body = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as e:
+        raise PlanError(f"{path}: not a readable plan file ({e.__class__.__name__})") from None
+    if not isinstance(body, dict) or body.get("format") != FORMAT:
+        raise PlanError(f"{path}: not a reconciler plan file")
+    if body.get("format_version") != VERSION:
+        raise PlanError(f"{path}: plan format version {body.get('format_version')} is not supported "
+                        f"(this reconciler reads version {VERSION}); make a new plan")
+    plan = Plan(actions=[_action_from(a) for a in body["actions"]], warnings=body.get("warnings", []),
+                manifest_digest=body["manifest_digest"], state_lineage=body["state_lineage"],
+                state_serial=body["state_serial"], fingerprints=body.get("fingerprints", {}),
+                destroy=body.get("destroy", False), refresh_only=body.get("refresh_only", False))
+    return plan, {"manifest_paths": body["manifest_paths"], "options": body.get("options", {})}
+
+
+def stale_reasons(saved: Plan, *, manifest_digest: str, state_lineage: str, state_serial: int,
+                  fingerprints: dict[str, str | None]) -> list[str]:
+    reasons = []
+    if saved.manifest_digest != manifest_digest:
+        reasons.append("the manifests changed since the plan was made")
+    if saved.state_lineage != state_lineage:
+        reasons.append("the state is a different one (its lineage changed)")
+    elif saved.state_serial != state_serial:
+        reasons.append(f"the state moved from serial {saved.state_serial} to {state_serial}")
+    for address in sorted(set(saved.fingerprints) | set(fingerprints)):
+        before, after = saved.fingerprints.get(address), fingerprints.get(address)
+        if before == after:
+            continue
+        if before is None:
+            reasons.append(f"{address} appeared in the live service since the plan was made")
+        elif after is None:
+            reasons.append(f"{address} disappeared from the live service since the plan was made")
+        else:
+            reasons.append(f"{address} changed in the live service since the plan was made")
+    return reasons
+
+
+def _key(a: Action) -> tuple:
+    return (a.type.name, a.mode, tuple((c.path, c.forces_replacement) for c in a.changes))
+
+
+def same_actions(saved: Plan, fresh: Plan) -> list[str]:
+    old = {a.address: _key(a) for a in saved.actions if a.is_change}
+    new = {a.address: _key(a) for a in fresh.actions if a.is_change}
+    diffs = []
+    for address in sorted(set(old) | set(new)):
+        if old.get(address) != new.get(address):
+            diffs.append(f"{address}: the saved plan and a fresh plan disagree")
+    return diffs
