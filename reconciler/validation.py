@@ -20,10 +20,10 @@ TOP_SCHEMAS = Path(__file__).resolve().parent.parent / "schemas"
 @lru_cache(maxsize=None)
 def load_schema(filename: str) -> dict:
     """A schema from the installed package (reconciler/schemas) or the checkout's schemas/."""
-    try:
-        return json.loads(resources.files("reconciler").joinpath("schemas", filename).read_text())
-    except (FileNotFoundError, ModuleNotFoundError, NotADirectoryError, OSError):
-        return json.loads((TOP_SCHEMAS / filename).read_text())
+    top = TOP_SCHEMAS / filename
+    if top.is_file():  # a checkout (editable install): the files editors point at
+        return json.loads(top.read_text())
+    return json.loads(resources.files("reconciler.schemas").joinpath(filename).read_text())
 
 
 def _lenient(checker_type: str):
