@@ -58,6 +58,14 @@ class DatumKind(MetadataKind):
         return [FieldChange(f, attrs.get(f), spec.get(f), forces_replacement=True)
                 for f in ("store", "url") if spec.get(f) != attrs.get(f)]
 
+    def plan_notes(self, spec: dict | None, live: Live | None, last_applied: dict | None) -> list[str]:
+        """A changed url or store is another file: say what happens to the old datum."""
+        if not spec or live is None or not self.identity_changes(spec, live.attrs):
+            return []
+        return [f"the datum of {live.attrs.get('url')} is replaced: the engine deletes the old one "
+                "(a purge deletes its file in S3); to keep it, remove this resource first "
+                "(it is released) and add a new one"]
+
     def check(self, ctx: KindContext, resources: list[Resource]) -> list[Problem]:
         """Stores exist and each URL lies in its store's bucket (before anything is written)."""
         problems = []
