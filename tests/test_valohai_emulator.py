@@ -303,3 +303,19 @@ def test_valohai_state_survives_a_restart(tmp_path):
         assert client.get(f"/api/v0/data/{datum_id}/").json()["metadata"] == {"k": "v"}
         assert client.get("/api/v0/datum-aliases/").json()["results"][0]["datum"]["id"] == datum_id
         assert adopt(client, url).status_code == 400  # still adopted
+
+
+def test_admin_seeds_projects_stores_and_tokens(emulator, vh, admin):
+    project = admin.post("/_emulator/valohai/projects", json={"name": "second"}).json()
+    store = admin.post("/_emulator/valohai/stores", json={"name": "other", "bucket": "other-bucket",
+                                                          "project": project["id"]}).json()
+    admin.put("/_emulator/s3/other-bucket/f.txt", content=b"f")
+    r = vh.post(f"/api/v0/stores/{store['id']}/adopt/", json={"url": "s3://other-bucket/f.txt",
+                                                              "project": project["id"]})
+    assert r.status_code == 200
+    listed = vh.get("/api/v0/data/", params={"project": project["id"]}).json()["results"]
+    assert [d["store"]["name"] for d in listed] == ["other"]
+    token = admin.post("/_emulator/valohai/tokens", json={"username": "sandbox"}).json()["token"]
+    me = httpx.get(f"{emulator.url}/api/v0/users/me/", headers={"Authorization": f"Token {token}"})
+    assert me.json()["username"] == "sandbox"
+    assert admin.post("/_emulator/valohai/stores", content=b"{").status_code == 400

@@ -263,3 +263,30 @@ def test_duplicate_aliases_in_a_manifest_are_rejected_offline():
     rs = [Resource("valohai.datum", n, {"store": STORE, "url": f"s3://{BUCKET}/{n}", "alias": "same"},
                    Position("m.yaml", i, 1)) for i, n in enumerate(["a", "b"])]
     assert "also set by valohai.datum.a" in DATUM.check_offline(rs)[0].message
+
+
+def test_a_changed_url_forces_replacement_and_the_plan_says_what_happens(ctx):
+    s = spec("data/train.csv")
+    live = DATUM.create(ctx, s)
+    moved = spec("data/test.csv")
+    assert DATUM.diff(moved, live, s).replace == ["url"]
+    assert "purge" in DATUM.plan_notes(moved, live, s)[0]
+    assert DATUM.plan_notes(s, live, s) == []
+
+
+def test_a_journaled_create_is_found_by_url_and_not_marked_adopted(ctx):
+    s = spec("data/train.csv", tags=["t"])
+    live = DATUM.create(ctx, s)
+    found = observe(ctx, DATUM, "d", None, s, s, lookup=True)
+    assert found.id == live.id and not found.adopted
+
+
+def test_single_adopts_when_the_server_has_no_bulk_form(ctx, vh):
+    from reconciler.providers.valohai.client import AdoptOutcome
+    store = ctx.api.find_store(STORE)
+    DATUM.create(ctx, spec("data/test.csv"))
+    out = AdoptOutcome()
+    urls = [f"s3://{BUCKET}/{k}" for k in ("data/train.csv", "data/test.csv", "missing.bin")]
+    ctx.api._adopt_singly(store, urls, out)
+    assert list(out.created) == [urls[0]] and out.existing == {urls[1]}
+    assert "adoptable" not in out.failed[urls[2]] and STORE in out.failed[urls[2]]
