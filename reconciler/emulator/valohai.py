@@ -149,6 +149,9 @@ def routes(emu: Emulator) -> list[Route]:
         found = [s for s in m.visible_stores(store, user) if s["id"] == request.path_params["id"]]
         if not found:
             raise m.not_found()
+        if found[0]["type"] != "s3" or not found[0].get("allow_adopt", True):
+            raise HTTPError(400, {"message": f"Store {found[0]['name']} does not allow adoption "
+                                             "(only S3 stores with allow_adopt)", "code": "adoption_not_allowed"})
         body = await read_json(request, _PARSE_ERROR)
         if not isinstance(body, dict):
             raise HTTPError(400, {"message": "expected a JSON object", "code": "invalid"})
