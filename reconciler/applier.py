@@ -150,8 +150,8 @@ class Applier:
             key = None
             if a.type is ActionType.CREATE and a.mode != "adopt" and hasattr(kind, "create_many"):
                 key = (a.kind, "create")
-            elif a.type is ActionType.UPDATE and hasattr(kind, "update_many"):
-                key = (a.kind, "update")
+            elif self._updates(a) and hasattr(kind, "update_many"):
+                key = (a.kind, "update")  # updates and take-overs of existing objects
             if key:
                 batch.setdefault(key, []).append(step)
             else:
@@ -168,23 +168,34 @@ class Applier:
         except BaseException as e:  # noqa: BLE001 - reported per step
             return [e] * len(group)
 
+    @staticmethod
+    def _updates(a: Action) -> bool:
+        return a.type is ActionType.UPDATE or (a.type is ActionType.CREATE and a.mode == "adopt")
+
     def _is_batch(self, step: Step) -> bool:
         kind = self.kinds[step.action.kind]
         a = step.action
         return (a.type is ActionType.CREATE and a.mode != "adopt" and hasattr(kind, "create_many")) or \
-               (a.type is ActionType.UPDATE and hasattr(kind, "update_many"))
+               (self._updates(a) and hasattr(kind, "update_many"))
 
     def _execute_batch(self, group: list[Step], specs: dict[str, dict]) -> list[Any]:
         kind = self.kinds[group[0].action.kind]
         ctx = self.context(group[0].action.kind)
-        if group[0].action.type is ActionType.CREATE:
+        if group[0].action.type is ActionType.CREATE and group[0].action.mode != "adopt":
             return kind.create_many(ctx, [specs[s.action.address] for s in group])
-        items = []
-        for s in group:
+        results: list[Any] = [s.live for s in group]  # a take-over with nothing to change
+        items, where = [], []
+        for i, s in enumerate(group):
             spec = specs[s.action.address]
-            last = s.prior.last_applied if s.prior else None
-            items.append((s.live, spec, self._fresh_diff(kind, s, spec, last)))
-        return kind.update_many(ctx, items)
+            last = s.prior.last_applied if s.prior else (s.pending or {}).get("spec")
+            diff = self._fresh_diff(kind, s, spec, last)
+            if diff.changed:
+                items.append((s.live, spec, diff))
+                where.append(i)
+        if items:
+            for i, outcome in zip(where, kind.update_many(ctx, items)):
+                results[i] = outcome
+        return results
 
     def _fresh_diff(self, kind: Any, step: Step, spec: dict, last: dict | None) -> Diff:
         """Re-diff with references now resolved; keep the plan's ignore_changes filtering."""
@@ -207,8 +218,11 @@ class Applier:
                 kind.delete(ctx, step.live, a.mode or "delete", last)
             return None
         if a.type is ActionType.REPLACE:
-            if step.live is not None:
-                kind.delete(ctx, step.live, "delete", last)
+            if step.live is not None:  # the resource's own policy: replacing a datum releases it
+                policies = tuple(getattr(kind, "deletion_policies", ("delete",)))
+                policy = (step.resource.deletion_policy if step.resource and step.resource.deletion_policy
+                          else policies[0])
+                kind.delete(ctx, step.live, policy, last)
             return kind.create(ctx, spec)
         if a.type is ActionType.CREATE and a.mode == "adopt":
             diff = self._fresh_diff(kind, step, spec, last)

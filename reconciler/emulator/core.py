@@ -182,9 +182,9 @@ async def read_json(request: Request, error: Any = None, *, allow_empty: bool = 
 async def read_json_or_form(request: Request) -> dict:
     """Valohai's CLI posts form-encoded bodies on some endpoints; JSON elsewhere."""
     ctype = request.headers.get("content-type", "")
-    if "application/x-www-form-urlencoded" in ctype or "multipart/form-data" in ctype:
-        form = await request.form()
-        return {k: v for k, v in form.items()}
+    if "application/x-www-form-urlencoded" in ctype:  # stdlib: no python-multipart needed
+        from urllib.parse import parse_qsl
+        return dict(parse_qsl((await request.body()).decode("utf-8", "replace"), keep_blank_values=True))
     body = await read_json(request, {"detail": "malformed JSON body"}, allow_empty=True)
     if body is None:
         return {}
