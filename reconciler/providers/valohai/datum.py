@@ -62,9 +62,9 @@ class DatumKind(MetadataKind):
         """A changed url or store is another file: say what happens to the old datum."""
         if not spec or live is None or not self.identity_changes(spec, live.attrs):
             return []
-        return [f"the datum of {live.attrs.get('url')} is replaced: the engine deletes the old one "
-                "(a purge deletes its file in S3); to keep it, remove this resource first "
-                "(it is released) and add a new one"]
+        return [f"the datum of {live.attrs.get('url')} is replaced: the old one goes by this resource's "
+                "deletion_policy (default release: our properties, tags and alias removed, the file kept; "
+                "`deletion_policy: delete` purges it)"]
 
     def check(self, ctx: KindContext, resources: list[Resource]) -> list[Problem]:
         """Stores exist and each URL lies in its store's bucket (before anything is written)."""
