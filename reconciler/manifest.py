@@ -1,333 +1,404 @@
-"""Load manifests: files and folders, multi-document YAML, positions for every field,
-${env.X} / ${var.X} substituted, ${<kind>.<name>.<attr>} kept as references."""
+"""Load manifests: files and folders, multi-document YAML, a position for every field,
+${env.X} / ${var.X} substituted, ${<kind>.<name>.<attr>} kept as references.
+
+Merging across files and documents:
+  * resources are concatenated; an address declared twice is an error naming both places;
+  * a variable defined twice is an error naming both places;
+  * providers merge per provider and per field: a field set in two places must be equal;
+  * backend must be identical wherever it appears.
+A folder argument loads every *.yaml / *.yml directly in it (sorted; not its sub-folders,
+not hidden files), like Terraform does with *.tf.
+
+Everything wrong is collected and raised at once as one ManifestError.
+"""
 from __future__ import annotations
 
 import hashlib
 import os
 import re
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-import yaml
-
+from reconciler import expressions
 from reconciler.errors import ManifestError, Problem
 from reconciler.model import Lifecycle, Manifest, Position, Ref, Resource, Template
-
-try:
-    Loader = yaml.CSafeLoader  # libyaml: ~4x faster on large manifests
-except AttributeError:  # pragma: no cover - PyYAML built without libyaml
-    Loader = yaml.SafeLoader
+from reconciler.validation import load_schema, schema_problems, validator_class, validator_for
+from reconciler.yamlread import Document, read_documents
 
 MAX_FILE_BYTES = 10 * 1024 * 1024
-EXPR = re.compile(r"\$\$\{|\$\{([^}]*)\}")
-NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
-TOP_KEYS = {"providers", "variables", "resources", "backend"}
-RESOURCE_KEYS = {"kind", "name", "spec", "lifecycle", "deletion_policy", "depends_on"}
-
-
-def _files(paths: Sequence[str | Path], problems: list[Problem]) -> list[Path]:
-    out: list[Path] = []
-    for raw in paths:
-        p = Path(raw)
-        if p.is_dir():
-            out.extend(sorted(f for f in p.iterdir() if f.suffix in (".yaml", ".yml") and f.is_file()))
-        elif p.is_file():
-            out.append(p)
-        else:
-            problems.append(Problem(str(p), 0, 0, "", "no such file or directory"))
-    return out
+SUFFIXES = (".yaml", ".yml")
+TOP_KEYS = ("providers", "variables", "resources", "backend")
 
 
 def load_manifest(paths: Sequence[str | Path], env: Mapping[str, str] | None = None) -> Manifest:
+    """The manifest in these files and folders. Raises ManifestError with every Problem."""
     env = os.environ if env is None else env
+    paths = list(paths) or ["."]
     problems: list[Problem] = []
+    first = Path(paths[0])
+    root = first if first.is_dir() else first.parent
     files = _files(paths, problems)
-    if not files and not problems:
-        problems.append(Problem(str(paths[0] if paths else "."), 0, 0, "", "no *.yaml or *.yml files found"))
+    builder = _Builder(env, problems)
     digest = hashlib.sha256()
-    docs: list[tuple[str, yaml.Node]] = []
     for f in files:
-        name = str(f)
-        try:
-            data = f.read_bytes()
-        except OSError as e:
-            problems.append(Problem(name, 0, 0, "", f"cannot read: {e.strerror}"))
+        text = _read(f, problems)
+        if text is None:
             continue
-        if len(data) > MAX_FILE_BYTES:
-            problems.append(Problem(name, 1, 1, "", f"file is larger than {MAX_FILE_BYTES // 1048576} MB"))
-            continue
-        digest.update(f.name.encode() + b"\0" + data + b"\0")
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError as e:
-            line = data[:e.start].count(b"\n") + 1
-            problems.append(Problem(name, line, 1, "", "the file is not valid UTF-8"))
-            continue
-        try:
-            for node in yaml.compose_all(text, Loader=Loader):
-                if node is not None:
-                    docs.append((name, node))
-        except yaml.MarkedYAMLError as e:
-            mark = e.problem_mark or e.context_mark
-            problems.append(Problem(name, (mark.line + 1) if mark else 1, (mark.column + 1) if mark else 1, "",
-                                    f"YAML syntax: {e.problem or e.context}"))
-        except yaml.YAMLError as e:
-            problems.append(Problem(name, 1, 1, "", f"YAML: {e}"))
-    root = Path(paths[0]) if paths else Path(".")
-    root = root if root.is_dir() else root.parent
-    state = _Builder(env, problems)
-    for name, node in docs:
-        state.document(name, node)
-    state.finish()
+        digest.update(_relative(f, root).encode() + b"\0" + text.encode() + b"\0")
+        before = len(problems)
+        docs = read_documents(text, str(f), problems)
+        if len(problems) == before and not any(d.value is not None and d.value != {} for d in docs):
+            problems.append(Problem(str(f), 1, 1, "", "the file is empty: expected a mapping with "
+                                    "resources: (and optionally providers:, variables:, backend:)"))
+        for doc in docs:
+            builder.document(str(f), doc)
+    if not files and not problems:
+        problems.append(Problem(str(first), 1, 1, "", "no *.yaml or *.yml files here"))
+    manifest = builder.finish(files, digest.hexdigest(), str(root))
     if problems:
-        raise ManifestError(problems)
-    return Manifest(resources=state.resources, providers=state.providers,
-                    provider_problems=state.provider_problems, variables=state.variables,
-                    backend=state.backend, files=[str(f) for f in files], digest=digest.hexdigest(),
-                    root=str(root))
+        raise ManifestError(sorted(dict.fromkeys(problems), key=_order(files)))
+    return manifest
 
 
-def _pos(file: str, node: yaml.Node) -> Position:
-    return Position(file, node.start_mark.line + 1, node.start_mark.column + 1)
+def _order(files: list[Path]):
+    rank = {str(f): i for i, f in enumerate(files)}
+    return lambda p: (rank.get(p.file, -1), p.line, p.column)
+
+
+def _relative(f: Path, root: Path) -> str:
+    try:
+        return f.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return f.name
+
+
+# -- files ------------------------------------------------------------------------------
+def _files(paths: Sequence[str | Path], problems: list[Problem]) -> list[Path]:
+    out: list[Path] = []
+    seen: set[Path] = set()
+    for raw in paths:
+        p = Path(raw)
+        if p.is_dir():
+            found = sorted(f for f in p.iterdir()
+                           if f.suffix in SUFFIXES and not f.name.startswith(".") and f.is_file())
+        elif p.is_file():
+            found = [p]
+        else:
+            problems.append(Problem(str(p), 1, 1, "", "no such file or directory"))
+            continue
+        for f in found:
+            key = f.resolve()
+            if key not in seen:  # a folder and a file in it, or a path given twice
+                seen.add(key)
+                out.append(f)
+    return out
+
+
+def _read(f: Path, problems: list[Problem]) -> str | None:
+    """The file's text, or None with a Problem: too large, unreadable, not UTF-8."""
+    name = str(f)
+    try:
+        size = f.stat().st_size
+        if size > MAX_FILE_BYTES:
+            problems.append(Problem(name, 1, 1, "", f"the file is {size / 1048576:.1f} MB; "
+                                    f"the limit is {MAX_FILE_BYTES // 1048576} MB"))
+            return None
+        data = f.read_bytes()
+    except OSError as e:
+        problems.append(Problem(name, 1, 1, "", f"cannot read the file: {e.strerror or e}"))
+        return None
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        problems.append(Problem(name, 1, 1, "", "the file is UTF-16; save it as UTF-8"))
+        return None
+    try:
+        return data.decode("utf-8-sig")  # a BOM is harmless
+    except UnicodeDecodeError as e:
+        line_start = data.rfind(b"\n", 0, e.start) + 1
+        line = data.count(b"\n", 0, e.start) + 1
+        column = len(data[line_start:e.start].decode("utf-8", "replace")) + 1
+        problems.append(Problem(name, line, column, "",
+                                f"not valid UTF-8 (byte 0x{data[e.start]:02x}); save the file as UTF-8"))
+        return None
+
+
+# -- documents -> Manifest -----------------------------------------------------------------
+class _Variable:
+    def __init__(self, raw: Any, position: Position, positions: dict[str, Position]):
+        self.raw, self.position, self.positions = raw, position, positions
+        self.value: Any = None
+        self.problems: list[str] | None = None  # None: not evaluated yet
 
 
 class _Builder:
     def __init__(self, env: Mapping[str, str], problems: list[Problem]):
         self.env = env
         self.problems = problems
-        self.resources: list[Resource] = []
-        self.providers: dict[str, dict] = {}
-        self.provider_problems: dict[str, list[Problem]] = {}
-        self.variables: dict[str, Any] = {}
-        self.backend: dict | None = None
-        self._var_nodes: list[tuple[str, str, yaml.Node]] = []
-        self._raw_resources: list[tuple[str, int, yaml.Node]] = []
-        self._raw_providers: list[tuple[str, yaml.Node]] = []
-        self._seen: dict[str, Position] = {}
+        self.variables: dict[str, _Variable] = {}
+        self.raw_providers: list[tuple[str, Any, dict[str, Position]]] = []  # (name, block, positions)
+        self.backend: tuple[dict, Position] | None = None
+        self.raw_resources: list[tuple[str, int, dict, Position, dict[str, Position]]] = []
 
-    def problem(self, file: str, node: yaml.Node | None, path: str, message: str, sink=None) -> None:
-        pos = _pos(file, node) if node is not None else Position(file, 1, 1)
-        (sink if sink is not None else self.problems).append(Problem(file, pos.line, pos.column, path, message))
+    def problem(self, pos: Position, path: str, message: str, sink: list | None = None) -> None:
+        (self.problems if sink is None else sink).append(Problem(pos.file, pos.line, pos.column, path, message))
 
-    def document(self, file: str, node: yaml.Node) -> None:
-        if not isinstance(node, yaml.MappingNode):
-            self.problem(file, node, "", "a manifest document must be a mapping with `resources:`")
+    def locator(self, doc: Document):
+        def locate(key: str) -> Position:
+            while key:
+                if key in doc.positions:
+                    return doc.positions[key]
+                cut = max(key.rfind("."), key.rfind("["))
+                key = key[:cut] if cut > 0 else ""
+            return doc.position
+        return locate
+
+    # -- one document ---------------------------------------------------------------------
+    def document(self, file: str, doc: Document) -> None:
+        if doc.value is None:
+            return  # an empty document between `---` lines
+        if not isinstance(doc.value, dict):
+            self.problem(doc.position, "", f"a manifest must be a mapping with resources: (and optionally "
+                         f"providers:, variables:, backend:), not a {_kind_of(doc.value)}")
             return
-        for key, value in self._pairs(file, node, ""):
-            if key == "resources":
-                if not isinstance(value, yaml.SequenceNode):
-                    self.problem(file, value, "resources", "must be a list of resources")
-                    continue
-                for i, item in enumerate(value.value):
-                    self._raw_resources.append((file, i, item))
-            elif key == "variables":
-                if not isinstance(value, yaml.MappingNode):
-                    self.problem(file, value, "variables", "must be a mapping")
-                    continue
-                for k, v in self._pairs(file, value, "variables"):
-                    self._var_nodes.append((file, k, v))
-            elif key == "providers":
-                if not isinstance(value, yaml.MappingNode):
-                    self.problem(file, value, "providers", "must be a mapping")
-                    continue
-                self._raw_providers.append((file, value))
-            elif key == "backend":
-                self.backend = self._value(file, value, "backend", self.problems, refs=False)
-            else:
-                self.problem(file, value, key, f"unknown top-level field '{key}' "
-                             f"(expected one of {', '.join(sorted(TOP_KEYS))})")
-
-    def _pairs(self, file: str, node: yaml.MappingNode, base: str):
-        seen: set[str] = set()
-        for knode, vnode in node.value:
-            key = knode.value if isinstance(knode, yaml.ScalarNode) else None
-            if not isinstance(key, str):
-                self.problem(file, knode, base, "keys must be strings")
+        locate = self.locator(doc)
+        value = doc.value
+        bad = _envelope_problems(value, locate)
+        self.problems.extend(bad)
+        broken = {p.path for p in bad}
+        positions_by_item = self._split_resources(doc)
+        for name, block in (value.get("variables") or {}).items() if isinstance(value.get("variables"), dict) else ():
+            key = f"variables.{name}"
+            pos = locate(key)
+            if name in self.variables:
+                self.problem(pos, key, f"variable '{name}' is defined twice (also at {self.variables[name].position})")
                 continue
-            if key in seen:
-                self.problem(file, knode, f"{base}.{key}" if base else key, f"duplicate key '{key}'")
-                continue
-            seen.add(key)
-            yield key, vnode
+            self.variables[name] = _Variable(block, pos, _sub(doc.positions, key))
+        if isinstance(value.get("providers"), dict):
+            for pname, block in value["providers"].items():
+                if isinstance(block, dict):
+                    self.raw_providers.append((pname, block, _sub(doc.positions, f"providers.{pname}")))
+        if isinstance(value.get("backend"), dict):
+            self._backend(value["backend"], locate("backend"))
+        resources = value.get("resources")
+        if isinstance(resources, list):
+            for i, item in enumerate(resources):
+                where = f"resources[{i}]"
+                # a resource without a usable kind and name has no address: reported, not built
+                if isinstance(item, dict) and f"{where}.kind" not in broken and f"{where}.name" not in broken:
+                    item_pos = locate(where)
+                    self.raw_resources.append((where, i, item, item_pos, positions_by_item.get(i, {})))
 
-    def finish(self) -> None:
-        for file, key, node in self._var_nodes:
-            if key in self.variables:
-                self.problem(file, node, f"variables.{key}", "variable defined twice")
-            self.variables[key] = self._value(file, node, f"variables.{key}", self.problems, refs=False,
-                                              allow_vars=False)
-        for file, node in self._raw_providers:
-            for pname, pnode in self._pairs(file, node, "providers"):
-                sink = self.provider_problems.setdefault(pname, [])
-                value = self._value(file, pnode, f"providers.{pname}", sink, refs=False)
-                if not isinstance(value, dict):
-                    self.problem(file, pnode, f"providers.{pname}", "must be a mapping")
+    def _split_resources(self, doc: Document) -> dict[int, dict[str, Position]]:
+        """One pass over the document's positions: "resources[3].spec.x" -> {3: {"spec.x": ...}}."""
+        out: dict[int, dict[str, Position]] = {}
+        for key, pos in doc.positions.items():
+            if key.startswith("resources[") and "]." in key:
+                close = key.index("]")
+                try:
+                    i = int(key[10:close])
+                except ValueError:
                     continue
-                merged = self.providers.setdefault(pname, {})
-                for k, v in value.items():
-                    if k in merged and merged[k] != v:
-                        self.problem(file, pnode, f"providers.{pname}.{k}",
-                                     "set differently in another file")
-                    merged[k] = v
-        self.provider_problems = {k: v for k, v in self.provider_problems.items() if v}
-        for file, i, node in self._raw_resources:
-            self._resource(file, i, node)
+                out.setdefault(i, {})[key[close + 2:]] = pos
+        return out
 
-    def _resource(self, file: str, index: int, node: yaml.Node) -> None:
-        where = f"resources[{index}]"
-        if not isinstance(node, yaml.MappingNode):
-            self.problem(file, node, where, "a resource must be a mapping with kind, name and spec")
+    def _backend(self, block: dict, pos: Position) -> None:
+        if self.backend is not None and self.backend[0] != block:
+            self.problem(pos, "backend", f"backend is declared differently at {self.backend[1]}; "
+                         "declare it once")
             return
-        fields = dict(self._pairs(file, node, where))
-        for key in fields:
-            if key not in RESOURCE_KEYS:
-                self.problem(file, fields[key], f"{where}.{key}",
-                             f"unknown field '{key}' (expected {', '.join(sorted(RESOURCE_KEYS))})")
-        kind, name = fields.get("kind"), fields.get("name")
-        for label, n in (("kind", kind), ("name", name)):
-            if n is None:
-                self.problem(file, node, where, f"missing `{label}`")
-            elif not isinstance(n, yaml.ScalarNode) or not isinstance(n.value, str) or n.tag.endswith(":null"):
-                self.problem(file, n, f"{where}.{label}", "must be a string")
-        if not isinstance(kind, yaml.ScalarNode) or not isinstance(name, yaml.ScalarNode):
-            return
-        if not NAME.match(name.value):
-            self.problem(file, name, f"{where}.name", f"'{name.value}' is not a valid name "
-                         "(lower-case letters, digits, '-' and '_', starting with a letter or digit)")
-            return
-        address = f"{kind.value}.{name.value}"
-        if address in self._seen:
-            first = self._seen[address]
-            self.problem(file, name, address, f"duplicate address {address} (first defined at {first})")
-            return
-        self._seen[address] = _pos(file, node)
-        positions: dict[str, Position] = {"kind": _pos(file, kind), "name": _pos(file, name)}
-        spec_node = fields.get("spec")
-        spec: Any = {}
-        if spec_node is not None:
-            spec = self._value(file, spec_node, f"{address}.spec", self.problems, positions=positions,
-                               pos_prefix="spec")
-            if not isinstance(spec, dict):
-                self.problem(file, spec_node, f"{address}.spec", "must be a mapping")
-                spec = {}
-        lifecycle = Lifecycle()
-        if "lifecycle" in fields:
-            lc = self._value(file, fields["lifecycle"], f"{address}.lifecycle", self.problems,
-                             positions=positions, pos_prefix="lifecycle", refs=False)
-            if not isinstance(lc, dict):
-                self.problem(file, fields["lifecycle"], f"{address}.lifecycle", "must be a mapping")
-            else:
-                for k in lc:
-                    if k not in ("prevent_destroy", "ignore_changes"):
-                        self.problem(file, fields["lifecycle"], f"{address}.lifecycle.{k}",
-                                     f"unknown field '{k}' (expected prevent_destroy, ignore_changes)")
-                pd, ic = lc.get("prevent_destroy", False), lc.get("ignore_changes", [])
-                if not isinstance(pd, bool):
-                    self.problem(file, fields["lifecycle"], f"{address}.lifecycle.prevent_destroy",
-                                 "must be true or false")
-                    pd = False
-                if not isinstance(ic, list) or not all(isinstance(x, str) for x in ic):
-                    self.problem(file, fields["lifecycle"], f"{address}.lifecycle.ignore_changes",
-                                 "must be a list of field paths")
-                    ic = []
-                lifecycle = Lifecycle(pd, tuple(ic))
-        policy = None
-        if "deletion_policy" in fields:
-            policy = self._value(file, fields["deletion_policy"], f"{address}.deletion_policy", self.problems,
-                                 refs=False)
-            positions["deletion_policy"] = _pos(file, fields["deletion_policy"])
-            if not isinstance(policy, str):
-                self.problem(file, fields["deletion_policy"], f"{address}.deletion_policy", "must be a string")
-                policy = None
-        depends: list[str] = []
-        if "depends_on" in fields:
-            dv = self._value(file, fields["depends_on"], f"{address}.depends_on", self.problems, refs=False)
-            positions["depends_on"] = _pos(file, fields["depends_on"])
-            if not isinstance(dv, list) or not all(isinstance(x, str) for x in dv):
-                self.problem(file, fields["depends_on"], f"{address}.depends_on", "must be a list of addresses")
-            else:
-                depends = dv
-        self.resources.append(Resource(kind=kind.value, name=name.value, spec=spec, position=_pos(file, node),
-                                       lifecycle=lifecycle, deletion_policy=policy, depends_on=depends,
-                                       positions=positions, base_dir=str(Path(file).parent)))
+        self.backend = (block, pos)
 
-    # -- values -----------------------------------------------------------------------
-    def _value(self, file: str, node: yaml.Node, path: str, sink: list, *, refs: bool = True,
-               allow_vars: bool = True, positions: dict | None = None, pos_prefix: str = "",
-               depth: int = 0) -> Any:
-        if positions is not None and pos_prefix:
-            positions[pos_prefix] = _pos(file, node)
-        if depth > 50:
-            self.problem(file, node, path, "nested deeper than 50 levels", sink)
-            return None
-        if isinstance(node, yaml.MappingNode):
-            out = {}
-            for key, vnode in self._pairs(file, node, path):
-                out[key] = self._value(file, vnode, f"{path}.{key}", sink, refs=refs, allow_vars=allow_vars,
-                                       positions=positions, pos_prefix=f"{pos_prefix}.{key}" if pos_prefix else "",
-                                       depth=depth + 1)
-            return out
-        if isinstance(node, yaml.SequenceNode):
-            return [self._value(file, v, f"{path}[{i}]", sink, refs=refs, allow_vars=allow_vars,
-                                positions=positions, pos_prefix=f"{pos_prefix}[{i}]" if pos_prefix else "",
-                                depth=depth + 1) for i, v in enumerate(node.value)]
-        try:
-            value = _CONSTRUCTOR.construct_object(node)
-        except yaml.YAMLError as e:
-            self.problem(file, node, path, f"bad value: {e}", sink)
-            return None
-        if isinstance(value, str):
-            if len(value) > 1_000_000:
-                self.problem(file, node, path, "string longer than 1,000,000 characters", sink)
-                return None
-            if "${" in value:
-                return self._expand(file, node, path, value, sink, refs, allow_vars)
-        return value
+    # -- variables ------------------------------------------------------------------------
+    def variable(self, name: str) -> Any:
+        var = self.variables.get(name)
+        if var is None:
+            raise expressions.ExpressionError(f"variable '{name}' is not defined under variables:"
+                                              + _did_you_mean(name, self.variables))
+        if var.problems is None:
+            var.problems = []
+            scope = expressions.Scope(self.env, self._no_nested_variables, refs=False, where="in variables")
+            var.value = expressions.walk(_copy(var.raw), scope,
+                                         lambda path, message: var.problems.append(message))
+        if var.problems:
+            raise expressions.ExpressionError(f"variable '{name}' (at {var.position}): {var.problems[0]}")
+        return _copy(var.value)
 
-    def _expand(self, file, node, path, text, sink, refs, allow_vars) -> Any:
-        parts: list[Any] = []
-        last = 0
-        for m in EXPR.finditer(text):
-            parts.append(text[last:m.start()])
-            last = m.end()
-            if m.group(0) == "$${":
-                parts.append("${")
+    @staticmethod
+    def _no_nested_variables(name: str) -> Any:
+        raise expressions.ExpressionError(f"${{var.{name}}}: a variable cannot use another variable")
+
+    # -- the whole manifest ---------------------------------------------------------------------
+    def finish(self, files: list[Path], digest: str, root: str) -> Manifest:
+        providers, provider_problems = self._providers()
+        backend = None
+        if self.backend is not None:
+            block, pos = self.backend
+            scope = expressions.Scope(self.env, self.variable, refs=False, where="in the backend block")
+            backend = expressions.walk(_copy(block), scope, lambda path, message: self.problem(
+                pos, f"backend.{path}", message))
+        resources = self._resources()
+        variables = {}
+        for name in self.variables:
+            try:
+                variables[name] = self.variable(name)
+            except expressions.ExpressionError:
+                pass  # reported where it is used; an unused broken variable harms nothing
+        return Manifest(resources=resources, providers=providers, provider_problems=provider_problems,
+                        variables=variables, backend=backend, files=[str(f) for f in files],
+                        digest=digest, root=root)
+
+    def _providers(self) -> tuple[dict[str, dict], dict[str, list[Problem]]]:
+        providers: dict[str, dict] = {}
+        origin: dict[tuple[str, str], Position] = {}
+        sinks: dict[str, list[Problem]] = {}
+        for pname, block, positions in self.raw_providers:
+            sink = sinks.setdefault(pname, [])
+            scope = expressions.Scope(self.env, self.variable, refs=False, where="in the providers block")
+
+            def report(path: str, message: str, positions=positions, pname=pname, sink=sink) -> None:
+                pos = _locate(positions, path)
+                self.problem(pos, f"providers.{pname}.{path}", message, sink)
+
+            merged = providers.setdefault(pname, {})
+            for key, value in expressions.walk(_copy(block), scope, report).items():
+                pos = _locate(positions, key)
+                if key in merged and merged[key] != value:
+                    self.problem(pos, f"providers.{pname}.{key}",
+                                 f"set differently at {origin[(pname, key)]}; set it once")
+                    continue
+                merged[key] = value
+                origin.setdefault((pname, key), pos)
+        return providers, {k: v for k, v in sinks.items() if v}
+
+    def _resources(self) -> list[Resource]:
+        out: list[Resource] = []
+        seen: dict[str, Position] = {}
+        for where, _i, item, item_pos, positions in self.raw_resources:
+            kind, name = item.get("kind"), item.get("name")
+            if not isinstance(kind, str) or not isinstance(name, str):
+                continue  # the schema check reported it
+            address = f"{kind}.{name}"
+            name_pos = positions.get("name", item_pos)
+            if address in seen:
+                self.problem(name_pos, address, f"duplicate address {address}: also declared at {seen[address]}")
                 continue
-            expr = m.group(1).strip()
-            head, _, rest = expr.partition(".")
-            if head == "env" and rest:
-                if rest not in self.env:
-                    self.problem(file, node, path, f"environment variable {rest} is not set", sink)
-                    parts.append("")
-                else:
-                    parts.append(self.env[rest])
-            elif head == "var" and rest:
-                if not allow_vars or rest not in self.variables:
-                    self.problem(file, node, path, f"variable '{rest}' is not defined in `variables:`", sink)
-                    parts.append("")
-                else:
-                    parts.append(self.variables[rest])
-            else:
-                bits = expr.split(".")
-                if not refs or len(bits) < 4:
-                    self.problem(file, node, path, f"cannot resolve ${{{expr}}}: expected ${{env.NAME}}, "
-                                 "${var.NAME} or ${<kind>.<name>.<attribute>}", sink)
-                    parts.append("")
-                else:
-                    parts.append(Ref(".".join(bits[:-1]), bits[-1]))
-        parts.append(text[last:])
-        parts = [p for p in parts if not (isinstance(p, str) and p == "")]
-        if len(parts) == 1 and not isinstance(parts[0], str):
-            return parts[0]  # a whole-value reference or a non-string variable keeps its type
-        if not any(isinstance(p, Ref) for p in parts):
-            return "".join(str(p) for p in parts)
-        merged: list[Any] = []
-        for p in parts:
-            if isinstance(p, str) and merged and isinstance(merged[-1], str):
-                merged[-1] += p
-            else:
-                merged.append(p if isinstance(p, Ref) else str(p))
-        return Template(tuple(merged))
+            seen[address] = name_pos
+            resource = Resource(kind=kind, name=name, spec={}, position=item_pos, positions=positions,
+                                base_dir=str(Path(item_pos.file).parent))
+
+            def report(path: str, message: str, r=resource) -> None:
+                pos = r.where(f"spec.{path}" if path else "spec")
+                self.problem(pos, f"{r.address}.spec.{path}" if path else f"{r.address}.spec", message)
+
+            spec = item.get("spec")
+            if isinstance(spec, dict):
+                scope = expressions.Scope(self.env, self.variable, refs=True)
+                resource.spec = expressions.walk(spec, scope, report)
+            lifecycle = item.get("lifecycle")
+            if isinstance(lifecycle, dict):
+                prevent = lifecycle.get("prevent_destroy", False)
+                ignore = lifecycle.get("ignore_changes", [])
+                resource.lifecycle = Lifecycle(
+                    prevent_destroy=prevent if isinstance(prevent, bool) else False,
+                    ignore_changes=tuple(x for x in ignore if isinstance(x, str)) if isinstance(ignore, list) else ())
+            policy = item.get("deletion_policy")
+            resource.deletion_policy = policy if isinstance(policy, str) else None
+            depends = item.get("depends_on")
+            if isinstance(depends, list):
+                resource.depends_on = [d for d in depends if isinstance(d, str)]
+            out.append(resource)
+        return out
 
 
-_CONSTRUCTOR = yaml.constructor.SafeConstructor()
+# -- the envelope schema, fast --------------------------------------------------------------
+_RESOURCE_KEYS = frozenset({"kind", "name", "spec", "lifecycle", "deletion_policy", "depends_on"})
+_KIND = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$")
+_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+
+
+def _envelope_problems(doc: dict, locate) -> list[Problem]:
+    """manifest.schema.json on one document. jsonschema takes ~0.2 ms per resource, so
+    resources that are plainly valid (the common case) skip it; the rest get its
+    precise messages."""
+    resources = doc.get("resources")
+    if not isinstance(resources, list):
+        return schema_problems(validator_for("manifest.schema.json"), doc, "", locate, lambda k: k)
+    problems = schema_problems(validator_for("manifest.schema.json"), {**doc, "resources": []}, "",
+                               locate, lambda k: k)
+    item_validator = _resource_validator()
+    for i, item in enumerate(resources):
+        if not _plainly_valid(item):
+            problems.extend(schema_problems(item_validator, item, f"resources[{i}]", locate, lambda k: k))
+    return problems
+
+
+@lru_cache(maxsize=1)
+def _resource_validator():
+    schema = load_schema("manifest.schema.json")
+    return validator_class({**schema["$defs"]["resource"], "$defs": schema["$defs"]})
+
+
+def _plainly_valid(item: Any) -> bool:
+    """True only when manifest.schema.json's resource definition surely accepts `item`."""
+    if not isinstance(item, dict) or not _RESOURCE_KEYS.issuperset(item):
+        return False
+    kind, name = item.get("kind"), item.get("name")
+    if not (isinstance(kind, str) and _KIND.match(kind) and isinstance(name, str) and len(name) <= 128
+            and _NAME.match(name) and "\n" not in name and "\n" not in kind):
+        return False
+    if "spec" in item and not isinstance(item["spec"], dict):
+        return False
+    if "deletion_policy" in item and not isinstance(item["deletion_policy"], str):
+        return False
+    if "depends_on" in item:
+        return False  # rare: let the schema check items and uniqueness
+    lifecycle = item.get("lifecycle")
+    if lifecycle is not None:
+        if not isinstance(lifecycle, dict) or not {"prevent_destroy", "ignore_changes"}.issuperset(lifecycle):
+            return False
+        if not isinstance(lifecycle.get("prevent_destroy", False), bool):
+            return False
+        if "ignore_changes" in lifecycle:
+            return False
+    return True
+
+
+# -- small helpers -----------------------------------------------------------------------
+def _sub(positions: dict[str, Position], prefix: str) -> dict[str, Position]:
+    """Positions under `prefix`, keyed relative to it ("" for the prefix itself)."""
+    cut = len(prefix) + 1
+    out = {"": positions[prefix]} if prefix in positions else {}
+    out.update({k[cut:]: v for k, v in positions.items() if k.startswith(prefix + ".")})
+    return out
+
+
+def _locate(positions: dict[str, Position], key: str) -> Position:
+    while key:
+        if key in positions:
+            return positions[key]
+        cut = max(key.rfind("."), key.rfind("["))
+        key = key[:cut] if cut > 0 else ""
+    return positions.get("") or next(iter(positions.values()), Position("?", 1, 1))
+
+
+def _copy(value: Any) -> Any:
+    """A fresh copy of plain YAML data (dicts, lists, scalars, references)."""
+    if isinstance(value, dict):
+        return {k: _copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_copy(v) for v in value]
+    return value
+
+
+def _kind_of(value: Any) -> str:
+    return {list: "list", str: "string", int: "number", float: "number", bool: "boolean"}.get(type(value), "value")
+
+
+def _did_you_mean(word: str, choices) -> str:
+    import difflib
+
+    match = difflib.get_close_matches(word, list(choices), n=1)
+    return f"; did you mean '{match[0]}'?" if match else ""
+
+
+__all__ = ["load_manifest", "MAX_FILE_BYTES", "Ref", "Template"]

@@ -1,73 +1,167 @@
-"""Check a loaded manifest against the schemas and the kinds: unknown kinds, spec fields
-(JSON Schema 2020-12, errors pinned to file:line:col), references, policies."""
+"""Check a loaded manifest against the schemas and the kinds, with no API call.
+
+Per resource: the kind exists; the spec matches the kind's JSON Schema (2020-12), each
+error pinned to file:line:col of the failing field; references name resources in the
+manifest and attributes the target kind outputs; depends_on names resources;
+deletion_policy is one the kind knows; lifecycle.ignore_changes names plausible fields;
+then each kind's optional check_offline. Cycles are the graph module's job.
+
+References (Ref / Template values) are known only at plan/apply time, so every schema
+keyword passes them ("any").
+"""
 from __future__ import annotations
 
 import difflib
 import json
+import re
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any, Callable, Iterable, Iterator, Mapping
 
 from jsonschema import Draft202012Validator, validators
+from jsonschema.exceptions import ValidationError, best_match
 
 from reconciler.errors import Problem
-from reconciler.model import Manifest, Ref, Resource, Template
+from reconciler.model import Manifest, Position, Ref, Resource, Template
 
-TOP_SCHEMAS = Path(__file__).resolve().parent.parent / "schemas"
+TOP_SCHEMAS = Path(__file__).resolve().parent.parent / "schemas"  # a checkout's schemas/
+# field names whose values never appear in a message, whatever the kind says
+ALWAYS_SENSITIVE = frozenset({"password", "token", "secret", "secret_access_key", "private_key", "api_key"})
+MAX_MESSAGE = 240
 
 
+# -- schemas ------------------------------------------------------------------------------
 @lru_cache(maxsize=None)
 def load_schema(filename: str) -> dict:
-    """A schema from the installed package (reconciler/schemas) or the checkout's schemas/."""
-    top = TOP_SCHEMAS / filename
-    if top.is_file():  # a checkout (editable install): the files editors point at
-        return json.loads(top.read_text())
-    return json.loads(resources.files("reconciler.schemas").joinpath(filename).read_text())
+    """A schema by file name: from the installed package (reconciler/schemas/, shipped in
+    the wheel), else from the checkout's top-level schemas/. Raises FileNotFoundError."""
+    try:
+        resource = resources.files("reconciler.schemas").joinpath(filename)
+        if resource.is_file():
+            return json.loads(resource.read_text(encoding="utf-8"))
+    except (ModuleNotFoundError, NotADirectoryError):
+        pass  # an editable checkout without the mapping: fall back to the folder
+    return json.loads((TOP_SCHEMAS / filename).read_text(encoding="utf-8"))
 
 
-def _lenient(checker_type: str):
-    def check(checker, instance, _orig=Draft202012Validator.TYPE_CHECKER._type_checkers[checker_type]):
-        return isinstance(instance, (Ref, Template)) or _orig(checker, instance)
-    return check
+def _skip_references(check: Callable) -> Callable:
+    def keyword(validator, value, instance, schema):
+        if isinstance(instance, (Ref, Template)):
+            return iter(())
+        return check(validator, value, instance, schema)
+    return keyword
 
 
-# references are known only at plan/apply time: any type passes for them
-_Validator = validators.extend(Draft202012Validator, type_checker=Draft202012Validator.TYPE_CHECKER.redefine_many(
-    {t: _lenient(t) for t in ("string", "integer", "number", "boolean", "object", "array", "null")}))
+# every keyword treats a reference as "any value"
+validator_class = _Validator = validators.extend(
+    Draft202012Validator,
+    validators={name: _skip_references(check) for name, check in Draft202012Validator.VALIDATORS.items()})
 
 
 @lru_cache(maxsize=None)
-def _validator(filename: str):
+def validator_for(filename: str):
     return _Validator(load_schema(filename))
 
 
-def _path_key(parts) -> str:
-    out = "spec"
+# -- schema errors -> Problems --------------------------------------------------------------
+def field_key(prefix: str, parts: Iterable) -> str:
+    """("details", "vcpus") -> "spec.details.vcpus"; ints become [i]."""
+    out = prefix
     for p in parts:
-        out += f"[{p}]" if isinstance(p, int) else f".{p}"
+        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
     return out
 
 
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "list"
+    if isinstance(value, dict):
+        return "mapping"
+    return type(value).__name__
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _one_line(message: str) -> str:
+    message = " ".join(message.split())
+    return message if len(message) <= MAX_MESSAGE else message[: MAX_MESSAGE - 3] + "..."
+
+
+def _hint(word: str, choices: Iterable[str]) -> str:
+    match = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f"; did you mean '{match[0]}'?" if match else ""
+
+
+def _messages(error: ValidationError, key: str, secret: bool) -> Iterator[tuple[str, str]]:
+    """(field key, message) pairs for one error; `key` is the instance's field key."""
+    v, value, instance, schema = error.validator, error.validator_value, error.instance, error.schema
+    shown = "the value" if secret else _short(instance)
+    if v == "additionalProperties" and isinstance(instance, dict):
+        allowed = list(schema.get("properties") or {})
+        patterns = [re.compile(p) for p in schema.get("patternProperties") or {}]
+        for extra in instance:
+            if extra in allowed or any(p.search(extra) for p in patterns):
+                continue
+            hint = _hint(extra, allowed) or (f" (allowed: {', '.join(allowed)})" if allowed else "")
+            yield field_key(key, [extra]), f"unknown field '{extra}'{hint}"
+    elif v == "required" and isinstance(instance, dict):
+        missing = [p for p in value if p not in instance]
+        yield key, "missing required field " + ", ".join(f"'{p}'" for p in missing)
+    elif v == "type":
+        wanted = value if isinstance(value, list) else [value]
+        got = _json_type(instance)
+        yield key, f"expected {' or '.join(wanted)}, got {got}" + ("" if secret or got in ("mapping", "list")
+                                                                   else f" {_short(instance)}")
+    elif v == "enum":
+        hint = _hint(str(instance), [str(x) for x in value]) if isinstance(instance, str) and not secret else ""
+        yield key, f"{shown} is not one of {', '.join(repr(x) for x in value)}{hint}"
+    elif v == "const":
+        yield key, f"must be {value!r}"
+    elif v == "pattern":
+        about = schema.get("description")
+        yield key, f"{shown} is not valid here" + (f": {about}" if about else f" (expected pattern {value})")
+    elif v in ("oneOf", "anyOf") and error.context:
+        deeper = best_match(error.context)
+        yield from _messages(deeper, field_key(key, list(deeper.path)), secret)
+    elif secret:
+        yield key, f"the value does not satisfy '{v}: {_short(value)}'"
+    else:
+        yield key, error.message
+
+
+def schema_problems(validator, instance: Any, prefix: str, locate: Callable[[str], Position],
+                    label: Callable[[str], str], sensitive: frozenset = ALWAYS_SENSITIVE) -> list[Problem]:
+    """Every schema error as a Problem. `prefix` is the field key of `instance` ("spec"),
+    locate(key) gives its position and label(key) the problem's path."""
+    out: dict[tuple[str, str], Problem] = {}
+    for error in validator.iter_errors(instance):
+        key = field_key(prefix, error.absolute_path)
+        secret = any(str(p) in sensitive for p in error.absolute_path)
+        for field, message in _messages(error, key, secret):
+            pos = locate(field)
+            out.setdefault((field, message), Problem(pos.file, pos.line, pos.column, label(field),
+                                                     _one_line(message)))
+    return sorted(out.values(), key=lambda p: (p.file, p.line, p.column))
+
+
+# -- the checks -----------------------------------------------------------------------------
 def _problem(resource: Resource, field: str, message: str) -> Problem:
-    pos = resource.positions.get(field) or resource.where(field.split("[")[0])
-    return Problem(pos.file, pos.line, pos.column, f"{resource.address}.{field}", message)
-
-
-def _schema_problems(resource: Resource, schema_file: str) -> Iterator[Problem]:
-    for error in sorted(_validator(schema_file).iter_errors(resource.spec), key=lambda e: list(e.absolute_path)):
-        if isinstance(error.instance, (Ref, Template)):
-            continue
-        field = _path_key(error.absolute_path)
-        if error.validator == "additionalProperties" and isinstance(error.instance, dict):
-            allowed = list((error.schema.get("properties") or {}).keys())
-            for extra in sorted(set(error.instance) - set(allowed)):
-                hint = difflib.get_close_matches(extra, allowed, n=1)
-                message = f"unknown field '{extra}'" + (f"; did you mean '{hint[0]}'?" if hint else
-                                                        f" (allowed: {', '.join(allowed)})" if allowed else "")
-                yield _problem(resource, f"{field}.{extra}", message)
-            continue
-        yield _problem(resource, field, error.message)
+    pos = resource.where(field)
+    return Problem(pos.file, pos.line, pos.column, f"{resource.address}.{field}", _one_line(message))
 
 
 def _refs(value: Any, path: str) -> Iterator[tuple[str, Ref]]:
@@ -85,57 +179,150 @@ def _refs(value: Any, path: str) -> Iterator[tuple[str, Ref]]:
             yield from _refs(v, f"{path}[{i}]")
 
 
-def check_local_path(resource: Resource, field: str, value: str) -> Problem | None:
-    """A local file a spec names (public_key_file, source): inside the manifest's folder,
-    existing, and a file. `field` is relative to the resource, e.g. "spec.files[0].source"."""
-    base = Path(resource.base_dir).resolve()
-    target = (base / value).resolve()
-    if base != target and base not in target.parents:
-        return _problem(resource, field, f"'{value}' points outside the manifest folder {base}")
-    if target.is_dir():
-        return _problem(resource, field, f"'{value}' is a directory, not a file")
-    if not target.exists():
-        return _problem(resource, field, f"'{value}' does not exist (looked in {base})")
+def _kind_schema(kind: Any) -> dict | None:
+    """The kind's spec schema: a file name in schemas/, an inline dict, or None (no check)."""
+    schema = getattr(kind, "schema", None)
+    if isinstance(schema, dict):
+        return schema
+    if isinstance(schema, str) and schema:
+        return load_schema(schema)
     return None
 
 
+def _spec_problems(resource: Resource, kind: Any) -> list[Problem]:
+    schema = getattr(kind, "schema", None)
+    if not schema:
+        return []
+    try:
+        validator = validator_for(schema) if isinstance(schema, str) else _Validator(schema)
+    except FileNotFoundError:
+        return [_problem(resource, "kind", f"the schema {schema} of kind {resource.kind} is not installed")]
+    sensitive = ALWAYS_SENSITIVE | frozenset(getattr(kind, "sensitive", ()) or ())
+    return schema_problems(validator, resource.spec, "spec", resource.where,
+                           lambda field: f"{resource.address}.{field}", sensitive)
+
+
+def _reference_problems(resource: Resource, by_address: Mapping[str, Resource],
+                        kinds: Mapping[str, Any]) -> Iterator[Problem]:
+    for field, ref in _refs(resource.spec, "spec"):
+        if ref.address == resource.address:
+            yield _problem(resource, field, f"{ref} refers to the resource itself")
+            continue
+        target = by_address.get(ref.address)
+        if target is None:
+            hint = difflib.get_close_matches(ref.address, list(by_address), n=1)
+            yield _problem(resource, field, f"{ref} refers to {ref.address}, which is not in the manifests"
+                           + (f"; did you mean {hint[0]}?" if hint else ""))
+            continue
+        target_kind = kinds.get(target.kind)
+        if target_kind is None:
+            continue  # its unknown kind is reported on its own
+        outputs = set(getattr(target_kind, "outputs", None) or {"id"})
+        if ref.attribute not in outputs:
+            yield _problem(resource, field, f"{ref}: {target.kind} has no attribute '{ref.attribute}'"
+                           f"{_hint(ref.attribute, outputs)} (it has: {', '.join(sorted(outputs))})")
+
+
+def _ignore_problem(resource: Resource, index: int, path: str, schema: dict | None) -> Problem | None:
+    field = f"lifecycle.ignore_changes[{index}]"
+    bare = path[5:] if path.startswith("spec.") else path
+    segments = bare.split(".")
+    if not bare or not all(re.fullmatch(r"[^.\[\]\s]+(\[\d+\])*", s) for s in segments):
+        return _problem(resource, field, f"'{path}' is not a field path (e.g. details.flavor_id)")
+    node = schema
+    for segment in segments:
+        name = segment.split("[")[0]
+        if not isinstance(node, dict) or not isinstance(node.get("properties"), dict):
+            return None  # free-form below here: anything is plausible
+        props = node["properties"]
+        if name in props:
+            node = props[name]
+            for _ in range(segment.count("[")):
+                node = node.get("items") if isinstance(node, dict) else None
+            continue
+        if node.get("additionalProperties", True) is False and not node.get("patternProperties"):
+            return _problem(resource, field, f"'{path}': {resource.kind} has no field '{name}'"
+                            + _hint(name, props))
+        return None
+    return None
+
+
+def _envelope_problems(resource: Resource, kind: Any, by_address: Mapping[str, Resource]) -> Iterator[Problem]:
+    for i, dep in enumerate(resource.depends_on):
+        if dep == resource.address:
+            yield _problem(resource, f"depends_on[{i}]", "a resource cannot depend on itself")
+        elif dep not in by_address:
+            yield _problem(resource, f"depends_on[{i}]", f"{dep} is not in the manifests"
+                           + _hint(dep, by_address).replace("'", ""))
+    policies = tuple(getattr(kind, "deletion_policies", None) or ("delete",))
+    if resource.deletion_policy is not None and resource.deletion_policy not in policies:
+        yield _problem(resource, "deletion_policy",
+                       f"'{resource.deletion_policy}' is not a deletion policy of {resource.kind}"
+                       f"{_hint(resource.deletion_policy, policies)} (allowed: {', '.join(policies)})")
+    if resource.lifecycle.ignore_changes:
+        try:
+            schema = _kind_schema(kind)
+        except FileNotFoundError:
+            schema = None
+        for i, path in enumerate(resource.lifecycle.ignore_changes):
+            problem = _ignore_problem(resource, i, path, schema)
+            if problem:
+                yield problem
+
+
+def _provider_problems(manifest: Manifest, used_kinds: Iterable[str]) -> list[Problem]:
+    """Problems in a providers block (a missing ${env.X}) count only for a provider whose
+    kinds are used; by convention a kind's name starts with its provider's ("valdi.vm")."""
+    used = {k.split(".", 1)[0] for k in used_kinds}
+    return [p for name, items in sorted((manifest.provider_problems or {}).items()) if name in used
+            for p in items]
+
+
 def validate(manifest: Manifest, kinds: Mapping[str, Any]) -> list[Problem]:
+    """Every problem found, in file order. `kinds`: kind name -> Kind (from the engine)."""
     problems: list[Problem] = []
-    addresses = {r.address: r for r in manifest.resources}
+    by_address = {r.address: r for r in manifest.resources}
     by_kind: dict[str, list[Resource]] = {}
     for r in manifest.resources:
         kind = kinds.get(r.kind)
         if kind is None:
             known = ", ".join(sorted(kinds)) or "none"
-            hint = difflib.get_close_matches(r.kind, list(kinds), n=1)
-            problems.append(_problem(r, "kind", f"unknown kind '{r.kind}'"
-                                     + (f"; did you mean '{hint[0]}'?" if hint else f" (known kinds: {known})")))
+            problems.append(_problem(r, "kind", f"unknown kind '{r.kind}'{_hint(r.kind, kinds)} "
+                                     f"(known kinds: {known})"))
             continue
         by_kind.setdefault(r.kind, []).append(r)
-        schema = getattr(kind, "schema", None)
-        if schema:
-            problems.extend(_schema_problems(r, schema))
-        for field, ref in _refs(r.spec, "spec"):
-            target = addresses.get(ref.address)
-            if target is None:
-                hint = difflib.get_close_matches(ref.address, list(addresses), n=1)
-                problems.append(_problem(r, field, f"reference to {ref.address}, which is not in the manifests"
-                                         + (f"; did you mean {hint[0]}?" if hint else "")))
-                continue
-            target_kind = kinds.get(target.kind)
-            outputs = set(getattr(target_kind, "outputs", {"id"}) or {"id"}) if target_kind else None
-            if outputs is not None and ref.attribute not in outputs:
-                problems.append(_problem(r, field, f"{ref.address} has no attribute '{ref.attribute}' "
-                                         f"(it has: {', '.join(sorted(outputs))})"))
-        for dep in r.depends_on:
-            if dep not in addresses:
-                problems.append(_problem(r, "depends_on", f"depends_on {dep}, which is not in the manifests"))
-        policies = tuple(getattr(kind, "deletion_policies", ("delete",)))
-        if r.deletion_policy is not None and r.deletion_policy not in policies:
-            problems.append(_problem(r, "deletion_policy", f"'{r.deletion_policy}' is not a deletion policy of "
-                                     f"{r.kind} (allowed: {', '.join(policies)})"))
+        problems.extend(_spec_problems(r, kind))
+        problems.extend(_reference_problems(r, by_address, kinds))
+        problems.extend(_envelope_problems(r, kind, by_address))
     for kind_name, items in by_kind.items():
         offline = getattr(kinds[kind_name], "check_offline", None)
         if offline:
             problems.extend(offline(items) or [])
-    return problems
+    problems.extend(_provider_problems(manifest, by_kind))
+    return sorted(dict.fromkeys(problems), key=lambda p: (p.file, p.line, p.column))
+
+
+# -- for the kinds' check_offline ------------------------------------------------------------
+def check_local_path(resource: Resource, field_path: str, value: Any) -> Problem | None:
+    """A local file a spec names (public_key_file, source, ...) must be a file inside the
+    manifest's folder: no absolute path elsewhere, no `..` escape, no directory, and it
+    must exist. `field_path` is relative to the resource, e.g. "spec.files[0].source".
+    A reference (known only at apply time) is not checked."""
+    if isinstance(value, (Ref, Template)) or value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        return _problem(resource, field_path, "expected a file path")
+    base = Path(resource.base_dir).resolve()
+    raw = Path(value).expanduser()
+    target = (raw if raw.is_absolute() else base / raw).resolve()
+    if target != base and base not in target.parents:
+        return _problem(resource, field_path, f"'{value}' is outside the manifest folder {base}; "
+                        "keep files beside the manifests")
+    if target.is_dir():
+        return _problem(resource, field_path, f"'{value}' is a directory, not a file")
+    if not target.is_file():
+        return _problem(resource, field_path, f"'{value}' does not exist (looked in {base})")
+    return None
+
+
+__all__ = ["load_schema", "validate", "check_local_path", "schema_problems", "validator_for", "field_key"]

@@ -1,0 +1,143 @@
+"""`${...}` in manifest strings.
+
+    ${env.NAME}                  the environment variable, substituted at load
+    ${var.NAME}                  a `variables:` entry, substituted at load (alone in a
+                                 string it keeps its type: a number stays a number)
+    ${<kind>.<name>.<attr>}      a reference: alone in a string -> Ref; inside other
+                                 text -> Template(parts); resolved at plan/apply time
+    $${                          a literal "${"
+
+Values substituted from the environment or variables are never parsed again, so an
+environment value holding "${...}" stays text.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
+
+from reconciler.model import Ref, Template
+
+_TOKEN = re.compile(r"\$\$\{|\$\{([^}]*)\}|\$\{")
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_SEGMENT = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+
+
+class ExpressionError(Exception):
+    """One bad expression; the message names it."""
+
+
+@dataclass
+class Scope:
+    """What `${env.X}` and `${var.X}` resolve against, and whether references are allowed."""
+
+    env: Mapping[str, str]
+    variable: Callable[[str], Any]  # raises ExpressionError when unknown or broken
+    refs: bool = True
+    where: str = ""  # "in a provider block": said in the message when a reference is refused
+
+
+def has_expression(text: str) -> bool:
+    return "${" in text
+
+
+def expand(text: str, scope: Scope, problems: list[str]) -> Any:
+    """The value of a string with expressions. Each bad expression appends a message to
+    `problems` (and expands to ""), so every one in the string is reported."""
+    parts: list[Any] = []
+    last = 0
+    for m in _TOKEN.finditer(text):
+        parts.append(text[last:m.start()])
+        last = m.end()
+        token = m.group(0)
+        if token == "$${":
+            parts.append("${")
+        elif m.group(1) is None:
+            problems.append(f"unterminated '${{' in {_short(text)!r}: close it with '}}' or write '$${{'")
+        else:
+            try:
+                parts.append(_evaluate(m.group(1).strip(), scope))
+            except ExpressionError as e:
+                problems.append(str(e))
+                parts.append("")
+    parts.append(text[last:])
+    parts = [p for p in parts if not (isinstance(p, str) and p == "")]
+    if len(parts) == 1 and not isinstance(parts[0], str):
+        return parts[0]  # "${var.n}" keeps the variable's type; "${a.b.c.id}" is a Ref
+    if not parts:
+        return ""
+    merged: list[Any] = []
+    for p in parts:
+        if not isinstance(p, Ref):
+            p = _as_text(p, problems)
+        if isinstance(p, str) and merged and isinstance(merged[-1], str):
+            merged[-1] += p
+        else:
+            merged.append(p)
+    if len(merged) == 1 and isinstance(merged[0], str):
+        return merged[0]
+    return Template(tuple(merged))
+
+
+def _evaluate(expr: str, scope: Scope) -> Any:
+    head, _, rest = expr.partition(".")
+    if head == "env":
+        if not _IDENT.match(rest):
+            raise ExpressionError(f"${{{expr}}}: expected ${{env.NAME}}")
+        if rest not in scope.env:
+            raise ExpressionError(f"environment variable {rest} is not set (${{env.{rest}}})")
+        return scope.env[rest]
+    if head == "var":
+        if not _IDENT.match(rest):
+            raise ExpressionError(f"${{{expr}}}: expected ${{var.NAME}}")
+        return scope.variable(rest)
+    bits = expr.split(".")
+    if len(bits) < 3 or not all(_SEGMENT.match(b) for b in bits):
+        raise ExpressionError(f"cannot read ${{{expr}}}: expected ${{env.NAME}}, ${{var.NAME}} "
+                              "or ${<kind>.<name>.<attribute>}")
+    if not scope.refs:
+        raise ExpressionError(f"${{{expr}}}: references to resources are not allowed {scope.where}".rstrip())
+    return Ref(".".join(bits[:-1]), bits[-1])
+
+
+def _as_text(value: Any, problems: list[str]) -> Any:
+    """A value put inside a longer string."""
+    if isinstance(value, (str, Template)):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return str(value)
+    if value is None:
+        return ""
+    problems.append(f"a {type(value).__name__} variable cannot be placed inside a string")
+    return ""
+
+
+def _short(text: str, limit: int = 60) -> str:
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def walk(value: Any, scope: Scope, on_problem: Callable[[str, str], None], path: str = "") -> Any:
+    """Expand every string in a plain value, in place for dicts and lists (they come fresh
+    from the YAML reader). on_problem(path, message) for each bad expression."""
+    if isinstance(value, str):
+        if "${" not in value:
+            return value
+        problems: list[str] = []
+        out = expand(value, scope, problems)
+        for message in problems:
+            on_problem(path, message)
+        return out
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if isinstance(v, (dict, list)) or (isinstance(v, str) and "${" in v):
+                value[k] = walk(v, scope, on_problem, f"{path}.{k}" if path else k)
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            if isinstance(v, (dict, list)) or (isinstance(v, str) and "${" in v):
+                value[i] = walk(v, scope, on_problem, f"{path}[{i}]")
+    return value
+
+
+__all__ = ["Scope", "ExpressionError", "expand", "walk", "has_expression"]
