@@ -136,7 +136,7 @@ class _Builder:
         self.problems = problems
         self.variables: dict[str, _Variable] = {}
         self.raw_providers: list[tuple[str, Any, dict[str, Position]]] = []  # (name, block, positions)
-        self.backend: tuple[dict, Position] | None = None
+        self.backend: tuple[dict, Position, dict[str, Position]] | None = None
         self.raw_resources: list[tuple[str, int, dict, Position, dict[str, Position]]] = []
 
     def problem(self, pos: Position, path: str, message: str, sink: list | None = None) -> None:
@@ -178,7 +178,7 @@ class _Builder:
                 if isinstance(block, dict):
                     self.raw_providers.append((pname, block, _sub(doc.positions, f"providers.{pname}")))
         if isinstance(value.get("backend"), dict):
-            self._backend(value["backend"], locate("backend"))
+            self._backend(value["backend"], locate("backend"), _sub(doc.positions, "backend"))
         resources = value.get("resources")
         if isinstance(resources, list):
             for i, item in enumerate(resources):
@@ -201,12 +201,12 @@ class _Builder:
                 out.setdefault(i, {})[key[close + 2:]] = pos
         return out
 
-    def _backend(self, block: dict, pos: Position) -> None:
+    def _backend(self, block: dict, pos: Position, positions: dict[str, Position]) -> None:
         if self.backend is not None and self.backend[0] != block:
             self.problem(pos, "backend", f"backend is declared differently at {self.backend[1]}; "
                          "declare it once")
             return
-        self.backend = (block, pos)
+        self.backend = (block, pos, positions)
 
     # -- variables ------------------------------------------------------------------------
     def variable(self, name: str) -> Any:
@@ -232,10 +232,10 @@ class _Builder:
         providers, provider_problems = self._providers()
         backend = None
         if self.backend is not None:
-            block, pos = self.backend
+            block, _pos, positions = self.backend
             scope = expressions.Scope(self.env, self.variable, refs=False, where="in the backend block")
             backend = expressions.walk(_copy(block), scope, lambda path, message: self.problem(
-                pos, f"backend.{path}", message))
+                _locate(positions, path), f"backend.{path}", message))
         resources = self._resources()
         variables = {}
         for name in self.variables:

@@ -124,8 +124,9 @@ def _messages(error: ValidationError, key: str, secret: bool) -> Iterator[tuple[
     elif v == "type":
         wanted = value if isinstance(value, list) else [value]
         got = _json_type(instance)
-        yield key, f"expected {' or '.join(wanted)}, got {got}" + ("" if secret or got in ("mapping", "list")
-                                                                   else f" {_short(instance)}")
+        shown_value = "" if secret or got in ("mapping", "list", "null") else " " + (
+            json.dumps(instance) if isinstance(instance, bool) else _short(instance))
+        yield key, f"expected {' or '.join(wanted)}, got {got}{shown_value}"
     elif v == "enum":
         hint = _hint(str(instance), [str(x) for x in value]) if isinstance(instance, str) and not secret else ""
         yield key, f"{shown} is not one of {', '.join(repr(x) for x in value)}{hint}"
@@ -210,7 +211,7 @@ def _reference_problems(resource: Resource, by_address: Mapping[str, Resource],
             continue
         target = by_address.get(ref.address)
         if target is None:
-            hint = difflib.get_close_matches(ref.address, list(by_address), n=1)
+            hint = difflib.get_close_matches(ref.address, [a for a in by_address if a != resource.address], n=1)
             yield _problem(resource, field, f"{ref} refers to {ref.address}, which is not in the manifests"
                            + (f"; did you mean {hint[0]}?" if hint else ""))
             continue
@@ -253,7 +254,7 @@ def _envelope_problems(resource: Resource, kind: Any, by_address: Mapping[str, R
             yield _problem(resource, f"depends_on[{i}]", "a resource cannot depend on itself")
         elif dep not in by_address:
             yield _problem(resource, f"depends_on[{i}]", f"{dep} is not in the manifests"
-                           + _hint(dep, by_address).replace("'", ""))
+                           + _hint(dep, [a for a in by_address if a != resource.address]).replace("'", ""))
     policies = tuple(getattr(kind, "deletion_policies", None) or ("delete",))
     if resource.deletion_policy is not None and resource.deletion_policy not in policies:
         yield _problem(resource, "deletion_policy",

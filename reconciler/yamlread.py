@@ -53,6 +53,10 @@ class Document:
     positions: dict[str, Position] = field(default_factory=dict)
 
 
+def _tag(tag: str) -> str:
+    return "!!" + tag[len(_TAG):] if tag.startswith(_TAG) else tag
+
+
 class _Stop(Exception):
     """The rest of the file cannot be trusted (too deep, bad structure): stop reading it."""
 
@@ -173,7 +177,7 @@ class _Reader:
                 self.problem(self.pos(event.start_mark), path, f"number {text[:20]}... is too large"
                              if len(text) > 20 else f"'{text}' is not a valid number")
                 return None
-        self.problem(self.pos(event.start_mark), path, f"unsupported YAML tag {event.tag}")
+        self.problem(self.pos(event.start_mark), path, f"unsupported YAML tag {_tag(event.tag)}")
         return None
 
     def start(self, event, container: Any, allowed: set) -> None:
@@ -183,9 +187,9 @@ class _Reader:
             self.problem(pos, self.stack[-1].path, "a mapping key must be a plain string, not a list or mapping")
             raise _Stop
         if event.tag not in allowed:
-            self.problem(pos, path, f"unsupported YAML tag {event.tag}")
+            self.problem(pos, path, f"unsupported YAML tag {_tag(event.tag)}")
         if len(self.stack) >= MAX_DEPTH:
-            self.problem(pos, path, f"nested deeper than {MAX_DEPTH} levels")
+            self.problem(pos, path[:60] + "..." if len(path) > 60 else path, f"nested deeper than {MAX_DEPTH} levels")
             raise _Stop
         self.stack.append(_Frame(container, path, event.start_mark, event.anchor, isinstance(container, dict)))
 
@@ -246,20 +250,20 @@ class _Reader:
                 if kind is ScalarEvent and stack and stack[-1].is_map:
                     # the hot path, inlined: a key, or a plain string value in a mapping
                     top = stack[-1]
-                    text = event.value
+                    value_text = event.value
                     if top.expecting_key:
-                        if text in top.value or text == "<<":
+                        if value_text in top.value or value_text == "<<":
                             self._key(event)
                             continue
-                        path = f"{top.path}.{text}" if top.path else text
-                        top.key, top.key_path, top.expecting_key, top.skip = text, path, False, False
+                        path = f"{top.path}.{value_text}" if top.path else value_text
+                        top.key, top.key_path, top.expecting_key, top.skip = value_text, path, False, False
                         mark = event.start_mark
                         positions_of.positions[path] = Position(file, mark.line + 1, mark.column + 1)
                         continue
                     if (event.tag is None and not top.skip and top.key != "<<" and not event.anchor
-                            and (not event.implicit[0] or (text and text[0] not in _IMPLICIT))
-                            and len(text) <= MAX_STRING):
-                        top.value[top.key] = text
+                            and (not event.implicit[0] or (value_text and value_text[0] not in _IMPLICIT))
+                            and len(value_text) <= MAX_STRING):
+                        top.value[top.key] = value_text
                         top.size += 1
                         top.expecting_key = True
                         continue
