@@ -2,8 +2,9 @@
 
 Built from libyaml's event stream rather than from composed nodes: the events come
 out of C without recursion (libyaml's composer recurses in C and crashes on a
-100,000-deep `[[[...`), building once from events is about 3x faster than composing
-and then walking the nodes, and an explicit stack lets us stop at the nesting limit.
+100,000-deep `[[[...`), building values straight from events costs about what
+composing alone does (composing and then walking the nodes took twice as long; see
+tests/benchmarks/bench_manifest.py), and an explicit stack lets us stop at the nesting limit.
 
 Rules on top of YAML (each breach is a Problem, never an exception):
   * duplicate keys in a mapping are rejected (YAML keeps the last one silently);
