@@ -30,12 +30,20 @@ def _safe(value: Any, sensitive: bool) -> Any:
         return {"$unknown": True}
     if sensitive and value is not None:
         return {"$sensitive": True}
+    if isinstance(value, dict):
+        return {k: _safe(v, False) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_safe(v, False) for v in value]
     return value
 
 
 def _unsafe(value: Any) -> Any:
-    if isinstance(value, dict) and value.get("$unknown") is True and len(value) == 1:
-        return UNKNOWN
+    if isinstance(value, dict):
+        if value == {"$unknown": True}:
+            return UNKNOWN
+        return {k: _unsafe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_unsafe(v) for v in value]
     return value
 
 
@@ -87,7 +95,9 @@ def stale_reasons(saved: Plan, *, manifest_digest: str, state_lineage: str, stat
     reasons = []
     if saved.manifest_digest != manifest_digest:
         reasons.append("the manifests changed since the plan was made")
-    if saved.state_lineage != state_lineage:
+    if saved.state_serial == 0 and state_serial == 0:
+        pass  # no state written yet, then or now: a new state's lineage is made on first write
+    elif saved.state_lineage != state_lineage:
         reasons.append("the state is a different one (its lineage changed)")
     elif saved.state_serial != state_serial:
         reasons.append(f"the state moved from serial {saved.state_serial} to {state_serial}")

@@ -212,7 +212,8 @@ def plan(g: Globals, paths, out, fmt, detailed_exitcode, refresh_only, destroy, 
     if out:
         from reconciler import planfile
 
-        planfile.save(result.plan, out, manifest_paths=[str(Path(p).resolve()) for p in paths_l],
+        # paths relative to the working directory: CI applies on another runner's checkout
+        planfile.save(result.plan, out, manifest_paths=[os.path.relpath(Path(p).resolve()) for p in paths_l],
                       options={"targets": list(targets), "excludes": list(excludes),
                                "replace": list(replace), "destroy": destroy,
                                "refresh_only": refresh_only, "sandbox": g.sandbox})

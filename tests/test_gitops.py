@@ -1,0 +1,94 @@
+"""Pull-request flow: the commands of examples/ci/github-actions.yml run in the sandbox;
+a saved plan made stale by a change in the live service is refused; a fresh one applies
+exactly what it showed."""
+from __future__ import annotations
+
+import json
+import shlex
+import shutil
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from reconciler.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+WORKFLOW = ROOT / "examples" / "ci" / "github-actions.yml"
+
+
+def run(*args):
+    result = CliRunner().invoke(main, ["--no-color", *args], catch_exceptions=False)
+    return result.exit_code, result.output
+
+
+@pytest.fixture
+def infra(tmp_path, sandbox_env, monkeypatch):
+    shutil.copy(ROOT / "examples" / "valohai.yaml", (tmp_path / "infra").mkdir() or tmp_path / "infra")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("RECONCILER_STATE", str(tmp_path / "state.json"))
+    return tmp_path
+
+
+def workflow_commands() -> list[str]:
+    jobs = yaml.safe_load(WORKFLOW.read_text())["jobs"]
+    lines = []
+    for job in ("plan", "apply"):
+        for step in jobs[job]["steps"]:
+            for line in step.get("run", "").splitlines():
+                if line.strip().startswith("reconciler "):
+                    lines.append(line.strip())
+    return lines
+
+
+def run_shell_line(line: str) -> int:
+    """Enough of a shell for the workflow's lines: `|| test $? -eq 2` and `> file`."""
+    allowed = {0}
+    if "|| test $? -eq 2" in line:
+        line, allowed = line.split("||")[0], {0, 2}
+    target = None
+    if ">" in line:
+        line, target = (s.strip() for s in line.split(">", 1))
+    code, out = run(*shlex.split(line)[1:])
+    assert code in allowed, f"{line}: exit {code}\n{out}"
+    if target:
+        Path(target).write_text(out)
+    return code
+
+
+def test_workflow_commands_run_in_the_sandbox(infra):
+    commands = workflow_commands()
+    assert [c.split()[1] for c in commands] == ["validate", "plan", "show", "apply"]
+    for line in commands:
+        run_shell_line(line)
+    comment = (infra / "plan.md").read_text()
+    assert "<!-- reconciler-plan -->" in comment and "| add | change |" in comment
+    code, out = run("plan", "infra/", "--detailed-exitcode")
+    assert code == 0, out
+
+
+def test_stale_plan_is_refused_and_fresh_plan_applies_as_shown(infra, sandbox_env):
+    assert run("apply", "infra/", "--auto-approve")[0] == 0
+    manifest = infra / "infra" / "valohai.yaml"
+    manifest.write_text(manifest.read_text().replace("candidate", "candidate-2", 1))
+    code, shown = run("plan", "infra/", "-o", "plan.bin")
+    assert code == 0 and "to change" in shown
+    # someone changes a datum we manage, straight in the service
+    state = json.loads((infra / "state.json").read_text())
+    address, entry = next((a, r) for a, r in state["resources"].items() if a.startswith("valohai.datum."))
+    headers = {"Authorization": f"Token {sandbox_env['VALOHAI_TOKEN']}"}
+    r = httpx.post(f"{sandbox_env['VALOHAI_HOST']}/api/v0/data/{entry['id']}/metadata/",
+                   json={"valohai.tags": ["changed-by-hand"]}, headers=headers)
+    assert r.status_code < 300
+    code, out = run("apply", "plan.bin")
+    assert code == 1
+    assert f"{address} changed in the live service" in out
+    # a fresh plan of the same change applies exactly what it showed
+    code, shown = run("plan", "infra/", "-o", "plan2.bin")
+    code, applied = run("apply", "plan2.bin")
+    assert code == 0, applied
+    code, shown_again = run("show", "plan2.bin")
+    assert shown_again == shown.split("Saved the plan")[0] or shown_again in shown
+    assert run("plan", "infra/", "--detailed-exitcode")[0] == 0
