@@ -9,6 +9,8 @@ from click.testing import CliRunner
 
 from reconciler.cli import main
 
+pytest_plugins = ["pg"]
+
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
@@ -34,3 +36,15 @@ def test_sandbox_quick_start_converges(tmp_path, monkeypatch):
     assert code == 0, out
     code, out = run("--sandbox", "state", "list", str(work))
     assert out.strip() == ""
+
+
+def test_sandbox_quick_start_with_postgres_state(tmp_path, monkeypatch, request):
+    url = request.getfixturevalue("pg_url")
+    work = tmp_path / "examples"
+    shutil.copytree(EXAMPLES, work)
+    monkeypatch.setenv("RECONCILER_STATE", url)
+    code, out = run("--sandbox", "apply", str(work), "--auto-approve")
+    assert code == 0, out
+    code, out = run("--sandbox", "plan", str(work), "--detailed-exitcode")
+    assert code == 0 and "No changes" in out, out
+    assert not (work / ".reconciler" / "sandbox" / "state.json").exists()  # the state went to PostgreSQL

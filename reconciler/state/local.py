@@ -18,11 +18,13 @@ from pathlib import Path
 from typing import Iterator
 
 from reconciler.errors import LockError, StaleStateError, StateError
+from reconciler.state import crypto
 from reconciler.state.base import LockInfo, StateDoc
 
 
 class LocalStateStore:
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, env=None):
+        self.env = env  # RECONCILER_STATE_KEY, for secrets at rest
         self.path = Path(path)
         self.location = str(self.path)
         self.lock_path = self.path.with_name(self.path.name + ".lock")
@@ -35,7 +37,7 @@ class LocalStateStore:
         except OSError as e:
             raise StateError(f"{self.path}: cannot read the state: {e.strerror}") from None
         try:
-            return StateDoc.from_dict(json.loads(raw))
+            return StateDoc.from_dict(crypto.open_doc(json.loads(raw), self.env))
         except (ValueError, TypeError, AttributeError) as e:
             raise StateError(f"{self.path}: the state file is not valid state JSON ({e})") from None
 
@@ -48,8 +50,14 @@ class LocalStateStore:
         if self.path.exists() and current.lineage != doc.lineage:
             raise StaleStateError(f"{self.path}: the state has lineage {current.lineage}, "
                                   f"not {doc.lineage}; nothing was overwritten.")
+        body = doc.to_dict()
+        body["serial"] = doc.serial + 1
+        self._atomic_write(json.dumps(crypto.seal_doc(body, self.env), indent=2) + "\n")
         doc.serial += 1
-        self._atomic_write(json.dumps(doc.to_dict(), indent=2, sort_keys=False) + "\n")
+
+    def replace_all(self, doc: StateDoc) -> None:
+        """Write a document as it is (state migrate): lineage and serial kept."""
+        self._atomic_write(json.dumps(crypto.seal_doc(doc.to_dict(), self.env), indent=2) + "\n")
 
     def _atomic_write(self, text: str) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,66 @@
+"""`reconciler state unlock | history | migrate`: the commands shared state needs."""
+from __future__ import annotations
+
+import os
+
+import click
+
+from reconciler.cli.root import Globals
+from reconciler.cli.state_cmds import _guarded, _store, state
+
+
+@state.command(name="unlock")
+@click.argument("lock_id")
+@click.argument("paths", nargs=-1, type=click.Path())
+@click.pass_obj
+@_guarded
+def unlock_cmd(g: Globals, lock_id: str, paths) -> None:
+    """Release a lock left by a killed run (PostgreSQL: ends the session holding it)."""
+    _store(g, paths).unlock(lock_id)
+    click.echo(f"Released lock {lock_id}.")
+
+
+@state.command(name="history")
+@click.option("--limit", default=20, show_default=True)
+@click.argument("paths", nargs=-1, type=click.Path())
+@click.pass_obj
+@_guarded
+def history_cmd(g: Globals, limit: int, paths) -> None:
+    """Past serials of the state: when, who, which command, what changed (PostgreSQL)."""
+    from reconciler.errors import StateError
+
+    store = _store(g, paths)
+    if not hasattr(store, "history"):
+        raise StateError(f"{store.location} keeps no history; a PostgreSQL state does")
+    rows = store.history(limit)
+    for i, row in enumerate(rows):
+        older = rows[i + 1]["addresses"] if i + 1 < len(rows) else []
+        added = sorted(set(row["addresses"]) - set(older))
+        removed = sorted(set(older) - set(row["addresses"]))
+        delta = " ".join([f"+{a}" for a in added] + [f"-{a}" for a in removed])
+        click.echo(f"serial {row['serial']}\t{row['at']}\t{row['who']}\t{row['command']}\t{delta}".rstrip())
+
+
+@state.command(name="migrate")
+@click.option("--to", "target", required=True, metavar="URL|PATH", help="Where to move the state.")
+@click.argument("paths", nargs=-1, type=click.Path())
+@click.pass_obj
+@_guarded
+def migrate_cmd(g: Globals, target: str, paths) -> None:
+    """Move the state to another store without changing it (lineage, serial, content)."""
+    from reconciler.errors import StateError
+    from reconciler.state.select import open_location
+
+    source = _store(g, paths)
+    dest = open_location(target, os.environ)
+    with source.lock("state migrate"), dest.lock("state migrate"):
+        doc = source.read()
+        if doc.serial == 0:
+            raise StateError(f"{source.location} holds no state to migrate")
+        existing = dest.read()
+        if existing.serial and existing.lineage != doc.lineage:
+            raise StateError(f"{dest.location} already holds a different state (lineage {existing.lineage}); "
+                             "nothing was moved")
+        dest.replace_all(doc)
+    click.echo(f"Moved the state (lineage {doc.lineage}, serial {doc.serial}) from {source.location} "
+               f"to {dest.location}. Point --state or RECONCILER_STATE at it from now on.")

@@ -1,0 +1,67 @@
+"""Secrets in the state (volume keys, generated private keys) encrypted at rest when
+RECONCILER_STATE_KEY is set: Fernet (AES-128-CBC + HMAC-SHA256, from `cryptography`)
+with a key derived from the variable by HKDF-SHA256. Only each resource's `secrets` is
+sealed; everything else stays readable for reviews and `state show`."""
+from __future__ import annotations
+
+import base64
+import copy
+import os
+from typing import Mapping
+
+from reconciler.errors import StateError
+
+ENV = "RECONCILER_STATE_KEY"
+MARK = "$fernet"
+
+
+def secrets_encrypted(env: Mapping[str, str] | None = None) -> bool:
+    return bool((env if env is not None else os.environ).get(ENV))
+
+
+def _fernet(env: Mapping[str, str] | None):
+    secret = (env if env is not None else os.environ).get(ENV)
+    if not secret:
+        return None
+    try:
+        from cryptography.fernet import Fernet
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+    except ImportError:
+        raise StateError(f"{ENV} is set but `cryptography` is not installed: "
+                         "pip install 'reconciler[crypto]'") from None
+    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=b"reconciler-state", info=b"secrets").derive(
+        secret.encode())
+    return Fernet(base64.urlsafe_b64encode(key))
+
+
+def seal_doc(doc: dict, env: Mapping[str, str] | None = None) -> dict:
+    fernet = _fernet(env)
+    if fernet is None:
+        return doc
+    import json
+    out = copy.deepcopy(doc)
+    for entry in out.get("resources", {}).values():
+        if entry.get("secrets"):
+            entry["secrets"] = {MARK: fernet.encrypt(json.dumps(entry["secrets"]).encode()).decode()}
+    return out
+
+
+def open_doc(doc: dict, env: Mapping[str, str] | None = None) -> dict:
+    sealed = [e for e in doc.get("resources", {}).values() if MARK in (e.get("secrets") or {})]
+    if not sealed:
+        return doc
+    fernet = _fernet(env)
+    if fernet is None:
+        raise StateError(f"the state's secrets are encrypted: set {ENV} to the key they were written with")
+    import json
+
+    from cryptography.fernet import InvalidToken
+    out = copy.deepcopy(doc)
+    for entry in out["resources"].values():
+        if MARK in (entry.get("secrets") or {}):
+            try:
+                entry["secrets"] = json.loads(fernet.decrypt(entry["secrets"][MARK].encode()))
+            except InvalidToken:
+                raise StateError(f"{ENV} does not decrypt the state's secrets (wrong key)") from None
+    return out

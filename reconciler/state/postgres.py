@@ -1,0 +1,195 @@
+"""State in PostgreSQL, for teams whose pipelines run on many machines.
+
+    postgresql://USER[:PASSWORD]@HOST:PORT/DB?workspace=NAME
+
+Tables (created on first use):
+    reconciler_state    one row per workspace: the document, lineage, serial
+    reconciler_history  every serial ever written: who, when, which command, the document
+    reconciler_locks    the holder of each workspace's lock, for the error message
+
+Writes are compare-and-swap on (lineage, serial) in one transaction. The lock is a
+session-level advisory lock held on its own connection: when the holding process dies,
+its connection closes and PostgreSQL frees the lock at once.
+"""
+from __future__ import annotations
+
+import contextlib
+import getpass
+import hashlib
+import json
+import time
+from typing import Iterator
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from reconciler.errors import LockError, StaleStateError, StateError
+from reconciler.state import crypto
+from reconciler.state.base import LockInfo, StateDoc
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS reconciler_state (
+    workspace text PRIMARY KEY, lineage text NOT NULL, serial integer NOT NULL,
+    doc jsonb NOT NULL, updated_at timestamptz NOT NULL DEFAULT now());
+CREATE TABLE IF NOT EXISTS reconciler_history (
+    workspace text NOT NULL, serial integer NOT NULL, lineage text NOT NULL,
+    at timestamptz NOT NULL DEFAULT now(), who text NOT NULL, command text NOT NULL,
+    doc jsonb NOT NULL, PRIMARY KEY (workspace, lineage, serial));
+CREATE TABLE IF NOT EXISTS reconciler_locks (
+    workspace text PRIMARY KEY, lock_id text NOT NULL, who text NOT NULL, pid integer NOT NULL,
+    backend_pid integer NOT NULL, command text NOT NULL, started double precision NOT NULL);
+"""
+
+
+def split_url(url: str) -> tuple[str, str, str]:
+    """(dsn without ?workspace, workspace, location with the password hidden)."""
+    parts = urlsplit(url)
+    query = dict(parse_qsl(parts.query))
+    workspace = query.pop("workspace", "default") or "default"
+    dsn = urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query), ""))
+    netloc = parts.netloc
+    if parts.password:
+        netloc = netloc.replace(f":{parts.password}@", ":***@")
+    location = urlunsplit((parts.scheme, netloc, parts.path, f"workspace={workspace}", ""))
+    return dsn, workspace, location
+
+
+def _lock_key(workspace: str) -> int:
+    return int.from_bytes(hashlib.sha256(f"reconciler:{workspace}".encode()).digest()[:8], "big", signed=True)
+
+
+class PostgresStateStore:
+    def __init__(self, url: str, env=None):
+        try:
+            import psycopg  # noqa: F401
+        except ImportError:
+            raise StateError("PostgreSQL state needs psycopg: pip install 'reconciler[postgres]'") from None
+        self.dsn, self.workspace, self.location = split_url(url)
+        self.env = env
+        self.command = "unknown"
+        self._ready = False
+
+    def _connect(self):
+        import psycopg
+
+        try:
+            conn = psycopg.connect(self.dsn, autocommit=True, connect_timeout=10)
+        except psycopg.Error as e:
+            raise StateError(f"{self.location}: cannot connect to PostgreSQL "
+                             f"({e.__class__.__name__}: {str(e).splitlines()[0] if str(e) else ''})".replace(
+                                 self.dsn, self.location)) from None
+        if not self._ready:
+            conn.execute(SCHEMA)
+            self._ready = True
+        return conn
+
+    def read(self) -> StateDoc:
+        with self._connect() as conn:
+            row = conn.execute("SELECT doc FROM reconciler_state WHERE workspace = %s",
+                               (self.workspace,)).fetchone()
+        if row is None:
+            return StateDoc()
+        return StateDoc.from_dict(crypto.open_doc(row[0], self.env))
+
+    def write(self, doc: StateDoc) -> None:
+        from psycopg.types.json import Jsonb
+
+        new_serial = doc.serial + 1
+        body = doc.to_dict()
+        body["serial"] = new_serial
+        sealed = crypto.seal_doc(body, self.env)
+        with self._connect() as conn, conn.transaction():
+            if doc.serial == 0:
+                cur = conn.execute(
+                    "INSERT INTO reconciler_state (workspace, lineage, serial, doc) VALUES (%s, %s, %s, %s) "
+                    "ON CONFLICT (workspace) DO NOTHING", (self.workspace, doc.lineage, new_serial, Jsonb(sealed)))
+            else:
+                cur = conn.execute(
+                    "UPDATE reconciler_state SET doc = %s, serial = %s, updated_at = now() "
+                    "WHERE workspace = %s AND serial = %s AND lineage = %s",
+                    (Jsonb(sealed), new_serial, self.workspace, doc.serial, doc.lineage))
+            if cur.rowcount != 1:
+                row = conn.execute("SELECT serial, lineage FROM reconciler_state WHERE workspace = %s",
+                                   (self.workspace,)).fetchone()
+                moved = f"serial {row[0]}" if row else "nothing"
+                raise StaleStateError(
+                    f"{self.location}: the state is at {moved} but this run read serial {doc.serial}; "
+                    "another run wrote it in between. Nothing was overwritten; plan again.")
+            conn.execute("INSERT INTO reconciler_history (workspace, serial, lineage, who, command, doc) "
+                         "VALUES (%s, %s, %s, %s, %s, %s)",
+                         (self.workspace, new_serial, doc.lineage, _who(), self.command, Jsonb(sealed)))
+        doc.serial = new_serial
+
+    @contextlib.contextmanager
+    def lock(self, operation: str, timeout: float = 0.0) -> Iterator[LockInfo]:
+        conn = self._connect()
+        key = _lock_key(self.workspace)
+        deadline = time.monotonic() + timeout
+        try:
+            while not conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()[0]:
+                if time.monotonic() >= deadline:
+                    raise LockError(f"{self.location} is locked: {self._holder(conn)}. A killed process "
+                                    "frees its lock at once; use --lock-timeout to wait.")
+                time.sleep(0.2)
+            info = LockInfo.new(operation)
+            backend = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
+            conn.execute("INSERT INTO reconciler_locks (workspace, lock_id, who, pid, backend_pid, command, started) "
+                         "VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (workspace) DO UPDATE SET "
+                         "lock_id = EXCLUDED.lock_id, who = EXCLUDED.who, pid = EXCLUDED.pid, "
+                         "backend_pid = EXCLUDED.backend_pid, command = EXCLUDED.command, started = EXCLUDED.started",
+                         (self.workspace, info.id, info.who, info.pid, backend, operation, info.created))
+            try:
+                yield info
+            finally:
+                with contextlib.suppress(Exception):
+                    conn.execute("DELETE FROM reconciler_locks WHERE workspace = %s AND lock_id = %s",
+                                 (self.workspace, info.id))
+                    conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
+        finally:
+            conn.close()
+
+    def _holder(self, conn) -> str:
+        row = conn.execute("SELECT lock_id, who, pid, command, started FROM reconciler_locks WHERE workspace = %s",
+                           (self.workspace,)).fetchone()
+        if row is None:
+            return "another process"
+        return LockInfo(id=row[0], who=row[1], pid=row[2], operation=row[3], created=row[4]).describe()
+
+    def unlock(self, lock_id: str) -> None:
+        """Ends the session that holds the lock (its advisory lock goes with it)."""
+        with self._connect() as conn:
+            row = conn.execute("SELECT lock_id, backend_pid FROM reconciler_locks WHERE workspace = %s",
+                               (self.workspace,)).fetchone()
+            if row is None or row[0] != lock_id:
+                raise StateError(f"{self.location}: no lock with id {lock_id}")
+            conn.execute("SELECT pg_terminate_backend(%s)", (row[1],))
+            conn.execute("DELETE FROM reconciler_locks WHERE workspace = %s", (self.workspace,))
+
+    def history(self, limit: int = 20) -> list[dict]:
+        with self._connect() as conn:
+            rows = conn.execute("SELECT serial, at, who, command, doc FROM reconciler_history "
+                                "WHERE workspace = %s ORDER BY at DESC, serial DESC LIMIT %s",
+                                (self.workspace, limit)).fetchall()
+        return [{"serial": r[0], "at": r[1].isoformat(timespec="seconds"), "who": r[2], "command": r[3],
+                 "addresses": sorted(r[4].get("resources", {}))} for r in rows]
+
+    def replace_all(self, doc: StateDoc) -> None:
+        """Write a document as it is (state migrate): lineage and serial kept."""
+        from psycopg.types.json import Jsonb
+
+        sealed = crypto.seal_doc(doc.to_dict(), self.env)
+        with self._connect() as conn, conn.transaction():
+            conn.execute("INSERT INTO reconciler_state (workspace, lineage, serial, doc) VALUES (%s, %s, %s, %s) "
+                         "ON CONFLICT (workspace) DO UPDATE SET lineage = EXCLUDED.lineage, serial = EXCLUDED.serial, "
+                         "doc = EXCLUDED.doc, updated_at = now()",
+                         (self.workspace, doc.lineage, doc.serial, Jsonb(sealed)))
+            conn.execute("INSERT INTO reconciler_history (workspace, serial, lineage, who, command, doc) "
+                         "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                         (self.workspace, doc.serial, doc.lineage, _who(), "state migrate", Jsonb(sealed)))
+
+
+def _who() -> str:
+    import socket
+    try:
+        user = getpass.getuser()
+    except Exception:  # no login name in some containers
+        user = "unknown"
+    return f"{user}@{socket.gethostname()}"
