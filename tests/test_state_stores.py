@@ -207,3 +207,19 @@ def test_eight_workspaces_and_a_contended_pair_lose_no_update(pg_server):
     assert sorted(h["serial"] for h in history) == list(range(1, final.serial + 1))
     print(f"\n8 workspaces x 5 writes: all serial 5; contended pair: serial {final.serial}, "
           f"third writer {'waited' if c.returncode == 0 else 'failed at once naming the holder'}")
+
+
+def test_history_lists_serials_with_command_and_changes(pg_url):
+    from click.testing import CliRunner
+    from reconciler.cli import main
+
+    store = open_location(pg_url, {})
+    store.command = "apply"
+    doc = StateDoc()
+    store.write(doc)
+    doc.resources["valdi.vm.a"] = ResourceState(kind="valdi.vm", id="1")
+    store.write(doc)
+    out = CliRunner().invoke(main, ["--state", pg_url, "state", "history"]).output
+    lines = out.strip().splitlines()
+    assert lines[0].startswith("serial 2") and "apply" in lines[0] and "+valdi.vm.a" in lines[0]
+    assert lines[1].startswith("serial 1")
