@@ -27,6 +27,15 @@ class ExpressionError(Exception):
     """One bad expression; the message names it."""
 
 
+class MissingValue(ExpressionError):
+    """The expression is fine but its value is absent (an unset environment variable)."""
+
+
+class Missing(str):
+    """A problem message about an absent value: in a providers block it waits until the
+    provider is used, while a malformed expression is reported at once."""
+
+
 @dataclass
 class Scope:
     """What `${env.X}` and `${var.X}` resolve against, and whether references are allowed."""
@@ -58,7 +67,7 @@ def expand(text: str, scope: Scope, problems: list[str]) -> Any:
             try:
                 parts.append(_evaluate(m.group(1).strip(), scope))
             except ExpressionError as e:
-                problems.append(str(e))
+                problems.append(Missing(e) if isinstance(e, MissingValue) else str(e))
                 parts.append("")
     parts.append(text[last:])
     parts = [p for p in parts if not (isinstance(p, str) and p == "")]
@@ -85,7 +94,7 @@ def _evaluate(expr: str, scope: Scope) -> Any:
         if not _IDENT.match(rest):
             raise ExpressionError(f"${{{expr}}}: expected ${{env.NAME}}")
         if rest not in scope.env:
-            raise ExpressionError(f"environment variable {rest} is not set (${{env.{rest}}})")
+            raise MissingValue(f"environment variable {rest} is not set (${{env.{rest}}})")
         return scope.env[rest]
     if head == "var":
         if not _IDENT.match(rest):
@@ -140,4 +149,4 @@ def walk(value: Any, scope: Scope, on_problem: Callable[[str, str], None], path:
     return value
 
 
-__all__ = ["Scope", "ExpressionError", "expand", "walk", "has_expression"]
+__all__ = ["Scope", "ExpressionError", "MissingValue", "Missing", "expand", "walk", "has_expression"]

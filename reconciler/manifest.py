@@ -140,7 +140,7 @@ class _Builder:
         self.raw_resources: list[tuple[str, int, dict, Position, dict[str, Position]]] = []
 
     def problem(self, pos: Position, path: str, message: str, sink: list | None = None) -> None:
-        (self.problems if sink is None else sink).append(Problem(pos.file, pos.line, pos.column, path, message))
+        (self.problems if sink is None else sink).append(Problem(pos.file, pos.line, pos.column, path, str(message)))
 
     def locator(self, doc: Document):
         def locate(key: str) -> Position:
@@ -220,7 +220,9 @@ class _Builder:
             var.value = expressions.walk(_copy(var.raw), scope,
                                          lambda path, message: var.problems.append(message))
         if var.problems:
-            raise expressions.ExpressionError(f"variable '{name}' (at {var.position}): {var.problems[0]}")
+            error = expressions.MissingValue if isinstance(var.problems[0], expressions.Missing) \
+                else expressions.ExpressionError
+            raise error(f"variable '{name}' (at {var.position}): {var.problems[0]}")
         return _copy(var.value)
 
     @staticmethod
@@ -256,8 +258,10 @@ class _Builder:
             scope = expressions.Scope(self.env, self.variable, refs=False, where="in the providers block")
 
             def report(path: str, message: str, positions=positions, pname=pname, sink=sink) -> None:
+                # an unset env var waits until the provider is used; a malformed block does not
                 pos = _locate(positions, path)
-                self.problem(pos, f"providers.{pname}.{path}", message, sink)
+                self.problem(pos, f"providers.{pname}.{path}", message,
+                             sink if isinstance(message, expressions.Missing) else None)
 
             merged = providers.setdefault(pname, {})
             for key, value in expressions.walk(_copy(block), scope, report).items():

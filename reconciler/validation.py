@@ -190,12 +190,23 @@ def _kind_schema(kind: Any) -> dict | None:
     return None
 
 
+_INLINE: dict[int, tuple[dict, Any]] = {}
+
+
+def _inline_validator(schema: dict):
+    """A kind defined in tests may carry its schema inline; build its validator once."""
+    cached = _INLINE.get(id(schema))
+    if cached is None or cached[0] is not schema:
+        cached = _INLINE[id(schema)] = (schema, _Validator(schema))
+    return cached[1]
+
+
 def _spec_problems(resource: Resource, kind: Any) -> list[Problem]:
     schema = getattr(kind, "schema", None)
     if not schema:
         return []
     try:
-        validator = validator_for(schema) if isinstance(schema, str) else _Validator(schema)
+        validator = validator_for(schema) if isinstance(schema, str) else _inline_validator(schema)
     except FileNotFoundError:
         return [_problem(resource, "kind", f"the schema {schema} of kind {resource.kind} is not installed")]
     sensitive = ALWAYS_SENSITIVE | frozenset(getattr(kind, "sensitive", ()) or ())
@@ -203,17 +214,38 @@ def _spec_problems(resource: Resource, kind: Any) -> list[Problem]:
                            lambda field: f"{resource.address}.{field}", sensitive)
 
 
-def _reference_problems(resource: Resource, by_address: Mapping[str, Resource],
+class _Addresses:
+    """The manifest's addresses, with "did you mean" among those of the same kind: cheap
+    and cached, because 10,000 resources may all name the same missing address."""
+
+    def __init__(self, by_address: Mapping[str, Resource]):
+        self.by_address = by_address
+        self.by_kind: dict[str, list[str]] = {}
+        for address, r in by_address.items():
+            self.by_kind.setdefault(r.kind, []).append(address)
+        self._hints: dict[tuple[str, str], str] = {}
+
+    def hint(self, missing: str, asker: str) -> str:
+        key = (missing, asker)
+        if key not in self._hints:
+            kind = missing.rsplit(".", 1)[0]
+            choices = [a for a in self.by_kind.get(kind, ())[:2000] if a != asker]
+            match = difflib.get_close_matches(missing, choices, n=1)
+            self._hints[key] = f"; did you mean {match[0]}?" if match else ""
+        return self._hints[key]
+
+
+def _reference_problems(resource: Resource, addresses: _Addresses,
                         kinds: Mapping[str, Any]) -> Iterator[Problem]:
+    by_address = addresses.by_address
     for field, ref in _refs(resource.spec, "spec"):
         if ref.address == resource.address:
             yield _problem(resource, field, f"{ref} refers to the resource itself")
             continue
         target = by_address.get(ref.address)
         if target is None:
-            hint = difflib.get_close_matches(ref.address, [a for a in by_address if a != resource.address], n=1)
             yield _problem(resource, field, f"{ref} refers to {ref.address}, which is not in the manifests"
-                           + (f"; did you mean {hint[0]}?" if hint else ""))
+                           + addresses.hint(ref.address, resource.address))
             continue
         target_kind = kinds.get(target.kind)
         if target_kind is None:
@@ -248,13 +280,14 @@ def _ignore_problem(resource: Resource, index: int, path: str, schema: dict | No
     return None
 
 
-def _envelope_problems(resource: Resource, kind: Any, by_address: Mapping[str, Resource]) -> Iterator[Problem]:
+def _envelope_problems(resource: Resource, kind: Any, addresses: _Addresses) -> Iterator[Problem]:
+    by_address = addresses.by_address
     for i, dep in enumerate(resource.depends_on):
         if dep == resource.address:
             yield _problem(resource, f"depends_on[{i}]", "a resource cannot depend on itself")
         elif dep not in by_address:
             yield _problem(resource, f"depends_on[{i}]", f"{dep} is not in the manifests"
-                           + _hint(dep, [a for a in by_address if a != resource.address]).replace("'", ""))
+                           + addresses.hint(dep, resource.address))
     policies = tuple(getattr(kind, "deletion_policies", None) or ("delete",))
     if resource.deletion_policy is not None and resource.deletion_policy not in policies:
         yield _problem(resource, "deletion_policy",
@@ -271,18 +304,10 @@ def _envelope_problems(resource: Resource, kind: Any, by_address: Mapping[str, R
                 yield problem
 
 
-def _provider_problems(manifest: Manifest, used_kinds: Iterable[str]) -> list[Problem]:
-    """Problems in a providers block (a missing ${env.X}) count only for a provider whose
-    kinds are used; by convention a kind's name starts with its provider's ("valdi.vm")."""
-    used = {k.split(".", 1)[0] for k in used_kinds}
-    return [p for name, items in sorted((manifest.provider_problems or {}).items()) if name in used
-            for p in items]
-
-
 def validate(manifest: Manifest, kinds: Mapping[str, Any]) -> list[Problem]:
     """Every problem found, in file order. `kinds`: kind name -> Kind (from the engine)."""
     problems: list[Problem] = []
-    by_address = {r.address: r for r in manifest.resources}
+    addresses = _Addresses({r.address: r for r in manifest.resources})
     by_kind: dict[str, list[Resource]] = {}
     for r in manifest.resources:
         kind = kinds.get(r.kind)
@@ -293,13 +318,12 @@ def validate(manifest: Manifest, kinds: Mapping[str, Any]) -> list[Problem]:
             continue
         by_kind.setdefault(r.kind, []).append(r)
         problems.extend(_spec_problems(r, kind))
-        problems.extend(_reference_problems(r, by_address, kinds))
-        problems.extend(_envelope_problems(r, kind, by_address))
+        problems.extend(_reference_problems(r, addresses, kinds))
+        problems.extend(_envelope_problems(r, kind, addresses))
     for kind_name, items in by_kind.items():
         offline = getattr(kinds[kind_name], "check_offline", None)
         if offline:
             problems.extend(offline(items) or [])
-    problems.extend(_provider_problems(manifest, by_kind))
     return sorted(dict.fromkeys(problems), key=lambda p: (p.file, p.line, p.column))
 
 

@@ -152,21 +152,14 @@ def test_secret_values_never_appear_in_messages(tmp_path):
     assert out == ["2:46: t.thing.a.spec.token: the value does not satisfy 'minLength: 10'"]
 
 
-def test_provider_problems_count_only_for_providers_in_use(tmp_path):
-    body = """
-        providers:
-          t: {}
-          valdi: {email: "${env.NOPE}"}
-        resources:
-          - {kind: t.thing, name: a, spec: {size: 1}}
-        """
+def test_provider_block_problems_wait_for_the_connection_not_validate(tmp_path):
+    """validate runs without credentials; the runner raises these when the provider connects."""
     f = tmp_path / "m.yaml"
-    f.write_text(textwrap.dedent(body).lstrip("\n").replace("  t: {}\n", ""))
+    f.write_text('providers:\n  valdi: {email: "${env.NOPE}"}\nresources:\n  - {kind: valdi.vm, name: a, spec: {size: 1}}\n')
     m = load_manifest([f], {})
-    assert validate(m, {"t.thing": Thing()}) == []
-    m.resources[0].kind = "valdi.vm"
-    out = [str(p) for p in validate(m, {"valdi.vm": Thing()})]
-    assert out == [f"{f}:2:11: providers.valdi.email: environment variable NOPE is not set (${{env.NOPE}})"]
+    assert validate(m, {"valdi.vm": Thing()}) == []
+    assert [str(p) for p in m.provider_problems["valdi"]] == [
+        f"{f}:2:11: providers.valdi.email: environment variable NOPE is not set (${{env.NOPE}})"]
 
 
 def test_check_local_path(tmp_path):
