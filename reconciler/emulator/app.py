@@ -111,9 +111,11 @@ class FaultsAndLog:
         if kind == "drop_after":
             await _drop(send)
         elif kind == "stall_after":  # acted, answer delayed: a client killed now never learns
+            emu.record(method, route, path, status_box["status"], kind)  # logged before the wait
             await sleep(picked[0].stall_seconds)
             for message in held:
                 await send(message)
+            return
         emu.record(method, route, path, status_box["status"], kind if kind else None)
 
 

@@ -1,0 +1,58 @@
+"""kill -9 of `apply` at every mutating request, then apply again: no duplicate, nothing
+lost, and a following plan shows no changes (tests/crash_harness.py)."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from crash_harness import KillResult, duplicates, kill_at, mutating_requests
+from reconciler.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ["valohai.yaml"]  # every example whose provider the emulator serves
+
+
+def run(*args):
+    r = CliRunner().invoke(main, ["--no-color", *args], catch_exceptions=False)
+    return r.exit_code, r.output
+
+
+@pytest.mark.parametrize("example", EXAMPLES)
+def test_kill_9_at_every_mutating_request_converges(example, tmp_path, sandbox_env, admin):
+    manifests = tmp_path / "m"
+    manifests.mkdir()
+    shutil.copy(ROOT / "examples" / example, manifests)
+    env = {**os.environ, **sandbox_env}
+    # a clean run tells how many mutating requests an apply makes
+    assert run("--state", str(tmp_path / "clean.json"), "apply", str(manifests), "--auto-approve")[0] == 0
+    points = len(mutating_requests(admin))
+    assert points >= 2
+    results = []
+    for point in range(points):
+        admin.post("/_emulator/reset")
+        work = tmp_path / f"kill{point}"
+        work.mkdir()
+        killed_at, state = kill_at(point, manifests, work, admin, env)
+        code, out = run("--state", str(state), "apply", str(manifests), "--auto-approve")
+        assert code == 0, out
+        code, _ = run("--state", str(state), "plan", str(manifests), "--detailed-exitcode")
+        doc = json.loads(state.read_text())
+        wanted = {f"{r.kind}.{r.name}" for r in _resources(manifests)}
+        lost = len(wanted - set(doc["resources"]))
+        results.append(KillResult(point, killed_at or "(finished first)", duplicates(admin), lost, code == 0))
+    print(f"\n{example}: {points} kill points")
+    for r in results:
+        print(f"  point {r.point}: killed at {r.killed_at:<55} duplicates={r.duplicates} lost={r.lost} "
+              f"converged={r.converged}")
+    assert all(r.duplicates == 0 and r.lost == 0 and r.converged for r in results)
+    assert sum(1 for r in results if r.killed_at != "(finished first)") >= points - 1
+
+
+def _resources(manifests: Path):
+    from reconciler.manifest import load_manifest
+    return load_manifest([str(manifests)]).resources
