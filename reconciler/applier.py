@@ -30,8 +30,8 @@ from typing import Any, Callable
 from reconciler import graph
 from reconciler.diffing import _has_unknown
 from reconciler.errors import ApplyError, ReconcilerError
-from reconciler.model import UNKNOWN, Action, ActionType
-from reconciler.planner import PlanResult, Step, _ignored, resolve
+from reconciler.model import Action, ActionType
+from reconciler.planner import PlanResult, Step, _ignored, resolve, state_outputs
 from reconciler.providers.base import Diff, KindContext, Live
 from reconciler.state.base import ResourceState, StateDoc, StateStore
 
@@ -297,18 +297,7 @@ class Applier:
 
     def _resolve(self, step: Step) -> dict | None:
         """The spec with references resolved from what is applied so far."""
-        def outputs(address: str, attribute: str) -> Any:
-            rs = self.state.resources.get(address)
-            if rs is None:
-                return UNKNOWN
-            if attribute in rs.outputs:
-                return rs.outputs[attribute]
-            if attribute in rs.secrets:
-                return rs.secrets[attribute]
-            if attribute == "id":
-                return rs.id
-            return UNKNOWN
-        spec = resolve(step.resource.spec, outputs)
+        spec = resolve(step.resource.spec, state_outputs(self.state))
         return None if _has_unknown(spec) else spec
 
     _dirty = False

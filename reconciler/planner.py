@@ -46,6 +46,20 @@ class PlanOptions:
     refresh_only: bool = False
 
 
+def state_outputs(state: StateDoc) -> Callable[[str, str], Any]:
+    """Reference lookup from what the state recorded: outputs, then secrets, then the id."""
+    def lookup(address: str, attribute: str) -> Any:
+        rs = state.resources.get(address)
+        if rs is None:
+            return UNKNOWN
+        if attribute in rs.outputs:
+            return rs.outputs[attribute]
+        if attribute in rs.secrets:
+            return rs.secrets[attribute]
+        return rs.id if attribute == "id" else UNKNOWN
+    return lookup
+
+
 def resolve(value: Any, outputs: Callable[[str, str], Any]) -> Any:
     """Substitute references with known outputs, or UNKNOWN."""
     if isinstance(value, Ref):
@@ -97,21 +111,15 @@ def make_plan(desired: list[Resource], state: StateDoc, live: dict[str, Live | N
     plan_warnings: list[str] = []
     unknown_outputs: set[str] = set()  # addresses created or replaced: outputs unknown
 
+    recorded = state_outputs(state)
+
     def outputs(address: str, attribute: str) -> Any:
         if address in unknown_outputs:
             return UNKNOWN
         lv = live.get(address)
         if lv is not None and attribute in lv.outputs:
             return lv.outputs[attribute]
-        prior = state.resources.get(address)
-        if prior is not None:
-            if attribute in prior.outputs:
-                return prior.outputs[attribute]
-            if attribute in prior.secrets:
-                return prior.secrets[attribute]
-            if attribute == "id":
-                return prior.id
-        return UNKNOWN
+        return recorded(address, attribute)
 
     for address in graph.order(g):
         resource = by_addr.get(address)

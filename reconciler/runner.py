@@ -14,7 +14,7 @@ from typing import Any, Callable, Mapping
 from reconciler import graph
 from reconciler.errors import ManifestError, PlanError
 from reconciler.model import Manifest, Resource
-from reconciler.planner import PlanOptions, PlanResult, make_plan, resolve
+from reconciler.planner import PlanOptions, PlanResult, make_plan, resolve, state_outputs
 from reconciler.providers.base import KindContext, Live, Wanted
 from reconciler.state.base import StateDoc, StateStore
 
@@ -92,12 +92,7 @@ def observe(ws: Workspace, state: StateDoc, addresses: set[str] | None = None) -
     desired = {r.address: r for r in ws.manifest.resources}
     wanted_by_kind: dict[str, list[Wanted]] = {}
 
-    def known(address: str, attribute: str) -> Any:
-        from reconciler.model import UNKNOWN
-        rs = state.resources.get(address)
-        if rs is None:
-            return UNKNOWN
-        return rs.outputs.get(attribute, rs.secrets.get(attribute, rs.id if attribute == "id" else UNKNOWN))
+    known = state_outputs(state)
 
     every = set(desired) | set(state.resources) | set(state.pending)
     for address in sorted(every if addresses is None else every & addresses):
