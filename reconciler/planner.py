@@ -249,22 +249,14 @@ def _add_cost(step: Step, kind: Any, context: Callable[[str], KindContext]) -> N
 
 
 def _apply_targeting(steps: dict[str, Step], g: dict[str, set[str]], options: PlanOptions) -> None:
-    if options.targets:
-        missing = [t for t in options.targets if t not in g]
+    for flag, addresses in (("--target", options.targets), ("--exclude", options.excludes),
+                            ("--replace", options.replace)):
+        missing = [a for a in addresses if a not in g]
         if missing:
-            raise PlanError(f"--target {missing[0]}: no such resource in the manifests or the state")
-        keep = graph.dependencies_of(g, options.targets)
-        for address in list(steps):
-            if address not in keep:
-                del steps[address]
-    if options.excludes:
-        missing = [t for t in options.excludes if t not in g]
-        if missing:
-            raise PlanError(f"--exclude {missing[0]}: no such resource in the manifests or the state")
-        drop = graph.dependants(g, options.excludes)
-        for address in list(steps):
-            if address in drop:
-                del steps[address]
-    for address in options.replace:
-        if address not in g:
-            raise PlanError(f"--replace {address}: no such resource in the manifests")
+            raise PlanError(f"{flag} {missing[0]}: no such resource in the manifests or the state")
+    # --target keeps what the targets depend on; --exclude drops what depends on the excluded
+    keep = graph.dependencies_of(g, options.targets) if options.targets else set(steps)
+    drop = graph.dependants(g, options.excludes) if options.excludes else set()
+    for address in list(steps):
+        if address not in keep or address in drop:
+            del steps[address]
