@@ -1,0 +1,83 @@
+"""Secret hygiene of the state file, and lock behaviour: two applies on one state, the
+second fails at once naming the holder; a lock left by a killed process frees itself.
+(No-secret-in-any-output is tests/test_sandbox_secrets.py.)"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from crash_harness import MUTATING, apply_cmd
+from reconciler.cli import main
+from reconciler.emulator.core import SANDBOX
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = sorted(p.name for p in (ROOT / "examples").glob("*.yaml"))
+
+
+def run(*args):
+    r = CliRunner().invoke(main, ["--no-color", *args], catch_exceptions=False)
+    return r.exit_code, r.output
+
+
+@pytest.fixture
+def manifests(tmp_path):
+    d = tmp_path / "m"
+    d.mkdir()
+    for name in EXAMPLES:
+        shutil.copy(ROOT / "examples" / name, d)
+    return d
+
+
+def test_state_file_is_private_and_holds_no_api_credential(tmp_path, manifests, sandbox_env):
+    state = tmp_path / "state.json"
+    code, out = run("--state", str(state), "apply", str(manifests), "--auto-approve")
+    assert code == 0, out
+    assert stat.S_IMODE(state.stat().st_mode) == 0o600
+    text = state.read_text()
+    for secret in (SANDBOX["valdi_password"], SANDBOX["valohai_token"], SANDBOX["codeocean_token"]):
+        assert secret not in text  # provider credentials come from the environment, never the state
+
+
+def _hold_lock(tmp_path, manifests, sandbox_env, admin):
+    """Start an apply in a subprocess and keep it inside the lock (a stalled request)."""
+    state = tmp_path / "state.json"
+    admin.post("/_emulator/faults", json={"pattern": MUTATING, "kinds": ["stall"], "times": 1, "stall_seconds": 30})
+    proc = subprocess.Popen(apply_cmd(manifests, state), env={**os.environ, **sandbox_env},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 30
+    while admin.get("/_emulator/faults").json()["faults"][0]["hits"] < 1:
+        assert proc.poll() is None and time.monotonic() < deadline
+        time.sleep(0.05)
+    return proc, state
+
+
+def test_second_apply_on_one_state_fails_at_once_naming_the_holder(tmp_path, manifests, sandbox_env, admin):
+    proc, state = _hold_lock(tmp_path, manifests, sandbox_env, admin)
+    try:
+        started = time.monotonic()
+        code, out = run("--state", str(state), "apply", str(manifests), "--auto-approve")
+        took = time.monotonic() - started
+        assert code == 1, out
+        assert "locked" in out and f"pid {proc.pid}" in out and "apply" in out, out
+        assert "Traceback" not in out
+        assert took < 5, took
+        refused = out.strip()
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+        admin.delete("/_emulator/faults")
+    # the killed holder's lock went with its process: the next apply proceeds and converges
+    code, out = run("--state", str(state), "apply", str(manifests), "--auto-approve")
+    assert code == 0, out
+    assert run("--state", str(state), "plan", str(manifests), "--detailed-exitcode")[0] == 0
+    print(f"\nsecond apply refused in {took:.2f}s: {refused}")
