@@ -49,6 +49,14 @@ def mutating_requests(admin: httpx.Client) -> list[str]:
     return [f"{e['method']} {e['path']}" for e in log if re.match(MUTATING, f"{e['method']} {e['path']}")]
 
 
+def unkeyed_kinds(admin: httpx.Client) -> set[str]:
+    """Emulator object kinds the harness cannot check for duplicates yet (a provider that
+    landed after NATURAL_KEYS was written): the crash test fails until they are added."""
+    ignore = ("_meta", "vh_project", "vh_store", "vh_alias", "vh_user", "vh_token", "token", "session")
+    return {k for k, n in admin.get("/_emulator/docs").json().items()
+            if n and k not in NATURAL_KEYS and not k.startswith(ignore)}
+
+
 def duplicates(admin: httpx.Client) -> int:
     total = 0
     for kind, key in NATURAL_KEYS.items():
