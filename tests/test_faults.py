@@ -19,25 +19,40 @@ def run(*args):
     return r.exit_code, r.output
 
 
-@pytest.mark.parametrize("example", ["valohai.yaml"])
+EXAMPLES = [pytest.param(n, marks=pytest.mark.skipif(not (ROOT / "examples" / n).exists(),
+                                                     reason=f"examples/{n} does not exist yet"))
+            for n in ("valohai.yaml", "valdi.yaml", "codeocean.yaml")]
+ROUNDS = 5  # fresh emulator data each round: enough requests that 20% faults surely strike
+
+
+@pytest.mark.parametrize("example", EXAMPLES)
 def test_apply_converges_under_20_percent_faults(example, tmp_path, sandbox_env, admin):
     manifests = tmp_path / "m"
     manifests.mkdir()
     shutil.copy(ROOT / "examples" / example, manifests)
-    state = str(tmp_path / "state.json")
-    admin.post("/_emulator/faults", json={"pattern": "^(GET|POST|PUT|PATCH|DELETE) /(api|v1|volume|sshkeys)",
-                                          "rate": 0.2, "kinds": [429, 500, "drop"], "retry_after": 0.01})
-    applies = 0
-    code = 1
-    while code != 0 and applies < 4:  # an in-doubt create may end one apply; the next converges
-        code, out = run("--state", state, "apply", str(manifests), "--auto-approve")
-        applies += 1
-    assert code == 0, out
-    log = admin.get("/_emulator/requests", params={"full": "1"}).json()["log"]
-    injected = sum(1 for e in log if e["fault"])
-    admin.delete("/_emulator/faults")
-    code, out = run("--state", state, "plan", str(manifests), "--detailed-exitcode")
-    assert code == 0, out
-    assert duplicates(admin) == 0
-    print(f"\n{example}: {len(log)} requests, {injected} faults injected, converged after {applies} apply run(s)")
-    assert injected > 0
+    totals = {"requests": 0, "injected": 0, "applies": 0}
+    for round_ in range(ROUNDS):
+        admin.post("/_emulator/reset")
+        state = str(tmp_path / f"state{round_}.json")
+        admin.post("/_emulator/faults", json={"pattern": "^(GET|POST|PUT|PATCH|DELETE) /(api|v1|volume|sshkeys)",
+                                              "rate": 0.2, "kinds": [429, 500, "drop"], "retry_after": 0.01})
+        applies = 0
+        code = 1
+        while code != 0 and applies < 4:  # an in-doubt create may end one apply; the next converges
+            code, out = run("--state", state, "apply", str(manifests), "--auto-approve")
+            applies += 1
+        assert code == 0, out
+        log = admin.get("/_emulator/requests", params={"full": "1"}).json()["log"]
+        injected = sum(1 for e in log if e["fault"])
+        admin.delete("/_emulator/faults")
+        code, out = run("--state", state, "plan", str(manifests), "--detailed-exitcode")
+        assert code == 0, out
+        assert duplicates(admin) == 0
+        print(f"\n{example} round {round_}: {len(log)} requests, {injected} faults injected (each one retried), "
+              f"converged after {applies} apply run(s)")
+        totals["requests"] += len(log)
+        totals["injected"] += injected
+        totals["applies"] += applies
+    print(f"{example}: {ROUNDS} rounds, {totals['requests']} requests, {totals['injected']} faults injected and "
+          f"retried, {totals['applies']} apply runs, 0 duplicates, every round converged")
+    assert totals["injected"] > 0
