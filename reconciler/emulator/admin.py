@@ -5,6 +5,8 @@ module under /_emulator/<api>/...
 """
 from __future__ import annotations
 
+import random
+
 from dataclasses import asdict, fields
 from typing import Callable
 
@@ -73,6 +75,8 @@ def routes(emu: Emulator, seed_all: Callable[[], None]) -> list[Route]:
             body = await read_json(request)
             try:
                 emu.config.update(body if isinstance(body, dict) else {})
+                if isinstance(body, dict) and "seed" in body:  # a new seed restarts the fault sequence
+                    emu.rng = random.Random(emu.config.seed)
             except (KeyError, TypeError, ValueError) as e:
                 raise HTTPError(400, {"detail": f"bad config field: {e}"})
         return json_response(config_dict(emu.config))
