@@ -56,3 +56,21 @@ def test_apply_converges_under_20_percent_faults(example, tmp_path, sandbox_env,
     print(f"{example}: {ROUNDS} rounds, {totals['requests']} requests, {totals['injected']} faults injected and "
           f"retried, {totals['applies']} apply runs, 0 duplicates, every round converged")
     assert totals["injected"] > 0
+
+
+def test_a_seed_makes_the_fault_sequence_reproducible(emulator, admin):
+    import httpx
+    def pattern():
+        admin.delete("/_emulator/requests")
+        admin.post("/_emulator/config", json={"fault_rate": 0.5, "seed": 1234})
+        with httpx.Client(base_url=emulator.url) as c:
+            for _ in range(20):
+                try:
+                    c.get("/api/v0/projects/")
+                except httpx.TransportError:
+                    pass
+        admin.post("/_emulator/config", json={"fault_rate": 0.0})
+        return [e["fault"] for e in admin.get("/_emulator/requests", params={"full": "1"}).json()["log"]
+                if e["path"].startswith("/api/")]
+    first = pattern()
+    assert any(first) and first == pattern()
