@@ -81,3 +81,19 @@ def test_second_apply_on_one_state_fails_at_once_naming_the_holder(tmp_path, man
     assert code == 0, out
     assert run("--state", str(state), "plan", str(manifests), "--detailed-exitcode")[0] == 0
     print(f"\nsecond apply refused in {took:.2f}s: {refused}")
+
+
+def test_state_unlock_clears_the_lock_a_killed_apply_left(tmp_path, manifests, sandbox_env, admin):
+    proc, state = _hold_lock(tmp_path, manifests, sandbox_env, admin)
+    lock_id = json.loads(Path(str(state) + ".lock").read_text())["id"]
+    code, out = run("--state", str(state), "state", "unlock", lock_id)
+    assert code == 1 and "live process" in out, out  # a running holder is not unlocked
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(10)
+    admin.delete("/_emulator/faults")
+    code, out = run("--state", str(state), "state", "unlock", "not-the-id")
+    assert code == 1 and lock_id in out, out
+    code, out = run("--state", str(state), "state", "unlock", lock_id)
+    assert code == 0, out
+    code, out = run("--state", str(state), "apply", str(manifests), "--auto-approve")
+    assert code == 0, out
