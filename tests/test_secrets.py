@@ -97,3 +97,32 @@ def test_state_unlock_clears_the_lock_a_killed_apply_left(tmp_path, manifests, s
     assert code == 0, out
     code, out = run("--state", str(state), "apply", str(manifests), "--auto-approve")
     assert code == 0, out
+
+
+def test_no_issued_token_or_sandbox_secret_in_debug_logs_errors_or_state(tmp_path, manifests, sandbox_env, admin,
+                                                                          caplog, monkeypatch):
+    import logging
+    state = tmp_path / "state.json"
+    outputs = []
+    with caplog.at_level(logging.DEBUG):
+        code, out = run("--debug", "--state", str(state), "apply", str(manifests), "--auto-approve")
+        assert code == 0, out
+        outputs.append(out)
+        outputs.append(run("--debug", "--state", str(state), "plan", str(manifests), "--format", "json")[1])
+        monkeypatch.setenv("VALOHAI_TOKEN", "wrong-token")  # a forced error message
+        code, out = run("--debug", "--state", str(state), "plan", str(manifests))
+        assert code == 1 and "Error:" in out, out
+        outputs.append(out)
+    secrets = {SANDBOX["valdi_password"], SANDBOX["valohai_token"], SANDBOX["codeocean_token"]}
+    for kind, n in admin.get("/_emulator/docs").json().items():  # every token the emulator issued
+        if "token" in kind and n:
+            for doc in admin.get(f"/_emulator/docs/{kind}").json()["items"]:
+                secrets |= {v for k, v in doc.items() if k in ("token", "access_token", "refresh_token", "key")
+                            and isinstance(v, str) and len(v) >= 8}
+    doc = json.loads(state.read_text())
+    secrets |= {v for r in doc["resources"].values() for v in (r.get("secrets") or {}).values()
+                if isinstance(v, str) and len(v) >= 8}
+    text = "\n".join(outputs) + caplog.text + json.dumps(doc.get("resources", {}).get("outputs", ""))
+    leaked = [s[:6] + "..." for s in secrets if s in text]
+    assert not leaked, leaked
+    print(f"\n{len(secrets)} secret values checked against {len(text)} characters of output: none found")
