@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
 from reconciler.emulator.store import Store
@@ -168,7 +168,10 @@ def empty_response(status: int = 204) -> Response:
 
 async def read_json(request: Request, error: Any = None, *, allow_empty: bool = False) -> Any:
     """The request body as JSON, or a 400 in the API's own error shape."""
-    raw = await request.body()
+    try:
+        raw = await request.body()
+    except ClientDisconnect:  # the client died (a killed apply): nothing was done, nobody to answer
+        raise HTTPError(400, {"detail": "client disconnected before sending its body"}) from None
     if not raw.strip():
         if allow_empty:
             return None
