@@ -1,0 +1,104 @@
+"""The emulator's VALDI API over real HTTP, against the documented shapes (api-reference.md
+part B, checklist E13-E20) and the choices in contracts/valdi.md."""
+from __future__ import annotations
+
+import base64
+import json
+import time
+from datetime import datetime, timedelta
+
+import httpx
+import pytest
+
+from reconciler.emulator.core import SANDBOX
+
+
+def login(url: str, email: str = SANDBOX["valdi_email"], password: str = SANDBOX["valdi_password"]) -> dict:
+    response = httpx.post(f"{url}/account/login", json={"email": email, "password": password})
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+@pytest.fixture
+def valdi(emulator):
+    """An httpx client logged in as the sandbox account."""
+    tokens = login(emulator.url)
+    with httpx.Client(base_url=emulator.url, timeout=30,
+                      headers={"Authorization": f"Bearer {tokens['access_token']}"}) as client:
+        client.tokens = tokens
+        yield client
+
+
+def jwt_parts(token: str) -> tuple[dict, dict]:
+    def part(text: str) -> dict:
+        return json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
+    header, payload, signature = token.split(".")
+    assert signature
+    return part(header), part(payload)
+
+
+# -- auth ----------------------------------------------------------------------------------
+def test_login_issues_jwts_with_the_valdi_layout_and_a_yyyymmddhhmmss_exp(emulator):
+    tokens = login(emulator.url)
+    assert tokens["token_type"] == "Bearer" and set(tokens) == {"access_token", "token_type", "refresh_token"}
+    header, access = jwt_parts(tokens["access_token"])
+    assert header == {"alg": "HS256", "typ": "JWT"}
+    assert set(access) == {"data", "purpose", "exp"} and access["purpose"] == "access_token"
+    assert access["data"]["user_id"] == SANDBOX["valdi_user_id"]
+    created = datetime.strptime(access["data"]["creation_time"], "%Y-%m-%d %H:%M:%S.%f")
+    assert isinstance(access["exp"], int)
+    exp = datetime.strptime(str(access["exp"]), "%Y%m%d%H%M%S")  # not Unix seconds
+    assert timedelta(seconds=298) <= exp - created <= timedelta(seconds=300)
+    assert abs(created - datetime.utcnow()) < timedelta(seconds=5)
+    _, refresh = jwt_parts(tokens["refresh_token"])
+    assert refresh["purpose"] == "refresh-token"
+    assert datetime.strptime(str(refresh["exp"]), "%Y%m%d%H%M%S") - created > timedelta(days=29)
+
+
+def test_account_needs_a_bearer_token_and_names_the_user(emulator, valdi):
+    assert valdi.get("/account").json()["user_id"] == SANDBOX["valdi_user_id"]
+    assert valdi.get("/account").json()["email"] == SANDBOX["valdi_email"]
+    for headers in ({}, {"Authorization": "Bearer nope"}, {"Authorization": f"Token {valdi.tokens['access_token']}"},
+                    {"Authorization": f"Bearer {valdi.tokens['refresh_token']}"}):
+        response = httpx.get(f"{emulator.url}/account", headers=headers)
+        assert response.status_code == 401 and isinstance(response.json()["detail"], str)
+    tampered = valdi.tokens["access_token"][:-3] + ("AAA" if not valdi.tokens["access_token"].endswith("AAA") else "BBB")
+    assert httpx.get(f"{emulator.url}/account", headers={"Authorization": f"Bearer {tampered}"}).status_code == 401
+
+
+def test_a_wrong_password_is_a_401_with_detail(emulator):
+    response = httpx.post(f"{emulator.url}/account/login",
+                          json={"email": SANDBOX["valdi_email"], "password": "wrong"})
+    assert response.status_code == 401 and response.json() == {"detail": "Incorrect email or password"}
+    assert httpx.post(f"{emulator.url}/account/login", json={"email": "x@y"}).status_code == 400
+
+
+def test_an_expired_access_token_is_refused_and_refresh_gives_a_working_one(emulator, admin, valdi):
+    admin.post("/_emulator/config", json={"valdi_access_ttl": 1}).raise_for_status()
+    fresh = login(emulator.url)
+    headers = {"Authorization": f"Bearer {fresh['access_token']}"}
+    assert httpx.get(f"{emulator.url}/account", headers=headers).status_code == 200
+    time.sleep(1.05)
+    response = httpx.get(f"{emulator.url}/account", headers=headers)
+    assert response.status_code == 401 and response.json() == {"detail": "Token expired"}
+
+    renewed = httpx.post(f"{emulator.url}/account/refresh_token", json={"token": fresh["refresh_token"]})
+    assert renewed.status_code == 200 and set(renewed.json()) == {"access_token", "token_type"}
+    headers = {"Authorization": f"Bearer {renewed.json()['access_token']}"}
+    assert httpx.get(f"{emulator.url}/account", headers=headers).json()["user_id"] == SANDBOX["valdi_user_id"]
+
+    for token in ("garbage", fresh["access_token"]):  # not a refresh token
+        assert httpx.post(f"{emulator.url}/account/refresh_token", json={"token": token}).status_code == 401
+    admin.post("/_emulator/config", json={"valdi_refresh_ttl": 0.5}).raise_for_status()
+    assert httpx.post(f"{emulator.url}/account/refresh_token",
+                      json={"token": fresh["refresh_token"]}).status_code == 401
+
+
+def test_admin_seeds_another_account_that_sees_only_its_own_objects(emulator, admin):
+    created = admin.post("/_emulator/valdi/users", json={"email": "other@valdi.example", "password": "pw-2"})
+    assert created.status_code == 201 and created.json()["user_id"] != SANDBOX["valdi_user_id"]
+    assert admin.post("/_emulator/valdi/users",
+                      json={"email": "OTHER@valdi.example", "password": "x"}).status_code == 409
+    tokens = login(emulator.url, "other@valdi.example", "pw-2")
+    me = httpx.get(f"{emulator.url}/account", headers={"Authorization": f"Bearer {tokens['access_token']}"})
+    assert me.json()["user_id"] == created.json()["user_id"]
