@@ -102,3 +102,45 @@ def test_admin_seeds_another_account_that_sees_only_its_own_objects(emulator, ad
     tokens = login(emulator.url, "other@valdi.example", "pw-2")
     me = httpx.get(f"{emulator.url}/account", headers={"Authorization": f"Bearer {tokens['access_token']}"})
     assert me.json()["user_id"] == created.json()["user_id"]
+
+
+# -- devices --------------------------------------------------------------------------------
+A, B, C = ("a45088e0-1681-446e-9a3e-3ed9dfc3d57e", "66730e5d-98d2-45f6-8aaa-6ad8cdcbc285",
+           "bd3731eb-37c7-4577-817e-b8fe9dd02dfd")
+FLAVOR, HOSTNODE = "94d76997-44ec-4f1e-8291-231de42b6030", "b2ce5479-fa59-483f-86ba-0aa128051821"
+
+
+def devices(valdi) -> dict[str, list[dict]]:
+    body = valdi.get("/v1/devices/available").json()
+    return {p["provider_id"]: p["provider_devices"] for p in body["devices_by_provider"]}
+
+
+def test_devices_list_four_providers_with_the_documented_field_types(valdi):
+    found = devices(valdi)
+    d = next(p for p in found if p.startswith("0a53cf4e-"))
+    assert set(found) == {A, B, C, d}
+    flavor = next(f for f in found[A] if f["flavor_id"] == FLAVOR)
+    assert flavor["running_cost"] == "0.660000000000" and flavor["gpu_count"] == 1 and flavor["available"] > 0
+    assert len(found[A]) == 3 and not any(k.startswith("_") for f in found[A] for k in f)
+    node = next(n for n in found[B] if n["hostnode"] == HOSTNODE)
+    assert node["gpu_code"] == "a100-pcie-80gb" and 21299 in node["available_port"]
+    assert isinstance(node["cpu_cost"], float) and isinstance(node["gpu_cost"], str)  # mixed, as documented
+    assert {"max_vcpus", "max_ram", "max_storage"} <= set(node) and len(found[B]) == 2
+    shapes = found[C]
+    assert len(shapes) == 2 and "vcpu-32_memory-192g_nvidia-rtx-3090-8" in {s["shape_code"] for s in shapes}
+    assert all(isinstance(s["running_cost"], str) and s["shape_id"] for s in shapes)
+    machines = found[d]
+    assert len(machines) == 2 and {"ca-montreal-3"} <= {m["data_center_id"] for m in machines}
+    assert all({"min_vcpu_per_memory_gib", "max_vcpus_per_memory_gib", "min_vcpu_per_gpu", "max_vcpu_per_gpu",
+                "min_boot_disk_size", "max_gpu_count", "vcpu_cost", "ram_cost", "gpu_cost", "storage_cost"}
+               <= set(m) for m in machines)
+
+
+def test_shape_images_come_from_the_shape_endpoint(emulator, valdi):
+    shape = next(s for s in devices(valdi)[C] if s["shape_code"].startswith("vcpu-32"))
+    body = valdi.get(f"/v1/devices/available/{C}/{shape['shape_id']}").json()
+    assert body["shape_code"] == shape["shape_code"]
+    assert "2cd0e25f-a39e-4bc6-aa78-b4c40b87072a" in {i["id"] for i in body["available_images"]}
+    assert all(set(i) == {"id", "name"} for i in body["available_images"])
+    assert valdi.get(f"/v1/devices/available/{C}/nope").status_code == 404
+    assert httpx.get(f"{emulator.url}/v1/devices/available").status_code == 401

@@ -10,13 +10,24 @@ Admin: POST /_emulator/valdi/users {email, password, user_id?} seeds another acc
 """
 from __future__ import annotations
 
-from starlette.requests import Request
+import base64
+import hashlib
+import hmac
+import time
+from datetime import datetime, timezone
+from urllib.parse import quote
+
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
 from starlette.routing import Route
 
 from reconciler.emulator import valdi_auth as auth
+from reconciler.emulator import valdi_catalog as cat
+from reconciler.emulator import valdi_model as m
 from reconciler.emulator.core import SANDBOX, Emulator, HTTPError, json_response, read_json
 
 _BAD_JSON = {"detail": "malformed JSON body"}
+LINK_TTL = 3600  # seconds a presigned upload/download link lives
 
 
 def seed(emu: Emulator) -> None:
@@ -86,6 +97,180 @@ def routes(emu: Emulator) -> list[Route]:
     async def account(request: Request):
         return json_response(auth.account(authenticate(request)))
 
+    # -- devices -----------------------------------------------------------------------------
+    async def devices(request: Request):
+        authenticate(request)
+        return json_response(cat.render_devices(lambda provider_id, item: m.free(store, provider_id, item)))
+
+    async def images(request: Request):
+        authenticate(request)
+        found = cat.shape(request.path_params["shape_id"]) \
+            if request.path_params["provider_id"] == cat.PROVIDER_C else None
+        if found is None:
+            raise m.not_found("shape")
+        return json_response({"shape_code": found["shape_code"], "available_images": found["_images"]})
+
+    # -- SSH keys --------------------------------------------------------------------------------
+    async def sshkeys(request: Request):
+        user = authenticate(request)
+        return json_response({"ssh_keys": [m.render_sshkey(k) for k in m.sshkeys_of(store, user)]})
+
+    async def sshkey_create(request: Request):
+        user = authenticate(request)
+        body = await body_object(request)
+        name, public_key = body.get("name"), body.get("public_key")
+        if not isinstance(name, str) or not name.strip():
+            raise HTTPError(400, {"detail": "name: is required"})
+        if public_key is not None:
+            if not isinstance(public_key, str):
+                raise HTTPError(400, {"detail": "public_key: must be a string"})
+            doc = m.add_sshkey(store, user, name, m.check_public_key(public_key))
+            return json_response({"ssh_key_id": doc["ssh_key_id"], "private_key": None}, status=201)
+        private_key, public_key = m.generate_keypair()  # the private half is shown once, never stored
+        doc = m.add_sshkey(store, user, name, public_key)
+        return json_response({"ssh_key_id": doc["ssh_key_id"], "private_key": private_key}, status=201)
+
+    # -- VMs ---------------------------------------------------------------------------------------
+    def vm_of(request: Request, user: dict) -> dict:
+        return m.settle(store, m.owned(store, m.VM, request.path_params["id"], user, "VM"), emu.config)
+
+    async def vms(request: Request):
+        user = authenticate(request)
+        mine = [m.settle(store, vm, emu.config) for vm in store.all(m.VM) if vm["user_id"] == user["user_id"]]
+        return json_response({"virtual_machines": [m.render_vm(vm) for vm in mine]})
+
+    async def vm(request: Request):
+        return json_response(m.render_vm(vm_of(request, authenticate(request))))
+
+    async def provision(request: Request):
+        user = authenticate(request)
+        body = await body_object(request)
+        name = body.get("user_provided_name")
+        if not isinstance(name, str) or not name.strip():
+            raise HTTPError(400, {"detail": "user_provided_name: is required"})
+        keys = {k["ssh_key_id"] for k in m.sshkeys_of(store, user)}
+        fields = cat.vm_fields(body.get("provider_id"), body.get("details"), keys)
+        created = m.add_vm(store, user, body["provider_id"], name, fields)
+        return json_response({"message": "success", "server": created["server"]})
+
+    async def stop(request: Request):
+        m.stop_vm(store, vm_of(request, authenticate(request)), emu.config)
+        return json_response({"message": "success"})
+
+    async def start(request: Request):
+        m.start_vm(store, vm_of(request, authenticate(request)), emu.config)
+        return json_response({"message": "success"})
+
+    async def destroy(request: Request):
+        found = m.owned(store, m.VM, request.path_params["id"], authenticate(request), "VM")
+        store.delete(m.VM, found["server"])  # its claim on capacity goes with it
+        return json_response({"message": "success"})
+
+    # -- volumes -------------------------------------------------------------------------------------
+    def volume_of(request: Request, user: dict) -> dict:
+        return m.owned(store, m.VOLUME, request.path_params["id"], user, "volume")
+
+    async def volumes(request: Request):
+        user = authenticate(request)
+        if request.method == "POST":
+            body = await body_object(request)
+            bucket = body.get("bucket_name")
+            if not isinstance(bucket, str) or not bucket.strip() or "/" in bucket:
+                raise HTTPError(400, {"detail": "bucket_name: a non-empty name without '/' is required"})
+            return json_response(m.render_volume(m.add_volume(store, user, bucket), with_keys=True))
+        return json_response({"volumes": [m.render_volume(v) for v in store.all(m.VOLUME)
+                                          if v["user_id"] == user["user_id"]]})
+
+    async def volume(request: Request):
+        user = authenticate(request)
+        doc = volume_of(request, user)
+        if request.method == "DELETE":
+            m.delete_volume(store, doc)
+            return json_response({"message": "Successfully deleted"})
+        listed = None
+        if request.query_params.get("include_contents", "") in ("True", "true", "1"):
+            listed = m.contents(store, doc, request.query_params.get("subdirs"))
+        return json_response(m.render_volume(doc, contents=listed))
+
+    async def folder(request: Request):
+        doc = volume_of(request, authenticate(request))
+        m.make_folder(store, doc, m.decode_path(request.path_params["path"]))
+        return json_response({"message": "Folder created"})
+
+    async def upload_link(request: Request):
+        doc = volume_of(request, authenticate(request))
+        blob = m.prefix_of(doc) + m.decode_path(request.path_params["path"])
+        expires = int(time.time()) + LINK_TTL
+        signature = base64.b64encode(hmac.new(key(), f"PUT\n{blob}\n{expires}".encode(), hashlib.sha1).digest())
+        query = f"AWSAccessKeyId={gateway_key_id()}&Signature={quote(signature.decode(), safe='')}&Expires={expires}"
+        return json_response({"upload_link": emu.url(request, "/gateway/" + quote(blob)) + "?" + query})
+
+    async def object_(request: Request):
+        user = authenticate(request)
+        doc = volume_of(request, user)
+        path = m.decode_path(request.path_params["path"])
+        blob = m.prefix_of(doc) + path
+        if request.method == "DELETE":
+            m.delete_path(store, doc, path, request.query_params.get("path_type"))
+            return json_response({"message": "Successfully deleted"})
+        if store.blob_meta(blob) is None:
+            raise m.not_found(f"object {path!r}")
+        now = datetime.now(timezone.utc)
+        stamp = now.strftime("%Y%m%dT%H%M%SZ")
+        credential = f"{gateway_key_id()}/{now:%Y%m%d}/us-west-2/s3/aws4_request"
+        signature = hmac.new(key(), f"GET\n{blob}\n{stamp}\n{LINK_TTL}".encode(), hashlib.sha256).hexdigest()
+        query = ("response-content-disposition=attachment&X-Amz-Algorithm=AWS4-HMAC-SHA256"
+                 f"&X-Amz-Credential={quote(credential, safe='')}&X-Amz-Date={stamp}&X-Amz-Expires={LINK_TTL}"
+                 f"&X-Amz-SignedHeaders=host&X-Amz-Signature={signature}")
+        return json_response({"download_link": emu.url(request, "/gateway/" + quote(blob)) + "?" + query})
+
+    # -- the gateway: presigned links, no Bearer token, a signature instead ----------------------------
+    def gateway_key_id() -> str:
+        return hmac.new(key(), b"gateway-access-key-id", hashlib.sha256).hexdigest()[:28]
+
+    def signed_upload(blob: str, q) -> bool:
+        try:
+            expires = int(q.get("Expires", ""))
+        except ValueError:
+            return False
+        wanted = base64.b64encode(hmac.new(key(), f"PUT\n{blob}\n{expires}".encode(), hashlib.sha1).digest())
+        return expires >= time.time() and hmac.compare_digest(q.get("Signature", "").encode(), wanted)
+
+    def signed_download(blob: str, q) -> bool:
+        stamp, ttl = q.get("X-Amz-Date", ""), q.get("X-Amz-Expires", "")
+        try:
+            issued = datetime.strptime(stamp, "%Y%m%dT%H%M%SZ").replace(tzinfo=timezone.utc).timestamp()
+            alive = issued + int(ttl) >= time.time()
+        except ValueError:
+            return False
+        wanted = hmac.new(key(), f"GET\n{blob}\n{stamp}\n{ttl}".encode(), hashlib.sha256).hexdigest()
+        return alive and hmac.compare_digest(q.get("X-Amz-Signature", ""), wanted)
+
+    async def gateway(request: Request):
+        blob = f"{m.BLOB_BUCKET}/{request.path_params['key']}"
+        if request.method == "PUT":
+            if not signed_upload(blob, request.query_params):
+                raise HTTPError(403, {"detail": "SignatureDoesNotMatch: the link is expired or not signed for this"})
+            parts = request.path_params["key"].split("/", 2)
+            volume_doc = m.volume_by_bucket(store, int(parts[0]), parts[1]) \
+                if len(parts) == 3 and parts[0].isdigit() and parts[2] else None
+            if volume_doc is None:
+                raise HTTPError(404, {"detail": "NoSuchBucket: the volume no longer exists"})
+            try:
+                body = await request.body()
+            except ClientDisconnect:
+                raise HTTPError(400, {"detail": "client disconnected before sending its body"}) from None
+            m.put_object(store, blob, body)
+            return Response(status_code=200, headers={"ETag": f'"{hashlib.md5(body).hexdigest()}"'})
+        if not signed_download(blob, request.query_params):
+            raise HTTPError(403, {"detail": "SignatureDoesNotMatch: the link is expired or not signed for this"})
+        body = store.get_blob(blob)
+        if body is None:
+            raise HTTPError(404, {"detail": "NoSuchKey: the object does not exist"})
+        name = blob.rsplit("/", 1)[-1]
+        return Response(body, media_type="application/octet-stream",
+                        headers={"Content-Disposition": f'attachment; filename="{quote(name)}"'})
+
     # -- admin -----------------------------------------------------------------------------
     async def admin_users(request: Request):
         body = await body_object(request)
@@ -101,5 +286,21 @@ def routes(emu: Emulator) -> list[Route]:
         Route("/account/login", login, methods=["POST"]),
         Route("/account/refresh_token", refresh, methods=["POST"]),
         Route("/account", account, methods=["GET"]),
+        Route("/v1/devices/available", devices, methods=["GET"]),
+        Route("/v1/devices/available/{provider_id}/{shape_id}", images, methods=["GET"]),
+        Route("/sshkeys", sshkeys, methods=["GET"]),
+        Route("/sshkeys/sshkey", sshkey_create, methods=["POST"]),
+        Route("/v1/vm", vms, methods=["GET"]),
+        Route("/v1/vm/provision", provision, methods=["POST"]),
+        Route("/v1/vm/stop/{id}", stop, methods=["POST"]),
+        Route("/v1/vm/start/{id}", start, methods=["POST"]),
+        Route("/v1/vm/destroy/{id}", destroy, methods=["POST"]),
+        Route("/v1/vm/{id}", vm, methods=["GET"]),
+        Route("/volume", volumes, methods=["GET", "POST"]),
+        Route("/volume/{id}", volume, methods=["GET", "DELETE"]),
+        Route("/volume/{id}/folder/{path:path}", folder, methods=["PUT"]),
+        Route("/volume/{id}/upload/{path:path}", upload_link, methods=["GET"]),
+        Route("/volume/{id}/object/{path:path}", object_, methods=["GET", "DELETE"]),
+        Route("/gateway/valdi/{key:path}", gateway, methods=["GET", "PUT"]),
         Route("/_emulator/valdi/users", admin_users, methods=["POST"]),
     ]
