@@ -144,3 +144,47 @@ def test_shape_images_come_from_the_shape_endpoint(emulator, valdi):
     assert all(set(i) == {"id", "name"} for i in body["available_images"])
     assert valdi.get(f"/v1/devices/available/{C}/nope").status_code == 404
     assert httpx.get(f"{emulator.url}/v1/devices/available").status_code == 401
+
+
+# -- SSH keys ---------------------------------------------------------------------------------
+PUBLIC_KEY = ("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGb0tLrM2sJ1m0d8mU5y8G4E6bX0fK2nq7N2s1Rk9p3Q "
+              "me@laptop")
+
+
+def add_key(valdi, name: str = "deploy", public_key: str | None = PUBLIC_KEY) -> str:
+    body = {"name": name} if public_key is None else {"name": name, "public_key": public_key}
+    response = valdi.post("/sshkeys/sshkey", json=body)
+    assert response.status_code == 201, response.text
+    return response.json()["ssh_key_id"]
+
+
+def test_a_generated_key_returns_its_pem_once_and_is_listed_without_it(valdi):
+    started = time.monotonic()
+    response = valdi.post("/sshkeys/sshkey", json={"name": "generated"})
+    assert time.monotonic() - started < 2
+    assert response.status_code == 201
+    body = response.json()
+    assert body["private_key"].startswith("-----BEGIN RSA PRIVATE KEY-----\n")
+    assert body["private_key"].rstrip().endswith("-----END RSA PRIVATE KEY-----")
+    listed = valdi.get("/sshkeys").json()["ssh_keys"]
+    assert [set(k) for k in listed] == [{"name", "public_key", "ssh_key_id", "created_at"}]
+    assert listed[0]["ssh_key_id"] == body["ssh_key_id"] and listed[0]["public_key"].startswith("ssh-rsa AAAA")
+    assert "PRIVATE" not in json.dumps(listed)
+    from cryptography.hazmat.primitives import serialization  # the pair really belongs together
+    private = serialization.load_pem_private_key(body["private_key"].encode(), password=None)
+    public = private.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
+    assert listed[0]["public_key"] == public.decode()
+
+
+def test_an_uploaded_key_is_listed_as_given_duplicates_allowed_bad_keys_refused(valdi):
+    first = valdi.post("/sshkeys/sshkey", json={"name": "deploy", "public_key": PUBLIC_KEY})
+    assert first.status_code == 201 and first.json()["private_key"] is None
+    second = add_key(valdi, "deploy")  # no unique constraint on names
+    listed = valdi.get("/sshkeys").json()["ssh_keys"]
+    assert [k["name"] for k in listed] == ["deploy", "deploy"] and listed[1]["ssh_key_id"] == second
+    assert listed[0]["public_key"] == PUBLIC_KEY
+    for bad in ("not a key", "ssh-rsa", "ssh-dss AAAAB3NzaC1kc3M=", "ssh-rsa !!!notbase64"):
+        response = valdi.post("/sshkeys/sshkey", json={"name": "x", "public_key": bad})
+        assert response.status_code == 400 and "public_key" in response.json()["detail"]
+    assert valdi.post("/sshkeys/sshkey", json={"public_key": PUBLIC_KEY}).status_code == 400
+    assert len(valdi.get("/sshkeys").json()["ssh_keys"]) == 2
