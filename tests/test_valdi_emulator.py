@@ -188,3 +188,183 @@ def test_an_uploaded_key_is_listed_as_given_duplicates_allowed_bad_keys_refused(
         assert response.status_code == 400 and "public_key" in response.json()["detail"]
     assert valdi.post("/sshkeys/sshkey", json={"public_key": PUBLIC_KEY}).status_code == 400
     assert len(valdi.get("/sshkeys").json()["ssh_keys"]) == 2
+
+
+# -- VMs ------------------------------------------------------------------------------------------
+def provision(valdi, provider_id: str, details: dict, name: str = "trainer") -> httpx.Response:
+    return valdi.post("/v1/vm/provision", json={"provider_id": provider_id, "user_provided_name": name,
+                                                "details": details})
+
+
+def provisioned(valdi, provider_id: str, details: dict, name: str = "trainer") -> dict:
+    response = provision(valdi, provider_id, details, name)
+    assert response.status_code == 200, response.text
+    assert response.json()["message"] == "success"
+    return valdi.get(f"/v1/vm/{response.json()['server']}").json()
+
+
+def assert_refused(response: httpx.Response, field: str, *allowed: str) -> None:
+    assert response.status_code == 400, response.text
+    detail = response.json()["detail"]
+    assert detail.startswith(f"details.{field}:"), detail
+    assert "allowed" in detail and all(a in detail for a in allowed), detail
+
+
+def test_flavor_provider_rules_and_an_all_inclusive_vm(valdi):
+    key = add_key(valdi)
+    vm = provisioned(valdi, A, {"flavor_id": FLAVOR, "ssh_key_id": key, "ipv4": True})
+    assert vm["status"] == "provisioning" and vm["provider_id"] == A and vm["user_provided_name"] == "trainer"
+    assert vm["all_inclusive"] is True and vm["all_inclusive_running_cost"] == "0.660000000000"
+    assert vm["all_inclusive_stopped_cost"] == "0.100000000000" and vm["cpu_cost"] is None
+    assert vm["flavor_id"] == FLAVOR and vm["ipv4"] is True and vm["ip"].count(".") == 3
+    assert (vm["vcpus"], vm["ram"], vm["storage"], vm["gpu_count"]) == (6, 55, 500, 1)
+    assert json.loads(vm["port_forwards"]) == {"22": "22", "443": "443", "80": "80"}
+    assert vm["ssh_key_id"] == key and vm["name"].startswith("valdi-customer-")
+    assert ":" in provisioned(valdi, A, {"flavor_id": FLAVOR, "ssh_key_id": key})["ip"]  # IPv6 only
+
+    assert_refused(provision(valdi, A, {"flavor_id": "nope", "ssh_key_id": key}), "flavor_id", FLAVOR)
+    assert_refused(provision(valdi, A, {"ssh_key_id": key}), "flavor_id", FLAVOR)
+    assert provision(valdi, A, {"flavor_id": FLAVOR}).json()["detail"].startswith("details.ssh_key_id:")
+    assert_refused(provision(valdi, A, {"flavor_id": FLAVOR, "ssh_key_id": "other"}), "ssh_key_id", key)
+    assert_refused(provision(valdi, A, {"flavor_id": FLAVOR, "ssh_key_id": key, "ipv4": "yes"}), "ipv4")
+    response = provision(valdi, "nope", {"flavor_id": FLAVOR})
+    assert response.status_code == 400 and response.json()["detail"].startswith("provider_id:") and A in response.text
+
+
+def b_details(**changes) -> dict:
+    details = {"gpu_model": "a100-pcie-80gb", "operating_system": "Ubuntu 20.04 LTS",
+               "external_ports": "{21297, 21298, 21299}", "internal_ports": "{22, 80, 443}", "gpu_count": 1,
+               "password": "vm-pw-1", "hostnode": HOSTNODE, "storage": 256, "vcpus": 64, "ram": 128}
+    details.update(changes)
+    return {k: v for k, v in details.items() if v is not None}
+
+
+def test_hostnode_provider_rules_component_costs_and_port_forwards(valdi):
+    vm = provisioned(valdi, B, b_details())
+    assert vm["all_inclusive"] is False and vm["all_inclusive_running_cost"] is None
+    assert (vm["cpu_cost"], vm["ram_cost"], vm["storage_cost"], vm["gpu_cost"]) == (
+        "0.224000000000", "0.320000000000", "0.051200000000", "2.044000000000")  # unit cost x amount
+    assert json.loads(vm["port_forwards"]) == {"21297": "22", "21298": "80", "21299": "443"}
+    assert vm["hostnode"] == HOSTNODE and vm["gpu_model"] == "a100-pcie-80gb" and "password" not in vm
+    assert vm["ssh_key_id"] is None and vm["operating_system"] == "Ubuntu 20.04 LTS"
+
+    assert_refused(provision(valdi, B, b_details(vcpus=63)), "vcpus", "2, 4, ... 128")
+    assert_refused(provision(valdi, B, b_details(vcpus=130)), "vcpus")
+    assert_refused(provision(valdi, B, b_details(ram=0)), "ram", "185")
+    assert_refused(provision(valdi, B, b_details(operating_system="TensorML 20 Everything", storage=40)),
+                   "storage", "60")
+    assert_refused(provision(valdi, B, b_details(operating_system="Windows")), "operating_system",
+                   "Ubuntu 22.04 LTS")
+    assert_refused(provision(valdi, B, b_details(gpu_model="v100-pcie-16gb")), "gpu_model", "a100-pcie-80gb")
+    assert_refused(provision(valdi, B, b_details(hostnode="nope")), "hostnode", HOSTNODE)
+    assert_refused(provision(valdi, B, b_details(gpu_count=0)), "gpu_count")
+    assert_refused(provision(valdi, B, b_details(external_ports="{1234}", internal_ports="{22}")),
+                   "external_ports", "21299")
+    assert provision(valdi, B, b_details(password=None)).json()["detail"] == \
+        "details.password: password or ssh_key_id is required"
+    assert provision(valdi, B, b_details(internal_ports="{22}")).json()["detail"].startswith(
+        "details.internal_ports:")
+    key = add_key(valdi)
+    assert provisioned(valdi, B, b_details(password=None, ssh_key_id=key))["ssh_key_id"] == key
+
+
+def test_shape_provider_needs_a_shape_code_and_an_image_of_that_shape(valdi):
+    key = add_key(valdi)
+    good = {"image_id": "2cd0e25f-a39e-4bc6-aa78-b4c40b87072a", "ssh_key_id": key,
+            "config": "vcpu-32_memory-192g_nvidia-rtx-3090-8",
+            "sec_group_rules": [{"protocol": "tcp", "port_range_min": 22, "port_range_max": 22,
+                                 "direction": "ingress"}], "additional_storage": 128}
+    vm = provisioned(valdi, C, good)
+    assert vm["config"] == good["config"] and vm["image_id"] == good["image_id"]
+    assert vm["all_inclusive_running_cost"] == "3.200000000000" and vm["gpu_count"] == 8 and vm["vcpus"] == 32
+    assert vm["storage"] == 1000 + 128 and json.loads(vm["port_forwards"]) == {"22": "22"}
+
+    assert_refused(provision(valdi, C, {**good, "config": "vcpu-1"}), "config",
+                   "vcpu-8_memory-48g_nvidia-rtx-3090-2")
+    assert_refused(provision(valdi, C, {**good, "image_id": "7f3c1e8a-5b2d-4f6e-8a9c-0d1e2f3a4b5c"}),
+                   "image_id", good["image_id"])  # an image of the other shape only
+    bad_rule = {**good["sec_group_rules"][0], "protocol": "sctp"}
+    assert_refused(provision(valdi, C, {**good, "sec_group_rules": [bad_rule]}), "sec_group_rules[0].protocol",
+                   "tcp")
+    assert_refused(provision(valdi, C, {**good, "additional_storage": -1}), "additional_storage")
+
+
+def test_machine_type_provider_enforces_its_ratio_limits(valdi):
+    d = next(p for p in devices(valdi) if p.startswith("0a53cf4e-"))
+    key = add_key(valdi)
+    good = {"data_center_id": "ca-montreal-3", "machine_type": "sapphire-rapids-h100", "ssh_key_id": key,
+            "boot_disk_size": 128, "vcpus": 4, "ram": 8, "gpu_count": 2}
+    vm = provisioned(valdi, d, good)
+    assert (vm["machine_type"], vm["data_center_id"], vm["storage"]) == ("sapphire-rapids-h100", "ca-montreal-3", 128)
+    assert (vm["cpu_cost"], vm["ram_cost"], vm["gpu_cost"], vm["storage_cost"]) == (
+        "0.032000000000", "0.016000000000", "4.780000000000", "0.019200000000")
+
+    assert_refused(provision(valdi, d, {**good, "vcpus": 16}), "vcpus", "4 ... 8")  # > 1 vCPU per GiB
+    assert_refused(provision(valdi, d, {**good, "vcpus": 2, "ram": 8}), "vcpus")  # < 2 per GPU
+    assert_refused(provision(valdi, d, {**good, "gpu_count": 9}), "gpu_count", "8")
+    assert_refused(provision(valdi, d, {**good, "boot_disk_size": 10}), "boot_disk_size", "32")
+    assert_refused(provision(valdi, d, {**good, "machine_type": "cascade-lake-a100"}), "machine_type",
+                   "sapphire-rapids-h100")
+    assert_refused(provision(valdi, d, {**good, "data_center_id": "mars-1"}), "data_center_id", "ca-toronto-1")
+
+
+def test_no_capacity_is_a_409_and_destroy_gives_the_capacity_back(valdi):
+    key = add_key(valdi)
+    scarce = next(f for f in devices(valdi)[A] if f["available"] == 1)
+    details = {"flavor_id": scarce["flavor_id"], "ssh_key_id": key}
+    first = provisioned(valdi, A, details)
+    assert next(f for f in devices(valdi)[A] if f["flavor_id"] == scarce["flavor_id"])["available"] == 0
+    response = provision(valdi, A, details, name="second")
+    assert response.status_code == 409 and response.json()["detail"].startswith("no capacity")
+    assert valdi.post(f"/v1/vm/destroy/{first['server']}").json() == {"message": "success"}
+    provisioned(valdi, A, details, name="second")
+
+    node = next(n for n in devices(valdi)[B] if n["hostnode"] == HOSTNODE)
+    provisioned(valdi, B, b_details(gpu_count=node["gpu_count"]))
+    assert next(n for n in devices(valdi)[B] if n["hostnode"] == HOSTNODE)["gpu_count"] == 0
+    assert provision(valdi, B, b_details(gpu_count=1)).status_code == 409
+
+
+def test_lifecycle_provisioning_running_stopped_running_destroyed(emulator, admin, valdi):
+    admin.post("/_emulator/config", json={"vm_provision_delay": 0.3, "vm_start_delay": 0.2}).raise_for_status()
+    vm = provisioned(valdi, B, b_details(gpu_count=8))
+    server = vm["server"]
+    assert vm["status"] == "provisioning"
+    assert valdi.post(f"/v1/vm/stop/{server}").status_code == 409
+    assert [v["server"] for v in valdi.get("/v1/vm").json()["virtual_machines"]] == [server]
+    time.sleep(0.35)
+    assert valdi.get(f"/v1/vm/{server}").json()["status"] == "running"
+    assert valdi.post(f"/v1/vm/start/{server}").json() == {"message": "success"}  # a no-op
+
+    assert valdi.post(f"/v1/vm/stop/{server}").json() == {"message": "success"}
+    stopped = valdi.get(f"/v1/vm/{server}").json()
+    assert stopped["status"] == "stopped" and stopped["last_stopped_time"]
+    # a stopped 66730e5d VM gives its GPUs back; someone takes them; it cannot start
+    other = provisioned(valdi, B, b_details(gpu_count=8), name="other")
+    response = valdi.post(f"/v1/vm/start/{server}")
+    assert response.status_code == 409 and "no capacity" in response.json()["detail"]
+    valdi.post(f"/v1/vm/destroy/{other['server']}").raise_for_status()
+
+    assert valdi.post(f"/v1/vm/start/{server}").json() == {"message": "success"}
+    started = valdi.get(f"/v1/vm/{server}").json()
+    assert started["status"] == "starting" and started["last_restarted_time"]
+    time.sleep(0.25)
+    assert valdi.get(f"/v1/vm/{server}").json()["status"] == "running"
+
+    assert valdi.post(f"/v1/vm/destroy/{server}").json() == {"message": "success"}
+    assert valdi.get(f"/v1/vm/{server}").status_code == 404
+    assert valdi.get("/v1/vm").json() == {"virtual_machines": []}
+    assert valdi.post(f"/v1/vm/destroy/{server}").status_code == 404
+    assert admin.get("/_emulator/docs/valdi_vm").json()["items"] == []
+
+
+def test_vm_fields_are_exactly_the_documented_ones_plus_the_provider_extras(valdi):
+    vm = provisioned(valdi, B, b_details())
+    documented = {"server", "ip", "provider_id", "ssh_key_id", "name", "user_provided_name", "gpu_count",
+                  "gpu_model", "pretty_gpu_name", "vcpus", "ram", "storage", "operating_system", "port_forwards",
+                  "all_inclusive", "cpu_cost", "ram_cost", "storage_cost", "gpu_cost",
+                  "all_inclusive_running_cost", "all_inclusive_stopped_cost", "last_stopped_time",
+                  "last_restarted_time", "created_at", "status"}
+    assert set(vm) == documented | {"hostnode"}
+    assert datetime.fromisoformat(vm["created_at"]).tzinfo is None and "." in vm["created_at"]
+    assert isinstance(vm["port_forwards"], str)
