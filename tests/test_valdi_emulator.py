@@ -100,8 +100,15 @@ def test_admin_seeds_another_account_that_sees_only_its_own_objects(emulator, ad
     assert admin.post("/_emulator/valdi/users",
                       json={"email": "OTHER@valdi.example", "password": "x"}).status_code == 409
     tokens = login(emulator.url, "other@valdi.example", "pw-2")
-    me = httpx.get(f"{emulator.url}/account", headers={"Authorization": f"Bearer {tokens['access_token']}"})
-    assert me.json()["user_id"] == created.json()["user_id"]
+    other = httpx.Client(base_url=emulator.url, headers={"Authorization": f"Bearer {tokens['access_token']}"})
+    assert other.get("/account").json()["user_id"] == created.json()["user_id"]
+    sandbox = httpx.Client(base_url=emulator.url,
+                           headers={"Authorization": f"Bearer {login(emulator.url)['access_token']}"})
+    volume = sandbox.post("/volume", json={"bucket_name": "mine"}).json()["volume_id"]
+    sandbox.post("/sshkeys/sshkey", json={"name": "mine", "public_key": PUBLIC_KEY}).raise_for_status()
+    assert other.get(f"/volume/{volume}").status_code == 404 and other.get("/volume").json() == {"volumes": []}
+    assert other.get("/sshkeys").json() == {"ssh_keys": []}
+    assert other.post("/volume", json={"bucket_name": "mine"}).status_code == 200  # names are per user
 
 
 # -- devices --------------------------------------------------------------------------------
@@ -368,3 +375,118 @@ def test_vm_fields_are_exactly_the_documented_ones_plus_the_provider_extras(vald
     assert set(vm) == documented | {"hostnode"}
     assert datetime.fromisoformat(vm["created_at"]).tzinfo is None and "." in vm["created_at"]
     assert isinstance(vm["port_forwards"], str)
+
+
+# -- volumes --------------------------------------------------------------------------------------
+def b64(path: str, *, pad: bool = False) -> str:
+    text = base64.urlsafe_b64encode(path.encode()).decode()
+    return text if pad else text.rstrip("=")
+
+
+def make_volume(valdi, name: str = "datasets") -> dict:
+    response = valdi.post("/volume", json={"bucket_name": name})
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def upload(valdi, volume_id: str, path: str, body: bytes) -> None:
+    link = valdi.get(f"/volume/{volume_id}/upload/{b64(path)}").json()["upload_link"]
+    response = httpx.put(link, content=body, headers={"Accept": "*/*", "Content-Type": ""})  # as documented
+    assert response.status_code == 200, response.text
+
+
+def listing(valdi, volume_id: str, **params) -> list[dict]:
+    return valdi.get(f"/volume/{volume_id}", params={"include_contents": "True", **params}).json()["contents"]
+
+
+def test_volume_keys_come_only_with_create_and_names_are_unique_per_user(valdi):
+    created = make_volume(valdi)
+    assert set(created) == {"volume_id", "bucket_name", "access_key_id", "secret_access_key", "created_at",
+                            "deleted_at", "contents"}
+    assert created["access_key_id"] and created["secret_access_key"] and created["contents"] is None
+    listed = valdi.get("/volume").json()["volumes"]
+    assert listed == [{**created, "access_key_id": None, "secret_access_key": None}]
+    assert valdi.get(f"/volume/{created['volume_id']}").json() == listed[0]
+    again = valdi.post("/volume", json={"bucket_name": "datasets"})
+    assert again.status_code == 409 and "datasets" in again.json()["detail"]
+    assert valdi.get("/volume/nope").status_code == 404
+    assert valdi.post("/volume", json={}).status_code == 400
+
+
+def test_upload_link_with_empty_content_type_then_contents_list_it_with_an_md5_etag(emulator, valdi, admin):
+    volume = make_volume(valdi)["volume_id"]
+    link = valdi.get(f"/volume/{volume}/upload/{b64('newsub1/data.csv')}").json()["upload_link"]
+    assert link.startswith(f"{emulator.url}/gateway/valdi/{SANDBOX['valdi_user_id']}/datasets/newsub1/data.csv?")
+    assert "AWSAccessKeyId=" in link and "Signature=" in link and "Expires=" in link
+    body = b"a,b\n1,2\n"
+    assert httpx.put(link, content=body, headers={"Content-Type": ""}).status_code == 200
+    assert httpx.put(link.replace("Signature=", "Signature=x"), content=b"evil").status_code == 403
+    assert valdi.put(f"/volume/{volume}/folder/{b64('newsub1/newsub2')}").json() == {"message": "Folder created"}
+
+    contents = listing(valdi, volume)
+    assert [(c["path"], c["type"]) for c in contents] == [
+        ("newsub1/", "folder"), ("newsub1/data.csv", "file"), ("newsub1/newsub2/", "folder")]
+    import hashlib
+    assert contents[1]["etag"] == hashlib.md5(body).hexdigest() and contents[1]["size"] == len(body)
+    assert datetime.fromisoformat(contents[1]["last_modified"])
+    assert [c["path"] for c in listing(valdi, volume, subdirs="newsub1/newsub2")] == []
+    assert [c["path"] for c in listing(valdi, volume, subdirs="newsub1")] == ["newsub1/data.csv", "newsub1/newsub2/"]
+    assert valdi.get(f"/volume/{volume}").json()["contents"] is None
+    # the S3 admin surface sees the same objects
+    keys = [o["key"] for o in admin.get("/_emulator/s3/valdi", params={"prefix": "8/datasets/"}).json()["objects"]]
+    assert "8/datasets/newsub1/data.csv" in keys
+
+
+def test_download_link_returns_the_bytes_and_missing_objects_are_404(valdi):
+    volume = make_volume(valdi)["volume_id"]
+    upload(valdi, volume, "model.bin", b"\x00\x01weights")
+    link = valdi.get(f"/volume/{volume}/object/{b64('model.bin', pad=True)}").json()["download_link"]
+    assert "X-Amz-Expires=3600" in link and "X-Amz-Signature=" in link and "response-content-disposition=attachment" in link
+    response = httpx.get(link)
+    assert response.status_code == 200 and response.content == b"\x00\x01weights"
+    assert "attachment" in response.headers["content-disposition"]
+    assert httpx.get(link.replace("X-Amz-Signature=", "X-Amz-Signature=0")).status_code == 403
+    assert valdi.get(f"/volume/{volume}/object/{b64('nope.bin')}").status_code == 404
+    standard = base64.b64encode(b"model.bin").decode()  # the standard alphabet is accepted too
+    assert valdi.get(f"/volume/{volume}/object/{standard}").status_code == 200
+    assert valdi.get(f"/volume/{volume}/object/!!!").status_code == 400
+
+
+def test_delete_obj_and_pre_and_the_whole_volume(valdi, admin):
+    volume = make_volume(valdi)["volume_id"]
+    for path in ("keep.txt", "runs/1/log.txt", "runs/2/log.txt"):
+        upload(valdi, volume, path, path.encode())
+    assert valdi.delete(f"/volume/{volume}/object/{b64('keep.txt')}").status_code == 400  # no path_type
+    gone = valdi.delete(f"/volume/{volume}/object/{b64('runs/1/log.txt')}", params={"path_type": "OBJ"})
+    assert gone.json() == {"message": "Successfully deleted"}
+    assert valdi.delete(f"/volume/{volume}/object/{b64('runs/1/log.txt')}",
+                        params={"path_type": "OBJ"}).status_code == 404
+    assert valdi.delete(f"/volume/{volume}/object/{b64('runs')}", params={"path_type": "PRE"}).status_code == 200
+    assert [c["path"] for c in listing(valdi, volume)] == ["keep.txt"]
+    late_link = valdi.get(f"/volume/{volume}/upload/{b64('late.txt')}").json()["upload_link"]
+    assert valdi.delete(f"/volume/{volume}").json() == {"message": "Successfully deleted"}
+    assert httpx.put(late_link, content=b"too late").status_code == 404
+    assert valdi.get(f"/volume/{volume}").status_code == 404 and valdi.get("/volume").json() == {"volumes": []}
+    assert admin.get("/_emulator/s3/valdi", params={"prefix": "8/"}).json()["objects"] == []
+    assert valdi.post("/volume", json={"bucket_name": "datasets"}).status_code == 200  # the name is free again
+
+
+def test_state_survives_a_restart_of_the_emulator(tmp_path):
+    from reconciler.emulator import EmulatorConfig, EmulatorServer
+    data = tmp_path / "emulator"
+    with EmulatorServer(data_dir=data, config=EmulatorConfig(vm_provision_delay=0.1)) as first:
+        tokens = login(first.url)
+        client = httpx.Client(base_url=first.url, headers={"Authorization": f"Bearer {tokens['access_token']}"})
+        key = add_key(client)
+        server = provisioned(client, A, {"flavor_id": FLAVOR, "ssh_key_id": key})["server"]
+        volume = make_volume(client)["volume_id"]
+        upload(client, volume, "a/b.txt", b"kept")
+        link = client.get(f"/volume/{volume}/object/{b64('a/b.txt')}").json()["download_link"]
+    with EmulatorServer(data_dir=data, config=EmulatorConfig(vm_provision_delay=0.1)) as second:
+        client = httpx.Client(base_url=second.url,  # the old token is still good: the signing key is kept
+                              headers={"Authorization": f"Bearer {tokens['access_token']}"})
+        assert [k["ssh_key_id"] for k in client.get("/sshkeys").json()["ssh_keys"]] == [key]
+        assert client.get(f"/v1/vm/{server}").json()["status"] == "running"
+        assert [c["path"] for c in listing(client, volume)] == ["a/", "a/b.txt"]
+        assert httpx.get(link.replace(first.url, second.url)).content == b"kept"
+        assert len(client.get("/v1/devices/available").json()["devices_by_provider"]) == 4
