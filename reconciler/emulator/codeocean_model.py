@@ -157,11 +157,14 @@ def set_schema(store: Store, schema: Any) -> dict:
     return doc
 
 
-def check_custom_metadata(schema: dict, values: Any, where: str = "custom_metadata") -> dict | None:
-    """The map as given, or a 400 naming the first key that breaks the schema."""
+def check_custom_metadata(schema: dict, values: Any, where: str = "custom_metadata", *,
+                          creating: bool = False) -> dict | None:
+    """The map as given, or a 400 naming the first key that breaks the schema. Absent
+    (null) is fine, except for required fields of a new asset."""
     values = obj(values, where)
-    if values is None:
+    if values is None and not creating:
         return None
+    values = values or {}
     fields = {f["name"]: f for f in schema.get("fields") or []}
     for key, value in values.items():
         field = fields.get(key)
@@ -251,7 +254,7 @@ def create_asset(store: Store, user: dict, body: Any, *, now: float) -> dict:
         "mount": text(body.get("mount"), "mount", required=True, empty_ok=False),
         "tags": strings(body.get("tags"), "tags", required=True),
         "description": text(body.get("description"), "description") or "",
-        "custom_metadata": check_custom_metadata(get_schema(store), body.get("custom_metadata")) or {},
+        "custom_metadata": check_custom_metadata(get_schema(store), body.get("custom_metadata"), creating=True),
         "owner": user["id"], "owner_email": user["email"], "state": "draft",
         "files": None, "size": None, "failure_reason": None, "source_bucket": None, "provenance": None,
         "app_parameters": None, "nextflow_profile": None, "contained": [], "objects": [],
@@ -263,7 +266,7 @@ def create_asset(store: Store, user: dict, body: Any, *, now: float) -> dict:
     ids = body.get("data_asset_ids")
     target = obj(body.get("target"), "target")
     if source is not None and ids is not None:
-        raise bad("source, data_asset_ids: give one of them, not both")
+        raise bad("data_asset_ids: give either a source or data_asset_ids, not both")
     if ids is not None:
         if target is not None:
             raise bad("target: only allowed with a computation source")
