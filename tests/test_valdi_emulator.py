@@ -62,7 +62,8 @@ def test_account_needs_a_bearer_token_and_names_the_user(emulator, valdi):
                     {"Authorization": f"Bearer {valdi.tokens['refresh_token']}"}):
         response = httpx.get(f"{emulator.url}/account", headers=headers)
         assert response.status_code == 401 and isinstance(response.json()["detail"], str)
-    tampered = valdi.tokens["access_token"][:-3] + ("AAA" if not valdi.tokens["access_token"].endswith("AAA") else "BBB")
+    token = valdi.tokens["access_token"]
+    tampered = token[:-3] + ("BBB" if token.endswith("AAA") else "AAA")
     assert httpx.get(f"{emulator.url}/account", headers={"Authorization": f"Bearer {tampered}"}).status_code == 401
 
 
@@ -92,6 +93,13 @@ def test_an_expired_access_token_is_refused_and_refresh_gives_a_working_one(emul
     admin.post("/_emulator/config", json={"valdi_refresh_ttl": 0.5}).raise_for_status()
     assert httpx.post(f"{emulator.url}/account/refresh_token",
                       json={"token": fresh["refresh_token"]}).status_code == 401
+
+
+def test_a_reset_keeps_the_sandbox_account_and_its_tokens_valid(emulator, admin, valdi):
+    valdi.post("/volume", json={"bucket_name": "scratch"}).raise_for_status()
+    admin.post("/_emulator/reset").raise_for_status()
+    assert valdi.get("/account").json()["user_id"] == SANDBOX["valdi_user_id"]
+    assert valdi.get("/volume").json() == {"volumes": []}
 
 
 def test_admin_seeds_another_account_that_sees_only_its_own_objects(emulator, admin):
@@ -441,7 +449,8 @@ def test_download_link_returns_the_bytes_and_missing_objects_are_404(valdi):
     volume = make_volume(valdi)["volume_id"]
     upload(valdi, volume, "model.bin", b"\x00\x01weights")
     link = valdi.get(f"/volume/{volume}/object/{b64('model.bin', pad=True)}").json()["download_link"]
-    assert "X-Amz-Expires=3600" in link and "X-Amz-Signature=" in link and "response-content-disposition=attachment" in link
+    assert "X-Amz-Expires=3600" in link and "X-Amz-Signature=" in link
+    assert "response-content-disposition=attachment" in link
     response = httpx.get(link)
     assert response.status_code == 200 and response.content == b"\x00\x01weights"
     assert "attachment" in response.headers["content-disposition"]

@@ -3,8 +3,16 @@ prefixes (/account, /sshkeys, /volume unversioned; /v1/devices, /v1/vm).
 
 Auth: login and refresh hand out JWTs (valdi_auth.py); every other endpoint wants
 `Authorization: Bearer <access token>`, else 401 {"detail"}. Errors are FastAPI-style
-{"detail": "..."}. The choices where the reference says [UNKNOWN] are in
-contracts/valdi.md and repeated in the modules that implement them.
+{"detail": "..."}: 400 names the field and the allowed values, 404 unknown id, 409
+conflict (no capacity, a bucket name taken, stop/start while provisioning).
+
+Choices where the API reference says [UNKNOWN]: provision answers {"message": "success",
+"server": id}; GET /v1/vm/{id} is the bare VM; an uploaded SSH key answers
+{"ssh_key_id", "private_key": null}; volume contents are a flat sorted list of
+{path, type: file|folder, size, etag (md5), last_modified}; folder creation answers
+{"message": "Folder created"}. Presigned links point at /gateway/valdi/<user>/<bucket>/<path>
+on the emulator itself: no Bearer token there, an HMAC signature and expiry instead.
+Catalog and provision rules: valdi_catalog.py; object semantics: valdi_model.py.
 
 Admin: POST /_emulator/valdi/users {email, password, user_id?} seeds another account.
 """

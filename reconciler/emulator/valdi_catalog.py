@@ -124,6 +124,10 @@ def bad(field: str, message: str) -> HTTPError:
     return HTTPError(400, {"detail": f"details.{field}: {message}"})
 
 
+def what_is_wrong(value: Any) -> str:
+    return "is required" if value is None else f"unknown value {value!r}"
+
+
 def _allowed(values) -> str:
     return "(allowed: " + ", ".join(str(v) for v in values) + ")"
 
@@ -131,8 +135,7 @@ def _allowed(values) -> str:
 def _pick(items: list[dict], key: str, value: Any, field: str | None = None) -> dict:
     found = next((i for i in items if value is not None and i[key] == value), None)
     if found is None:
-        what = "is required" if value is None else f"unknown value {value!r}"
-        raise bad(field or key, f"{what} {_allowed(i[key] for i in items)}")
+        raise bad(field or key, f"{what_is_wrong(value)} {_allowed(i[key] for i in items)}")
     return found
 
 
@@ -162,7 +165,8 @@ def _ssh_key(details: dict, ssh_key_ids: set[str], required: bool) -> str | None
             raise bad("ssh_key_id", "is required: the id of one of your SSH keys (POST /sshkeys/sshkey)")
         return None
     if value not in ssh_key_ids:
-        raise bad("ssh_key_id", f"no SSH key {value!r} in this account {_allowed(sorted(ssh_key_ids)) if ssh_key_ids else '(this account has no SSH keys)'}")
+        mine = _allowed(sorted(ssh_key_ids)) if ssh_key_ids else "(this account has no SSH keys)"
+        raise bad("ssh_key_id", f"no SSH key {value!r} in this account {mine}")
     return value
 
 
@@ -226,12 +230,11 @@ def _flavor_vm(details: dict, ssh_key_ids: set[str]) -> dict:
 def _hostnode_vm(details: dict, ssh_key_ids: set[str]) -> dict:
     node = _pick(CATALOG[PROVIDER_B], "hostnode", details.get("hostnode"))
     if details.get("gpu_model") != node["gpu_code"]:
-        raise bad("gpu_model", f"{'is required' if details.get('gpu_model') is None else 'unknown value ' + repr(details.get('gpu_model'))}"
-                  f" on hostnode {node['hostnode']} {_allowed([node['gpu_code']])}")
+        raise bad("gpu_model", f"{what_is_wrong(details.get('gpu_model'))} on hostnode {node['hostnode']} "
+                  f"{_allowed([node['gpu_code']])}")
     system = details.get("operating_system")
     if system not in OS_MIN_STORAGE:
-        raise bad("operating_system", f"{'is required' if system is None else 'unknown value ' + repr(system)} "
-                  f"{_allowed(OS_MIN_STORAGE)}")
+        raise bad("operating_system", f"{what_is_wrong(system)} {_allowed(OS_MIN_STORAGE)}")
     storage = _int(details, "storage", OS_MIN_STORAGE[system], node["max_storage"])
     vcpus = _int(details, "vcpus", 2, node["max_vcpus"], even=True)
     ram = _int(details, "ram", 1, node["max_ram"])
@@ -274,10 +277,9 @@ def _rules(details: dict) -> list[dict]:
         if not isinstance(rule, dict):
             raise bad(where, "must be an object {protocol, port_range_min, port_range_max, direction}")
         if rule.get("protocol") not in ("tcp", "udp", "icmp"):
-            raise bad(f"{where}.protocol", f"unknown value {rule.get('protocol')!r} {_allowed(['tcp', 'udp', 'icmp'])}")
+            raise bad(f"{where}.protocol", f"{what_is_wrong(rule.get('protocol'))} {_allowed(['tcp', 'udp', 'icmp'])}")
         if rule.get("direction") not in ("ingress", "egress"):
-            raise bad(f"{where}.direction", f"unknown value {rule.get('direction')!r} "
-                      f"{_allowed(['ingress', 'egress'])}")
+            raise bad(f"{where}.direction", f"{what_is_wrong(rule.get('direction'))} {_allowed(['ingress', 'egress'])}")
         bounds = []
         for end in ("port_range_min", "port_range_max"):
             value = rule.get(end)
@@ -317,8 +319,7 @@ def _machine_vm(details: dict, ssh_key_ids: set[str]) -> dict:
     center = details.get("data_center_id")
     centers = list(dict.fromkeys(i["data_center_id"] for i in items))
     if center not in centers:
-        raise bad("data_center_id", f"{'is required' if center is None else 'unknown value ' + repr(center)} "
-                  f"{_allowed(centers)}")
+        raise bad("data_center_id", f"{what_is_wrong(center)} {_allowed(centers)}")
     machine = _pick([i for i in items if i["data_center_id"] == center], "machine_type",
                     details.get("machine_type"))
     ssh_key_id = _ssh_key(details, ssh_key_ids, required=True)
@@ -329,21 +330,20 @@ def _machine_vm(details: dict, ssh_key_ids: set[str]) -> dict:
     low = max(machine["min_vcpu_per_memory_gib"] * ram, machine["min_vcpu_per_gpu"] * gpu_count)
     high = min(machine["max_vcpus_per_memory_gib"] * ram, machine["max_vcpu_per_gpu"] * gpu_count)
     if not low <= vcpus <= high:
+        fits = math.ceil(low), math.floor(high)
+        allowed = f"{fits[0]} ... {fits[1]}" if fits[0] <= fits[1] else "none: change ram or gpu_count"
         raise bad("vcpus", f"{vcpus} vCPUs break the ratio limits of {machine['machine_type']}: "
                   f"{machine['min_vcpu_per_memory_gib']}..{machine['max_vcpus_per_memory_gib']} per GiB of ram, "
                   f"{machine['min_vcpu_per_gpu']}..{machine['max_vcpu_per_gpu']} per GPU "
-                  f"(allowed for ram {ram} and gpu_count {gpu_count}: {_whole(low, True)} ... {_whole(high, False)})")
+                  f"(allowed for ram {ram} and gpu_count {gpu_count}: {allowed})")
     return {"ssh_key_id": ssh_key_id, "gpu_count": gpu_count, "gpu_model": machine["_gpu_model"],
             "pretty_gpu_name": machine["gpu_type"], "vcpus": vcpus, "ram": ram, "storage": disk,
             "operating_system": "Ubuntu 22.04 LTS", "port_forwards": json.dumps({"22": "22"}),
             **_costs(cpu=Decimal(machine["vcpu_cost"]) * vcpus, ram=Decimal(machine["ram_cost"]) * ram,
-                     storage=Decimal(machine["storage_cost"]) * disk, gpu=Decimal(machine["gpu_cost"]) * gpu_count),
+                     storage=Decimal(machine["storage_cost"]) * disk,
+                     gpu=Decimal(machine["gpu_cost"]) * gpu_count),
             "extras": {"machine_type": machine["machine_type"], "data_center_id": center},
             "claim": {"item": machine["machine_type"], "amount": 1, "while_stopped": True}}
-
-
-def _whole(value: float, up: bool) -> int:
-    return math.ceil(value) if up else math.floor(value)
 
 
 RULES = {PROVIDER_A: _flavor_vm, PROVIDER_B: _hostnode_vm, PROVIDER_C: _shape_vm, PROVIDER_D: _machine_vm}
@@ -351,8 +351,7 @@ RULES = {PROVIDER_A: _flavor_vm, PROVIDER_B: _hostnode_vm, PROVIDER_C: _shape_vm
 
 def vm_fields(provider_id: Any, details: Any, ssh_key_ids: set[str]) -> dict:
     if provider_id not in RULES:
-        raise HTTPError(400, {"detail": f"provider_id: {'is required' if provider_id is None else 'unknown provider ' + repr(provider_id)} "
-                                        f"{_allowed(RULES)}"})
+        raise HTTPError(400, {"detail": f"provider_id: {what_is_wrong(provider_id)} {_allowed(RULES)}"})
     if not isinstance(details, dict):
         raise HTTPError(400, {"detail": "details: an object of the provider's fields is required"})
     return RULES[provider_id](details, ssh_key_ids)

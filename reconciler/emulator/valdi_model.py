@@ -297,8 +297,7 @@ def make_folder(store: Store, volume: dict, path: str) -> None:
 
 def delete_path(store: Store, volume: dict, path: str, path_type: str | None) -> None:
     if path_type not in ("PRE", "OBJ"):
-        raise HTTPError(400, {"detail": f"path_type: {'is required' if path_type is None else 'unknown value ' + repr(path_type)} "
-                                        "(allowed: PRE, OBJ)"})
+        raise HTTPError(400, {"detail": f"path_type: {cat.what_is_wrong(path_type)} (allowed: PRE, OBJ)"})
     key = prefix_of(volume) + path
     if path_type == "OBJ":
         if store.blob_meta(key) is None:
