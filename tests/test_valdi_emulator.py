@@ -340,15 +340,22 @@ def test_no_capacity_is_a_409_and_destroy_gives_the_capacity_back(valdi):
     assert provision(valdi, B, b_details(gpu_count=1)).status_code == 409
 
 
+def wait_for(valdi, server: str, status: str) -> float:
+    """Seconds until the VM shows the status (polled; gives up after 5 s)."""
+    started = time.monotonic()
+    while valdi.get(f"/v1/vm/{server}").json()["status"] != status and time.monotonic() - started < 5:
+        time.sleep(0.02)
+    return time.monotonic() - started
+
+
 def test_lifecycle_provisioning_running_stopped_running_destroyed(emulator, admin, valdi):
-    admin.post("/_emulator/config", json={"vm_provision_delay": 0.3, "vm_start_delay": 0.2}).raise_for_status()
+    admin.post("/_emulator/config", json={"vm_provision_delay": 0.5, "vm_start_delay": 0.4}).raise_for_status()
     vm = provisioned(valdi, B, b_details(gpu_count=8))
     server = vm["server"]
     assert vm["status"] == "provisioning"
     assert valdi.post(f"/v1/vm/stop/{server}").status_code == 409
     assert [v["server"] for v in valdi.get("/v1/vm").json()["virtual_machines"]] == [server]
-    time.sleep(0.35)
-    assert valdi.get(f"/v1/vm/{server}").json()["status"] == "running"
+    assert wait_for(valdi, server, "running") < 2
     assert valdi.post(f"/v1/vm/start/{server}").json() == {"message": "success"}  # a no-op
 
     assert valdi.post(f"/v1/vm/stop/{server}").json() == {"message": "success"}
@@ -363,8 +370,7 @@ def test_lifecycle_provisioning_running_stopped_running_destroyed(emulator, admi
     assert valdi.post(f"/v1/vm/start/{server}").json() == {"message": "success"}
     started = valdi.get(f"/v1/vm/{server}").json()
     assert started["status"] == "starting" and started["last_restarted_time"]
-    time.sleep(0.25)
-    assert valdi.get(f"/v1/vm/{server}").json()["status"] == "running"
+    assert wait_for(valdi, server, "running") < 2
 
     assert valdi.post(f"/v1/vm/destroy/{server}").json() == {"message": "success"}
     assert valdi.get(f"/v1/vm/{server}").status_code == 404
