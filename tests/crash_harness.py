@@ -26,6 +26,12 @@ MUTATING = r"^(POST|PUT|PATCH|DELETE) (?!/account/|/api/v0/get-token/|/api/v1/da
 # emulator document kind -> the natural key a duplicate would share
 NATURAL_KEYS = {
     "vh_datum": lambda d: None if d.get("purged") or d.get("deleted") else d.get("uri"),
+    # VALDI allows repeated names, so a blind retry would make a second key or VM
+    "valdi_sshkey": lambda d: (d.get("user_id"), d.get("name")),
+    "valdi_vm": lambda d: (d.get("user_id"), d.get("user_provided_name")),
+    "valdi_volume": lambda d: (d.get("user_id"), d.get("bucket_name")),
+    # Code Ocean allows repeated asset names too
+    "co_asset": lambda d: (d.get("owner"), d.get("name")),
 }
 
 
@@ -52,7 +58,8 @@ def mutating_requests(admin: httpx.Client) -> list[str]:
 def unkeyed_kinds(admin: httpx.Client) -> set[str]:
     """Emulator object kinds the harness cannot check for duplicates yet (a provider that
     landed after NATURAL_KEYS was written): the crash test fails until they are added."""
-    ignore = ("_meta", "vh_project", "vh_store", "vh_alias", "vh_user", "vh_token", "token", "session")
+    ignore = ("_meta", "vh_project", "vh_store", "vh_alias", "vh_user", "vh_token", "token", "session",
+              "valdi_user", "co_user", "co_computation", "co_schema")  # seeded, never made by apply
     return {k for k, n in admin.get("/_emulator/docs").json().items()
             if n and k not in NATURAL_KEYS and not k.startswith(ignore)}
 
