@@ -10,6 +10,12 @@ Order (after OpenTofu's transform_destroy_edge.go). `vm` uses `key` (vm -> key):
     replace X = delete old X, then create new X, inside X's forward step; the intent is
     journaled first, so a crash between the two leaves a `pending` entry, not a hole.
 
+    replace X and Y where Y uses X (a combined data asset and what it combines, a VM and
+    its key): old Y must go before old X can (the API refuses to delete what is in use),
+    so such chains delete their old objects first, dependants first (Terraform's
+    destroy-before-create order), then create in the forward phase. A crash after those
+    deletes leaves state entries whose objects are gone: the next plan creates them.
+
 Crash safety: before a create starts, its intent goes into state.pending and the state is
 written. After it finishes, the object moves into state.resources and pending is cleared.
 A crash in between leaves the pending entry; the next plan looks the object up by its
@@ -78,6 +84,7 @@ class Applier:
                 if d in deletes:
                     rev_graph[d].add(a)
         with ThreadPoolExecutor(max_workers=self.parallelism, thread_name_prefix="apply") as pool:
+            self._delete_replaced_chains(pool)
             for wave in graph.waves(fwd_graph):
                 self._run_wave(pool, wave, forward=True)
             for wave in graph.waves(rev_graph):
@@ -139,6 +146,50 @@ class Applier:
                                             time.monotonic() - started)
             if changed:
                 self._write()
+
+    def _delete_replaced_chains(self, pool: ThreadPoolExecutor) -> None:
+        """Old objects of replacements that other replacements use: dependants first."""
+        steps, g = self.result.steps, self.result.graph
+        replaced = {a for a, s in steps.items() if s.action.type is ActionType.REPLACE and s.live is not None}
+        chained = {a for a in replaced if (graph.dependants(g, [a]) - {a}) & replaced}
+        chained |= {d for a in chained for d in graph.dependants(g, [a]) if d in replaced}
+        if not chained:
+            return
+        rev: dict[str, set[str]] = {a: set() for a in chained}
+        for a in chained:
+            for d in g.get(a, ()):
+                if d in chained:
+                    rev[d].add(a)
+        failed: set[str] = set()
+        for wave in graph.waves(rev):
+            runnable = [a for a in wave if not (graph.dependants(g, [a]) - {a}) & failed]
+            futures = {pool.submit(self._delete_old, steps[a]): a for a in runnable}
+            for fut, address in futures.items():
+                error = fut.result()
+                step = steps[address]
+                if error is None:
+                    step.live = None  # the forward step only creates now
+                    continue
+                failed.add(address)
+                message = str(error) if isinstance(error, ReconcilerError) else f"{error.__class__.__name__}: {error}"
+                self.report.failed[address] = message
+                self.on_event(step.action, "failed", None, message)
+                self._block_after(address, forward=True)
+                for d in graph.dependencies_of(g, [address]) - {address}:
+                    self._blocked.setdefault(d, f"{address} failed")
+
+    def _delete_old(self, step: Step) -> BaseException | None:
+        kind = self.kinds[step.action.kind]
+        ctx = self.context(step.action.kind)
+        policies = tuple(getattr(kind, "deletion_policies", ("delete",)))
+        policy = (step.resource.deletion_policy if step.resource and step.resource.deletion_policy
+                  else policies[0])
+        last = step.prior.last_applied if step.prior else (step.pending or {}).get("spec")
+        try:
+            kind.delete(ctx, step.live, policy, last)
+        except BaseException as e:  # noqa: BLE001 - reported per step
+            return e
+        return None
 
     def _groups(self, steps: list[Step]) -> list[list[Step]]:
         """Batchable steps of one kind go together (create_many / update_many)."""

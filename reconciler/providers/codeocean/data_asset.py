@@ -1,0 +1,215 @@
+"""codeocean.data_asset: a data asset from S3, from a computation's results, or combined
+from other data assets; its metadata, archive state and permissions.
+
+    observe   our assets from search (two paged listings: live and archived), plus the
+              permissions of the assets whose manifest sets them; a journaled create is
+              found by name (newest first) instead of being made twice
+    create    POST, then wait for draft -> ready (backoff, progress); a failed asset is
+              deleted and its failure_reason reported; then archive, permissions and a
+              transfer to `target` (for sources that cannot name it at create time)
+    update    name/description/mount/tags/custom metadata in one PUT; archive by PATCH;
+              permissions by their endpoint; a new target by transfer
+    delete    delete (default) or orphan (forget it, keep the asset)
+"""
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from reconciler.diffing import left_diff
+from reconciler.errors import ApiError, Problem
+from reconciler.model import FieldChange, Resource
+from reconciler.providers.base import Diff, KindContext, Live, Wanted
+from reconciler.providers.codeocean import metadata, shape
+from reconciler.providers.codeocean.client import CodeOceanClient
+
+OUTPUTS = {"id", "name", "state", "type", "size", "files", "mount", "owner_email"}
+POLL_FIRST, POLL_MAX = 0.2, 5.0  # seconds between readiness checks: start fast, back off
+PROGRESS_EVERY = 10.0  # seconds between "still draft" lines
+
+
+class DataAssetKind:
+    name = "codeocean.data_asset"
+    schema = "codeocean.data_asset.schema.json"
+    sensitive: set[str] = set()
+    outputs = OUTPUTS
+    deletion_policies = ("delete", "orphan")
+
+    # -- reading ------------------------------------------------------------------------------
+    def observe(self, ctx: KindContext, wanted: list[Wanted]) -> dict[str, Live | None]:
+        api: CodeOceanClient = ctx.api
+        owned = api.owned_assets()
+        claimed = {w.id for w in wanted if w.id}
+        found: dict[str, tuple[dict, bool] | None] = {}
+        for w in wanted:
+            hit = owned.get(w.id) if w.id else None
+            if hit is None and w.id:  # not in our listing: gone, or someone else's now
+                asset = api.get(w.id)
+                hit = (asset, bool(asset.get("archived"))) if asset else None
+            if hit is None and w.lookup and w.spec:  # a create that may have happened before a crash
+                hit = self._by_name(owned, w.spec.get("name"), claimed)
+                if hit:
+                    claimed.add(hit[0]["id"])
+            found[w.address] = hit
+        perms = self._permissions(api, wanted, found)
+        out: dict[str, Live | None] = {}
+        for w in wanted:
+            hit = found[w.address]
+            if hit is None:
+                out[w.address] = None
+                continue
+            asset, archived = hit
+            prior = w.last_applied or w.spec
+            out[w.address] = make_live(asset, archived, perms.get(w.address), prior)
+        return out
+
+    @staticmethod
+    def _by_name(owned: dict, name: Any, claimed: set) -> tuple[dict, bool] | None:
+        matches = [hit for hit in owned.values() if hit[0].get("name") == name and hit[0]["id"] not in claimed]
+        return max(matches, key=lambda hit: hit[0].get("created") or 0) if matches else None
+
+    @staticmethod
+    def _permissions(api: CodeOceanClient, wanted: list[Wanted], found: dict) -> dict[str, dict]:
+        """Only for assets whose manifest (or last apply) sets permissions: there is no
+        batch endpoint, so these are the only per-asset reads."""
+        todo = [(w.address, found[w.address][0]["id"]) for w in wanted if found.get(w.address)
+                and ("permissions" in (w.spec or {}) or "permissions" in (w.last_applied or {}))]
+        if not todo:
+            return {}
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            results = pool.map(lambda item: (item[0], api.permissions(item[1])), todo)
+            return dict(results)
+
+    def check(self, ctx: KindContext, resources: list[Resource]) -> list[Problem]:
+        """Custom metadata against the deployment's schema, before anything is written."""
+        if not any(isinstance(r.spec.get("custom_metadata"), dict) for r in resources):
+            return []
+        return metadata.check(ctx.api.metadata_schema(), resources)
+
+    # -- comparing ----------------------------------------------------------------------------
+    def diff(self, spec: dict, live: Live, last_applied: dict | None) -> Diff:
+        want = desired(spec)
+        changes = left_diff(want, live.attrs, desired(last_applied) if last_applied else None,
+                            replace_on=("source", "results_info"),
+                            opaque=("source", "tags", "results_info", "permissions.users",
+                                    "permissions.groups", "target"))
+        notes = []
+        kept = []
+        for c in changes:
+            if c.path == "target" and c.new is None:
+                notes.append("target removed from the manifest: the data stays where it was transferred "
+                             "(Code Ocean cannot move it back)")
+                continue
+            if c.path == "target":
+                notes.append(f"target changes: the data is transferred to {_where(c.new)} (an admin-only call)")
+            kept.append(c)
+        return Diff(kept, notes)
+
+    def plan_notes(self, spec: dict | None, live: Live | None, last_applied: dict | None) -> list[str]:
+        if live is not None and spec and live.attrs.get("state") == "failed":
+            return ["the live asset is in state failed"]
+        return []
+
+    # -- writing ------------------------------------------------------------------------------
+    def create(self, ctx: KindContext, spec: dict) -> Live:
+        api: CodeOceanClient = ctx.api
+        asset = api.create(shape.create_body(spec))
+        asset = self._wait_ready(ctx, asset)
+        archived = False
+        if spec.get("archived"):
+            api.archive(asset["id"], True)
+            archived = True
+        perms = None
+        if "permissions" in spec:
+            api.set_permissions(asset["id"], shape.permissions_body(spec["permissions"], asset.get("owner_email")))
+            perms = api.permissions(asset["id"])
+        if spec.get("target") and "computation" not in spec["source"]:
+            ctx.progress(f"transferring data asset {spec['name']} to {_where(spec['target'])}")
+            api.transfer(asset["id"], spec["target"])
+            asset = api.get(asset["id"]) or asset
+        return make_live(asset, archived, perms, spec)
+
+    def _wait_ready(self, ctx: KindContext, asset: dict) -> dict:
+        api: CodeOceanClient = ctx.api
+        timeout = float(ctx.options.get("asset_timeout", 1800))
+        started, delay, reported = time.monotonic(), POLL_FIRST, 0.0
+        while asset.get("state") == "draft":
+            waited = time.monotonic() - started
+            if waited > timeout:
+                raise ApiError(f"data asset {asset['name']} ({asset['id']}) is still being created after "
+                               f"{waited:.0f}s; the next apply picks it up", api="codeocean")
+            if waited - reported >= PROGRESS_EVERY:  # short waits stay quiet
+                ctx.progress(f"data asset {asset['name']}: still {asset['state']} after {waited:.0f}s")
+                reported = waited
+            time.sleep(delay)
+            delay = min(delay * 2, POLL_MAX)
+            asset = api.get(asset["id"]) or {**asset, "state": "gone"}
+        if asset.get("state") != "ready":
+            reason = asset.get("failure_reason") or f"state {asset.get('state')}"
+            api.delete(asset["id"])  # a failed asset is of no use; the next apply starts clean
+            raise ApiError(f"data asset {asset['name']} failed: {reason} (the failed asset was deleted)",
+                           api="codeocean", endpoint="POST /api/v1/data_assets")
+        return asset
+
+    def update(self, ctx: KindContext, live: Live, spec: dict, diff: Diff) -> Live:
+        api: CodeOceanClient = ctx.api
+        paths = {c.path.split(".")[0] for c in diff.changes}
+        asset_id = live.id
+        attrs = dict(live.attrs)
+        if paths & set(shape.UPDATABLE):
+            removed = {c.path for c in diff.changes if c.new is None}
+            body = shape.update_body(spec, live.attrs, removed)
+            updated = api.update(asset_id, body)
+            attrs.update({k: body[k] for k in shape.UPDATABLE})
+            attrs["tags"] = sorted(set(body["tags"]))
+            if isinstance(updated, dict) and updated.get("custom_metadata") is not None:
+                attrs["custom_metadata"] = updated["custom_metadata"]
+        if "archived" in paths:
+            api.archive(asset_id, bool(spec.get("archived")))
+            attrs["archived"] = bool(spec.get("archived"))
+        if "permissions" in paths:
+            owner = live.outputs.get("owner_email")
+            api.set_permissions(asset_id, shape.permissions_body(spec.get("permissions") or {}, owner))
+            attrs["permissions"] = shape.permissions_attrs(api.permissions(asset_id), owner)
+        if "target" in paths and spec.get("target"):
+            ctx.progress(f"transferring data asset {spec['name']} to {_where(spec['target'])}")
+            api.transfer(asset_id, spec["target"])
+            attrs["target"] = shape.normal_target(spec["target"])
+        outputs = {**live.outputs, "name": attrs["name"], "mount": attrs["mount"]}
+        return Live(asset_id, attrs, outputs, adopted=live.adopted)
+
+    def delete(self, ctx: KindContext, live: Live, policy: str, last_applied: dict | None) -> None:
+        if policy == "orphan":
+            return
+        ctx.api.delete(live.id)
+
+
+def desired(spec: dict) -> dict:
+    """The spec in the shape live_attrs gives, with the API's defaults filled in."""
+    want = {k: v for k, v in spec.items() if k not in ("permissions", "source", "target")}
+    want["mount"] = spec.get("mount") or spec.get("name")
+    want["tags"] = sorted(set(spec.get("tags") or []), key=str)
+    want["archived"] = bool(spec.get("archived", False))
+    if "source" in spec:
+        want["source"] = shape.normal_source(spec["source"])
+    if spec.get("target"):
+        want["target"] = shape.normal_target(spec["target"])
+    if "permissions" in spec and isinstance(spec["permissions"], dict):
+        want["permissions"] = shape.normal_permissions(spec["permissions"])
+    return want
+
+
+def make_live(asset: dict, archived: bool, permissions: dict | None, prior: dict | None) -> Live:
+    attrs = shape.live_attrs(asset, archived, permissions, prior)
+    outputs = {k: asset.get(k) for k in ("id", "name", "state", "type", "size", "files", "mount")}
+    outputs["owner_email"] = asset.get("owner_email")
+    return Live(asset["id"], attrs, outputs)
+
+
+def _where(target: Any) -> str:
+    aws = (target or {}).get("aws") or {} if isinstance(target, dict) else {}
+    return f"s3://{aws.get('bucket')}/{aws.get('prefix') or ''}"
+
+
+__all__ = ["DataAssetKind", "FieldChange"]

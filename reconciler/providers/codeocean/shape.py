@@ -1,0 +1,145 @@
+"""A Code Ocean DataAsset in the manifest's words, and the manifest's words as request
+bodies. Pure functions: no API calls.
+
+The DataAsset object does not echo everything a create was given (`public`, a
+computation's `path`, `results_info`), so those are compared with what we last applied,
+not with the live object. After a transfer the asset's `source_bucket` describes where
+the data went (the target), not where it came from.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+UPDATABLE = ("name", "description", "mount", "tags", "custom_metadata")  # one PUT carries them all
+AWS_DEFAULTS = {"prefix": "", "keep_on_external_storage": False, "public": False}
+
+
+def live_attrs(asset: dict, archived: bool, permissions: dict | None, prior: dict | None) -> dict:
+    """The asset in manifest shape; `prior` (last applied, else the spec) fills what the
+    API does not return."""
+    prior = prior or {}
+    sb = asset.get("source_bucket") or {}
+    transferred = bool(asset.get("last_transferred"))
+    provenance = asset.get("provenance") or {}
+    attrs: dict[str, Any] = {
+        "name": asset.get("name"), "description": asset.get("description") or "",
+        "mount": asset.get("mount"), "tags": sorted(set(asset.get("tags") or [])),
+        "custom_metadata": dict(asset.get("custom_metadata") or {}), "archived": archived,
+        "state": asset.get("state"), "type": asset.get("type"),
+    }
+    if asset.get("type") == "combined":
+        attrs["source"] = {"combined": [c["id"] for c in asset.get("contained_data_assets") or []]}
+    elif provenance.get("computation"):
+        comp = dict(((prior.get("source") or {}).get("computation") or {}))
+        attrs["source"] = {"computation": {**comp, "id": provenance["computation"]}}
+    elif sb.get("bucket") and not transferred:
+        prior_aws = (prior.get("source") or {}).get("aws") or {}
+        attrs["source"] = {"aws": {"public": False,  # not returned: as we applied it
+                                   **{k: v for k, v in prior_aws.items() if k in ("public", "endpoint_name")},
+                                   "bucket": sb["bucket"], "prefix": folder(sb.get("prefix")),
+                                   "keep_on_external_storage": bool(sb.get("external"))}}
+    else:  # moved by a transfer: the origin is only in what we applied
+        attrs["source"] = prior.get("source")
+    if sb.get("bucket") and (transferred or (provenance.get("computation") and sb.get("external"))):
+        attrs["target"] = {"aws": {"bucket": sb["bucket"], "prefix": folder(sb.get("prefix"))}}
+    if permissions is not None:
+        attrs["permissions"] = permissions_attrs(permissions, asset.get("owner_email"))
+    if "results_info" in prior:
+        attrs["results_info"] = prior["results_info"]
+    return attrs
+
+
+def folder(prefix: Any) -> Any:
+    """A prefix names a folder: "data/" and "data" are the same one."""
+    return prefix.strip("/") if isinstance(prefix, str) else (prefix or "")
+
+
+def permissions_attrs(perms: dict, owner_email: str | None) -> dict:
+    """Users and groups as sorted lists; the owner's own entry is not ours to manage."""
+    users = [u for u in perms.get("users") or []
+             if not (u.get("role") == "owner" and owner_email and u.get("email", "").lower() == owner_email.lower())]
+    return {"users": sorted(({"email": u["email"], "role": u["role"]} for u in users), key=lambda u: u["email"]),
+            "groups": sorted(({"group": g["group"], "role": g["role"]} for g in perms.get("groups") or []),
+                             key=lambda g: g["group"]),
+            "everyone": perms.get("everyone") or "none"}
+
+
+def normal_source(source: Any) -> Any:
+    """The spec's source with the API's defaults filled in, for comparison."""
+    if not isinstance(source, dict):
+        return source
+    if "aws" in source and isinstance(source["aws"], dict):
+        aws = {**AWS_DEFAULTS, **source["aws"]}
+        aws["prefix"] = folder(aws.get("prefix"))
+        return {"aws": aws}
+    if "combined" in source and isinstance(source["combined"], list):
+        return {"combined": list(source["combined"])}
+    return source
+
+
+def normal_permissions(perms: dict, owner_email: str | None = None) -> dict:
+    """The manifest's permissions in the shape permissions_attrs gives (only keys set)."""
+    out: dict[str, Any] = {}
+    if "users" in perms:
+        out["users"] = permissions_attrs({"users": perms["users"]}, owner_email)["users"]
+    if "groups" in perms:
+        out["groups"] = permissions_attrs({"groups": perms["groups"]}, None)["groups"]
+    if "everyone" in perms:
+        out["everyone"] = perms["everyone"]
+    return out
+
+
+def create_body(spec: dict) -> dict:
+    source = spec["source"]
+    body: dict[str, Any] = {"name": spec["name"], "mount": spec.get("mount") or spec["name"],
+                            "tags": list(spec.get("tags") or []), "description": spec.get("description")}
+    if spec.get("custom_metadata"):
+        body["custom_metadata"] = dict(spec["custom_metadata"])
+    if "combined" in source:
+        body["data_asset_ids"] = list(source["combined"])
+    else:
+        body["source"] = source
+    if spec.get("target") and "computation" in source:  # others are transferred once ready
+        body["target"] = spec["target"]
+    if spec.get("results_info"):
+        body["results_info"] = spec["results_info"]
+    return body
+
+
+def update_body(spec: dict, attrs: dict, removed: set[str]) -> dict:
+    """PUT wants all five keys (null would mean "keep"); custom metadata is replaced as a
+    whole, so keys others set are kept and only the `removed` ones ("description",
+    "custom_metadata.<key>": ours before, dropped from the manifest now) are cleared."""
+    metadata = dict(attrs.get("custom_metadata") or {})
+    for path in removed:
+        if path.startswith("custom_metadata."):
+            metadata.pop(path.split(".", 1)[1], None)
+    metadata.update(spec.get("custom_metadata") or {})
+    description = spec["description"] if "description" in spec else \
+        ("" if "description" in removed else attrs.get("description") or "")
+    return {"name": spec["name"], "description": description,
+            "mount": spec.get("mount") or spec["name"], "tags": list(spec.get("tags") or []),
+            "custom_metadata": metadata}
+
+
+def normal_target(target: Any) -> Any:
+    if isinstance(target, dict) and isinstance(target.get("aws"), dict):
+        aws = target["aws"]
+        return {"aws": {"bucket": aws.get("bucket"), "prefix": folder(aws.get("prefix"))}}
+    return target
+
+
+def permissions_body(spec_perms: dict, owner_email: str | None) -> dict:
+    """The manifest's permissions plus the owner's own entry (never dropped by us)."""
+    body: dict[str, Any] = {"users": None, "groups": None, "everyone": None,
+                            "share_assets": spec_perms.get("share_assets")}
+    if "users" in spec_perms:
+        users = [{"email": u["email"], "role": u["role"]} for u in spec_perms["users"]]
+        if owner_email and not any(u["email"].lower() == owner_email.lower() for u in users):
+            users.insert(0, {"email": owner_email, "role": "owner"})
+        body["users"] = users
+    if "groups" in spec_perms:
+        body["groups"] = [{"group": g["group"], "role": g["role"]} for g in spec_perms["groups"]]
+    if "everyone" in spec_perms:
+        body["everyone"] = spec_perms["everyone"]
+    return body
