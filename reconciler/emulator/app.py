@@ -7,7 +7,7 @@ from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse
 from starlette.routing import Match
 
@@ -36,12 +36,16 @@ def create_app(data_dir: str | Path | None = None, config: EmulatorConfig | None
                 "message": "Not found." if exc.status_code == 404 else exc.detail}
         return JSONResponse(body, status_code=exc.status_code)
 
+    async def gone(request: Request, exc: ClientDisconnect):
+        # the client died mid-request (a killed apply): nothing was done, nobody to answer
+        return JSONResponse({"detail": "client disconnected", "message": "client disconnected"}, status_code=400)
+
     async def crash(request: Request, exc: Exception):
         log.exception("emulator handler failed")
         return JSONResponse({"detail": "internal error", "message": "internal error"}, status_code=500)
 
     app = Starlette(routes=routes, exception_handlers={
-        HTTPError: http_error, HTTPException: starlette_error, Exception: crash})
+        HTTPError: http_error, HTTPException: starlette_error, ClientDisconnect: gone, Exception: crash})
     app.state.emulator = emu
     return FaultsAndLog(app, emu)
 
