@@ -93,6 +93,30 @@ def test_references_order_creates_and_show_known_after_apply(world):
     assert not world.plan(resources)[2].plan.has_changes
 
 
+def test_replacing_what_a_replaced_resource_uses_deletes_the_user_first(world):
+    """b is built from a's id (a combined asset from its parts): replacing a replaces b,
+    and old b must go before old a (the API refuses to delete a part in use)."""
+    world.apply([res("a", shape="small"), res("b", shape=Ref("test.item.a", "id"))])
+    world.api.calls.clear()
+    resources = [res("a", shape="big"), res("b", shape=Ref("test.item.a", "id"))]
+    types = world.types(resources)
+    assert types == {"test.item.a": ActionType.REPLACE, "test.item.b": ActionType.REPLACE}
+    world.apply(resources)
+    assert [c for c in world.api.calls if c[0] != "observe"] == [
+        ("delete", "b"), ("delete", "a"), ("create", "a"), ("create", "b")]
+    assert not world.plan(resources)[2].plan.has_changes
+
+
+def test_a_failed_delete_in_a_replaced_chain_keeps_what_it_uses(world):
+    world.apply([res("a", shape="small"), res("b", shape=Ref("test.item.a", "id"))])
+    world.api.calls.clear()
+    world.api.fail.add("b")
+    with pytest.raises(ApplyError):
+        world.apply([res("a", shape="big"), res("b", shape=Ref("test.item.a", "id"))])
+    assert not [c for c in world.api.calls if c[0] in ("delete", "create")]  # a was left alone
+    assert len(world.api.objects) == 2
+
+
 def test_destroy_goes_in_reverse_dependency_order(world):
     resources = [res("a"), res("b", value=Ref("test.item.a", "id")), res("c", value=Ref("test.item.b", "id"))]
     world.apply(resources)
