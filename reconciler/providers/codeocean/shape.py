@@ -39,7 +39,7 @@ def live_attrs(asset: dict, archived: bool, permissions: dict | None, prior: dic
                                    "bucket": sb["bucket"], "prefix": folder(sb.get("prefix")),
                                    "keep_on_external_storage": bool(sb.get("external"))}}
     else:  # moved by a transfer: the origin is only in what we applied
-        attrs["source"] = prior.get("source")
+        attrs["source"] = normal_source(prior.get("source"))
     if sb.get("bucket") and (transferred or (provenance.get("computation") and sb.get("external"))):
         attrs["target"] = {"aws": {"bucket": sb["bucket"], "prefix": folder(sb.get("prefix"))}}
     if permissions is not None:
