@@ -222,7 +222,8 @@ def _plan_removal(address: str, prior: ResourceState | None, lv: Live | None, ki
         return Step(action, None, None, prior)
     reason = "destroy requested" if options.destroy else "it is no longer in the manifests"
     words = {"delete": "will be deleted", "release": "will be released (our properties, tags and "
-             "alias removed; the object is kept)", "orphan": "will be orphaned (forgotten, the object is kept)"}
+             "alias removed; the object is kept)", "orphan": "will be orphaned (forgotten, the object is kept)",
+             "forget": "will be forgotten: the API cannot delete it, so it stays in the service"}
     action = Action(address, kind_name, ActionType.DELETE, [f"{reason}: {words.get(policy, policy)}"],
                     remote_id=lv.id, mode=policy)
     return Step(action, None, lv, prior)

@@ -33,6 +33,9 @@ class Live:
     attrs: dict[str, Any]  # normalised, in manifest shape (what diff compares against)
     outputs: dict[str, Any] = field(default_factory=dict)  # what ${addr.attr} may reference
     adopted: bool = False  # found by natural key, not created by us (e.g. "adopt existing")
+    # what the manifest's local files hold now (a public key, file digests), read by
+    # observe so that diff, which is pure and has no folder to read from, can compare
+    local: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -43,6 +46,9 @@ class Wanted:
     last_applied: dict[str, Any] | None = None
     lookup: bool = False  # may be found by natural key (journaled create, adoption)
     outputs: dict[str, Any] = field(default_factory=dict)  # last known outputs from the state
+    base_dir: str | None = None  # the declaring file's folder: relative file paths start here
+    secrets: dict[str, Any] = field(default_factory=dict)  # sensitive outputs from the state
+    # (keys an API returned once): a kind may rewrite a file the user asked for from them
 
 
 @dataclass

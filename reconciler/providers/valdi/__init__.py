@@ -1,0 +1,28 @@
+"""The `valdi` provider: SSH keys, GPU virtual machines and volumes on VALDI.
+
+Manifest block: `providers: {valdi: {endpoint, email, password}}`; each field falls back to
+VALDI_ENDPOINT (default https://api.valdi.ai), VALDI_EMAIL and VALDI_PASSWORD.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from reconciler.providers.valdi.client import ValdiClient, connect
+from reconciler.providers.valdi.ssh_key import SshKeyKind
+from reconciler.providers.valdi.vm import VmKind
+from reconciler.providers.valdi.volume import VolumeKind
+
+
+class ValdiProvider:
+    name = "valdi"
+
+    def __init__(self) -> None:
+        self.kinds = [SshKeyKind(), VmKind(), VolumeKind()]
+
+    def connect(self, config: dict[str, Any]) -> ValdiClient:
+        return connect(config or {})
+
+
+PROVIDER = ValdiProvider()
+
+__all__ = ["PROVIDER", "ValdiProvider", "ValdiClient"]

@@ -1,0 +1,206 @@
+"""VM shapes checked against VALDI's device catalog (GET /v1/devices/available), and what
+a shape costs per hour, running and stopped.
+
+The four providers are told apart by what their devices carry, not by hard-coded ids
+(only a45088e0's, 66730e5d's and bd3731eb's are published): fixed flavors (`flavor_id`),
+configurable hostnodes (`hostnode`), shapes (`shape_code`), and machine types with ratio
+limits (`machine_type`).
+"""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from reconciler.model import Ref, Template
+
+OS_MIN_STORAGE = {"Ubuntu 20.04 LTS": 20, "Ubuntu 22.04 LTS": 20, "TensorML 20 TensorFlow": 40,
+                  "TensorML 20 PyTorch": 40, "TensorML 20 Everything": 60}
+STYLE_KEYS = (("flavor_id", "flavor"), ("hostnode", "hostnode"), ("shape_code", "shape"),
+              ("machine_type", "machine"))
+
+Issue = tuple[str, str]  # (details field, message)
+
+
+def style(devices: list[dict]) -> str | None:
+    for key, name in STYLE_KEYS:
+        if devices and key in devices[0]:
+            return name
+    return None
+
+
+def _allowed(values) -> str:
+    return "allowed: " + ", ".join(str(v) for v in values)
+
+
+def _known(value: Any) -> bool:
+    return not isinstance(value, (Ref, Template))
+
+
+def _int(details: dict, field: str) -> int | None:
+    value = details.get(field)
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def check(provider_id: str, details: dict, catalog: dict[str, list[dict]]) -> list[Issue]:
+    """What is wrong with a VM's details for this provider, before any provisioning call."""
+    if provider_id not in catalog:
+        return [("provider_id", f"VALDI has no provider {provider_id} ({_allowed(sorted(catalog))})")]
+    devices = catalog[provider_id]
+    kind = style(devices)
+    checker = {"flavor": _flavor, "hostnode": _hostnode, "shape": _shape, "machine": _machine}.get(kind or "")
+    return checker(details, devices) if checker else []
+
+
+def _pick(devices: list[dict], key: str, details: dict, field: str) -> tuple[dict | None, list[Issue]]:
+    value = details.get(field)
+    if not _known(value):
+        return None, []
+    found = next((d for d in devices if d.get(key) == value), None)
+    if found is None:
+        what = "is required" if value is None else f"{value!r} is not offered"
+        return None, [(field, f"{what} ({_allowed(d.get(key) for d in devices)})")]
+    return found, []
+
+
+def _capacity(item: dict, count_key: str, wanted: int = 1) -> list[Issue]:
+    free = item.get(count_key)
+    if isinstance(free, int) and free < wanted:
+        return [("", f"no capacity: {free} free, {wanted} needed")]
+    return []
+
+
+def _flavor(details: dict, devices: list[dict]) -> list[Issue]:
+    flavor, issues = _pick(devices, "flavor_id", details, "flavor_id")
+    if flavor:
+        issues += [("flavor_id", m) for _, m in _capacity(flavor, "available")]
+    return issues
+
+
+def _hostnode(details: dict, devices: list[dict]) -> list[Issue]:
+    node, issues = _pick(devices, "hostnode", details, "hostnode")
+    system = details.get("operating_system")
+    if _known(system) and system not in OS_MIN_STORAGE:
+        issues.append(("operating_system", f"{'is required' if system is None else repr(system) + ' is not offered'}"
+                                           f" ({_allowed(OS_MIN_STORAGE)})"))
+    if node is None:
+        return issues
+    if _known(details.get("gpu_model")) and details.get("gpu_model") != node.get("gpu_code"):
+        issues.append(("gpu_model", f"hostnode {node['hostnode']} has {node.get('gpu_code')} GPUs "
+                                    f"({_allowed([node.get('gpu_code')])})"))
+    storage, low = _int(details, "storage"), OS_MIN_STORAGE.get(system, 20)
+    high = node.get("max_storage") or node.get("storage")
+    if storage is None or storage < low or (high and storage > high):
+        issues.append(("storage", f"{storage} GB does not fit {system or 'the OS'} on this hostnode "
+                                  f"(allowed: {low} ... {high})"))
+    vcpus, top = _int(details, "vcpus"), node.get("max_vcpus") or node.get("cpu_core_count")
+    if vcpus is None or vcpus % 2 or vcpus < 2 or (top and vcpus > top):
+        issues.append(("vcpus", f"{vcpus} is not an even vCPU count this hostnode offers (allowed: 2, 4, ... {top})"))
+    ram, top_ram = _int(details, "ram"), node.get("max_ram") or node.get("main_ram")
+    if ram is None or ram < 1 or (top_ram and ram > top_ram):
+        issues.append(("ram", f"{ram} GB is out of range (allowed: 1 ... {top_ram})"))
+    gpus, free = _int(details, "gpu_count"), node.get("gpu_count")
+    if gpus is None or gpus < 1 or (isinstance(free, int) and gpus > free):
+        issues.append(("gpu_count", f"{gpus} GPUs requested, {free} free on hostnode {node['hostnode']} "
+                                    f"(allowed: 1 ... {free})"))
+    if details.get("password") is None and details.get("ssh_key_id") is None:
+        issues.append(("password", "password or ssh_key_id is required"))
+    ports = node.get("available_port") or []
+    for port in _ports(details.get("external_ports")):
+        if ports and port not in ports:
+            issues.append(("external_ports", f"{port} is not open on this hostnode ({_allowed(ports)})"))
+    if len(_ports(details.get("external_ports"))) != len(_ports(details.get("internal_ports"))):
+        issues.append(("internal_ports", "external_ports and internal_ports map position by position: "
+                                         "give as many of each"))
+    return issues
+
+
+def _ports(value: Any) -> list[int]:
+    if isinstance(value, list):
+        return [p for p in value if isinstance(p, int)]
+    if isinstance(value, str):
+        return [int(p) for p in value.strip("{} ").split(",") if p.strip().isdigit()]
+    return []
+
+
+def _shape(details: dict, devices: list[dict]) -> list[Issue]:
+    found, issues = _pick(devices, "shape_code", details, "config")
+    if found:
+        issues += [("config", m) for _, m in _capacity(found, "available")]
+    if details.get("ssh_key_id") is None:
+        issues.append(("ssh_key_id", "is required by this provider"))
+    return issues
+
+
+def _machine(details: dict, devices: list[dict]) -> list[Issue]:
+    centers = list(dict.fromkeys(d.get("data_center_id") for d in devices))
+    center = details.get("data_center_id")
+    if _known(center) and center not in centers:
+        return [("data_center_id", f"{'is required' if center is None else repr(center) + ' is not offered'} "
+                                   f"({_allowed(centers)})")]
+    machine, issues = _pick([d for d in devices if d.get("data_center_id") == center], "machine_type",
+                            details, "machine_type")
+    if machine is None:
+        return issues
+    disk, low_disk = _int(details, "boot_disk_size"), machine.get("min_boot_disk_size") or 1
+    if disk is None or disk < low_disk:
+        issues.append(("boot_disk_size", f"{disk} GiB is below the minimum (allowed: {low_disk} or more)"))
+    gpus, top = _int(details, "gpu_count"), machine.get("max_gpu_count")
+    if gpus is None or gpus < 1 or (top and gpus > top):
+        issues.append(("gpu_count", f"{gpus} is out of range (allowed: 1 ... {top})"))
+    ram, vcpus = _int(details, "ram"), _int(details, "vcpus")
+    if ram is None or ram < 1:
+        issues.append(("ram", "is required: GiB of memory"))
+    if ram and gpus and not issues:
+        low = max(machine["min_vcpu_per_memory_gib"] * ram, machine["min_vcpu_per_gpu"] * gpus)
+        high = min(machine["max_vcpus_per_memory_gib"] * ram, machine["max_vcpu_per_gpu"] * gpus)
+        if vcpus is None or not low <= vcpus <= high:
+            fits = (f"{math.ceil(low)} ... {math.floor(high)}" if math.ceil(low) <= math.floor(high)
+                    else "none: change ram or gpu_count")
+            issues.append(("vcpus", f"{vcpus} vCPUs break {machine['machine_type']}'s limits of "
+                                    f"{machine['min_vcpu_per_memory_gib']}..{machine['max_vcpus_per_memory_gib']} "
+                                    f"per GiB and {machine['min_vcpu_per_gpu']}..{machine['max_vcpu_per_gpu']} per GPU "
+                                    f"(allowed for ram {ram} and gpu_count {gpus}: {fits})"))
+    return issues
+
+
+# -- cost ------------------------------------------------------------------------------------
+def _num(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return 0.0
+
+
+def hourly(provider_id: str, details: dict, catalog: dict[str, list[dict]], running: bool) -> float | None:
+    """USD per hour of a VM of this shape, running or stopped; None when the catalog does
+    not price it (an unknown flavor)."""
+    devices = catalog.get(provider_id) or []
+    kind = style(devices)
+    if kind in ("flavor", "shape"):
+        key, field = ("flavor_id", "flavor_id") if kind == "flavor" else ("shape_code", "config")
+        item = next((d for d in devices if d.get(key) == details.get(field)), None)
+        if item is None:
+            return None
+        return _num(item.get("running_cost" if running else "stopped_cost"))
+    if kind == "hostnode":
+        node = next((d for d in devices if d.get("hostnode") == details.get("hostnode")), None)
+        if node is None:
+            return None
+        storage = _num(node.get("storage_cost")) * _num(details.get("storage"))
+        if not running:
+            return storage
+        return storage + _num(node.get("cpu_cost")) * _num(details.get("vcpus")) + \
+            _num(node.get("ram_cost")) * _num(details.get("ram")) + \
+            _num(node.get("gpu_cost")) * _num(details.get("gpu_count"))
+    if kind == "machine":
+        item = next((d for d in devices if d.get("machine_type") == details.get("machine_type")
+                     and d.get("data_center_id") == details.get("data_center_id")), None)
+        if item is None:
+            return None
+        storage = _num(item.get("storage_cost")) * _num(details.get("boot_disk_size"))
+        if not running:
+            return storage
+        return storage + _num(item.get("vcpu_cost")) * _num(details.get("vcpus")) + \
+            _num(item.get("ram_cost")) * _num(details.get("ram")) + \
+            _num(item.get("gpu_cost")) * _num(details.get("gpu_count"))
+    return None

@@ -1,0 +1,232 @@
+"""The VALDI API client: login and token refresh, the device catalog, SSH keys, VMs and
+volumes. Listings are read once per run (cached until a write).
+
+Tokens: the access token lives 5 minutes; its `exp` is an integer YYYYMMDDHHMMSS in
+UTC (not Unix seconds). It is refreshed shortly before it expires and again when a call
+answers 401; when the refresh token has expired too, we log in again. The password and
+the tokens stay in this object: HttpApi redacts them from logs and errors.
+"""
+from __future__ import annotations
+
+import base64
+import json
+import os
+import threading
+import time
+from datetime import datetime, timezone
+from typing import Any, Callable
+
+from reconciler.errors import ApiError, AuthError, Conflict, NotFound
+from reconciler.http import HttpApi
+
+DEFAULT_ENDPOINT = "https://api.valdi.ai"
+
+
+def token_expiry(token: str) -> tuple[float, float]:
+    """(expires_at, lifetime) in Unix seconds, from the JWT payload. VALDI's `exp` is
+    YYYYMMDDHHMMSS; creation_time gives the lifetime, so short-lived tokens refresh early
+    enough. An unreadable token counts as already expired."""
+    try:
+        part = token.split(".")[1]
+        payload = json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+        exp = datetime.strptime(str(payload["exp"]), "%Y%m%d%H%M%S").replace(tzinfo=timezone.utc).timestamp()
+        created = (payload.get("data") or {}).get("creation_time")
+        born = datetime.strptime(created, "%Y-%m-%d %H:%M:%S.%f").replace(tzinfo=timezone.utc).timestamp() \
+            if created else exp - 300
+        return exp, max(exp - born, 1.0)
+    except (IndexError, KeyError, ValueError, TypeError):
+        return 0.0, 1.0
+
+
+def encode_path(path: str) -> str:
+    """VALDI's path segments: URL-safe base64 of the path inside the volume."""
+    return base64.urlsafe_b64encode(path.encode()).decode()
+
+
+class ValdiClient:
+    def __init__(self, endpoint: str, email: str | None, password: str | None, *, http: HttpApi | None = None,
+                 clock: Callable[[], float] = time.time):
+        self.endpoint = endpoint.rstrip("/")
+        self._email, self._password = email, password
+        self.http = http or HttpApi("valdi", self.endpoint, headers={
+            "Accept": "application/json", "User-Agent": "reconciler"})
+        self._clock = clock
+        self._access: str | None = None
+        self._access_exp = 0.0
+        self._refresh: str | None = None
+        self._refresh_exp = 0.0
+        self._auth_lock = threading.Lock()
+        self._cache: dict[str, Any] = {}
+        self._lock = threading.RLock()
+        self.logins = 0  # how often we had to log in (tests and benchmarks read these)
+        self.refreshes = 0
+
+    def close(self) -> None:
+        self.http.close()
+
+    # -- tokens ---------------------------------------------------------------------------
+    def _fresh(self, exp: float, lifetime: float) -> bool:
+        margin = min(30.0, lifetime / 4)  # refresh a little before the end
+        return exp - self._clock() > margin
+
+    def _token(self, stale: str | None = None) -> str:
+        with self._auth_lock:
+            if self._access and self._access != stale and self._fresh(self._access_exp, self._access_life):
+                return self._access
+            if self._refresh and self._fresh(self._refresh_exp, 3600.0):
+                try:
+                    body = self.http.request("POST", "/account/refresh_token", json={"token": self._refresh},
+                                             idempotent=True)
+                    self.refreshes += 1
+                    self._set_access(body["access_token"])
+                    return self._access  # type: ignore[return-value]
+                except AuthError:
+                    self._refresh = None  # expired or revoked: log in again
+            self._login()
+            return self._access  # type: ignore[return-value]
+
+    _access_life = 300.0
+
+    def _set_access(self, token: str) -> None:
+        self._access = token
+        self._access_exp, self._access_life = token_expiry(token)
+
+    def _login(self) -> None:
+        if not self._email or not self._password:
+            raise AuthError("no VALDI credentials: set providers.valdi.email and password, or VALDI_EMAIL and "
+                            "VALDI_PASSWORD", api="valdi")
+        body = self.http.request("POST", "/account/login",
+                                 json={"email": self._email, "password": self._password}, idempotent=True)
+        self.logins += 1
+        self._set_access(body["access_token"])
+        self._refresh = body.get("refresh_token")
+        self._refresh_exp = token_expiry(self._refresh)[0] if self._refresh else 0.0
+
+    def _call(self, method: str, path: str, **kw: Any) -> Any:
+        token = self._token()
+        try:
+            return self.http.request(method, path, headers={"Authorization": f"Bearer {token}"}, **kw)
+        except AuthError as e:
+            if e.status != 401:
+                raise
+            token = self._token(stale=token)  # expired in between: once more with a new one
+            return self.http.request(method, path, headers={"Authorization": f"Bearer {token}"}, **kw)
+
+    # -- cache ----------------------------------------------------------------------------
+    def _cached(self, key: str, load: Callable[[], Any]) -> Any:
+        with self._lock:  # one fetch even when several kinds observe at once
+            if key not in self._cache:
+                self._cache[key] = load()
+            return self._cache[key]
+
+    def invalidate(self, key: str) -> None:
+        with self._lock:
+            self._cache.pop(key, None)
+
+    # -- devices --------------------------------------------------------------------------
+    def devices(self) -> dict[str, list[dict]]:
+        """provider_id -> its devices (one GET per run)."""
+        def load() -> dict[str, list[dict]]:
+            body = self._call("GET", "/v1/devices/available") or {}
+            return {p["provider_id"]: p.get("provider_devices") or [] for p in body.get("devices_by_provider") or []}
+        return self._cached("devices", load)
+
+    # -- SSH keys -------------------------------------------------------------------------
+    def ssh_keys(self) -> list[dict]:
+        return self._cached("sshkeys", lambda: (self._call("GET", "/sshkeys") or {}).get("ssh_keys") or [])
+
+    def create_ssh_key(self, name: str, public_key: str | None) -> dict:
+        body: dict[str, Any] = {"name": name}
+        if public_key:
+            body["public_key"] = public_key
+        try:
+            return self._call("POST", "/sshkeys/sshkey", json=body)
+        finally:
+            self.invalidate("sshkeys")
+
+    # -- VMs ------------------------------------------------------------------------------
+    def vms(self) -> list[dict]:
+        return self._cached("vms", lambda: (self._call("GET", "/v1/vm") or {}).get("virtual_machines") or [])
+
+    def vm(self, server_id: str) -> dict | None:
+        try:
+            body = self._call("GET", f"/v1/vm/{server_id}")
+        except NotFound:
+            return None
+        if isinstance(body, dict) and "virtual_machines" in body:  # either envelope
+            items = body["virtual_machines"]
+            return items[0] if items else None
+        return body
+
+    def provision(self, provider_id: str, name: str, details: dict) -> str:
+        try:
+            body = self._call("POST", "/v1/vm/provision",
+                              json={"provider_id": provider_id, "user_provided_name": name, "details": details})
+        finally:
+            self.invalidate("vms")
+            self.invalidate("devices")  # capacity moved
+        server = (body or {}).get("server") or (body or {}).get("server_id") or (body or {}).get("id")
+        if not server:
+            raise ApiError(f"provisioned {name} but VALDI did not say its id", api="valdi",
+                           endpoint="POST /v1/vm/provision")
+        return str(server)
+
+    def vm_action(self, action: str, server_id: str) -> None:
+        """stop / start / destroy: repeating one is harmless; destroying a gone VM succeeds."""
+        try:
+            self._call("POST", f"/v1/vm/{action}/{server_id}", idempotent=True)
+        except NotFound:
+            if action != "destroy":
+                raise
+        finally:
+            self.invalidate("vms")
+
+    # -- volumes --------------------------------------------------------------------------
+    def volumes(self) -> list[dict]:
+        return self._cached("volumes", lambda: (self._call("GET", "/volume") or {}).get("volumes") or [])
+
+    def contents(self, volume_id: str) -> list[dict]:
+        body = self._call("GET", f"/volume/{volume_id}", params={"include_contents": "True"}) or {}
+        return body.get("contents") or []
+
+    def create_volume(self, bucket_name: str) -> dict:
+        try:
+            return self._call("POST", "/volume", json={"bucket_name": bucket_name})
+        finally:
+            self.invalidate("volumes")
+
+    def make_folder(self, volume_id: str, path: str) -> None:
+        self._call("PUT", f"/volume/{volume_id}/folder/{encode_path(path.strip('/'))}", idempotent=True)
+
+    def upload(self, volume_id: str, path: str, content: bytes) -> None:
+        """Through the presigned PUT link; the gateway wants an empty Content-Type."""
+        link = self._call("GET", f"/volume/{volume_id}/upload/{encode_path(path)}")["upload_link"]
+        self.http.request("PUT", link, content=content, absolute=True, idempotent=True,
+                          headers={"Content-Type": "", "Accept": "*/*"})
+
+    def delete_path(self, volume_id: str, path: str, folder: bool) -> None:
+        try:
+            self._call("DELETE", f"/volume/{volume_id}/object/{encode_path(path.strip('/') if folder else path)}",
+                       params={"path_type": "PRE" if folder else "OBJ"}, idempotent=True)
+        except NotFound:
+            pass
+
+    def delete_volume(self, volume_id: str) -> None:
+        try:
+            self._call("DELETE", f"/volume/{volume_id}", idempotent=True)
+        except NotFound:
+            pass
+        finally:
+            self.invalidate("volumes")
+
+
+def connect(config: dict[str, Any], env: dict[str, str] | None = None) -> ValdiClient:
+    """A client from the manifest's `providers.valdi` block; missing fields fall back to
+    VALDI_ENDPOINT, VALDI_EMAIL and VALDI_PASSWORD. Makes no request."""
+    env = os.environ if env is None else env
+    endpoint = config.get("endpoint") or env.get("VALDI_ENDPOINT") or DEFAULT_ENDPOINT
+    return ValdiClient(str(endpoint), config.get("email") or env.get("VALDI_EMAIL"),
+                       config.get("password") or env.get("VALDI_PASSWORD"))
+
+
+__all__ = ["ValdiClient", "connect", "token_expiry", "encode_path", "Conflict"]

@@ -1,0 +1,142 @@
+"""valdi.ssh_key: a public key uploaded to VALDI, or a key pair VALDI generates (the
+private key is returned once; we write it to `private_key_file`, mode 0600).
+
+VALDI has no endpoint to update or delete a key. A changed key is a new key (the old one
+stays in the account); a key that leaves the manifest is forgotten, not deleted. The
+plan says both, plainly.
+
+    observe   one GET /sshkeys; a journaled create is found by name (and public key)
+"""
+from __future__ import annotations
+
+from reconciler.diffing import left_diff
+from reconciler.errors import ApiError, Problem
+from reconciler.model import Resource
+from reconciler.providers.base import Diff, KindContext, Live, Wanted
+from reconciler.providers.valdi.client import ValdiClient
+from reconciler.providers.valdi.common import problem, read_text, write_private
+from reconciler.validation import check_local_path
+
+CANNOT_DELETE = ("VALDI has no API to delete SSH keys: the old key stays in your VALDI account "
+                 "(remove it in the web console if it must go)")
+
+
+def key_body(public_key: str | None) -> str | None:
+    """`type base64` without the comment: what identifies a public key."""
+    if not isinstance(public_key, str):
+        return None
+    parts = public_key.split()
+    return " ".join(parts[:2]) if len(parts) >= 2 else public_key.strip()
+
+
+class SshKeyKind:
+    name = "valdi.ssh_key"
+    schema = "valdi.ssh_key.schema.json"
+    sensitive = {"private_key"}
+    outputs = {"id", "name", "public_key", "private_key"}
+    deletion_policies = ("forget",)  # the API cannot delete a key
+
+    def observe(self, ctx: KindContext, wanted: list[Wanted]) -> dict[str, Live | None]:
+        api: ValdiClient = ctx.api
+        keys = api.ssh_keys()
+        by_id = {k["ssh_key_id"]: k for k in keys}
+        claimed = {w.id for w in wanted if w.id}
+        out: dict[str, Live | None] = {}
+        for w in wanted:
+            spec = w.spec or {}
+            local = self._desired_key(spec, w.base_dir)
+            key = by_id.get(w.id) if w.id else None
+            lost_private = False
+            if key is None and w.lookup and spec:  # a create that may have happened before a crash
+                key = self._by_name(keys, spec.get("name"), local, claimed)
+                if key:
+                    claimed.add(key["ssh_key_id"])
+                    lost_private = local is None  # generated: its private key went with the crash
+            out[w.address] = None if key is None else self._live(key, local, lost_private)
+        return out
+
+    @staticmethod
+    def _desired_key(spec: dict, base_dir: str | None) -> str | None:
+        if isinstance(spec.get("public_key"), str):
+            return key_body(spec["public_key"])
+        return key_body(read_text(base_dir, spec.get("public_key_file")))
+
+    @staticmethod
+    def _by_name(keys: list[dict], name, public_key: str | None, claimed: set) -> dict | None:
+        found = [k for k in keys if k.get("name") == name and k["ssh_key_id"] not in claimed
+                 and (public_key is None or key_body(k.get("public_key")) == public_key)]
+        return max(found, key=lambda k: k.get("created_at") or "") if found else None
+
+    @staticmethod
+    def _live(key: dict, local: str | None, lost_private: bool = False) -> Live:
+        attrs = {"name": key.get("name"), "public_key": key_body(key.get("public_key"))}
+        if lost_private:
+            attrs["private_key_lost"] = True
+        return Live(key["ssh_key_id"], attrs,
+                    {"id": key["ssh_key_id"], "name": key.get("name"), "public_key": key.get("public_key")},
+                    local={"public_key": local})
+
+    def check_offline(self, resources: list[Resource]) -> list[Problem]:
+        problems = []
+        for r in resources:
+            if "public_key_file" in r.spec:
+                found = check_local_path(r, "spec.public_key_file", r.spec["public_key_file"])
+                if found:
+                    problems.append(found)
+            if "private_key_file" in r.spec and ("public_key" in r.spec or "public_key_file" in r.spec):
+                problems.append(problem(r, "private_key_file", "only for a key VALDI generates: leave out "
+                                        "public_key and public_key_file, or drop private_key_file"))
+        return problems
+
+    def diff(self, spec: dict, live: Live, last_applied: dict | None) -> Diff:
+        want = {"name": spec.get("name")}
+        local = live.local.get("public_key")
+        if local is not None:
+            want["public_key"] = local
+        changes = left_diff(want, {k: live.attrs.get(k) for k in ("name", "public_key")},
+                            replace_on=("name", "public_key"))
+        return Diff(changes)
+
+    def plan_notes(self, spec: dict | None, live: Live | None, last_applied: dict | None) -> list[str]:
+        if live is None:
+            return []
+        if spec is None:
+            return [f"{CANNOT_DELETE}; reconciler only stops managing it"]
+        notes = []
+        if live.attrs.get("private_key_lost"):
+            notes.append("this generated key was made by an interrupted apply and its private key was lost: "
+                         "run `reconciler apply --replace <address>` for a new key pair")
+        if self.diff(spec, live, last_applied).changed:
+            notes.append(f"a new key is uploaded; {CANNOT_DELETE}")
+        return notes
+
+    def create(self, ctx: KindContext, spec: dict) -> Live:
+        api: ValdiClient = ctx.api
+        public_key = spec.get("public_key")
+        if public_key is None and spec.get("public_key_file"):
+            public_key = ctx.resolve_path(spec["public_key_file"]).read_text().strip()
+        answer = api.create_ssh_key(spec["name"], public_key)
+        key_id = answer.get("ssh_key_id") if isinstance(answer, dict) else None
+        if not key_id:
+            raise ApiError(f"VALDI made SSH key {spec['name']} but did not say its id", api="valdi",
+                           endpoint="POST /sshkeys/sshkey")
+        private = answer.get("private_key")
+        outputs = {"id": key_id, "name": spec["name"], "public_key": public_key}
+        if private:
+            private = private.replace("\\n", "\n")  # the API may return escaped line breaks
+            if not private.endswith("\n"):
+                private += "\n"
+            outputs["private_key"] = private
+            if spec.get("private_key_file"):
+                write_private(ctx.resolve_path(spec["private_key_file"]), private)
+            listed = next((k for k in api.ssh_keys() if k["ssh_key_id"] == key_id), None)
+            outputs["public_key"] = (listed or {}).get("public_key")
+        return Live(key_id, {"name": spec["name"], "public_key": key_body(outputs["public_key"])}, outputs,
+                    local={"public_key": key_body(public_key)})
+
+    def update(self, ctx: KindContext, live: Live, spec: dict, diff: Diff) -> Live:
+        raise ApiError("VALDI cannot change an SSH key in place", api="valdi")  # diff only replaces
+
+    def delete(self, ctx: KindContext, live: Live, policy: str, last_applied: dict | None) -> None:
+        """Nothing to call: the key stays in the account (the plan said so)."""
+

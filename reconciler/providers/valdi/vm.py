@@ -1,0 +1,163 @@
+"""valdi.vm: a GPU virtual machine of one of VALDI's four provider shapes, kept running
+or stopped as declared.
+
+    check     details against GET /v1/devices/available before any write: the field
+              and the allowed values on a mismatch
+    observe   one GET /v1/vm; a journaled create is found by name (and provider)
+    create    provision, wait for provisioning -> running (progress, timeout), stop it
+              if `power: stopped`
+    update    power only (start / stop); VALDI cannot resize or rename a VM, so any
+              other change is a replacement, named in the plan
+    delete    destroy (prevent_destroy is the engine's)
+    cost      running and stopped USD/hour from the catalog
+"""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from reconciler.diffing import left_diff
+from reconciler.errors import ApiError, Problem
+from reconciler.model import Resource
+from reconciler.providers.base import Diff, KindContext, Live, Wanted
+from reconciler.providers.valdi import catalog
+from reconciler.providers.valdi.client import ValdiClient
+from reconciler.providers.valdi.common import problem, wait_for
+
+# details fields a VM listing echoes under another name
+ECHOED_AS = {"boot_disk_size": "storage", "gpu_model": "gpu_model"}
+RUNNING = ("running",)
+STOPPED = ("stopped", "stopping")
+
+
+class VmKind:
+    name = "valdi.vm"
+    schema = "valdi.vm.schema.json"
+    sensitive = {"password"}  # details.password
+    outputs = {"id", "ip", "port_forwards", "status", "name"}
+    deletion_policies = ("delete",)
+
+    # -- reading ------------------------------------------------------------------------------
+    def observe(self, ctx: KindContext, wanted: list[Wanted]) -> dict[str, Live | None]:
+        api: ValdiClient = ctx.api
+        vms = api.vms()
+        by_id = {v["server"]: v for v in vms}
+        claimed = {w.id for w in wanted if w.id}
+        out: dict[str, Live | None] = {}
+        for w in wanted:
+            spec = w.spec or {}
+            vm = by_id.get(w.id) if w.id else None
+            if vm is None and w.lookup and spec:  # a provision that may have happened before a crash
+                found = [v for v in vms if v.get("user_provided_name") == spec.get("name")
+                         and v.get("provider_id") == spec.get("provider_id") and v["server"] not in claimed]
+                vm = max(found, key=lambda v: v.get("created_at") or "") if found else None
+                if vm:
+                    claimed.add(vm["server"])
+            out[w.address] = None if vm is None else make_live(vm, w.last_applied or spec)
+        return out
+
+    def check(self, ctx: KindContext, resources: list[Resource]) -> list[Problem]:
+        """Every VM's details against the catalog, before any provisioning call."""
+        api: ValdiClient = ctx.api
+        devices = api.devices()
+        existing = {(v.get("user_provided_name"), v.get("provider_id")) for v in api.vms()}
+        problems = []
+        for r in resources:
+            details = r.spec.get("details")
+            provider_id = r.spec.get("provider_id")
+            if not isinstance(details, dict) or not isinstance(provider_id, str):
+                continue
+            for field, message in catalog.check(provider_id, details, devices):
+                if message.startswith("no capacity") or "free" in message:
+                    if (r.spec.get("name"), provider_id) in existing:
+                        continue  # it already holds its share of the capacity
+                problems.append(problem(r, f"details.{field}" if field != "provider_id" else field, message))
+        return problems
+
+    def hourly_cost(self, ctx: KindContext, attrs: dict) -> float | None:
+        details = attrs.get("details")
+        if not isinstance(details, dict) or not isinstance(attrs.get("provider_id"), str):
+            return None
+        return catalog.hourly(attrs["provider_id"], details, ctx.api.devices(),
+                              running=attrs.get("power", "running") != "stopped")
+
+    # -- comparing ----------------------------------------------------------------------------
+    def diff(self, spec: dict, live: Live, last_applied: dict | None) -> Diff:
+        want = {"name": spec.get("name"), "provider_id": spec.get("provider_id"),
+                "details": spec.get("details") or {}, "power": spec.get("power", "running")}
+        changes = left_diff(want, live.attrs, None, replace_on=("name", "provider_id", "details"),
+                            opaque=("details.sec_group_rules",), sensitive=self.sensitive)
+        notes = []
+        for c in changes:
+            if c.path == "power":
+                notes.append("the VM will be started" if c.new == "running" else
+                             "the VM will be stopped (local data kept; a stopped VM still costs its stopped rate)")
+        return Diff(changes, notes)
+
+    # -- writing ------------------------------------------------------------------------------
+    def create(self, ctx: KindContext, spec: dict) -> Live:
+        api: ValdiClient = ctx.api
+        server = api.provision(spec["provider_id"], spec["name"], dict(spec.get("details") or {}))
+        vm = self._wait_running(ctx, server, spec["name"])
+        if spec.get("power") == "stopped":
+            api.vm_action("stop", server)
+            vm = api.vm(server) or vm
+        return make_live(vm, spec)
+
+    def _wait_running(self, ctx: KindContext, server: str, name: str) -> dict:
+        api: ValdiClient = ctx.api
+        seen: dict[str, Any] = {}
+
+        def check() -> tuple[bool, str]:
+            vm = api.vm(server)
+            if vm is None:
+                raise ApiError(f"VM {name} ({server}) disappeared while starting", api="valdi")
+            seen["vm"] = vm
+            return vm.get("status") in RUNNING, str(vm.get("status"))
+
+        wait_for(check, f"VM {name}", float(ctx.options.get("vm_timeout", 1200)), ctx.progress)
+        return seen["vm"]
+
+    def update(self, ctx: KindContext, live: Live, spec: dict, diff: Diff) -> Live:
+        api: ValdiClient = ctx.api
+        power = spec.get("power", "running")
+        if any(c.path == "power" for c in diff.changes):
+            if power == "stopped":
+                api.vm_action("stop", live.id)
+                vm = api.vm(live.id)
+            else:
+                api.vm_action("start", live.id)
+                vm = self._wait_running(ctx, live.id, spec["name"])
+            if vm is None:
+                raise ApiError(f"VM {spec['name']} ({live.id}) is gone", api="valdi")
+            return make_live(vm, spec)
+        return live
+
+    def delete(self, ctx: KindContext, live: Live, policy: str, last_applied: dict | None) -> None:
+        ctx.api.vm_action("destroy", live.id)
+
+
+def make_live(vm: dict, prior: dict | None) -> Live:
+    """The VM in manifest shape. `details` holds what the listing echoes; fields it does
+    not (password, ports as given, security rules, extra storage) are as we applied them."""
+    prior = prior or {}
+    applied = dict(prior.get("details") or {})
+    details: dict[str, Any] = {}
+    for field, value in applied.items():
+        echoed = ECHOED_AS.get(field, field)
+        if field == "storage" and "additional_storage" in applied:
+            details[field] = value  # the listing shows shape storage + additional
+        elif echoed in vm and vm[echoed] is not None and field not in ("password",):
+            details[field] = vm[echoed]
+        else:
+            details[field] = value
+    status = vm.get("status")
+    attrs = {"name": vm.get("user_provided_name"), "provider_id": vm.get("provider_id"), "details": details,
+             "power": "stopped" if status in STOPPED else "running", "status": status}
+    try:
+        forwards = json.loads(vm.get("port_forwards") or "{}")
+    except (TypeError, ValueError):
+        forwards = {}
+    outputs = {"id": vm["server"], "ip": vm.get("ip"), "port_forwards": forwards, "status": status,
+               "name": vm.get("user_provided_name")}
+    return Live(vm["server"], attrs, outputs)

@@ -1,0 +1,206 @@
+"""valdi.volume: S3-compatible storage with the folders and files the manifest lists.
+
+    observe   one GET /volume; the contents (one GET each) only of volumes that declare
+              folders or files; local files are hashed here so diff can compare them
+              with the listing's etags (MD5)
+    create    POST /volume (its access keys are returned only then: kept as sensitive
+              outputs, and written to `credentials_file` if asked), then folders and files
+    update    upload new or changed files (presigned PUT), make folders, delete the
+              files and folders that left the manifest, but only those we had put there;
+              rewrite a missing credentials file from the keys in the state
+    delete    the volume and everything in it (prevent_destroy is the engine's)
+"""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+from reconciler.errors import ApiError, Conflict, Problem
+from reconciler.model import FieldChange, Resource
+from reconciler.providers.base import Diff, KindContext, Live, Wanted
+from reconciler.providers.valdi.client import ValdiClient
+from reconciler.providers.valdi.common import write_private
+from reconciler.validation import check_local_path
+
+KEYS = ("access_key_id", "secret_access_key")
+GATEWAY = "https://gateway.valdi.ai"
+
+
+def md5_of(path: Path) -> str | None:
+    try:
+        digest = hashlib.md5(usedforsecurity=False)
+        with path.open("rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                digest.update(chunk)
+        return digest.hexdigest()
+    except OSError:
+        return None
+
+
+def _folder(path: str) -> str:
+    return path.strip("/")
+
+
+def _resolve(base_dir: str | Path | None, path: str) -> Path:
+    p = Path(path)
+    return p if p.is_absolute() else Path(base_dir or ".") / p
+
+
+def credentials_text(keys: dict, bucket_name: str, user_id: Any = None) -> str:
+    """An AWS credentials file (awscli, boto3) for the volume's gateway."""
+    where = f"s3://valdi/{user_id}/{bucket_name}" if user_id is not None else bucket_name
+    return (f"# VALDI volume {bucket_name}: {where} through {GATEWAY}\n"
+            f"# e.g. aws s3 ls --endpoint-url {GATEWAY} s3://valdi/\n"
+            "[default]\n"
+            f"aws_access_key_id = {keys['access_key_id']}\n"
+            f"aws_secret_access_key = {keys['secret_access_key']}\n")
+
+
+class VolumeKind:
+    name = "valdi.volume"
+    schema = "valdi.volume.schema.json"
+    sensitive = set(KEYS)
+    outputs = {"id", "bucket_name", *KEYS}
+    deletion_policies = ("delete", "orphan")
+
+    # -- reading ------------------------------------------------------------------------------
+    def observe(self, ctx: KindContext, wanted: list[Wanted]) -> dict[str, Live | None]:
+        api: ValdiClient = ctx.api
+        volumes = api.volumes()
+        by_id = {v["volume_id"]: v for v in volumes}
+        by_name = {v.get("bucket_name"): v for v in volumes}
+        out: dict[str, Live | None] = {}
+        for w in wanted:
+            spec = w.spec or {}
+            volume = by_id.get(w.id) if w.id else None
+            if volume is None and w.lookup and spec:  # bucket names are unique per account
+                volume = by_name.get(spec.get("bucket_name"))
+            if volume is None:
+                out[w.address] = None
+                continue
+            declares = spec.get("files") or spec.get("folders") or (w.last_applied or {}).get("files") \
+                or (w.last_applied or {}).get("folders")
+            contents = api.contents(volume["volume_id"]) if declares else []
+            local = {f["path"]: md5_of(_resolve(w.base_dir, f["source"]))
+                     for f in spec.get("files") or [] if isinstance(f, dict) and isinstance(f.get("source"), str)}
+            creds = spec.get("credentials_file")
+            local["credentials_file"] = _resolve(w.base_dir, creds).is_file() if isinstance(creds, str) else None
+            out[w.address] = make_live(volume, contents, w.secrets, local)
+        return out
+
+    def check_offline(self, resources: list[Resource]) -> list[Problem]:
+        problems = []
+        for r in resources:
+            for i, f in enumerate(r.spec.get("files") or []):
+                if isinstance(f, dict) and "source" in f:
+                    found = check_local_path(r, f"spec.files[{i}].source", f["source"])
+                    if found:
+                        problems.append(found)
+        return problems
+
+    # -- comparing ----------------------------------------------------------------------------
+    def diff(self, spec: dict, live: Live, last_applied: dict | None) -> Diff:
+        changes: list[FieldChange] = []
+        if spec.get("bucket_name") != live.attrs.get("bucket_name"):
+            changes.append(FieldChange("bucket_name", live.attrs.get("bucket_name"), spec.get("bucket_name"), True))
+        have_files: dict[str, str] = live.attrs.get("files") or {}
+        have_folders: set[str] = set(live.attrs.get("folders") or [])
+        for folder in spec.get("folders") or []:
+            if _folder(folder) not in have_folders:
+                changes.append(FieldChange(f"folders.{_folder(folder)}", None, "create"))
+        wanted_paths = set()
+        for f in spec.get("files") or []:
+            path = f["path"]
+            wanted_paths.add(path)
+            want = live.local.get(path)
+            have = have_files.get(path)
+            if have is None or (want is not None and want != have):
+                changes.append(FieldChange(f"files.{path}", None if have is None else f"md5 {have}",
+                                           f"upload {f['source']}" + (f" (md5 {want})" if want else "")))
+        last = last_applied or {}
+        for f in last.get("files") or []:  # ours before, gone from the manifest now
+            if f["path"] not in wanted_paths and f["path"] in have_files:
+                changes.append(FieldChange(f"files.{f['path']}", f"md5 {have_files[f['path']]}", None))
+        kept = {_folder(x) for x in spec.get("folders") or []}
+        for folder in last.get("folders") or []:
+            if _folder(folder) not in kept and _folder(folder) in have_folders:
+                changes.append(FieldChange(f"folders.{_folder(folder)}", "present", None))
+        creds = spec.get("credentials_file")
+        if creds and live.local.get("credentials_file") is False:
+            changes.append(FieldChange("credentials_file", None, f"write {creds}"))
+        return Diff(changes)
+
+    def plan_notes(self, spec: dict | None, live: Live | None, last_applied: dict | None) -> list[str]:
+        if spec and live and spec.get("credentials_file") and live.local.get("credentials_file") is False \
+                and not all(live.outputs.get(k) for k in KEYS):
+            return ["the volume's access keys are returned only when it is created and are not in the state; "
+                    "the credentials file cannot be written (replace the volume for new keys)"]
+        return []
+
+    # -- writing ------------------------------------------------------------------------------
+    def create(self, ctx: KindContext, spec: dict) -> Live:
+        api: ValdiClient = ctx.api
+        try:
+            volume = api.create_volume(spec["bucket_name"])
+        except Conflict:
+            raise ApiError(f"a volume named {spec['bucket_name']!r} already exists in this VALDI account and is "
+                           "not in the state; pick another bucket_name or delete the old volume", api="valdi",
+                           endpoint="POST /volume") from None
+        keys = {k: volume.get(k) for k in KEYS}
+        if spec.get("credentials_file") and all(keys.values()):
+            write_private(ctx.resolve_path(spec["credentials_file"]), credentials_text(keys, spec["bucket_name"]))
+        live = make_live(volume, [], keys, {})
+        return self._sync(ctx, live, spec, None)
+
+    def update(self, ctx: KindContext, live: Live, spec: dict, diff: Diff) -> Live:
+        return self._sync(ctx, live, spec, diff)
+
+    def _sync(self, ctx: KindContext, live: Live, spec: dict, diff: Diff | None) -> Live:
+        """Folders, then files (uploads and deletes), then the credentials file."""
+        api: ValdiClient = ctx.api
+        vid = live.id
+        files = dict(live.attrs.get("files") or {})
+        folders = set(live.attrs.get("folders") or [])
+        paths = {c.path: c for c in diff.changes} if diff else None
+        for folder in spec.get("folders") or []:
+            if _folder(folder) not in folders:
+                api.make_folder(vid, folder)
+                folders.add(_folder(folder))
+        for f in spec.get("files") or []:
+            if paths is not None and f"files.{f['path']}" not in paths:
+                continue
+            source = ctx.resolve_path(f["source"])
+            content = source.read_bytes()
+            ctx.progress(f"uploading {f['source']} to {spec['bucket_name']}/{f['path']} ({len(content)} bytes)")
+            api.upload(vid, f["path"], content)
+            files[f["path"]] = hashlib.md5(content, usedforsecurity=False).hexdigest()
+        for change in (diff.changes if diff else []):
+            if change.new is not None:
+                continue
+            if change.path.startswith("files."):
+                api.delete_path(vid, change.path[len("files."):], folder=False)
+                files.pop(change.path[len("files."):], None)
+            elif change.path.startswith("folders."):
+                api.delete_path(vid, change.path[len("folders."):], folder=True)
+                folders.discard(change.path[len("folders."):])
+        creds = spec.get("credentials_file")
+        if diff and "credentials_file" in (paths or {}) and all(live.outputs.get(k) for k in KEYS):
+            write_private(ctx.resolve_path(creds), credentials_text(live.outputs, spec["bucket_name"]))
+        attrs = {**live.attrs, "bucket_name": spec["bucket_name"], "files": files, "folders": sorted(folders)}
+        return Live(vid, attrs, dict(live.outputs), local=dict(live.local))
+
+    def delete(self, ctx: KindContext, live: Live, policy: str, last_applied: dict | None) -> None:
+        if policy == "delete":
+            ctx.api.delete_volume(live.id)
+
+
+def make_live(volume: dict, contents: list[dict], secrets: dict, local: dict) -> Live:
+    files = {c["path"]: c.get("etag") for c in contents if c.get("type") == "file"}
+    folders = sorted({_folder(c["path"]) for c in contents if c.get("type") == "folder"} |
+                     {_folder(p.rsplit("/", 1)[0]) for p in files if "/" in p})
+    attrs = {"bucket_name": volume.get("bucket_name"), "files": files, "folders": folders}
+    outputs: dict[str, Any] = {"id": volume["volume_id"], "bucket_name": volume.get("bucket_name")}
+    for k in KEYS:
+        outputs[k] = volume.get(k) or secrets.get(k)
+    return Live(volume["volume_id"], attrs, outputs, local=local)
