@@ -1,0 +1,230 @@
+"""examples/valdi.yaml through the CLI against the emulator: apply, no changes, power
+stop/start with costs, a flavor change that replaces the VM, file upload / re-upload /
+delete, keys that cannot be deleted, destroy, a 2-second token lifetime, catalog checks
+before any provisioning, and one listing per kind per plan."""
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import stat
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from conftest import api_calls
+from reconciler.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples"
+
+
+def run(*args):
+    r = CliRunner().invoke(main, ["--no-color", *args], catch_exceptions=False)
+    return r.exit_code, r.output
+
+
+@pytest.fixture
+def work(tmp_path, sandbox_env):
+    d = tmp_path / "infra"
+    d.mkdir()
+    for name in ("valdi.yaml", "keys", "files"):
+        src = EXAMPLES / name
+        (shutil.copytree if src.is_dir() else shutil.copy)(src, d / name)
+    return d
+
+
+def apply(work: Path, *extra: str):
+    return run("--state", str(work / "state.json"), "apply", str(work), "--auto-approve", *extra)
+
+
+def plan(work: Path, *extra: str):
+    return run("--state", str(work / "state.json"), "plan", str(work), *extra)
+
+
+def edit(work: Path, old: str, new: str) -> None:
+    path = work / "valdi.yaml"
+    text = path.read_text()
+    assert old in text, old
+    path.write_text(text.replace(old, new, 1))
+
+
+def docs(admin, kind: str) -> list[dict]:
+    return admin.get(f"/_emulator/docs/{kind}").json()["items"]
+
+
+def objects(admin) -> dict[str, int]:
+    listing = admin.get("/_emulator/s3/valdi").json()["objects"]
+    return {o["key"].split("/", 1)[1]: o["size"] for o in listing}
+
+
+def test_apply_converges_and_writes_the_secrets_only_where_asked(work, admin):
+    code, out = apply(work)
+    assert code == 0, out
+    assert "$0.66/h" in out  # the VM's running cost from the catalog
+    code, out = plan(work, "--detailed-exitcode")
+    assert code == 0 and "No changes" in out, out
+    (vm,) = docs(admin, "valdi_vm")
+    assert vm["user_provided_name"] == "trainer" and vm["state"] == "running"
+    assert {k["name"] for k in docs(admin, "valdi_sshkey")} == {"deploy", "ci-runner"}
+    assert objects(admin) == {"team-datasets/config/train-config.json": 46, "team-datasets/raw/README.txt": 27,
+                              "team-datasets/raw/": 0, "team-datasets/processed/": 0}
+    pem = work / ".secrets" / "ci-runner.pem"
+    creds = work / ".secrets" / "datasets.credentials"
+    for f in (pem, creds):
+        assert stat.S_IMODE(f.stat().st_mode) == 0o600
+    assert pem.read_text().startswith("-----BEGIN") and "\\n" not in pem.read_text()
+    assert re.search(r"^aws_secret_access_key = \S+$", creds.read_text(), re.M)
+    state = json.loads((work / "state.json").read_text())
+    volume = state["resources"]["valdi.volume.datasets"]
+    assert "secret_access_key" in volume["secrets"] and "secret_access_key" not in volume["outputs"]
+    assert volume["secrets"]["secret_access_key"] in creds.read_text()
+
+
+def test_power_stop_and_start_in_place_with_the_cost_change(work, admin):
+    assert apply(work)[0] == 0
+    (before,) = docs(admin, "valdi_vm")
+    edit(work, "      power: running", "      power: stopped")
+    code, out = plan(work, "--detailed-exitcode")
+    assert code == 2 and "$0.66/h -> $0.10/h" in out and "-$0.56/h" in out, out
+    assert apply(work)[0] == 0
+    (vm,) = docs(admin, "valdi_vm")
+    assert vm["state"] == "stopped" and vm["server"] == before["server"]
+    edit(work, "      power: stopped", "      power: running")
+    admin.delete("/_emulator/requests")
+    assert apply(work)[0] == 0
+    assert api_calls(admin).get("POST /v1/vm/start/{id}") == 1
+    assert docs(admin, "valdi_vm")[0]["state"] == "running"
+    assert plan(work, "--detailed-exitcode")[0] == 0
+
+
+def test_a_flavor_change_replaces_the_vm_and_protection_is_honoured(work, admin):
+    assert apply(work)[0] == 0
+    (old,) = docs(admin, "valdi_vm")
+    edit(work, "94d76997-44ec-4f1e-8291-231de42b6030", "b5917017-7ca4-403e-b08b-ba5cc31c7d2a")
+    code, out = plan(work)
+    assert code == 1 and "protected by prevent_destroy" in out and "details.flavor_id" in out
+    edit(work, "lifecycle: {prevent_destroy: true}", "lifecycle: {prevent_destroy: false}")
+    code, out = plan(work)
+    assert code == 1 and "protected" in out  # the protection is lifted by an apply first, as documented
+    edit(work, "b5917017-7ca4-403e-b08b-ba5cc31c7d2a", "94d76997-44ec-4f1e-8291-231de42b6030")
+    assert apply(work)[0] == 0
+    edit(work, "94d76997-44ec-4f1e-8291-231de42b6030", "b5917017-7ca4-403e-b08b-ba5cc31c7d2a")
+    code, out = plan(work)
+    assert "-/+ valdi.vm.trainer" in out and "details.flavor_id" in out and "forces replacement" in out
+    assert "$0.66/h -> $1.32/h" in out
+    code, out = apply(work)
+    assert code == 0, out
+    (new,) = docs(admin, "valdi_vm")
+    assert new["server"] != old["server"] and new["extras"]["flavor_id"].startswith("b5917017")
+    assert plan(work, "--detailed-exitcode")[0] == 0
+
+
+def test_files_upload_reupload_only_when_changed_and_delete(work, admin):
+    assert apply(work)[0] == 0
+    edit(work, "        - {path: raw/README.txt, source: files/README.txt}",
+         "        - {path: raw/README.txt, source: files/README.txt}\n"
+         "        - {path: raw/labels.csv, source: files/labels.csv}")
+    (work / "files" / "labels.csv").write_text("id,label\n1,cat\n")
+    admin.delete("/_emulator/requests")
+    code, out = apply(work)
+    assert code == 0, out
+    calls = api_calls(admin)
+    assert calls.get("GET /volume/{id}/upload/{path:path}") == 1  # only the new file
+    assert objects(admin)["team-datasets/raw/labels.csv"] == 15
+
+    (work / "files" / "labels.csv").write_text("id,label\n1,cat\n2,dog\n")
+    code, out = plan(work, "--detailed-exitcode")
+    assert code == 2 and "files.raw/labels.csv" in out, out
+    assert apply(work)[0] == 0
+    assert objects(admin)["team-datasets/raw/labels.csv"] == 21
+
+    admin.put("/_emulator/s3/valdi/8/team-datasets/raw/theirs.txt", content=b"not ours")
+    edit(work, "\n        - {path: raw/labels.csv, source: files/labels.csv}", "")
+    code, out = apply(work)
+    assert code == 0, out
+    left = objects(admin)
+    assert "team-datasets/raw/labels.csv" not in left
+    assert "team-datasets/raw/theirs.txt" in left  # someone else's file stays
+    assert plan(work, "--detailed-exitcode")[0] == 0
+
+
+def test_a_removed_or_changed_key_is_said_plainly(work, admin):
+    assert apply(work)[0] == 0
+    edit(work, "      name: ci-runner\n", "      name: ci-runner-2\n")
+    code, out = plan(work)
+    assert "-/+ valdi.ssh_key.ci" in out and "VALDI has no API to delete SSH keys" in out
+    text = (work / "valdi.yaml").read_text()
+    start = text.index("  # A key pair VALDI generates")
+    end = text.index("  # A fixed-flavor machine")
+    (work / "valdi.yaml").write_text(text[:start] + text[end:])
+    code, out = plan(work)
+    assert "valdi.ssh_key.ci" in out and "will be forgotten" in out and "no API to delete" in out
+    assert apply(work)[0] == 0
+    assert any(k["name"] == "ci-runner" for k in docs(admin, "valdi_sshkey"))  # still there, as said
+
+
+def test_destroy_leaves_nothing_of_ours(work, admin):
+    assert apply(work)[0] == 0
+    edit(work, "lifecycle: {prevent_destroy: true}", "lifecycle: {prevent_destroy: false}")
+    assert apply(work)[0] == 0
+    code, out = run("--state", str(work / "state.json"), "destroy", str(work), "--auto-approve")
+    assert code == 0, out
+    assert docs(admin, "valdi_vm") == [] and docs(admin, "valdi_volume") == []
+    assert objects(admin) == {}
+    assert json.loads((work / "state.json").read_text())["resources"] == {}
+
+
+def test_an_apply_succeeds_when_access_tokens_live_two_seconds(work, admin):
+    admin.post("/_emulator/config", json={"valdi_access_ttl": 2, "vm_provision_delay": 3.0})
+    code, out = apply(work)
+    assert code == 0, out
+    edit(work, "      power: running", "      power: stopped")
+    assert apply(work)[0] == 0
+    log = admin.get("/_emulator/requests", params={"full": "1"}).json()["log"]
+    assert not [e for e in log if e["status"] == 401 and not e["path"].startswith("/account")]
+    assert any(e["path"] == "/account/refresh_token" for e in log)  # it refreshed as it went
+
+
+@pytest.mark.parametrize("old, new, message", [
+    ("flavor_id: 94d76997-44ec-4f1e-8291-231de42b6030", "flavor_id: 00000000-0000-0000-0000-000000000000",
+     "details.flavor_id: '00000000-0000-0000-0000-000000000000' is not offered (allowed: 94d76997"),
+    ("provider_id: a45088e0-1681-446e-9a3e-3ed9dfc3d57e\n      details:\n        flavor_id: 94d76997-44ec-4f1e-8291-231de42b6030\n        ssh_key_id: ${valdi.ssh_key.deploy.id}\n        ipv4: true",
+     "provider_id: 66730e5d-98d2-45f6-8aaa-6ad8cdcbc285\n      details:\n        hostnode: b2ce5479-fa59-483f-86ba-0aa128051821\n        gpu_model: a100-pcie-80gb\n        operating_system: TensorML 20 Everything\n        gpu_count: 1\n        vcpus: 8\n        ram: 32\n        storage: 40\n        ssh_key_id: ${valdi.ssh_key.deploy.id}",
+     "details.storage: 40 GB does not fit TensorML 20 Everything on this hostnode (allowed: 60 ... 300)"),
+    ("flavor_id: 94d76997-44ec-4f1e-8291-231de42b6030\n        ssh_key_id: ${valdi.ssh_key.deploy.id}\n        ipv4: true",
+     "flavor_id: 94d76997-44ec-4f1e-8291-231de42b6030\n        ssh_key_id: ${valdi.ssh_key.deploy.id}\n        ipv4: yes please",
+     "spec.details.ipv4"),
+])
+def test_invalid_vm_details_fail_before_any_provisioning(work, admin, old, new, message):
+    edit(work, old, new)
+    code, out = plan(work)
+    assert code == 1 and message in out, out
+    assert re.search(r"valdi\.yaml:\d+", out)
+    code, out = apply(work)
+    assert code == 1
+    assert "POST /v1/vm/provision" not in api_calls(admin)
+    assert "POST /sshkeys/sshkey" not in api_calls(admin)  # nothing at all was written
+
+
+def test_odd_vcpus_and_ratio_limits_name_the_allowed_values(work, admin):
+    edit(work, "provider_id: a45088e0-1681-446e-9a3e-3ed9dfc3d57e\n      details:\n        flavor_id: "
+               "94d76997-44ec-4f1e-8291-231de42b6030\n        ssh_key_id: ${valdi.ssh_key.deploy.id}\n        ipv4: true",
+         "provider_id: 0a53cf4e-7b2d-4c8e-9f61-2d4a8e6b3c15\n      details:\n        data_center_id: ca-montreal-3\n"
+         "        machine_type: sapphire-rapids-h100\n        ssh_key_id: ${valdi.ssh_key.deploy.id}\n"
+         "        boot_disk_size: 64\n        vcpus: 40\n        ram: 32\n        gpu_count: 1")
+    code, out = plan(work)
+    assert code == 1 and "details.vcpus: 40 vCPUs break sapphire-rapids-h100's limits" in out
+    assert "(allowed for ram 32 and gpu_count 1: 4 ... 24)" in out, out
+
+
+def test_a_plan_reads_one_listing_per_kind(work, admin):
+    assert apply(work)[0] == 0
+    admin.delete("/_emulator/requests")
+    assert plan(work)[0] == 0
+    calls = api_calls(admin)
+    assert calls.get("GET /v1/vm") == 1 and calls.get("GET /sshkeys") == 1
+    assert calls.get("GET /volume") == 1 and calls.get("GET /v1/devices/available") == 1
+    assert calls.get("GET /volume/{id}") == 1  # contents of the one volume that lists files
+    assert "GET /v1/vm/{id}" not in calls
