@@ -10,6 +10,7 @@ find it (the journaled intent + a lookup by natural key) instead of making anoth
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -42,6 +43,18 @@ class KillResult:
     duplicates: int
     lost: int
     converged: bool
+
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+EXAMPLE_FILES = ("keys", "files")  # local files the examples name (public keys, uploads)
+
+
+def copy_example(name: str, dest: Path) -> None:
+    """An example manifest with the local files it names, as a user would copy it."""
+    shutil.copy(EXAMPLES / name, dest)
+    for folder in EXAMPLE_FILES:
+        if (EXAMPLES / folder).is_dir() and not (dest / folder).exists():
+            shutil.copytree(EXAMPLES / folder, dest / folder)
 
 
 def apply_cmd(manifests: Path, state: Path) -> list[str]:

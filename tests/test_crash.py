@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from crash_harness import KillResult, duplicates, kill_at, mutating_requests, unkeyed_kinds
+from crash_harness import KillResult, duplicates, kill_at, mutating_requests, unkeyed_kinds, copy_example
 from reconciler.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -30,7 +30,7 @@ def run(*args):
 def test_kill_9_at_every_mutating_request_converges(example, mode, tmp_path, sandbox_env, admin):
     manifests = tmp_path / "m"
     manifests.mkdir()
-    shutil.copy(ROOT / "examples" / example, manifests)
+    copy_example(example, manifests)
     env = {**os.environ, **sandbox_env}
     # a clean run tells how many mutating requests an apply makes
     assert run("--state", str(tmp_path / "clean.json"), "apply", str(manifests), "--auto-approve")[0] == 0

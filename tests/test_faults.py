@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from crash_harness import duplicates
+from crash_harness import duplicates, copy_example
 from reconciler.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,12 +29,12 @@ ROUNDS = 5  # fresh emulator data each round: enough requests that 20% faults su
 def test_apply_converges_under_20_percent_faults(example, tmp_path, sandbox_env, admin):
     manifests = tmp_path / "m"
     manifests.mkdir()
-    shutil.copy(ROOT / "examples" / example, manifests)
+    copy_example(example, manifests)
     totals = {"requests": 0, "injected": 0, "applies": 0}
     for round_ in range(ROUNDS):
         admin.post("/_emulator/reset")
         state = str(tmp_path / f"state{round_}.json")
-        admin.post("/_emulator/faults", json={"pattern": "^(GET|POST|PUT|PATCH|DELETE) /(api|v1|volume|sshkeys)",
+        admin.post("/_emulator/faults", json={"pattern": "^(GET|POST|PUT|PATCH|DELETE) /(api|v1|volume|sshkeys|account|gateway)",
                                               "rate": 0.2, "kinds": [429, 500, "drop"], "retry_after": 0.01})
         applies = 0
         code = 1

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from crash_harness import MUTATING, apply_cmd
+from crash_harness import MUTATING, apply_cmd, copy_example
 from reconciler.cli import main
 from reconciler.emulator.core import SANDBOX
 
@@ -34,7 +34,7 @@ def manifests(tmp_path):
     d = tmp_path / "m"
     d.mkdir()
     for name in EXAMPLES:
-        shutil.copy(ROOT / "examples" / name, d)
+        copy_example(name, d)
     return d
 
 

@@ -127,7 +127,7 @@ class VolumeKind:
             if _folder(folder) not in kept and _folder(folder) in have_folders:
                 changes.append(FieldChange(f"folders.{_folder(folder)}", "present", None))
         creds = spec.get("credentials_file")
-        if creds and live.local.get("credentials_file") is False:
+        if creds and live.local.get("credentials_file") is False and all(live.outputs.get(k) for k in KEYS):
             changes.append(FieldChange("credentials_file", None, f"write {creds}"))
         return Diff(changes)
 
