@@ -73,7 +73,7 @@ class ValdiClient:
         with self._auth_lock:
             if self._access and self._access != stale and self._fresh(self._access_exp, self._access_life):
                 return self._access
-            if self._refresh and self._fresh(self._refresh_exp, 3600.0):
+            if self._refresh and self._fresh(self._refresh_exp, self._refresh_life):
                 try:
                     body = self.http.request("POST", "/account/refresh_token", json={"token": self._refresh},
                                              idempotent=True)
@@ -86,6 +86,7 @@ class ValdiClient:
             return self._access  # type: ignore[return-value]
 
     _access_life = 300.0
+    _refresh_life = 1.0
 
     def _set_access(self, token: str) -> None:
         self._access = token
@@ -100,7 +101,7 @@ class ValdiClient:
         self.logins += 1
         self._set_access(body["access_token"])
         self._refresh = body.get("refresh_token")
-        self._refresh_exp = token_expiry(self._refresh)[0] if self._refresh else 0.0
+        self._refresh_exp, self._refresh_life = token_expiry(self._refresh) if self._refresh else (0.0, 1.0)
 
     def _call(self, method: str, path: str, **kw: Any) -> Any:
         token = self._token()
