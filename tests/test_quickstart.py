@@ -33,6 +33,10 @@ def test_sandbox_quick_start_converges(tmp_path, monkeypatch):
     state = work / ".reconciler" / "sandbox" / "state.json"
     assert state.exists() and oct(state.stat().st_mode & 0o777) == "0o600"
     code, out = run("--sandbox", "destroy", str(work), "--auto-approve")
+    assert code == 1 and "valdi.vm.trainer is protected by prevent_destroy" in out  # nothing was touched
+    code, out = run("--sandbox", "state", "unprotect", "valdi.vm.trainer", str(work))
+    assert code == 0, out
+    code, out = run("--sandbox", "destroy", str(work), "--auto-approve")
     assert code == 0, out
     code, out = run("--sandbox", "state", "list", str(work))
     assert out.strip() == ""
