@@ -28,7 +28,9 @@ class EmulatorServer:
         self.url = f"http://{host}:{self.port}"
         self.emulator.base_url = self.url
         self._server = uvicorn.Server(uvicorn.Config(self.app, log_level="warning", access_log=False,
-                                                     lifespan="off", timeout_keep_alive=30))
+                                                     lifespan="off", timeout_keep_alive=30,
+                                                     # a stalled request (fault injection) must not hold up a stop
+                                                     timeout_graceful_shutdown=1))
         self._thread: threading.Thread | None = None
 
     def env(self) -> dict[str, str]:
