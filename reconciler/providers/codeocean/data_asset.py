@@ -81,6 +81,17 @@ class DataAssetKind:
             results = pool.map(lambda item: (item[0], api.permissions(item[1])), todo)
             return dict(results)
 
+    def check_offline(self, resources: list[Resource]) -> list[Problem]:
+        problems = []
+        for r in resources:
+            source = r.spec.get("source")
+            if isinstance(source, dict) and len(source) != 1:
+                pos = r.where("spec.source")
+                problems.append(Problem(pos.file, pos.line, pos.column, f"{r.address}.spec.source",
+                                        f"exactly one of aws, computation, combined (got: "
+                                        f"{', '.join(source) or 'none'})"))
+        return problems
+
     def check(self, ctx: KindContext, resources: list[Resource]) -> list[Problem]:
         """Custom metadata against the deployment's schema, before anything is written."""
         if not any(isinstance(r.spec.get("custom_metadata"), dict) for r in resources):

@@ -83,6 +83,8 @@ class SshKeyKind:
                 found = check_local_path(r, "spec.public_key_file", r.spec["public_key_file"])
                 if found:
                     problems.append(found)
+            if "public_key" in r.spec and "public_key_file" in r.spec:
+                problems.append(problem(r, "public_key_file", "give public_key or public_key_file, not both"))
             if "private_key_file" in r.spec and ("public_key" in r.spec or "public_key_file" in r.spec):
                 problems.append(problem(r, "private_key_file", "only for a key VALDI generates: leave out "
                                         "public_key and public_key_file, or drop private_key_file"))
