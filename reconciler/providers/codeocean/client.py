@@ -10,13 +10,13 @@ listing is dropped after a write.
 from __future__ import annotations
 
 import os
-import threading
 from typing import Any, Callable
 
 import httpx
 
 from reconciler.errors import ApiError, AuthError, NotFound
 from reconciler.http import HttpApi
+from reconciler.providers.runcache import RunCache
 
 PAGE_SIZE = 1000  # the API's maximum page
 
@@ -29,8 +29,7 @@ class CodeOceanClient:
         self.page_size = page_size
         self.http = http or HttpApi("codeocean", f"{self.domain}/api/v1", auth=httpx.BasicAuth(token or "", ""),
                                     headers={"Accept": "application/json", "User-Agent": "reconciler"})
-        self._cache: dict[str, Any] = {}
-        self._lock = threading.RLock()
+        self._cache = RunCache()
 
     def close(self) -> None:
         self.http.close()
@@ -41,14 +40,10 @@ class CodeOceanClient:
         return self.http.request(method, path, **kw)
 
     def _cached(self, key: str, load: Callable[[], Any]) -> Any:
-        with self._lock:  # one fetch even when several callers ask at once
-            if key not in self._cache:
-                self._cache[key] = load()
-            return self._cache[key]
+        return self._cache.get(key, load)
 
     def invalidate(self) -> None:
-        with self._lock:
-            self._cache.pop("assets", None)
+        self._cache.drop("assets")
 
     # -- reads ------------------------------------------------------------------------------
     def search(self, **params: Any) -> list[dict]:

@@ -16,8 +16,9 @@ import time
 from datetime import datetime, timezone
 from typing import Any, Callable
 
-from reconciler.errors import ApiError, AuthError, Conflict, NotFound
+from reconciler.errors import ApiError, AuthError, NotFound
 from reconciler.http import HttpApi
+from reconciler.providers.runcache import RunCache
 
 DEFAULT_ENDPOINT = "https://api.valdi.ai"
 
@@ -56,8 +57,7 @@ class ValdiClient:
         self._refresh: str | None = None
         self._refresh_exp = 0.0
         self._auth_lock = threading.Lock()
-        self._cache: dict[str, Any] = {}
-        self._lock = threading.RLock()
+        self._cache = RunCache()
         self.logins = 0  # how often we had to log in (tests and benchmarks read these)
         self.refreshes = 0
 
@@ -115,14 +115,10 @@ class ValdiClient:
 
     # -- cache ----------------------------------------------------------------------------
     def _cached(self, key: str, load: Callable[[], Any]) -> Any:
-        with self._lock:  # one fetch even when several kinds observe at once
-            if key not in self._cache:
-                self._cache[key] = load()
-            return self._cache[key]
+        return self._cache.get(key, load)
 
     def invalidate(self, key: str) -> None:
-        with self._lock:
-            self._cache.pop(key, None)
+        self._cache.drop(key)
 
     # -- devices --------------------------------------------------------------------------
     def devices(self) -> dict[str, list[dict]]:
@@ -230,4 +226,4 @@ def connect(config: dict[str, Any], env: dict[str, str] | None = None) -> ValdiC
                        config.get("password") or env.get("VALDI_PASSWORD"))
 
 
-__all__ = ["ValdiClient", "connect", "token_expiry", "encode_path", "Conflict"]
+__all__ = ["ValdiClient", "connect", "token_expiry", "encode_path"]

@@ -7,7 +7,6 @@ batch writes of one run share them. Writes are batch endpoints where Valohai has
 from __future__ import annotations
 
 import os
-import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -15,6 +14,7 @@ from typing import Any, Callable, Iterable
 
 from reconciler.errors import ApiError, AuthError
 from reconciler.http import HttpApi
+from reconciler.providers.runcache import RunCache
 
 DEFAULT_HOST = "https://app.valohai.com"
 PAGE_SIZE = 1000  # per listing request; valohai-cli itself asks for up to 9000
@@ -42,8 +42,7 @@ class ValohaiClient:
         self.http = http or HttpApi("valohai", self.host, headers={
             "Authorization": f"Token {token or ''}", "Accept": "application/json",
             "User-Agent": "reconciler"})
-        self._cache: dict[str, Any] = {}
-        self._lock = threading.RLock()
+        self._cache = RunCache()
 
     def close(self) -> None:
         self.http.close()
@@ -56,10 +55,7 @@ class ValohaiClient:
     @property
     def project(self) -> str:
         """The project id; a project given by name is looked up once."""
-        with self._lock:
-            if "project" not in self._cache:
-                self._cache["project"] = self._resolve_project()
-            return self._cache["project"]
+        return self._cache.get("project", self._resolve_project)
 
     def _resolve_project(self) -> str:
         if not self._project:
@@ -90,17 +86,10 @@ class ValohaiClient:
                 return items
 
     def _cached(self, key: str, load: Callable[[], Any]) -> Any:
-        with self._lock:  # one fetch even when several kinds observe at once
-            if key not in self._cache:
-                self._cache[key] = load()
-            return self._cache[key]
+        return self._cache.get(key, load)
 
     def invalidate(self) -> None:
-        with self._lock:
-            project = self._cache.get("project")
-            self._cache.clear()
-            if project:
-                self._cache["project"] = project
+        self._cache.clear(keep=("project",))
 
     def datums(self) -> list[dict]:
         """Every datum of the project (one paged listing per run, until a write)."""
