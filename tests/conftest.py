@@ -37,6 +37,43 @@ def sandbox_env(emulator, monkeypatch):
     return emulator.env()
 
 
+def cli(*args: str) -> tuple[int, str]:
+    """The CLI in-process: (exit code, stdout and stderr)."""
+    from click.testing import CliRunner
+
+    from reconciler.cli import main
+    r = CliRunner().invoke(main, ["--no-color", *args], catch_exceptions=False)
+    return r.exit_code, r.output
+
+
+class Infra:
+    """A folder of manifests with its own state file, driven through the CLI."""
+
+    def __init__(self, path, manifest: str):
+        self.path, self.manifest = path, path / manifest
+
+    def _run(self, command: str, *extra: str) -> tuple[int, str]:
+        return cli("--state", str(self.path / "state.json"), command, str(self.path), *extra)
+
+    def apply(self, *extra: str) -> tuple[int, str]:
+        return self._run("apply", "--auto-approve", *extra)
+
+    def plan(self, *extra: str) -> tuple[int, str]:
+        return self._run("plan", *extra)
+
+    def destroy(self) -> tuple[int, str]:
+        return self._run("destroy", "--auto-approve")
+
+    def edit(self, old: str, new: str) -> None:
+        text = self.manifest.read_text()
+        assert old in text, old
+        self.manifest.write_text(text.replace(old, new, 1))
+
+    def state(self) -> dict:
+        import json
+        return json.loads((self.path / "state.json").read_text())
+
+
 def api_calls(admin_client: httpx.Client) -> dict[str, int]:
     return admin_client.get("/_emulator/requests").json()["counts"]
 

@@ -9,18 +9,11 @@ import shutil
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from conftest import api_calls
-from reconciler.cli import main
+from conftest import Infra, api_calls
 from reconciler.emulator.core import SANDBOX
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def run(*args):
-    r = CliRunner().invoke(main, ["--no-color", *args], catch_exceptions=False)
-    return r.exit_code, r.output
 
 
 @pytest.fixture
@@ -28,22 +21,7 @@ def work(tmp_path, sandbox_env):
     d = tmp_path / "infra"
     d.mkdir()
     shutil.copy(ROOT / "examples" / "codeocean.yaml", d)
-    return d
-
-
-def apply(work: Path, *extra: str):
-    return run("--state", str(work / "state.json"), "apply", str(work), "--auto-approve", *extra)
-
-
-def plan(work: Path, *extra: str):
-    return run("--state", str(work / "state.json"), "plan", str(work), *extra)
-
-
-def edit(work: Path, old: str, new: str) -> None:
-    path = work / "codeocean.yaml"
-    text = path.read_text()
-    assert old in text
-    path.write_text(text.replace(old, new, 1))
+    return Infra(d, "codeocean.yaml")
 
 
 def assets(admin) -> dict[str, dict]:
@@ -56,9 +34,9 @@ def sdk(emulator):
 
 
 def test_apply_then_no_changes_and_the_sdk_reads_it_back(work, emulator, admin):
-    code, out = apply(work)
+    code, out = work.apply()
     assert code == 0, out
-    code, out = plan(work, "--detailed-exitcode")
+    code, out = work.plan("--detailed-exitcode")
     assert code == 0 and "No changes" in out, out
     made = assets(admin)
     assert set(made) == {"Training data", "Baseline results", "Training bundle"}
@@ -79,21 +57,21 @@ def test_apply_then_no_changes_and_the_sdk_reads_it_back(work, emulator, admin):
 
 
 def test_retag_archive_and_permissions_change_in_place(work, admin):
-    assert apply(work)[0] == 0
+    assert work.apply()[0] == 0
     ids = {n: d["id"] for n, d in assets(admin).items()}
     admin.delete("/_emulator/requests")
-    edit(work, "tags: [training, tabular]", "tags: [training, tabular, v2]")
-    code, out = plan(work, "--detailed-exitcode")
+    work.edit("tags: [training, tabular]", "tags: [training, tabular, v2]")
+    code, out = work.plan("--detailed-exitcode")
     assert code == 2 and "1 to change" in out and "v2" in out, out
-    assert apply(work)[0] == 0
+    assert work.apply()[0] == 0
     calls = api_calls(admin)
     assert calls.get("PUT /api/v1/data_assets/{id}") == 1
     assert not any(k.startswith(("POST /api/v1/data_assets ", "DELETE")) for k in calls)
 
     admin.delete("/_emulator/requests")
-    edit(work, "tags: [results]", "tags: [results]\n      archived: true")
-    edit(work, "everyone: none", "everyone: viewer")
-    assert apply(work)[0] == 0
+    work.edit("tags: [results]", "tags: [results]\n      archived: true")
+    work.edit("everyone: none", "everyone: viewer")
+    assert work.apply()[0] == 0
     calls = api_calls(admin)
     assert calls.get("PATCH /api/v1/data_assets/{id}/archive") == 1
     assert calls.get("POST /api/v1/data_assets/{id}/permissions") == 1
@@ -101,17 +79,17 @@ def test_retag_archive_and_permissions_change_in_place(work, admin):
     assert after["Baseline results"]["archived"] is True
     assert after["Training data"]["permissions"]["everyone"] == "viewer"
     assert {n: d["id"] for n, d in after.items()} == ids  # nothing was replaced
-    assert plan(work, "--detailed-exitcode")[0] == 0  # archived assets are still found
+    assert work.plan("--detailed-exitcode")[0] == 0  # archived assets are still found
 
 
 def test_a_source_change_replaces_the_asset_and_what_combines_it(work, admin):
-    assert apply(work)[0] == 0
+    assert work.apply()[0] == 0
     before = {n: d["id"] for n, d in assets(admin).items()}
-    edit(work, "prefix: data/", "prefix: models/")
-    code, out = plan(work)
+    work.edit("prefix: data/", "prefix: models/")
+    code, out = work.plan()
     assert "-/+ codeocean.data_asset.training-data" in out and "-/+ codeocean.data_asset.training-bundle" in out
     assert "forces replacement" in out
-    code, out = apply(work)
+    code, out = work.apply()
     assert code == 0, out
     after = {n: d["id"] for n, d in assets(admin).items()}
     assert len(after) == 3  # no leftovers, no duplicates
@@ -119,14 +97,14 @@ def test_a_source_change_replaces_the_asset_and_what_combines_it(work, admin):
     assert after["Training bundle"] != before["Training bundle"]
     assert after["Baseline results"] == before["Baseline results"]
     assert assets(admin)["Training data"]["source_bucket"]["prefix"] == "models/"
-    assert plan(work, "--detailed-exitcode")[0] == 0
+    assert work.plan("--detailed-exitcode")[0] == 0
 
 
 def test_destroy_removes_the_combined_asset_first(work, admin):
-    assert apply(work)[0] == 0
+    assert work.apply()[0] == 0
     ids = {d["id"]: n for n, d in assets(admin).items()}
     admin.delete("/_emulator/requests")
-    code, out = run("--state", str(work / "state.json"), "destroy", str(work), "--auto-approve")
+    code, out = work.destroy()
     assert code == 0, out
     log = admin.get("/_emulator/requests", params={"full": "1"}).json()["log"]
     deleted = [ids[e["path"].rsplit("/", 1)[1]] for e in log if e["method"] == "DELETE"]
@@ -135,16 +113,16 @@ def test_destroy_removes_the_combined_asset_first(work, admin):
 
 
 def test_a_source_without_objects_fails_clearly_and_a_fixed_manifest_converges(work, admin):
-    edit(work, "prefix: data/", "prefix: no-such-folder/")
-    code, out = apply(work)
+    work.edit("prefix: data/", "prefix: no-such-folder/")
+    code, out = work.apply()
     assert code == 1
     assert "codeocean.data_asset.training-data" in out
     assert "Training data failed: no objects found in s3://sandbox-bucket/no-such-folder" in out
     assert "Training data" not in assets(admin)  # the failed asset is not left behind
-    edit(work, "prefix: no-such-folder/", "prefix: data/")
-    code, out = apply(work)
+    work.edit("prefix: no-such-folder/", "prefix: data/")
+    code, out = work.apply()
     assert code == 0, out
-    assert plan(work, "--detailed-exitcode")[0] == 0
+    assert work.plan("--detailed-exitcode")[0] == 0
     assert len(assets(admin)) == 3
 
 
@@ -156,17 +134,17 @@ def test_a_source_without_objects_fails_clearly_and_a_fixed_manifest_converges(w
 def test_custom_metadata_is_checked_before_any_write(work, admin, bad, message):
     replacement = {"lab: vision": "colour: blue", "modality: genomics": "modality: X-ray",
                    "subjects: 120": "subjects: many"}[bad]
-    edit(work, bad, replacement)
-    code, out = plan(work)
+    work.edit(bad, replacement)
+    code, out = work.plan()
     assert code == 1 and message in out, out
     assert re.search(r"codeocean\.yaml:\d+", out)
     assert not any(k.startswith("POST /api/v1/data_assets") and "search" not in k for k in api_calls(admin))
 
 
 def test_a_plan_reads_assets_in_two_searches_not_one_get_each(work, admin):
-    assert apply(work)[0] == 0
+    assert work.apply()[0] == 0
     admin.delete("/_emulator/requests")
-    assert plan(work)[0] == 0
+    assert work.plan()[0] == 0
     calls = api_calls(admin)
     assert calls.get("POST /api/v1/data_assets/search") == 2  # live and archived
     assert "GET /api/v1/data_assets/{id}" not in calls

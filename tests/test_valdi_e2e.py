@@ -4,25 +4,17 @@ delete, keys that cannot be deleted, destroy, a 2-second token lifetime, catalog
 before any provisioning, and one listing per kind per plan."""
 from __future__ import annotations
 
-import json
 import re
 import shutil
 import stat
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from conftest import api_calls
-from reconciler.cli import main
+from conftest import Infra, api_calls
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
-
-
-def run(*args):
-    r = CliRunner().invoke(main, ["--no-color", *args], catch_exceptions=False)
-    return r.exit_code, r.output
 
 
 @pytest.fixture
@@ -32,22 +24,7 @@ def work(tmp_path, sandbox_env):
     for name in ("valdi.yaml", "keys", "files"):
         src = EXAMPLES / name
         (shutil.copytree if src.is_dir() else shutil.copy)(src, d / name)
-    return d
-
-
-def apply(work: Path, *extra: str):
-    return run("--state", str(work / "state.json"), "apply", str(work), "--auto-approve", *extra)
-
-
-def plan(work: Path, *extra: str):
-    return run("--state", str(work / "state.json"), "plan", str(work), *extra)
-
-
-def edit(work: Path, old: str, new: str) -> None:
-    path = work / "valdi.yaml"
-    text = path.read_text()
-    assert old in text, old
-    path.write_text(text.replace(old, new, 1))
+    return Infra(d, "valdi.yaml")
 
 
 def docs(admin, kind: str) -> list[dict]:
@@ -60,128 +37,128 @@ def objects(admin) -> dict[str, int]:
 
 
 def test_apply_converges_and_writes_the_secrets_only_where_asked(work, admin):
-    code, out = apply(work)
+    code, out = work.apply()
     assert code == 0, out
     assert "$0.66/h" in out  # the VM's running cost from the catalog
-    code, out = plan(work, "--detailed-exitcode")
+    code, out = work.plan("--detailed-exitcode")
     assert code == 0 and "No changes" in out, out
     (vm,) = docs(admin, "valdi_vm")
     assert vm["user_provided_name"] == "trainer" and vm["state"] == "running"
     assert {k["name"] for k in docs(admin, "valdi_sshkey")} == {"deploy", "ci-runner"}
     assert objects(admin) == {"team-datasets/config/train-config.json": 46, "team-datasets/raw/README.txt": 27,
                               "team-datasets/raw/": 0, "team-datasets/processed/": 0}
-    pem = work / ".secrets" / "ci-runner.pem"
-    creds = work / ".secrets" / "datasets.credentials"
+    pem = work.path / ".secrets" / "ci-runner.pem"
+    creds = work.path / ".secrets" / "datasets.credentials"
     for f in (pem, creds):
         assert stat.S_IMODE(f.stat().st_mode) == 0o600
     assert pem.read_text().startswith("-----BEGIN") and "\\n" not in pem.read_text()
     assert re.search(r"^aws_secret_access_key = \S+$", creds.read_text(), re.M)
-    state = json.loads((work / "state.json").read_text())
+    state = work.state()
     volume = state["resources"]["valdi.volume.datasets"]
     assert "secret_access_key" in volume["secrets"] and "secret_access_key" not in volume["outputs"]
     assert volume["secrets"]["secret_access_key"] in creds.read_text()
 
 
 def test_power_stop_and_start_in_place_with_the_cost_change(work, admin):
-    assert apply(work)[0] == 0
+    assert work.apply()[0] == 0
     (before,) = docs(admin, "valdi_vm")
-    edit(work, "      power: running", "      power: stopped")
-    code, out = plan(work, "--detailed-exitcode")
+    work.edit("      power: running", "      power: stopped")
+    code, out = work.plan("--detailed-exitcode")
     assert code == 2 and "$0.66/h -> $0.10/h" in out and "-$0.56/h" in out, out
-    assert apply(work)[0] == 0
+    assert work.apply()[0] == 0
     (vm,) = docs(admin, "valdi_vm")
     assert vm["state"] == "stopped" and vm["server"] == before["server"]
-    edit(work, "      power: stopped", "      power: running")
+    work.edit("      power: stopped", "      power: running")
     admin.delete("/_emulator/requests")
-    assert apply(work)[0] == 0
+    assert work.apply()[0] == 0
     assert api_calls(admin).get("POST /v1/vm/start/{id}") == 1
     assert docs(admin, "valdi_vm")[0]["state"] == "running"
-    assert plan(work, "--detailed-exitcode")[0] == 0
+    assert work.plan("--detailed-exitcode")[0] == 0
 
 
 def test_a_flavor_change_replaces_the_vm_and_protection_is_honoured(work, admin):
-    assert apply(work)[0] == 0
+    assert work.apply()[0] == 0
     (old,) = docs(admin, "valdi_vm")
-    edit(work, "94d76997-44ec-4f1e-8291-231de42b6030", "b5917017-7ca4-403e-b08b-ba5cc31c7d2a")
-    code, out = plan(work)
+    work.edit("94d76997-44ec-4f1e-8291-231de42b6030", "b5917017-7ca4-403e-b08b-ba5cc31c7d2a")
+    code, out = work.plan()
     assert code == 1 and "protected by prevent_destroy" in out and "details.flavor_id" in out
-    edit(work, "lifecycle: {prevent_destroy: true}", "lifecycle: {prevent_destroy: false}")
-    code, out = plan(work)
+    work.edit("lifecycle: {prevent_destroy: true}", "lifecycle: {prevent_destroy: false}")
+    code, out = work.plan()
     assert code == 1 and "protected" in out  # the protection is lifted by an apply first, as documented
-    edit(work, "b5917017-7ca4-403e-b08b-ba5cc31c7d2a", "94d76997-44ec-4f1e-8291-231de42b6030")
-    assert apply(work)[0] == 0
-    edit(work, "94d76997-44ec-4f1e-8291-231de42b6030", "b5917017-7ca4-403e-b08b-ba5cc31c7d2a")
-    code, out = plan(work)
+    work.edit("b5917017-7ca4-403e-b08b-ba5cc31c7d2a", "94d76997-44ec-4f1e-8291-231de42b6030")
+    assert work.apply()[0] == 0
+    work.edit("94d76997-44ec-4f1e-8291-231de42b6030", "b5917017-7ca4-403e-b08b-ba5cc31c7d2a")
+    code, out = work.plan()
     assert "-/+ valdi.vm.trainer" in out and "details.flavor_id" in out and "forces replacement" in out
     assert "$0.66/h -> $1.32/h" in out
-    code, out = apply(work)
+    code, out = work.apply()
     assert code == 0, out
     (new,) = docs(admin, "valdi_vm")
     assert new["server"] != old["server"] and new["extras"]["flavor_id"].startswith("b5917017")
-    assert plan(work, "--detailed-exitcode")[0] == 0
+    assert work.plan("--detailed-exitcode")[0] == 0
 
 
 def test_files_upload_reupload_only_when_changed_and_delete(work, admin):
-    assert apply(work)[0] == 0
-    edit(work, "        - {path: raw/README.txt, source: files/README.txt}",
+    assert work.apply()[0] == 0
+    work.edit("        - {path: raw/README.txt, source: files/README.txt}",
          "        - {path: raw/README.txt, source: files/README.txt}\n"
          "        - {path: raw/labels.csv, source: files/labels.csv}")
-    (work / "files" / "labels.csv").write_text("id,label\n1,cat\n")
+    (work.path / "files" / "labels.csv").write_text("id,label\n1,cat\n")
     admin.delete("/_emulator/requests")
-    code, out = apply(work)
+    code, out = work.apply()
     assert code == 0, out
     calls = api_calls(admin)
     assert calls.get("GET /volume/{id}/upload/{path:path}") == 1  # only the new file
     assert objects(admin)["team-datasets/raw/labels.csv"] == 15
 
-    (work / "files" / "labels.csv").write_text("id,label\n1,cat\n2,dog\n")
-    code, out = plan(work, "--detailed-exitcode")
+    (work.path / "files" / "labels.csv").write_text("id,label\n1,cat\n2,dog\n")
+    code, out = work.plan("--detailed-exitcode")
     assert code == 2 and "files.raw/labels.csv" in out, out
-    assert apply(work)[0] == 0
+    assert work.apply()[0] == 0
     assert objects(admin)["team-datasets/raw/labels.csv"] == 21
 
     admin.put("/_emulator/s3/valdi/8/team-datasets/raw/theirs.txt", content=b"not ours")
-    edit(work, "\n        - {path: raw/labels.csv, source: files/labels.csv}", "")
-    code, out = apply(work)
+    work.edit("\n        - {path: raw/labels.csv, source: files/labels.csv}", "")
+    code, out = work.apply()
     assert code == 0, out
     left = objects(admin)
     assert "team-datasets/raw/labels.csv" not in left
     assert "team-datasets/raw/theirs.txt" in left  # someone else's file stays
-    assert plan(work, "--detailed-exitcode")[0] == 0
+    assert work.plan("--detailed-exitcode")[0] == 0
 
 
 def test_a_removed_or_changed_key_is_said_plainly(work, admin):
-    assert apply(work)[0] == 0
-    edit(work, "      name: ci-runner\n", "      name: ci-runner-2\n")
-    code, out = plan(work)
+    assert work.apply()[0] == 0
+    work.edit("      name: ci-runner\n", "      name: ci-runner-2\n")
+    code, out = work.plan()
     assert "-/+ valdi.ssh_key.ci" in out and "VALDI has no API to delete SSH keys" in out
-    text = (work / "valdi.yaml").read_text()
+    text = (work.path / "valdi.yaml").read_text()
     start = text.index("  # A key pair VALDI generates")
     end = text.index("  # A fixed-flavor machine")
-    (work / "valdi.yaml").write_text(text[:start] + text[end:])
-    code, out = plan(work)
+    (work.path / "valdi.yaml").write_text(text[:start] + text[end:])
+    code, out = work.plan()
     assert "valdi.ssh_key.ci" in out and "will be forgotten" in out and "no API to delete" in out
-    assert apply(work)[0] == 0
+    assert work.apply()[0] == 0
     assert any(k["name"] == "ci-runner" for k in docs(admin, "valdi_sshkey"))  # still there, as said
 
 
 def test_destroy_leaves_nothing_of_ours(work, admin):
-    assert apply(work)[0] == 0
-    edit(work, "lifecycle: {prevent_destroy: true}", "lifecycle: {prevent_destroy: false}")
-    assert apply(work)[0] == 0
-    code, out = run("--state", str(work / "state.json"), "destroy", str(work), "--auto-approve")
+    assert work.apply()[0] == 0
+    work.edit("lifecycle: {prevent_destroy: true}", "lifecycle: {prevent_destroy: false}")
+    assert work.apply()[0] == 0
+    code, out = work.destroy()
     assert code == 0, out
     assert docs(admin, "valdi_vm") == [] and docs(admin, "valdi_volume") == []
     assert objects(admin) == {}
-    assert json.loads((work / "state.json").read_text())["resources"] == {}
+    assert work.state()["resources"] == {}
 
 
 def test_an_apply_succeeds_when_access_tokens_live_two_seconds(work, admin):
     admin.post("/_emulator/config", json={"valdi_access_ttl": 2, "vm_provision_delay": 3.0})
-    code, out = apply(work)
+    code, out = work.apply()
     assert code == 0, out
-    edit(work, "      power: running", "      power: stopped")
-    assert apply(work)[0] == 0
+    work.edit("      power: running", "      power: stopped")
+    assert work.apply()[0] == 0
     log = admin.get("/_emulator/requests", params={"full": "1"}).json()["log"]
     assert not [e for e in log if e["status"] == 401 and not e["path"].startswith("/account")]
     assert any(e["path"] == "/account/refresh_token" for e in log)  # it refreshed as it went
@@ -198,31 +175,31 @@ def test_an_apply_succeeds_when_access_tokens_live_two_seconds(work, admin):
      "spec.details.ipv4"),
 ])
 def test_invalid_vm_details_fail_before_any_provisioning(work, admin, old, new, message):
-    edit(work, old, new)
-    code, out = plan(work)
+    work.edit(old, new)
+    code, out = work.plan()
     assert code == 1 and message in out, out
     assert re.search(r"valdi\.yaml:\d+", out)
-    code, out = apply(work)
+    code, out = work.apply()
     assert code == 1
     assert "POST /v1/vm/provision" not in api_calls(admin)
     assert "POST /sshkeys/sshkey" not in api_calls(admin)  # nothing at all was written
 
 
 def test_odd_vcpus_and_ratio_limits_name_the_allowed_values(work, admin):
-    edit(work, "provider_id: a45088e0-1681-446e-9a3e-3ed9dfc3d57e\n      details:\n        flavor_id: "
+    work.edit("provider_id: a45088e0-1681-446e-9a3e-3ed9dfc3d57e\n      details:\n        flavor_id: "
                "94d76997-44ec-4f1e-8291-231de42b6030\n        ssh_key_id: ${valdi.ssh_key.deploy.id}\n        ipv4: true",
          "provider_id: 0a53cf4e-7b2d-4c8e-9f61-2d4a8e6b3c15\n      details:\n        data_center_id: ca-montreal-3\n"
          "        machine_type: sapphire-rapids-h100\n        ssh_key_id: ${valdi.ssh_key.deploy.id}\n"
          "        boot_disk_size: 64\n        vcpus: 40\n        ram: 32\n        gpu_count: 1")
-    code, out = plan(work)
+    code, out = work.plan()
     assert code == 1 and "details.vcpus: 40 vCPUs break sapphire-rapids-h100's limits" in out
     assert "(allowed for ram 32 and gpu_count 1: 4 ... 24)" in out, out
 
 
 def test_a_plan_reads_one_listing_per_kind(work, admin):
-    assert apply(work)[0] == 0
+    assert work.apply()[0] == 0
     admin.delete("/_emulator/requests")
-    assert plan(work)[0] == 0
+    assert work.plan()[0] == 0
     calls = api_calls(admin)
     assert calls.get("GET /v1/vm") == 1 and calls.get("GET /sshkeys") == 1
     assert calls.get("GET /volume") == 1 and calls.get("GET /v1/devices/available") == 1
