@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import shutil
 import stat
+import time
 from pathlib import Path
 
 import pytest
@@ -205,3 +206,16 @@ def test_a_plan_reads_one_listing_per_kind(work, admin):
     assert calls.get("GET /volume") == 1 and calls.get("GET /v1/devices/available") == 1
     assert calls.get("GET /volume/{id}") == 1  # contents of the one volume that lists files
     assert "GET /v1/vm/{id}" not in calls
+
+
+def test_a_vm_slower_than_vm_timeout_fails_clearly_and_the_next_apply_picks_it_up(work, admin):
+    admin.post("/_emulator/config", json={"vm_provision_delay": 2.0})
+    work.edit('valdi: {email: "${env.VALDI_EMAIL}", password: "${env.VALDI_PASSWORD}"}',
+              'valdi: {email: "${env.VALDI_EMAIL}", password: "${env.VALDI_PASSWORD}", vm_timeout: 0.5}')
+    code, out = work.apply()
+    assert code == 1 and "VM trainer is still provisioning after" in out and "the next apply picks it up" in out
+    time.sleep(2.0)
+    code, out = work.apply()
+    assert code == 0, out
+    assert len(docs(admin, "valdi_vm")) == 1  # found, not provisioned twice
+    assert work.plan("--detailed-exitcode")[0] == 0

@@ -23,8 +23,9 @@ PAGE_SIZE = 1000  # the API's maximum page
 
 class CodeOceanClient:
     def __init__(self, domain: str, token: str | None, *, http: HttpApi | None = None,
-                 page_size: int = PAGE_SIZE):
+                 page_size: int = PAGE_SIZE, asset_timeout: float = 1800.0):
         self.domain = domain.rstrip("/")
+        self.asset_timeout = asset_timeout  # seconds apply waits for draft -> ready
         self._token_given = bool(token)
         self.page_size = page_size
         self.http = http or HttpApi("codeocean", f"{self.domain}/api/v1", auth=httpx.BasicAuth(token or "", ""),
@@ -126,4 +127,5 @@ def connect(config: dict[str, Any], env: dict[str, str] | None = None) -> CodeOc
                        "(e.g. https://acme.codeocean.com)", api="codeocean")
     if "://" not in str(domain):
         domain = f"https://{domain}"
-    return CodeOceanClient(str(domain), config.get("token") or env.get("CODEOCEAN_TOKEN"))
+    return CodeOceanClient(str(domain), config.get("token") or env.get("CODEOCEAN_TOKEN"),
+                           asset_timeout=float(config.get("asset_timeout") or 1800.0))

@@ -143,7 +143,7 @@ class DataAssetKind:
 
     def _wait_ready(self, ctx: KindContext, asset: dict) -> dict:
         api: CodeOceanClient = ctx.api
-        timeout = float(ctx.options.get("asset_timeout", 1800))
+        timeout = float(ctx.options.get("asset_timeout") or getattr(api, "asset_timeout", 1800.0))
         started, delay, reported = time.monotonic(), POLL_FIRST, 0.0
         while asset.get("state") == "draft":
             waited = time.monotonic() - started

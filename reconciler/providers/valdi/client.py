@@ -46,8 +46,9 @@ def encode_path(path: str) -> str:
 
 class ValdiClient:
     def __init__(self, endpoint: str, email: str | None, password: str | None, *, http: HttpApi | None = None,
-                 clock: Callable[[], float] = time.time):
+                 clock: Callable[[], float] = time.time, vm_timeout: float = 1200.0):
         self.endpoint = endpoint.rstrip("/")
+        self.vm_timeout = vm_timeout  # seconds apply waits for provisioning -> running
         self._email, self._password = email, password
         self.http = http or HttpApi("valdi", self.endpoint, headers={
             "Accept": "application/json", "User-Agent": "reconciler"})
@@ -223,7 +224,8 @@ def connect(config: dict[str, Any], env: dict[str, str] | None = None) -> ValdiC
     env = os.environ if env is None else env
     endpoint = config.get("endpoint") or env.get("VALDI_ENDPOINT") or DEFAULT_ENDPOINT
     return ValdiClient(str(endpoint), config.get("email") or env.get("VALDI_EMAIL"),
-                       config.get("password") or env.get("VALDI_PASSWORD"))
+                       config.get("password") or env.get("VALDI_PASSWORD"),
+                       vm_timeout=float(config.get("vm_timeout") or 1200.0))
 
 
 __all__ = ["ValdiClient", "connect", "token_expiry", "encode_path"]

@@ -115,7 +115,8 @@ class VmKind:
             seen["vm"] = vm
             return vm.get("status") in RUNNING, str(vm.get("status"))
 
-        wait_for(check, f"VM {name}", float(ctx.options.get("vm_timeout", 1200)), ctx.progress)
+        timeout = float(ctx.options.get("vm_timeout") or getattr(api, "vm_timeout", 1200.0))
+        wait_for(check, f"VM {name}", timeout, ctx.progress)
         return seen["vm"]
 
     def update(self, ctx: KindContext, live: Live, spec: dict, diff: Diff) -> Live:
