@@ -129,6 +129,23 @@ def test_secrets_encrypted_at_rest_with_the_key(location):
         open_location(location, {"RECONCILER_STATE_KEY": "nope"}).read()
 
 
+def test_a_password_in_the_last_applied_spec_is_sealed_too(location):
+    """A VM's details.password is needed for three-way diffs, so it is kept, but sealed."""
+    env = {"RECONCILER_STATE_KEY": "correct horse battery staple"}
+    doc = doc_with_secret()
+    vm_password = "vm-password-Zq81xk0"
+    doc.resources["valdi.vm.a"] = ResourceState(
+        kind="valdi.vm", id="vm-1", last_applied={"name": "a", "details": {"flavor_id": "f", "password": vm_password},
+                                                  "power": "running"})
+    store = open_location(location, env)
+    store.write(doc)
+    assert vm_password not in raw_bytes(location) and "(sealed)" in raw_bytes(location)
+    back = store.read().resources["valdi.vm.a"]
+    assert back.last_applied == {"name": "a", "details": {"flavor_id": "f", "password": vm_password},
+                                 "power": "running"}
+    assert back.secrets == {}
+
+
 def test_without_a_key_secrets_stay_in_the_state_only(location):
     store = open_location(location, {})
     store.write(doc_with_secret())

@@ -219,3 +219,25 @@ def test_a_vm_slower_than_vm_timeout_fails_clearly_and_the_next_apply_picks_it_u
     assert code == 0, out
     assert len(docs(admin, "valdi_vm")) == 1  # found, not provisioned twice
     assert work.plan("--detailed-exitcode")[0] == 0
+
+
+def test_a_vm_password_stays_out_of_every_output_and_is_sealed_in_the_state(work, admin, monkeypatch):
+    monkeypatch.setenv("RECONCILER_STATE_KEY", "state key for the test")
+    monkeypatch.setenv("VM_PASSWORD", "Vm-pass-93kd81Lq")
+    work.edit("provider_id: a45088e0-1681-446e-9a3e-3ed9dfc3d57e\n      details:\n        flavor_id: "
+              "94d76997-44ec-4f1e-8291-231de42b6030\n        ssh_key_id: ${valdi.ssh_key.deploy.id}\n        ipv4: true",
+              "provider_id: 66730e5d-98d2-45f6-8aaa-6ad8cdcbc285\n      details:\n"
+              "        hostnode: b2ce5479-fa59-483f-86ba-0aa128051821\n        gpu_model: a100-pcie-80gb\n"
+              "        operating_system: Ubuntu 22.04 LTS\n        gpu_count: 1\n        vcpus: 8\n        ram: 32\n"
+              "        storage: 100\n        external_ports: \"{21297}\"\n        internal_ports: \"{22}\"\n"
+              "        password: ${env.VM_PASSWORD}")
+    outputs = [work.plan(), work.apply(), work.plan("--detailed-exitcode"), work.plan("--format", "json"),
+               work.plan("--format", "markdown")]
+    assert outputs[1][0] == 0, outputs[1][1]
+    assert outputs[2][0] == 0  # the sealed password round-trips: no phantom change
+    # component pricing: GPU 2.044 + 8 vCPU x 0.0035 + 32 GB x 0.0025 + 100 GB x 0.0002 = 2.172
+    assert "- -> $2.17/h" in outputs[0][1], outputs[0][1]
+    text = "\n".join(out for _, out in outputs) + (work.path / "state.json").read_text()
+    assert "Vm-pass-93kd81Lq" not in text
+    assert work.state()["resources"]["valdi.vm.trainer"]["last_applied"]["details"]["password"] == "(sealed)"
+    assert docs(admin, "valdi_vm")[0]["port_forwards"] == '{"21297": "22"}'

@@ -1,7 +1,9 @@
 """Secrets in the state (volume keys, generated private keys) encrypted at rest when
 RECONCILER_STATE_KEY is set: Fernet (AES-128-CBC + HMAC-SHA256, from `cryptography`)
-with a key derived from the variable by HKDF-SHA256. Only each resource's `secrets` is
-sealed; everything else stays readable for reviews and `state show`."""
+with a key derived from the variable by HKDF-SHA256. Sealed per resource: its `secrets`,
+and the secret-looking values of its last applied spec (a VM's details.password), which
+the kinds need for three-way diffs; everything else stays readable for reviews and
+`state show`."""
 from __future__ import annotations
 
 import base64
@@ -13,6 +15,31 @@ from reconciler.errors import StateError
 
 ENV = "RECONCILER_STATE_KEY"
 MARK = "$fernet"
+SEALED = "(sealed)"  # stands in the readable document where a last-applied secret was
+APPLIED = "$last_applied"  # inside the sealed blob: [path, value] pairs taken out of last_applied
+
+
+def _take_secrets(value, path: list, found: list):
+    """A copy of `value` with secret-looking string fields replaced by SEALED."""
+    from reconciler.http import SECRET_KEYS
+    if isinstance(value, dict):
+        out = {}
+        for k, v in value.items():
+            if isinstance(v, str) and SECRET_KEYS.search(str(k)) and not str(k).endswith("_file"):
+                found.append([path + [k], v])
+                out[k] = SEALED
+            else:
+                out[k] = _take_secrets(v, path + [k], found)
+        return out
+    if isinstance(value, list):
+        return [_take_secrets(v, path + [i], found) for i, v in enumerate(value)]
+    return value
+
+
+def _put_back(value, path: list, secret) -> None:
+    for step in path[:-1]:
+        value = value[step]
+    value[path[-1]] = secret
 
 
 def secrets_encrypted(env: Mapping[str, str] | None = None) -> bool:
@@ -42,8 +69,13 @@ def seal_doc(doc: dict, env: Mapping[str, str] | None = None) -> dict:
     import json
     out = copy.deepcopy(doc)
     for entry in out.get("resources", {}).values():
-        if entry.get("secrets"):
-            entry["secrets"] = {MARK: fernet.encrypt(json.dumps(entry["secrets"]).encode()).decode()}
+        taken: list = []
+        entry["last_applied"] = _take_secrets(entry.get("last_applied") or {}, [], taken)
+        blob = dict(entry.get("secrets") or {})
+        if taken:
+            blob[APPLIED] = taken
+        if blob:
+            entry["secrets"] = {MARK: fernet.encrypt(json.dumps(blob).encode()).decode()}
     return out
 
 
@@ -61,7 +93,10 @@ def open_doc(doc: dict, env: Mapping[str, str] | None = None) -> dict:
     for entry in out["resources"].values():
         if MARK in (entry.get("secrets") or {}):
             try:
-                entry["secrets"] = json.loads(fernet.decrypt(entry["secrets"][MARK].encode()))
+                blob = json.loads(fernet.decrypt(entry["secrets"][MARK].encode()))
             except InvalidToken:
                 raise StateError(f"{ENV} does not decrypt the state's secrets (wrong key)") from None
+            for path, secret in blob.pop(APPLIED, []):
+                _put_back(entry["last_applied"], path, secret)
+            entry["secrets"] = blob
     return out
