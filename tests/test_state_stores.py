@@ -144,6 +144,11 @@ def test_a_password_in_the_last_applied_spec_is_sealed_too(location):
     assert back.last_applied == {"name": "a", "details": {"flavor_id": "f", "password": vm_password},
                                  "power": "running"}
     assert back.secrets == {}
+    doc = store.read()
+    doc.pending["valdi.vm.b"] = {"kind": "valdi.vm", "spec": {"details": {"password": vm_password}}, "started_at": 1}
+    store.write(doc)
+    assert vm_password not in raw_bytes(location)
+    assert store.read().pending["valdi.vm.b"]["spec"]["details"]["password"] == vm_password
 
 
 def test_without_a_key_secrets_stay_in_the_state_only(location):

@@ -76,11 +76,17 @@ def seal_doc(doc: dict, env: Mapping[str, str] | None = None) -> dict:
             blob[APPLIED] = taken
         if blob:
             entry["secrets"] = {MARK: fernet.encrypt(json.dumps(blob).encode()).decode()}
+    for entry in out.get("pending", {}).values():  # a journaled create's spec
+        taken = []
+        entry["spec"] = _take_secrets(entry.get("spec") or {}, [], taken)
+        if taken:
+            entry[MARK] = fernet.encrypt(json.dumps(taken).encode()).decode()
     return out
 
 
 def open_doc(doc: dict, env: Mapping[str, str] | None = None) -> dict:
-    sealed = [e for e in doc.get("resources", {}).values() if MARK in (e.get("secrets") or {})]
+    sealed = [e for e in doc.get("resources", {}).values() if MARK in (e.get("secrets") or {})] + \
+        [e for e in doc.get("pending", {}).values() if MARK in e]
     if not sealed:
         return doc
     fernet = _fernet(env)
@@ -99,4 +105,12 @@ def open_doc(doc: dict, env: Mapping[str, str] | None = None) -> dict:
             for path, secret in blob.pop(APPLIED, []):
                 _put_back(entry["last_applied"], path, secret)
             entry["secrets"] = blob
+    for entry in out.get("pending", {}).values():
+        if MARK in entry:
+            try:
+                taken = json.loads(fernet.decrypt(entry.pop(MARK).encode()))
+            except InvalidToken:
+                raise StateError(f"{ENV} does not decrypt the state's secrets (wrong key)") from None
+            for path, secret in taken:
+                _put_back(entry["spec"], path, secret)
     return out
