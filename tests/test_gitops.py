@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import shlex
-import shutil
 from pathlib import Path
 
 import httpx
@@ -13,6 +12,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
+from crash_harness import copy_example
 from reconciler.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -26,7 +26,9 @@ def run(*args):
 
 @pytest.fixture
 def infra(tmp_path, sandbox_env, monkeypatch):
-    shutil.copy(ROOT / "examples" / "valohai.yaml", (tmp_path / "infra").mkdir() or tmp_path / "infra")
+    (tmp_path / "infra").mkdir()
+    for example in ("valohai.yaml", "valdi.yaml", "codeocean.yaml"):  # every provider in one pull request
+        copy_example(example, tmp_path / "infra")
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("RECONCILER_STATE", str(tmp_path / "state.json"))
     return tmp_path
@@ -92,3 +94,21 @@ def test_stale_plan_is_refused_and_fresh_plan_applies_as_shown(infra, sandbox_en
     code, shown_again = run("show", "plan2.bin")
     assert shown_again == shown.split("Saved the plan")[0] or shown_again in shown
     assert run("plan", "infra/", "--detailed-exitcode")[0] == 0
+
+
+def test_a_vm_stopped_by_hand_is_drift_and_makes_a_saved_plan_stale(infra, sandbox_env):
+    assert run("apply", "infra/", "--auto-approve")[0] == 0
+    code, out = run("plan", "infra/", "-o", "plan.bin", "--detailed-exitcode")
+    assert code == 0
+    vm_id = json.loads((infra / "state.json").read_text())["resources"]["valdi.vm.trainer"]["id"]
+    base = sandbox_env["VALDI_ENDPOINT"]
+    token = httpx.post(f"{base}/account/login", json={"email": sandbox_env["VALDI_EMAIL"],
+                                                      "password": sandbox_env["VALDI_PASSWORD"]}).json()["access_token"]
+    assert httpx.post(f"{base}/v1/vm/stop/{vm_id}", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+    code, out = run("drift", "infra/")
+    assert code == 2 and "valdi.vm.trainer" in out and 'power: "stopped" -> "running"' in out, out
+    assert "$0.10/h -> $0.66/h" in out
+    code, out = run("apply", "plan.bin")
+    assert code == 1 and "valdi.vm.trainer changed in the live service" in out
+    assert run("apply", "infra/", "--auto-approve")[0] == 0  # starts it again
+    assert run("drift", "infra/")[0] == 0
