@@ -112,3 +112,18 @@ def test_a_vm_stopped_by_hand_is_drift_and_makes_a_saved_plan_stale(infra, sandb
     assert code == 1 and "valdi.vm.trainer changed in the live service" in out
     assert run("apply", "infra/", "--auto-approve")[0] == 0  # starts it again
     assert run("drift", "infra/")[0] == 0
+
+
+def test_the_json_plan_of_every_example_validates_and_carries_vm_costs(infra):
+    import jsonschema
+
+    from reconciler.validation import load_schema
+    code, out = run("plan", "infra/", "--format", "json")
+    assert code == 0, out
+    doc = json.loads(out)
+    jsonschema.validate(doc, load_schema("plan.schema.json"))
+    vm = next(a for a in doc["resource_changes"] if a["address"] == "valdi.vm.trainer")
+    assert vm["cost"] == {"hourly_before": None, "hourly_after": 0.66}
+    assert doc["summary"]["hourly_cost_change"] == 0.66
+    kinds = {a["kind"] for a in doc["resource_changes"]}
+    assert {"valdi.ssh_key", "valdi.vm", "valdi.volume", "valohai.datum", "codeocean.data_asset"} <= kinds
