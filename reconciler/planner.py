@@ -92,6 +92,24 @@ def _mark_sensitive(changes: list[FieldChange], sensitive: set[str]) -> list[Fie
     return out
 
 
+def _shown(changes: list[FieldChange], sensitive: set[str]) -> list[FieldChange]:
+    """Changes as the plan shows them: a sensitive field inside a shown value (a VM's
+    details.password in `+ details = {...}`) is masked. The applier keeps the real ones."""
+    if not sensitive:
+        return changes
+    return [c if c.sensitive else dc_replace(c, old=_mask(c.old, sensitive), new=_mask(c.new, sensitive))
+            for c in changes]
+
+
+def _mask(value: Any, sensitive: set[str]) -> Any:
+    if isinstance(value, dict):
+        return {k: ("(sensitive)" if k in sensitive and v is not None else _mask(v, sensitive))
+                for k, v in value.items()}
+    if isinstance(value, list):
+        return [_mask(v, sensitive) for v in value]
+    return value
+
+
 def make_plan(desired: list[Resource], state: StateDoc, live: dict[str, Live | None],
               kinds: dict[str, Any], context: Callable[[str], KindContext],
               options: PlanOptions = PlanOptions()) -> PlanResult:
@@ -180,7 +198,7 @@ def _plan_desired(resource: Resource, prior: ResourceState | None, lv: Live | No
                   if prior else "it is in the manifests but not in the live service")
         changes = [FieldChange(k, None, v, False, k in sensitive) for k, v in spec.items()]
         action = Action(address, resource.kind, ActionType.CREATE, [reason],
-                        _mark_sensitive(changes, sensitive))
+                        _shown(_mark_sensitive(changes, sensitive), sensitive))
         return Step(action, resource, None, prior, pending=pending, spec=spec)
     last_applied = prior.last_applied if prior else (pending.get("spec") if pending else None)
     diff = kind.diff(spec, lv, last_applied)
@@ -205,7 +223,7 @@ def _plan_desired(resource: Resource, prior: ResourceState | None, lv: Live | No
         atype = ActionType.CREATE  # taking it over is what the user sees; update happens inside
         reasons.insert(0, "found after an interrupted apply" if pending
                        else "already exists in the live service: adopt existing")
-    action = Action(address, resource.kind, atype, reasons + diff.notes, changes, remote_id=lv.id,
+    action = Action(address, resource.kind, atype, reasons + diff.notes, _shown(changes, sensitive), remote_id=lv.id,
                     mode="adopt" if adopt and atype is ActionType.CREATE else None)
     return Step(action, resource, lv, prior, diff, pending=pending, spec=spec)
 

@@ -149,3 +149,25 @@ def test_a_plan_reads_assets_in_two_searches_not_one_get_each(work, admin):
     assert calls.get("POST /api/v1/data_assets/search") == 2  # live and archived
     assert "GET /api/v1/data_assets/{id}" not in calls
     assert calls.get("GET /api/v1/data_assets/{id}/permissions") == 1  # only the asset that sets them
+
+
+def test_a_gcp_source_with_a_client_secret_never_shows_it(work, admin, monkeypatch):
+    monkeypatch.setenv("GCP_SECRET", "gcp-secret-7Hq2Lx9")
+    monkeypatch.setenv("RECONCILER_STATE_KEY", "state key for the test")
+    with work.manifest.open("a") as f:
+        f.write("""
+  - kind: codeocean.data_asset
+    name: from-gcs
+    spec:
+      name: From GCS
+      tags: [gcs]
+      source:
+        gcp: {bucket: sandbox-bucket, prefix: models, client_id: reader@example, client_secret: "${env.GCP_SECRET}"}
+""")
+    outputs = [work.plan(), work.apply(), work.plan("--detailed-exitcode"), work.plan("--format", "markdown")]
+    assert outputs[1][0] == 0, outputs[1][1]
+    assert outputs[2][0] == 0  # the secret round-trips through the sealed state: no phantom change
+    text = "\n".join(out for _, out in outputs) + (work.path / "state.json").read_text()
+    assert "gcp-secret-7Hq2Lx9" not in text
+    asset = assets(admin)["From GCS"]
+    assert asset["source_bucket"]["origin"] == "gcp" and asset["state"] == "ready" and asset["files"] == 1

@@ -231,10 +231,11 @@ def test_a_vm_password_stays_out_of_every_output_and_is_sealed_in_the_state(work
               "        operating_system: Ubuntu 22.04 LTS\n        gpu_count: 1\n        vcpus: 8\n        ram: 32\n"
               "        storage: 100\n        external_ports: \"{21297}\"\n        internal_ports: \"{22}\"\n"
               "        password: ${env.VM_PASSWORD}")
-    outputs = [work.plan(), work.apply(), work.plan("--detailed-exitcode"), work.plan("--format", "json"),
-               work.plan("--format", "markdown")]
-    assert outputs[1][0] == 0, outputs[1][1]
-    assert outputs[2][0] == 0  # the sealed password round-trips: no phantom change
+    before = [work.plan(), work.plan("--format", "json"), work.plan("--format", "markdown")]
+    assert '"password": "(sensitive)"' in before[1][1]  # shown in full, masked inside `details`
+    outputs = before + [work.apply(), work.plan("--detailed-exitcode")]
+    assert outputs[3][0] == 0, outputs[3][1]
+    assert outputs[4][0] == 0  # the sealed password round-trips: no phantom change
     # component pricing: GPU 2.044 + 8 vCPU x 0.0035 + 32 GB x 0.0025 + 100 GB x 0.0002 = 2.172
     assert "- -> $2.17/h" in outputs[0][1], outputs[0][1]
     text = "\n".join(out for _, out in outputs) + (work.path / "state.json").read_text()

@@ -32,7 +32,7 @@ PROGRESS_EVERY = 10.0  # seconds between "still draft" lines
 class DataAssetKind:
     name = "codeocean.data_asset"
     schema = "codeocean.data_asset.schema.json"
-    sensitive: set[str] = set()
+    sensitive = {"client_secret"}  # source.gcp.client_secret
     outputs = OUTPUTS
     deletion_policies = ("delete", "orphan")
 
@@ -88,7 +88,7 @@ class DataAssetKind:
             if isinstance(source, dict) and len(source) != 1:
                 pos = r.where("spec.source")
                 problems.append(Problem(pos.file, pos.line, pos.column, f"{r.address}.spec.source",
-                                        f"exactly one of aws, computation, combined (got: "
+                                        f"exactly one of aws, gcp, computation, combined (got: "
                                         f"{', '.join(source) or 'none'})"))
         return problems
 

@@ -32,6 +32,10 @@ def live_attrs(asset: dict, archived: bool, permissions: dict | None, prior: dic
     elif provenance.get("computation"):
         comp = dict(((prior.get("source") or {}).get("computation") or {}))
         attrs["source"] = {"computation": {**comp, "id": provenance["computation"]}}
+    elif sb.get("bucket") and not transferred and sb.get("origin") == "gcp":
+        prior_gcp = (prior.get("source") or {}).get("gcp") or {}
+        attrs["source"] = {"gcp": {**{k: v for k, v in prior_gcp.items() if k in ("client_id", "client_secret")},
+                                   "bucket": sb["bucket"], "prefix": folder(sb.get("prefix"))}}
     elif sb.get("bucket") and not transferred:
         prior_aws = (prior.get("source") or {}).get("aws") or {}
         attrs["source"] = {"aws": {"public": False,  # not returned: as we applied it
@@ -72,6 +76,8 @@ def normal_source(source: Any) -> Any:
         aws = {**AWS_DEFAULTS, **source["aws"]}
         aws["prefix"] = folder(aws.get("prefix"))
         return {"aws": aws}
+    if "gcp" in source and isinstance(source["gcp"], dict):
+        return {"gcp": {**source["gcp"], "prefix": folder(source["gcp"].get("prefix"))}}
     if "combined" in source and isinstance(source["combined"], list):
         return {"combined": list(source["combined"])}
     return source
