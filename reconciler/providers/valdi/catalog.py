@@ -9,7 +9,7 @@ limits (`machine_type`).
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Callable
 
 from reconciler.model import Ref, Template
 
@@ -41,13 +41,17 @@ def _int(details: dict, field: str) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-def check(provider_id: str, details: dict, catalog: dict[str, list[dict]]) -> list[Issue]:
-    """What is wrong with a VM's details for this provider, before any provisioning call."""
+def check(provider_id: str, details: dict, catalog: dict[str, list[dict]],
+          images: Callable[[str], list[dict]] | None = None) -> list[Issue]:
+    """What is wrong with a VM's details for this provider, before any provisioning call.
+    `images(shape_id)` lists a shape's images (read only for VMs of the shape provider)."""
     if provider_id not in catalog:
         return [("provider_id", f"VALDI has no provider {provider_id} ({_allowed(sorted(catalog))})")]
     devices = catalog[provider_id]
     kind = style(devices)
-    checker = {"flavor": _flavor, "hostnode": _hostnode, "shape": _shape, "machine": _machine}.get(kind or "")
+    if kind == "shape":
+        return _shape(details, devices, images)
+    checker = {"flavor": _flavor, "hostnode": _hostnode, "machine": _machine}.get(kind or "")
     return checker(details, devices) if checker else []
 
 
@@ -122,10 +126,16 @@ def _ports(value: Any) -> list[int]:
     return []
 
 
-def _shape(details: dict, devices: list[dict]) -> list[Issue]:
+def _shape(details: dict, devices: list[dict], images: Callable[[str], list[dict]] | None) -> list[Issue]:
     found, issues = _pick(devices, "shape_code", details, "config")
     if found:
         issues += [("config", m) for _, m in _capacity(found, "available")]
+        offered = images(found["shape_id"]) if images and found.get("shape_id") else []
+        image = details.get("image_id")
+        if offered and _known(image) and image not in [i.get("id") for i in offered]:
+            what = "is required" if image is None else f"{image!r} is not an image of {found['shape_code']}"
+            names = [f"{i.get('id')} ({i.get('name')})" for i in offered]
+            issues.append(("image_id", f"{what} ({_allowed(names)})"))
     if details.get("ssh_key_id") is None:
         issues.append(("ssh_key_id", "is required by this provider"))
     return issues

@@ -129,6 +129,16 @@ class ValdiClient:
             return {p["provider_id"]: p.get("provider_devices") or [] for p in body.get("devices_by_provider") or []}
         return self._cached("devices", load)
 
+    def shape_images(self, provider_id: str, shape_id: str) -> list[dict]:
+        """The images a shape offers (bd3731eb): read once per shape per run."""
+        def load() -> list[dict]:
+            try:
+                body = self._call("GET", f"/v1/devices/available/{provider_id}/{shape_id}") or {}
+            except NotFound:
+                return []
+            return body.get("available_images") or []
+        return self._cached(f"images/{provider_id}/{shape_id}", load)
+
     # -- SSH keys -------------------------------------------------------------------------
     def ssh_keys(self) -> list[dict]:
         return self._cached("sshkeys", lambda: (self._call("GET", "/sshkeys") or {}).get("ssh_keys") or [])

@@ -14,6 +14,7 @@ or stopped as declared.
 from __future__ import annotations
 
 import json
+from functools import partial
 from typing import Any
 
 from reconciler.diffing import left_diff
@@ -67,7 +68,8 @@ class VmKind:
             provider_id = r.spec.get("provider_id")
             if not isinstance(details, dict) or not isinstance(provider_id, str):
                 continue
-            for field, message in catalog.check(provider_id, details, devices):
+            images = partial(api.shape_images, provider_id)  # read only for shape VMs
+            for field, message in catalog.check(provider_id, details, devices, images):
                 if message.startswith("no capacity") or "free" in message:
                     if (r.spec.get("name"), provider_id) in existing:
                         continue  # it already holds its share of the capacity

@@ -57,6 +57,32 @@ def credentials_text(keys: dict, bucket_name: str, user_id: Any = None) -> str:
             f"aws_secret_access_key = {keys['secret_access_key']}\n")
 
 
+MARKER_ONLY = "folder marker removed; what is still inside stays"
+
+
+def _inside(path: str, folder: str) -> bool:
+    return path.startswith(folder + "/")
+
+
+def _folders_leaving(spec: dict, last: dict, have_files: dict, have_folders: set[str],
+                     deleted_files: set[str]) -> list[FieldChange]:
+    """Folders we made that left the manifest. One that will be empty is deleted whole; one
+    that still holds files or folders (still declared, or not ours) loses only the folder
+    marker we put there: deleting the prefix would take the rest with it."""
+    kept = {_folder(x) for x in spec.get("folders") or []}
+    leaving = [_folder(x) for x in last.get("folders") or [] if _folder(x) not in kept and _folder(x) in have_folders]
+    wanted_files = {f["path"] for f in spec.get("files") or [] if isinstance(f, dict) and "path" in f}
+    files_after = (set(have_files) - deleted_files) | wanted_files
+    holders = {p.rsplit("/", 1)[0] for p in have_files if "/" in p}  # folders only there for a file
+    holders = {"/".join(h.split("/")[:i]) for h in holders for i in range(1, h.count("/") + 2)}
+    changes = []
+    for folder in leaving:
+        stays = [p for p in files_after if _inside(p, folder)]
+        stays += [f for f in (kept | (have_folders - holders)) - set(leaving) if _inside(f, folder)]
+        changes.append(FieldChange(f"folders.{folder}", "present", MARKER_ONLY if stays else None))
+    return changes
+
+
 class VolumeKind:
     name = "valdi.volume"
     schema = "valdi.volume.schema.json"
@@ -122,10 +148,9 @@ class VolumeKind:
         for f in last.get("files") or []:  # ours before, gone from the manifest now
             if f["path"] not in wanted_paths and f["path"] in have_files:
                 changes.append(FieldChange(f"files.{f['path']}", f"md5 {have_files[f['path']]}", None))
-        kept = {_folder(x) for x in spec.get("folders") or []}
-        for folder in last.get("folders") or []:
-            if _folder(folder) not in kept and _folder(folder) in have_folders:
-                changes.append(FieldChange(f"folders.{_folder(folder)}", "present", None))
+        changes += _folders_leaving(spec, last, have_files, have_folders,
+                                    {c.path[len("files."):] for c in changes if c.path.startswith("files.")
+                                     and c.new is None})
         creds = spec.get("credentials_file")
         if creds and live.local.get("credentials_file") is False and all(live.outputs.get(k) for k in KEYS):
             changes.append(FieldChange("credentials_file", None, f"write {creds}"))
@@ -184,6 +209,9 @@ class VolumeKind:
             elif change.path.startswith("folders."):
                 api.delete_path(vid, change.path[len("folders."):], folder=True)
                 folders.discard(change.path[len("folders."):])
+        for change in (diff.changes if diff else []):
+            if change.path.startswith("folders.") and change.new == MARKER_ONLY:
+                api.delete_path(vid, change.path[len("folders."):] + "/", folder=False)  # the marker we made
         creds = spec.get("credentials_file")
         if diff and "credentials_file" in (paths or {}) and all(live.outputs.get(k) for k in KEYS):
             write_private(ctx.resolve_path(creds), credentials_text(live.outputs, spec["bucket_name"]))
