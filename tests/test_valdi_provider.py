@@ -217,6 +217,9 @@ def test_a_details_change_is_a_replacement_that_names_the_field(sandbox_env):
     bigger = {**spec, "details": {**spec["details"], "flavor_id": "b5917017-7ca4-403e-b08b-ba5cc31c7d2a"}}
     diff = VmKind().diff(bigger, live, spec)
     assert diff.replace == ["details.flavor_id"]
+    no_ipv4 = {**spec, "details": {k: v for k, v in spec["details"].items() if k != "ipv4"}}
+    dropped = VmKind().diff(no_ipv4, live, spec)
+    assert dropped.replace == ["details.ipv4"]  # dropped from the manifest: VALDI cannot change it in place
     stopped = VmKind().diff({**spec, "power": "stopped"}, live, spec)
     assert [c.path for c in stopped.changes] == ["power"] and not stopped.replace
 

@@ -87,7 +87,8 @@ class VmKind:
     def diff(self, spec: dict, live: Live, last_applied: dict | None) -> Diff:
         want = {"name": spec.get("name"), "provider_id": spec.get("provider_id"),
                 "details": spec.get("details") or {}, "power": spec.get("power", "running")}
-        changes = left_diff(want, live.attrs, None, replace_on=("name", "provider_id", "details"),
+        # a detail dropped from the manifest is a change too (VALDI applies details only at provisioning)
+        changes = left_diff(want, live.attrs, last_applied, replace_on=("name", "provider_id", "details"),
                             opaque=("details.sec_group_rules",), sensitive=self.sensitive)
         notes = []
         for c in changes:
