@@ -199,6 +199,7 @@ def test_odd_vcpus_and_ratio_limits_name_the_allowed_values(work, admin):
 
 def test_a_plan_reads_one_listing_per_kind(work, admin):
     assert work.apply()[0] == 0
+    assert api_calls(admin).get("GET /v1/devices/available") == 1  # the catalog: once per run
     admin.delete("/_emulator/requests")
     assert work.plan()[0] == 0
     calls = api_calls(admin)

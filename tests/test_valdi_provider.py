@@ -3,7 +3,9 @@ re-login, credentials never in errors, and what a crash in the middle of a creat
 (a generated key's private key, a volume's access keys) said plainly, not hidden."""
 from __future__ import annotations
 
+import configparser
 import logging
+import stat
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -97,7 +99,11 @@ def test_a_missing_credentials_file_is_rewritten_from_the_state(sandbox_env, tmp
     diff = kind.diff(spec, live, spec)
     assert [c.path for c in diff.changes] == ["credentials_file"]
     kind.update(KindContext(api=PROVIDER.connect({}), base_dir=tmp_path), live, spec, diff)
-    assert secrets["secret_access_key"] in (tmp_path / "creds").read_text()
+    ini = configparser.ConfigParser()  # the INI shape awscli and boto3 read
+    ini.read(tmp_path / "creds")
+    assert dict(ini["default"]) == {"aws_access_key_id": secrets["access_key_id"],
+                                    "aws_secret_access_key": secrets["secret_access_key"]}
+    assert stat.S_IMODE((tmp_path / "creds").stat().st_mode) == 0o600
 
 
 def test_observing_many_keys_and_volumes_is_one_listing_each(sandbox_env, admin):
