@@ -308,3 +308,16 @@ def test_a_folder_that_leaves_the_manifest_keeps_what_is_still_inside(sandbox_en
     left = {o["key"] for o in admin.get("/_emulator/s3/valdi").json()["objects"]}
     assert left == {"8/b/raw/a.txt", "8/b/gone/theirs.txt"}
     assert not kind.diff(after, observe(), after).changed
+
+
+def test_a_public_key_file_holding_a_private_key_fails_offline_without_showing_it(tmp_path):
+    (tmp_path / "id_ed25519").write_text("-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n"
+                                         "-----END OPENSSH PRIVATE KEY-----\n")
+    (tmp_path / "ok.pub").write_text("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIG me@host\n")
+    keys = [Resource(kind="valdi.ssh_key", name=n, spec={"name": n, "public_key_file": f},
+                     position=Position("m.yaml", 3, 5), base_dir=str(tmp_path))
+            for n, f in (("bad", "id_ed25519"), ("good", "ok.pub"))]
+    (found,) = SshKeyKind().check_offline(keys)
+    assert found.path == "valdi.ssh_key.bad.spec.public_key_file"
+    assert "does not hold an OpenSSH public key" in found.message and "name the .pub file" in found.message
+    assert "b3BlbnNz" not in str(found)

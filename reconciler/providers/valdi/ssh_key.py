@@ -9,6 +9,8 @@ plan says both, plainly.
 """
 from __future__ import annotations
 
+import re
+
 from reconciler.diffing import left_diff
 from reconciler.errors import ApiError, Problem
 from reconciler.model import Resource
@@ -27,6 +29,14 @@ def key_body(public_key: str | None) -> str | None:
         return None
     parts = public_key.split()
     return " ".join(parts[:2]) if len(parts) >= 2 else public_key.strip()
+
+
+PUBLIC_KEY = re.compile(r"^(ssh-rsa|ssh-ed25519|ssh-dss|ecdsa-sha2-nistp(256|384|521)|sk-\S+@openssh\.com) "
+                        r"[A-Za-z0-9+/=]+(\s.*)?$")
+
+
+def looks_public(text: str | None) -> bool:
+    return bool(text) and bool(PUBLIC_KEY.match(text.strip()))
 
 
 class SshKeyKind:
@@ -83,12 +93,23 @@ class SshKeyKind:
                 found = check_local_path(r, "spec.public_key_file", r.spec["public_key_file"])
                 if found:
                     problems.append(found)
+                elif isinstance(r.spec["public_key_file"], str):
+                    problems += self._not_public(r, read_text(r.base_dir, r.spec["public_key_file"]))
             if "public_key" in r.spec and "public_key_file" in r.spec:
                 problems.append(problem(r, "public_key_file", "give public_key or public_key_file, not both"))
             if "private_key_file" in r.spec and ("public_key" in r.spec or "public_key_file" in r.spec):
                 problems.append(problem(r, "private_key_file", "only for a key VALDI generates: leave out "
                                         "public_key and public_key_file, or drop private_key_file"))
         return problems
+
+    @staticmethod
+    def _not_public(r: Resource, text: str | None) -> list[Problem]:
+        """A file that is no public key (often the private one) fails here, not at apply."""
+        if looks_public(text):
+            return []
+        hint = " (it looks like a private key: name the .pub file)" if "PRIVATE KEY" in (text or "") else ""
+        return [problem(r, "public_key_file", f"'{r.spec['public_key_file']}' does not hold an OpenSSH public "
+                        f"key (ssh-ed25519 AAAA...){hint}")]
 
     def diff(self, spec: dict, live: Live, last_applied: dict | None) -> Diff:
         want = {"name": spec.get("name")}
