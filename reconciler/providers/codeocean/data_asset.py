@@ -100,7 +100,7 @@ class DataAssetKind:
 
     # -- comparing ----------------------------------------------------------------------------
     def diff(self, spec: dict, live: Live, last_applied: dict | None) -> Diff:
-        want = desired(spec)
+        want = desired(spec, last_applied)
         changes = left_diff(want, live.attrs, desired(last_applied) if last_applied else None,
                             replace_on=("source", "results_info"),
                             opaque=("source", "tags", "results_info", "permissions.users",
@@ -115,12 +115,11 @@ class DataAssetKind:
             if c.path == "target":
                 notes.append(f"target changes: the data is transferred to {_where(c.new)} (an admin-only call)")
             kept.append(c)
+        if live.attrs.get("state") == "failed":  # e.g. found after an apply that timed out waiting
+            reason = live.attrs.get("failure_reason") or "no reason given"
+            kept.append(FieldChange("state", "failed", "ready", True))
+            notes.append(f"the live asset failed ({reason}): it is deleted and created again")
         return Diff(kept, notes)
-
-    def plan_notes(self, spec: dict | None, live: Live | None, last_applied: dict | None) -> list[str]:
-        if live is not None and spec and live.attrs.get("state") == "failed":
-            return ["the live asset is in state failed"]
-        return []
 
     # -- writing ------------------------------------------------------------------------------
     def create(self, ctx: KindContext, spec: dict) -> Live:
@@ -169,8 +168,7 @@ class DataAssetKind:
         asset_id = live.id
         attrs = dict(live.attrs)
         if paths & set(shape.UPDATABLE):
-            removed = {c.path for c in diff.changes if c.new is None}
-            body = shape.update_body(spec, live.attrs, removed)
+            body = shape.update_body(live.attrs, diff.changes)
             updated = api.update(asset_id, body)
             attrs.update({k: body[k] for k in shape.UPDATABLE})
             attrs["tags"] = sorted(set(body["tags"]))
@@ -181,7 +179,7 @@ class DataAssetKind:
             attrs["archived"] = bool(spec.get("archived"))
         if "permissions" in paths:
             owner = live.outputs.get("owner_email")
-            api.set_permissions(asset_id, shape.permissions_body(spec.get("permissions") or {}, owner))
+            api.set_permissions(asset_id, shape.permissions_body(_permission_changes(diff), owner))
             attrs["permissions"] = shape.permissions_attrs(api.permissions(asset_id), owner)
         if "target" in paths and spec.get("target"):
             ctx.progress(f"transferring data asset {spec['name']} to {_where(spec['target'])}")
@@ -196,8 +194,9 @@ class DataAssetKind:
         ctx.api.delete(live.id)
 
 
-def desired(spec: dict) -> dict:
-    """The spec in the shape live_attrs gives, with the API's defaults filled in."""
+def desired(spec: dict, last_applied: dict | None = None) -> dict:
+    """The spec in the shape live_attrs gives, with the API's defaults filled in. A
+    permission key our last apply set and the manifest dropped goes back to its default."""
     want = {k: v for k, v in spec.items() if k not in ("permissions", "source", "target")}
     want["mount"] = spec.get("mount") or spec.get("name")
     want["tags"] = sorted(set(spec.get("tags") or []), key=str)
@@ -206,9 +205,23 @@ def desired(spec: dict) -> dict:
         want["source"] = shape.normal_source(spec["source"])
     if spec.get("target"):
         want["target"] = shape.normal_target(spec["target"])
-    if "permissions" in spec and isinstance(spec["permissions"], dict):
-        want["permissions"] = shape.normal_permissions(spec["permissions"])
+    perms = spec.get("permissions") if isinstance(spec.get("permissions"), dict) else {}
+    before = (last_applied or {}).get("permissions")
+    dropped = [k for k in before if k not in perms] if isinstance(before, dict) else []
+    if "permissions" in spec or dropped:
+        want["permissions"] = shape.normal_permissions(perms, dropped)
     return want
+
+
+def _permission_changes(diff: Diff) -> dict:
+    """The permission keys the diff changes, with their new values (a POST sets only these)."""
+    perms: dict[str, Any] = {}
+    for c in diff.changes:
+        if c.path == "permissions" and isinstance(c.new, dict):
+            perms.update(c.new)
+        elif c.path.startswith("permissions."):
+            perms[c.path.split(".")[1]] = c.new
+    return perms
 
 
 def make_live(asset: dict, archived: bool, permissions: dict | None, prior: dict | None) -> Live:

@@ -12,6 +12,9 @@ from typing import Any
 
 UPDATABLE = ("name", "description", "mount", "tags", "custom_metadata")  # one PUT carries them all
 AWS_DEFAULTS = {"prefix": "", "keep_on_external_storage": False, "public": False}
+# what a new asset's permissions start as (the owner aside): a key dropped from the
+# manifest goes back to this
+PERMISSION_DEFAULTS = {"users": [], "groups": [], "everyone": "none", "share_assets": False}
 
 
 def live_attrs(asset: dict, archived: bool, permissions: dict | None, prior: dict | None) -> dict:
@@ -27,6 +30,8 @@ def live_attrs(asset: dict, archived: bool, permissions: dict | None, prior: dic
         "custom_metadata": dict(asset.get("custom_metadata") or {}), "archived": archived,
         "state": asset.get("state"), "type": asset.get("type"),
     }
+    if asset.get("state") == "failed":
+        attrs["failure_reason"] = asset.get("failure_reason")
     if asset.get("type") == "combined":
         attrs["source"] = {"combined": [c["id"] for c in asset.get("contained_data_assets") or []]}
     elif provenance.get("computation"):
@@ -65,7 +70,8 @@ def permissions_attrs(perms: dict, owner_email: str | None) -> dict:
     return {"users": sorted(({"email": u["email"], "role": u["role"]} for u in users), key=lambda u: u["email"]),
             "groups": sorted(({"group": g["group"], "role": g["role"]} for g in perms.get("groups") or []),
                              key=lambda g: g["group"]),
-            "everyone": perms.get("everyone") or "none"}
+            "everyone": perms.get("everyone") or "none",
+            "share_assets": bool(perms.get("share_assets"))}
 
 
 def normal_source(source: Any) -> Any:
@@ -83,15 +89,19 @@ def normal_source(source: Any) -> Any:
     return source
 
 
-def normal_permissions(perms: dict, owner_email: str | None = None) -> dict:
-    """The manifest's permissions in the shape permissions_attrs gives (only keys set)."""
-    out: dict[str, Any] = {}
+def normal_permissions(perms: dict, dropped: Any = ()) -> dict:
+    """The manifest's permissions in the shape permissions_attrs gives: only the keys it
+    sets, plus the `dropped` ones (set by our last apply, gone from the manifest now) at
+    the values a new asset starts with."""
+    out: dict[str, Any] = {key: PERMISSION_DEFAULTS[key] for key in dropped if key in PERMISSION_DEFAULTS}
     if "users" in perms:
-        out["users"] = permissions_attrs({"users": perms["users"]}, owner_email)["users"]
+        out["users"] = permissions_attrs({"users": perms["users"]}, None)["users"]
     if "groups" in perms:
         out["groups"] = permissions_attrs({"groups": perms["groups"]}, None)["groups"]
     if "everyone" in perms:
         out["everyone"] = perms["everyone"]
+    if "share_assets" in perms:
+        out["share_assets"] = perms["share_assets"]
     return out
 
 
@@ -112,20 +122,33 @@ def create_body(spec: dict) -> dict:
     return body
 
 
-def update_body(spec: dict, attrs: dict, removed: set[str]) -> dict:
-    """PUT wants all five keys (null would mean "keep"); custom metadata is replaced as a
-    whole, so keys others set are kept and only the `removed` ones ("description",
-    "custom_metadata.<key>": ours before, dropped from the manifest now) are cleared."""
-    metadata = dict(attrs.get("custom_metadata") or {})
-    for path in removed:
-        if path.startswith("custom_metadata."):
-            metadata.pop(path.split(".", 1)[1], None)
-    metadata.update(spec.get("custom_metadata") or {})
-    description = spec["description"] if "description" in spec else \
-        ("" if "description" in removed else attrs.get("description") or "")
-    return {"name": spec["name"], "description": description,
-            "mount": spec.get("mount") or spec["name"], "tags": list(spec.get("tags") or []),
-            "custom_metadata": metadata}
+def update_body(attrs: dict, changes: list) -> dict:
+    """PUT wants all five keys (null would mean "keep"), so the body is the live asset
+    with the diff's changes applied: fields the diff leaves alone (unchanged, or under
+    lifecycle.ignore_changes) keep what the asset has now. Custom metadata is replaced as
+    a whole, so keys someone else set are kept, and a key we set before and the manifest
+    dropped ("custom_metadata.<key>" -> None) is removed."""
+    body: dict[str, Any] = {"name": attrs.get("name"), "description": attrs.get("description") or "",
+                            "mount": attrs.get("mount"), "tags": list(attrs.get("tags") or []),
+                            "custom_metadata": dict(attrs.get("custom_metadata") or {})}
+    for c in changes:
+        top, _, key = c.path.partition(".")
+        if top not in UPDATABLE:
+            continue
+        if top == "custom_metadata" and key:
+            if c.new is None:
+                body["custom_metadata"].pop(key, None)
+            else:
+                body["custom_metadata"][key] = c.new
+        elif top == "custom_metadata":
+            body["custom_metadata"] = dict(c.new or {})
+        elif top == "description":
+            body["description"] = c.new or ""
+        elif top == "tags":
+            body["tags"] = list(c.new or [])
+        elif c.new is not None:  # name and mount cannot be cleared
+            body[top] = c.new
+    return body
 
 
 def normal_target(target: Any) -> Any:
@@ -135,17 +158,18 @@ def normal_target(target: Any) -> Any:
     return target
 
 
-def permissions_body(spec_perms: dict, owner_email: str | None) -> dict:
-    """The manifest's permissions plus the owner's own entry (never dropped by us)."""
-    body: dict[str, Any] = {"users": None, "groups": None, "everyone": None,
-                            "share_assets": spec_perms.get("share_assets")}
-    if "users" in spec_perms:
-        users = [{"email": u["email"], "role": u["role"]} for u in spec_perms["users"]]
+def permissions_body(perms: dict, owner_email: str | None) -> dict:
+    """A POST body that sets the given keys and keeps the others (null = keep); the
+    owner's own entry is never dropped by us."""
+    body: dict[str, Any] = {"users": None, "groups": None, "everyone": None, "share_assets": None}
+    if perms.get("users") is not None:
+        users = [{"email": u["email"], "role": u["role"]} for u in perms["users"]]
         if owner_email and not any(u["email"].lower() == owner_email.lower() for u in users):
             users.insert(0, {"email": owner_email, "role": "owner"})
         body["users"] = users
-    if "groups" in spec_perms:
-        body["groups"] = [{"group": g["group"], "role": g["role"]} for g in spec_perms["groups"]]
-    if "everyone" in spec_perms:
-        body["everyone"] = spec_perms["everyone"]
+    if perms.get("groups") is not None:
+        body["groups"] = [{"group": g["group"], "role": g["role"]} for g in perms["groups"]]
+    for key in ("everyone", "share_assets"):
+        if perms.get(key) is not None:
+            body[key] = perms[key]
     return body
