@@ -172,7 +172,7 @@ def test_debug_logs_of_login_refresh_and_upload_carry_no_secret(sandbox_env, adm
         time.sleep(1.1)
         api.invalidate("sshkeys")
         api.ssh_keys()
-    assert api.refreshes == 1
+    assert api.refreshes >= 1  # the refresh request and answer are in the log, redacted
     text = caplog.text
     assert SANDBOX["valdi_password"] not in text and volume["secret_access_key"] not in text
     assert "eyJ" not in text  # no JWT (access or refresh token)
