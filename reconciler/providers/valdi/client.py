@@ -21,6 +21,8 @@ from reconciler.http import HttpApi
 from reconciler.providers.runcache import RunCache
 
 DEFAULT_ENDPOINT = "https://api.valdi.ai"
+# how a refused refresh token may be answered (the emulator says 401; VALDI documents none)
+REFUSED_REFRESH = (400, 401, 403, 422)
 
 
 def token_expiry(token: str) -> tuple[float, float]:
@@ -81,7 +83,9 @@ class ValdiClient:
                     self.refreshes += 1
                     self._set_access(body["access_token"])
                     return self._access  # type: ignore[return-value]
-                except AuthError:
+                except ApiError as e:
+                    if e.status not in REFUSED_REFRESH:
+                        raise
                     self._refresh = None  # expired or revoked: log in again
             self._login()
             return self._access  # type: ignore[return-value]
