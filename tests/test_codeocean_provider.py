@@ -159,3 +159,13 @@ def test_an_update_keeps_what_the_diff_leaves_out(sandbox_env, co):
     KIND.update(ctx(), now, want, diff)
     asset = co.get(f"/data_assets/{live.id}").json()
     assert asset["description"] == "two" and asset["tags"] == ["set-by-hand"]
+
+
+@pytest.mark.parametrize("source", [SOURCE, {"computation": {"id": "c0a1b2c3-d4e5-4f60-8a7b-9c0d1e2f3a4b"}}])
+def test_a_target_at_create_lands_there_and_shows_no_change_after(sandbox_env, co, source):
+    want = spec(source=source, target={"aws": {"bucket": "archive-bucket", "prefix": "kept/"}})
+    live = KIND.create(ctx(), want)
+    asset = co.get(f"/data_assets/{live.id}").json()
+    assert asset["source_bucket"]["bucket"] == "archive-bucket" and asset["source_bucket"]["external"] is True
+    again = observe(id_=live.id, spec_=want, last=want)
+    assert not KIND.diff(want, again, want).changed
