@@ -15,6 +15,7 @@ from conftest import api_calls
 from reconciler.emulator.core import SANDBOX
 from reconciler.emulator.valdi_catalog import PROVIDER_A, PROVIDER_B, PROVIDER_C, PROVIDER_D
 from reconciler.errors import AuthError
+from reconciler.http import redact
 from reconciler.model import Position, Resource
 from reconciler.providers.base import KindContext, Wanted
 from reconciler.providers.valdi import PROVIDER
@@ -321,3 +322,8 @@ def test_a_public_key_file_holding_a_private_key_fails_offline_without_showing_i
     assert found.path == "valdi.ssh_key.bad.spec.public_key_file"
     assert "does not hold an OpenSSH public key" in found.message and "name the .pub file" in found.message
     assert "b3BlbnNz" not in str(found)
+
+
+def test_every_valdi_secret_field_name_is_redacted():
+    fields = ("password", "token", "access_token", "refresh_token", "private_key", "secret_access_key")
+    assert redact({f: "s3cr3t" for f in fields}) == {f: "(redacted)" for f in fields}
