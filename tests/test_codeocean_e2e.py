@@ -126,18 +126,20 @@ def test_a_source_without_objects_fails_clearly_and_a_fixed_manifest_converges(w
     assert len(assets(admin)) == 3
 
 
-@pytest.mark.parametrize("bad, message", [
-    ("lab: vision", "unknown custom metadata field 'colour'"),
-    ("modality: genomics", "'X-ray' is not an allowed value of modality (allowed: MRI, CT, EEG, genomics)"),
-    ("subjects: 120", "subjects must be a number"),
+@pytest.mark.parametrize("good, bad, message", [
+    ("lab: vision", "colour: blue", "unknown custom metadata field 'colour'"),
+    ("modality: genomics", "modality: X-ray",
+     "'X-ray' is not an allowed value of modality (allowed: MRI, CT, EEG, genomics)"),
+    ("subjects: 120", "subjects: many", "subjects must be a number"),
+    ("subjects: 120", "subjects: 200000", "subjects must be at most 100000"),
 ])
-def test_custom_metadata_is_checked_before_any_write(work, admin, bad, message):
-    replacement = {"lab: vision": "colour: blue", "modality: genomics": "modality: X-ray",
-                   "subjects: 120": "subjects: many"}[bad]
-    work.edit(bad, replacement)
+def test_custom_metadata_is_checked_before_any_write(work, admin, good, bad, message):
+    work.edit(good, bad)
     code, out = work.plan()
     assert code == 1 and message in out, out
     assert re.search(r"codeocean\.yaml:\d+", out)
+    code, out = work.apply()  # apply checks too, before it writes anything
+    assert code == 1 and message in out, out
     assert not any(k.startswith("POST /api/v1/data_assets") and "search" not in k for k in api_calls(admin))
 
 
