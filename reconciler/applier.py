@@ -171,25 +171,26 @@ class Applier:
                     step.live = None  # the forward step only creates now
                     continue
                 failed.add(address)
-                message = str(error) if isinstance(error, ReconcilerError) else f"{error.__class__.__name__}: {error}"
-                self.report.failed[address] = message
-                self.on_event(step.action, "failed", None, message)
-                self._block_after(address, forward=True)
-                for d in graph.dependencies_of(g, [address]) - {address}:
+                self._record(step, error, None, forward=True, seconds=0.0)  # blocks its dependants
+                for d in graph.dependencies_of(g, [address]) - {address}:  # and keeps what it uses
                     self._blocked.setdefault(d, f"{address} failed")
 
     def _delete_old(self, step: Step) -> BaseException | None:
+        try:
+            self._delete_replaced(self.context(step.action.kind), step)
+        except BaseException as e:  # noqa: BLE001 - reported per step
+            return e
+        return None
+
+    def _delete_replaced(self, ctx: KindContext, step: Step) -> None:
+        """The old object of a replacement goes by the resource's own deletion policy
+        (replacing a datum releases it; an SSH key VALDI cannot delete is forgotten)."""
         kind = self.kinds[step.action.kind]
-        ctx = self.context(step.action.kind)
         policies = tuple(getattr(kind, "deletion_policies", ("delete",)))
         policy = (step.resource.deletion_policy if step.resource and step.resource.deletion_policy
                   else policies[0])
         last = step.prior.last_applied if step.prior else (step.pending or {}).get("spec")
-        try:
-            kind.delete(ctx, step.live, policy, last)
-        except BaseException as e:  # noqa: BLE001 - reported per step
-            return e
-        return None
+        kind.delete(ctx, step.live, policy, last)
 
     def _groups(self, steps: list[Step]) -> list[list[Step]]:
         """Batchable steps of one kind go together (create_many / update_many)."""
@@ -269,11 +270,8 @@ class Applier:
                 kind.delete(ctx, step.live, a.mode or "delete", last)
             return None
         if a.type is ActionType.REPLACE:
-            if step.live is not None:  # the resource's own policy: replacing a datum releases it
-                policies = tuple(getattr(kind, "deletion_policies", ("delete",)))
-                policy = (step.resource.deletion_policy if step.resource and step.resource.deletion_policy
-                          else policies[0])
-                kind.delete(ctx, step.live, policy, last)
+            if step.live is not None:  # None when a replaced chain already deleted it
+                self._delete_replaced(ctx, step)
             return kind.create(ctx, spec)
         if a.type is ActionType.CREATE and a.mode == "adopt":
             diff = self._fresh_diff(kind, step, spec, last)

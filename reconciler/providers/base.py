@@ -50,6 +50,11 @@ class Wanted:
     secrets: dict[str, Any] = field(default_factory=dict)  # sensitive outputs from the state
     # (keys an API returned once): a kind may rewrite a file the user asked for from them
 
+    def resolve_path(self, path: str) -> Path:
+        """A spec's local file path, as KindContext.resolve_path resolves it at apply time."""
+        p = Path(path)
+        return p if p.is_absolute() else Path(self.base_dir or ".") / p
+
 
 @dataclass
 class Diff:

@@ -11,13 +11,13 @@ import contextlib
 import fcntl
 import json
 import os
-import tempfile
 import time
 from dataclasses import asdict
 from pathlib import Path
 from typing import Iterator
 
 from reconciler.errors import LockError, StaleStateError, StateError
+from reconciler.privatefile import write_private
 from reconciler.state import crypto
 from reconciler.state.base import LockInfo, StateDoc
 
@@ -60,19 +60,7 @@ class LocalStateStore:
         self._atomic_write(json.dumps(crypto.seal_doc(doc.to_dict(), self.env), indent=2) + "\n")
 
     def _atomic_write(self, text: str) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".state-", dir=self.path.parent)
-        try:
-            os.fchmod(fd, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(text)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
+        write_private(self.path, text)
 
     @contextlib.contextmanager
     def lock(self, operation: str, timeout: float = 0.0) -> Iterator[LockInfo]:

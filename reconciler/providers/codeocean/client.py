@@ -10,7 +10,7 @@ listing is dropped after a write.
 from __future__ import annotations
 
 import os
-from typing import Any, Callable
+from typing import Any
 
 import httpx
 
@@ -40,9 +40,6 @@ class CodeOceanClient:
             raise AuthError("no API token: set providers.codeocean.token or CODEOCEAN_TOKEN", api="codeocean")
         return self.http.request(method, path, **kw)
 
-    def _cached(self, key: str, load: Callable[[], Any]) -> Any:
-        return self._cache.get(key, load)
-
     def invalidate(self) -> None:
         self._cache.drop("assets")
 
@@ -67,7 +64,7 @@ class CodeOceanClient:
                 for asset in self.search(ownership="created", archived=archived):
                     found[asset["id"]] = (asset, archived)
             return found
-        return self._cached("assets", load)
+        return self._cache.get("assets", load)
 
     def get(self, asset_id: str) -> dict | None:
         try:
@@ -80,7 +77,7 @@ class CodeOceanClient:
 
     def metadata_schema(self) -> dict:
         """The deployment's custom metadata fields: {fields: [...], categories: [...]}."""
-        return self._cached("schema", lambda: self._call("GET", "/custom_metadata") or {})
+        return self._cache.get("schema", lambda: self._call("GET", "/custom_metadata") or {})
 
     # -- writes -----------------------------------------------------------------------------
     def create(self, body: dict) -> dict:

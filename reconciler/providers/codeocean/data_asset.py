@@ -13,7 +13,6 @@ from other data assets; its metadata, archive state and permissions.
 """
 from __future__ import annotations
 
-import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -23,10 +22,9 @@ from reconciler.model import FieldChange, Resource
 from reconciler.providers.base import Diff, KindContext, Live, Wanted
 from reconciler.providers.codeocean import metadata, shape
 from reconciler.providers.codeocean.client import CodeOceanClient
+from reconciler.providers.shared import newest_unclaimed, problem, wait_for
 
 OUTPUTS = {"id", "name", "state", "type", "size", "files", "mount", "owner_email"}
-POLL_FIRST, POLL_MAX = 0.2, 5.0  # seconds between readiness checks: start fast, back off
-PROGRESS_EVERY = 10.0  # seconds between "still draft" lines
 
 
 class DataAssetKind:
@@ -48,9 +46,9 @@ class DataAssetKind:
                 asset = api.get(w.id)
                 hit = (asset, bool(asset.get("archived"))) if asset else None
             if hit is None and w.lookup and w.spec:  # a create that may have happened before a crash
-                hit = self._by_name(owned, w.spec.get("name"), claimed)
-                if hit:
-                    claimed.add(hit[0]["id"])
+                name = w.spec.get("name")
+                hit = newest_unclaimed(owned.values(), lambda h: h[0].get("name") == name, lambda h: h[0]["id"],
+                                       lambda h: h[0].get("created") or 0, claimed)
             found[w.address] = hit
         perms = self._permissions(api, wanted, found)
         out: dict[str, Live | None] = {}
@@ -63,11 +61,6 @@ class DataAssetKind:
             prior = w.last_applied or w.spec
             out[w.address] = make_live(asset, archived, perms.get(w.address), prior)
         return out
-
-    @staticmethod
-    def _by_name(owned: dict, name: Any, claimed: set) -> tuple[dict, bool] | None:
-        matches = [hit for hit in owned.values() if hit[0].get("name") == name and hit[0]["id"] not in claimed]
-        return max(matches, key=lambda hit: hit[0].get("created") or 0) if matches else None
 
     @staticmethod
     def _permissions(api: CodeOceanClient, wanted: list[Wanted], found: dict) -> dict[str, dict]:
@@ -86,10 +79,8 @@ class DataAssetKind:
         for r in resources:
             source = r.spec.get("source")
             if isinstance(source, dict) and len(source) != 1:
-                pos = r.where("spec.source")
-                problems.append(Problem(pos.file, pos.line, pos.column, f"{r.address}.spec.source",
-                                        f"exactly one of aws, gcp, computation, combined (got: "
-                                        f"{', '.join(source) or 'none'})"))
+                problems.append(problem(r, "source", "exactly one of aws, gcp, computation, combined "
+                                                     f"(got: {', '.join(source) or 'none'})"))
         return problems
 
     def check(self, ctx: KindContext, resources: list[Resource]) -> list[Problem]:
@@ -143,18 +134,16 @@ class DataAssetKind:
     def _wait_ready(self, ctx: KindContext, asset: dict) -> dict:
         api: CodeOceanClient = ctx.api
         timeout = float(ctx.options.get("asset_timeout") or getattr(api, "asset_timeout", 1800.0))
-        started, delay, reported = time.monotonic(), POLL_FIRST, 0.0
-        while asset.get("state") == "draft":
-            waited = time.monotonic() - started
-            if waited > timeout:
-                raise ApiError(f"data asset {asset['name']} ({asset['id']}) is still being created after "
-                               f"{waited:.0f}s; the next apply picks it up", api="codeocean")
-            if waited - reported >= PROGRESS_EVERY:  # short waits stay quiet
-                ctx.progress(f"data asset {asset['name']}: still {asset['state']} after {waited:.0f}s")
-                reported = waited
-            time.sleep(delay)
-            delay = min(delay * 2, POLL_MAX)
-            asset = api.get(asset["id"]) or {**asset, "state": "gone"}
+        latest = {"asset": asset, "fresh": True}
+
+        def settled() -> tuple[bool, str]:
+            if not latest.pop("fresh", False):  # the create's answer first, then a GET per poll
+                latest["asset"] = api.get(asset["id"]) or {**latest["asset"], "state": "gone"}
+            state = latest["asset"].get("state")
+            return state != "draft", "being created" if state == "draft" else str(state)
+
+        wait_for(settled, f"data asset {asset['name']} ({asset['id']})", timeout, ctx.progress, api="codeocean")
+        asset = latest["asset"]
         if asset.get("state") != "ready":
             reason = asset.get("failure_reason") or f"state {asset.get('state')}"
             api.delete(asset["id"])  # a failed asset is of no use; the next apply starts clean

@@ -7,6 +7,7 @@ from typing import Any
 
 from reconciler.errors import Problem
 from reconciler.model import Ref, Resource, Template
+from reconciler.providers.shared import problem
 
 TYPES = {"string": "a string", "number": "a number", "date": "a date as Unix seconds (a number)"}
 
@@ -24,15 +25,15 @@ def check(schema: dict, resources: list[Resource]) -> list[Problem]:
             field = fields.get(key)
             if field is None:
                 known = ", ".join(sorted(fields)) or "none"
-                problems.append(_problem(r, key, f"unknown custom metadata field {key!r} "
+                problems.append(problem(r, f"custom_metadata.{key}", f"unknown custom metadata field {key!r} "
                                                  f"(this deployment defines: {known})"))
                 continue
             message = value_problem(field, value)
             if message:
-                problems.append(_problem(r, key, message))
+                problems.append(problem(r, f"custom_metadata.{key}", message))
         for name, field in fields.items():
             if field.get("required") and name not in values:
-                problems.append(_problem(r, None, f"custom metadata field {name!r} is required by this "
+                problems.append(problem(r, "custom_metadata", f"custom metadata field {name!r} is required by this "
                                                   "deployment"))
     return problems
 
@@ -58,8 +59,3 @@ def value_problem(field: dict, value: Any) -> str | None:
         return f"{field['name']} must be at most {bounds['max']}, not {value}"
     return None
 
-
-def _problem(resource: Resource, key: str | None, message: str) -> Problem:
-    path = "spec.custom_metadata" + (f".{key}" if key else "")
-    pos = resource.where(path)
-    return Problem(pos.file, pos.line, pos.column, f"{resource.address}.{path}", message)

@@ -192,25 +192,20 @@ def hourly(provider_id: str, details: dict, catalog: dict[str, list[dict]], runn
         if item is None:
             return None
         return _num(item.get("running_cost" if running else "stopped_cost"))
-    if kind == "hostnode":
-        node = next((d for d in devices if d.get("hostnode") == details.get("hostnode")), None)
-        if node is None:
-            return None
-        storage = _num(node.get("storage_cost")) * _num(details.get("storage"))
-        if not running:
-            return storage
-        return storage + _num(node.get("cpu_cost")) * _num(details.get("vcpus")) + \
-            _num(node.get("ram_cost")) * _num(details.get("ram")) + \
-            _num(node.get("gpu_cost")) * _num(details.get("gpu_count"))
-    if kind == "machine":
+    if kind == "hostnode":  # priced per unit: vCPU, GB of RAM and disk, GPU
+        item = next((d for d in devices if d.get("hostnode") == details.get("hostnode")), None)
+        rates = {"cpu_cost": "vcpus", "ram_cost": "ram", "gpu_cost": "gpu_count"}
+        disk = "storage"
+    elif kind == "machine":
         item = next((d for d in devices if d.get("machine_type") == details.get("machine_type")
                      and d.get("data_center_id") == details.get("data_center_id")), None)
-        if item is None:
-            return None
-        storage = _num(item.get("storage_cost")) * _num(details.get("boot_disk_size"))
-        if not running:
-            return storage
-        return storage + _num(item.get("vcpu_cost")) * _num(details.get("vcpus")) + \
-            _num(item.get("ram_cost")) * _num(details.get("ram")) + \
-            _num(item.get("gpu_cost")) * _num(details.get("gpu_count"))
-    return None
+        rates = {"vcpu_cost": "vcpus", "ram_cost": "ram", "gpu_cost": "gpu_count"}
+        disk = "boot_disk_size"
+    else:
+        return None
+    if item is None:
+        return None
+    storage = _num(item.get("storage_cost")) * _num(details.get(disk))  # a stopped VM still pays its disk
+    if not running:
+        return storage
+    return storage + sum(_num(item.get(rate)) * _num(details.get(field)) for rate, field in rates.items())

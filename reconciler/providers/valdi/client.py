@@ -56,9 +56,9 @@ class ValdiClient:
             "Accept": "application/json", "User-Agent": "reconciler"})
         self._clock = clock
         self._access: str | None = None
-        self._access_exp = 0.0
+        self._access_exp, self._access_life = 0.0, 300.0  # expiry and lifetime, from the JWT
         self._refresh: str | None = None
-        self._refresh_exp = 0.0
+        self._refresh_exp, self._refresh_life = 0.0, 1.0
         self._auth_lock = threading.Lock()
         self._cache = RunCache()
         self.logins = 0  # how often we had to log in (tests and benchmarks read these)
@@ -90,9 +90,6 @@ class ValdiClient:
             self._login()
             return self._access  # type: ignore[return-value]
 
-    _access_life = 300.0
-    _refresh_life = 1.0
-
     def _set_access(self, token: str) -> None:
         self._access = token
         self._access_exp, self._access_life = token_expiry(token)
@@ -119,9 +116,6 @@ class ValdiClient:
             return self.http.request(method, path, headers={"Authorization": f"Bearer {token}"}, **kw)
 
     # -- cache ----------------------------------------------------------------------------
-    def _cached(self, key: str, load: Callable[[], Any]) -> Any:
-        return self._cache.get(key, load)
-
     def invalidate(self, key: str) -> None:
         self._cache.drop(key)
 
@@ -131,7 +125,7 @@ class ValdiClient:
         def load() -> dict[str, list[dict]]:
             body = self._call("GET", "/v1/devices/available") or {}
             return {p["provider_id"]: p.get("provider_devices") or [] for p in body.get("devices_by_provider") or []}
-        return self._cached("devices", load)
+        return self._cache.get("devices", load)
 
     def shape_images(self, provider_id: str, shape_id: str) -> list[dict]:
         """The images a shape offers (bd3731eb): read once per shape per run."""
@@ -141,11 +135,11 @@ class ValdiClient:
             except NotFound:
                 return []
             return body.get("available_images") or []
-        return self._cached(f"images/{provider_id}/{shape_id}", load)
+        return self._cache.get(f"images/{provider_id}/{shape_id}", load)
 
     # -- SSH keys -------------------------------------------------------------------------
     def ssh_keys(self) -> list[dict]:
-        return self._cached("sshkeys", lambda: (self._call("GET", "/sshkeys") or {}).get("ssh_keys") or [])
+        return self._cache.get("sshkeys", lambda: (self._call("GET", "/sshkeys") or {}).get("ssh_keys") or [])
 
     def create_ssh_key(self, name: str, public_key: str | None) -> dict:
         body: dict[str, Any] = {"name": name}
@@ -158,7 +152,7 @@ class ValdiClient:
 
     # -- VMs ------------------------------------------------------------------------------
     def vms(self) -> list[dict]:
-        return self._cached("vms", lambda: (self._call("GET", "/v1/vm") or {}).get("virtual_machines") or [])
+        return self._cache.get("vms", lambda: (self._call("GET", "/v1/vm") or {}).get("virtual_machines") or [])
 
     def vm(self, server_id: str) -> dict | None:
         try:
@@ -195,7 +189,7 @@ class ValdiClient:
 
     # -- volumes --------------------------------------------------------------------------
     def volumes(self) -> list[dict]:
-        return self._cached("volumes", lambda: (self._call("GET", "/volume") or {}).get("volumes") or [])
+        return self._cache.get("volumes", lambda: (self._call("GET", "/volume") or {}).get("volumes") or [])
 
     def contents(self, volume_id: str) -> list[dict]:
         body = self._call("GET", f"/volume/{volume_id}", params={"include_contents": "True"}) or {}

@@ -10,13 +10,15 @@ plan says both, plainly.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 from reconciler.diffing import left_diff
 from reconciler.errors import ApiError, Problem
 from reconciler.model import Resource
+from reconciler.privatefile import write_private
 from reconciler.providers.base import Diff, KindContext, Live, Wanted
+from reconciler.providers.shared import newest_unclaimed, problem
 from reconciler.providers.valdi.client import ValdiClient
-from reconciler.providers.valdi.common import problem, read_text, write_private
 from reconciler.validation import check_local_path
 
 CANNOT_DELETE = ("VALDI has no API to delete SSH keys: the old key stays in your VALDI account "
@@ -39,6 +41,14 @@ def looks_public(text: str | None) -> bool:
     return bool(text) and bool(PUBLIC_KEY.match(text.strip()))
 
 
+def read_text(path: Path) -> str | None:
+    """A key file's text, or None when it cannot be read (validate reports why)."""
+    try:
+        return path.read_text()
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
 class SshKeyKind:
     name = "valdi.ssh_key"
     schema = "valdi.ssh_key.schema.json"
@@ -54,28 +64,24 @@ class SshKeyKind:
         out: dict[str, Live | None] = {}
         for w in wanted:
             spec = w.spec or {}
-            local = self._desired_key(spec, w.base_dir)
+            local = self._desired_key(spec, w)
             key = by_id.get(w.id) if w.id else None
             lost_private = False
             if key is None and w.lookup and spec:  # a create that may have happened before a crash
-                key = self._by_name(keys, spec.get("name"), local, claimed)
-                if key:
-                    claimed.add(key["ssh_key_id"])
-                    lost_private = local is None  # generated: its private key went with the crash
+                name = spec.get("name")
+                key = newest_unclaimed(
+                    keys, lambda k: k.get("name") == name and local in (None, key_body(k.get("public_key"))),
+                    lambda k: k["ssh_key_id"], lambda k: k.get("created_at") or "", claimed)
+                lost_private = key is not None and local is None  # generated: its private key went with the crash
             out[w.address] = None if key is None else self._live(key, local, lost_private)
         return out
 
     @staticmethod
-    def _desired_key(spec: dict, base_dir: str | None) -> str | None:
+    def _desired_key(spec: dict, w: Wanted) -> str | None:
         if isinstance(spec.get("public_key"), str):
             return key_body(spec["public_key"])
-        return key_body(read_text(base_dir, spec.get("public_key_file")))
-
-    @staticmethod
-    def _by_name(keys: list[dict], name, public_key: str | None, claimed: set) -> dict | None:
-        found = [k for k in keys if k.get("name") == name and k["ssh_key_id"] not in claimed
-                 and (public_key is None or key_body(k.get("public_key")) == public_key)]
-        return max(found, key=lambda k: k.get("created_at") or "") if found else None
+        path = spec.get("public_key_file")
+        return key_body(read_text(w.resolve_path(path))) if isinstance(path, str) and path else None
 
     @staticmethod
     def _live(key: dict, local: str | None, lost_private: bool = False) -> Live:
@@ -94,7 +100,7 @@ class SshKeyKind:
                 if found:
                     problems.append(found)
                 elif isinstance(r.spec["public_key_file"], str):
-                    problems += self._not_public(r, read_text(r.base_dir, r.spec["public_key_file"]))
+                    problems += self._not_public(r, read_text(Path(r.base_dir) / r.spec["public_key_file"]))
             if "public_key" in r.spec and "public_key_file" in r.spec:
                 problems.append(problem(r, "public_key_file", "give public_key or public_key_file, not both"))
             if "private_key_file" in r.spec and ("public_key" in r.spec or "public_key_file" in r.spec):

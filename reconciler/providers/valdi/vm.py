@@ -23,7 +23,7 @@ from reconciler.model import Resource
 from reconciler.providers.base import Diff, KindContext, Live, Wanted
 from reconciler.providers.valdi import catalog
 from reconciler.providers.valdi.client import ValdiClient
-from reconciler.providers.valdi.common import problem, wait_for
+from reconciler.providers.shared import newest_unclaimed, problem, wait_for
 
 # details fields a VM listing echoes under another name
 ECHOED_AS = {"boot_disk_size": "storage", "gpu_model": "gpu_model"}
@@ -49,11 +49,9 @@ class VmKind:
             spec = w.spec or {}
             vm = by_id.get(w.id) if w.id else None
             if vm is None and w.lookup and spec:  # a provision that may have happened before a crash
-                found = [v for v in vms if v.get("user_provided_name") == spec.get("name")
-                         and v.get("provider_id") == spec.get("provider_id") and v["server"] not in claimed]
-                vm = max(found, key=lambda v: v.get("created_at") or "") if found else None
-                if vm:
-                    claimed.add(vm["server"])
+                key = (spec.get("name"), spec.get("provider_id"))
+                vm = newest_unclaimed(vms, lambda v: (v.get("user_provided_name"), v.get("provider_id")) == key,
+                                      lambda v: v["server"], lambda v: v.get("created_at") or "", claimed)
             out[w.address] = None if vm is None else make_live(vm, w.last_applied or spec)
         return out
 
@@ -119,7 +117,7 @@ class VmKind:
             return vm.get("status") in RUNNING, str(vm.get("status"))
 
         timeout = float(ctx.options.get("vm_timeout") or getattr(api, "vm_timeout", 1200.0))
-        wait_for(check, f"VM {name}", timeout, ctx.progress)
+        wait_for(check, f"VM {name}", timeout, ctx.progress, api="valdi")
         return seen["vm"]
 
     def update(self, ctx: KindContext, live: Live, spec: dict, diff: Diff) -> Live:

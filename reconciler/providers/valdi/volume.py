@@ -13,14 +13,15 @@
 from __future__ import annotations
 
 import hashlib
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from reconciler.errors import ApiError, Conflict, Problem
 from reconciler.model import FieldChange, Resource
+from reconciler.privatefile import write_private
 from reconciler.providers.base import Diff, KindContext, Live, Wanted
 from reconciler.providers.valdi.client import ValdiClient
-from reconciler.providers.valdi.common import write_private
 from reconciler.validation import check_local_path
 
 KEYS = ("access_key_id", "secret_access_key")
@@ -40,11 +41,6 @@ def md5_of(path: Path) -> str | None:
 
 def _folder(path: str) -> str:
     return path.strip("/")
-
-
-def _resolve(base_dir: str | Path | None, path: str) -> Path:
-    p = Path(path)
-    return p if p.is_absolute() else Path(base_dir or ".") / p
 
 
 def credentials_text(keys: dict, bucket_name: str, user_id: Any = None) -> str:
@@ -96,23 +92,30 @@ class VolumeKind:
         volumes = api.volumes()
         by_id = {v["volume_id"]: v for v in volumes}
         by_name = {v.get("bucket_name"): v for v in volumes}
+        found: dict[str, dict] = {}
+        for w in wanted:
+            volume = by_id.get(w.id) if w.id else None
+            if volume is None and w.lookup and w.spec:  # bucket names are unique per account
+                volume = by_name.get(w.spec.get("bucket_name"))
+            if volume is not None:
+                found[w.address] = volume
+        # the listing has no contents: one GET each, only for volumes that list files or
+        # folders (now or at the last apply), read concurrently
+        reads = [(w.address, found[w.address]["volume_id"]) for w in wanted if w.address in found
+                 and any((doc or {}).get(k) for doc in (w.spec, w.last_applied) for k in ("files", "folders"))]
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            contents = dict(zip((a for a, _ in reads), pool.map(lambda r: api.contents(r[1]), reads)))
         out: dict[str, Live | None] = {}
         for w in wanted:
-            spec = w.spec or {}
-            volume = by_id.get(w.id) if w.id else None
-            if volume is None and w.lookup and spec:  # bucket names are unique per account
-                volume = by_name.get(spec.get("bucket_name"))
-            if volume is None:
+            if w.address not in found:
                 out[w.address] = None
                 continue
-            declares = spec.get("files") or spec.get("folders") or (w.last_applied or {}).get("files") \
-                or (w.last_applied or {}).get("folders")
-            contents = api.contents(volume["volume_id"]) if declares else []
-            local = {f["path"]: md5_of(_resolve(w.base_dir, f["source"]))
+            spec = w.spec or {}
+            local = {f["path"]: md5_of(w.resolve_path(f["source"]))
                      for f in spec.get("files") or [] if isinstance(f, dict) and isinstance(f.get("source"), str)}
             creds = spec.get("credentials_file")
-            local["credentials_file"] = _resolve(w.base_dir, creds).is_file() if isinstance(creds, str) else None
-            out[w.address] = make_live(volume, contents, w.secrets, local)
+            local["credentials_file"] = w.resolve_path(creds).is_file() if isinstance(creds, str) else None
+            out[w.address] = make_live(found[w.address], contents.get(w.address, []), w.secrets, local)
         return out
 
     def check_offline(self, resources: list[Resource]) -> list[Problem]:

@@ -85,23 +85,20 @@ class ValohaiClient:
             if len(results) < self.page_size or not body.get("next") or (until and until(items)):
                 return items
 
-    def _cached(self, key: str, load: Callable[[], Any]) -> Any:
-        return self._cache.get(key, load)
-
     def invalidate(self) -> None:
         self._cache.clear(keep=("project",))
 
     def datums(self) -> list[dict]:
         """Every datum of the project (one paged listing per run, until a write)."""
-        return self._cached("datums", lambda: self._pages(
+        return self._cache.get("datums", lambda: self._pages(
             "/api/v0/data/", {"project": self.project, "deleted": "false"}))
 
     def aliases(self) -> list[dict]:
-        return self._cached("aliases", lambda: self._pages(
+        return self._cache.get("aliases", lambda: self._pages(
             "/api/v0/datum-aliases/", {"project": self.project, "deleted": "false"}))
 
     def stores(self) -> list[dict]:
-        return self._cached("stores", lambda: self._pages("/api/v0/stores/", {}))
+        return self._cache.get("stores", lambda: self._pages("/api/v0/stores/", {}))
 
     def find_store(self, name_or_id: str) -> dict | None:
         stores = self.stores()

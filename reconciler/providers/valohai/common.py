@@ -9,6 +9,7 @@ from typing import Any
 from reconciler.errors import ApiError, NotFound, Problem
 from reconciler.model import FieldChange, Resource
 from reconciler.providers.base import Diff, KindContext, Live
+from reconciler.providers.shared import problem
 from reconciler.providers.valohai import properties
 
 OUTPUTS = {"id", "uri", "name", "sha256", "size"}
@@ -69,11 +70,6 @@ def make_live(datum: dict, aliases: list[str], spec: dict | None, identity: dict
     outputs = {"id": datum["id"], "uri": datum.get("uri"), "name": datum.get("name"),
                "sha256": datum.get("sha256"), "size": datum.get("size")}
     return Live(id=datum["id"], attrs=attrs, outputs=outputs, adopted=adopted)
-
-
-def problem(resource: Resource, field: str, message: str) -> Problem:
-    pos = resource.where(f"spec.{field}")
-    return Problem(pos.file, pos.line, pos.column, f"{resource.address}.spec.{field}", message)
 
 
 class MetadataKind:

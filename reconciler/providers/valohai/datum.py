@@ -15,7 +15,8 @@ from reconciler.model import FieldChange, Resource
 from reconciler.providers.base import KindContext, Live, Wanted
 from reconciler.providers.valohai import properties
 from reconciler.providers.valohai.client import ValohaiClient
-from reconciler.providers.valohai.common import Index, MetadataKind, make_live, problem
+from reconciler.providers.shared import problem
+from reconciler.providers.valohai.common import Index, MetadataKind, make_live
 
 
 class DatumKind(MetadataKind):

@@ -13,7 +13,8 @@ from reconciler.errors import ApiError, Problem
 from reconciler.model import FieldChange, Resource
 from reconciler.providers.base import KindContext, Live, Wanted
 from reconciler.providers.valohai import properties
-from reconciler.providers.valohai.common import Index, MetadataKind, fetch, make_live, problem
+from reconciler.providers.shared import problem
+from reconciler.providers.valohai.common import Index, MetadataKind, fetch, make_live
 
 
 class DatumPropertiesKind(MetadataKind):

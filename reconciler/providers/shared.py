@@ -1,0 +1,51 @@
+"""What the kinds of every provider share: a problem pinned to a spec field, waiting for
+a remote object to settle, and finding the object a journaled create made."""
+from __future__ import annotations
+
+import time
+from typing import Any, Callable, Iterable
+
+from reconciler.errors import ApiError, Problem
+from reconciler.model import Resource
+
+POLL_FIRST, POLL_MAX = 0.2, 5.0  # seconds between status checks: start fast, back off
+PROGRESS_EVERY = 10.0  # seconds between "still waiting" lines; shorter waits stay quiet
+
+
+def problem(resource: Resource, field: str, message: str) -> Problem:
+    """A Problem at `spec.<field>` of a resource, with the field's file:line:col."""
+    pos = resource.where(f"spec.{field}")
+    return Problem(pos.file, pos.line, pos.column, f"{resource.address}.spec.{field}", message)
+
+
+def wait_for(check: Callable[[], tuple[bool, str]], what: str, timeout: float,
+             progress: Callable[[str], None], api: str) -> None:
+    """Poll `check` (-> done, status) with backoff until done; an ApiError after `timeout`
+    that says the next apply picks the object up (its create is journaled)."""
+    started, delay, reported = time.monotonic(), POLL_FIRST, 0.0
+    while True:
+        done, status = check()
+        if done:
+            return
+        waited = time.monotonic() - started
+        if waited > timeout:
+            raise ApiError(f"{what} is still {status} after {waited:.0f}s (timeout {timeout:.0f}s); "
+                           "the next apply picks it up", api=api)
+        if waited - reported >= PROGRESS_EVERY:
+            progress(f"{what}: still {status} ({waited:.0f}s)")
+            reported = waited
+        time.sleep(delay)
+        delay = min(delay * 2, POLL_MAX)
+
+
+def newest_unclaimed(items: Iterable[Any], matches: Callable[[Any], bool], id_of: Callable[[Any], str],
+                     created_of: Callable[[Any], Any], claimed: set[str]) -> Any | None:
+    """The object a journaled create may have made before a crash: the newest one with the
+    natural key (`matches`) that no other address owns. It is then claimed, so two pending
+    creates of the same name never take the same object."""
+    found = [i for i in items if matches(i) and id_of(i) not in claimed]
+    if not found:
+        return None
+    item = max(found, key=created_of)
+    claimed.add(id_of(item))
+    return item
