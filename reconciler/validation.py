@@ -91,6 +91,12 @@ def _json_type(value: Any) -> str:
     return type(value).__name__
 
 
+def _looks_secret(value: Any) -> bool:
+    """A value that is a secret whatever field it sits in: a private key pasted where the
+    public one goes is never echoed back."""
+    return isinstance(value, str) and "PRIVATE KEY" in value
+
+
 def _short(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
@@ -151,7 +157,7 @@ def schema_problems(validator, instance: Any, prefix: str, locate: Callable[[str
     out: dict[tuple[str, str], Problem] = {}
     for error in validator.iter_errors(instance):
         key = field_key(prefix, error.absolute_path)
-        secret = any(str(p) in sensitive for p in error.absolute_path)
+        secret = any(str(p) in sensitive for p in error.absolute_path) or _looks_secret(error.instance)
         for field, message in _messages(error, key, secret):
             pos = locate(field)
             out.setdefault((field, message), Problem(pos.file, pos.line, pos.column, label(field),
