@@ -9,7 +9,7 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 from reconciler import graph
 from reconciler.errors import ManifestError, PlanError
@@ -30,12 +30,25 @@ class Workspace:
     progress: Callable[[str], None] = lambda m: None
     options: dict[str, Any] = field(default_factory=dict)
     _clients: dict[str, Any] = field(default_factory=dict)
+    # provider names -> {name: Provider}: loads providers on demand (None: all are given)
+    loader: Callable[[set[str] | None], dict[str, Any]] | None = None
 
     def __post_init__(self) -> None:
-        for pname, provider in self.providers.items():
+        self._add(self.providers)
+
+    def _add(self, providers: dict[str, Any]) -> None:
+        for pname, provider in providers.items():
+            self.providers[pname] = provider
             for kind in provider.kinds:
                 self.kinds[kind.name] = kind
                 self.kind_provider[kind.name] = pname
+
+    def ensure_kinds(self, kind_names: Iterable[str]) -> None:
+        """Load the providers of these kinds if they are not loaded yet (kinds the state
+        holds but the manifests no longer use)."""
+        missing = {k.split(".", 1)[0] for k in kind_names if k not in self.kinds}
+        if missing and self.loader is not None:
+            self._add({n: p for n, p in self.loader(missing).items() if n not in self.providers})
 
     def client(self, kind_name: str) -> Any:
         pname = self.kind_provider[kind_name]
@@ -57,14 +70,22 @@ class Workspace:
                 close()
 
 
-def load_workspace(paths: list[str], providers: dict[str, Any], env: Mapping[str, str] | None = None,
+def load_workspace(paths: list[str], providers: dict[str, Any] | Callable[[set[str] | None], dict[str, Any]],
+                   env: Mapping[str, str] | None = None,
                    progress: Callable[[str], None] = lambda m: None) -> Workspace:
-    """Load, validate and check for cycles. Raises ManifestError; makes no API call."""
+    """Load, validate and check for cycles. Raises ManifestError; makes no API call.
+    `providers`: name -> Provider, or a loader called with the provider names the
+    manifests use (None: all), so that only those are imported."""
     from reconciler.manifest import load_manifest
     from reconciler.validation import validate
 
     manifest = load_manifest(paths, env if env is not None else os.environ)
-    ws = Workspace(manifest=manifest, providers=providers, progress=progress)
+    if callable(providers):
+        used = {r.kind.split(".", 1)[0] for r in manifest.resources} | set(manifest.providers)
+        ws = Workspace(manifest=manifest, providers=dict(providers(used)), progress=progress, loader=providers)
+        ws.ensure_kinds(r.kind for r in manifest.resources)  # an unknown kind: all loaded, to list them
+    else:
+        ws = Workspace(manifest=manifest, providers=providers, progress=progress)
     problems = validate(manifest, ws.kinds)
     if problems:
         raise ManifestError(problems)
@@ -95,6 +116,8 @@ def observe(ws: Workspace, state: StateDoc, addresses: set[str] | None = None) -
     known = state_outputs(state)
 
     every = set(desired) | set(state.resources) | set(state.pending)
+    ws.ensure_kinds([rs.kind for rs in state.resources.values()]
+                    + [p["kind"] for p in state.pending.values() if isinstance(p, dict) and "kind" in p])
     for address in sorted(every if addresses is None else every & addresses):
         r = desired.get(address)
         prior = state.resources.get(address)

@@ -16,7 +16,7 @@ from reconciler.cli import commands
 @pytest.fixture
 def api(monkeypatch):
     api = MemoryApi()
-    monkeypatch.setattr(commands, "providers", lambda: {"test": MemoryProvider(api)})
+    monkeypatch.setattr(commands, "providers", lambda names=None: {"test": MemoryProvider(api)})
     return api
 
 

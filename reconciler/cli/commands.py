@@ -64,16 +64,16 @@ def open_store(g: Globals, paths: list[str], backend: dict | None = None):
     return select(flag, os.environ, backend, root)
 
 
-def providers() -> dict[str, Any]:
+def providers(names: set[str] | None = None) -> dict[str, Any]:
     from reconciler.providers import load_providers
 
-    return load_providers()
+    return load_providers(names)
 
 
 def workspace(paths: list[str]):
     from reconciler.runner import load_workspace
 
-    return load_workspace(paths, providers(), progress=lambda m: click.echo(f"    {m}", err=True))
+    return load_workspace(paths, providers, progress=lambda m: click.echo(f"    {m}", err=True))
 
 
 def render(plan: Plan, fmt: str, color: bool) -> str:
