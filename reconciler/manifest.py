@@ -277,6 +277,7 @@ class _Builder:
     def _resources(self) -> list[Resource]:
         out: list[Resource] = []
         seen: dict[str, Position] = {}
+        folders: dict[str, str] = {}  # file -> its folder (pathlib per resource cost 0.1 ms each)
         for where, _i, item, item_pos, positions in self.raw_resources:
             kind, name = item.get("kind"), item.get("name")
             if not isinstance(kind, str) or not isinstance(name, str):
@@ -287,8 +288,11 @@ class _Builder:
                 self.problem(name_pos, address, f"duplicate address {address}: also declared at {seen[address]}")
                 continue
             seen[address] = name_pos
+            base_dir = folders.get(item_pos.file)
+            if base_dir is None:
+                base_dir = folders[item_pos.file] = str(Path(item_pos.file).parent)
             resource = Resource(kind=kind, name=name, spec={}, position=item_pos, positions=positions,
-                                base_dir=str(Path(item_pos.file).parent))
+                                base_dir=base_dir)
 
             def report(path: str, message: str, r=resource) -> None:
                 pos = r.where(f"spec.{path}" if path else "spec")

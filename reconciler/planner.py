@@ -69,11 +69,14 @@ def resolve(value: Any, outputs: Callable[[str, str], Any]) -> Any:
         if any(p is UNKNOWN for p in parts):
             return UNKNOWN
         return "".join(str(p) for p in parts)
-    if isinstance(value, dict):
-        return {k: resolve(v, outputs) for k, v in value.items()}
+    if isinstance(value, dict):  # leaves copied without a call: this runs over every spec field
+        return {k: v if isinstance(v, _LEAVES) else resolve(v, outputs) for k, v in value.items()}
     if isinstance(value, list):
-        return [resolve(v, outputs) for v in value]
+        return [v if isinstance(v, _LEAVES) else resolve(v, outputs) for v in value]
     return value
+
+
+_LEAVES = (str, int, float, type(None))  # bool is an int
 
 
 def _ignored(path: str, ignore: tuple[str, ...]) -> bool:
@@ -139,7 +142,8 @@ def make_plan(desired: list[Resource], state: StateDoc, live: dict[str, Live | N
             return lv.outputs[attribute]
         return recorded(address, attribute)
 
-    for address in graph.order(g):
+    ordered = graph.order(g)  # once: the actions are listed in the same order below
+    for address in ordered:
         resource = by_addr.get(address)
         prior = state.resources.get(address)
         lv = live.get(address)
@@ -181,7 +185,7 @@ def make_plan(desired: list[Resource], state: StateDoc, live: dict[str, Live | N
         for step in steps.values():
             if step.action.is_change:
                 step.action.warnings.append(f"refresh-only: would {step.action.type.verb}; not applied")
-    actions = [steps[a].action for a in graph.order(g) if a in steps]
+    actions = [steps[a].action for a in ordered if a in steps]
     plan = Plan(actions=actions, warnings=plan_warnings, state_lineage=state.lineage,
                 state_serial=state.serial, destroy=options.destroy, refresh_only=options.refresh_only)
     return PlanResult(plan=plan, steps=steps, graph=g, errors=errors)

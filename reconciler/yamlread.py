@@ -151,6 +151,8 @@ class _Reader:
         if tag is None or tag == "!":
             if not event.implicit[0] or (text and text[0] not in _IMPLICIT):  # quoted, or plainly a string
                 value: Any = text if len(text) <= MAX_STRING else self._construct(event, path)
+            elif text.isdigit() and text.isascii() and (text[0] != "0" or len(text) == 1) and len(text) < 19:
+                value = int(text)  # a plain decimal: the resolver's regexes would say the same, slower
             else:
                 value = self._construct(event, path)
         else:
