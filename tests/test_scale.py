@@ -1,0 +1,76 @@
+"""What keeps large runs fast, as a user would notice it (timings live in
+tests/benchmarks/bench_scale.py, not here): listings complete when their later pages are
+read concurrently and some are refused with 429; a one-provider manifest imports one
+provider, and a kind only the state still holds gets its provider when it is needed."""
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+from conftest import api_calls
+from reconciler.emulator.core import SANDBOX
+from reconciler.providers import load_providers
+from reconciler.providers.base import KindContext, Wanted
+from reconciler.providers.valohai import PROVIDER
+from reconciler.runner import load_workspace, observe
+from reconciler.state.base import ResourceState, StateDoc
+
+BUCKET = SANDBOX["valohai_bucket"]
+
+
+def test_a_paged_listing_is_complete_when_later_pages_are_refused_once(sandbox_env, admin):
+    for i in range(23):
+        admin.put(f"/_emulator/s3/{BUCKET}/s/{i}.txt", content=b"x")
+    kind = next(k for k in PROVIDER.kinds if k.name == "valohai.datum")
+    specs = [{"store": "sandbox-store", "url": f"s3://{BUCKET}/s/{i}.txt"} for i in range(23)]
+    lives = kind.create_many(KindContext(api=PROVIDER.connect({})), specs)
+    client = PROVIDER.connect({})
+    client.page_size = 5  # 5 pages: the first, then four read together
+    admin.delete("/_emulator/requests")
+    admin.post("/_emulator/faults", json={"pattern": "^GET /api/v0/data/$", "kinds": [429], "skip": 1,
+                                          "times": 2, "retry_after": 0.01})
+    found = kind.observe(KindContext(api=client), [Wanted(str(i), lv.id, s, s)
+                                                   for i, (lv, s) in enumerate(zip(lives, specs))])
+    assert [found[str(i)].id for i in range(23)] == [lv.id for lv in lives]
+    assert api_calls(admin)["GET /api/v0/data/"] == 5 + 2  # five pages, two of them asked twice
+
+
+def test_a_one_provider_manifest_imports_one_provider(tmp_path):
+    (tmp_path / "m.yaml").write_text(textwrap.dedent(f"""\
+        resources:
+          - kind: valohai.datum
+            name: d
+            spec: {{store: sandbox-store, url: 's3://{BUCKET}/a.csv'}}
+        """))
+    code = textwrap.dedent(f"""
+        import sys
+        from reconciler.cli import main
+        try:
+            main(["validate", {str(tmp_path)!r}])
+        except SystemExit as e:
+            assert e.code in (0, None), e.code
+        loaded = sorted(m for m in sys.modules if m.startswith("reconciler.providers."))
+        print(" ".join(loaded))
+        """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    loaded = out.stdout.split()
+    assert any(m.startswith("reconciler.providers.valohai") for m in loaded)
+    assert not any(m.startswith(("reconciler.providers.valdi", "reconciler.providers.codeocean")) for m in loaded)
+
+
+def test_a_kind_only_the_state_holds_loads_its_provider(tmp_path, sandbox_env):
+    (tmp_path / "m.yaml").write_text(textwrap.dedent(f"""\
+        resources:
+          - kind: valohai.datum
+            name: d
+            spec: {{store: sandbox-store, url: 's3://{BUCKET}/a.csv'}}
+        """))
+    ws = load_workspace([str(tmp_path)], load_providers)
+    assert set(ws.providers) == {"valohai"}
+    state = StateDoc(resources={"codeocean.data_asset.gone": ResourceState(kind="codeocean.data_asset",
+                                                                           id="0b6a5d4c-missing")})
+    live = observe(ws, state)
+    assert "codeocean" in ws.providers and "codeocean.data_asset" in ws.kinds
+    assert live["codeocean.data_asset.gone"] is None  # read through its provider: it is gone
