@@ -6,6 +6,7 @@ here. Providers arrive as a registry argument, so the engine imports none of the
 from __future__ import annotations
 
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +33,7 @@ class Workspace:
     _clients: dict[str, Any] = field(default_factory=dict)
     # provider names -> {name: Provider}: loads providers on demand (None: all are given)
     loader: Callable[[set[str] | None], dict[str, Any]] | None = None
+    _client_lock: Any = field(default_factory=threading.RLock)
 
     def __post_init__(self) -> None:
         self._add(self.providers)
@@ -52,6 +54,10 @@ class Workspace:
 
     def client(self, kind_name: str) -> Any:
         pname = self.kind_provider[kind_name]
+        with self._client_lock:  # checks and observe ask from several threads
+            return self._client(pname)
+
+    def _client(self, pname: str) -> Any:
         if pname not in self._clients:
             problems = self.manifest.provider_problems.get(pname) if self.manifest.provider_problems else None
             if problems:
@@ -100,10 +106,12 @@ def online_checks(ws: Workspace, resources: list[Resource] | None = None) -> Non
     by_kind: dict[str, list[Resource]] = {}
     for r in resources:
         by_kind.setdefault(r.kind, []).append(r)
-    for kind_name, items in by_kind.items():
-        check = getattr(ws.kinds[kind_name], "check", None)
-        if check:
-            problems.extend(check(ws.context(kind_name), items) or [])
+    checks = [(kind_name, items, getattr(ws.kinds[kind_name], "check", None)) for kind_name, items in by_kind.items()]
+    checks = [c for c in checks if c[2]]
+    if checks:
+        with ThreadPoolExecutor(max_workers=min(8, len(checks))) as pool:  # each reads its own API
+            for found in pool.map(lambda c: c[2](ws.context(c[0]), c[1]) or [], checks):
+                problems.extend(found)
     if problems:
         raise ManifestError(problems)
 
@@ -148,9 +156,14 @@ def observe(ws: Workspace, state: StateDoc, addresses: set[str] | None = None) -
 
 def plan(ws: Workspace, state: StateDoc, options: PlanOptions = PlanOptions(),
          fingerprint: Callable[[dict], str] | None = None) -> PlanResult:
-    if not options.destroy:
-        online_checks(ws)
-    live = observe(ws, state)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        # the checks read the same cached listings as observe: both at once, checks win
+        checks = pool.submit(online_checks, ws) if not options.destroy else None
+        try:
+            live = observe(ws, state)
+        finally:
+            if checks is not None:
+                checks.result()
     result = make_plan(ws.manifest.resources, state, live, ws.kinds,
                        lambda kind: ws.context(kind), options)
     if result.errors:
