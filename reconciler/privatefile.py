@@ -8,7 +8,9 @@ import tempfile
 from pathlib import Path
 
 
-def write_private(path: str | Path, text: str) -> None:
+def write_private(path: str | Path, text: str) -> os.stat_result:
+    """Returns the written file's stat (its inode and mtime tell a later reader whether
+    anyone replaced it since)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
@@ -18,7 +20,9 @@ def write_private(path: str | Path, text: str) -> None:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
+            written = os.fstat(f.fileno())
         os.replace(tmp, path)
+        return written
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)

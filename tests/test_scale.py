@@ -74,3 +74,60 @@ def test_a_kind_only_the_state_holds_loads_its_provider(tmp_path, sandbox_env):
     live = observe(ws, state)
     assert "codeocean" in ws.providers and "codeocean.data_asset" in ws.kinds
     assert live["codeocean.data_asset.gone"] is None  # read through its provider: it is gone
+
+
+# -- the applier's ready queue and the state store's incremental writes ----------------------
+def test_an_action_starts_when_what_it_uses_is_done_not_when_a_slow_neighbour_is(tmp_path):
+    import threading
+
+    from memkind import MemoryApi, MemoryKind, MemoryProvider
+    from reconciler.applier import Applier
+    from reconciler.model import Manifest, Position, Ref, Resource
+    from reconciler.runner import Workspace, plan
+    from reconciler.state.local import LocalStateStore
+
+    child_created = threading.Event()
+    waited: list[bool] = []
+
+    class SlowVm(MemoryKind):
+        def create(self, ctx, spec):
+            if spec["name"] == "slow":  # a VM provisioning for minutes
+                waited.append(child_created.wait(timeout=10))
+            live = super().create(ctx, spec)
+            if spec["name"] == "child":
+                child_created.set()
+            return live
+
+    provider = MemoryProvider(MemoryApi())
+    provider.kinds = [SlowVm()]
+    resources = [Resource("test.item", name, spec, Position("m.yaml", i + 1, 1)) for i, (name, spec) in enumerate([
+        ("slow", {"name": "slow"}), ("fast", {"name": "fast"}),
+        ("child", {"name": "child", "value": Ref("test.item.fast", "id")})])]
+    ws = Workspace(manifest=Manifest(resources, {}, {}, {}, None, ["m.yaml"], "d", "."), providers={"test": provider})
+    store = LocalStateStore(tmp_path / "state.json")
+    state = store.read()
+    Applier(plan(ws, state), ws.kinds, lambda k: ws.context(k), store, state).run()
+    assert waited == [True]  # child (after fast) was created while slow was still being created
+    assert set(store.read().resources) == {"test.item.slow", "test.item.fast", "test.item.child"}
+
+
+def test_a_state_replaced_by_another_writer_is_not_overwritten(tmp_path):
+    import pytest
+
+    from reconciler.errors import StaleStateError
+    from reconciler.state.local import LocalStateStore
+
+    ours, theirs = LocalStateStore(tmp_path / "s.json"), LocalStateStore(tmp_path / "s.json")
+    doc = StateDoc(resources={"a.b.c": ResourceState(kind="a.b", id="1")})
+    ours.write(doc)
+    other = theirs.read()
+    other.resources["a.b.d"] = ResourceState(kind="a.b", id="2")
+    theirs.write(other)
+    doc.resources["a.b.e"] = ResourceState(kind="a.b", id="3")
+    with pytest.raises(StaleStateError):
+        ours.write(doc)
+    assert set(ours.read().resources) == {"a.b.c", "a.b.d"}
+    doc = ours.read()  # a fresh read: the next write goes through, re-encoding only what changed
+    doc.resources["a.b.c"] = ResourceState(kind="a.b", id="1", outputs={"x": 1})
+    ours.write(doc)
+    assert LocalStateStore(tmp_path / "s.json").read().to_dict() == doc.to_dict()

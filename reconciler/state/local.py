@@ -28,39 +28,79 @@ class LocalStateStore:
         self.path = Path(path)
         self.location = str(self.path)
         self.lock_path = self.path.with_name(self.path.name + ".lock")
+        self._seen: tuple[tuple, int, str] | None = None  # (file signature, serial, lineage) last read or written
+        self._entries: dict[tuple[str, str], tuple[object, str]] = {}  # encoded entries, see _encode
 
     def read(self) -> StateDoc:
         try:
-            raw = self.path.read_text(encoding="utf-8")
+            with open(self.path, encoding="utf-8") as f:
+                seen = os.fstat(f.fileno())
+                raw = f.read()
         except FileNotFoundError:
             return StateDoc()
         except OSError as e:
             raise StateError(f"{self.path}: cannot read the state: {e.strerror}") from None
         try:
-            return StateDoc.from_dict(crypto.open_doc(json.loads(raw), self.env))
+            doc = StateDoc.from_dict(crypto.open_doc(json.loads(raw), self.env))
         except (ValueError, TypeError, AttributeError) as e:
             raise StateError(f"{self.path}: the state file is not valid state JSON ({e})") from None
+        self._seen = (_signature(seen), doc.serial, doc.lineage)
+        return doc
 
     def write(self, doc: StateDoc) -> None:
-        current = self.read()
-        if self.path.exists() and current.serial != doc.serial:
+        current = self._current()
+        if current is not None and current[0] != doc.serial:
             raise StaleStateError(
-                f"{self.path}: the state moved to serial {current.serial} while this run held "
+                f"{self.path}: the state moved to serial {current[0]} while this run held "
                 f"serial {doc.serial}; nothing was overwritten. Run plan again.")
-        if self.path.exists() and current.lineage != doc.lineage:
-            raise StaleStateError(f"{self.path}: the state has lineage {current.lineage}, "
+        if current is not None and current[1] != doc.lineage:
+            raise StaleStateError(f"{self.path}: the state has lineage {current[1]}, "
                                   f"not {doc.lineage}; nothing was overwritten.")
-        body = doc.to_dict()
-        body["serial"] = doc.serial + 1
-        self._atomic_write(json.dumps(crypto.seal_doc(body, self.env), indent=2) + "\n")
+        written = self._atomic_write(self._encode(doc, doc.serial + 1))
         doc.serial += 1
+        self._seen = (_signature(written), doc.serial, doc.lineage)
+
+    def _current(self) -> tuple[int, str] | None:
+        """(serial, lineage) stored now, or None if there is no state file. Read again
+        only when the file is not the one this store last read or wrote (an apply writes
+        after every step: re-reading 100,000 entries each time was most of its cost)."""
+        try:
+            now = _signature(os.stat(self.path))
+        except FileNotFoundError:
+            return None
+        if self._seen is not None and self._seen[0] == now:
+            return self._seen[1], self._seen[2]
+        current = self.read()
+        return current.serial, current.lineage
+
+    def _encode(self, doc: StateDoc, serial: int) -> str:
+        """The document, one resource a line. Each entry is encoded once and reused while
+        the same ResourceState (or pending dict) object stays in the document: the applier
+        replaces entries, it never edits them, so a step re-encodes only what it changed."""
+        cache, fresh = self._entries, {}
+        lines = []
+        for section, items in (("resources", doc.resources), ("pending", doc.pending)):
+            encoded = []
+            for address in sorted(items):
+                entry = items[address]
+                hit = cache.get((section, address))
+                if hit is None or hit[0] is not entry:
+                    body = asdict(entry) if section == "resources" else entry
+                    sealed = crypto.seal_doc({section: {address: body}}, self.env)[section][address]
+                    hit = (entry, f"    {json.dumps(address)}: {json.dumps(sealed)}")
+                fresh[(section, address)] = hit
+                encoded.append(hit[1])
+            lines.append(f'  "{section}": {{' + ("\n" + ",\n".join(encoded) + "\n  }" if encoded else "}"))
+        self._entries = fresh
+        head = f'  "version": {json.dumps(doc.version)},\n  "lineage": {json.dumps(doc.lineage)},\n  "serial": {serial}'
+        return "{\n" + head + ",\n" + ",\n".join(lines) + "\n}\n"
 
     def replace_all(self, doc: StateDoc) -> None:
         """Write a document as it is (state migrate): lineage and serial kept."""
         self._atomic_write(json.dumps(crypto.seal_doc(doc.to_dict(), self.env), indent=2) + "\n")
 
-    def _atomic_write(self, text: str) -> None:
-        write_private(self.path, text)
+    def _atomic_write(self, text: str) -> os.stat_result:
+        return write_private(self.path, text)
 
     @contextlib.contextmanager
     def lock(self, operation: str, timeout: float = 0.0) -> Iterator[LockInfo]:
@@ -116,3 +156,8 @@ class LocalStateStore:
             fcntl.flock(fd, fcntl.LOCK_UN)
         finally:
             os.close(fd)
+
+
+def _signature(st: os.stat_result) -> tuple:
+    """What changes when the file is replaced (a new inode) or edited in place."""
+    return (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size)
