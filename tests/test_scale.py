@@ -131,3 +131,27 @@ def test_a_state_replaced_by_another_writer_is_not_overwritten(tmp_path):
     doc.resources["a.b.c"] = ResourceState(kind="a.b", id="1", outputs={"x": 1})
     ours.write(doc)
     assert LocalStateStore(tmp_path / "s.json").read().to_dict() == doc.to_dict()
+
+
+def test_field_positions_of_a_clean_manifest_are_found_only_when_a_message_needs_them(tmp_path, monkeypatch):
+    from reconciler import yamlread
+    from reconciler.manifest import load_manifest
+
+    reads = []
+    real_run = yamlread._Reader.run
+    monkeypatch.setattr(yamlread._Reader, "run", lambda self, text: reads.append(self.record_all) or real_run(self, text))
+    (tmp_path / "m.yaml").write_text(textwrap.dedent("""\
+        resources:
+          - kind: valohai.datum
+            name: a
+            spec:
+              store: s
+              properties: {x: 1}
+          - {kind: valohai.datum, name: b, spec: {store: s, tags: [t]}}
+        """))
+    manifest = load_manifest([str(tmp_path)], {})
+    assert reads == [False]  # one read, keeping one position per resource
+    a, b = manifest.resources
+    assert (a.where("spec.properties.x").line, a.where("spec.properties.x").column) == (6, 20)
+    assert (b.where("spec.tags[0]").line, b.where("spec.tags[0]").column) == (7, 60)
+    assert reads == [False, True]  # read again once, for both
