@@ -20,8 +20,7 @@ DEFAULT_HOST = "https://app.valohai.com"
 PAGE_SIZE = 1000  # per listing request; valohai-cli itself asks for up to 9000
 DATUM_PAGE_SIZE = 5000  # what `vh execution outputs` asks of /api/v0/data/
 # what the kinds read of a listed datum (common.py, datum.py, properties.py)
-DATUM_FIELDS = frozenset({"id", "uri", "name", "sha256", "size", "store", "metadata", "tags", "purged",
-                          "deleted", "ctime", "output_execution", "project"})
+DATUM_FIELDS = frozenset({"id", "uri", "name", "sha256", "size", "store", "metadata", "tags", "purged"})
 WRITE_CHUNK = 1000  # datums per metadata/apply call (what Valohai's own scripts use)
 ADOPT_CHUNK = 500  # URLs per bulk adopt call
 CONCURRENCY = 8  # single adopts at once, when the server has no bulk form
@@ -82,6 +81,7 @@ class ValohaiClient:
         request still honours 429 / Retry-After). `keep`: the only fields kept of each item."""
         self._need_token()
         items: list[dict] = []
+        shared: dict = {}  # equal small objects (every datum's {"id", "name"} store) kept once
         offset = 0
         size = self.page_size or page_size or PAGE_SIZE  # a page size set on the client wins
 
@@ -89,7 +89,7 @@ class ValohaiClient:
             body = self.http.request("GET", path, params={**params, "limit": size, "offset": at})
             results = body.get("results", []) if isinstance(body, dict) else []
             if keep is not None:
-                results = [{k: v for k, v in r.items() if k in keep} if isinstance(r, dict) else r for r in results]
+                results = [_slim(r, keep, shared) if isinstance(r, dict) else r for r in results]
             return results, body
 
         while True:
@@ -240,6 +240,17 @@ class ValohaiClient:
                 raise
         finally:
             self.invalidate()
+
+
+def _slim(item: dict, keep: frozenset[str], shared: dict) -> dict:
+    out = {}
+    for k, v in item.items():
+        if k not in keep:
+            continue
+        if isinstance(v, dict) and 0 < len(v) <= 4 and all(isinstance(x, (str, int, type(None))) for x in v.values()):
+            v = shared.setdefault(tuple(v.items()), v)  # read-only: the kinds never edit a listing
+        out[k] = v
+    return out
 
 
 class _NoBulkForm(Exception):
