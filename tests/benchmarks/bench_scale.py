@@ -110,7 +110,12 @@ def write_manifest(folder: Path, lines: list[str], providers: tuple[str, ...]) -
         header.append('  codeocean: {domain: "${env.CODEOCEAN_DOMAIN}", token: "${env.CODEOCEAN_TOKEN}"}')
     if "valdi" in providers:
         header.append('  valdi: {email: "${env.VALDI_EMAIL}", password: "${env.VALDI_PASSWORD}"}')
-    (folder / "bench.yaml").write_text("\n".join(header + ["resources:"] + lines) + "\n")
+    for old in folder.glob("*.yaml"):
+        old.unlink()
+    per_file = 20_000  # files stay under the 10 MB limit
+    for n, i in enumerate(range(0, max(1, len(lines)), per_file)):
+        top = header if n == 0 else []
+        (folder / f"bench{n:02}.yaml").write_text("\n".join(top + ["resources:"] + lines[i:i + per_file]) + "\n")
     return folder
 
 
