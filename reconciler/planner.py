@@ -61,7 +61,9 @@ def state_outputs(state: StateDoc) -> Callable[[str, str], Any]:
 
 
 def resolve(value: Any, outputs: Callable[[str, str], Any]) -> Any:
-    """Substitute references with known outputs, or UNKNOWN."""
+    """Substitute references with known outputs, or UNKNOWN. Parts without a reference
+    are shared, not copied (a spec without references comes back as it is): nothing
+    edits a spec in place, and 100,000 copies of specs are 100,000 copies."""
     if isinstance(value, Ref):
         return outputs(value.address, value.attribute)
     if isinstance(value, Template):
@@ -69,10 +71,26 @@ def resolve(value: Any, outputs: Callable[[str, str], Any]) -> Any:
         if any(p is UNKNOWN for p in parts):
             return UNKNOWN
         return "".join(str(p) for p in parts)
-    if isinstance(value, dict):  # leaves copied without a call: this runs over every spec field
-        return {k: v if isinstance(v, _LEAVES) else resolve(v, outputs) for k, v in value.items()}
+    if isinstance(value, dict):  # leaves skipped without a call: this runs over every spec field
+        out = None
+        for k, v in value.items():
+            if not isinstance(v, _LEAVES):
+                new = resolve(v, outputs)
+                if new is not v:
+                    if out is None:
+                        out = dict(value)
+                    out[k] = new
+        return value if out is None else out
     if isinstance(value, list):
-        return [v if isinstance(v, _LEAVES) else resolve(v, outputs) for v in value]
+        changed = None
+        for i, v in enumerate(value):
+            if not isinstance(v, _LEAVES):
+                new = resolve(v, outputs)
+                if new is not v:
+                    if changed is None:
+                        changed = list(value)
+                    changed[i] = new
+        return value if changed is None else changed
     return value
 
 

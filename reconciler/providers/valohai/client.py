@@ -138,7 +138,8 @@ class ValohaiClient:
             seen_uris = {d.get("uri") for d in items}
             return ids <= seen_ids and uris <= seen_uris
         return self._pages("/api/v0/data/", {"project": self.project, "ordering": "-ctime",
-                                             "deleted": "false"}, until=enough)
+                                             "deleted": "false"}, until=enough,
+                           keep=DATUM_FIELDS, page_size=DATUM_PAGE_SIZE)
 
     def get_datum(self, datum_id: str) -> dict:
         self._need_token()
