@@ -6,10 +6,12 @@ import contextlib
 import os
 import tempfile
 from pathlib import Path
+from typing import Iterable
 
 
-def write_private(path: str | Path, text: str) -> os.stat_result:
-    """Returns the written file's stat (its inode and mtime tell a later reader whether
+def write_private(path: str | Path, text: str | Iterable[str]) -> os.stat_result:
+    """`text` may come in pieces (a large state is never joined into one string).
+    Returns the written file's stat (its inode and mtime tell a later reader whether
     anyone replaced it since)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -17,7 +19,10 @@ def write_private(path: str | Path, text: str) -> os.stat_result:
     try:
         os.fchmod(fd, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
+            if isinstance(text, str):
+                f.write(text)
+            else:
+                f.writelines(text)
             f.flush()
             os.fsync(f.fileno())
             written = os.fstat(f.fileno())

@@ -73,14 +73,16 @@ class LocalStateStore:
         current = self.read()
         return current.serial, current.lineage
 
-    def _encode(self, doc: StateDoc, serial: int) -> str:
+    def _encode(self, doc: StateDoc, serial: int) -> list[str]:
         """The document, one resource a line. Each entry is encoded once and reused while
         the same ResourceState (or pending dict) object stays in the document: the applier
         replaces entries, it never edits them, so a step re-encodes only what it changed."""
         cache, fresh = self._entries, {}
-        lines = []
+        head = f'  "version": {json.dumps(doc.version)},\n  "lineage": {json.dumps(doc.lineage)},\n  "serial": {serial}'
+        out = ["{\n", head]
         for section, items in (("resources", doc.resources), ("pending", doc.pending)):
-            encoded = []
+            out.append(f',\n  "{section}": {{')
+            sep = "\n"
             for address in sorted(items):
                 entry = items[address]
                 hit = cache.get((section, address))
@@ -89,17 +91,18 @@ class LocalStateStore:
                     sealed = crypto.seal_doc({section: {address: body}}, self.env)[section][address]
                     hit = (entry, f"    {json.dumps(address)}: {json.dumps(sealed)}")
                 fresh[(section, address)] = hit
-                encoded.append(hit[1])
-            lines.append(f'  "{section}": {{' + ("\n" + ",\n".join(encoded) + "\n  }" if encoded else "}"))
+                out += (sep, hit[1])
+                sep = ",\n"
+            out.append("\n  }" if items else "}")
+        out.append("\n}\n")
         self._entries = fresh
-        head = f'  "version": {json.dumps(doc.version)},\n  "lineage": {json.dumps(doc.lineage)},\n  "serial": {serial}'
-        return "{\n" + head + ",\n" + ",\n".join(lines) + "\n}\n"
+        return out
 
     def replace_all(self, doc: StateDoc) -> None:
         """Write a document as it is (state migrate): lineage and serial kept."""
         self._atomic_write(json.dumps(crypto.seal_doc(doc.to_dict(), self.env), indent=2) + "\n")
 
-    def _atomic_write(self, text: str) -> os.stat_result:
+    def _atomic_write(self, text: str | list[str]) -> os.stat_result:
         return write_private(self.path, text)
 
     @contextlib.contextmanager
