@@ -74,8 +74,8 @@ class Applier:
     def run(self) -> ApplyReport:
         steps = self.result.steps
         g = self.result.graph
-        forward = {a for a, s in steps.items() if s.action.type is not ActionType.DELETE}
-        deletes = {a for a, s in steps.items() if s.action.type is ActionType.DELETE}
+        forward = {a for a, s in steps.items() if not s.action.type.removes}
+        deletes = {a for a, s in steps.items() if s.action.type.removes}
         fwd_graph = {a: {d for d in g.get(a, ()) if d in forward} for a in forward}
         # delete phase: reverse edges, so dependants go first
         rev_graph: dict[str, set[str]] = {a: set() for a in deletes}
@@ -113,10 +113,10 @@ class Applier:
             runnable.append(step)
         # journal every create of this wave in one write
         creates = [s for s in runnable if s.action.type in (ActionType.CREATE, ActionType.REPLACE)
-                   and s.action.mode != "adopt"]
+                   and not s.action.adopt]
         specs: dict[str, dict] = {}
         for step in list(runnable):
-            if step.resource is not None and step.action.type is not ActionType.DELETE:
+            if step.resource is not None and not step.action.type.removes:
                 spec = self._resolve(step)
                 if spec is None:
                     runnable.remove(step)
@@ -200,7 +200,7 @@ class Applier:
             kind = self.kinds[step.action.kind]
             a = step.action
             key = None
-            if a.type is ActionType.CREATE and a.mode != "adopt" and hasattr(kind, "create_many"):
+            if a.type is ActionType.CREATE and not a.adopt and hasattr(kind, "create_many"):
                 key = (a.kind, "create")
             elif self._updates(a) and hasattr(kind, "update_many"):
                 key = (a.kind, "update")  # updates and take-overs of existing objects
@@ -222,18 +222,18 @@ class Applier:
 
     @staticmethod
     def _updates(a: Action) -> bool:
-        return a.type is ActionType.UPDATE or (a.type is ActionType.CREATE and a.mode == "adopt")
+        return a.type is ActionType.UPDATE or (a.type is ActionType.CREATE and a.adopt)
 
     def _is_batch(self, step: Step) -> bool:
         kind = self.kinds[step.action.kind]
         a = step.action
-        return (a.type is ActionType.CREATE and a.mode != "adopt" and hasattr(kind, "create_many")) or \
+        return (a.type is ActionType.CREATE and not a.adopt and hasattr(kind, "create_many")) or \
                (self._updates(a) and hasattr(kind, "update_many"))
 
     def _execute_batch(self, group: list[Step], specs: dict[str, dict]) -> list[Any]:
         kind = self.kinds[group[0].action.kind]
         ctx = self.context(group[0].action.kind)
-        if group[0].action.type is ActionType.CREATE and group[0].action.mode != "adopt":
+        if group[0].action.type is ActionType.CREATE and not group[0].action.adopt:
             return kind.create_many(ctx, [specs[s.action.address] for s in group])
         results: list[Any] = [s.live for s in group]  # a take-over with nothing to change
         items, where = [], []
@@ -265,15 +265,15 @@ class Applier:
         if step.resource is not None:  # relative file paths start at the declaring file's folder
             ctx = dataclasses.replace(ctx, base_dir=Path(step.resource.base_dir))
         last = step.prior.last_applied if step.prior else (step.pending or {}).get("spec")
-        if a.type is ActionType.DELETE:
-            if a.mode != "forget":
-                kind.delete(ctx, step.live, a.mode or "delete", last)
+        if a.type.removes:
+            if a.type is not ActionType.FORGET:  # delete, release and orphan: the kind's call
+                kind.delete(ctx, step.live, a.policy or "delete", last)
             return None
         if a.type is ActionType.REPLACE:
             if step.live is not None:  # None when a replaced chain already deleted it
                 self._delete_replaced(ctx, step)
             return kind.create(ctx, spec)
-        if a.type is ActionType.CREATE and a.mode == "adopt":
+        if a.type is ActionType.CREATE and a.adopt:
             diff = self._fresh_diff(kind, step, spec, last)
             return kind.update(ctx, step.live, spec, diff) if diff.changed else step.live
         if a.type is ActionType.CREATE:
@@ -291,7 +291,7 @@ class Applier:
             self.on_event(a, "failed", seconds, message)
             self._block_after(a.address, forward)
             return False
-        if a.type is ActionType.DELETE:
+        if a.type.removes:
             self.state.resources.pop(a.address, None)
             self.state.pending.pop(a.address, None)
         else:
@@ -306,7 +306,7 @@ class Applier:
         sensitive = set(getattr(kind, "sensitive", set()))
         resource = step.resource
         prior = step.prior
-        adopted = (prior.adopted if prior else (a.mode == "adopt" and step.pending is None)) or live.adopted
+        adopted = (prior.adopted if prior else (a.adopt and step.pending is None)) or live.adopted
         policy = resource.deletion_policy if resource and resource.deletion_policy else None
         self.state.resources[a.address] = ResourceState(
             kind=a.kind, id=live.id, last_applied=spec or {},
@@ -333,7 +333,7 @@ class Applier:
     def _skip(self, step: Step, why: str) -> None:
         self.report.skipped[step.action.address] = why
         self.on_event(step.action, "skipped", None, why)
-        self._block_after(step.action.address, forward=step.action.type is not ActionType.DELETE)
+        self._block_after(step.action.address, forward=not step.action.type.removes)
 
     def _block_after(self, address: str, forward: bool) -> None:
         g = self.result.graph
