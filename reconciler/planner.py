@@ -38,6 +38,7 @@ class PlanResult:
     steps: dict[str, Step]
     graph: dict[str, set[str]]  # address -> dependencies, over every address in the plan
     errors: list[str] = field(default_factory=list)
+    live: dict[str, Live | None] = field(default_factory=dict)  # what the plan read
 
 
 @dataclass

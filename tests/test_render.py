@@ -21,7 +21,7 @@ GOLDEN = Path(__file__).parent / "golden"
 SECRET = "s3cr3t-value-that-must-not-leak"
 
 
-LONG = "A description that goes on " * 10  # 270 characters: cut in the text plan, whole elsewhere
+LONG = "A description that goes on " * 10  # 270 characters (272 quoted): cut in the text plan, whole elsewhere
 TAGS = [f"tag-{i:02d}" for i in range(40)]
 
 
@@ -107,7 +107,7 @@ def test_one_tag_added_to_forty_shows_one_item_in_every_format():
 
 def test_long_create_value_cut_in_text_whole_in_markdown_and_json():
     plan = every_action_plan()
-    assert LONG not in render(plan, "text") and "(270 chars)" in render(plan, "text")
+    assert LONG not in render(plan, "text") and "... (272 chars)" in render(plan, "text")
     md = render(plan, "markdown")
     assert "<pre>" + LONG.strip() in md.replace('"', "")  # collapsed, whole
     doc = json.loads(render(plan, "json"))

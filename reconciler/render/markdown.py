@@ -208,3 +208,20 @@ def render_plan(plan: Plan, *, max_chars: int = GITHUB_LIMIT, title: str | None 
     return (pages[0].rsplit("\n_Continued", 1)[0] +
             f"\n_{rest:,} more resources did not fit in one comment: "
             "`reconciler show PLANFILE --format markdown --split DIR` writes them all as pages._\n")
+
+
+def write_pages(plan: Plan, folder, *, max_chars: int = GITHUB_LIMIT) -> list:
+    """`show --split DIR`: DIR/001.md, 002.md, ...; pages from an earlier, longer plan are
+    removed so that the folder holds exactly this plan."""
+    from pathlib import Path
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    for old in folder.glob("[0-9][0-9][0-9].md"):
+        old.unlink()
+    written = []
+    for number, page in enumerate(render_pages(plan, max_chars=max_chars), 1):
+        path = folder / f"{number:03d}.md"
+        path.write_text(page, encoding="utf-8")
+        written.append(path)
+    return written
