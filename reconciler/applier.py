@@ -43,6 +43,8 @@ from reconciler.state.base import ResourceState, StateDoc, StateStore
 
 # event(action, status, seconds, detail): status in start | done | failed | skipped
 Event = Callable[[Action, str, float | None, str | None], None]
+# progress(address, message): a kind's status while it works on that address (a wait)
+Progress = Callable[[str, str], None]
 
 
 @dataclass
@@ -59,7 +61,7 @@ class ApplyReport:
 class Applier:
     def __init__(self, result: PlanResult, kinds: dict[str, Any],
                  context: Callable[[str], KindContext], store: StateStore, state: StateDoc,
-                 parallelism: int = 8, on_event: Event | None = None):
+                 parallelism: int = 8, on_event: Event | None = None, on_progress: Progress | None = None):
         self.result = result
         self.kinds = kinds
         self.context = context
@@ -67,6 +69,7 @@ class Applier:
         self.state = state
         self.parallelism = max(1, parallelism)
         self.on_event = on_event or (lambda *a: None)
+        self.on_progress = on_progress
         self.report = ApplyReport()
         self._blocked: dict[str, str] = {}  # address -> why it must not run
 
@@ -175,9 +178,17 @@ class Applier:
                 for d in graph.dependencies_of(g, [address]) - {address}:  # and keeps what it uses
                     self._blocked.setdefault(d, f"{address} failed")
 
+    def _ctx(self, kind_name: str, address: str) -> KindContext:
+        """The kind's context, its progress lines tagged with the address they are about."""
+        ctx = self.context(kind_name)
+        if self.on_progress is not None:
+            report = self.on_progress
+            ctx = dataclasses.replace(ctx, progress=lambda message: report(address, message))
+        return ctx
+
     def _delete_old(self, step: Step) -> BaseException | None:
         try:
-            self._delete_replaced(self.context(step.action.kind), step)
+            self._delete_replaced(self._ctx(step.action.kind, step.action.address), step)
         except BaseException as e:  # noqa: BLE001 - reported per step
             return e
         return None
@@ -232,7 +243,8 @@ class Applier:
 
     def _execute_batch(self, group: list[Step], specs: dict[str, dict]) -> list[Any]:
         kind = self.kinds[group[0].action.kind]
-        ctx = self.context(group[0].action.kind)
+        label = group[0].action.address if len(group) == 1 else f"{group[0].action.kind} (x{len(group)})"
+        ctx = self._ctx(group[0].action.kind, label)
         if group[0].action.type is ActionType.CREATE and not group[0].action.adopt:
             return kind.create_many(ctx, [specs[s.action.address] for s in group])
         results: list[Any] = [s.live for s in group]  # a take-over with nothing to change
@@ -261,7 +273,7 @@ class Applier:
     def _execute(self, step: Step, spec: dict | None) -> Any:
         a = step.action
         kind = self.kinds[a.kind]
-        ctx = self.context(a.kind)
+        ctx = self._ctx(a.kind, a.address)
         if step.resource is not None:  # relative file paths start at the declaring file's folder
             ctx = dataclasses.replace(ctx, base_dir=Path(step.resource.base_dir))
         last = step.prior.last_applied if step.prior else (step.pending or {}).get("spec")

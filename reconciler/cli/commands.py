@@ -226,23 +226,6 @@ def _is_planfile(paths: list[str]) -> bool:
     return len(paths) == 1 and Path(paths[0]).is_file() and not paths[0].endswith(PLAN_SUFFIXES)
 
 
-def _event_printer(g: Globals):
-    try:
-        from reconciler.render.text import render_apply_line
-    except ImportError:  # pragma: no cover - renderer not yet present
-        render_apply_line = None
-
-    def on_event(action: Action, status: str, seconds: float | None, detail: str | None) -> None:
-        if render_apply_line:
-            line = render_apply_line(action, status, seconds, color=g.color)
-        else:
-            line = f"{action.address}: {status}"
-        if status == "failed" and detail:
-            line += f"\n    {detail}"
-        click.echo(line)
-    return on_event
-
-
 def _confirm(auto_approve: bool, what: str) -> None:
     if auto_approve:
         return
@@ -289,9 +272,14 @@ def _run_apply(g: Globals, paths: list[str], options: PlanOptions, auto_approve:
             if saved is None:
                 _confirm(auto_approve, "perform these actions" if verb == "apply" else "destroy these resources")
             started = time.monotonic()
-            applier = Applier(result, ws.kinds, lambda k: ws.context(k), store, state,
-                              parallelism=parallelism, on_event=_event_printer(g))
-            applier.run()
+            from reconciler.cli.progress import ApplyDisplay
+
+            display = ApplyDisplay(sum(1 for a in result.plan.actions if a.is_change), live=g.color, color=g.color)
+            try:
+                Applier(result, ws.kinds, lambda k: ws.context(k), store, state, parallelism=parallelism,
+                        on_event=display.event, on_progress=display.progress).run()
+            finally:
+                display.close()
             from reconciler.render.text import counts
 
             past = {"to add": "added", "to change": "changed", "to destroy": "destroyed", "to forget": "forgotten",
