@@ -65,7 +65,8 @@ def test_power_stop_and_start_in_place_with_the_cost_change(work, admin):
     (before,) = docs(admin, "valdi_vm")
     work.edit("      power: running", "      power: stopped")
     code, out = work.plan("--detailed-exitcode")
-    assert code == 2 and "$0.66/h -> $0.10/h" in out and "-$0.56/h" in out, out
+    assert code == 2 and "$0.66/h ($481.80/month) -> $0.10/h ($73.00/month)" in out, out
+    assert "Cost change: -$0.56/h (-$408.80/month)" in out
     assert work.apply()[0] == 0
     (vm,) = docs(admin, "valdi_vm")
     assert vm["state"] == "stopped" and vm["server"] == before["server"]
@@ -91,7 +92,7 @@ def test_a_flavor_change_replaces_the_vm_and_protection_is_honoured(work, admin)
     work.edit("94d76997-44ec-4f1e-8291-231de42b6030", "b5917017-7ca4-403e-b08b-ba5cc31c7d2a")
     code, out = work.plan()
     assert "-/+ valdi.vm.trainer" in out and "details.flavor_id" in out and "forces replacement" in out
-    assert "$0.66/h -> $1.32/h" in out
+    assert "$0.66/h ($481.80/month) -> $1.32/h ($963.60/month)" in out
     code, out = work.apply()
     assert code == 0, out
     (new,) = docs(admin, "valdi_vm")
