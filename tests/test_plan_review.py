@@ -142,3 +142,15 @@ def test_show_split_writes_pages_that_together_name_every_resource(api, tmp_path
     joined = "".join(texts)
     assert all(f"<code>test.item.r{i}</code>" in joined for i in range(400))
     assert run("show", str(plan), "--split", str(out_dir))[0] != 0  # markdown only
+
+
+def test_a_saved_refresh_only_plan_applies_as_a_record(api, project, tmp_path):
+    run("apply", str(project), "--auto-approve")
+    edit_live(api, "other", value=3)
+    saved = tmp_path / "refresh.bin"
+    code, out = run("plan", str(project), "--refresh-only", "-o", str(saved))
+    assert code == 0 and "value: 2 -> 3" in out
+    assert "value: 2 -> 3" in run("show", str(saved))[1]
+    code, out = run("apply", str(saved))
+    assert code == 0 and "Recorded the live values of 1 resource" in out
+    assert run("drift", str(project))[0] == 0
