@@ -7,11 +7,13 @@ from __future__ import annotations
 import json
 import textwrap
 
+import jsonschema
 import pytest
 from click.testing import CliRunner
 
 from memkind import MemoryApi, MemoryProvider
 from reconciler.cli import commands, main
+from reconciler.validation import load_schema
 
 TWO = """
 resources:
@@ -69,6 +71,7 @@ def test_outside_change_is_drift_in_every_format_and_refresh_only_apply_records_
     assert "test.item.base [id=" in text and "~ value: 1 -> 5" in text
     assert "test.item.other [id=" in text and "deleted outside reconciler" in text
     code, doc = run("drift", str(project), "--format", "json")
+    jsonschema.validate(json.loads(doc), load_schema("plan.schema.json"))
     drift = {d["address"]: d for d in json.loads(doc)["drift"]}
     assert drift["test.item.base"]["changes"][0] | {} == {"path": "value", "before": 1, "after": 5,
                                                           "forces_replacement": False, "sensitive": False,
