@@ -36,6 +36,7 @@ from typing import Any, Callable
 from reconciler import graph
 from reconciler.diffing import _has_unknown
 from reconciler.errors import ApplyError, ReconcilerError
+from reconciler.http import describe_failure
 from reconciler.model import Action, ActionType
 from reconciler.planner import PlanResult, Step, _ignored, resolve, state_outputs
 from reconciler.providers.base import Diff, KindContext, Live
@@ -297,8 +298,7 @@ class Applier:
     def _record(self, step: Step, outcome: Any, spec: dict | None, forward: bool, seconds: float) -> bool:
         a = step.action
         if isinstance(outcome, BaseException):
-            message = str(outcome) if isinstance(outcome, ReconcilerError) else \
-                f"{outcome.__class__.__name__}: {outcome}"
+            message = str(outcome) if isinstance(outcome, ReconcilerError) else describe_failure(outcome)
             self.report.failed[a.address] = message
             self.on_event(a, "failed", seconds, message)
             self._block_after(a.address, forward)

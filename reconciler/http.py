@@ -86,6 +86,21 @@ def network_cause(error: BaseException) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", " ", error.__class__.__name__).lower()
 
 
+def describe_failure(error: BaseException) -> str:
+    """An exception in words: a network failure that escaped HttpApi (a raw httpx error)
+    names the host and the cause, like HttpApi's own; anything else its class and text."""
+    if isinstance(error, httpx.TransportError):
+        try:
+            url = error.request.url
+            where = f" {url.scheme}://{url.netloc.decode()}"
+        except (RuntimeError, AttributeError):
+            where = ""
+        if isinstance(error, httpx.ConnectError):
+            return f"cannot connect to{where}: {network_cause(error)}"
+        return f"connection to{where} failed: {network_cause(error)}"
+    return f"{error.__class__.__name__}: {error}"
+
+
 class HttpApi:
     """A small synchronous client over httpx.Client for one API.
 

@@ -92,3 +92,17 @@ def test_a_refused_connection_names_the_host_and_the_cause():
     message = str(e.value)
     assert f"cannot connect to http://127.0.0.1:{port}: connection refused" in message
     assert "ConnectError" not in message
+
+
+def test_a_raw_network_error_is_described_by_host_and_cause_not_its_class():
+    import httpx
+
+    from reconciler.http import describe_failure
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    with pytest.raises(httpx.ConnectError) as e:
+        httpx.get(f"http://127.0.0.1:{port}/presigned?Signature=abc", timeout=5)
+    text = describe_failure(e.value)
+    assert text == f"cannot connect to http://127.0.0.1:{port}: connection refused"

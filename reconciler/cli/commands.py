@@ -122,6 +122,11 @@ def guarded(fn):
             g = click.get_current_context().obj
             if g is not None and g.debug:
                 raise
+            import httpx
+
+            from reconciler.http import describe_failure
+            if isinstance(e, httpx.TransportError):  # a network failure is no internal error
+                fail(describe_failure(e))
             fail(f"internal error: {e.__class__.__name__}: {e} (run with --debug for details)")
     return wrapper
 
