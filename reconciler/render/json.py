@@ -55,7 +55,7 @@ def _resource(a: Action) -> dict:
     }
 
 
-def _drift(d: Drift) -> dict:
+def drift_to_dict(d: Drift) -> dict:
     return {"address": d.address, "kind": d.kind, "remote": {"id": d.remote_id, "name": d.remote_name},
             "gone": d.gone, "changes": [_change(c) for c in d.changes]}
 
@@ -74,7 +74,7 @@ def plan_to_dict(plan: Plan) -> dict:
                     "unpriced": list(plan.unpriced)},
         "partial": plan.partial,
         "warnings": list(plan.warnings),
-        "drift": [_drift(d) for d in plan.drift],
+        "drift": [drift_to_dict(d) for d in plan.drift],
         "resource_changes": [_resource(a) for a in plan.actions],
     }
 
