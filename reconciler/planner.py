@@ -311,9 +311,9 @@ def _add_cost(step: Step, kind: Any, context: Callable[[str], KindContext]) -> N
     a.cost_before, a.cost_after = before, after
 
 
-def _apply_targeting(steps: dict[str, Step], g: dict[str, set[str]],
-                     options: PlanOptions) -> dict[str, list[str]] | None:
-    """Keep what --target / --exclude select; returns what the plan left out (None: whole)."""
+def selected(g: dict[str, set[str]], options: PlanOptions) -> set[str] | None:
+    """The addresses --target / --exclude keep (None: no selection). A name that is not in
+    the graph gets a "did you mean"; one address both targeted and excluded is an error."""
     for flag, addresses in (("--target", options.targets), ("--exclude", options.excludes),
                             ("--replace", options.replace)):
         for address in addresses:
@@ -327,15 +327,20 @@ def _apply_targeting(steps: dict[str, Step], g: dict[str, set[str]],
     if not options.targets and not options.excludes:
         return None
     # --target keeps what the targets depend on; --exclude drops what depends on the excluded
-    keep = graph.dependencies_of(g, options.targets) if options.targets else set(steps)
-    drop = graph.dependants(g, options.excludes) if options.excludes else set()
-    left_out = []
-    for address in list(steps):
-        if address not in keep or address in drop:
-            if steps[address].action.is_change:
-                left_out.append(address)
-            del steps[address]
-    return {"targets": list(options.targets), "excludes": list(options.excludes), "left_out": sorted(left_out)}
+    keep = graph.dependencies_of(g, options.targets) if options.targets else set(g)
+    return keep - (graph.dependants(g, options.excludes) if options.excludes else set())
+
+
+def _apply_targeting(steps: dict[str, Step], g: dict[str, set[str]],
+                     options: PlanOptions) -> dict[str, list[str]] | None:
+    """Keep what --target / --exclude select; returns what the plan left out (None: whole)."""
+    keep = selected(g, options)
+    if keep is None:
+        return None
+    left_out = sorted(a for a, step in steps.items() if a not in keep and step.action.is_change)
+    for address in [a for a in steps if a not in keep]:
+        del steps[address]
+    return {"targets": list(options.targets), "excludes": list(options.excludes), "left_out": left_out}
 
 
 def partial_note(partial: dict[str, list[str]]) -> str:

@@ -14,8 +14,8 @@ from typing import Any, Callable, Mapping
 from reconciler import graph
 from reconciler.errors import ManifestError, PlanError
 from reconciler.drift import find_drift
-from reconciler.model import Action, ActionType, Drift, Manifest, Plan, Resource
-from reconciler.planner import (PlanOptions, PlanResult, Step, _apply_targeting, make_plan, resolve,
+from reconciler.model import Drift, Manifest, Plan, Resource
+from reconciler.planner import (PlanOptions, PlanResult, make_plan, partial_note, resolve, selected,
                                 state_outputs)
 from reconciler.providers.base import KindContext, Live, Wanted
 from reconciler.state.base import StateDoc, StateStore
@@ -140,16 +140,17 @@ def _refresh_only_plan(ws: Workspace, state: StateDoc, options: PlanOptions) -> 
     """Terraform's refresh-only plan: drift only, no action proposed."""
     if options.replace:
         raise PlanError("--replace proposes a change; a refresh-only plan proposes none")
-    addresses = None
-    if options.targets or options.excludes:
-        g = {a: set(r.depends_on) & set(state.resources) for a, r in state.resources.items()}
-        steps = {a: Step(Action(a, r.kind, ActionType.UPDATE, []), None, None, r) for a, r in state.resources.items()}
-        _apply_targeting(steps, g, options)  # the same checks and selection as a plan's
-        addresses = set(steps)
+    # the same checks and selection as a plan's, over the managed objects
+    addresses = selected({a: set(r.depends_on) & set(state.resources) for a, r in state.resources.items()},
+                         options)
     live = observe(ws, state, _managed(state, addresses))
     found = find_drift(state, live, ws.kinds)
     plan_ = Plan(actions=[], refresh_only=True, drift=found, state_lineage=state.lineage,
                  state_serial=state.serial)
+    if addresses is not None:
+        plan_.partial = {"targets": list(options.targets), "excludes": list(options.excludes),
+                         "left_out": sorted(set(state.resources) - addresses)}
+        plan_.warnings.append(partial_note(plan_.partial).replace("pending change", "resource"))
     return PlanResult(plan=plan_, steps={}, graph={}, live=live)
 
 

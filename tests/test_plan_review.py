@@ -157,3 +157,11 @@ def test_a_saved_refresh_only_plan_applies_as_a_record(api, project, tmp_path):
     code, out = run("apply", str(saved))
     assert code == 0 and "Recorded the live values of 1 resource" in out
     assert run("drift", str(project))[0] == 0
+
+
+def test_targeted_drift_checks_only_the_target_and_says_so(api, project):
+    run("apply", str(project), "--auto-approve")
+    edit_live(api, "other", value=3)
+    code, out = run("plan", str(project), "--refresh-only", "--target", "test.item.base", "--detailed-exitcode")
+    assert code == 0 and "This plan is partial" in out and "test.item.other" in out
+    assert run("plan", str(project), "--refresh-only", "--target", "test.item.bsae")[0] == 1

@@ -204,3 +204,13 @@ def test_stale_reasons_say_what_moved():
     text = "\n".join(reasons)
     assert "manifests changed" in text and "serial 3 to 4" in text
     assert "valdi.vm.trainer changed" in text and "valdi.vm.new appeared" in text
+
+
+def test_a_warning_on_every_one_of_3000_resources_keeps_every_page_under_the_limit():
+    many = Plan(actions=[Action(f"valdi.volume.v{i}", "valdi.volume", ActionType.DELETE, ["destroy requested"],
+                                remote_id=f"v-{i}", warnings=[f"files in v{i} are deleted with it"])
+                         for i in range(3000)], unpriced=[f"valdi.volume.v{i}" for i in range(3000)])
+    pages = render_pages(many)
+    assert all(len(p) <= 65536 for p in pages)
+    assert "more warnings are in their resources" in pages[0] and "and 2,950 more" in pages[0]
+    assert "files in v2999 are deleted with it" in pages[-1]

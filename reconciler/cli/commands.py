@@ -14,7 +14,7 @@ import click
 from reconciler import graph as graphmod
 from reconciler.cli.root import Globals, main
 from reconciler.errors import PlanError, ReconcilerError
-from reconciler.model import Action, ActionType, Plan
+from reconciler.model import Plan
 from reconciler.planner import PlanOptions
 
 PLAN_SUFFIXES = (".yaml", ".yml")

@@ -13,11 +13,12 @@ import re
 from collections import Counter
 
 from reconciler.model import Action, ActionType, Drift, FieldChange, Plan
-from reconciler.render.text import (COUNTS, MAX_VALUE, full_value, headline, money, refresh_only_line,
+from reconciler.render.text import (MAX_VALUE, UNPRICED_SHOWN, full_value, headline, money, refresh_only_line,
                                     summary_line, value)
 
 MARKER = "<!-- reconciler-plan -->"
 GITHUB_LIMIT = 65536
+HEAD_WARNINGS = 20000  # characters of warnings on the first page; the rest stay in their sections
 ICONS = {ActionType.CREATE: "➕ create", ActionType.UPDATE: "🔧 update", ActionType.REPLACE: "♻️ replace",
          ActionType.DELETE: "🗑️ destroy", ActionType.FORGET: "👋 forget", ActionType.RELEASE: "🔓 release",
          ActionType.ORPHAN: "🪁 orphan"}
@@ -154,11 +155,20 @@ def _head(plan: Plan, title: str) -> list[str]:
         head += ["**No changes.** The live services match the manifests.", ""]
     else:
         head += [f"**{escape(summary_line(plan))}**", ""] + _table(plan)
-    warnings = [escape(w) for w in plan.warnings] + \
-        [f"{code(a.address)}: {escape(w)}" for a in changes for w in a.warnings]
+    warnings = [escape(w) for w in plan.warnings]
     if plan.unpriced:
-        warnings.append("No price known for " + ", ".join(code(a) for a in plan.unpriced)
-                        + " (not in the cost change)")
+        names = ", ".join(code(a) for a in plan.unpriced[:UNPRICED_SHOWN])
+        more = len(plan.unpriced) - UNPRICED_SHOWN
+        warnings.append(f"No price known for {names}{f' and {more:,} more' if more > 0 else ''} "
+                        "(not in the cost change)")
+    per_resource = [f"{code(a.address)}: {escape(w)}" for a in changes for w in a.warnings]
+    room = HEAD_WARNINGS - sum(len(w) for w in warnings)
+    for i, w in enumerate(per_resource):  # each is in its resource's section too
+        if len(w) > room:
+            warnings.append(f"{len(per_resource) - i:,} more warnings are in their resources' sections below")
+            break
+        warnings.append(w)
+        room -= len(w)
     if warnings:
         head += ["**Warnings**", ""] + [f"- {w}" for w in warnings] + [""]
     return head

@@ -13,6 +13,7 @@ COLORS = {ActionType.CREATE: "32", ActionType.UPDATE: "33", ActionType.REPLACE: 
           ActionType.DELETE: "31", ActionType.FORGET: "36", ActionType.RELEASE: "36",
           ActionType.ORPHAN: "36", ActionType.NOOP: "0"}
 MAX_VALUE = 120
+UNPRICED_SHOWN = 50  # resources named on the "No price known" line; JSON lists them all
 HEADLINES = {ActionType.CREATE: "will be created", ActionType.UPDATE: "will be updated in place",
              ActionType.REPLACE: "must be replaced", ActionType.DELETE: "will be destroyed",
              ActionType.FORGET: "will be forgotten", ActionType.RELEASE: "will be released",
@@ -140,7 +141,9 @@ def render_plan(plan: Plan, *, color: bool = False) -> str:
     if plan.cost_delta:
         lines.append(f"Cost change: {money(plan.cost_delta, sign=True)}")
     if plan.unpriced:
-        lines.append(f"No price known for: {', '.join(plan.unpriced)} (not in the cost change)")
+        more = len(plan.unpriced) - UNPRICED_SHOWN
+        lines.append(f"No price known for: {', '.join(plan.unpriced[:UNPRICED_SHOWN])}"
+                     f"{f' and {more:,} more' if more > 0 else ''} (not in the cost change)")
     if plan.refresh_only:
         lines.append(refresh_only_line(plan))
     elif not changes:
