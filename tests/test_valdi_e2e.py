@@ -41,7 +41,10 @@ def test_apply_converges_and_writes_the_secrets_only_where_asked(work, admin, mo
     monkeypatch.delenv("RECONCILER_STATE_KEY", raising=False)
     code, out = work.apply()
     assert code == 0, out
-    assert "$0.66/h" in out  # the VM's running cost from the catalog
+    assert "$0.66/h ($481.80/month)" in out  # the VM's running cost from the catalog
+    # a log (no terminal) gets plain progress lines: the VM's status while it provisions, k of N
+    assert re.search(r"valdi\.vm\.trainer: VM trainer: provisioning \(\d+s elapsed\)", out), out
+    assert re.search(r"valdi\.vm\.trainer: Creation complete after \d+s \(\d+ of 4 done\)", out), out
     assert "RECONCILER_STATE_KEY" in out  # said once: by the apply that first wrote a secret in clear
     code, out = work.plan("--detailed-exitcode")
     assert code == 0 and "No changes" in out, out
