@@ -40,17 +40,22 @@ def find_drift(state: StateDoc, live: dict[str, Live | None], kinds: dict[str, A
         if lv is None:
             found.append(Drift(address, prior.kind, prior.id, None, gone=True))
             continue
-        applied = prior.last_applied or {}
-        # local files are the manifest's side: an edited file is a pending change, not drift
-        diff = kind.diff(applied, dataclasses.replace(lv, local={}), applied)
-        sensitive = set(getattr(kind, "sensitive", set()))
-        changes = [FieldChange(c.path, c.new, c.old, c.forces_replacement,
-                               c.sensitive or any(seg in sensitive for seg in c.path.split(".")))
-                   for c in diff.changes]
+        changes = _moved(kind, prior.last_applied or {}, lv)
         if changes:
-            from reconciler.planner import with_items
-            found.append(Drift(address, prior.kind, lv.id, _name(lv), changes=with_items(changes, kind)))
+            from reconciler.planner import _shown, with_items
+            shown = _shown(changes, set(getattr(kind, "sensitive", set())))  # nested secrets masked
+            found.append(Drift(address, prior.kind, lv.id, _name(lv), changes=with_items(shown, kind)))
     return found
+
+
+def _moved(kind: Any, applied: dict, lv: Live) -> list[FieldChange]:
+    """The kind's own diff of last applied against live, as old = applied, new = live."""
+    # local files are the manifest's side: an edited file is a pending change, not drift
+    diff = kind.diff(applied, dataclasses.replace(lv, local={}), applied)
+    sensitive = set(getattr(kind, "sensitive", set()))
+    return [FieldChange(c.path, c.new, c.old, c.forces_replacement,
+                        c.sensitive or any(seg in sensitive for seg in c.path.split(".")))
+            for c in diff.changes]
 
 
 def record(state: StateDoc, live: dict[str, Live | None], drift: list[Drift], kinds: dict[str, Any]) -> list[str]:
@@ -61,16 +66,18 @@ def record(state: StateDoc, live: dict[str, Live | None], drift: list[Drift], ki
         if d.gone:
             state.resources.pop(d.address, None)
             continue
-        prior = state.resources[d.address]
+        prior, lv, kind = state.resources[d.address], live.get(d.address), kinds.get(d.kind)
+        if lv is None or kind is None:
+            continue
         applied = copy.deepcopy(prior.last_applied or {})
-        for c in d.changes:
-            if not _set_path(applied, c.path, c.new):
+        # from the live object again, not the drift as shown (masked): a secret the API does
+        # not return keeps its last applied value
+        for c in _moved(kind, prior.last_applied or {}, lv):
+            if c.sensitive or not _set_path(applied, c.path, c.new):
                 skipped.append(f"{d.address}.{c.path}")
         prior.last_applied = applied
-        lv = live.get(d.address)
-        if lv is not None:
-            sensitive = set(getattr(kinds.get(d.kind), "sensitive", set()))
-            prior.outputs = {k: v for k, v in lv.outputs.items() if k not in sensitive}
+        sensitive = set(getattr(kind, "sensitive", set()))
+        prior.outputs = {k: v for k, v in lv.outputs.items() if k not in sensitive}
     return skipped
 
 

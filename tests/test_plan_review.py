@@ -165,3 +165,20 @@ def test_targeted_drift_checks_only_the_target_and_says_so(api, project):
     code, out = run("plan", str(project), "--refresh-only", "--target", "test.item.base", "--detailed-exitcode")
     assert code == 0 and "This plan is partial" in out and "test.item.other" in out
     assert run("plan", str(project), "--refresh-only", "--target", "test.item.bsae")[0] == 1
+
+
+def test_drift_of_a_secret_is_masked_and_never_recorded_as_the_mask(api, project, tmp_path):
+    (project / "main.yaml").write_text(textwrap.dedent("""
+        resources:
+          - kind: test.item
+            name: base
+            spec: {name: base, secret: hunter2-applied, extra: {token: tok-applied}}
+        """))
+    run("apply", str(project), "--auto-approve")
+    edit_live(api, "base", secret="hunter2-live", extra={"token": "tok-live"})
+    for fmt in FORMATS:
+        code, out = run("drift", str(project), "--format", fmt)
+        assert code == 2 and "hunter2" not in out and "tok-" not in out, out
+    assert run("apply", str(project), "--refresh-only", "--auto-approve")[0] == 0
+    state = json.loads((project / ".reconciler" / "state.json").read_text())
+    assert "(sensitive)" not in json.dumps(state)
