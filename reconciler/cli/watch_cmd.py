@@ -24,11 +24,18 @@ def parse_jitter(text: str) -> float:
     return value
 
 
+def _auto_apply(value: str | None) -> str | None:
+    if value not in (None, "all", "changes"):
+        raise click.BadParameter(f"{value!r} is not all or changes (put PATHS before --auto-apply, "
+                                 "or write --auto-apply=all)", param_hint="--auto-apply")
+    return value
+
+
 @main.command()
 @click.argument("paths", nargs=-1, type=click.Path())
 @click.option("--interval", default="60s", show_default=True, help="Time between runs: 500ms, 30s, 5m.")
 @click.option("--auto-apply", "auto_apply", is_flag=False, flag_value="all", default=None,
-              type=click.Choice(["all", "changes"]),
+              metavar="[=all|=changes]", callback=lambda ctx, param, value: _auto_apply(value),
               help="Apply what the plan says (under the state lock, never destroying a prevent_destroy "
                    "resource). =changes: creates and in-place updates only, never a delete or replace. "
                    "Put PATHS before it, or write --auto-apply=all.")
@@ -37,7 +44,7 @@ def parse_jitter(text: str) -> float:
               help="Serve Prometheus /metrics and /healthz on this port (0: a free port, logged).")
 @click.option("--metrics-host", default="0.0.0.0", show_default=True, help="Address the metrics server binds.")
 @click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True)
-@click.option("--notify", "notify_url", metavar="URL",
+@click.option("--notify", "notify_url", metavar="URL", envvar="RECONCILER_NOTIFY_URL", show_envvar=True,
               help="POST a JSON notice (with a Slack-compatible `text`) when drift appears or clears "
                    "and when an apply fails.")
 @click.option("--parallelism", default=8, show_default=True, type=click.IntRange(1, 64))
