@@ -378,3 +378,29 @@ def test_replicas_on_one_postgres_state_take_turns(work, admin, pg_url):
     finally:
         assert first.stop()[0] == 0
     assert len(assets(admin)) == 1 and len(first.of("applied")) == 1
+
+
+def test_a_vm_password_never_reaches_the_log(tmp_path, sandbox_env, admin, monkeypatch):
+    import shutil
+    examples = Path(__file__).resolve().parent.parent / "examples"
+    for name in ("valdi.yaml", "keys", "files"):
+        (shutil.copytree if (examples / name).is_dir() else shutil.copy)(examples / name, tmp_path / name)
+    work = Infra(tmp_path, "valdi.yaml")
+    monkeypatch.setenv("VM_PASSWORD", "Vm-pass-93kd81Lq")
+    work.edit("provider_id: a45088e0-1681-446e-9a3e-3ed9dfc3d57e\n      details:\n        flavor_id: "
+              "94d76997-44ec-4f1e-8291-231de42b6030\n        ssh_key_id: ${valdi.ssh_key.deploy.id}\n        ipv4: true",
+              "provider_id: 66730e5d-98d2-45f6-8aaa-6ad8cdcbc285\n      details:\n"
+              "        hostnode: b2ce5479-fa59-483f-86ba-0aa128051821\n        gpu_model: a100-pcie-80gb\n"
+              "        operating_system: Ubuntu 22.04 LTS\n        gpu_count: 1\n        vcpus: 8\n        ram: 32\n"
+              "        storage: 100\n        external_ports: \"{21297}\"\n        internal_ports: \"{22}\"\n"
+              "        password: ${env.VM_PASSWORD}")
+    assert work.apply()[0] == 0
+    monkeypatch.setenv("VM_PASSWORD", "New-pass-55ab02Zz")  # a new password: the VM must be replaced
+    watch, lines = make_watch(work, auto_apply="changes")
+    assert watch.run_once().result == "ok"
+    text = json.dumps(lines.events)
+    pending = lines.of("pending", "valdi.vm.trainer")[0]
+    assert [c["field"] for c in pending["changes"]] == ["details.password"] and pending["changes"][0]["sensitive"]
+    assert lines.of("held", "valdi.vm.trainer")  # a replace: never under =changes, and it is protected
+    assert "Vm-pass-93kd81Lq" not in text and "New-pass-55ab02Zz" not in text
+    assert len(admin.get("/_emulator/docs/valdi_vm").json()["items"]) == 1
