@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -19,7 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import Infra, api_calls
+from conftest import Infra, api_calls, cli
 from reconciler.emulator.core import SANDBOX
 from reconciler.providers import load_providers
 from reconciler.runner import load_workspace
@@ -339,9 +340,12 @@ class Process:
 def test_sigterm_mid_apply_exits_0_and_the_next_run_completes_without_a_duplicate(work, admin):
     admin.post("/_emulator/config", json={"asset_ready_delay": 30})  # the create hangs in draft
     state = work.path / "state.json"
-    p = Process("--state", str(state), "watch", str(work.path), "--interval", "300ms", "--auto-apply")
+    p = Process("--state", str(state), "watch", str(work.path), "--interval", "300ms", "--auto-apply",
+                "--metrics-port", "0", "--metrics-host", "127.0.0.1")
     wait_until(lambda: api_calls(admin).get("POST /api/v1/data_assets"), timeout=15, what="the create sent")
-    time.sleep(0.3)
+    port = p.of("start")[0]["metrics_port"]
+    assert httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200
+    assert 'reconciler_api_requests_total{api="codeocean"}' in httpx.get(f"http://127.0.0.1:{port}/metrics").text
     code, seconds = p.stop()
     assert code == 0 and seconds < 10, "".join(p.raw)
     assert p.of("stopping") and p.of("stopped") or p.of("abandoned"), "".join(p.raw)
@@ -404,3 +408,31 @@ def test_a_vm_password_never_reaches_the_log(tmp_path, sandbox_env, admin, monke
     assert lines.of("held", "valdi.vm.trainer")  # a replace: never under =changes, and it is protected
     assert "Vm-pass-93kd81Lq" not in text and "New-pass-55ab02Zz" not in text
     assert len(admin.get("/_emulator/docs/valdi_vm").json()["items"]) == 1
+
+
+@pytest.mark.parametrize("args, message", [
+    (("--interval", "soon"), "not a duration"),
+    (("--interval", "0s"), "longer than 0"),
+    (("--jitter", "150%"), "below 100%"),
+    (("--auto-apply", "everything"), "not all or changes"),
+], ids=["interval", "zero-interval", "jitter", "auto-apply"])
+def test_bad_flags_are_refused_before_anything_runs(work, admin, args, message):
+    code, out = cli("watch", str(work.path), *args)
+    assert code != 0 and message in out
+    assert api_calls(admin) == {}
+
+
+def test_bad_manifests_at_start_are_one_line_each_exit_1_and_no_api_call(work, admin):
+    work.edit("tags: [training]", "tags: training")
+    code, out = cli("--state", str(work.path / "state.json"), "watch", str(work.path), "--auto-apply")
+    assert code == 1 and re.search(r"m\.yaml:\d+:\d+: .*tags", out), out
+    assert api_calls(admin) == {}
+
+
+def test_jitter_spreads_the_sleep_and_a_due_retry_wakes_the_loop_early(work):
+    watch, _ = make_watch(work, interval=10)
+    watch.config.jitter = 0.1
+    sleeps = {round(watch._next_sleep(), 3) for _ in range(50)}
+    assert all(9 <= s <= 11 for s in sleeps) and len(sleeps) > 10
+    watch.backoff.failed("codeocean.data_asset.data", "boom")  # due again in 1 s
+    assert watch._next_sleep() <= 1.1
