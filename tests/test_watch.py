@@ -21,6 +21,7 @@ import httpx
 import pytest
 
 from conftest import Infra, api_calls, cli
+from crash_harness import copy_example
 from reconciler.emulator.core import SANDBOX
 from reconciler.providers import load_providers
 from reconciler.runner import load_workspace
@@ -385,10 +386,7 @@ def test_replicas_on_one_postgres_state_take_turns(work, admin, pg_url):
 
 
 def test_a_vm_password_never_reaches_the_log(tmp_path, sandbox_env, admin, monkeypatch):
-    import shutil
-    examples = Path(__file__).resolve().parent.parent / "examples"
-    for name in ("valdi.yaml", "keys", "files"):
-        (shutil.copytree if (examples / name).is_dir() else shutil.copy)(examples / name, tmp_path / name)
+    copy_example("valdi.yaml", tmp_path)
     work = Infra(tmp_path, "valdi.yaml")
     monkeypatch.setenv("VM_PASSWORD", "Vm-pass-93kd81Lq")
     work.edit("provider_id: a45088e0-1681-446e-9a3e-3ed9dfc3d57e\n      details:\n        flavor_id: "
