@@ -416,7 +416,7 @@ def test_a_vm_password_never_reaches_the_log(tmp_path, sandbox_env, admin, monke
 ], ids=["interval", "zero-interval", "jitter", "auto-apply"])
 def test_bad_flags_are_refused_before_anything_runs(work, admin, args, message):
     code, out = cli("watch", str(work.path), *args)
-    assert code != 0 and message in out
+    assert code == 1 and message in out
     assert api_calls(admin) == {}
 
 
@@ -425,6 +425,24 @@ def test_bad_manifests_at_start_are_one_line_each_exit_1_and_no_api_call(work, a
     code, out = cli("--state", str(work.path / "state.json"), "watch", str(work.path), "--auto-apply")
     assert code == 1 and re.search(r"m\.yaml:\d+:\d+: .*tags", out), out
     assert api_calls(admin) == {}
+
+
+def test_health_is_stale_after_3_intervals_unless_a_long_run_still_talks_or_waits_for_the_lock():
+    now = [0.0]
+    health = Health(10, clock=lambda: now[0])
+    now[0] = 29
+    assert health.check()[0]
+    health.run_started()
+    health.request_sent()
+    now[0] = 45  # a long run (a VM provisioning), its last poll 16 s ago
+    assert health.check()[0]
+    now[0] = 60  # no request for 31 s: stuck
+    assert not health.check()[0]
+    health.waiting_for_lock = True
+    assert health.check()[0]
+    health.waiting_for_lock = False
+    health.run_finished()
+    assert health.check()[0] and health.check()[1]["status"] == "ok"
 
 
 def test_jitter_spreads_the_sleep_and_a_due_retry_wakes_the_loop_early(work):

@@ -109,12 +109,14 @@ class Watch:
 
     def _on_request(self, api: str, request: Any) -> None:
         self.metrics.api_requests.labels(api).inc()
+        self.health.request_sent()
         if self._stop.is_set() and time.monotonic() - self._stop_at >= self.config.finish_grace:
             raise Interrupted("the watch is stopping: the run was cut short; the next run completes it")
 
     # -- one run ---------------------------------------------------------------------
     def run_once(self) -> RunOutcome:
         started = time.monotonic()
+        self.health.run_started()
         remove_hook = add_request_hook(self._on_request)
         try:
             outcome = self._run()

@@ -9,8 +9,10 @@ serves them at /metrics beside /healthz.
     reconciler_failed_resources                resources whose last apply failed (backing off)
     reconciler_api_requests_total{api}         every request sent, retries and auth included
 
-/healthz answers 200 while the last run finished within 3 intervals (or the watch is
-waiting its turn for the state lock), else 503: a liveness probe restarts a stuck watch.
+/healthz answers 200 while the last run finished within 3 intervals, else 503: a
+liveness probe restarts a stuck watch. Not stuck either: a watch waiting its turn for
+the state lock, and a long run (a VM provisioning for 20 minutes) that still talks to
+the APIs, i.e. sent a request within 3 intervals.
 Each watch has its own registry, so two in one process (tests) do not collide.
 """
 from __future__ import annotations
@@ -48,22 +50,34 @@ class Metrics:
 
 
 class Health:
-    """Alive while runs keep finishing; a watch waiting for the lock is alive too."""
+    """Alive while runs keep finishing (or a long one keeps talking to the APIs)."""
 
     def __init__(self, interval: float, clock=time.monotonic):
         self.interval = interval
         self.clock = clock
         self.since = clock()  # start, then the end of the last finished run
         self.waiting_for_lock = False
+        self.running = False
+        self.last_request = 0.0
+
+    def run_started(self) -> None:
+        self.running = True
+
+    def request_sent(self) -> None:
+        self.last_request = self.clock()
 
     def run_finished(self) -> None:
         self.since = self.clock()
+        self.running = False
 
     def check(self) -> tuple[bool, dict]:
-        age = self.clock() - self.since
-        ok = self.waiting_for_lock or age <= 3 * self.interval
+        now, limit = self.clock(), 3 * self.interval
+        age = now - self.since
+        busy = self.running and now - self.last_request <= limit
+        ok = self.waiting_for_lock or age <= limit or busy
         return ok, {"status": "ok" if ok else "stale", "seconds_since_last_run": round(age, 3),
-                    "interval_seconds": self.interval, "waiting_for_lock": self.waiting_for_lock}
+                    "interval_seconds": self.interval, "waiting_for_lock": self.waiting_for_lock,
+                    "run_in_progress": self.running}
 
 
 class MetricsServer:
