@@ -452,3 +452,15 @@ def test_jitter_spreads_the_sleep_and_a_due_retry_wakes_the_loop_early(work):
     assert all(9 <= s <= 11 for s in sleeps) and len(sleeps) > 10
     watch.backoff.failed("codeocean.data_asset.data", "boom")  # due again in 1 s
     assert watch._next_sleep() <= 1.1
+
+
+def test_a_manifest_broken_by_a_pull_is_said_once_and_the_watch_goes_on(work, admin):
+    watch, lines = make_watch(work, auto_apply=None)
+    assert watch.run_once().result == "ok"
+    work.edit("tags: [training]", "tags: training")
+    assert [watch.run_once().result for _ in range(3)] == ["error"] * 3
+    (error,) = lines.of("error")
+    assert re.search(r"m\.yaml:\d+:\d+: .*tags", error["message"])
+    work.edit("tags: training", "tags: [training]")
+    assert watch.run_once().result == "ok" and lines.of("recovered")
+    assert watch.metrics.runs.labels("error")._value.get() == 3

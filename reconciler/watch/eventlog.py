@@ -55,6 +55,7 @@ class EventLog:
                 doc["message"] = message
             line = json.dumps(doc, default=str, ensure_ascii=False)
         else:
+            message = " | ".join(message.splitlines())  # one problem a line elsewhere; one event a line here
             head = f"{_iso(now)} {event}"
             if level != "info":
                 head += f" [{level}]"
