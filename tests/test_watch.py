@@ -327,9 +327,9 @@ class Process:
     def of(self, event: str) -> list[dict]:
         return [e for e in list(self.events) if e["event"] == event]
 
-    def stop(self, timeout: float = 10.0) -> tuple[int, float]:
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 10.0) -> tuple[int, float]:
         started = time.monotonic()
-        self.proc.send_signal(signal.SIGTERM)
+        self.proc.send_signal(sig)
         try:
             code = self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
@@ -381,7 +381,8 @@ def test_replicas_on_one_postgres_state_take_turns(work, admin, pg_url):
         finally:
             assert second.stop()[0] == 0
     finally:
-        assert first.stop()[0] == 0
+        assert first.stop(signal.SIGINT)[0] == 0  # Ctrl-C stops as cleanly
+    assert "SIGINT" in first.of("stopping")[0]["message"]
     assert len(assets(admin)) == 1 and len(first.of("applied")) == 1
 
 
