@@ -146,6 +146,12 @@ class Webhook:
         self.server.server_close()
 
 
+def seconds_between(a: dict, b: dict) -> float:
+    from datetime import datetime
+    parse = lambda e: datetime.fromisoformat(e["time"].replace("Z", "+00:00"))  # noqa: E731
+    return (parse(b) - parse(a)).total_seconds()
+
+
 def metric(text: str, name: str) -> float:
     for line in text.splitlines():
         if line.startswith(name + " ") or line.startswith(name + "{") and line.split(" ")[0] == name:
@@ -247,13 +253,15 @@ def test_a_failing_resource_backs_off_while_another_converges(tmp_path, sandbox_
         asset_id = assets(admin)["Watched data"]["id"]
         assert co(f"/data_assets/{asset_id}", "PUT", json={"tags": ["moved"]}).is_success
         wait_until(lambda: lines.of("drift_cleared", data), what="the good asset healed", timeout=3)
-        time.sleep(4.0)
-        failures = lines.of("apply_failed", broken)
+        failures = wait_until(lambda: lines.of("apply_failed", broken)[2:] and lines.of("apply_failed", broken),
+                              timeout=10, what="a third failure")
         runs = len(lines.of("run"))
     assert assets(admin)["Watched data"]["tags"] == ["training"]
-    # a try every run (0.2 s apart) without backoff; 1 s, 2 s, 4 s apart with it
-    assert 2 <= len(failures) <= 4 and runs >= 8, (len(failures), runs)
-    assert [f["retry_in_seconds"] for f in failures[:3]] == pytest.approx([1, 2, 4][:len(failures[:3])], abs=0.3)
+    # a try every run (0.2 s apart) without backoff; 1 s, then 2 s apart with it, then 4 s
+    assert [f["retry_in_seconds"] for f in failures[:3]] == pytest.approx([1, 2, 4], abs=0.3)
+    started = [e for e in lines.of("apply", broken)]
+    assert seconds_between(started[0], started[1]) >= 1.0 and seconds_between(started[1], started[2]) >= 2.0
+    assert runs > len(failures) + 2  # the others' runs went on in between
     assert "no objects found" in failures[0]["error"]
     assert watch.metrics.failed._value.get() == 1
     watch.notifier.close()
@@ -365,7 +373,7 @@ def test_sigterm_mid_apply_exits_0_and_the_next_run_completes_without_a_duplicat
 
 @pytest.mark.postgres
 def test_replicas_on_one_postgres_state_take_turns(work, admin, pg_url):
-    admin.post("/_emulator/config", json={"asset_ready_delay": 1.5})
+    admin.post("/_emulator/config", json={"asset_ready_delay": 60})  # the first apply stays in progress
     args = ("--state", pg_url, "watch", str(work.path), "--interval", "300ms", "--auto-apply")
     first = Process(*args)
     try:
@@ -374,6 +382,7 @@ def test_replicas_on_one_postgres_state_take_turns(work, admin, pg_url):
         try:
             wait = wait_until(lambda: second.of("lock_wait"), timeout=15, what="the second replica waiting")
             assert "`watch`" in wait[0]["message"]  # it names the holder
+            admin.post("/_emulator/config", json={"asset_ready_delay": 0.1})  # let the apply finish
             wait_until(lambda: second.of("lock_acquired") and second.of("run"), timeout=15,
                        what="the second replica's turn")
             assert not second.of("apply")  # nothing left to do: the first one did it
