@@ -51,13 +51,19 @@ def test_dockerfile_installs_this_repository_as_a_non_root_user():
     steps = dockerfile()
     image = next(arg for op, arg in steps if op == "FROM")
     assert re.fullmatch(r"python:3\.\d+-slim", image)
+    copied = {}  # destination folder -> what the repository put there
     for op, arg in steps:
         if op == "COPY":
-            *sources, _ = shlex.split(arg)
+            *sources, dest = shlex.split(arg)
             for source in sources:
                 assert (ROOT / source).exists(), f"COPY {source}: not in the repository"
+                copied.setdefault(dest.rstrip("/").rsplit("/", 1)[0] if source.endswith("/") else dest.rstrip("/"),
+                                  set()).add(source.rstrip("/"))
     installs = [arg for op, arg in steps if op == "RUN" and "pip install" in arg]
-    assert installs and all(re.search(r"pip install '\.(\[[a-z,]+\])?'", a) for a in installs)
+    targets = [re.search(r"pip install '([^'\[]+)(\[[a-z,]+\])?'", a) for a in installs]
+    assert installs and all(targets), installs
+    for t in targets:  # the folder the COPY lines filled: a package with its schemas
+        assert {"pyproject.toml", "setup.py", "reconciler", "schemas"} <= copied.get(t.group(1).rstrip("/"), set())
     assert not any(re.search(r"pip install\s+['\"]?reconciler\b", a) for a in installs)  # PyPI's is another project
     ops = [op for op, _ in steps]
     user = [arg for op, arg in steps if op == "USER"]
