@@ -473,3 +473,12 @@ def test_a_manifest_broken_by_a_pull_is_said_once_and_the_watch_goes_on(work, ad
     work.edit("tags: training", "tags: [training]")
     assert watch.run_once().result == "ok" and lines.of("recovered")
     assert watch.metrics.runs.labels("error")._value.get() == 3
+
+
+def test_an_undeliverable_notice_is_logged_without_the_webhook_url():
+    said = []
+    notifier = Notifier("http://127.0.0.1:9/services/T0/B0/secret-path-token", on_error=said.append)
+    notifier.send({"event": "drift", "text": "x"})
+    notifier.close(timeout=10)
+    assert len(said) == 1 and "drift notification was not delivered" in said[0]
+    assert "secret-path-token" not in said[0] and "127.0.0.1" not in said[0]
