@@ -40,7 +40,10 @@ def find_drift(state: StateDoc, live: dict[str, Live | None], kinds: dict[str, A
         if lv is None:
             found.append(Drift(address, prior.kind, prior.id, None, gone=True))
             continue
-        changes = _moved(kind, prior.last_applied or {}, lv)
+        try:
+            changes = _moved(kind, prior.last_applied or {}, lv)
+        except Exception:  # noqa: BLE001 - an old last_applied a kind cannot read is not drift
+            continue
         if changes:
             from reconciler.planner import _shown, with_items
             shown = _shown(changes, set(getattr(kind, "sensitive", set())))  # nested secrets masked
