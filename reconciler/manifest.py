@@ -1,11 +1,15 @@
 """Load manifests: files and folders, multi-document YAML, a position for every field,
-${env.X} / ${var.X} substituted, ${<kind>.<name>.<attr>} kept as references.
+${env.X} / ${var.X} substituted, ${<kind>.<name>.<attr>} kept as references, resources
+with `for_each` / `count` expanded into instances (`valohai.datum.part[p0]`), so the
+engine sees only ordinary resources.
 
 Merging across files and documents:
   * resources are concatenated; an address declared twice is an error naming both places;
   * a variable defined twice is an error naming both places;
   * providers merge per provider and per field: a field set in two places must be equal;
-  * backend must be identical wherever it appears.
+  * backend must be identical wherever it appears;
+  * outputs are merged by name (a name declared twice is an error);
+  * top-level `x-*` keys and `templates:` are ignored: a place for YAML anchors.
 A folder argument loads every *.yaml / *.yml directly in it (sorted; not its sub-folders,
 not hidden files), like Terraform does with *.tf.
 
@@ -20,26 +24,31 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from reconciler import expressions
+from reconciler import expressions, variables as varmod
 from reconciler.errors import ManifestError, Problem
-from reconciler.model import Lifecycle, Manifest, Position, Ref, Resource, Template
+from reconciler.model import Lifecycle, Manifest, Output, Position, Ref, Resource, Template
 from reconciler.validation import load_schema, schema_problems, validator_class, validator_for
 from reconciler.yamlread import Document, read_documents
 
 MAX_FILE_BYTES = 10 * 1024 * 1024
 SUFFIXES = (".yaml", ".yml")
-TOP_KEYS = ("providers", "variables", "resources", "backend")
+TOP_KEYS = ("providers", "variables", "resources", "backend", "outputs", "templates")
+MAX_INSTANCES = 10_000  # per for_each / count block
+OUTPUT_LONG_KEYS = frozenset({"value", "description", "sensitive"})
 
 
-def load_manifest(paths: Sequence[str | Path], env: Mapping[str, str] | None = None) -> Manifest:
-    """The manifest in these files and folders. Raises ManifestError with every Problem."""
+def load_manifest(paths: Sequence[str | Path], env: Mapping[str, str] | None = None,
+                  inputs: varmod.Inputs | None = None, require_values: bool = True) -> Manifest:
+    """The manifest in these files and folders. Raises ManifestError with every Problem.
+    `inputs`: variable values from the command line (and a saved plan); with
+    require_values=False a variable with no value is an error only where it is used."""
     env = os.environ if env is None else env
     paths = list(paths) or ["."]
     problems: list[Problem] = []
     first = Path(paths[0])
     root = first if first.is_dir() else first.parent
     files = _files(paths, problems)
-    builder = _Builder(env, problems)
+    builder = _Builder(env, problems, inputs, require_values)
     digest = hashlib.sha256()
     for f in files:
         text = _read(f, problems)
@@ -124,17 +133,23 @@ def _read(f: Path, problems: list[Problem]) -> str | None:
 
 # -- documents -> Manifest -----------------------------------------------------------------
 class _Variable:
-    def __init__(self, raw: Any, position: Position, positions: dict[str, Position]):
-        self.raw, self.position, self.positions = raw, position, positions
+    def __init__(self, decl: varmod.Declaration, positions: dict[str, Position]):
+        self.decl, self.position, self.positions = decl, decl.position, positions
         self.value: Any = None
         self.problems: list[str] | None = None  # None: not evaluated yet
+        self.reported = False  # no value, or the wrong type: said once at the declaration
 
 
 class _Builder:
-    def __init__(self, env: Mapping[str, str], problems: list[Problem]):
+    def __init__(self, env: Mapping[str, str], problems: list[Problem],
+                 inputs: varmod.Inputs | None = None, require_values: bool = True):
         self.env = env
         self.problems = problems
+        self.inputs = inputs
+        self.require_values = require_values
+        self.given: dict[str, varmod.Given] = {}
         self.variables: dict[str, _Variable] = {}
+        self.raw_outputs: dict[str, tuple[Any, Position, dict[str, Position]]] = {}
         self.raw_providers: list[tuple[str, Any, dict[str, Position]]] = []  # (name, block, positions)
         self.backend: tuple[dict, Position, dict[str, Position]] | None = None
         self.raw_resources: list[tuple[str, int, dict, Position, dict[str, Position]]] = []
@@ -172,7 +187,16 @@ class _Builder:
             if name in self.variables:
                 self.problem(pos, key, f"variable '{name}' is defined twice (also at {self.variables[name].position})")
                 continue
-            self.variables[name] = _Variable(block, pos, _sub(doc.positions, key))
+            positions = _sub(doc.positions, key)
+            self.variables[name] = _Variable(varmod.declare(name, block, pos, positions, self.problems), positions)
+        if isinstance(value.get("outputs"), dict):
+            for name, block in value["outputs"].items():
+                key = f"outputs.{name}"
+                if name in self.raw_outputs:
+                    self.problem(locate(key), key, f"output '{name}' is declared twice "
+                                 f"(also at {self.raw_outputs[name][1]})")
+                    continue
+                self.raw_outputs[name] = (block, locate(key), _sub(doc.positions, key))
         if isinstance(value.get("providers"), dict):
             for pname, block in value["providers"].items():
                 if isinstance(block, dict):
@@ -216,9 +240,22 @@ class _Builder:
                                               + _did_you_mean(name, self.variables))
         if var.problems is None:
             var.problems = []
-            scope = expressions.Scope(self.env, self._no_nested_variables, refs=False, where="in variables")
-            var.value = expressions.walk(_copy(var.raw), scope,
-                                         lambda path, message: var.problems.append(message))
+            decl, given = var.decl, self.given.get(name)
+            if given is not None:
+                var.value = _copy(given.value)
+            elif decl.has_default:
+                scope = expressions.Scope(self.env, self._no_nested_variables, refs=False, where="in variables")
+                var.value = expressions.walk(_copy(decl.default), scope,
+                                             lambda path, message: var.problems.append(message))
+            else:
+                var.reported = True
+            wrong = None if var.problems else varmod.type_problem(var.value, decl.type, decl.sensitive)
+            if wrong and given is None and isinstance(decl.default, str) and "${" in decl.default:
+                var.problems.append(wrong)  # an ${env.X} default: said where it is used
+            elif wrong:
+                var.reported = True
+        if var.reported:
+            raise expressions.AlreadyReported(f"variable '{name}' has no usable value")
         if var.problems:
             error = expressions.MissingValue if isinstance(var.problems[0], expressions.Missing) \
                 else expressions.ExpressionError
@@ -231,6 +268,7 @@ class _Builder:
 
     # -- the whole manifest ---------------------------------------------------------------------
     def finish(self, files: list[Path], digest: str, root: str) -> Manifest:
+        self._check_variables()
         providers, provider_problems = self._providers()
         backend = None
         if self.backend is not None:
@@ -239,6 +277,7 @@ class _Builder:
             backend = expressions.walk(_copy(block), scope, lambda path, message: self.problem(
                 _locate(positions, path), f"backend.{path}", message))
         resources = self._resources()
+        outputs = self._outputs()
         variables = {}
         for name in self.variables:
             try:
@@ -247,7 +286,69 @@ class _Builder:
                 pass  # reported where it is used; an unused broken variable harms nothing
         return Manifest(resources=resources, providers=providers, provider_problems=provider_problems,
                         variables=variables, backend=backend, files=[str(f) for f in files],
-                        digest=digest, root=root)
+                        digest=digest, root=root, outputs=outputs,
+                        sensitive_variables=self.sensitive_names)
+
+    @property
+    def sensitive_names(self) -> frozenset:
+        return frozenset(n for n, v in self.variables.items() if v.decl.sensitive)
+
+    def _check_variables(self) -> None:
+        """Values from outside, then: every variable has a value, of its declared type."""
+        declared = {n: v.decl for n, v in self.variables.items()}
+        self.given = varmod.given_values(self.inputs, self.env, declared, self.problems)
+        for name, var in self.variables.items():
+            decl, given = var.decl, self.given.get(name)
+            if given is None and not decl.has_default:
+                if self.require_values:
+                    self.problem(decl.position, f"variables.{name}", f"variable '{name}' has no value: "
+                                 f"set it with --var {name}=..., --var-file FILE or {varmod.ENV_PREFIX}{name}"
+                                 ", or give it a default")
+                continue
+            if given is None and isinstance(decl.default, str) and "${" in decl.default:
+                continue  # an ${env.X} default: checked when used
+            wrong = varmod.type_problem(given.value if given else decl.default, decl.type, decl.sensitive)
+            if not wrong:
+                continue
+            if given is not None and given.position is None:
+                self.problems.append(varmod.InputProblem(given.origin, 0, 0, f"variables.{name}", wrong))
+            else:
+                self.problem(given.position if given else decl.default_position or decl.position,
+                             f"variables.{name}", wrong)
+        if self.inputs and self.inputs.recorded:
+            values = {}
+            for name in self.variables:
+                try:
+                    values[name] = self.variable(name)
+                except expressions.ExpressionError:
+                    pass
+            for name in varmod.recorded_mismatches(self.inputs.recorded, values):
+                self.problem(self.variables[name].position if name in self.variables else Position("?", 1, 1),
+                             f"variables.{name}", f"sensitive variable '{name}' is not the value the saved plan "
+                             "was made with (or has none now); make a new plan")
+
+    def _outputs(self) -> dict[str, Output]:
+        out: dict[str, Output] = {}
+        for name, (block, pos, positions) in self.raw_outputs.items():
+            sensitive, description, value, prefix = False, "", block, ""
+            if isinstance(block, dict) and "value" in block and OUTPUT_LONG_KEYS.issuperset(block):
+                value, prefix = block["value"], "value"
+                flag = block.get("sensitive", False)
+                if not isinstance(flag, bool):
+                    self.problem(positions.get("sensitive", pos), f"outputs.{name}.sensitive", "expected true or false")
+                sensitive = flag is True
+                description = block.get("description") if isinstance(block.get("description"), str) else ""
+            scope = expressions.Scope(self.env, self.variable, refs=True, sensitive=self.sensitive_names,
+                                      sensitive_paths=set())
+
+            def report(path: str, message: str, name=name, positions=positions, prefix=prefix) -> None:
+                key = ".".join(p for p in (prefix, path) if p)
+                self.problem(_locate(positions, key) if positions else pos,
+                             ".".join(p for p in ("outputs", name, key) if p), message)
+
+            value = expressions.walk(_copy(value), scope, report)
+            out[name] = Output(name, value, pos, sensitive or bool(scope.sensitive_paths), description)
+        return out
 
     def _providers(self) -> tuple[dict[str, dict], dict[str, list[Problem]]]:
         providers: dict[str, dict] = {}
@@ -277,6 +378,7 @@ class _Builder:
     def _resources(self) -> list[Resource]:
         out: list[Resource] = []
         seen: dict[str, Position] = {}
+        expanded: dict[str, list[str]] = {}  # block address -> its instances' addresses
         for where, _i, item, item_pos, positions in self.raw_resources:
             kind, name = item.get("kind"), item.get("name")
             if not isinstance(kind, str) or not isinstance(name, str):
@@ -287,35 +389,133 @@ class _Builder:
                 self.problem(name_pos, address, f"duplicate address {address}: also declared at {seen[address]}")
                 continue
             seen[address] = name_pos
-            resource = Resource(kind=kind, name=name, spec={}, position=item_pos, positions=positions,
-                                base_dir=str(Path(item_pos.file).parent))
+            instances = self._instances(item, address, item_pos, positions)
+            if instances is None:
+                out.append(self._resource(item, kind, name, item_pos, positions, item.get("spec"), None, None))
+                continue
+            said: set = set()  # one report per problem in the block, not one per instance
+            for key, instance in instances:
+                spec = item.get("spec")
+                out.append(self._resource(item, kind, f"{name}[{key}]", item_pos, positions,
+                                          _copy(spec), instance, said))
+            expanded[address] = [f"{address}[{key}]" for key, _ in instances]
+        if expanded:  # depends_on a whole for_each / count block: on each of its instances
+            for r in out:
+                if any(d in expanded for d in r.depends_on):
+                    r.depends_on = [x for d in r.depends_on for x in expanded.get(d, [d])]
+        return out
 
-            def report(path: str, message: str, r=resource) -> None:
-                pos = r.where(f"spec.{path}" if path else "spec")
-                self.problem(pos, f"{r.address}.spec.{path}" if path else f"{r.address}.spec", message)
+    def _resource(self, item: dict, kind: str, name: str, item_pos: Position, positions: dict[str, Position],
+                  spec: Any, instance: dict | None, said: set | None) -> Resource:
+        resource = Resource(kind=kind, name=name, spec={}, position=item_pos, positions=positions,
+                            base_dir=str(Path(item_pos.file).parent))
 
-            spec = item.get("spec")
-            if isinstance(spec, dict):
-                scope = expressions.Scope(self.env, self.variable, refs=True)
-                resource.spec = expressions.walk(spec, scope, report)
-            lifecycle = item.get("lifecycle")
-            if isinstance(lifecycle, dict):
-                prevent = lifecycle.get("prevent_destroy", False)
-                ignore = lifecycle.get("ignore_changes", [])
-                resource.lifecycle = Lifecycle(
-                    prevent_destroy=prevent if isinstance(prevent, bool) else False,
-                    ignore_changes=tuple(x for x in ignore if isinstance(x, str)) if isinstance(ignore, list) else ())
-            policy = item.get("deletion_policy")
-            resource.deletion_policy = policy if isinstance(policy, str) else None
-            depends = item.get("depends_on")
-            if isinstance(depends, list):
-                resource.depends_on = [d for d in depends if isinstance(d, str)]
-            out.append(resource)
+        def report(path: str, message: str, r=resource) -> None:
+            pos = r.where(f"spec.{path}" if path else "spec")
+            if said is not None:
+                if (pos, path, str(message)) in said:
+                    return
+                said.add((pos, path, str(message)))
+            self.problem(pos, f"{r.address}.spec.{path}" if path else f"{r.address}.spec", message)
+
+        if isinstance(spec, dict):
+            scope = expressions.Scope(self.env, self.variable, refs=True, instance=instance,
+                                      sensitive=self.sensitive_names, sensitive_paths=resource.sensitive_paths)
+            resource.spec = expressions.walk(spec, scope, report)
+        lifecycle = item.get("lifecycle")
+        if isinstance(lifecycle, dict):
+            prevent = lifecycle.get("prevent_destroy", False)
+            ignore = lifecycle.get("ignore_changes", [])
+            resource.lifecycle = Lifecycle(
+                prevent_destroy=prevent if isinstance(prevent, bool) else False,
+                ignore_changes=tuple(x for x in ignore if isinstance(x, str)) if isinstance(ignore, list) else ())
+        policy = item.get("deletion_policy")
+        resource.deletion_policy = policy if isinstance(policy, str) else None
+        depends = item.get("depends_on")
+        if isinstance(depends, list):
+            resource.depends_on = [d for d in depends if isinstance(d, str)]
+        return resource
+
+    # -- for_each and count -----------------------------------------------------------------
+    def _instances(self, item: dict, address: str, item_pos: Position,
+                   positions: dict[str, Position]) -> list[tuple[str, dict]] | None:
+        """[(key, what ${each.*} / ${count.index} read)] for a for_each / count block;
+        None for an ordinary resource. Problems are reported here, and give no instance."""
+        has_each, has_count = "for_each" in item, "count" in item
+        if not has_each and not has_count:
+            return None
+        if has_each and has_count:
+            later = max(("for_each", "count"), key=lambda k: _line_col(positions.get(k, item_pos)))
+            self.problem(positions.get(later, item_pos), f"{address}.{later}",
+                         "for_each and count cannot be used together: use one of them")
+            return []
+        field = "for_each" if has_each else "count"
+        pos = positions.get(field, item_pos)
+        scope = expressions.Scope(self.env, self.variable, refs=False, where=f"in {field} (it must be known "
+                                  "before any API call)", sensitive=self.sensitive_names, sensitive_paths=set())
+        failed: list[str] = []
+
+        def report(path: str, message: str) -> None:
+            failed.append(message)
+            self.problem(_locate(positions, f"{field}{'.' + path if path and not path.startswith('[') else path}")
+                         if path else pos, f"{address}.{field}", message)
+
+        value = expressions.walk(_copy(item[field]), scope, report)
+        if failed:
+            return []
+        if scope.sensitive_paths:
+            self.problem(pos, f"{address}.{field}", f"{field} cannot use a sensitive variable: its keys "
+                         "become addresses, which plans show")
+            return []
+        if has_count:
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                shown = "" if isinstance(value, (dict, list)) or value is None else f" {value!r}"
+                self.problem(pos, f"{address}.count", "count must be a whole number, 0 or more; got "
+                             f"{varmod.describe_type(value)}{shown}")
+                return []
+            if value > MAX_INSTANCES:
+                self.problem(pos, f"{address}.count", f"count is {value:,}; the limit is {MAX_INSTANCES:,}")
+                return []
+            return [(str(i), {"count.index": i}) for i in range(value)]
+        if isinstance(value, list):
+            pairs = []
+            for i, element in enumerate(value):
+                if isinstance(element, bool) or not isinstance(element, (str, int)):
+                    self.problem(_locate(positions, f"for_each[{i}]"), f"{address}.for_each[{i}]",
+                                 f"a for_each list holds strings (or numbers) that become instance keys, "
+                                 f"not {varmod.describe_type(element)}; use a mapping for other values")
+                    return []
+                pairs.append((str(element), element, f"for_each[{i}]"))
+        elif isinstance(value, dict):
+            pairs = [(str(k), v, f"for_each.{k}") for k, v in value.items()]
+        else:
+            shown = "" if value is None else f" {str(value)[:40]!r}"
+            self.problem(pos, f"{address}.for_each", "for_each must be a list or a mapping, got "
+                         f"{varmod.describe_type(value)}{shown}")
+            return []
+        if len(pairs) > MAX_INSTANCES:
+            self.problem(pos, f"{address}.for_each", f"for_each has {len(pairs):,} keys; the limit is "
+                         f"{MAX_INSTANCES:,}")
+            return []
+        out, first = [], {}
+        for key, element, where in pairs:
+            at = _locate(positions, where) if where in positions else pos
+            if not expressions.INSTANCE_KEY.match(key):
+                self.problem(at, f"{address}.for_each", f"{key[:40]!r} is not a valid instance key (letters, "
+                             "digits, '_', '-' and '.', at most 128; it becomes part of the address "
+                             f"{address}[KEY])")
+                return []
+            if key in first:
+                self.problem(at, f"{address}.for_each", f"duplicate key '{key}' (also item {first[key] + 1}):"
+                             " each instance needs its own key")
+                return []
+            first[key] = len(first)
+            out.append((key, {"each.key": key, "each.value": element}))
         return out
 
 
 # -- the envelope schema, fast --------------------------------------------------------------
-_RESOURCE_KEYS = frozenset({"kind", "name", "spec", "lifecycle", "deletion_policy", "depends_on"})
+_RESOURCE_KEYS = frozenset({"kind", "name", "spec", "lifecycle", "deletion_policy", "depends_on"})  # + for_each, count
 _KIND = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 
@@ -345,7 +545,7 @@ def _resource_validator():
 def _plainly_valid(item: Any) -> bool:
     """True only when manifest.schema.json's resource definition surely accepts `item`."""
     if not isinstance(item, dict) or not _RESOURCE_KEYS.issuperset(item):
-        return False
+        return False  # for_each / count blocks are rare (one per 2,000 instances): the schema checks them
     kind, name = item.get("kind"), item.get("name")
     if not (isinstance(kind, str) and _KIND.match(kind) and isinstance(name, str) and len(name) <= 128
             and _NAME.match(name) and "\n" not in name and "\n" not in kind):
@@ -392,6 +592,10 @@ def _copy(value: Any) -> Any:
     if isinstance(value, list):
         return [_copy(v) for v in value]
     return value
+
+
+def _line_col(pos: Position) -> tuple[int, int]:
+    return (pos.line, pos.column)
 
 
 def _kind_of(value: Any) -> str:
