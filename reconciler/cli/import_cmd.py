@@ -8,6 +8,7 @@ import click
 
 from reconciler.cli.commands import guarded, open_store, sandbox, sandbox_option, workspace
 from reconciler.cli.root import Globals, main
+from reconciler.cli.variables_opt import variable_options
 
 
 @main.command(name="import")
@@ -15,6 +16,7 @@ from reconciler.cli.root import Globals, main
 @click.argument("remote_id")
 @click.argument("paths", nargs=-1, type=click.Path())
 @sandbox_option
+@variable_options
 @click.pass_obj
 @guarded
 def import_cmd(g: Globals, address: str, remote_id: str, paths) -> None:
