@@ -489,7 +489,7 @@ class _Builder:
         elif isinstance(value, dict):
             pairs = [(str(k), v, f"for_each.{k}") for k, v in value.items()]
         else:
-            shown = "" if value is None else f" {str(value)[:40]!r}"
+            shown = "" if value is None else f" {value[:40]!r}" if isinstance(value, str) else f" {value}"
             self.problem(pos, f"{address}.for_each", "for_each must be a list or a mapping, got "
                          f"{varmod.describe_type(value)}{shown}")
             return []
