@@ -150,6 +150,7 @@ class _Builder:
         self.given: dict[str, varmod.Given] = {}
         self.variables: dict[str, _Variable] = {}
         self.raw_outputs: dict[str, tuple[Any, Position, dict[str, Position]]] = {}
+        self.credential_names: set[str] = set()
         self.raw_providers: list[tuple[str, Any, dict[str, Position]]] = []  # (name, block, positions)
         self.backend: tuple[dict, Position, dict[str, Position]] | None = None
         self.raw_resources: list[tuple[str, int, dict, Position, dict[str, Position]]] = []
@@ -273,7 +274,7 @@ class _Builder:
         backend = None
         if self.backend is not None:
             block, _pos, positions = self.backend
-            scope = expressions.Scope(self.env, self.variable, refs=False, where="in the backend block")
+            scope = expressions.Scope(self.env, self._credential, refs=False, where="in the backend block")
             backend = expressions.walk(_copy(block), scope, lambda path, message: self.problem(
                 _locate(positions, path), f"backend.{path}", message))
         resources = self._resources()
@@ -287,7 +288,13 @@ class _Builder:
         return Manifest(resources=resources, providers=providers, provider_problems=provider_problems,
                         variables=variables, backend=backend, files=[str(f) for f in files],
                         digest=digest, root=root, outputs=outputs,
-                        sensitive_variables=self.sensitive_names)
+                        sensitive_variables=self.sensitive_names | self.credential_names)
+
+    def _credential(self, name: str) -> Any:
+        """A variable read by a providers or backend block: it may be a password, so a saved
+        plan records it only as a digest."""
+        self.credential_names.add(name)
+        return self.variable(name)
 
     @property
     def sensitive_names(self) -> frozenset:
@@ -356,7 +363,7 @@ class _Builder:
         sinks: dict[str, list[Problem]] = {}
         for pname, block, positions in self.raw_providers:
             sink = sinks.setdefault(pname, [])
-            scope = expressions.Scope(self.env, self.variable, refs=False, where="in the providers block")
+            scope = expressions.Scope(self.env, self._credential, refs=False, where="in the providers block")
 
             def report(path: str, message: str, positions=positions, pname=pname, sink=sink) -> None:
                 # an unset env var waits until the provider is used; a malformed block does not

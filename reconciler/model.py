@@ -121,7 +121,7 @@ class Manifest:
     digest: str  # sha256 over the files' bytes, in order
     root: str  # the folder the state lives beside
     outputs: dict[str, Output] = field(default_factory=dict)
-    sensitive_variables: frozenset = frozenset()
+    sensitive_variables: frozenset = frozenset()  # declared so, or read by a providers/backend block
 
 
 class ActionType(Enum):

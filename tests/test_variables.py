@@ -147,3 +147,25 @@ def test_a_saved_plan_applies_with_no_variables_given_again_and_refuses_a_change
     assert code == 0, out
     assert "owner = \"ml\"" in out and "token = (sensitive)" in out and SECRET not in out
     assert infra.state()["outputs"]["owner"] == {"value": "ml", "sensitive": False}
+
+
+def test_a_variable_read_by_a_providers_block_is_recorded_only_as_a_digest(tmp_path, sandbox_env):
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "main.yaml").write_text(textwrap.dedent("""
+        variables:
+          vh: "${env.VALOHAI_TOKEN}"
+        providers:
+          valohai: {token: "${var.vh}"}
+        resources:
+          - kind: valohai.datum
+            name: train
+            spec: {store: sandbox-store, url: "s3://sandbox-bucket/data/train.csv"}
+        """))
+    infra = Infra(tmp_path / "m", "main.yaml")
+    plan = tmp_path / "p.plan"
+    code, out = infra.plan("-o", str(plan))
+    assert code == 0, out
+    assert sandbox_env["VALOHAI_TOKEN"] not in plan.read_text()
+    assert set(json.loads(plan.read_text())["options"]["variables"]["vh"]) == {"$sha256", "$salt"}
+    code, out = cli("--state", str(infra.path / "state.json"), "apply", str(plan))
+    assert code == 0, out  # the token comes from the environment again and matches the digest

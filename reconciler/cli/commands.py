@@ -228,9 +228,12 @@ def plan(g: Globals, paths, out, fmt, detailed_exitcode, refresh_only, destroy, 
 
 
 def _recorded_variables(manifest) -> dict:
+    from reconciler.http import SECRET_KEYS
     from reconciler.variables import record
 
-    return record(manifest.variables, manifest.sensitive_variables)
+    # declared sensitive, read by a provider block, or named like a secret: only a digest
+    secret = set(manifest.sensitive_variables) | {n for n in manifest.variables if SECRET_KEYS.search(n)}
+    return record(manifest.variables, secret)
 
 
 def _is_planfile(paths: list[str]) -> bool:
