@@ -27,7 +27,7 @@ resources:
     for_each: ${var.shards}
     spec:
       store: sandbox-store
-      url: s3://sandbox-bucket/data/shards/${each.value}.csv
+      url: s3://sandbox-bucket/shards/${each.value}.csv
       properties: {shard: "${each.key}", owner: "${var.owner}"}
   - kind: valohai.datum
     name: counted
@@ -75,7 +75,7 @@ def test_instances_everywhere_and_removing_a_key_removes_that_instance_only(infr
                            "valohai.datum.shard[p1]", "valohai.datum.shard[p2]", "valohai.datum.split[test]",
                            "valohai.datum.split[train]"]
     # each.key / each.value / count.index / each.value.rows and an instance reference reached the service
-    assert datum(vh, "data/shards/p1.csv")["metadata"]["shard"] == "p1"
+    assert datum(vh, "shards/p1.csv")["metadata"]["shard"] == "p1"
     assert datum(vh, "data/counted/c1.csv")["metadata"]["index"] == 1
     train = datum(vh, "data/train.csv")["metadata"]
     assert train["rows"] == 4 and train["first_shard"] == ids["valohai.datum.shard[p0]"]
@@ -94,7 +94,7 @@ def test_instances_everywhere_and_removing_a_key_removes_that_instance_only(infr
     after = {a: r["id"] for a, r in infra.state()["resources"].items()}
     assert "valohai.datum.shard[p1]" not in after
     assert all(after[a] == ids[a] for a in after)  # the others kept their objects
-    assert "shard" not in datum(vh, "data/shards/p1.csv")["metadata"]  # released: our property removed
+    assert "shard" not in datum(vh, "shards/p1.csv")["metadata"]  # released: our property removed
 
 
 def test_target_a_single_instance_or_the_whole_block(infra):
@@ -118,6 +118,8 @@ def test_import_and_state_commands_take_the_bracket_form(infra):
     assert code == 0 and remote in out
     code, out = cli("--state", state, "state", "rm", address, str(infra.path))
     assert code == 0, out
+    code, out = cli("--state", state, "import", "valohai.datum.shard", remote, str(infra.path))
+    assert code == 1 and "import one instance, e.g. valohai.datum.shard[p0]" in out
     code, out = cli("--state", state, "import", address, remote, str(infra.path))
     assert code == 0, out
     assert infra.state()["resources"][address]["id"] == remote

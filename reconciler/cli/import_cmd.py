@@ -32,6 +32,11 @@ def import_cmd(g: Globals, address: str, remote_id: str, paths) -> None:
         try:
             resource = next((r for r in ws.manifest.resources if r.address == address), None)
             if resource is None:
+                from reconciler.graph import instances
+
+                some = instances(address, [r.address for r in ws.manifest.resources])[:3]
+                if some:
+                    raise StateError(f"{address} has for_each or count: import one instance, e.g. {some[0]}")
                 raise StateError(f"{address} is not declared in the manifests: add its block first, then import")
             store = open_store(g, paths_l, ws.manifest.backend)
             with store.lock("import"):
