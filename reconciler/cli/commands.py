@@ -133,10 +133,13 @@ def _set_sandbox(ctx: click.Context, param, value: bool) -> None:
         ctx.obj.sandbox = True
 
 
-def sandbox_option(fn):
-    """`--sandbox` after the command too (`reconciler apply examples/ --sandbox`)."""
-    return click.option("--sandbox", is_flag=True, expose_value=False, callback=_set_sandbox,
-                        is_eager=True, help="Run against the built-in emulator.")(fn)
+def sandbox_option(fn=None, *, hidden: bool = False):
+    """`--sandbox` after the command too (`reconciler apply examples/ --sandbox`); hidden
+    where a command makes no API call (accepted, so a script that passes it still runs)."""
+    def decorate(f):
+        return click.option("--sandbox", is_flag=True, expose_value=False, callback=_set_sandbox, hidden=hidden,
+                            is_eager=True, help="Run against the built-in emulator.")(f)
+    return decorate(fn) if fn is not None else decorate
 
 
 def target_options(fn):
@@ -149,8 +152,9 @@ def target_options(fn):
     return fn
 
 
-def secrets_note(store, state) -> str | None:
-    if not any(r.secrets for r in state.resources.values()):
+def secrets_note(store, state, had_secrets: bool) -> str | None:
+    """Said once: by the apply that first writes a secret into a clear-text state."""
+    if had_secrets or not any(r.secrets for r in state.resources.values()):
         return None
     try:
         from reconciler.state.crypto import secrets_encrypted
@@ -165,7 +169,7 @@ def secrets_note(store, state) -> str | None:
 # -- commands -----------------------------------------------------------------------
 @main.command()
 @click.argument("paths", nargs=-1, type=click.Path())
-@sandbox_option
+@sandbox_option(hidden=True)
 @variable_options
 @click.pass_obj
 @guarded
@@ -210,9 +214,6 @@ def plan(g: Globals, paths, out, fmt, detailed_exitcode, refresh_only, destroy, 
         ws, store, state, result = _make_plan(g, paths_l, options)
         ws.close()
     click.echo(render(result.plan, fmt, g.color), nl=False)
-    note = secrets_note(store, state)
-    if note and fmt == "text":
-        click.echo(note, err=True)
     if out:
         from reconciler import planfile
 
@@ -304,6 +305,7 @@ def _run_apply(g: Globals, paths: list[str], options: PlanOptions, auto_approve:
             if saved is None:
                 _confirm(auto_approve, "perform these actions" if verb == "apply" else "destroy these resources")
             started = time.monotonic()
+            had_secrets = any(r.secrets for r in state.resources.values())
             applier = Applier(result, ws.kinds, lambda k: ws.context(k), store, state,
                               parallelism=parallelism, on_event=_event_printer(g))
             applier.run()
@@ -318,6 +320,9 @@ def _run_apply(g: Globals, paths: list[str], options: PlanOptions, auto_approve:
                 from reconciler.cli.output_cmd import table
 
                 click.echo("\nOutputs:\n" + table(state.outputs), nl=False)
+            note = secrets_note(store, applier.state, had_secrets)
+            if note:
+                click.echo(note, err=True)
     finally:
         ws.close()
 
