@@ -11,6 +11,7 @@ import pytest
 from conftest import Infra, cli
 from reconciler.emulator.core import SANDBOX
 from reconciler.manifest import load_manifest
+from reconciler.model import Ref, Template
 
 BUCKET, PROJECT = SANDBOX["valohai_bucket"], SANDBOX["valohai_project_id"]
 
@@ -178,3 +179,18 @@ def test_a_problem_in_a_block_is_reported_once_not_once_per_instance(tmp_path):
         load_manifest([f], {})
     assert len(info.value.problems) == 1
     assert str(info.value).startswith(f"{f}:6:12: t.k.a[0].spec.v: environment variable NOT_SET_ANYWHERE")
+
+
+def test_an_instance_reference_may_take_its_key_from_each_key(tmp_path):
+    m = load_manifest([write(tmp_path, """
+        variables: {shards: [p0, p1]}
+        resources:
+          - {kind: t.k, name: part, for_each: "${var.shards}"}
+          - kind: t.k
+            name: props
+            for_each: ${var.shards}
+            spec: {datum: "${t.k.part[each.key].id}", url: "datum://${t.k.part[each.value].id}"}
+        """)], {})
+    props = {r.address: r.spec for r in m.resources if r.name.startswith("props")}
+    assert props["t.k.props[p1]"]["datum"] == Ref("t.k.part[p1]", "id")
+    assert props["t.k.props[p0]"]["url"] == Template(("datum://", Ref("t.k.part[p0]", "id")))
