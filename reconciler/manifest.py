@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from reconciler import expressions, variables as varmod
+from reconciler.instances import instances as expand_instances
 from reconciler.errors import ManifestError, Problem
 from reconciler.model import Lifecycle, Manifest, Output, Position, Ref, Resource, Template
 from reconciler.validation import load_schema, schema_problems, validator_class, validator_for
@@ -33,7 +34,6 @@ from reconciler.yamlread import Document, read_documents
 MAX_FILE_BYTES = 10 * 1024 * 1024
 SUFFIXES = (".yaml", ".yml")
 TOP_KEYS = ("providers", "variables", "resources", "backend", "outputs", "templates")
-MAX_INSTANCES = 10_000  # per for_each / count block
 OUTPUT_LONG_KEYS = frozenset({"value", "description", "sensitive"})
 
 
@@ -396,7 +396,7 @@ class _Builder:
                 self.problem(name_pos, address, f"duplicate address {address}: also declared at {seen[address]}")
                 continue
             seen[address] = name_pos
-            instances = self._instances(item, address, item_pos, positions)
+            instances = expand_instances(item, address, item_pos, positions, self._instance_scope, self.problem)
             if instances is None:
                 out.append(self._resource(item, kind, name, item_pos, positions, item.get("spec"), None, None))
                 continue
@@ -411,6 +411,10 @@ class _Builder:
                 if any(d in expanded for d in r.depends_on):
                     r.depends_on = [x for d in r.depends_on for x in expanded.get(d, [d])]
         return out
+
+    def _instance_scope(self, field: str) -> expressions.Scope:
+        return expressions.Scope(self.env, self.variable, refs=False, where=f"in {field} (it must be known before "
+                                 "any API call)", sensitive=self.sensitive_names, sensitive_paths=set())
 
     def _resource(self, item: dict, kind: str, name: str, item_pos: Position, positions: dict[str, Position],
                   spec: Any, instance: dict | None, said: set | None) -> Resource:
@@ -442,84 +446,6 @@ class _Builder:
         if isinstance(depends, list):
             resource.depends_on = [d for d in depends if isinstance(d, str)]
         return resource
-
-    # -- for_each and count -----------------------------------------------------------------
-    def _instances(self, item: dict, address: str, item_pos: Position,
-                   positions: dict[str, Position]) -> list[tuple[str, dict]] | None:
-        """[(key, what ${each.*} / ${count.index} read)] for a for_each / count block;
-        None for an ordinary resource. Problems are reported here, and give no instance."""
-        has_each, has_count = "for_each" in item, "count" in item
-        if not has_each and not has_count:
-            return None
-        if has_each and has_count:
-            later = max(("for_each", "count"), key=lambda k: _line_col(positions.get(k, item_pos)))
-            self.problem(positions.get(later, item_pos), f"{address}.{later}",
-                         "for_each and count cannot be used together: use one of them")
-            return []
-        field = "for_each" if has_each else "count"
-        pos = positions.get(field, item_pos)
-        scope = expressions.Scope(self.env, self.variable, refs=False, where=f"in {field} (it must be known "
-                                  "before any API call)", sensitive=self.sensitive_names, sensitive_paths=set())
-        failed: list[str] = []
-
-        def report(path: str, message: str) -> None:
-            failed.append(message)
-            self.problem(_locate(positions, f"{field}{'.' + path if path and not path.startswith('[') else path}")
-                         if path else pos, f"{address}.{field}", message)
-
-        value = expressions.walk(_copy(item[field]), scope, report)
-        if failed:
-            return []
-        if scope.sensitive_paths:
-            self.problem(pos, f"{address}.{field}", f"{field} cannot use a sensitive variable: its keys "
-                         "become addresses, which plans show")
-            return []
-        if has_count:
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                shown = "" if isinstance(value, (dict, list)) or value is None else f" {value!r}"
-                self.problem(pos, f"{address}.count", "count must be a whole number, 0 or more; got "
-                             f"{varmod.describe_type(value)}{shown}")
-                return []
-            if value > MAX_INSTANCES:
-                self.problem(pos, f"{address}.count", f"count is {value:,}; the limit is {MAX_INSTANCES:,}")
-                return []
-            return [(str(i), {"count.index": i}) for i in range(value)]
-        if isinstance(value, list):
-            pairs = []
-            for i, element in enumerate(value):
-                if isinstance(element, bool) or not isinstance(element, (str, int)):
-                    self.problem(_locate(positions, f"for_each[{i}]"), f"{address}.for_each[{i}]",
-                                 f"a for_each list holds strings (or numbers) that become instance keys, "
-                                 f"not {varmod.describe_type(element)}; use a mapping for other values")
-                    return []
-                pairs.append((str(element), element, f"for_each[{i}]"))
-        elif isinstance(value, dict):
-            pairs = [(str(k), v, f"for_each.{k}") for k, v in value.items()]
-        else:
-            shown = "" if value is None else f" {value[:40]!r}" if isinstance(value, str) else f" {value}"
-            self.problem(pos, f"{address}.for_each", "for_each must be a list or a mapping, got "
-                         f"{varmod.describe_type(value)}{shown}")
-            return []
-        if len(pairs) > MAX_INSTANCES:
-            self.problem(pos, f"{address}.for_each", f"for_each has {len(pairs):,} keys; the limit is "
-                         f"{MAX_INSTANCES:,}")
-            return []
-        out, first = [], {}
-        for key, element, where in pairs:
-            at = _locate(positions, where) if where in positions else pos
-            if not expressions.INSTANCE_KEY.match(key):
-                self.problem(at, f"{address}.for_each", f"{key[:40]!r} is not a valid instance key (letters, "
-                             "digits, '_', '-' and '.', at most 128; it becomes part of the address "
-                             f"{address}[KEY])")
-                return []
-            if key in first:
-                self.problem(at, f"{address}.for_each", f"duplicate key '{key}' (also item {first[key] + 1}):"
-                             " each instance needs its own key")
-                return []
-            first[key] = len(first)
-            out.append((key, {"each.key": key, "each.value": element}))
-        return out
-
 
 # -- the envelope schema, fast --------------------------------------------------------------
 _RESOURCE_KEYS = frozenset({"kind", "name", "spec", "lifecycle", "deletion_policy", "depends_on"})  # + for_each, count
@@ -599,10 +525,6 @@ def _copy(value: Any) -> Any:
     if isinstance(value, list):
         return [_copy(v) for v in value]
     return value
-
-
-def _line_col(pos: Position) -> tuple[int, int]:
-    return (pos.line, pos.column)
 
 
 def _kind_of(value: Any) -> str:
