@@ -67,8 +67,10 @@ def output_cmd(g: Globals, args: tuple[str, ...], as_json: bool) -> None:
         if as_json:
             body = {n: (MASK if e.get("sensitive") else e.get("value")) for n, e in sorted(doc.outputs.items())}
             click.echo(json.dumps(body, indent=2, sort_keys=True))
-        else:
+        elif doc.outputs:
             click.echo(table(doc.outputs), nl=False)
+        else:
+            click.echo("No outputs in the state: declare them under outputs: and apply.", err=True)
         return
     if name not in doc.outputs:
         known = ", ".join(sorted(doc.outputs)) or "none yet"
