@@ -67,6 +67,9 @@ def load_workspace(paths: list[str], providers: dict[str, Any], env: Mapping[str
     from reconciler.validation import validate
 
     manifest = load_manifest(paths, env if env is not None else os.environ, inputs, require_values)
+    from reconciler.http import register_secret
+    for name in manifest.sensitive_variables:  # kept out of --debug logs and API error messages
+        register_secret(manifest.variables.get(name))
     ws = Workspace(manifest=manifest, providers=providers, progress=progress)
     problems = validate(manifest, ws.kinds) + outputs.problems(manifest, ws.kinds)
     if problems:

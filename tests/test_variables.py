@@ -91,7 +91,7 @@ resources:
     spec:
       store: sandbox-store
       url: s3://sandbox-bucket/data/train.csv
-      properties: {owner: "${var.owner}", token: "${var.token}"}
+      properties: {owner: "${var.owner}", ingest_ref: "${var.token}"}
 outputs:
   owner: ${var.owner}
   token: ${var.token}
@@ -169,3 +169,14 @@ def test_a_variable_read_by_a_providers_block_is_recorded_only_as_a_digest(tmp_p
     assert set(json.loads(plan.read_text())["options"]["variables"]["vh"]) == {"$sha256", "$salt"}
     code, out = cli("--state", str(infra.path / "state.json"), "apply", str(plan))
     assert code == 0, out  # the token comes from the environment again and matches the digest
+
+
+def test_a_sensitive_value_is_not_in_debug_logs(infra, caplog):
+    import logging
+
+    with caplog.at_level(logging.DEBUG):
+        code, out = cli("--debug", "--state", str(infra.path / "state.json"), "apply", str(infra.path),
+                        "--auto-approve", "--var", "owner=ml")
+    assert code == 0, out
+    assert "metadata" in caplog.text  # the request bodies were logged...
+    assert SECRET not in caplog.text and SECRET not in out  # ...with the sensitive value taken out
