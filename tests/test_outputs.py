@@ -6,9 +6,11 @@ from __future__ import annotations
 import json
 import textwrap
 
+import jsonschema
 import pytest
 
 from conftest import Infra, cli
+from reconciler.validation import load_schema
 
 MANIFEST = """
 resources:
@@ -83,6 +85,7 @@ def test_a_changed_output_shows_in_the_plan_and_removed_ones_leave_the_state(inf
     infra.edit("  described: {value: \"s3://${valdi.volume.data.bucket_name}/x\", description: a URL}\n", "")
     infra.edit("bucket: ${valdi.volume.data.bucket_name}", "bucket: \"${valdi.volume.data.bucket_name}-v2\"")
     code, out = infra.plan("--format", "json")
+    jsonschema.validate(json.loads(out), load_schema("plan.schema.json"))
     changes = {c["name"]: c for c in json.loads(out)["output_changes"]}
     assert changes["bucket"]["before"] == "team-data" and changes["bucket"]["after"] == "team-data-v2"
     assert changes["described"]["after"] is None
