@@ -141,18 +141,18 @@ def _short(value: Any) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-def _parse_text(text: str, declared: Declaration, origin: str, problems: list[Problem]) -> tuple[bool, Any]:
-    """A value given as text: YAML, unless the variable is a string."""
+def _parse_text(text: str, declared: Declaration, origin: str) -> Any:
+    """A value given as text: YAML, unless the variable is a string (or the text is not
+    YAML, e.g. an unquoted string with a colon: then the text as written)."""
     if declared.type == "string":
-        return True, text
+        return text
     from reconciler.yamlread import read_documents
 
     found: list[Problem] = []
     docs = read_documents(text, origin, found)
     if found or len(docs) > 1:
-        # not YAML: keep the text (an unquoted string with a colon, say)
-        return True, text
-    return True, docs[0].value if docs else None
+        return text
+    return docs[0].value if docs else None
 
 
 def given_values(inputs: Inputs | None, env: Mapping[str, str], declared: Mapping[str, Declaration],
@@ -162,9 +162,7 @@ def given_values(inputs: Inputs | None, env: Mapping[str, str], declared: Mappin
     for name, decl in declared.items():
         origin = ENV_PREFIX + name
         if origin in env:
-            ok, value = _parse_text(env[origin], decl, origin, problems)
-            if ok:
-                out[name] = Given(value, origin)
+            out[name] = Given(_parse_text(env[origin], decl, origin), origin)
     if inputs is None:
         return out
     for path in inputs.var_files:
@@ -181,9 +179,7 @@ def given_values(inputs: Inputs | None, env: Mapping[str, str], declared: Mappin
             problems.append(InputProblem("--var", 0, 0, name, f"no variable '{name}' is declared under "
                                          "variables:" + _did_you_mean(name, declared)))
             continue
-        ok, value = _parse_text(text, declared[name], origin, problems)
-        if ok:
-            out[name] = Given(value, origin)
+        out[name] = Given(_parse_text(text, declared[name], origin), origin)
     for name, value in (inputs.recorded or {}).items():
         if name in declared and not _is_digest(value):
             out[name] = Given(value, "the saved plan")
