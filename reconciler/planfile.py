@@ -81,7 +81,9 @@ def save(plan: Plan, path, *, manifest_paths: list[str], options: dict) -> None:
             "destroy": plan.destroy, "refresh_only": plan.refresh_only, "warnings": plan.warnings,
             "actions": [_action_dict(a) for a in plan.actions],
             "drift": [{**asdict(d), "changes": [_change_dict(c) for c in d.changes]} for d in plan.drift],
-            "partial": plan.partial, "unpriced": plan.unpriced}
+            "partial": plan.partial, "unpriced": plan.unpriced,
+            "output_changes": [{"name": c.path, "old": _safe(c.old, c.sensitive), "new": _safe(c.new, c.sensitive),
+                                "sensitive": c.sensitive} for c in plan.output_changes]}
     Path(path).write_text(json.dumps(body, indent=1, sort_keys=True) + "\n")
 
 
@@ -101,7 +103,9 @@ def load(path) -> tuple[Plan, dict]:
                 destroy=body.get("destroy", False), refresh_only=body.get("refresh_only", False),
                 drift=[Drift(**{**d, "changes": [_change_from(c) for c in d["changes"]]})
                        for d in body.get("drift", [])],
-                partial=body.get("partial"), unpriced=body.get("unpriced", []))
+                partial=body.get("partial"), unpriced=body.get("unpriced", []),
+                output_changes=[FieldChange(c["name"], _unsafe(c["old"]), _unsafe(c["new"]), False, c["sensitive"])
+                                for c in body.get("output_changes", [])])
     return plan, {"manifest_paths": body["manifest_paths"], "options": body.get("options", {})}
 
 

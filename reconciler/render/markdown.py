@@ -171,7 +171,8 @@ def _head(plan: Plan, title: str) -> list[str]:
         room -= len(w)
     if warnings:
         head += ["**Warnings**", ""] + [f"- {w}" for w in warnings] + [""]
-    return head
+    from reconciler.render.outputs import markdown_lines
+    return head + markdown_lines(plan)
 
 
 def render_pages(plan: Plan, *, max_chars: int = GITHUB_LIMIT, title: str | None = None) -> list[str]:
