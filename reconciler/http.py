@@ -33,6 +33,31 @@ _QUERY_SECRET = re.compile(r"((?:AWSAccessKeyId|Signature|X-Amz-[A-Za-z]+|token)
 RETRY_STATUS = {429, 500, 502, 503, 504}
 SAFE_METHODS = {"GET", "HEAD", "PUT", "DELETE", "OPTIONS", "PATCH"}
 
+# Observers of every request sent, auth and retries included: hook(api, request). The
+# watch counts requests per API with one and, while it stops, refuses new ones by raising.
+_request_hooks: list[Callable[[str, httpx.Request], None]] = []
+
+
+def add_request_hook(hook: Callable[[str, httpx.Request], None]) -> Callable[[], None]:
+    """Register `hook`; returns the function that removes it."""
+    _request_hooks.append(hook)
+    return lambda: _request_hooks.remove(hook) if hook in _request_hooks else None
+
+
+_KNOWN_SECRETS: set[str] = set()  # values of sensitive variables in this run: never logged
+
+
+def register_secret(value: Any) -> None:
+    """A value (a sensitive variable's) that redact() removes wherever it appears."""
+    if isinstance(value, str) and len(value) >= 4:
+        _KNOWN_SECRETS.add(value)
+    elif isinstance(value, dict):
+        for v in value.values():
+            register_secret(v)
+    elif isinstance(value, list):
+        for v in value:
+            register_secret(v)
+
 
 def redact(value: Any) -> Any:
     """A copy of a JSON-like value with every secret-looking field replaced."""
@@ -42,6 +67,9 @@ def redact(value: Any) -> Any:
     if isinstance(value, list):
         return [redact(v) for v in value]
     if isinstance(value, str):
+        for secret in _KNOWN_SECRETS:
+            if secret in value:
+                value = value.replace(secret, "(redacted)")
         return _QUERY_SECRET.sub(r"\1(redacted)", value)
     return value
 
@@ -70,6 +98,37 @@ def error_message(body: Any) -> str:
     return ""
 
 
+def network_cause(error: BaseException) -> str:
+    """Why a connection failed, in words ("connection refused", "timed out"), from the
+    operating system's error inside httpx's, never just the class name."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.strerror:
+            return seen.strerror[0].lower() + seen.strerror[1:]
+        seen = seen.__cause__ or seen.__context__
+    if isinstance(error, httpx.TimeoutException):
+        return "timed out"
+    text = re.sub(r"^\[Errno -?\d+\]\s*", "", str(error)).strip()
+    if text:
+        return text[0].lower() + text[1:]
+    return re.sub(r"(?<!^)(?=[A-Z])", " ", error.__class__.__name__).lower()
+
+
+def describe_failure(error: BaseException) -> str:
+    """An exception in words: a network failure that escaped HttpApi (a raw httpx error)
+    names the host and the cause, like HttpApi's own; anything else its class and text."""
+    if isinstance(error, httpx.TransportError):
+        try:
+            url = error.request.url
+            where = f" {url.scheme}://{url.netloc.decode()}"
+        except (RuntimeError, AttributeError):
+            where = ""
+        if isinstance(error, httpx.ConnectError):
+            return f"cannot connect to{where}: {network_cause(error)}"
+        return f"connection to{where} failed: {network_cause(error)}"
+    return f"{error.__class__.__name__}: {error}"
+
+
 class HttpApi:
     """A small synchronous client over httpx.Client for one API.
 
@@ -87,12 +146,17 @@ class HttpApi:
         self.max_backoff = max_backoff
         self._sleep = sleep
         self._client = httpx.Client(base_url=self.base_url, auth=auth, headers=headers or {},
-                                    timeout=httpx.Timeout(timeout, connect=10.0))
+                                    timeout=httpx.Timeout(timeout, connect=10.0),
+                                    event_hooks={"request": [self._on_request]})
         self._lock = threading.Lock()
         self.stats = {"requests": 0, "retries": 0}
 
     def close(self) -> None:
         self._client.close()
+
+    def _on_request(self, request: httpx.Request) -> None:
+        for hook in list(_request_hooks):
+            hook(self.api, request)
 
     def _count(self, key: str) -> None:
         with self._lock:
@@ -141,12 +205,12 @@ class HttpApi:
                     raw = b"".join(response.iter_bytes())
             except httpx.ConnectError as e:  # never reached the server: safe to retry
                 if attempt >= self.max_attempts:
-                    raise TransportError(f"cannot connect: {e.__class__.__name__}", api=self.api,
-                                         endpoint=endpoint) from None
+                    raise TransportError(f"cannot connect to {self._origin(e)}: {network_cause(e)}",
+                                         api=self.api, endpoint=endpoint) from None
             except (httpx.TransportError,) as e:  # sent, answer lost: in doubt
                 if not idempotent or attempt >= self.max_attempts:
-                    err = TransportError(f"connection lost ({e.__class__.__name__})", api=self.api,
-                                         endpoint=endpoint)
+                    err = TransportError(f"connection to {self._origin(e)} lost: {network_cause(e)}",
+                                         api=self.api, endpoint=endpoint)
                     err.in_doubt = not idempotent
                     raise err from None
             else:
@@ -157,6 +221,14 @@ class HttpApi:
                     return self._result(response, raw, endpoint, idempotent)
             self._count("retries")
             self._sleep(self._delay(attempt, response))
+
+    def _origin(self, error: httpx.TransportError) -> str:
+        """scheme://host:port of the failed request (never its path or query: presigned URLs)."""
+        try:
+            url = error.request.url
+            return f"{url.scheme}://{url.netloc.decode()}"
+        except (RuntimeError, AttributeError):
+            return self.base_url.split("?")[0]
 
     def _result(self, response: httpx.Response, raw: bytes, endpoint: str, idempotent: bool) -> Any:
         body: Any

@@ -14,8 +14,10 @@ from typing import Any, Callable, Iterable, Mapping
 
 from reconciler import graph
 from reconciler.errors import ManifestError, PlanError
-from reconciler.model import Manifest, Resource
-from reconciler.planner import PlanOptions, PlanResult, make_plan, resolve, state_outputs
+from reconciler.drift import find_drift
+from reconciler.model import Drift, Manifest, Plan, Resource
+from reconciler.planner import (PlanOptions, PlanResult, make_plan, partial_note, resolve, selected,
+                                state_outputs)
 from reconciler.providers.base import KindContext, Live, Wanted
 from reconciler.state.base import StateDoc, StateStore
 
@@ -78,21 +80,27 @@ class Workspace:
 
 def load_workspace(paths: list[str], providers: dict[str, Any] | Callable[[set[str] | None], dict[str, Any]],
                    env: Mapping[str, str] | None = None,
-                   progress: Callable[[str], None] = lambda m: None) -> Workspace:
+                   progress: Callable[[str], None] = lambda m: None, inputs: Any = None,
+                   require_values: bool = True) -> Workspace:
     """Load, validate and check for cycles. Raises ManifestError; makes no API call.
+    `inputs`: variable values from the command line (variables.Inputs).
     `providers`: name -> Provider, or a loader called with the provider names the
     manifests use (None: all), so that only those are imported."""
+    from reconciler import outputs
     from reconciler.manifest import load_manifest
     from reconciler.validation import validate
 
-    manifest = load_manifest(paths, env if env is not None else os.environ)
+    manifest = load_manifest(paths, env if env is not None else os.environ, inputs, require_values)
+    from reconciler.http import register_secret
+    for name in manifest.sensitive_variables:  # kept out of --debug logs and API error messages
+        register_secret(manifest.variables.get(name))
     if callable(providers):
         used = {r.kind.split(".", 1)[0] for r in manifest.resources} | set(manifest.providers)
         ws = Workspace(manifest=manifest, providers=dict(providers(used)), progress=progress, loader=providers)
         ws.ensure_kinds(r.kind for r in manifest.resources)  # an unknown kind: all loaded, to list them
     else:
         ws = Workspace(manifest=manifest, providers=providers, progress=progress)
-    problems = validate(manifest, ws.kinds)
+    problems = validate(manifest, ws.kinds) + outputs.problems(manifest, ws.kinds)
     if problems:
         raise ManifestError(problems)
     graph.check_cycles(manifest.resources)
@@ -154,21 +162,60 @@ def observe(ws: Workspace, state: StateDoc, addresses: set[str] | None = None) -
     return live
 
 
+def drift(ws: Workspace, state: StateDoc, addresses: set[str] | None = None) -> list[Drift]:
+    """What moved in the live services since the last apply, per resource and per field
+    (before: last applied, after: live); objects deleted outside are `gone`. Reads the
+    managed objects only (one batched listing per kind); the manifests' edits play no part."""
+    return find_drift(state, observe(ws, state, _managed(state, addresses)), ws.kinds)
+
+
+def _managed(state: StateDoc, addresses: set[str] | None) -> set[str]:
+    return set(state.resources) if addresses is None else set(state.resources) & addresses
+
+
+def _refresh_only_plan(ws: Workspace, state: StateDoc, options: PlanOptions) -> PlanResult:
+    """Terraform's refresh-only plan: drift only, no action proposed."""
+    if options.replace:
+        raise PlanError("--replace proposes a change; a refresh-only plan proposes none")
+    # the same checks and selection as a plan's, over the managed objects
+    addresses = selected({a: set(r.depends_on) & set(state.resources) for a, r in state.resources.items()},
+                         options)
+    live = observe(ws, state, _managed(state, addresses))
+    found = find_drift(state, live, ws.kinds)
+    plan_ = Plan(actions=[], refresh_only=True, drift=found, state_lineage=state.lineage,
+                 state_serial=state.serial)
+    if addresses is not None:
+        plan_.partial = {"targets": list(options.targets), "excludes": list(options.excludes),
+                         "left_out": sorted(set(state.resources) - addresses)}
+        plan_.warnings.append(partial_note(plan_.partial).replace("pending change", "resource"))
+    return PlanResult(plan=plan_, steps={}, graph={}, live=live)
+
+
 def plan(ws: Workspace, state: StateDoc, options: PlanOptions = PlanOptions(),
          fingerprint: Callable[[dict], str] | None = None) -> PlanResult:
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        # the checks read the same cached listings as observe: both at once, checks win
-        checks = pool.submit(online_checks, ws) if not options.destroy else None
-        try:
-            live = observe(ws, state)
-        finally:
-            if checks is not None:
-                checks.result()
-    result = make_plan(ws.manifest.resources, state, live, ws.kinds,
-                       lambda kind: ws.context(kind), options)
+    if options.refresh_only:
+        result = _refresh_only_plan(ws, state, options)
+        live = result.live
+    else:
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            # the checks read the same cached listings as observe: both at once, checks win
+            checks = pool.submit(online_checks, ws) if not options.destroy else None
+            try:
+                live = observe(ws, state)
+            finally:
+                if checks is not None:
+                    checks.result()
+        result = make_plan(ws.manifest.resources, state, live, ws.kinds,
+                           lambda kind: ws.context(kind), options)
+        result.live = live
     if result.errors:
         raise PlanError("\n".join(result.errors))
     result.plan.manifest_digest = ws.manifest.digest
+    if ws.manifest.outputs or state.outputs:
+        from reconciler import outputs
+
+        result.plan.output_changes = outputs.planned_changes(ws.manifest, ws.kinds, state, live,
+                                                             result.plan.actions, options.destroy)
     if fingerprint:
         result.plan.fingerprints = {a: (fingerprint(lv.attrs) if lv is not None else None)
                                     for a, lv in live.items()}
