@@ -129,8 +129,11 @@ def test_a_state_replaced_by_another_writer_is_not_overwritten(tmp_path):
     assert set(ours.read().resources) == {"a.b.c", "a.b.d"}
     doc = ours.read()  # a fresh read: the next write goes through, re-encoding only what changed
     doc.resources["a.b.c"] = ResourceState(kind="a.b", id="1", outputs={"x": 1})
+    doc.outputs = {"o": {"value": 1, "sensitive": False}}
     ours.write(doc)
     assert LocalStateStore(tmp_path / "s.json").read().to_dict() == doc.to_dict()
+    import json
+    assert json.loads((tmp_path / "s.json").read_text()) == doc.to_dict()  # every field, as to_dict has it
 
 
 def test_field_positions_of_a_clean_manifest_are_found_only_when_a_message_needs_them(tmp_path, monkeypatch):

@@ -8,6 +8,7 @@ into the lock file for the error message.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import json
 import os
@@ -76,21 +77,29 @@ class LocalStateStore:
     def _encode(self, doc: StateDoc, serial: int) -> list[str]:
         """The document, one resource a line. Each entry is encoded once and reused while
         the same ResourceState (or pending dict) object stays in the document: the applier
-        replaces entries, it never edits them, so a step re-encodes only what it changed."""
+        replaces entries, it never edits them, so a step re-encodes only what it changed.
+        Every other top-level field is as StateDoc.to_dict gives it."""
         cache, fresh = self._entries, {}
-        head = f'  "version": {json.dumps(doc.version)},\n  "lineage": {json.dumps(doc.lineage)},\n  "serial": {serial}'
-        out = ["{\n", head]
-        for section, items in (("resources", doc.resources), ("pending", doc.pending)):
-            out.append(f',\n  "{section}": {{')
+        head = crypto.seal_doc(dataclasses.replace(doc, resources={}, pending={}, serial=serial).to_dict(), self.env)
+        out = ["{"]
+        sep_top = "\n"
+        for key, value in head.items():
+            out.append(f'{sep_top}  {json.dumps(key)}: ')
+            sep_top = ",\n"
+            if key not in ("resources", "pending"):
+                out.append(json.dumps(value))
+                continue
+            items = doc.resources if key == "resources" else doc.pending
+            out.append("{")
             sep = "\n"
             for address in sorted(items):
                 entry = items[address]
-                hit = cache.get((section, address))
+                hit = cache.get((key, address))
                 if hit is None or hit[0] is not entry:
-                    body = asdict(entry) if section == "resources" else entry
-                    sealed = crypto.seal_doc({section: {address: body}}, self.env)[section][address]
+                    body = asdict(entry) if key == "resources" else entry
+                    sealed = crypto.seal_doc({key: {address: body}}, self.env)[key][address]
                     hit = (entry, f"    {json.dumps(address)}: {json.dumps(sealed)}")
-                fresh[(section, address)] = hit
+                fresh[(key, address)] = hit
                 out += (sep, hit[1])
                 sep = ",\n"
             out.append("\n  }" if items else "}")
