@@ -258,6 +258,13 @@ def _add_cost(step: Step, kind: Any, context: Callable[[str], KindContext]) -> N
         after = cost(ctx, step.spec) if step.spec is not None and a.type is not ActionType.DELETE else None
     except Exception:  # a cost we cannot compute must not block a plan
         return
+    unknown = getattr(kind, "cost_unknown", None)  # a price the catalog leaves out: say so, never $0
+    try:
+        why = unknown(ctx, step.spec if step.spec is not None else step.live.attrs) if unknown else None
+    except Exception:  # like a cost, a note we cannot compute must not block a plan
+        why = None
+    if why and a.is_change:
+        a.warnings.append(why)
     if a.type is ActionType.CREATE and a.mode != "adopt":
         before = None
     if a.type is ActionType.DELETE:
