@@ -9,7 +9,7 @@ import importlib
 from reconciler.cli.root import main  # noqa: F401
 
 # Command modules register themselves on the root group when imported.
-_COMMAND_MODULES = ("commands", "state_cmds", "state_backend_cmds", "emulator_cmd", "import_cmd")
+_COMMAND_MODULES = ("commands", "state_cmds", "state_backend_cmds", "emulator_cmd", "import_cmd", "doctor_cmd")
 for _name in _COMMAND_MODULES:
     try:
         importlib.import_module(f"reconciler.cli.{_name}")

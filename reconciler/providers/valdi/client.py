@@ -90,6 +90,20 @@ class ValdiClient:
             self._login()
             return self._access  # type: ignore[return-value]
 
+    def refresh_now(self) -> None:
+        """Trade the refresh token for a new access token now (doctor: does refresh work?)."""
+        self._token()  # logged in first, if need be
+        with self._auth_lock:
+            if not self._refresh:
+                raise ApiError("login answered no refresh_token", api="valdi", endpoint="POST /account/login")
+            body = self.http.request("POST", "/account/refresh_token", json={"token": self._refresh},
+                                     idempotent=True)
+            if not isinstance(body, dict) or not isinstance(body.get("access_token"), str):
+                raise ApiError("the refresh answer has no access_token", api="valdi",
+                               endpoint="POST /account/refresh_token")
+            self.refreshes += 1
+            self._set_access(body["access_token"])
+
     def _set_access(self, token: str) -> None:
         self._access = token
         self._access_exp, self._access_life = token_expiry(token)
