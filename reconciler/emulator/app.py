@@ -64,8 +64,8 @@ def _django_append_slash(app: Starlette, request: Request) -> str | None:
     path = request.url.path
     if not path.startswith("/api/v0/") or path.endswith("/"):
         return None
-    scope = {**request.scope, "path": path + "/", "method": "GET"}
-    if not any(route.matches(scope)[0] is Match.FULL for route in app.routes):
+    scope = {**request.scope, "path": path + "/"}
+    if all(route.matches(scope)[0] is Match.NONE for route in app.routes):  # the path, whatever the method
         return None
     return str(request.url.replace(path=path + "/"))
 
