@@ -197,3 +197,21 @@ def test_required_aws_fields_the_manifest_leaves_out_are_sent_and_the_plan_says_
     assert run(work, "apply", "--auto-approve")[0] == 0
     code, out = run(work, "plan", "--detailed-exitcode")
     assert code == 0 and "No changes" in out, out
+
+
+@pytest.mark.parametrize("quirk", [None, "valohai-metadata-per-datum"])
+def test_a_batch_with_a_gone_datum_writes_the_others_either_way(quirky, quirk):
+    """All or nothing (a 400 naming the gone datum: the rest is sent again) or per datum
+    (an answer listing what was updated): the same outcome for the caller."""
+    from reconciler.providers.valohai.client import connect
+    quirky.post("/_emulator/config", json={"quirks": [quirk] if quirk else []}).raise_for_status()
+    api = connect({})
+    try:
+        store = api.find_store("sandbox-store")
+        datum_id = api.adopt(store, ["s3://sandbox-bucket/data/test.csv"]).created["s3://sandbox-bucket/data/test.csv"]
+        gone = "00000000-0000-7000-8000-000000000000"
+        failures = api.apply_metadata({datum_id: {"owner": "me"}, gone: {"owner": "me"}})
+        assert set(failures) == {gone}
+        assert api.get_datum(datum_id)["metadata"]["owner"] == "me"
+    finally:
+        api.close()
