@@ -2,12 +2,12 @@
 of examples/, then a second plan shows no changes, then destroy leaves nothing of ours."""
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 from click.testing import CliRunner
 
 from reconciler.cli import main
+from tracked import copy_tracked
 
 pytest_plugins = ["pg"]
 
@@ -21,7 +21,7 @@ def run(*args):
 
 def test_sandbox_quick_start_converges(tmp_path, monkeypatch):
     work = tmp_path / "examples"
-    shutil.copytree(EXAMPLES, work)
+    copy_tracked(EXAMPLES, work)
     for name in ("VALDI_EMAIL", "VALDI_PASSWORD", "VALOHAI_TOKEN", "CODEOCEAN_TOKEN", "RECONCILER_STATE"):
         monkeypatch.delenv(name, raising=False)
     code, out = run("apply", str(work), "--sandbox", "--auto-approve")
@@ -45,7 +45,7 @@ def test_sandbox_quick_start_converges(tmp_path, monkeypatch):
 def test_sandbox_quick_start_with_postgres_state(tmp_path, monkeypatch, request):
     url = request.getfixturevalue("pg_url")
     work = tmp_path / "examples"
-    shutil.copytree(EXAMPLES, work)
+    copy_tracked(EXAMPLES, work)
     monkeypatch.setenv("RECONCILER_STATE", url)
     code, out = run("--sandbox", "apply", str(work), "--auto-approve")
     assert code == 0, out

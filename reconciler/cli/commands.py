@@ -131,10 +131,13 @@ def _set_sandbox(ctx: click.Context, param, value: bool) -> None:
         ctx.obj.sandbox = True
 
 
-def sandbox_option(fn):
-    """`--sandbox` after the command too (`reconciler apply examples/ --sandbox`)."""
-    return click.option("--sandbox", is_flag=True, expose_value=False, callback=_set_sandbox,
-                        is_eager=True, help="Run against the built-in emulator.")(fn)
+def sandbox_option(fn=None, *, hidden: bool = False):
+    """`--sandbox` after the command too (`reconciler apply examples/ --sandbox`); hidden
+    where a command makes no API call (accepted, so a script that passes it still runs)."""
+    def decorate(f):
+        return click.option("--sandbox", is_flag=True, expose_value=False, callback=_set_sandbox, hidden=hidden,
+                            is_eager=True, help="Run against the built-in emulator.")(f)
+    return decorate(fn) if fn is not None else decorate
 
 
 def target_options(fn):
@@ -147,8 +150,9 @@ def target_options(fn):
     return fn
 
 
-def secrets_note(store, state) -> str | None:
-    if not any(r.secrets for r in state.resources.values()):
+def secrets_note(store, state, had_secrets: bool) -> str | None:
+    """Said once: by the apply that first writes a secret into a clear-text state."""
+    if had_secrets or not any(r.secrets for r in state.resources.values()):
         return None
     try:
         from reconciler.state.crypto import secrets_encrypted
@@ -163,7 +167,7 @@ def secrets_note(store, state) -> str | None:
 # -- commands -----------------------------------------------------------------------
 @main.command()
 @click.argument("paths", nargs=-1, type=click.Path())
-@sandbox_option
+@sandbox_option(hidden=True)
 @click.pass_obj
 @guarded
 def validate(g: Globals, paths: tuple[str, ...]) -> None:
@@ -206,9 +210,6 @@ def plan(g: Globals, paths, out, fmt, detailed_exitcode, refresh_only, destroy, 
         ws, store, state, result = _make_plan(g, paths_l, options)
         ws.close()
     click.echo(render(result.plan, fmt, g.color), nl=False)
-    note = secrets_note(store, state)
-    if note and fmt == "text":
-        click.echo(note, err=True)
     if out:
         from reconciler import planfile
 
@@ -289,6 +290,7 @@ def _run_apply(g: Globals, paths: list[str], options: PlanOptions, auto_approve:
             if saved is None:
                 _confirm(auto_approve, "perform these actions" if verb == "apply" else "destroy these resources")
             started = time.monotonic()
+            had_secrets = any(r.secrets for r in state.resources.values())
             applier = Applier(result, ws.kinds, lambda k: ws.context(k), store, state,
                               parallelism=parallelism, on_event=_event_printer(g))
             applier.run()
@@ -298,6 +300,9 @@ def _run_apply(g: Globals, paths: list[str], options: PlanOptions, auto_approve:
             destroyed = p.count(ActionType.DELETE, ActionType.REPLACE)
             click.echo(f"\n{'Apply' if verb == 'apply' else 'Destroy'} complete! Resources: {added} added, "
                        f"{changed} changed, {destroyed} destroyed. ({time.monotonic() - started:.1f}s)")
+            note = secrets_note(store, applier.state, had_secrets)
+            if note:
+                click.echo(note, err=True)
     finally:
         ws.close()
 
