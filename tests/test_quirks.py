@@ -215,3 +215,31 @@ def test_a_batch_with_a_gone_datum_writes_the_others_either_way(quirky, quirk):
         assert api.get_datum(datum_id)["metadata"]["owner"] == "me"
     finally:
         api.close()
+
+
+@pytest.mark.parametrize("quirk", [None, "codeocean-no-archived"])
+def test_an_asset_outside_our_search_keeps_its_archive_state_without_the_field(quirky, quirk):
+    """A colleague's archived asset shared with us is read with a GET (our search lists
+    only the assets we created); without `archived` in the answer, it is what we applied."""
+    from reconciler.providers.base import KindContext, Wanted
+    from reconciler.providers.codeocean import PROVIDER
+    ann = quirky.post("/_emulator/codeocean/users", json={"email": "ann@lab.example"}).json()["token"]
+    with httpx.Client(base_url=f"{quirky.base_url}/api/v1", auth=(ann, "")) as co:
+        asset = co.post("/data_assets", json={"name": "anns", "mount": "anns", "tags": [], "source": {"aws": {
+            "bucket": "sandbox-bucket", "prefix": "data", "keep_on_external_storage": False, "public": False}}}).json()
+        co.post(f"/data_assets/{asset['id']}/permissions", json={
+            "users": [{"email": "ann@lab.example", "role": "owner"},
+                      {"email": SANDBOX["codeocean_email"], "role": "editor"}],
+            "groups": [], "everyone": "none"}).raise_for_status()
+        co.patch(f"/data_assets/{asset['id']}/archive", params={"archive": "true"}).raise_for_status()
+    quirky.post("/_emulator/config", json={"quirks": [quirk] if quirk else []}).raise_for_status()
+    kind = PROVIDER.kinds[0]
+    spec = {"name": "anns", "tags": [], "archived": True, "source": {"aws": {"bucket": "sandbox-bucket",
+                                                                             "prefix": "data"}}}
+    api = PROVIDER.connect({})
+    try:
+        live = kind.observe(KindContext(api=api), [Wanted("codeocean.data_asset.a", asset["id"], spec, spec)])
+        assert live["codeocean.data_asset.a"].attrs["archived"] is True
+        assert not kind.diff(spec, live["codeocean.data_asset.a"], spec).changed
+    finally:
+        api.close()
