@@ -6,7 +6,10 @@ Handlers in codeocean.py call these functions; nothing here knows about HTTP exc
 `HTTPError`, which carries Code Ocean's {"message"} error shape.
 
 Choices where the API reference is open (contracts/codeocean.md):
-* `null` in a request is "not given", everywhere (the SDK sends every field).
+* `null` in a request is "not given", everywhere (the SDK sends every field); what seed
+  003 marks required (aws prefix, keep_on_external_storage, public; permissions users,
+  groups, everyone) is refused when not given.
+* PUT replaces `custom_metadata` whole (quirk codeocean-metadata-merge: merges it).
 * An asset's outcome (ready with files/size, or failed with a reason) is decided at
   create time; it shows once `asset_ready_delay` has passed, checked lazily on read.
 * Internal assets own copies of their files (blob keys "codeocean-internal/<id>/...");

@@ -13,6 +13,8 @@ Choices where the API reference says [UNKNOWN]: provision answers {"message": "s
 {"message": "Folder created"}. Presigned links point at /gateway/valdi/<user>/<bucket>/<path>
 on the emulator itself: no Bearer token there, an HMAC signature and expiry instead.
 Catalog and provision rules: valdi_catalog.py; object semantics: valdi_model.py.
+Each other plausible answer is a named quirk (quirks.py): no id from provision or key
+upload, capitalised statuses, other contents shapes, a catalog without prices.
 
 Admin: POST /_emulator/valdi/users {email, password, user_id?} seeds another account.
 """

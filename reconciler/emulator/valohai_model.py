@@ -10,6 +10,8 @@ Shapes chosen where the API reference says [UNKNOWN] (see the report of issue 3/
 * datum `project` and `store` are small objects {id, name}.
 * `valohai.tags` REPLACES the datum's tags; `valohai.alias: null` detaches every alias
   that points at the datum (history kept).
+Each other plausible answer is a named quirk (quirks.py): metadata as a list or absent,
+tags added, alias null refused, per-datum batches, bulk adopt refused, per-store adopt.
 """
 from __future__ import annotations
 
