@@ -44,6 +44,21 @@ def add_request_hook(hook: Callable[[str, httpx.Request], None]) -> Callable[[],
     return lambda: _request_hooks.remove(hook) if hook in _request_hooks else None
 
 
+_KNOWN_SECRETS: set[str] = set()  # values of sensitive variables in this run: never logged
+
+
+def register_secret(value: Any) -> None:
+    """A value (a sensitive variable's) that redact() removes wherever it appears."""
+    if isinstance(value, str) and len(value) >= 4:
+        _KNOWN_SECRETS.add(value)
+    elif isinstance(value, dict):
+        for v in value.values():
+            register_secret(v)
+    elif isinstance(value, list):
+        for v in value:
+            register_secret(v)
+
+
 def redact(value: Any) -> Any:
     """A copy of a JSON-like value with every secret-looking field replaced."""
     if isinstance(value, dict):
@@ -52,6 +67,9 @@ def redact(value: Any) -> Any:
     if isinstance(value, list):
         return [redact(v) for v in value]
     if isinstance(value, str):
+        for secret in _KNOWN_SECRETS:
+            if secret in value:
+                value = value.replace(secret, "(redacted)")
         return _QUERY_SECRET.sub(r"\1(redacted)", value)
     return value
 

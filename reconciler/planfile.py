@@ -69,7 +69,9 @@ def save(plan: Plan, path, *, manifest_paths: list[str], options: dict) -> None:
             "manifest_digest": plan.manifest_digest, "state_lineage": plan.state_lineage,
             "state_serial": plan.state_serial, "fingerprints": plan.fingerprints, "options": options,
             "destroy": plan.destroy, "refresh_only": plan.refresh_only, "warnings": plan.warnings,
-            "actions": [_action_dict(a) for a in plan.actions]}
+            "actions": [_action_dict(a) for a in plan.actions],
+            "output_changes": [{"name": c.path, "old": _safe(c.old, c.sensitive), "new": _safe(c.new, c.sensitive),
+                                "sensitive": c.sensitive} for c in plan.output_changes]}
     Path(path).write_text(json.dumps(body, indent=1, sort_keys=True) + "\n")
 
 
@@ -86,7 +88,9 @@ def load(path) -> tuple[Plan, dict]:
     plan = Plan(actions=[_action_from(a) for a in body["actions"]], warnings=body.get("warnings", []),
                 manifest_digest=body["manifest_digest"], state_lineage=body["state_lineage"],
                 state_serial=body["state_serial"], fingerprints=body.get("fingerprints", {}),
-                destroy=body.get("destroy", False), refresh_only=body.get("refresh_only", False))
+                destroy=body.get("destroy", False), refresh_only=body.get("refresh_only", False),
+                output_changes=[FieldChange(c["name"], _unsafe(c["old"]), _unsafe(c["new"]), False, c["sensitive"])
+                                for c in body.get("output_changes", [])])
     return plan, {"manifest_paths": body["manifest_paths"], "options": body.get("options", {})}
 
 

@@ -30,6 +30,8 @@ def test_sandbox_quick_start_converges(tmp_path, monkeypatch):
     code, out = run("--sandbox", "plan", str(work), "--detailed-exitcode")
     assert code == 0, out
     assert "No changes" in out
+    code, out = run("--sandbox", "output", "trainer_ip", str(work))
+    assert code == 0 and out.count(".") == 3, out  # an IPv4 address, printed raw
     state = work / ".reconciler" / "sandbox" / "state.json"
     assert state.exists() and oct(state.stat().st_mode & 0o777) == "0o600"
     code, out = run("--sandbox", "destroy", str(work), "--auto-approve")

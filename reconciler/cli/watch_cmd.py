@@ -12,6 +12,7 @@ import click
 
 from reconciler.cli.commands import guarded, open_store, parse_duration, providers, sandbox, sandbox_option
 from reconciler.cli.root import Globals, main
+from reconciler.cli.variables_opt import current_inputs, variable_options
 
 HARD_STOP = 8.0  # seconds after a stop signal: a run still going is abandoned (exit 0 under 10 s)
 
@@ -49,6 +50,7 @@ def _auto_apply(value: str | None) -> str | None:
                    "and when an apply fails.")
 @click.option("--parallelism", default=8, show_default=True, type=click.IntRange(1, 64))
 @sandbox_option
+@variable_options
 @click.pass_obj
 @guarded
 def watch(g: Globals, paths, interval, auto_apply, jitter, metrics_port, metrics_host, log_format, notify_url,
@@ -70,7 +72,9 @@ def watch(g: Globals, paths, interval, auto_apply, jitter, metrics_port, metrics
     log = EventLog(log_format)
     with sandbox(g, paths_l):
         kinds = providers()
-        load = lambda: load_workspace(paths_l, kinds, progress=lambda m: log.emit("progress", m))  # noqa: E731
+        inputs = current_inputs()  # --var / --var-file, read again on every run's load
+        load = lambda: load_workspace(paths_l, kinds, progress=lambda m: log.emit("progress", m),  # noqa: E731
+                                      inputs=inputs)
         first = load()  # bad manifests at start: one line each, exit 1, no API call
         first.close()
         metrics, health = Metrics(), Health(seconds)

@@ -232,6 +232,9 @@ class Watch:
             applier.run()
         except ApplyError:
             pass  # the report below has every failure
+        from reconciler import outputs
+        if not applier.report.failed and outputs.record(ws.manifest, ws.kinds, state):
+            store.write(state)  # top-level outputs, as `reconciler apply` keeps them
         report = applier.report
         outcome.applied = list(report.done)
         for address in report.done:
