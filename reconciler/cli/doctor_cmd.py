@@ -10,8 +10,10 @@ from reconciler import doctor as doc
 from reconciler.cli.commands import guarded, sandbox, sandbox_option, workspace
 from reconciler.cli.root import Globals, main
 
-SECRET_FIELDS = ("password", "token", "email")  # removed from the JSON report wherever they appear
-SECRET_ENV = ("VALDI_PASSWORD", "VALDI_EMAIL", "VALOHAI_TOKEN", "CODEOCEAN_TOKEN", "CODEOCEAN_DOMAIN")
+# removed from the JSON report wherever they appear: secrets, and what names the account
+SECRET_FIELDS = ("password", "token", "email", "domain", "host", "endpoint", "project")
+SECRET_ENV = ("VALDI_PASSWORD", "VALDI_EMAIL", "VALDI_ENDPOINT", "VALOHAI_TOKEN", "VALOHAI_HOST",
+              "VALOHAI_PROJECT", "CODEOCEAN_TOKEN", "CODEOCEAN_DOMAIN")
 
 
 @main.command()
