@@ -13,8 +13,10 @@ from typing import Any, Callable, Mapping
 
 from reconciler import graph
 from reconciler.errors import ManifestError, PlanError
-from reconciler.model import Manifest, Resource
-from reconciler.planner import PlanOptions, PlanResult, make_plan, resolve, state_outputs
+from reconciler.drift import find_drift
+from reconciler.model import Drift, Manifest, Plan, Resource
+from reconciler.planner import (PlanOptions, PlanResult, make_plan, partial_note, resolve, selected,
+                                state_outputs)
 from reconciler.providers.base import KindContext, Live, Wanted
 from reconciler.state.base import StateDoc, StateStore
 
@@ -129,13 +131,47 @@ def observe(ws: Workspace, state: StateDoc, addresses: set[str] | None = None) -
     return live
 
 
+def drift(ws: Workspace, state: StateDoc, addresses: set[str] | None = None) -> list[Drift]:
+    """What moved in the live services since the last apply, per resource and per field
+    (before: last applied, after: live); objects deleted outside are `gone`. Reads the
+    managed objects only (one batched listing per kind); the manifests' edits play no part."""
+    return find_drift(state, observe(ws, state, _managed(state, addresses)), ws.kinds)
+
+
+def _managed(state: StateDoc, addresses: set[str] | None) -> set[str]:
+    return set(state.resources) if addresses is None else set(state.resources) & addresses
+
+
+def _refresh_only_plan(ws: Workspace, state: StateDoc, options: PlanOptions) -> PlanResult:
+    """Terraform's refresh-only plan: drift only, no action proposed."""
+    if options.replace:
+        raise PlanError("--replace proposes a change; a refresh-only plan proposes none")
+    # the same checks and selection as a plan's, over the managed objects
+    addresses = selected({a: set(r.depends_on) & set(state.resources) for a, r in state.resources.items()},
+                         options)
+    live = observe(ws, state, _managed(state, addresses))
+    found = find_drift(state, live, ws.kinds)
+    plan_ = Plan(actions=[], refresh_only=True, drift=found, state_lineage=state.lineage,
+                 state_serial=state.serial)
+    if addresses is not None:
+        plan_.partial = {"targets": list(options.targets), "excludes": list(options.excludes),
+                         "left_out": sorted(set(state.resources) - addresses)}
+        plan_.warnings.append(partial_note(plan_.partial).replace("pending change", "resource"))
+    return PlanResult(plan=plan_, steps={}, graph={}, live=live)
+
+
 def plan(ws: Workspace, state: StateDoc, options: PlanOptions = PlanOptions(),
          fingerprint: Callable[[dict], str] | None = None) -> PlanResult:
-    if not options.destroy:
-        online_checks(ws)
-    live = observe(ws, state)
-    result = make_plan(ws.manifest.resources, state, live, ws.kinds,
-                       lambda kind: ws.context(kind), options)
+    if options.refresh_only:
+        result = _refresh_only_plan(ws, state, options)
+        live = result.live
+    else:
+        if not options.destroy:
+            online_checks(ws)
+        live = observe(ws, state)
+        result = make_plan(ws.manifest.resources, state, live, ws.kinds,
+                           lambda kind: ws.context(kind), options)
+        result.live = live
     if result.errors:
         raise PlanError("\n".join(result.errors))
     result.plan.manifest_digest = ws.manifest.digest

@@ -16,7 +16,7 @@ from reconciler.diffing import left_diff
 from reconciler.errors import ApiError, Problem
 from reconciler.model import Resource
 from reconciler.privatefile import write_private
-from reconciler.providers.base import Diff, KindContext, Live, Wanted
+from reconciler.providers.base import DeletionPolicy, Diff, KindContext, Live, Wanted
 from reconciler.providers.shared import newest_unclaimed, problem
 from reconciler.providers.valdi.client import ValdiClient
 from reconciler.validation import check_local_path
@@ -55,6 +55,8 @@ class SshKeyKind:
     sensitive = {"private_key"}
     outputs = {"id", "name", "public_key", "private_key"}
     deletion_policies = ("forget",)  # the API cannot delete a key
+    deletion_effects = {"forget": DeletionPolicy("forget", "VALDI has no API to delete SSH keys: the key stays in "
+                                                         "your VALDI account; only reconciler's state entry is removed")}
 
     def observe(self, ctx: KindContext, wanted: list[Wanted]) -> dict[str, Live | None]:
         api: ValdiClient = ctx.api
@@ -130,7 +132,7 @@ class SshKeyKind:
         if live is None:
             return []
         if spec is None:
-            return [f"{CANNOT_DELETE}; reconciler only stops managing it"]
+            return []  # a removal: deletion_effects says what happens
         notes = []
         if live.attrs.get("private_key_lost"):
             notes.append("this generated key was made by an interrupted apply and its private key was lost: "
