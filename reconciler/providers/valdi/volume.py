@@ -147,7 +147,7 @@ class VolumeKind:
         for f in spec.get("files") or []:
             path = f["path"]
             wanted_paths.add(path)
-            want = live.local.get(path) or (None, None)
+            want = _local_of(live.local.get(path))
             have = have_files.get(path)
             differs, compared = _differs(have, want)
             if not compared:
@@ -250,6 +250,13 @@ def remote_mark(entry: dict) -> str:
     if entry.get("etag"):
         return entry["etag"]
     return f"size:{entry['size']}" if entry.get("size") is not None else "present"
+
+
+def _local_of(value) -> tuple[str | None, int | None]:
+    """(MD5, size) of the local file as observe recorded it (an MD5 alone: no size)."""
+    if isinstance(value, str):
+        return value, None
+    return tuple(value) if isinstance(value, (tuple, list)) and len(value) == 2 else (None, None)
 
 
 def _differs(have: str | None, want: tuple) -> tuple[bool, bool]:
