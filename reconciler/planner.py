@@ -332,6 +332,13 @@ def _add_cost(step: Step, kind: Any, context: Callable[[str], KindContext]) -> N
         after = cost(ctx, step.spec) if step.spec is not None and not a.type.removes else None
     except Exception:  # a cost we cannot compute must not block a plan
         return
+    unknown = getattr(kind, "cost_unknown", None)  # a price the catalog leaves out: say so, never $0
+    try:
+        why = unknown(ctx, step.spec if step.spec is not None else step.live.attrs) if unknown else None
+    except Exception:  # like a cost, a note we cannot compute must not block a plan
+        why = None
+    if why and a.is_change:
+        a.warnings.append(why)
     if a.type is ActionType.CREATE and not a.adopt:
         before = None
     if a.type.removes:  # only a delete stops the bill; what we forget goes on costing

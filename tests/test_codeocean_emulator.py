@@ -67,7 +67,7 @@ def bulk_assets(emulator, count: int, prefix: str) -> list[str]:
     """Many assets at once, straight into the emulator's store (HTTP would take too long)."""
     store = emulator.emulator.store
     user = store.get(m.USER, SANDBOX["codeocean_user_id"])
-    source = {"aws": {"bucket": BUCKET, "prefix": "data", "keep_on_external_storage": True}}
+    source = {"aws": {"bucket": BUCKET, "prefix": "data", "keep_on_external_storage": True, "public": False}}
     now = time.time()
     return [m.create_asset(store, user, {"name": f"{prefix}-{i:04d}", "tags": [prefix], "mount": "m",
                                          "source": source}, now=now)["id"] for i in range(count)]
@@ -133,11 +133,12 @@ def test_an_internal_asset_owns_a_copy_and_an_external_one_reads_the_bucket(co, 
     assert settled(co, external["id"])["source_bucket"]["external"] is True
     admin.delete(f"/_emulator/s3/{BUCKET}/copy-me/a.txt").raise_for_status()
 
-    def fetch(asset):
-        url = co.get(f"/data_assets/{asset['id']}/files/urls", params={"path": "a.txt"}).json()["download_url"]
-        return httpx.get(url)
-    assert fetch(internal).content == b"first"
-    assert fetch(external).status_code == 404
+    url = co.get(f"/data_assets/{internal['id']}/files/urls", params={"path": "a.txt"}).json()["download_url"]
+    assert httpx.get(url).content == b"first"
+    # seed 003: an external asset's files are read in its bucket, not through the API
+    for r in (co.get(f"/data_assets/{external['id']}/files/urls", params={"path": "a.txt"}),
+              co.post(f"/data_assets/{external['id']}/files", json={"path": ""})):
+        assert r.status_code == 400 and f"s3://{BUCKET}/copy-me" in r.json()["message"]
 
 
 @pytest.mark.parametrize("change, field", [
@@ -150,6 +151,11 @@ def test_an_internal_asset_owns_a_copy_and_an_external_one_reads_the_bucket(co, 
     (dict(data_asset_ids=["x"]), "data_asset_ids"),  # with a source as well
     (dict(source={"aws": None, "gcp": None, "computation": None, "cloud_workstation": None}), "source"),
     (dict(source={"aws": {"bucket": None, "prefix": "data"}}), "source.aws.bucket"),
+    # seed 003 marks prefix, keep_on_external_storage and public required
+    (dict(source={"aws": {"bucket": BUCKET}}), "source.aws.prefix"),
+    (dict(source={"aws": {"bucket": BUCKET, "prefix": "data", "public": False}}), "source.aws.keep_on_external"),
+    (dict(source={"aws": {"bucket": BUCKET, "prefix": "data", "keep_on_external_storage": False}}),
+     "source.aws.public"),
     (dict(source={"computation": {"id": "no-such-run", "path": None}}), "source.computation.id"),
     (dict(target={"aws": {"bucket": "out", "prefix": None}}), "target"),
     (dict(custom_metadata={"colour": "red"}), "custom_metadata.colour"),
@@ -371,7 +377,7 @@ def test_ownership_sharing_and_what_other_users_see(co, admin):
         r = ann.post(f"/data_assets/{anns['id']}/permissions",
                      json={"users": [{"email": "ann@lab.example", "role": "owner"},
                                      {"email": "bob@lab.example", "role": "viewer"}],
-                           "groups": None, "everyone": None, "share_assets": None})
+                           "groups": [], "everyone": "none", "share_assets": None})
         assert r.status_code == 204
         assert names(bob) == ["anns"] and names(bob, ownership="shared") == ["anns"]
         assert names(bob, ownership="created") == [] and names(ann, ownership="private") == []
@@ -407,16 +413,23 @@ def test_permissions_start_with_the_owner_and_post_replaces_the_given_keys(co):
     assert co.get(f"/data_assets/{asset['id']}/permissions").json() == {
         "users": [owner], "groups": [], "everyone": "none", "share_assets": False}
     r = co.post(f"/data_assets/{asset['id']}/permissions",
-                json={"users": None, "groups": [{"group": "lab", "role": "discoverable"}],
+                json={"users": [owner], "groups": [{"group": "lab", "role": "discoverable"}],
                       "everyone": "viewer", "share_assets": True})
     assert r.status_code == 204
     assert co.get(f"/data_assets/{asset['id']}/permissions").json() == {
         "users": [owner], "groups": [{"group": "lab", "role": "discoverable"}], "everyone": "viewer",
         "share_assets": True}
+    complete = {"users": [owner], "groups": [], "everyone": "none"}
     for bad in ({"users": [{"email": "x@y", "role": "boss"}]}, {"groups": [{"group": "g", "role": "god"}]},
                 {"everyone": "all"}):
-        r = co.post(f"/data_assets/{asset['id']}/permissions", json=bad)
+        r = co.post(f"/data_assets/{asset['id']}/permissions", json={**complete, **bad})
         assert r.status_code == 400 and r.json()["message"].startswith(next(iter(bad)))
+    # seed 003: users, groups and everyone are all required; null is "not given", not "keep"
+    for key in ("users", "groups", "everyone"):
+        for given in ({k: v for k, v in complete.items() if k != key}, {**complete, key: None}):
+            r = co.post(f"/data_assets/{asset['id']}/permissions", json=given)
+            assert r.status_code == 400 and r.json()["message"].startswith(key), r.text
+    assert co.get(f"/data_assets/{asset['id']}/permissions").json()["everyone"] == "viewer"  # unchanged
 
 
 def test_files_list_by_folder_and_signed_urls_serve_the_bytes(co, admin):

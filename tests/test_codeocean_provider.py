@@ -11,6 +11,7 @@ from reconciler.emulator.core import SANDBOX
 from reconciler.errors import ApiError, AuthError
 from reconciler.providers.base import KindContext, Wanted
 from reconciler.providers.codeocean import PROVIDER
+from reconciler.providers.codeocean import shape
 from reconciler.providers.codeocean.data_asset import DataAssetKind
 
 KIND = DataAssetKind()
@@ -111,7 +112,7 @@ def test_a_create_slower_than_the_timeout_fails_clearly_and_is_found_next_time(s
 def test_a_failed_asset_found_after_a_crash_is_replaced(sandbox_env, co):
     bad = spec(source={"aws": {"bucket": "sandbox-bucket", "prefix": "nothing-here/"}})
     made = co.post("/data_assets", json={"name": "Dataset", "mount": "Dataset", "tags": ["a"],
-                                         "source": bad["source"]}).json()
+                                         "source": shape.create_body(bad)["source"]}).json()
     time.sleep(0.2)  # past the emulator's ready delay: failed
     found = observe(spec_=bad, lookup=True)
     assert found is not None and found.id == made["id"]
@@ -132,7 +133,9 @@ def test_permission_keys_are_set_compared_and_reset_only_as_the_manifest_says(sa
 
     # someone adds a user by hand; we drop share_assets and everyone from the manifest
     co.post(f"/data_assets/{live.id}/permissions", json={"users": [{"email": owner, "role": "owner"},
-                                                                   {"email": "x@example.com", "role": "viewer"}]})
+                                                                   {"email": "x@example.com", "role": "viewer"}],
+                                                         "groups": perms["groups"], "everyone": perms["everyone"],
+                                                         "share_assets": True}).raise_for_status()
     second = spec(permissions={"groups": [{"group": "analysts", "role": "viewer"}]})
     now = observe(id_=live.id, spec_=second, last=first)
     diff = KIND.diff(second, now, first)

@@ -80,7 +80,7 @@ def test_a_failed_asset_comes_back_from_the_wait_with_its_reason(client):
 def test_the_search_iterator_walks_more_than_1000_assets_once_each(emulator, client, admin):
     store = emulator.emulator.store
     user = store.get(m.USER, SANDBOX["codeocean_user_id"])
-    source = {"aws": {"bucket": BUCKET, "prefix": "data", "keep_on_external_storage": True}}
+    source = {"aws": {"bucket": BUCKET, "prefix": "data", "keep_on_external_storage": True, "public": False}}
     now = time.time()
     ids = {m.create_asset(store, user, {"name": f"bulk-{i:04d}", "tags": ["bulk"], "mount": "m", "source": source},
                           now=now)["id"] for i in range(1203)}
@@ -115,11 +115,13 @@ def test_permissions_get_and_update(client):
     assert before.everyone == EveryoneRole.None_
     assets.update_permissions(asset.id, Permissions(
         users=[UserPermissions(email="ann@lab.example", role=UserRole.Editor)],
-        groups=[GroupPermissions(group="lab", role=GroupRole.Viewer)]))
+        groups=[GroupPermissions(group="lab", role=GroupRole.Viewer)], everyone=EveryoneRole.Viewer))
     after = assets.get_permissions(asset.id)
     assert after.users == [UserPermissions(email="ann@lab.example", role=UserRole.Editor)]
     assert after.groups == [GroupPermissions(group="lab", role=GroupRole.Viewer)]
-    assert after.everyone == EveryoneRole.None_  # not sent (null): kept
+    assert after.everyone == EveryoneRole.Viewer
+    with pytest.raises(Error):  # seed 003 requires users, groups and everyone; the SDK sends null
+        assets.update_permissions(asset.id, Permissions(users=[], groups=[]))
 
 
 def test_files_list_and_urls_that_download_the_bytes(client):

@@ -46,7 +46,7 @@ def live_ids(emulator, admin):
     co = auth_for("/api/v1/", valdi)
     asset = admin.post("/api/v1/data_assets", headers=co, json={
         "name": "sweep", "mount": "sweep", "tags": [], "source": {"aws": {"bucket": "sandbox-bucket",
-                                                                          "prefix": "data/"}}}).json()["id"]
+                                                                          "prefix": "data/", "keep_on_external_storage": False, "public": False}}}).json()["id"]
     vh = auth_for("/api/v0/", valdi)
     created = admin.post(f"/api/v0/stores/{SANDBOX['valohai_store_id']}/adopt/", headers=vh, json={
         "url": "s3://sandbox-bucket/data/train.csv", "project": SANDBOX["valohai_project_id"]}).json()["created"]

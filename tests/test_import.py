@@ -29,7 +29,8 @@ def infra(tmp_path, sandbox_env):
 def made_in_console(emulator):
     with httpx.Client(base_url=f"{emulator.url}/api/v1", auth=(SANDBOX["codeocean_token"], "")) as co:
         return co.post("/data_assets", json={"name": "Console data", "mount": "Console data", "tags": ["imported"],
-                                             "source": {"aws": {"bucket": "sandbox-bucket", "prefix": "data/"}}}
+                                             "source": {"aws": {"bucket": "sandbox-bucket", "prefix": "data/",
+                                                                "keep_on_external_storage": False, "public": False}}}
                        ).json()["id"]
 
 

@@ -435,6 +435,10 @@ def test_upload_link_with_empty_content_type_then_contents_list_it_with_an_md5_e
     body = b"a,b\n1,2\n"
     assert httpx.put(link, content=body, headers={"Content-Type": ""}).status_code == 200
     assert httpx.put(link.replace("Signature=", "Signature=x"), content=b"evil").status_code == 403
+    # seed 002: "the Content-Type header should be empty"; it is signed as empty
+    for ctype in ("application/octet-stream", "text/csv"):
+        refused = httpx.put(link, content=b"other", headers={"Content-Type": ctype})
+        assert refused.status_code == 403 and "Content-Type" in refused.json()["detail"]
     assert valdi.put(f"/volume/{volume}/folder/{b64('newsub1/newsub2')}").json() == {"message": "Folder created"}
 
     contents = listing(valdi, volume)

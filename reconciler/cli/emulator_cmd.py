@@ -30,12 +30,20 @@ def export_lines(env: dict[str, str]) -> str:
 @click.option("--access-ttl", type=float, default=300.0, help="VALDI access-token lifetime in seconds.")
 @click.option("--env-file", type=click.Path(dir_okay=False), default=None,
               help="Also write the export lines to FILE (for `. FILE` in another shell).")
+@click.option("--quirks", "quirk_names", default="", metavar="A,B",
+              help="Answer in these undocumented-but-plausible shapes (GET /_emulator/quirks lists them).")
 def serve(host: str, port: int, data_dir: str | None, latency_ms: float, fault_rate: float,
-          access_ttl: float, env_file: str | None) -> None:
+          access_ttl: float, env_file: str | None, quirk_names: str) -> None:
     """Serve all three APIs on one port; prints the environment to use them."""
     from reconciler.emulator import EmulatorConfig, EmulatorServer
+    from reconciler.emulator.quirks import parse
 
-    config = EmulatorConfig(latency_ms=latency_ms, fault_rate=fault_rate, valdi_access_ttl=access_ttl)
+    try:
+        chosen = parse(quirk_names)
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="--quirks") from None
+    config = EmulatorConfig(latency_ms=latency_ms, fault_rate=fault_rate, valdi_access_ttl=access_ttl,
+                            quirks=chosen)
     try:
         server = EmulatorServer(data_dir=data_dir, config=config, host=host, port=port)
     except OSError as e:

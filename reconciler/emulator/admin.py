@@ -13,6 +13,7 @@ from typing import Callable
 from starlette.requests import Request
 from starlette.routing import Route
 
+from reconciler.emulator.quirks import QUIRKS
 from reconciler.emulator.core import (Emulator, Fault, HTTPError, config_dict, json_response,
                                       read_json)
 
@@ -81,6 +82,9 @@ def routes(emu: Emulator, seed_all: Callable[[], None]) -> list[Route]:
                 raise HTTPError(400, {"detail": f"bad config field: {e}"})
         return json_response(config_dict(emu.config))
 
+    async def quirk_list(request: Request):
+        return json_response({"quirks": dict(QUIRKS), "active": list(emu.config.quirks)})
+
     async def reset(request: Request):
         emu.store.clear()
         emu.faults.clear()
@@ -109,6 +113,7 @@ def routes(emu: Emulator, seed_all: Callable[[], None]) -> list[Route]:
         Route("/_emulator/faults", faults, methods=["GET", "POST", "DELETE"]),
         Route("/_emulator/faults/{id}", delete_fault, methods=["DELETE"]),
         Route("/_emulator/config", config, methods=["GET", "POST"]),
+        Route("/_emulator/quirks", quirk_list, methods=["GET"]),
         Route("/_emulator/reset", reset, methods=["POST"]),
         Route("/_emulator/docs", docs),
         Route("/_emulator/docs/{kind}", docs),

@@ -8,7 +8,7 @@ from pathlib import Path
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, RedirectResponse
 from starlette.routing import Match
 
 from reconciler.emulator import admin, codeocean, valdi, valohai
@@ -32,6 +32,10 @@ def create_app(data_dir: str | Path | None = None, config: EmulatorConfig | None
         return JSONResponse(exc.body, status_code=exc.status, headers=exc.headers)
 
     async def starlette_error(request: Request, exc: HTTPException):
+        if exc.status_code == 404:
+            moved = _django_append_slash(app, request)
+            if moved:
+                return RedirectResponse(moved, status_code=301)
         body = {"detail": "Not found." if exc.status_code == 404 else exc.detail,
                 "message": "Not found." if exc.status_code == 404 else exc.detail}
         return JSONResponse(body, status_code=exc.status_code)
@@ -46,8 +50,24 @@ def create_app(data_dir: str | Path | None = None, config: EmulatorConfig | None
 
     app = Starlette(routes=routes, exception_handlers={
         HTTPError: http_error, HTTPException: starlette_error, ClientDisconnect: gone, Exception: crash})
+    # A wrong trailing slash is a 404 (Code Ocean, VALDI), or Valohai's 301 below: never
+    # Starlette's default 307, which a client follows with its body (no real server does).
+    app.router.redirect_slashes = False
     app.state.emulator = emu
     return FaultsAndLog(app, emu)
+
+
+def _django_append_slash(app: Starlette, request: Request) -> str | None:
+    """Valohai is Django: a /api/v0/ path missing its trailing slash gets a 301 to the
+    slashed one (APPEND_SLASH), whatever the method; a client that follows it re-sends a
+    POST as a GET, so the body is lost. None when the slashed path is no route either."""
+    path = request.url.path
+    if not path.startswith("/api/v0/") or path.endswith("/"):
+        return None
+    scope = {**request.scope, "path": path + "/"}
+    if all(route.matches(scope)[0] is Match.NONE for route in app.routes):  # the path, whatever the method
+        return None
+    return str(request.url.replace(path=path + "/"))
 
 
 def seed(emu: Emulator) -> None:

@@ -82,8 +82,14 @@ def routes(emu: Emulator) -> list[Route]:
     def asset(request: Request, user: dict, need: tuple[str, ...] = ()) -> dict:
         return current(m.asset_for(store, user, request.path_params["id"], need))
 
+    def shown(doc: dict) -> dict:
+        body = m.render(store, doc)
+        if emu.quirk("codeocean-no-archived"):
+            body.pop("archived", None)
+        return body
+
     def rendered(doc: dict) -> Response:
-        return json_response(m.render(store, doc))
+        return json_response(shown(doc))
 
     def sign(path: str, expires: int, disposition: str) -> str:
         return hmac.new(signing_key, f"{path}:{expires}:{disposition}".encode(), hashlib.sha256).hexdigest()
@@ -117,7 +123,8 @@ def routes(emu: Emulator) -> list[Route]:
         if request.method == "PUT":
             body = await json_body(request)
             doc = asset(request, user, need=("owner", "editor"))
-            return rendered(m.update_metadata(store, m.get_schema(store), doc, body))
+            return rendered(m.update_metadata(store, m.get_schema(store), doc, body,
+                                              merge=emu.quirk("codeocean-metadata-merge")))
         m.delete_asset(store, asset(request, user, need=("owner",)))
         return empty_response()
 
@@ -138,7 +145,7 @@ def routes(emu: Emulator) -> list[Route]:
         end = params["offset"] + len(page)
         more = end < total and bool(page)
         return json_response({"has_more": more, "next_token": m.encode_token(end) if more else None,
-                              "results": [m.render(store, d) for d in page]})
+                              "results": [shown(d) for d in page]})
 
     async def permissions(request: Request):
         user = authenticate(request)

@@ -6,7 +6,10 @@ Handlers in codeocean.py call these functions; nothing here knows about HTTP exc
 `HTTPError`, which carries Code Ocean's {"message"} error shape.
 
 Choices where the API reference is open (contracts/codeocean.md):
-* `null` in a request is "not given", everywhere (the SDK sends every field).
+* `null` in a request is "not given", everywhere (the SDK sends every field); what seed
+  003 marks required (aws prefix, keep_on_external_storage, public; permissions users,
+  groups, everyone) is refused when not given.
+* PUT replaces `custom_metadata` whole (quirk codeocean-metadata-merge: merges it).
 * An asset's outcome (ready with files/size, or failed with a reason) is decided at
   create time; it shows once `asset_ready_delay` has passed, checked lazily on read.
 * Internal assets own copies of their files (blob keys "codeocean-internal/<id>/...");
@@ -86,6 +89,13 @@ def flag(value: Any, where: str) -> bool | None:
     if isinstance(value, str) and value.lower() in ("true", "false"):
         return value.lower() == "true"
     raise bad(f"{where}: expected true or false")
+
+
+def required_flag(value: Any, where: str, required: bool) -> bool | None:
+    """A boolean the documents mark required (seed 003: keep_on_external_storage*, public*)."""
+    if value is None and required:
+        raise bad(f"{where}: is required (true or false)")
+    return flag(value, where)
 
 
 def strings(value: Any, where: str, *, required: bool = False) -> list[str] | None:
@@ -291,15 +301,16 @@ def create_asset(store: Store, user: dict, body: Any, *, now: float) -> dict:
 
 def _from_bucket(store: Store, user: dict, doc: dict, kind: str, src: dict) -> None:
     where = f"source.{kind}"
-    prefix = text(src.get("prefix"), f"{where}.prefix")
+    prefix = text(src.get("prefix"), f"{where}.prefix", required=kind == "aws")  # seed 003: prefix*
     if kind == "aws" and flag(src.get("use_input_bucket"), f"{where}.use_input_bucket"):
         if not user.get("admin"):
             raise forbidden(f"{where}.use_input_bucket: only admins may use the input bucket")
-        bucket, external = INPUT_BUCKET, False
+        bucket, external = INPUT_BUCKET, False  # "all aws properties ignored except prefix"
     else:
         bucket = text(src.get("bucket"), f"{where}.bucket", required=True, empty_ok=False)
-        external = bool(flag(src.get("keep_on_external_storage"), f"{where}.keep_on_external_storage"))
-        flag(src.get("public"), f"{where}.public")  # validated; the emulated S3 needs no credentials
+        external = bool(required_flag(src.get("keep_on_external_storage"), f"{where}.keep_on_external_storage",
+                                      kind == "aws"))
+        required_flag(src.get("public"), f"{where}.public", kind == "aws")  # the emulated S3 needs no credentials
         text(src.get("endpoint_name"), f"{where}.endpoint_name")
     doc["type"] = "dataset"
     doc["source_bucket"] = {"origin": kind, "bucket": bucket, "prefix": prefix, "external": external}
@@ -448,7 +459,9 @@ def render(store: Store, doc: dict) -> dict:
 
 
 # -- changing assets ------------------------------------------------------------------------------
-def update_metadata(store: Store, schema: dict, doc: dict, body: Any) -> dict:
+def update_metadata(store: Store, schema: dict, doc: dict, body: Any, *, merge: bool = False) -> dict:
+    """PUT: the given fields replace the asset's (null: not given). `custom_metadata`
+    replaces the whole map, or with `merge` is merged into it (a null value removes a key)."""
     body = obj(body, "body")
     if body is None:
         raise bad("body: expected a JSON object")
@@ -459,6 +472,11 @@ def update_metadata(store: Store, schema: dict, doc: dict, body: Any) -> dict:
         "mount": text(body.get("mount"), "mount", empty_ok=False),
         "custom_metadata": check_custom_metadata(schema, body.get("custom_metadata")),
     }
+    given = changes.pop("custom_metadata")
+    if given is not None:
+        base = dict(doc.get("custom_metadata") or {}) if merge else {}
+        base.update(given)
+        changes["custom_metadata"] = {k: v for k, v in base.items() if v is not None}
     doc.update({k: v for k, v in changes.items() if v is not None})
     store.put(ASSET, doc["id"], doc)
     return doc
@@ -483,6 +501,9 @@ def set_permissions(store: Store, doc: dict, body: Any) -> dict:
     if body is None:
         raise bad("body: expected a JSON object")
     perms = doc["permissions"]
+    missing = [k for k in ("users", "groups", "everyone") if body.get(k) is None]
+    if missing:  # seed 003: users*, groups*, everyone*; share_assets optional
+        raise bad(f"{missing[0]}: is required (users, groups and everyone are all required)")
     users = body.get("users")
     if users is not None:
         if not isinstance(users, list):
@@ -539,9 +560,14 @@ def transfer(store: Store, doc: dict, body: Any, *, now: float) -> dict:
 
 # -- files -------------------------------------------------------------------------------------------
 def objects_of(store: Store, doc: dict) -> list[dict]:
-    """The asset's files; a combined asset shows each contained asset under its mount."""
+    """The asset's files; a combined asset shows each contained asset under its mount. An
+    external asset's files are in its bucket: seed 003 says to read them there."""
     if doc["state"] != "ready":
         raise bad(f"data asset {doc['id']} is not ready (state: {doc['state']})")
+    if (doc.get("source_bucket") or {}).get("external"):
+        sb = doc["source_bucket"]
+        raise bad(f"data asset {doc['id']} is external: list its files in s3://{sb['bucket']}/"
+                  f"{folder(sb.get('prefix'))} directly (the API lists internal data assets only)")
     if doc["type"] != "combined":
         return doc["objects"]
     return [{**o, "path": f"{folder(p['mount'])}/{o['path']}"} for p in _parts(store, doc) for o in p["objects"]]

@@ -17,6 +17,7 @@ from typing import Any
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
+from reconciler.emulator import quirks
 from reconciler.emulator.store import Store
 
 # The identities a fresh sandbox holds. Fixed values, so docs and tests can name them.
@@ -48,11 +49,16 @@ class EmulatorConfig:
     latency_ms: float = 0.0  # added to every API request
     fault_rate: float = 0.0  # share of API requests answered with a fault
     seed: int | None = None  # RNG seed for faults (reproducible runs)
+    vm_final_state: str = "running"  # what a VM becomes after provisioning ("error": a failed one)
+    quirks: list = field(default_factory=list)  # named alternatives to undocumented shapes (quirks.py)
 
     def update(self, values: dict) -> None:
         for key, value in values.items():
             if not hasattr(self, key):
                 raise KeyError(key)
+            if key == "quirks":
+                self.quirks = quirks.parse(value)
+                continue
             setattr(self, key, type(getattr(self, key))(value) if getattr(self, key) is not None else value)
 
 
@@ -119,6 +125,11 @@ class Emulator:
         self._log_lock = threading.Lock()
         self.rng = random.Random(config.seed)
         self.base_url = ""  # set by the server when it knows its port; else from requests
+
+    def quirk(self, name: str) -> bool:
+        """Whether the named quirk (quirks.py) is on."""
+        assert name in quirks.QUIRKS, name
+        return name in self.config.quirks
 
     # -- request log ---------------------------------------------------------------
     def record(self, method: str, route: str, path: str, status: int, fault: str | None) -> None:

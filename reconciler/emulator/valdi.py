@@ -13,6 +13,8 @@ Choices where the API reference says [UNKNOWN]: provision answers {"message": "s
 {"message": "Folder created"}. Presigned links point at /gateway/valdi/<user>/<bucket>/<path>
 on the emulator itself: no Bearer token there, an HMAC signature and expiry instead.
 Catalog and provision rules: valdi_catalog.py; object semantics: valdi_model.py.
+Each other plausible answer is a named quirk (quirks.py): no id from provision or key
+upload, capitalised statuses, other contents shapes, a catalog without prices.
 
 Admin: POST /_emulator/valdi/users {email, password, user_id?} seeds another account.
 """
@@ -108,7 +110,8 @@ def routes(emu: Emulator) -> list[Route]:
     # -- devices -----------------------------------------------------------------------------
     async def devices(request: Request):
         authenticate(request)
-        return json_response(cat.render_devices(lambda provider_id, item: m.free(store, provider_id, item)))
+        return json_response(cat.render_devices(lambda provider_id, item: m.free(store, provider_id, item),
+                                                costs=not emu.quirk("valdi-catalog-no-unit-costs")))
 
     async def images(request: Request):
         authenticate(request)
@@ -133,9 +136,14 @@ def routes(emu: Emulator) -> list[Route]:
             if not isinstance(public_key, str):
                 raise HTTPError(400, {"detail": "public_key: must be a string"})
             doc = m.add_sshkey(store, user, name, m.check_public_key(public_key))
-            return json_response({"ssh_key_id": doc["ssh_key_id"], "private_key": None}, status=201)
+            return key_made(doc, None)
         private_key, public_key = m.generate_keypair()  # the private half is shown once, never stored
         doc = m.add_sshkey(store, user, name, public_key)
+        return key_made(doc, private_key)
+
+    def key_made(doc: dict, private_key: str | None):
+        if emu.quirk("valdi-sshkey-no-id"):
+            return json_response({"message": "success", "private_key": private_key}, status=201)
         return json_response({"ssh_key_id": doc["ssh_key_id"], "private_key": private_key}, status=201)
 
     # -- VMs ---------------------------------------------------------------------------------------
@@ -145,10 +153,16 @@ def routes(emu: Emulator) -> list[Route]:
     async def vms(request: Request):
         user = authenticate(request)
         mine = [m.settle(store, vm, emu.config) for vm in store.all(m.VM) if vm["user_id"] == user["user_id"]]
-        return json_response({"virtual_machines": [m.render_vm(vm) for vm in mine]})
+        return json_response({"virtual_machines": [shown_vm(vm) for vm in mine]})
+
+    def shown_vm(vm: dict) -> dict:
+        body = m.render_vm(vm)
+        if emu.quirk("valdi-vm-status-case"):
+            body["status"] = str(body["status"]).capitalize()
+        return body
 
     async def vm(request: Request):
-        return json_response(m.render_vm(vm_of(request, authenticate(request))))
+        return json_response(shown_vm(vm_of(request, authenticate(request))))
 
     async def provision(request: Request):
         user = authenticate(request)
@@ -159,6 +173,8 @@ def routes(emu: Emulator) -> list[Route]:
         keys = {k["ssh_key_id"] for k in m.sshkeys_of(store, user)}
         fields = cat.vm_fields(body.get("provider_id"), body.get("details"), keys)
         created = m.add_vm(store, user, body["provider_id"], name, fields)
+        if emu.quirk("valdi-provision-no-id"):
+            return json_response({"message": "success"})
         return json_response({"message": "success", "server": created["server"]})
 
     async def stop(request: Request):
@@ -198,7 +214,20 @@ def routes(emu: Emulator) -> list[Route]:
         listed = None
         if request.query_params.get("include_contents", "") in ("True", "true", "1"):
             listed = m.contents(store, doc, request.query_params.get("subdirs"))
+            listed = [contents_entry(e) for e in listed]
         return json_response(m.render_volume(doc, contents=listed))
+
+    def contents_entry(entry: dict):
+        """One contents item, in the shape the quirks ask for."""
+        if emu.quirk("valdi-contents-plain"):
+            return entry["path"]
+        if emu.quirk("valdi-contents-s3-style"):
+            return {"Key": entry["path"], "Size": entry.get("size", 0),
+                    **({"ETag": f'"{entry["etag"]}"', "LastModified": entry["last_modified"]}
+                       if entry["type"] == "file" else {})}
+        if emu.quirk("valdi-contents-no-etag"):
+            return {k: v for k, v in entry.items() if k not in ("etag", "last_modified")}
+        return entry
 
     async def folder(request: Request):
         doc = volume_of(request, authenticate(request))
@@ -257,6 +286,9 @@ def routes(emu: Emulator) -> list[Route]:
     async def gateway(request: Request):
         blob = f"{m.BLOB_BUCKET}/{request.path_params['key']}"
         if request.method == "PUT":
+            if request.headers.get("content-type", "").strip():  # part of the signature: must be empty
+                raise HTTPError(403, {"detail": "SignatureDoesNotMatch: the Content-Type header must be empty "
+                                                "(it is signed as empty)"})
             if not signed_upload(blob, request.query_params):
                 raise HTTPError(403, {"detail": "SignatureDoesNotMatch: the link is expired or not signed for this"})
             parts = request.path_params["key"].split("/", 2)

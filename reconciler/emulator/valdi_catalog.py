@@ -96,14 +96,17 @@ def item_capacity(provider_id: str, item: dict) -> int | None:
     return item.get("_capacity")
 
 
-def render_devices(free: Callable[[str, dict], int | None]) -> dict:
+COST_FIELDS = ("vcpu_cost", "cpu_cost", "ram_cost", "storage_cost", "gpu_cost", "running_cost", "stopped_cost")
+
+
+def render_devices(free: Callable[[str, dict], int | None], costs: bool = True) -> dict:
     """GET /v1/devices/available, with what is free now: `available` (a45088e0, bd3731eb)
-    and a hostnode's `gpu_count` (66730e5d)."""
+    and a hostnode's `gpu_count` (66730e5d). Without `costs`, no price fields."""
     out = []
     for provider_id, items in CATALOG.items():
         devices = []
         for item in items:
-            device = {k: v for k, v in item.items() if not k.startswith("_")}
+            device = {k: v for k, v in item.items() if not k.startswith("_") and (costs or k not in COST_FIELDS)}
             left = free(provider_id, item)
             if provider_id == PROVIDER_B:
                 device["gpu_count"] = left

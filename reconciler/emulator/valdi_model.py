@@ -166,7 +166,7 @@ def add_vm(store: Store, user: dict, provider_id: str, user_provided_name: str, 
 
 def status(vm: dict, config: EmulatorConfig, now: float) -> str:
     if vm["state"] == "provisioning" and now >= vm["since"] + config.vm_provision_delay:
-        return "running"
+        return config.vm_final_state or "running"
     if vm["state"] == "starting" and now >= vm["since"] + config.vm_start_delay:
         return "running"
     return vm["state"]

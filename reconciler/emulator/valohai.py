@@ -84,6 +84,16 @@ def routes(emu: Emulator) -> list[Route]:
         count = None if q.get("no_count") in ("true", "True", "1") else len(items)
         return {"count": count, "next": nxt, "previous": prev, "results": [render(i) for i in chunk]}
 
+    def shown(datum: dict, base_url: str) -> dict:
+        """A datum as the API renders it, in the shape the quirks ask for."""
+        body = m.render_datum(datum, base_url)
+        if emu.quirk("valohai-metadata-absent"):
+            body.pop("metadata", None)
+            body.pop("tags", None)
+        elif emu.quirk("valohai-metadata-list"):
+            body["metadata"] = [{"key": k, "value": v} for k, v in body["metadata"].items()]
+        return body
+
     def datum_for(user: dict, datum_id: str) -> dict:
         datum = store.get(m.DATUM, datum_id)
         if datum is None or datum["project"]["id"] not in m.project_ids_of(store, user):
@@ -139,6 +149,8 @@ def routes(emu: Emulator) -> list[Route]:
     # -- stores and adoption -----------------------------------------------------------
     async def stores(request: Request):
         user = authenticate(request)
+        if emu.quirk("valohai-stores-bare-list"):
+            return json_response([dict(s) for s in m.visible_stores(store, user)])
         return json_response(page(request, m.visible_stores(store, user), dict))
 
     async def store_detail(request: Request):
@@ -159,6 +171,8 @@ def routes(emu: Emulator) -> list[Route]:
         body = await read_json(request, _PARSE_ERROR)
         if not isinstance(body, dict):
             raise HTTPError(400, {"message": "expected a JSON object", "code": "invalid"})
+        if "urls" in body and emu.quirk("valohai-adopt-single-only"):  # DRF ignores the unknown field
+            raise HTTPError(400, {"url": ["This field is required."]})
         bulk = "urls" in body
         urls = body.get("urls") if bulk else [body.get("url")]
         field = "urls" if bulk else "url"
@@ -169,7 +183,8 @@ def routes(emu: Emulator) -> list[Route]:
         if not isinstance(project_id, str) or project_id not in m.project_ids_of(store, user):
             raise m.bad("project", f"Invalid project {project_id!r}", "invalid_project")
         with store.lock:  # check-then-create must not interleave with another adopt
-            created, errors = m.adopt(store, found[0], store.get(m.PROJECT, project_id), urls)
+            created, errors = m.adopt(store, found[0], store.get(m.PROJECT, project_id), urls,
+                                      per_store=emu.quirk("valohai-adopt-store-scoped"))
         if errors:
             if not bulk:
                 errors = [{"message": e["message"], "code": e["code"]} for e in errors]
@@ -181,11 +196,11 @@ def routes(emu: Emulator) -> list[Route]:
         user = authenticate(request)
         items = m.list_datums(store, m.project_ids_of(store, user), request.query_params)
         b = base(request)
-        return json_response(page(request, items, lambda d: m.render_datum(d, b)))
+        return json_response(page(request, items, lambda d: shown(d, b)))
 
     async def datum(request: Request):
         user = authenticate(request)
-        return json_response(m.render_datum(datum_for(user, request.path_params["id"]), base(request)))
+        return json_response(shown(datum_for(user, request.path_params["id"]), base(request)))
 
     async def download(request: Request):
         d = datum_for(authenticate(request), request.path_params["id"])
@@ -226,10 +241,31 @@ def routes(emu: Emulator) -> list[Route]:
     async def metadata_one(request: Request):
         user = authenticate(request)
         d = datum_for(user, request.path_params["id"])
-        props = m.check_metadata(await read_json(request, _PARSE_ERROR), "body")
+        props = m.check_metadata(await read_json(request, _PARSE_ERROR), "body", **rules())
         with store.lock:
-            m.apply_metadata(store, store.get(m.DATUM, d["id"]), props)
+            m.apply_metadata(store, store.get(m.DATUM, d["id"]), props, **writes())
         return json_response({"ok": True, "updated": [d["id"]]})
+
+    def rules() -> dict:
+        return {"alias_null_ok": not emu.quirk("valohai-alias-null-refused")}
+
+    def writes() -> dict:
+        return {"tags_add": emu.quirk("valohai-tags-add")}
+
+    def apply_each(checked: dict, ids, project_ids: set[str]):
+        """All or nothing (a 400 naming the unknown ids), or per datum under the quirk."""
+        with store.lock:
+            if emu.quirk("valohai-metadata-per-datum"):
+                docs, missing = m.datums_found(store, ids, project_ids)
+            else:
+                docs, missing = m.datums_for_write(store, ids, project_ids), []
+            for doc in docs:
+                m.apply_metadata(store, doc, checked(doc["id"]), **writes())
+        body = {"ok": True, "updated": [d["id"] for d in docs]}
+        if missing:
+            body["errors"] = [{"datum": i, "message": f"Datum not found: {i}", "code": "datum_not_found"}
+                              for i in missing]
+        return json_response(body)
 
     async def metadata_apply(request: Request):
         user = authenticate(request)
@@ -237,12 +273,8 @@ def routes(emu: Emulator) -> list[Route]:
         per = body.get("datum_metadata") if isinstance(body, dict) else None
         if not isinstance(per, dict):
             raise m.bad("datum_metadata", "an object {datum_id: {properties}} is required", "required")
-        checked = {k: m.check_metadata(v, f"datum_metadata.{k}") for k, v in per.items()}
-        with store.lock:
-            docs = m.datums_for_write(store, checked, m.project_ids_of(store, user))
-            for doc in docs:
-                m.apply_metadata(store, doc, checked[doc["id"]])
-        return json_response({"ok": True, "updated": [d["id"] for d in docs]})
+        checked = {k: m.check_metadata(v, f"datum_metadata.{k}", **rules()) for k, v in per.items()}
+        return apply_each(checked.__getitem__, list(checked), m.project_ids_of(store, user))
 
     async def metadata_apply_all(request: Request):
         user = authenticate(request)
@@ -252,12 +284,8 @@ def routes(emu: Emulator) -> list[Route]:
         ids = body.get("datum_ids")
         if not isinstance(ids, list) or not ids:
             raise m.bad("datum_ids", "a non-empty list of datum ids is required", "required")
-        props = m.check_metadata(body.get("metadata"), "metadata")
-        with store.lock:
-            docs = m.datums_for_write(store, ids, m.project_ids_of(store, user))
-            for doc in docs:
-                m.apply_metadata(store, doc, props)
-        return json_response({"ok": True, "updated": [d["id"] for d in docs]})
+        props = m.check_metadata(body.get("metadata"), "metadata", **rules())
+        return apply_each(lambda _id: props, ids, m.project_ids_of(store, user))
 
     # -- aliases -------------------------------------------------------------------------------
     async def aliases(request: Request):
@@ -283,7 +311,7 @@ def routes(emu: Emulator) -> list[Route]:
         if alias is None or alias["datum"] is None:
             raise HTTPError(404, {"detail": "Not found.", "message": f"No datum alias {name!r}",
                                   "code": "alias_not_found"})
-        return json_response({"datum": m.render_datum(store.get(m.DATUM, alias["datum"]), base(request)),
+        return json_response({"datum": shown(store.get(m.DATUM, alias["datum"]), base(request)),
                               "alias": m.render_alias(store, alias, base(request))})
 
     async def alias_detail(request: Request):

@@ -10,6 +10,8 @@ Shapes chosen where the API reference says [UNKNOWN] (see the report of issue 3/
 * datum `project` and `store` are small objects {id, name}.
 * `valohai.tags` REPLACES the datum's tags; `valohai.alias: null` detaches every alias
   that points at the datum (history kept).
+Each other plausible answer is a named quirk (quirks.py): metadata as a list or absent,
+tags added, alias null refused, per-datum batches, bulk adopt refused, per-store adopt.
 """
 from __future__ import annotations
 
@@ -129,11 +131,14 @@ def render_datum(datum: dict, base: str) -> dict:
     return {**datum, "url": f"{base}/api/v0/data/{datum['id']}/"}
 
 
-def adopt(store: Store, store_doc: dict, project: dict, urls: list[str]) -> tuple[dict, list[dict]]:
-    """Adopt every URL or none: ({url: datum_id}, errors). Errors name the URL."""
+def adopt(store: Store, store_doc: dict, project: dict, urls: list[str],
+          per_store: bool = False) -> tuple[dict, list[dict]]:
+    """Adopt every URL or none: ({url: datum_id}, errors). Errors name the URL. A URL is
+    taken when a datum of the project has it (or, `per_store`, any datum of the store)."""
     bucket = store_doc["configuration"]["bucket"]
     taken = {d["uri"] for d in store.iter_raw(DATUM)
-             if not d.get("purged") and d["project"]["id"] == project["id"]}
+             if not d.get("purged") and (d["project"]["id"] == project["id"] if not per_store
+                                         else (d.get("store") or {}).get("id") == store_doc["id"])}
     errors, bodies = [], {}
     for url in urls:
         parts = split_s3(url)
@@ -186,7 +191,7 @@ def list_datums(store: Store, project_ids: set[str], params) -> list[dict]:
     return out
 
 
-def check_metadata(props: Any, where: str) -> dict:
+def check_metadata(props: Any, where: str, *, alias_null_ok: bool = True) -> dict:
     if not isinstance(props, dict):
         raise HTTPError(400, {"message": f"{where}: expected a JSON object of properties", "code": "invalid"})
     tags = props.get(RESERVED_TAGS)
@@ -194,17 +199,20 @@ def check_metadata(props: Any, where: str) -> dict:
         raise HTTPError(400, {"message": f"{where}: {RESERVED_TAGS} must be a list of strings",
                               "code": "invalid"})
     alias = props.get(RESERVED_ALIAS)
+    if alias is None and RESERVED_ALIAS in props and not alias_null_ok:
+        raise HTTPError(400, {"message": f"{where}: {RESERVED_ALIAS} must be a string", "code": "invalid"})
     if alias is not None and not (isinstance(alias, str) and alias.strip()):
         raise HTTPError(400, {"message": f"{where}: {RESERVED_ALIAS} must be one string, not a list",
                               "code": "invalid"})
     return props
 
 
-def apply_metadata(store: Store, datum: dict, props: dict) -> dict:
-    """Merge properties into one datum (null removes a key); tags and alias are special."""
+def apply_metadata(store: Store, datum: dict, props: dict, *, tags_add: bool = False) -> dict:
+    """Merge properties into one datum (null removes a key); tags and alias are special:
+    `valohai.tags` replaces the tags (or, `tags_add`, adds to them)."""
     for key, value in props.items():
         if key == RESERVED_TAGS:
-            datum["tags"] = list(dict.fromkeys(value or []))
+            datum["tags"] = list(dict.fromkeys((datum["tags"] if tags_add else []) + list(value or [])))
         elif key == RESERVED_ALIAS:
             if value is None:
                 detach_aliases(store, datum)
@@ -219,8 +227,8 @@ def apply_metadata(store: Store, datum: dict, props: dict) -> dict:
     return datum
 
 
-def datums_for_write(store: Store, ids: Iterable[Any], project_ids: set[str]) -> list[dict]:
-    """Copies of the datums, all or nothing: an unknown id is a 400 naming it."""
+def datums_found(store: Store, ids: Iterable[Any], project_ids: set[str]) -> tuple[list[dict], list[str]]:
+    """(copies of the datums found, the ids not found)."""
     found, missing = [], []
     for id_ in ids:
         doc = store.get(DATUM, str(id_)) if isinstance(id_, str) else None
@@ -228,6 +236,12 @@ def datums_for_write(store: Store, ids: Iterable[Any], project_ids: set[str]) ->
             missing.append(str(id_))
         else:
             found.append(doc)
+    return found, missing
+
+
+def datums_for_write(store: Store, ids: Iterable[Any], project_ids: set[str]) -> list[dict]:
+    """Copies of the datums, all or nothing: an unknown id is a 400 naming it."""
+    found, missing = datums_found(store, ids, project_ids)
     if missing:
         shown = ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else "")
         raise HTTPError(400, {"message": f"Datums not found: {shown}", "code": "datum_not_found"})

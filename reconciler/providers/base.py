@@ -126,6 +126,8 @@ class Kind(Protocol):
     #   check_offline(resources: list[Resource]) -> list[Problem]
     #       checks that need no API (local files exist, ...); run by `validate`.
     #   hourly_cost(ctx, attrs: dict) -> float | None
+    #   cost_unknown(ctx, attrs: dict) -> str | None
+    #       why the cost is unknown (a price the catalog leaves out); shown with the action.
     #       USD per hour of an object in this shape (VMs: running or stopped).
     #   create_many(ctx, specs: list[dict]) -> list[Live | Exception]
     #   update_many(ctx, items: list[tuple[Live, dict, Diff]]) -> list[Live | Exception]

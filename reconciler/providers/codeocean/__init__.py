@@ -20,6 +20,11 @@ class CodeOceanProvider:
     def connect(self, config: dict[str, Any]) -> CodeOceanClient:
         return connect(config or {})
 
+    def doctor(self, client: Any) -> list:
+        """Read-only checks that the service answers as this provider expects."""
+        from reconciler.providers.codeocean.doctor import doctor
+        return doctor(client)
+
 
 PROVIDER = CodeOceanProvider()
 

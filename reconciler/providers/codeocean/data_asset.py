@@ -46,7 +46,10 @@ class DataAssetKind:
             hit = owned.get(w.id) if w.id else None
             if hit is None and w.id:  # not in our listing: gone, or someone else's now
                 asset = api.get(w.id)
-                hit = (asset, bool(asset.get("archived"))) if asset else None
+                # the DataAsset object may not say (seed 003 has no `archived`): as last applied
+                archived = asset.get("archived") if asset and "archived" in asset else \
+                    (w.last_applied or {}).get("archived", False)
+                hit = (asset, bool(archived)) if asset else None
             if hit is None and w.lookup and w.spec:  # a create that may have happened before a crash
                 name = w.spec.get("name")
                 hit = newest_unclaimed(owned.values(), lambda h: h[0].get("name") == name, lambda h: h[0]["id"],
@@ -125,7 +128,9 @@ class DataAssetKind:
             archived = True
         perms = None
         if "permissions" in spec:
-            api.set_permissions(asset["id"], shape.permissions_body(spec["permissions"], asset.get("owner_email")))
+            current = api.permissions(asset["id"])
+            api.set_permissions(asset["id"], shape.permissions_body(spec["permissions"], asset.get("owner_email"),
+                                                                    current))
             perms = api.permissions(asset["id"])
         if spec.get("target") and "computation" not in spec["source"]:
             ctx.progress(f"transferring data asset {spec['name']} to {_where(spec['target'])}")
@@ -163,14 +168,17 @@ class DataAssetKind:
             updated = api.update(asset_id, body)
             attrs.update({k: body[k] for k in shape.UPDATABLE})
             attrs["tags"] = sorted(set(body["tags"]))
+            attrs["custom_metadata"] = shape.present(body["custom_metadata"])
             if isinstance(updated, dict) and updated.get("custom_metadata") is not None:
-                attrs["custom_metadata"] = updated["custom_metadata"]
+                attrs["custom_metadata"] = shape.present(updated["custom_metadata"])
         if "archived" in paths:
             api.archive(asset_id, bool(spec.get("archived")))
             attrs["archived"] = bool(spec.get("archived"))
         if "permissions" in paths:
             owner = live.outputs.get("owner_email")
-            api.set_permissions(asset_id, shape.permissions_body(_permission_changes(diff), owner))
+            current = live.attrs.get("permissions")
+            current = api.permissions(asset_id) if current is None else current
+            api.set_permissions(asset_id, shape.permissions_body(_permission_changes(diff), owner, current))
             attrs["permissions"] = shape.permissions_attrs(api.permissions(asset_id), owner)
         if "target" in paths and spec.get("target"):
             ctx.progress(f"transferring data asset {spec['name']} to {_where(spec['target'])}")
@@ -178,6 +186,14 @@ class DataAssetKind:
             attrs["target"] = shape.normal_target(spec["target"])
         outputs = {**live.outputs, "name": attrs["name"], "mount": attrs["mount"]}
         return Live(asset_id, attrs, outputs, adopted=live.adopted)
+
+    def plan_notes(self, spec: dict | None, live: Live | None, last_applied: dict | None) -> list[str]:
+        missing = shape.missing_aws_fields((spec or {}).get("source")) if live is None else []
+        if not missing:
+            return []
+        sent = ", ".join(f"{k}: {shape.AWS_DEFAULTS[k]!r}".replace("False", "false") for k in missing)
+        return [f"source.aws: Code Ocean requires {', '.join(missing)}; sent as {sent} (the manifest leaves "
+                "them out)"]
 
     def delete(self, ctx: KindContext, live: Live, policy: str, last_applied: dict | None) -> None:
         if policy == "orphan":

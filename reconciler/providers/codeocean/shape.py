@@ -27,7 +27,7 @@ def live_attrs(asset: dict, archived: bool, permissions: dict | None, prior: dic
     attrs: dict[str, Any] = {
         "name": asset.get("name"), "description": asset.get("description") or "",
         "mount": asset.get("mount"), "tags": sorted(set(asset.get("tags") or [])),
-        "custom_metadata": dict(asset.get("custom_metadata") or {}), "archived": archived,
+        "custom_metadata": present(asset.get("custom_metadata")), "archived": archived,
         "state": asset.get("state"), "type": asset.get("type"),
     }
     if asset.get("state") == "failed":
@@ -56,6 +56,20 @@ def live_attrs(asset: dict, archived: bool, permissions: dict | None, prior: dic
     if "results_info" in prior:
         attrs["results_info"] = prior["results_info"]
     return attrs
+
+
+def present(values: Any) -> dict:
+    """A custom metadata map without null values: a key set to null is a key not set."""
+    return {k: v for k, v in values.items() if v is not None} if isinstance(values, dict) else {}
+
+
+def missing_aws_fields(source: Any) -> list[str]:
+    """The fields Code Ocean requires in source.aws (seed 003) that the manifest leaves out."""
+    aws = source.get("aws") if isinstance(source, dict) else None
+    if not isinstance(aws, dict):
+        return []
+    needed = ("prefix",) if aws.get("use_input_bucket") else tuple(AWS_DEFAULTS)
+    return [k for k in needed if aws.get(k) is None]
 
 
 def folder(prefix: Any) -> Any:
@@ -113,6 +127,8 @@ def create_body(spec: dict) -> dict:
         body["custom_metadata"] = dict(spec["custom_metadata"])
     if "combined" in source:
         body["data_asset_ids"] = list(source["combined"])
+    elif isinstance(source.get("aws"), dict):  # seed 003 requires these three: the defaults, sent
+        body["source"] = {"aws": {**source["aws"], **{k: AWS_DEFAULTS[k] for k in missing_aws_fields(source)}}}
     else:
         body["source"] = source
     if spec.get("target") and "computation" in source:  # others are transferred once ready
@@ -135,13 +151,11 @@ def update_body(attrs: dict, changes: list) -> dict:
         top, _, key = c.path.partition(".")
         if top not in UPDATABLE:
             continue
-        if top == "custom_metadata" and key:
-            if c.new is None:
-                body["custom_metadata"].pop(key, None)
-            else:
-                body["custom_metadata"][key] = c.new
+        if top == "custom_metadata" and key:  # a removed key is sent as null: gone whether the
+            body["custom_metadata"][key] = c.new  # server replaces the map or merges into it
         elif top == "custom_metadata":
-            body["custom_metadata"] = dict(c.new or {})
+            new = dict(c.new or {})
+            body["custom_metadata"] = {**{k: None for k in body["custom_metadata"] if k not in new}, **new}
         elif top == "description":
             body["description"] = c.new or ""
         elif top == "tags":
@@ -158,18 +172,14 @@ def normal_target(target: Any) -> Any:
     return target
 
 
-def permissions_body(perms: dict, owner_email: str | None) -> dict:
-    """A POST body that sets the given keys and keeps the others (null = keep); the
+def permissions_body(perms: dict, owner_email: str | None, current: dict) -> dict:
+    """A complete POST body (seed 003 requires users, groups and everyone): the live
+    permissions (`current`, in permissions_attrs' shape) with the given keys changed. The
     owner's own entry is never dropped by us."""
-    body: dict[str, Any] = {"users": None, "groups": None, "everyone": None, "share_assets": None}
-    if perms.get("users") is not None:
-        users = [{"email": u["email"], "role": u["role"]} for u in perms["users"]]
-        if owner_email and not any(u["email"].lower() == owner_email.lower() for u in users):
-            users.insert(0, {"email": owner_email, "role": "owner"})
-        body["users"] = users
-    if perms.get("groups") is not None:
-        body["groups"] = [{"group": g["group"], "role": g["role"]} for g in perms["groups"]]
-    for key in ("everyone", "share_assets"):
-        if perms.get(key) is not None:
-            body[key] = perms[key]
-    return body
+    merged = {**PERMISSION_DEFAULTS, **permissions_attrs(current or {}, owner_email),
+              **{k: v for k, v in perms.items() if v is not None and k in PERMISSION_DEFAULTS}}
+    users = [{"email": u["email"], "role": u["role"]} for u in merged["users"]]
+    if owner_email and not any(u["email"].lower() == owner_email.lower() for u in users):
+        users.insert(0, {"email": owner_email, "role": "owner"})
+    return {"users": users, "groups": [{"group": g["group"], "role": g["role"]} for g in merged["groups"]],
+            "everyone": merged["everyone"], "share_assets": bool(merged["share_assets"])}

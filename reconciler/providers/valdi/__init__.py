@@ -22,6 +22,11 @@ class ValdiProvider:
     def connect(self, config: dict[str, Any]) -> ValdiClient:
         return connect(config or {})
 
+    def doctor(self, client: Any) -> list:
+        """Read-only checks that the service answers as this provider expects."""
+        from reconciler.providers.valdi.doctor import doctor
+        return doctor(client)
+
 
 PROVIDER = ValdiProvider()
 

@@ -174,6 +174,43 @@ def _machine(details: dict, devices: list[dict]) -> list[Issue]:
 
 
 # -- cost ------------------------------------------------------------------------------------
+def _priced_item(kind: str | None, devices: list[dict], details: dict) -> tuple[dict | None, dict, str]:
+    """A per-unit priced device, its rate fields (-> the details field they multiply) and
+    its disk field."""
+    if kind == "hostnode":  # priced per unit: vCPU, GB of RAM and disk, GPU
+        item = next((d for d in devices if d.get("hostnode") == details.get("hostnode")), None)
+        return item, {"cpu_cost": "vcpus", "ram_cost": "ram", "gpu_cost": "gpu_count"}, "storage"
+    if kind == "machine":
+        item = next((d for d in devices if d.get("machine_type") == details.get("machine_type")
+                     and d.get("data_center_id") == details.get("data_center_id")), None)
+        return item, {"vcpu_cost": "vcpus", "ram_cost": "ram", "gpu_cost": "gpu_count"}, "boot_disk_size"
+    return None, {}, ""
+
+
+def unpriced(provider_id: str, details: dict, catalog: dict[str, list[dict]], running: bool) -> list[str]:
+    """The cost fields this VM's price needs and the catalog leaves out (VALDI documents
+    none of them): its cost is then unknown, not $0."""
+    devices = catalog.get(provider_id) or []
+    kind = style(devices)
+    if kind in ("flavor", "shape"):
+        key, field = ("flavor_id", "flavor_id") if kind == "flavor" else ("shape_code", "config")
+        item = next((d for d in devices if d.get(key) == details.get(field)), None)
+        wanted = ["running_cost" if running else "stopped_cost"]
+    else:
+        item, rates, _ = _priced_item(kind, devices, details)
+        wanted = ["storage_cost", *(rates if running else ())]
+    if item is None:
+        return []
+    return [f for f in wanted if _price(item.get(f)) is None]
+
+
+def _price(value: Any) -> float | None:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
 def _num(value: Any) -> float:
     try:
         return float(value)
@@ -183,7 +220,9 @@ def _num(value: Any) -> float:
 
 def hourly(provider_id: str, details: dict, catalog: dict[str, list[dict]], running: bool) -> float | None:
     """USD per hour of a VM of this shape, running or stopped; None when the catalog does
-    not price it (an unknown flavor)."""
+    not price it (an unknown flavor, or a cost field it leaves out: never counted as $0)."""
+    if unpriced(provider_id, details, catalog, running):
+        return None
     devices = catalog.get(provider_id) or []
     kind = style(devices)
     if kind in ("flavor", "shape"):
@@ -192,17 +231,7 @@ def hourly(provider_id: str, details: dict, catalog: dict[str, list[dict]], runn
         if item is None:
             return None
         return _num(item.get("running_cost" if running else "stopped_cost"))
-    if kind == "hostnode":  # priced per unit: vCPU, GB of RAM and disk, GPU
-        item = next((d for d in devices if d.get("hostnode") == details.get("hostnode")), None)
-        rates = {"cpu_cost": "vcpus", "ram_cost": "ram", "gpu_cost": "gpu_count"}
-        disk = "storage"
-    elif kind == "machine":
-        item = next((d for d in devices if d.get("machine_type") == details.get("machine_type")
-                     and d.get("data_center_id") == details.get("data_center_id")), None)
-        rates = {"vcpu_cost": "vcpus", "ram_cost": "ram", "gpu_cost": "gpu_count"}
-        disk = "boot_disk_size"
-    else:
-        return None
+    item, rates, disk = _priced_item(kind, devices, details)
     if item is None:
         return None
     storage = _num(item.get("storage_cost")) * _num(details.get(disk))  # a stopped VM still pays its disk

@@ -90,6 +90,20 @@ class ValdiClient:
             self._login()
             return self._access  # type: ignore[return-value]
 
+    def refresh_now(self) -> None:
+        """Trade the refresh token for a new access token now (doctor: does refresh work?)."""
+        self._token()  # logged in first, if need be
+        with self._auth_lock:
+            if not self._refresh:
+                raise ApiError("login answered no refresh_token", api="valdi", endpoint="POST /account/login")
+            body = self.http.request("POST", "/account/refresh_token", json={"token": self._refresh},
+                                     idempotent=True)
+            if not isinstance(body, dict) or not isinstance(body.get("access_token"), str):
+                raise ApiError("the refresh answer has no access_token", api="valdi",
+                               endpoint="POST /account/refresh_token")
+            self.refreshes += 1
+            self._set_access(body["access_token"])
+
     def _set_access(self, token: str) -> None:
         self._access = token
         self._access_exp, self._access_life = token_expiry(token)
@@ -139,7 +153,7 @@ class ValdiClient:
 
     # -- SSH keys -------------------------------------------------------------------------
     def ssh_keys(self) -> list[dict]:
-        return self._cache.get("sshkeys", lambda: (self._call("GET", "/sshkeys") or {}).get("ssh_keys") or [])
+        return self._cache.get("sshkeys", lambda: listed(self._call("GET", "/sshkeys"), "ssh_keys", "GET /sshkeys"))
 
     def create_ssh_key(self, name: str, public_key: str | None) -> dict:
         body: dict[str, Any] = {"name": name}
@@ -152,7 +166,8 @@ class ValdiClient:
 
     # -- VMs ------------------------------------------------------------------------------
     def vms(self) -> list[dict]:
-        return self._cache.get("vms", lambda: (self._call("GET", "/v1/vm") or {}).get("virtual_machines") or [])
+        return self._cache.get("vms", lambda: [normal_vm(v) for v in listed(
+            self._call("GET", "/v1/vm"), "virtual_machines", "GET /v1/vm")])
 
     def vm(self, server_id: str) -> dict | None:
         try:
@@ -161,21 +176,21 @@ class ValdiClient:
             return None
         if isinstance(body, dict) and "virtual_machines" in body:  # either envelope
             items = body["virtual_machines"]
-            return items[0] if items else None
-        return body
+            return normal_vm(items[0]) if items else None
+        return normal_vm(body) if isinstance(body, dict) else None
 
-    def provision(self, provider_id: str, name: str, details: dict) -> str:
+    def provision(self, provider_id: str, name: str, details: dict) -> str | None:
+        """The new VM's id, or None when the answer does not carry one (VALDI documents no
+        response body): the caller then finds the VM by name."""
         try:
             body = self._call("POST", "/v1/vm/provision",
                               json={"provider_id": provider_id, "user_provided_name": name, "details": details})
         finally:
             self.invalidate("vms")
             self.invalidate("devices")  # capacity moved
-        server = (body or {}).get("server") or (body or {}).get("server_id") or (body or {}).get("id")
-        if not server:
-            raise ApiError(f"provisioned {name} but VALDI did not say its id", api="valdi",
-                           endpoint="POST /v1/vm/provision")
-        return str(server)
+        body = body if isinstance(body, dict) else {}
+        server = body.get("server") or body.get("server_id") or body.get("id")
+        return str(server) if server else None
 
     def vm_action(self, action: str, server_id: str) -> None:
         """stop / start / destroy: repeating one is harmless; destroying a gone VM succeeds."""
@@ -189,11 +204,14 @@ class ValdiClient:
 
     # -- volumes --------------------------------------------------------------------------
     def volumes(self) -> list[dict]:
-        return self._cache.get("volumes", lambda: (self._call("GET", "/volume") or {}).get("volumes") or [])
+        return self._cache.get("volumes", lambda: listed(self._call("GET", "/volume"), "volumes", "GET /volume"))
 
     def contents(self, volume_id: str) -> list[dict]:
+        """The volume's files and folders as [{path, type, size?, etag?}], whichever shape
+        VALDI lists them in (the documents show none): dicts under our names or S3's,
+        or plain path strings."""
         body = self._call("GET", f"/volume/{volume_id}", params={"include_contents": "True"}) or {}
-        return body.get("contents") or []
+        return [normal_entry(e) for e in (body.get("contents") or [])]
 
     def create_volume(self, bucket_name: str) -> dict:
         try:
@@ -224,6 +242,54 @@ class ValdiClient:
             pass
         finally:
             self.invalidate("volumes")
+
+
+def listed(body: Any, key: str, endpoint: str) -> list[dict]:
+    """The list under `key` (or a bare list); one clear error for anything else."""
+    items = body.get(key) if isinstance(body, dict) else body
+    if items is None:
+        return []
+    if not isinstance(items, list):
+        raise ApiError(f"expected a list under {key!r}, got {type(items).__name__}", api="valdi", endpoint=endpoint)
+    return items
+
+
+def normal_vm(vm: dict) -> dict:
+    """Statuses compared in lower case: `Running` and `running` are one state."""
+    status = vm.get("status")
+    return {**vm, "status": status.lower()} if isinstance(status, str) else vm
+
+
+_PATH_KEYS = ("path", "Key", "key", "name", "Name")
+_SIZE_KEYS = ("size", "Size", "content_length")
+_ETAG_KEYS = ("etag", "ETag", "Etag", "md5")
+
+
+def normal_entry(entry: Any) -> dict:
+    """One contents item as {path, type, size?, etag?}. A folder is a path ending in /
+    (or type folder); an etag loses S3's quotes; an absent one stays absent."""
+    if isinstance(entry, str):
+        path: Any = entry
+        raw: dict = {}
+    elif isinstance(entry, dict):
+        raw = entry
+        path = next((entry[k] for k in _PATH_KEYS if isinstance(entry.get(k), str)), None)
+    else:
+        path = None
+    if not path:
+        raise ApiError(f"a volume contents item has no path: got {str(entry)[:80]!r}", api="valdi",
+                       endpoint="GET /volume/{id}?include_contents=True")
+    kind = raw.get("type") if raw.get("type") in ("file", "folder") else (
+        "folder" if path.endswith("/") or raw.get("is_dir") or raw.get("type") in ("dir", "directory", "prefix")
+        else "file")
+    out: dict[str, Any] = {"path": path, "type": kind}
+    size = next((raw[k] for k in _SIZE_KEYS if isinstance(raw.get(k), int)), None)
+    etag = next((raw[k] for k in _ETAG_KEYS if isinstance(raw.get(k), str) and raw[k].strip('"')), None)
+    if size is not None:
+        out["size"] = size
+    if etag is not None and "-" not in etag:  # a multipart upload's ETag is no MD5: compare sizes
+        out["etag"] = etag.strip('"')
+    return out
 
 
 def connect(config: dict[str, Any], env: dict[str, str] | None = None) -> ValdiClient:

@@ -19,7 +19,7 @@ from typing import Any
 
 from reconciler.diffing import left_diff
 from reconciler.errors import ApiError, Problem
-from reconciler.model import Resource
+from reconciler.model import FieldChange, Resource
 from reconciler.providers.base import DeletionPolicy, Diff, KindContext, Live, Wanted
 from reconciler.providers.valdi import catalog
 from reconciler.providers.valdi.client import ValdiClient
@@ -29,6 +29,7 @@ from reconciler.providers.shared import newest_unclaimed, problem, wait_for
 ECHOED_AS = {"boot_disk_size": "storage", "gpu_model": "gpu_model"}
 RUNNING = ("running",)
 STOPPED = ("stopped", "stopping")
+ON_THE_WAY = ("provisioning", "starting")  # any other status ends a wait at once
 
 
 class VmKind:
@@ -82,6 +83,16 @@ class VmKind:
         return catalog.hourly(attrs["provider_id"], details, ctx.api.devices(),
                               running=attrs.get("power", "running") != "stopped")
 
+    def cost_unknown(self, ctx: KindContext, attrs: dict) -> str | None:
+        """Why this VM's hourly cost is unknown (cost fields the catalog leaves out), or None."""
+        details = attrs.get("details")
+        if not isinstance(details, dict) or not isinstance(attrs.get("provider_id"), str):
+            return None
+        missing = catalog.unpriced(attrs["provider_id"], details, ctx.api.devices(),
+                                   running=attrs.get("power", "running") != "stopped")
+        return (f"hourly cost unknown: VALDI's catalog gives no {', '.join(missing)} for this "
+                "shape") if missing else None
+
     # -- comparing ----------------------------------------------------------------------------
     def diff(self, spec: dict, live: Live, last_applied: dict | None) -> Diff:
         want = {"name": spec.get("name"), "provider_id": spec.get("provider_id"),
@@ -90,6 +101,10 @@ class VmKind:
         changes = left_diff(want, live.attrs, last_applied, replace_on=("name", "provider_id", "details"),
                             opaque=("details.sec_group_rules",), sensitive=self.sensitive)
         notes = []
+        status = live.attrs.get("status")
+        if isinstance(status, str) and status not in RUNNING + STOPPED + ON_THE_WAY:
+            changes.append(FieldChange("status", status, "running", forces_replacement=True))
+            notes.append(f"the live VM is {status!r}: it is destroyed and provisioned again")
         for c in changes:
             if c.path == "power":
                 notes.append("the VM will be started" if c.new == "running" else
@@ -99,7 +114,17 @@ class VmKind:
     # -- writing ------------------------------------------------------------------------------
     def create(self, ctx: KindContext, spec: dict) -> Live:
         api: ValdiClient = ctx.api
+        before = {v["server"] for v in api.vms()}
         server = api.provision(spec["provider_id"], spec["name"], dict(spec.get("details") or {}))
+        if server is None:  # the answer named no id: the VM is the new one with this name
+            key = (spec["name"], spec["provider_id"])
+            made = newest_unclaimed(api.vms(), lambda v: (v.get("user_provided_name"), v.get("provider_id")) == key,
+                                    lambda v: v["server"], lambda v: v.get("created_at") or "", set(before))
+            if made is None:
+                raise ApiError(f"provisioned VM {spec['name']} but VALDI's answer had no id and GET /v1/vm shows "
+                               "no new VM of that name; the next apply looks for it again", api="valdi",
+                               endpoint="POST /v1/vm/provision")
+            server = made["server"]
         vm = self._wait_running(ctx, server, spec["name"])
         if spec.get("power") == "stopped":
             api.vm_action("stop", server)
@@ -115,7 +140,12 @@ class VmKind:
             if vm is None:
                 raise ApiError(f"VM {name} ({server}) disappeared while starting", api="valdi")
             seen["vm"] = vm
-            return vm.get("status") in RUNNING, str(vm.get("status"))
+            status = vm.get("status")
+            if status not in RUNNING + ON_THE_WAY:  # error, failed, an unknown word: waiting will not help
+                raise ApiError(f"VM {name} ({server}) is {status!r}, not running (VALDI ended provisioning "
+                               "there); destroy it or run apply again to replace it", api="valdi",
+                               endpoint=f"GET /v1/vm/{server}")
+            return status in RUNNING, str(status)
 
         timeout = float(ctx.options.get("vm_timeout") or getattr(api, "vm_timeout", 1200.0))
         wait_for(check, f"VM {name}", timeout, ctx.progress, api="valdi")

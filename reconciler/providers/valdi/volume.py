@@ -115,7 +115,7 @@ class VolumeKind:
                 out[w.address] = None
                 continue
             spec = w.spec or {}
-            local = {f["path"]: md5_of(w.resolve_path(f["source"]))
+            local = {f["path"]: local_digest(w.resolve_path(f["source"]))
                      for f in spec.get("files") or [] if isinstance(f, dict) and isinstance(f.get("source"), str)}
             creds = spec.get("credentials_file")
             local["credentials_file"] = w.resolve_path(creds).is_file() if isinstance(creds, str) else None
@@ -143,25 +143,31 @@ class VolumeKind:
             if _folder(folder) not in have_folders:
                 changes.append(FieldChange(f"folders.{_folder(folder)}", None, "create"))
         wanted_paths = set()
+        unsure = []
         for f in spec.get("files") or []:
             path = f["path"]
             wanted_paths.add(path)
-            want = live.local.get(path)
+            want = _local_of(live.local.get(path))
             have = have_files.get(path)
-            if have is None or (want is not None and want != have):
-                changes.append(FieldChange(f"files.{path}", None if have is None else f"md5 {have}",
-                                           f"upload {f['source']}" + (f" (md5 {want})" if want else "")))
+            differs, compared = _differs(have, want)
+            if not compared:
+                unsure.append(path)
+            if differs:
+                changes.append(FieldChange(f"files.{path}", None if have is None else _shown(have),
+                                           f"upload {f['source']}" + (f" (md5 {want[0]})" if want[0] else "")))
         last = last_applied or {}
         for f in last.get("files") or []:  # ours before, gone from the manifest now
             if f["path"] not in wanted_paths and f["path"] in have_files:
-                changes.append(FieldChange(f"files.{f['path']}", f"md5 {have_files[f['path']]}", None))
+                changes.append(FieldChange(f"files.{f['path']}", _shown(have_files[f['path']]), None))
         changes += _folders_leaving(spec, last, have_files, have_folders,
                                     {c.path[len("files."):] for c in changes if c.path.startswith("files.")
                                      and c.new is None})
         creds = spec.get("credentials_file")
         if creds and live.local.get("credentials_file") is False and all(live.outputs.get(k) for k in KEYS):
             changes.append(FieldChange("credentials_file", None, f"write {creds}"))
-        return Diff(changes)
+        notes = [f"VALDI listed {', '.join(unsure)} without an etag: compared by size or presence only, "
+                 "content not compared"] if unsure else []
+        return Diff(changes, notes)
 
     def plan_notes(self, spec: dict | None, live: Live | None, last_applied: dict | None) -> list[str]:
         if spec and live and spec.get("credentials_file") and live.local.get("credentials_file") is False \
@@ -207,6 +213,9 @@ class VolumeKind:
             ctx.progress(f"uploading {f['source']} to {spec['bucket_name']}/{f['path']} ({len(content)} bytes)")
             api.upload(vid, f["path"], content)
             files[f["path"]] = hashlib.md5(content, usedforsecurity=False).hexdigest()
+            local = dict(live.local)
+            local[f["path"]] = (files[f["path"]], len(content))
+            live = Live(live.id, live.attrs, live.outputs, local=local)
         for change in (diff.changes if diff else []):
             if change.new is not None:
                 continue
@@ -230,8 +239,44 @@ class VolumeKind:
             ctx.api.delete_volume(live.id)
 
 
+def local_digest(path: Path) -> tuple[str | None, int | None]:
+    """(MD5, size) of a local file; (None, None) when it cannot be read."""
+    digest = md5_of(path)
+    return (digest, path.stat().st_size) if digest is not None else (None, None)
+
+
+def remote_mark(entry: dict) -> str:
+    """What we know of a listed file: its MD5 etag, else `size:N`, else `present`."""
+    if entry.get("etag"):
+        return entry["etag"]
+    return f"size:{entry['size']}" if entry.get("size") is not None else "present"
+
+
+def _local_of(value) -> tuple[str | None, int | None]:
+    """(MD5, size) of the local file as observe recorded it (an MD5 alone: no size)."""
+    if isinstance(value, str):
+        return value, None
+    return tuple(value) if isinstance(value, (tuple, list)) and len(value) == 2 else (None, None)
+
+
+def _differs(have: str | None, want: tuple) -> tuple[bool, bool]:
+    """(does the listed file differ from the local one, was its content compared)."""
+    md5, size = want
+    if have is None:
+        return True, True
+    if have == "present":
+        return False, False
+    if have.startswith("size:"):
+        return size is not None and have != f"size:{size}", False
+    return md5 is not None and md5 != have, True
+
+
+def _shown(have: str) -> str:
+    return have if have.startswith("size:") or have == "present" else f"md5 {have}"
+
+
 def make_live(volume: dict, contents: list[dict], secrets: dict, local: dict) -> Live:
-    files = {c["path"]: c.get("etag") for c in contents if c.get("type") == "file"}
+    files = {c["path"]: remote_mark(c) for c in contents if c.get("type") == "file"}
     folders = sorted({_folder(c["path"]) for c in contents if c.get("type") == "folder"} |
                      {_folder(p.rsplit("/", 1)[0]) for p in files if "/" in p})
     attrs = {"bucket_name": volume.get("bucket_name"), "files": files, "folders": folders}

@@ -22,6 +22,11 @@ class ValohaiProvider:
     def connect(self, config: dict[str, Any]) -> ValohaiClient:
         return connect(config or {})
 
+    def doctor(self, client: Any) -> list:
+        """Read-only checks that the service answers as this provider expects."""
+        from reconciler.providers.valohai.doctor import doctor
+        return doctor(client)
+
 
 PROVIDER = ValohaiProvider()
 

@@ -46,6 +46,7 @@ class ValohaiClient:
             "Authorization": f"Token {token or ''}", "Accept": "application/json",
             "User-Agent": "reconciler"})
         self._cache = RunCache()
+        self.alias_kept: set[str] = set()  # datums whose `valohai.alias: null` the server refused
 
     def close(self) -> None:
         self.http.close()
@@ -87,13 +88,21 @@ class ValohaiClient:
 
         def page(at: int) -> tuple[list[dict], Any]:
             body = self.http.request("GET", path, params={**params, "limit": size, "offset": at})
-            results = body.get("results", []) if isinstance(body, dict) else []
+            if isinstance(body, list):  # a bare list, not a DRF page: everything at once
+                results, body = body, None
+            else:
+                results = body.get("results") if isinstance(body, dict) else None
+                if not isinstance(results, list):
+                    raise ApiError(f"expected a page {{count, next, results: [...]}} or a list, got "
+                                   f"{_shape(body)}", api="valohai", endpoint=f"GET {path}")
             if keep is not None:
                 results = [_slim(r, keep, shared) if isinstance(r, dict) else r for r in results]
             return results, body
 
         while True:
             results, body = page(offset)
+            if body is None:
+                return results
             items.extend(results)
             offset += len(results)
             if len(results) < size or not body.get("next") or (until and until(items)):
@@ -105,7 +114,7 @@ class ValohaiClient:
                 for results, body in pages:
                     items.extend(results)
                     offset += len(results)
-                if not pages or len(pages[-1][0]) < size or not pages[-1][1].get("next"):
+                if not pages or len(pages[-1][0]) < size or not (pages[-1][1] or {}).get("next"):
                     return items  # else the listing grew while we read it: go on one by one
 
     def invalidate(self) -> None:
@@ -207,30 +216,58 @@ class ValohaiClient:
 
     def apply_metadata(self, per_datum: dict[str, dict]) -> dict[str, Exception]:
         """Properties for many datums: apply-all when they are identical, else one
-        metadata/apply per chunk. Returns the failures by datum id."""
+        metadata/apply per chunk. Returns the failures by datum id.
+
+        Valohai documents neither the answer nor what a bad datum does to a batch, so:
+        an answer that lists `updated` ids makes the others failures; a 400 that names
+        some datums of the chunk fails those and retries the rest once; a 400 to
+        `valohai.alias: null` (some servers refuse it) retries without it, and the
+        datums whose alias stayed are in `alias_kept`."""
         self._need_token()
         failures: dict[str, Exception] = {}
         ids = list(per_datum)
-        if not ids:
-            return failures
-        first = per_datum[ids[0]]
-        same = all(per_datum[i] == first for i in ids)
         try:
             for i in range(0, len(ids), WRITE_CHUNK):
-                chunk = ids[i:i + WRITE_CHUNK]
-                try:
-                    if same and len(chunk) > 1:
-                        self.http.request("POST", "/api/v0/data/metadata/apply-all/",
-                                          json={"metadata": first, "datum_ids": chunk}, idempotent=True)
-                    else:
-                        self.http.request("POST", "/api/v0/data/metadata/apply/",
-                                          json={"datum_metadata": {d: per_datum[d] for d in chunk}},
-                                          idempotent=True)
-                except ApiError as e:
-                    failures.update((d, e) for d in chunk)
+                self._apply_chunk({d: per_datum[d] for d in ids[i:i + WRITE_CHUNK]}, failures, retries=2)
         finally:
             self.invalidate()
         return failures
+
+    def _apply_chunk(self, bodies: dict[str, dict], failures: dict[str, Exception], retries: int) -> None:
+        if not bodies:
+            return
+        chunk = list(bodies)
+        first = bodies[chunk[0]]
+        try:
+            if len(chunk) > 1 and all(bodies[d] == first for d in chunk):
+                answer = self.http.request("POST", "/api/v0/data/metadata/apply-all/",
+                                           json={"metadata": first, "datum_ids": chunk}, idempotent=True)
+            else:
+                answer = self.http.request("POST", "/api/v0/data/metadata/apply/",
+                                           json={"datum_metadata": bodies}, idempotent=True)
+        except ApiError as e:
+            if e.status != 400 or retries <= 0:
+                failures.update((d, e) for d in chunk)
+                return
+            named = [d for d in chunk if d in str(e) or d in str(e.body)]
+            unaliased = {d: {k: v for k, v in b.items() if not (k == ALIAS and v is None)} for d, b in bodies.items()}
+            if unaliased != bodies and "alias" in f"{e} {e.body}".lower():  # some servers refuse alias: null
+                self.alias_kept |= {d for d, b in bodies.items() if ALIAS in b and b[ALIAS] is None}
+                self._apply_chunk({d: b for d, b in unaliased.items() if b}, failures, retries - 1)
+            elif 0 < len(named) < len(chunk):  # all or nothing: these failed, the rest did not run
+                failures.update((d, e) for d in named)
+                self._apply_chunk({d: b for d, b in bodies.items() if d not in named}, failures, retries - 1)
+            else:
+                failures.update((d, e) for d in chunk)
+            return
+        updated = answer.get("updated") if isinstance(answer, dict) else None
+        if isinstance(updated, list):  # per datum: the ones not listed were not written
+            errors = {str(x.get("datum")): x.get("message") for x in answer.get("errors") or []
+                      if isinstance(x, dict)}
+            for d in chunk:
+                if d not in updated:
+                    failures[d] = ApiError(f"Valohai did not update datum {d}: {errors.get(d) or 'not in its answer'}",
+                                           api="valohai", endpoint="POST /api/v0/data/metadata/apply/")
 
     def purge(self, datum_id: str) -> None:
         self._need_token()
@@ -241,6 +278,15 @@ class ValohaiClient:
                 raise
         finally:
             self.invalidate()
+
+
+ALIAS = "valohai.alias"
+
+
+def _shape(body: Any) -> str:
+    if isinstance(body, dict):
+        return "an object with keys " + ", ".join(sorted(body)[:6])
+    return type(body).__name__
 
 
 def _slim(item: dict, keep: frozenset[str], shared: dict) -> dict:

@@ -69,8 +69,12 @@ def fetch(api, datum_id: str) -> dict | None:
 
 
 def make_live(datum: dict, aliases: list[str], spec: dict | None, identity: dict,
-              adopted: bool = False) -> Live:
-    attrs = {**identity, **properties.live_attrs(datum, aliases, spec)}
+              adopted: bool = False, assumed: dict | None = None) -> Live:
+    """`assumed`: what we last applied, taken for what the datum does not show."""
+    try:
+        attrs = {**identity, **properties.live_attrs(datum, aliases, spec, assumed)}
+    except ValueError as e:
+        raise ApiError(str(e), api="valohai", endpoint="GET /api/v0/data/") from None
     outputs = {"id": datum["id"], "uri": datum.get("uri"), "name": datum.get("name"),
                "sha256": datum.get("sha256"), "size": datum.get("size")}
     return Live(id=datum["id"], attrs=attrs, outputs=outputs, adopted=adopted)
@@ -87,8 +91,13 @@ class MetadataKind:
         raise NotImplementedError
 
     def diff(self, spec: dict, live: Live, last_applied: dict | None) -> Diff:
+        notes = []
+        if live.attrs.get("unread"):
+            notes.append(f"Valohai's datum object has no {' or '.join(live.attrs['unread'])}: compared with "
+                         "what we last applied (changes made elsewhere are not seen; tags set elsewhere may "
+                         "be replaced)")
         return Diff(self.identity_changes(spec, live.attrs) +
-                    properties.diff(spec, live.attrs, last_applied))
+                    properties.diff(spec, live.attrs, last_applied), notes)
 
     def update(self, ctx: KindContext, live: Live, spec: dict, diff: Diff) -> Live:
         result = self.update_many(ctx, [(live, spec, diff)])[0]
@@ -104,6 +113,7 @@ class MetadataKind:
             if body:
                 bodies.setdefault(live.id, {}).update(body)
         failures = ctx.api.apply_metadata(bodies)
+        failures.update(self._not_done(ctx, bodies, {live.id: live for live, _s, _d in items}, failures))
         out: list[Live | Exception] = []
         for live, _spec, diff in items:
             if live.id in failures:
@@ -113,11 +123,41 @@ class MetadataKind:
             out.append(Live(live.id, attrs, dict(live.outputs), adopted=live.adopted))
         return out
 
+    @staticmethod
+    def _not_done(ctx: KindContext, bodies: dict[str, dict], lives: dict[str, Live],
+                  failures: dict[str, Exception]) -> dict[str, Exception]:
+        """What a write answered with success but did not do: an alias the server would not
+        detach, or tags it kept when `valohai.tags` dropped them (a server that adds tags
+        rather than replacing them). One listing, only when tags were dropped. Without
+        this the next plan would ask for the same change again, forever."""
+        out: dict[str, Exception] = {}
+        for d in ctx.api.alias_kept & set(bodies):
+            if d not in failures:
+                out[d] = ApiError(f"Valohai refused `valohai.alias: null`, so the alias of datum {d} still points "
+                                  "at it; detach it in Valohai's web UI (or point the alias elsewhere)",
+                                  api="valohai", endpoint="POST /api/v0/data/metadata/apply/")
+        dropping = {d: set(lives[d].attrs.get("tags") or []) - set(b[properties.TAGS])
+                    for d, b in bodies.items() if properties.TAGS in b and d in lives and d not in failures
+                    and "tags" not in (lives[d].attrs.get("unread") or [])}
+        dropping = {d: tags for d, tags in dropping.items() if tags}
+        if dropping:
+            now = {x["id"]: x for x in ctx.api.datums()}
+            for d, tags in dropping.items():
+                kept = sorted(tags & set((now.get(d) or {}).get("tags") or []))
+                if kept and "tags" in (now.get(d) or {}):
+                    out[d] = ApiError(f"Valohai kept tags {', '.join(kept)} on datum {d}: this server adds the "
+                                      "`valohai.tags` list to the datum's tags instead of replacing them, so no "
+                                      "API call removes a tag; remove them in Valohai's web UI",
+                                      api="valohai", endpoint="POST /api/v0/data/metadata/apply/")
+        return out
+
     def release(self, ctx: KindContext, live: Live, last_applied: dict | None) -> None:
         body = properties.release_body(live.attrs, last_applied)
         if not body:
             return
         failures = ctx.api.apply_metadata({live.id: body})
+        for d, problem_ in self._not_done(ctx, {live.id: body}, {live.id: live}, failures).items():
+            ctx.progress(f"released datum {d}, but: {problem_}")  # nothing more an API call can do
         error = failures.get(live.id)
         if isinstance(error, NotFound) or (isinstance(error, ApiError) and error.status == 400
                                            and "not found" in str(error).lower()):

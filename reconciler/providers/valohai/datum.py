@@ -42,7 +42,7 @@ class DatumKind(MetadataKind):
             spec = w.spec if w.spec is not None else (w.last_applied or {})
             out[w.address] = None if datum is None else make_live(
                 datum, index.aliases_of.get(datum["id"], []), spec,
-                self._identity(ctx.api, datum, spec), adopted)
+                self._identity(ctx.api, datum, spec), adopted, assumed=w.last_applied)
         return out
 
     def _identity(self, api: ValohaiClient, datum: dict, spec: dict) -> dict:
@@ -132,6 +132,12 @@ class DatumKind(MetadataKind):
         for i in pending:
             spec, url = specs[i], specs[i]["url"]
             datum = index.by_id.get(created.get(url, "")) or index.by_uri.get(url)
+            if datum is None and url in existing:  # "already exists" judged per store, not per project
+                results[i] = ApiError(f"cannot adopt {url}: Valohai says it already exists in store {spec['store']}, "
+                                      "but it is no datum of this project (a store adopts a file once: it lives in "
+                                      "another project); give that datum properties with valohai.datum_properties "
+                                      "in its own project", api="valohai")
+                continue
             if datum is None:
                 results[i] = ApiError(f"adopted {url} but cannot find its datum in the project", api="valohai")
                 continue

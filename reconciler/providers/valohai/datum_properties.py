@@ -35,13 +35,13 @@ class DatumPropertiesKind(MetadataKind):
                 datum = index.resolve(spec.get("datum"), ctx.api)
             else:  # never applied: nothing of ours exists yet
                 datum = None
-            out[w.address] = None if datum is None else self._live(index, datum, spec)
+            out[w.address] = None if datum is None else self._live(index, datum, spec, w.last_applied)
         return out
 
-    def _live(self, index: Index, datum: dict, spec: dict) -> Live:
+    def _live(self, index: Index, datum: dict, spec: dict, assumed: dict | None = None) -> Live:
         target = index.resolve(spec.get("datum"))
         shown = spec.get("datum") if target is not None and target["id"] == datum["id"] else datum["id"]
-        return make_live(datum, index.aliases_of.get(datum["id"], []), spec, {"datum": shown})
+        return make_live(datum, index.aliases_of.get(datum["id"], []), spec, {"datum": shown}, assumed=assumed)
 
     def identity_changes(self, spec: dict, attrs: dict) -> list[FieldChange]:
         if spec.get("datum") == attrs.get("datum"):

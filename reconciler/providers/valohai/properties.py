@@ -23,13 +23,38 @@ from reconciler.model import FieldChange
 TAGS, ALIAS = "valohai.tags", "valohai.alias"
 
 
-def live_attrs(datum: dict, aliases: list[str], spec: dict | None) -> dict:
+def live_attrs(datum: dict, aliases: list[str], spec: dict | None, assumed: dict | None = None) -> dict:
     """A datum's properties, tags and alias in manifest shape. `alias` is the manifest's
-    alias when it points here (a datum may have several), else the first one."""
+    alias when it points here (a datum may have several), else the first one.
+
+    Valohai documents neither the field names nor the shape: `metadata` may be an object
+    or a list of {key, value} pairs. A datum without `metadata` or `tags` tells nothing
+    of them: they are taken to be what we last applied (`assumed`), and `unread` names
+    them, so the plan can say it could not compare them."""
     wanted = (spec or {}).get("alias")
-    return {"properties": dict(datum.get("metadata") or {}), "tags": list(datum.get("tags") or []),
-            "alias": wanted if wanted in aliases else (aliases[0] if aliases else None),
-            "aliases": list(aliases)}
+    assumed = assumed or {}
+    unread = [f for f, key in (("properties", "metadata"), ("tags", "tags")) if key not in datum]
+    props = read_properties(datum["metadata"]) if "metadata" in datum else dict(assumed.get("properties") or {})
+    tags = datum.get("tags") if "tags" in datum else assumed.get("tags")
+    attrs = {"properties": props, "tags": [str(t) for t in tags or []],
+             "alias": wanted if wanted in aliases else (aliases[0] if aliases else None),
+             "aliases": list(aliases)}
+    if unread:
+        attrs["unread"] = unread
+    return attrs
+
+
+def read_properties(metadata: Any) -> dict:
+    """Properties from an object or a list of {key, value} (or {name, value}) pairs."""
+    if isinstance(metadata, dict):
+        return dict(metadata)
+    if metadata is None:
+        return {}
+    if isinstance(metadata, list) and all(isinstance(p, dict) and isinstance(p.get("key", p.get("name")), str)
+                                          for p in metadata):
+        return {p.get("key", p.get("name")): p.get("value") for p in metadata}
+    raise ValueError(f"datum field `metadata` is neither an object nor a list of {{key, value}}: "
+                     f"got {str(metadata)[:60]!r}")
 
 
 def diff(spec: dict, live: dict, last_applied: dict | None) -> list[FieldChange]:

@@ -1,0 +1,50 @@
+"""Named quirks: each answers one question the API documents leave open, the other way.
+
+By default the emulator answers as the documents say, and where they are silent it
+picks one shape (see each API module's docstring). A real service may have picked
+another; each quirk switches the emulator to one such plausible alternative, so the
+providers are tested against every shape, not one. Turn them on with
+`reconciler emulator serve --quirks a,b` or `POST /_emulator/config {"quirks": [...]}`;
+`GET /_emulator/quirks` lists them.
+"""
+from __future__ import annotations
+
+QUIRKS: dict[str, str] = {
+    # Valohai: datum properties and tags
+    "valohai-metadata-list": "datum `metadata` is a list of {key, value} pairs, not an object",
+    "valohai-metadata-absent": "datums carry neither `metadata` nor `tags`",
+    # Valohai: reserved property keys and batch writes
+    "valohai-tags-add": "`valohai.tags` adds to a datum's tags instead of replacing them",
+    "valohai-alias-null-refused": "`valohai.alias: null` is refused with a 400",
+    "valohai-metadata-per-datum": "metadata/apply and apply-all update the datums they can and list "
+                                  "the others as errors, instead of all or nothing",
+    # Valohai: adoption
+    "valohai-adopt-single-only": "adopt knows only `url`: a body with `urls` is refused (url: required)",
+    "valohai-adopt-store-scoped": "'already exists' is judged per store, so the datum may live in "
+                                  "another project",
+    # Valohai: listings
+    "valohai-stores-bare-list": "GET /api/v0/stores/ answers a bare list, not a DRF page",
+    # VALDI
+    "valdi-provision-no-id": "POST /v1/vm/provision answers {\"message\": \"success\"} without the VM's id",
+    "valdi-vm-status-case": "VM statuses are capitalised (Provisioning, Running, Stopped)",
+    "valdi-sshkey-no-id": "POST /sshkeys/sshkey answers without `ssh_key_id`",
+    "valdi-contents-s3-style": "volume contents use S3's names: {Key, Size, ETag (quoted), LastModified}",
+    "valdi-contents-no-etag": "volume contents are {path, type, size} with no etag",
+    "valdi-contents-plain": "volume contents are plain path strings (folders end in /)",
+    "valdi-catalog-no-unit-costs": "the device catalog has no cost fields (vcpu_cost, cpu_cost, ram_cost, "
+                                   "storage_cost, gpu_cost, running_cost, stopped_cost)",
+    # Code Ocean
+    "codeocean-no-archived": "data assets carry no `archived` field",
+    "codeocean-metadata-merge": "PUT merges `custom_metadata` into the asset's (null removes a key) "
+                                "instead of replacing it",
+}
+
+
+def parse(value) -> list[str]:
+    """Quirk names from a list or a comma-separated string; ValueError names an unknown one."""
+    names = [n.strip() for n in (value.split(",") if isinstance(value, str) else list(value or []))]
+    names = [n for n in names if n]
+    unknown = [n for n in names if n not in QUIRKS]
+    if unknown:
+        raise ValueError(f"unknown quirk {unknown[0]!r} (known: {', '.join(QUIRKS)})")
+    return list(dict.fromkeys(names))

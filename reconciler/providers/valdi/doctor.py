@@ -1,0 +1,100 @@
+"""`reconciler doctor` for VALDI: login and refresh, then every listing a plan reads, with
+the fields the kinds read in each. Read-only: login and refresh are the only POSTs."""
+from __future__ import annotations
+
+from reconciler.doctor import Checks, Finding
+from reconciler.providers.valdi.client import ValdiClient, normal_entry
+from reconciler.providers.valdi.vm import ON_THE_WAY, RUNNING, STOPPED
+
+COSTS = {"flavor_id": ("running_cost", "stopped_cost"), "shape_code": ("running_cost", "stopped_cost"),
+         "hostnode": ("cpu_cost", "ram_cost", "storage_cost", "gpu_cost"),
+         "machine_type": ("vcpu_cost", "ram_cost", "storage_cost", "gpu_cost")}
+STR, NUM = (str,), (int, float, str)
+
+
+def doctor(api: ValdiClient) -> list[Finding]:
+    c = Checks("valdi")
+    if c.call("login", lambda: api._token()) is not None:
+        c.ok("login", "email and password accepted")
+    else:
+        return c.findings  # nothing else can be asked
+    if c.call("refresh", lambda: api.refresh_now() or True):
+        c.ok("refresh", "the refresh token gives a new access token")
+    account = c.call("GET /account", lambda: api._call("GET", "/account"))
+    if account is not None and c.fields("GET /account", "the account", account, {"user_id": (int, str)}):
+        c.ok("GET /account", "the account answers")
+    _devices(c, api)
+    _listing(c, api, "GET /sshkeys", "/sshkeys", "ssh_keys", "an SSH key",
+             {"ssh_key_id": STR, "name": STR, "public_key": STR})
+    vms = _listing(c, api, "GET /v1/vm", "/v1/vm", "virtual_machines", "a VM",
+                   {"server": STR, "status": STR, "user_provided_name": STR, "provider_id": STR})
+    for vm in vms:
+        status = vm.get("status")
+        if isinstance(status, str) and status != status.lower() and status.lower() in RUNNING + STOPPED + ON_THE_WAY:
+            c.note("GET /v1/vm", f"VM status {status!r} is capitalised; read case-insensitively",
+                   "valdi-vm-status-case")
+            break
+    volumes = _listing(c, api, "GET /volume", "/volume", "volumes", "a volume", {"volume_id": STR, "bucket_name": STR})
+    if volumes:
+        _contents(c, api, volumes[0]["volume_id"])
+    return c.findings
+
+
+def _listing(c: Checks, api: ValdiClient, check: str, path: str, key: str, what: str, wanted: dict) -> list[dict]:
+    body = c.call(check, lambda: api._call("GET", path))
+    if body is None:
+        return []
+    items = body.get(key) if isinstance(body, dict) else None
+    if not isinstance(items, list):
+        c.problem(check, f"the answer has no list `{key}`")
+        return []
+    good = [i for i in items if c.fields(check, what, i, wanted)]
+    if len(good) == len(items):
+        c.ok(check, f"{len(items)} listed")
+    return good
+
+
+def _devices(c: Checks, api: ValdiClient) -> None:
+    check = "GET /v1/devices/available"
+    body = c.call(check, lambda: api._call("GET", "/v1/devices/available"))
+    if body is None:
+        return
+    providers = body.get("devices_by_provider") if isinstance(body, dict) else None
+    if not isinstance(providers, list):
+        c.problem(check, "the answer has no list `devices_by_provider`")
+        return
+    unpriced: set[str] = set()
+    for p in providers:
+        if not c.fields(check, "a provider", p, {"provider_id": STR, "provider_devices": (list,)}):
+            continue
+        for device in p["provider_devices"]:
+            style = next((k for k in COSTS if isinstance(device, dict) and k in device), None)
+            if style is None:
+                c.problem(check, f"a device of provider {p['provider_id']} has none of "
+                                 f"{', '.join(COSTS)}: the VM kind cannot tell its shape")
+                continue
+            unpriced |= {f for f in COSTS[style] if f not in device}
+    if unpriced:
+        c.note(check, f"no {', '.join(sorted(unpriced))} in the catalog: plans say the cost is unknown",
+               "valdi-catalog-no-unit-costs")
+    c.ok(check, f"{len(providers)} provider(s)")
+
+
+def _contents(c: Checks, api: ValdiClient, volume_id: str) -> None:
+    check = "GET /volume/{id}?include_contents=True"
+    body = c.call(check, lambda: api._call("GET", f"/volume/{volume_id}", params={"include_contents": "True"}))
+    items = (body or {}).get("contents") if isinstance(body, dict) else None
+    if body is None:
+        return
+    if items is not None and not isinstance(items, list):
+        c.problem(check, f"`contents` is {type(items).__name__}, not a list")
+        return
+    files = [i for i in items or [] if not (isinstance(i, str) and i.endswith("/"))]
+    if any(isinstance(i, str) for i in files):
+        c.note(check, "contents are plain paths: files are compared by presence only", "valdi-contents-plain")
+    elif any(isinstance(i, dict) and "Key" in i for i in files):
+        c.note(check, "contents use S3's field names (Key, Size, ETag)", "valdi-contents-s3-style")
+    elif any(isinstance(i, dict) and i.get("type") == "file" and "etag" not in i for i in files):
+        c.note(check, "contents have no etag: files are compared by size only", "valdi-contents-no-etag")
+    if c.call(check, lambda: [normal_entry(i) for i in items or []]) is not None:
+        c.ok(check, f"{len(items or [])} item(s) in one volume")
