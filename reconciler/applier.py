@@ -33,12 +33,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from reconciler import graph
+from reconciler import graph, recovery
 from reconciler.diffing import _has_unknown
-from reconciler.errors import ApplyError, ReconcilerError
+from reconciler.errors import ApplyError, CreatedIncomplete, ReconcilerError
 from reconciler.model import Action, ActionType
 from reconciler.planner import PlanResult, Step, _ignored, resolve, state_outputs
-from reconciler.providers.base import Diff, KindContext, Live
+from reconciler.providers.base import Diff, KindContext, Live, Wanted
 from reconciler.state.base import ResourceState, StateDoc, StateStore
 
 # event(action, status, seconds, detail): status in start | done | failed | skipped
@@ -129,6 +129,7 @@ class Applier:
                     "kind": step.action.kind, "spec": specs[step.action.address], "started_at": time.time()}
         if creates:
             self._write()
+        self._owned = [(a, rs.kind, rs.id) for a, rs in self.state.resources.items()]  # for lookups
         futures: dict[Future, list[Step]] = {}
         for group in self._groups(runnable):
             for s in group:
@@ -234,7 +235,9 @@ class Applier:
         kind = self.kinds[group[0].action.kind]
         ctx = self.context(group[0].action.kind)
         if group[0].action.type is ActionType.CREATE and group[0].action.mode != "adopt":
-            return kind.create_many(ctx, [specs[s.action.address] for s in group])
+            made = kind.create_many(ctx, [specs[s.action.address] for s in group])
+            return [self._create(s, specs[s.action.address], first_error=m) if isinstance(m, Exception) else m
+                    for s, m in zip(group, made)]
         results: list[Any] = [s.live for s in group]  # a take-over with nothing to change
         items, where = [], []
         for i, s in enumerate(group):
@@ -267,30 +270,53 @@ class Applier:
         last = step.prior.last_applied if step.prior else (step.pending or {}).get("spec")
         if a.type is ActionType.DELETE:
             if a.mode != "forget":
-                kind.delete(ctx, step.live, a.mode or "delete", last)
+                recovery.retry(lambda: kind.delete(ctx, step.live, a.mode or "delete", last))
             return None
         if a.type is ActionType.REPLACE:
             if step.live is not None:  # None when a replaced chain already deleted it
-                self._delete_replaced(ctx, step)
-            return kind.create(ctx, spec)
-        if a.type is ActionType.CREATE and a.mode == "adopt":
-            diff = self._fresh_diff(kind, step, spec, last)
-            return kind.update(ctx, step.live, spec, diff) if diff.changed else step.live
-        if a.type is ActionType.CREATE:
-            return kind.create(ctx, spec)
+                recovery.retry(lambda: self._delete_replaced(ctx, step))
+            return self._create(step, spec, ctx)
+        if a.type is ActionType.CREATE and a.mode != "adopt":
+            return self._create(step, spec, ctx)
         diff = self._fresh_diff(kind, step, spec, last)
-        return kind.update(ctx, step.live, spec, diff) if diff.changed else step.live
+        return recovery.retry(lambda: kind.update(ctx, step.live, spec, diff)) if diff.changed else step.live
+
+    def _create(self, step: Step, spec: dict, ctx: KindContext | None = None,
+                first_error: BaseException | None = None) -> Any:
+        """A create that survives in-doubt failures without a duplicate (see recovery.py)."""
+        kind = self.kinds[step.action.kind]
+        if ctx is None:
+            ctx = self.context(step.action.kind)
+            if step.resource is not None:
+                ctx = dataclasses.replace(ctx, base_dir=Path(step.resource.base_dir))
+        return recovery.create(kind, ctx, spec, lambda: self._lookup(kind, ctx, step, spec),
+                               first_error=first_error)
+
+    def _lookup(self, kind: Any, ctx: KindContext, step: Step, spec: dict) -> Live | None:
+        """The object an in-doubt create may have made: the kind's natural-key lookup, with
+        every object other addresses own (and a replaced one) claimed, so none is taken."""
+        address = step.action.address
+        wanted = [Wanted(address, None, spec, lookup=True,
+                         base_dir=step.resource.base_dir if step.resource else None)]
+        wanted += [Wanted(f"{a}#owned", rid, None) for a, k, rid in self._owned if k == step.action.kind]
+        if step.prior is not None:
+            wanted.append(Wanted(f"{address}#replaced", step.prior.id, None))
+        return kind.observe(ctx, wanted).get(address)
 
     # -- recording (main thread) ----------------------------------------------------
     def _record(self, step: Step, outcome: Any, spec: dict | None, forward: bool, seconds: float) -> bool:
         a = step.action
+        stored = False
+        if isinstance(outcome, CreatedIncomplete) and isinstance(outcome.live, Live):
+            self._store_live(step, outcome.live, spec)  # it exists: never made twice, secrets kept
+            outcome, stored = outcome.cause, True
         if isinstance(outcome, BaseException):
             message = str(outcome) if isinstance(outcome, ReconcilerError) else \
                 f"{outcome.__class__.__name__}: {outcome}"
             self.report.failed[a.address] = message
             self.on_event(a, "failed", seconds, message)
             self._block_after(a.address, forward)
-            return False
+            return stored
         if a.type is ActionType.DELETE:
             self.state.resources.pop(a.address, None)
             self.state.pending.pop(a.address, None)
@@ -350,6 +376,7 @@ class Applier:
         return None if _has_unknown(spec) else spec
 
     _dirty = False
+    _owned: list = []
 
     def _write(self) -> None:
         self.store.write(self.state)

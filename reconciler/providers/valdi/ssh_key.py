@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 
 from reconciler.diffing import left_diff
-from reconciler.errors import ApiError, Problem
+from reconciler.errors import ApiError, CreatedIncomplete, Problem
 from reconciler.model import Resource
 from reconciler.privatefile import write_private
 from reconciler.providers.base import Diff, KindContext, Live, Wanted
@@ -158,7 +158,10 @@ class SshKeyKind:
             outputs["private_key"] = private
             if spec.get("private_key_file"):
                 write_private(ctx.resolve_path(spec["private_key_file"]), private)
-            listed = next((k for k in api.ssh_keys() if k["ssh_key_id"] == key_id), None)
+            try:
+                listed = next((k for k in api.ssh_keys() if k["ssh_key_id"] == key_id), None)
+            except ApiError as e:  # the private key exists only here: the engine records it first
+                raise CreatedIncomplete(Live(key_id, {"name": spec["name"], "public_key": None}, outputs), e) from None
             outputs["public_key"] = (listed or {}).get("public_key")
         return Live(key_id, {"name": spec["name"], "public_key": key_body(outputs["public_key"])}, outputs,
                     local={"public_key": key_body(public_key)})

@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from reconciler.errors import ApiError, Conflict, Problem
+from reconciler.errors import ApiError, Conflict, CreatedIncomplete, Problem
 from reconciler.model import FieldChange, Resource
 from reconciler.privatefile import write_private
 from reconciler.providers.base import Diff, KindContext, Live, Wanted
@@ -179,7 +179,10 @@ class VolumeKind:
         if spec.get("credentials_file") and all(keys.values()):
             write_private(ctx.resolve_path(spec["credentials_file"]), credentials_text(keys, spec["bucket_name"]))
         live = make_live(volume, [], keys, {})
-        return self._sync(ctx, live, spec, None)
+        try:
+            return self._sync(ctx, live, spec, None)
+        except Exception as e:  # the keys exist only here: the engine records them, then retries
+            raise CreatedIncomplete(live, e) from None
 
     def update(self, ctx: KindContext, live: Live, spec: dict, diff: Diff) -> Live:
         return self._sync(ctx, live, spec, diff)
