@@ -326,6 +326,8 @@ def validate(manifest: Manifest, kinds: Mapping[str, Any]) -> list[Problem]:
         problems.extend(_spec_problems(r, kind))
         problems.extend(_reference_problems(r, addresses, kinds))
         problems.extend(_envelope_problems(r, kind, addresses))
+    from reconciler import paths
+    problems.extend(paths.check(manifest, kinds))
     for kind_name, items in by_kind.items():
         offline = getattr(kinds[kind_name], "check_offline", None)
         if offline:

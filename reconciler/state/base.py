@@ -55,7 +55,10 @@ class StateDoc:
                 "pending": dict(sorted(self.pending.items()))}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "StateDoc":
+    def from_dict(cls, d: dict, where: str = "the state") -> "StateDoc":
+        """A stored document, checked first (StateError naming `where` and the field)."""
+        from reconciler.state.check import check
+        check(d, where, STATE_VERSION)
         return cls(lineage=d.get("lineage") or str(uuid.uuid4()), serial=int(d.get("serial", 0)),
                    resources={a: ResourceState.from_dict(r) for a, r in d.get("resources", {}).items()},
                    pending=dict(d.get("pending", {})), version=int(d.get("version", STATE_VERSION)))

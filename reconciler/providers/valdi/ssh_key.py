@@ -15,7 +15,7 @@ from pathlib import Path
 from reconciler.diffing import left_diff
 from reconciler.errors import ApiError, CreatedIncomplete, Problem
 from reconciler.model import Resource
-from reconciler.privatefile import write_private
+from reconciler.paths import write_output
 from reconciler.providers.base import Diff, KindContext, Live, Wanted
 from reconciler.providers.shared import newest_unclaimed, problem
 from reconciler.providers.valdi.client import ValdiClient
@@ -41,9 +41,15 @@ def looks_public(text: str | None) -> bool:
     return bool(text) and bool(PUBLIC_KEY.match(text.strip()))
 
 
+MAX_PUBLIC_KEY_BYTES = 64 * 1024  # an RSA-16384 public key is under 3 KB
+
+
 def read_text(path: Path) -> str | None:
-    """A key file's text, or None when it cannot be read (validate reports why)."""
+    """A key file's text, or None when it cannot be read or is far too big to be a key
+    (validate reports why)."""
     try:
+        if path.stat().st_size > MAX_PUBLIC_KEY_BYTES:
+            return None
         return path.read_text()
     except (OSError, UnicodeDecodeError):
         return None
@@ -55,6 +61,7 @@ class SshKeyKind:
     sensitive = {"private_key"}
     outputs = {"id", "name", "public_key", "private_key"}
     deletion_policies = ("forget",)  # the API cannot delete a key
+    local_files = {"public_key_file": "read", "private_key_file": "write"}  # held to reconciler.paths' rules
 
     def observe(self, ctx: KindContext, wanted: list[Wanted]) -> dict[str, Live | None]:
         api: ValdiClient = ctx.api
@@ -100,7 +107,13 @@ class SshKeyKind:
                 if found:
                     problems.append(found)
                 elif isinstance(r.spec["public_key_file"], str):
-                    problems += self._not_public(r, read_text(Path(r.base_dir) / r.spec["public_key_file"]))
+                    path = Path(r.base_dir) / r.spec["public_key_file"]
+                    size = path.stat().st_size
+                    if size > MAX_PUBLIC_KEY_BYTES:
+                        problems.append(problem(r, "public_key_file", f"'{r.spec['public_key_file']}' is {size} "
+                                                f"bytes; a public key is under {MAX_PUBLIC_KEY_BYTES // 1024} KiB"))
+                    else:
+                        problems += self._not_public(r, read_text(path))
             if "public_key" in r.spec and "public_key_file" in r.spec:
                 problems.append(problem(r, "public_key_file", "give public_key or public_key_file, not both"))
             if "private_key_file" in r.spec and ("public_key" in r.spec or "public_key_file" in r.spec):
@@ -157,7 +170,7 @@ class SshKeyKind:
                 private += "\n"
             outputs["private_key"] = private
             if spec.get("private_key_file"):
-                write_private(ctx.resolve_path(spec["private_key_file"]), private)
+                write_output(ctx.base_dir, spec["private_key_file"], private)
             try:
                 listed = next((k for k in api.ssh_keys() if k["ssh_key_id"] == key_id), None)
             except ApiError as e:  # the private key exists only here: the engine records it first

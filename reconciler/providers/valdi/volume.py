@@ -19,7 +19,7 @@ from typing import Any
 
 from reconciler.errors import ApiError, Conflict, CreatedIncomplete, Problem
 from reconciler.model import FieldChange, Resource
-from reconciler.privatefile import write_private
+from reconciler.paths import write_output
 from reconciler.providers.base import Diff, KindContext, Live, Wanted
 from reconciler.providers.valdi.client import ValdiClient
 from reconciler.validation import check_local_path
@@ -85,6 +85,7 @@ class VolumeKind:
     sensitive = set(KEYS)
     outputs = {"id", "bucket_name", *KEYS}
     deletion_policies = ("delete", "orphan")
+    local_files = {"credentials_file": "write", "files[].source": "read"}  # held to reconciler.paths' rules
 
     # -- reading ------------------------------------------------------------------------------
     def observe(self, ctx: KindContext, wanted: list[Wanted]) -> dict[str, Live | None]:
@@ -177,7 +178,7 @@ class VolumeKind:
                            endpoint="POST /volume") from None
         keys = {k: volume.get(k) for k in KEYS}
         if spec.get("credentials_file") and all(keys.values()):
-            write_private(ctx.resolve_path(spec["credentials_file"]), credentials_text(keys, spec["bucket_name"]))
+            write_output(ctx.base_dir, spec["credentials_file"], credentials_text(keys, spec["bucket_name"]))
         live = make_live(volume, [], keys, {})
         try:
             return self._sync(ctx, live, spec, None)
@@ -220,7 +221,7 @@ class VolumeKind:
                 api.delete_path(vid, change.path[len("folders."):] + "/", folder=False)  # the marker we made
         creds = spec.get("credentials_file")
         if diff and "credentials_file" in (paths or {}) and all(live.outputs.get(k) for k in KEYS):
-            write_private(ctx.resolve_path(creds), credentials_text(live.outputs, spec["bucket_name"]))
+            write_output(ctx.base_dir, creds, credentials_text(live.outputs, spec["bucket_name"]))
         attrs = {**live.attrs, "bucket_name": spec["bucket_name"], "files": files, "folders": sorted(folders)}
         return Live(vid, attrs, dict(live.outputs), local=dict(live.local))
 
