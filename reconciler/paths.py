@@ -128,7 +128,8 @@ def check(manifest: Manifest, kinds: Mapping[str, Any], env: Mapping[str, str] |
                 continue  # the schema reports it
             target = _resolved(r, value)
             base = Path(r.base_dir).resolve()
-            problem = _confinement(value, target, base, folders + [base / RESERVED], files)
+            # a read path outside the folder is the kind's check_local_path's to report (with existence)
+            problem = _confinement(value, target, base, folders + [base / RESERVED], files, mode == WRITE)
             if problem:
                 problems.append(_problem(r, key, problem))
                 continue
@@ -154,9 +155,10 @@ def check(manifest: Manifest, kinds: Mapping[str, Any], env: Mapping[str, str] |
     return problems
 
 
-def _confinement(value: str, target: Path, base: Path, folders: list[Path], files: set[Path]) -> str | None:
-    if target != base and base not in target.parents:
-        return (f"'{value}' resolves outside the manifest folder {base}"
+def _confinement(value: str, target: Path, base: Path, folders: list[Path], files: set[Path],
+                 outside: bool) -> str | None:
+    if outside and target != base and base not in target.parents:
+        return (f"'{value}' is outside the manifest folder {base}"
                 + (" (through a symbolic link)" if not Path(value).is_absolute() and ".." not in Path(value).parts
                    else "") + "; keep files beside the manifests")
     for folder in folders:
@@ -164,6 +166,8 @@ def _confinement(value: str, target: Path, base: Path, folders: list[Path], file
             return f"'{value}' is inside {RESERVED}/, where the state and its lock live: pick another path"
     if target in files:
         return f"'{value}' is a manifest file or the state: pick another path"
+    if outside and target.suffix.lower() in (".yaml", ".yml"):
+        return f"'{value}' would be a YAML file in a manifest folder, read as a manifest: pick another name"
     return None
 
 

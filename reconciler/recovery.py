@@ -35,7 +35,9 @@ def transient(error: BaseException) -> bool:
         return True
     if isinstance(error, AuthError) or not isinstance(error, ApiError):
         return False
-    return error.status is None or error.status >= 500 or error.status == 429 or bool(getattr(error, "in_doubt", False))
+    if getattr(error, "in_doubt", False):
+        return True
+    return error.status is not None and (error.status >= 500 or error.status == 429)  # a timeout is no accident
 
 
 def _pause(attempt: int, sleep: Callable[[float], None]) -> None:
