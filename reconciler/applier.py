@@ -39,6 +39,7 @@ from reconciler.errors import ApplyError, CreatedIncomplete, ReconcilerError
 from reconciler.model import Action, ActionType
 from reconciler.planner import PlanResult, Step, _ignored, resolve, state_outputs
 from reconciler.providers.base import Diff, KindContext, Live, Wanted
+from reconciler.sensitivity import derived_paths, field_names, register
 from reconciler.state.base import ResourceState, StateDoc, StateStore
 
 # event(action, status, seconds, detail): status in start | done | failed | skipped
@@ -126,7 +127,8 @@ class Applier:
         for step in creates:
             if step.action.address in specs:
                 self.state.pending[step.action.address] = {
-                    "kind": step.action.kind, "spec": specs[step.action.address], "started_at": time.time()}
+                    "kind": step.action.kind, "spec": specs[step.action.address], "started_at": time.time(),
+                    "sensitive_paths": self._derived(step)}
         if creates:
             self._write()
         self._owned = [(a, rs.kind, rs.id) for a, rs in self.state.resources.items()]  # for lookups
@@ -329,7 +331,10 @@ class Applier:
     def _store_live(self, step: Step, live: Live, spec: dict | None) -> None:
         a = step.action
         kind = self.kinds[a.kind]
-        sensitive = set(getattr(kind, "sensitive", set()))
+        sensitive = field_names(kind)
+        for k, v in live.outputs.items():
+            if k in sensitive:
+                register(v)
         resource = step.resource
         prior = step.prior
         adopted = (prior.adopted if prior else (a.mode == "adopt" and step.pending is None)) or live.adopted
@@ -341,8 +346,12 @@ class Applier:
                      **{k: v for k, v in live.outputs.items() if k in sensitive}},
             protected=bool(resource and resource.lifecycle.prevent_destroy),
             deletion_policy=policy, adopted=bool(adopted),
-            depends_on=sorted(self.result.graph.get(a.address, ())))
+            depends_on=sorted(self.result.graph.get(a.address, ())), sensitive_paths=self._derived(step))
         self.state.pending.pop(a.address, None)
+
+    def _derived(self, step: Step) -> list[str]:
+        """Spec paths holding values derived from a secret: sealed at rest, masked by state show."""
+        return sorted(derived_paths(step.resource.spec, self.kinds)) if step.resource is not None else []
 
     def _sync_noop(self, step: Step) -> None:
         """Nothing to change remotely, but the state may still learn something: outputs,

@@ -21,13 +21,13 @@ from typing import Any, Callable
 
 import httpx
 
+from reconciler.sensitivity import SECRET_PATTERN, scrub
 from reconciler.errors import (ApiError, AuthError, Conflict, NotFound, RateLimited,
                                TransportError)
 
 log = logging.getLogger("reconciler.http")
 
-SECRET_KEYS = re.compile(
-    r"(password|secret|token|private_key|access_key|authorization|signature|credential)", re.I)
+SECRET_KEYS = SECRET_PATTERN  # one notion of sensitive: reconciler/sensitivity.py
 _QUERY_SECRET = re.compile(r"((?:AWSAccessKeyId|Signature|X-Amz-[A-Za-z]+|token)=)[^&\s]+", re.I)
 
 RETRY_STATUS = {429, 500, 502, 503, 504}
@@ -42,7 +42,7 @@ def redact(value: Any) -> Any:
     if isinstance(value, list):
         return [redact(v) for v in value]
     if isinstance(value, str):
-        return _QUERY_SECRET.sub(r"\1(redacted)", value)
+        return scrub(_QUERY_SECRET.sub(r"\1(redacted)", value))
     return value
 
 

@@ -24,10 +24,11 @@ from jsonschema.exceptions import ValidationError, best_match
 
 from reconciler.errors import Problem
 from reconciler.model import Manifest, Position, Ref, Resource, Template
+from reconciler.sensitivity import SECRET_NAMES
 
 TOP_SCHEMAS = Path(__file__).resolve().parent.parent / "schemas"  # a checkout's schemas/
 # field names whose values never appear in a message, whatever the kind says
-ALWAYS_SENSITIVE = frozenset({"password", "token", "secret", "secret_access_key", "private_key", "api_key"})
+ALWAYS_SENSITIVE = SECRET_NAMES  # one notion of sensitive: reconciler/sensitivity.py
 MAX_MESSAGE = 240
 
 

@@ -34,6 +34,8 @@ class ResourceState:
     deletion_policy: str | None = None
     adopted: bool = False  # taken over, not created by us
     depends_on: list[str] = field(default_factory=list)
+    # spec paths whose values derive from a secret: masked by `state show`, sealed at rest
+    sensitive_paths: list[str] = field(default_factory=list)
 
     @classmethod
     def from_dict(cls, d: dict) -> "ResourceState":
