@@ -64,8 +64,10 @@ def _action_from(d: dict) -> Action:
                   cost_after=d.get("cost_after"), mode=d.get("mode"))
 
 
-def save(plan: Plan, path, *, manifest_paths: list[str], options: dict) -> None:
-    body = {"format": FORMAT, "format_version": VERSION, "manifest_paths": manifest_paths,
+def save(plan: Plan, path, *, manifest_paths: list[str], options: dict,
+         inputs: dict | None = None) -> None:
+    """`inputs`: {"salt": hex, "pins": {field: keyed hash}} (reconciler.pins)."""
+    body = {"inputs": inputs or {},"format": FORMAT, "format_version": VERSION, "manifest_paths": manifest_paths,
             "manifest_digest": plan.manifest_digest, "state_lineage": plan.state_lineage,
             "state_serial": plan.state_serial, "fingerprints": plan.fingerprints, "options": options,
             "destroy": plan.destroy, "refresh_only": plan.refresh_only, "warnings": plan.warnings,
@@ -88,7 +90,8 @@ def load(path) -> tuple[Plan, dict]:
                 manifest_digest=body["manifest_digest"], state_lineage=body["state_lineage"],
                 state_serial=body["state_serial"], fingerprints=body.get("fingerprints", {}),
                 destroy=body.get("destroy", False), refresh_only=body.get("refresh_only", False))
-    return plan, {"manifest_paths": body["manifest_paths"], "options": body.get("options", {})}
+    return plan, {"manifest_paths": body["manifest_paths"], "options": body.get("options", {}),
+                  "inputs": body.get("inputs") or {}}
 
 
 _TOP = {"manifest_paths": list, "manifest_digest": str, "state_lineage": str, "state_serial": int,
