@@ -39,6 +39,7 @@ from reconciler.errors import ApplyError, CreatedIncomplete, ReconcilerError
 from reconciler.model import Action, ActionType
 from reconciler.planner import PlanResult, Step, _ignored, resolve, state_outputs
 from reconciler.providers.base import Diff, KindContext, Live, Wanted
+from reconciler.scope import declaring_file
 from reconciler.sensitivity import derived_paths, field_names, register
 from reconciler.state.base import ResourceState, StateDoc, StateStore
 
@@ -346,7 +347,9 @@ class Applier:
                      **{k: v for k, v in live.outputs.items() if k in sensitive}},
             protected=bool(resource and resource.lifecycle.prevent_destroy),
             deletion_policy=policy, adopted=bool(adopted),
-            depends_on=sorted(self.result.graph.get(a.address, ())), sensitive_paths=self._derived(step))
+            depends_on=sorted(self.result.graph.get(a.address, ())), sensitive_paths=self._derived(step),
+            file=(declaring_file(resource.position.file, self.result.root) if resource and self.result.root
+                  else prior.file if prior else None))
         self.state.pending.pop(a.address, None)
 
     def _derived(self, step: Step) -> list[str]:

@@ -36,6 +36,7 @@ class PlanResult:
     steps: dict[str, Step]
     graph: dict[str, set[str]]  # address -> dependencies, over every address in the plan
     errors: list[str] = field(default_factory=list)
+    root: str = ""  # the manifest folder: the state records declaring files relative to it
 
 
 @dataclass

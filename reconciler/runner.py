@@ -125,11 +125,19 @@ def observe(ws: Workspace, state: StateDoc, addresses: set[str] | None = None) -
 
 def plan(ws: Workspace, state: StateDoc, options: PlanOptions = PlanOptions(),
          fingerprint: Callable[[dict], str] | None = None) -> PlanResult:
+    from reconciler import scope
+
     if not options.destroy:
         online_checks(ws)
+    leave = scope.left_out(ws.manifest, state)
+    state = scope.narrowed(state, leave)  # other files' resources: neither read nor planned
     live = observe(ws, state)
     result = make_plan(ws.manifest.resources, state, live, ws.kinds,
                        lambda kind: ws.context(kind), options)
+    result.root = ws.manifest.root
+    left = scope.note(leave, ws.manifest.root)
+    if left:
+        result.plan.warnings.append(left)
     if result.errors:
         raise PlanError("\n".join(result.errors))
     result.plan.manifest_digest = ws.manifest.digest

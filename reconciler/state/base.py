@@ -36,6 +36,7 @@ class ResourceState:
     depends_on: list[str] = field(default_factory=list)
     # spec paths whose values derive from a secret: masked by `state show`, sealed at rest
     sensitive_paths: list[str] = field(default_factory=list)
+    file: str | None = None  # the manifest file that declares it, relative to the manifest folder
 
     @classmethod
     def from_dict(cls, d: dict) -> "ResourceState":
