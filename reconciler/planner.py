@@ -79,6 +79,13 @@ def resolve(value: Any, outputs: Callable[[str, str], Any]) -> Any:
     return value
 
 
+def conflict_message(address: str, kind_name: str, lv: Live) -> str:
+    name = lv.attrs.get("name") or lv.attrs.get("bucket_name") or lv.outputs.get("name")
+    return (f"{address}: a {kind_name} {('named ' + repr(name) + ' ') if name else ''}already exists in the live "
+            f"service (id {lv.id}) and reconciler does not manage it; creating {address} would make a second one. "
+            f"Take it over with `reconciler import {address} {lv.id}`, or give the resource another name.")
+
+
 def _ignored(path: str, ignore: tuple[str, ...]) -> bool:
     for prefix in ignore:
         prefix = prefix[5:] if prefix.startswith("spec.") else prefix
@@ -155,6 +162,9 @@ def make_plan(desired: list[Resource], state: StateDoc, live: dict[str, Live | N
             continue
         if resource is not None:
             step = _plan_desired(resource, prior, lv, kind, outputs, options, state, kinds)
+            if lv is not None and prior is None and address not in state.pending \
+                    and getattr(kind, "natural_key_conflicts", False):
+                errors.append(conflict_message(address, resource.kind, lv))
             if step.action.type in (ActionType.CREATE, ActionType.REPLACE) and step.action.mode != "adopt":
                 unknown_outputs.add(address)
             if step.action.type is ActionType.REPLACE and (

@@ -107,6 +107,7 @@ def observe(ws: Workspace, state: StateDoc, addresses: set[str] | None = None) -
             spec=resolve(r.spec, known) if r else (pending or {}).get("spec"),
             last_applied=prior.last_applied if prior else (pending or {}).get("spec"),
             lookup=pending is not None, outputs=dict(prior.outputs) if prior else {},
+            probe=r is not None and prior is None and pending is None,
             base_dir=r.base_dir if r else None, secrets=dict(prior.secrets) if prior else {}))
     live: dict[str, Live | None] = {}
     if not wanted_by_kind:

@@ -61,6 +61,7 @@ class SshKeyKind:
     sensitive = {"private_key"}
     outputs = {"id", "name", "public_key", "private_key"}
     deletion_policies = ("forget",)  # the API cannot delete a key
+    natural_key_conflicts = True  # the key name
     local_files = {"public_key_file": "read", "private_key_file": "write"}  # held to reconciler.paths' rules
 
     def observe(self, ctx: KindContext, wanted: list[Wanted]) -> dict[str, Live | None]:
@@ -74,12 +75,12 @@ class SshKeyKind:
             local = self._desired_key(spec, w)
             key = by_id.get(w.id) if w.id else None
             lost_private = False
-            if key is None and w.lookup and spec:  # a create that may have happened before a crash
+            if key is None and (w.lookup or w.probe) and spec:  # a crash's create, or a name taken
                 name = spec.get("name")
-                key = newest_unclaimed(
-                    keys, lambda k: k.get("name") == name and local in (None, key_body(k.get("public_key"))),
+                key = newest_unclaimed(  # a probe: the name alone (VALDI allows repeats; we never make one)
+                    keys, lambda k: k.get("name") == name and (w.probe or local in (None, key_body(k.get("public_key")))),
                     lambda k: k["ssh_key_id"], lambda k: k.get("created_at") or "", claimed)
-                lost_private = key is not None and local is None  # generated: its private key went with the crash
+                lost_private = key is not None and local is None and w.lookup  # generated: lost with the crash
             out[w.address] = None if key is None else self._live(key, local, lost_private)
         return out
 

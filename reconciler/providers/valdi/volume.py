@@ -85,6 +85,7 @@ class VolumeKind:
     sensitive = set(KEYS)
     outputs = {"id", "bucket_name", *KEYS}
     deletion_policies = ("delete", "orphan")
+    natural_key_conflicts = True  # the bucket name
     local_files = {"credentials_file": "write", "files[].source": "read"}  # held to reconciler.paths' rules
 
     # -- reading ------------------------------------------------------------------------------
@@ -96,7 +97,7 @@ class VolumeKind:
         found: dict[str, dict] = {}
         for w in wanted:
             volume = by_id.get(w.id) if w.id else None
-            if volume is None and w.lookup and w.spec:  # bucket names are unique per account
+            if volume is None and (w.lookup or w.probe) and w.spec:  # bucket names are unique per account
                 volume = by_name.get(w.spec.get("bucket_name"))
             if volume is not None:
                 found[w.address] = volume
