@@ -238,7 +238,10 @@ class Applier:
         kind = self.kinds[group[0].action.kind]
         ctx = self.context(group[0].action.kind)
         if group[0].action.type is ActionType.CREATE and group[0].action.mode != "adopt":
-            made = kind.create_many(ctx, [specs[s.action.address] for s in group])
+            try:
+                made = kind.create_many(ctx, [specs[s.action.address] for s in group])
+            except Exception as e:  # noqa: BLE001 - each create is resolved on its own below
+                made = [e] * len(group)
             return [self._create(s, specs[s.action.address], first_error=m) if isinstance(m, Exception) else m
                     for s, m in zip(group, made)]
         results: list[Any] = [s.live for s in group]  # a take-over with nothing to change
@@ -251,7 +254,16 @@ class Applier:
                 items.append((s.live, spec, diff))
                 where.append(i)
         if items:
-            for i, outcome in zip(where, kind.update_many(ctx, items)):
+            try:
+                outcomes = kind.update_many(ctx, items)
+            except Exception as e:  # noqa: BLE001 - each update is tried again on its own below
+                outcomes = [e] * len(items)
+            for i, (live, spec, diff), outcome in zip(where, items, outcomes):
+                if isinstance(outcome, Exception) and recovery.transient(outcome):
+                    try:
+                        outcome = recovery.retry(lambda: kind.update(ctx, live, spec, diff))
+                    except Exception as e:  # noqa: BLE001 - reported per step
+                        outcome = e
                 results[i] = outcome
         return results
 

@@ -16,13 +16,15 @@ failure of theirs is simply tried again.
 """
 from __future__ import annotations
 
+import logging
 import random
 import time
 from typing import Any, Callable
 
 from reconciler.errors import ApiError, AuthError, CreatedIncomplete, TransportError
 
-ATTEMPTS = 4  # calls of one step in one run, the first included
+log = logging.getLogger("reconciler.recovery")
+ATTEMPTS = 6  # calls of one step in one run, the first included (0.33**6: 1 in 800 at 50% faults)
 BACKOFF, MAX_BACKOFF = 0.5, 8.0
 
 
@@ -67,6 +69,8 @@ def create(kind: Any, ctx: Any, spec: dict, lookup: Callable[[], Any],
                 return kind.create(ctx, spec)
             if not transient(error):
                 break
+            log.debug("create failed (%s: %s); attempt %d of %d", error.__class__.__name__, error, attempt + 1,
+                      ATTEMPTS)
             _pause(attempt, sleep)
             if made is None:
                 made = lookup()  # if this fails, we cannot know: no create follows
