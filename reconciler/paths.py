@@ -91,11 +91,11 @@ def write_output(base_dir: Path, value: str, text: str) -> Path:
     so the next run may replace it and nothing else."""
     folder = Path(base_dir).resolve()
     target = (folder / Path(value).expanduser()).resolve()
-    write_private(target, text)
-    with _ledger_lock:
+    with _ledger_lock:  # the ledger first: a crash between the two never strands a file of ours
         ledger = _ledger(folder)
         ledger[os.path.relpath(target, folder)] = hashlib.sha256(text.encode()).hexdigest()
         write_private(_ledger_path(folder), json.dumps(ledger, indent=1, sort_keys=True) + "\n")
+    write_private(target, text)
     return target
 
 

@@ -40,7 +40,8 @@ def one_round(admin: httpx.Client, folder: Path, state: Path, rate: float, limit
         code, out = run("--state", str(state), "apply", str(folder), "--auto-approve")
         applies += 1
         if code:
-            failures += [line.strip() for line in out.splitlines() if line.startswith("  ") and ":" in line][:4]
+            tail = out[out.find("Error:"):] if "Error:" in out else out[-600:]
+            failures.append(" | ".join(line.strip() for line in tail.splitlines()[:4]))
     log = admin.get("/_emulator/requests", params={"full": "1"}).json()["log"]
     admin.delete("/_emulator/faults")
     plan_code, _ = run("--state", str(state), "plan", str(folder), "--detailed-exitcode")
