@@ -366,7 +366,9 @@ class Applier:
 
     def _derived(self, step: Step) -> list[str]:
         """Spec paths holding values derived from a secret: sealed at rest, masked by state show."""
-        return sorted(derived_paths(step.resource.spec, self.kinds)) if step.resource is not None else []
+        if step.resource is None:
+            return []
+        return sorted(set(derived_paths(step.resource.spec, self.kinds)) | set(step.resource.sensitive_paths))
 
     def _sync_noop(self, step: Step) -> None:
         """Nothing to change remotely, but the state may still learn something: outputs,

@@ -5,6 +5,12 @@
                                  string it keeps its type: a number stays a number)
     ${<kind>.<name>.<attr>}      a reference: alone in a string -> Ref; inside other
                                  text -> Template(parts); resolved at plan/apply time
+    ${<kind>.<name>[<key>].<attr>}  a reference to one instance of a for_each / count
+                                 resource; the key may be each.key, each.value or
+                                 count.index (substituted at load)
+    ${each.key} ${each.value}    in a resource with for_each; ${each.value.a.b} walks a
+                                 mapping value
+    ${count.index}               in a resource with count: 0, 1, ...
     $${                          a literal "${"
 
 Values substituted from the environment or variables are never parsed again, so an
@@ -21,6 +27,10 @@ from reconciler.model import Ref, Template
 _TOKEN = re.compile(r"\$\$\{|\$\{([^}]*)\}|\$\{")
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _SEGMENT = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+# an instance key, as it stands in an address: `part[p0]`, `part[0]`
+INSTANCE_KEY = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+_REFERENCE = re.compile(r"^(?P<address>[a-z0-9][a-z0-9_-]*(?:\.[a-z0-9][a-z0-9_-]*)+?(?:\[(?P<key>[^\[\]]*)\])?)"
+                        r"\.(?P<attribute>[a-z0-9][a-z0-9_-]*)$")
 
 
 class ExpressionError(Exception):
@@ -29,6 +39,11 @@ class ExpressionError(Exception):
 
 class MissingValue(ExpressionError):
     """The expression is fine but its value is absent (an unset environment variable)."""
+
+
+class AlreadyReported(ExpressionError):
+    """A value known to be bad and reported once elsewhere (a variable with no value is
+    reported at its declaration): the expression expands to "" with no new problem."""
 
 
 class Missing(str):
@@ -44,6 +59,13 @@ class Scope:
     variable: Callable[[str], Any]  # raises ExpressionError when unknown or broken
     refs: bool = True
     where: str = ""  # "in a provider block": said in the message when a reference is refused
+    # in an instance of a for_each / count resource: {"each.key": .., "each.value": ..} or
+    # {"count.index": ..}; None elsewhere
+    instance: dict[str, Any] | None = None
+    sensitive: frozenset = frozenset()  # names of sensitive variables
+    used_sensitive: bool = False  # set when an expression read a sensitive variable
+    # walk() adds the path of every string that read a sensitive variable
+    sensitive_paths: set | None = None
 
 
 def has_expression(text: str) -> bool:
@@ -66,6 +88,8 @@ def expand(text: str, scope: Scope, problems: list[str]) -> Any:
         else:
             try:
                 parts.append(_evaluate(m.group(1).strip(), scope))
+            except AlreadyReported:
+                parts.append("")
             except ExpressionError as e:
                 problems.append(Missing(e) if isinstance(e, MissingValue) else str(e))
                 parts.append("")
@@ -99,14 +123,56 @@ def _evaluate(expr: str, scope: Scope) -> Any:
     if head == "var":
         if not _IDENT.match(rest):
             raise ExpressionError(f"${{{expr}}}: expected ${{var.NAME}}")
+        if rest in scope.sensitive:
+            scope.used_sensitive = True
         return scope.variable(rest)
-    bits = expr.split(".")
-    if len(bits) < 3 or not all(_SEGMENT.match(b) for b in bits):
+    if head in ("each", "count"):
+        return _instance_value(expr, scope)
+    m = _REFERENCE.match(expr)
+    if m is None:
         raise ExpressionError(f"cannot read ${{{expr}}}: expected ${{env.NAME}}, ${{var.NAME}} "
                               "or ${<kind>.<name>.<attribute>}")
     if not scope.refs:
         raise ExpressionError(f"${{{expr}}}: references to resources are not allowed {scope.where}".rstrip())
-    return Ref(".".join(bits[:-1]), bits[-1])
+    address, key = m["address"], m["key"]
+    if key is not None:
+        address = address[: address.index("[")] + f"[{_instance_key(key.strip(), expr, scope)}]"
+    return Ref(address, m["attribute"])
+
+
+def _instance_key(key: str, expr: str, scope: Scope) -> str:
+    """The key inside `name[...]`: written out, or each.key / each.value / count.index."""
+    if key.startswith(("each.", "count.")):
+        value = _instance_value(key, scope)
+        if isinstance(value, bool) or not isinstance(value, (str, int)):
+            raise ExpressionError(f"${{{expr}}}: {key} is a {type(value).__name__}, not an instance key")
+        key = str(value)
+    if not INSTANCE_KEY.match(key):
+        raise ExpressionError(f"${{{expr}}}: '{key}' is not an instance key (letters, digits, '_', '-', '.')")
+    return key
+
+
+def _instance_value(expr: str, scope: Scope) -> Any:
+    """${each.key}, ${each.value[.path]}, ${count.index}."""
+    bits = expr.split(".")
+    head = bits[0]
+    base = ".".join(bits[:2])
+    if base not in ("each.key", "each.value", "count.index"):
+        raise ExpressionError(f"${{{expr}}}: expected ${{each.key}}, ${{each.value}} or ${{count.index}}")
+    if scope.instance is None or base not in scope.instance:
+        needs = "for_each" if head == "each" else "count"
+        raise ExpressionError(f"${{{expr}}} is only available in a resource with {needs}")
+    if scope.instance.get("sensitive"):
+        scope.used_sensitive = True
+    value = scope.instance[base]
+    for i, name in enumerate(bits[2:], start=2):
+        if base != "each.value" or not isinstance(value, dict):
+            raise ExpressionError(f"${{{expr}}}: {'.'.join(bits[:i])} is not a mapping")
+        if name not in value:
+            raise ExpressionError(f"${{{expr}}}: {'.'.join(bits[:i])} has no key '{name}'"
+                                  f" (it has: {', '.join(map(str, value)) or 'none'})")
+        value = value[name]
+    return value
 
 
 def _as_text(value: Any, problems: list[str]) -> Any:
@@ -134,7 +200,10 @@ def walk(value: Any, scope: Scope, on_problem: Callable[[str, str], None], path:
         if "${" not in value:
             return value
         problems: list[str] = []
+        scope.used_sensitive = False
         out = expand(value, scope, problems)
+        if scope.used_sensitive and scope.sensitive_paths is not None:
+            scope.sensitive_paths.add(path)
         for message in problems:
             on_problem(path, message)
         return out
@@ -149,4 +218,4 @@ def walk(value: Any, scope: Scope, on_problem: Callable[[str, str], None], path:
     return value
 
 
-__all__ = ["Scope", "ExpressionError", "MissingValue", "Missing", "expand", "walk", "has_expression"]
+__all__ = ["INSTANCE_KEY", "Scope", "ExpressionError", "MissingValue", "Missing", "expand", "walk", "has_expression"]

@@ -97,6 +97,15 @@ def _closure(edges: dict[str, set[str]], roots: Iterable[str]) -> set[str]:
     return seen
 
 
+def instances(address: str, known: Iterable[str]) -> list[str]:
+    """The address itself if known, else the instances of a for_each / count block
+    (`valohai.datum.part` -> `valohai.datum.part[p0]`, ...)."""
+    if address in known:
+        return [address]
+    prefix = address + "["
+    return sorted(a for a in known if a.startswith(prefix) and a.endswith("]"))
+
+
 def to_dot(graph: dict[str, set[str]]) -> str:
     lines = ["digraph reconciler {", "  rankdir=LR;"]
     for node in sorted(graph):

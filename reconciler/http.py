@@ -22,7 +22,7 @@ from typing import Any, Callable
 
 import httpx
 
-from reconciler.sensitivity import SECRET_PATTERN, scrub
+from reconciler.sensitivity import SECRET_PATTERN, register, scrub
 from reconciler.errors import (ApiError, AuthError, Conflict, NotFound, RateLimited,
                                TransportError)
 
@@ -33,6 +33,21 @@ _QUERY_SECRET = re.compile(r"((?:AWSAccessKeyId|Signature|X-Amz-[A-Za-z]+|token)
 
 RETRY_STATUS = {429, 500, 502, 503, 504}
 SAFE_METHODS = {"GET", "HEAD", "PUT", "DELETE", "OPTIONS", "PATCH"}
+
+# Observers of every request sent, auth and retries included: hook(api, request). The
+# watch counts requests per API with one and, while it stops, refuses new ones by raising.
+_request_hooks: list[Callable[[str, httpx.Request], None]] = []
+
+
+def add_request_hook(hook: Callable[[str, httpx.Request], None]) -> Callable[[], None]:
+    """Register `hook`; returns the function that removes it."""
+    _request_hooks.append(hook)
+    return lambda: _request_hooks.remove(hook) if hook in _request_hooks else None
+
+
+def register_secret(value: Any) -> None:
+    """A value (a sensitive variable's) that redact() removes wherever it appears."""
+    register(value, min_length=4)
 
 
 def redact(value: Any) -> Any:
@@ -88,12 +103,17 @@ class HttpApi:
         self.max_backoff = max_backoff
         self._sleep = sleep
         self._client = httpx.Client(base_url=self.base_url, auth=auth, headers=headers or {},
-                                    timeout=httpx.Timeout(timeout, connect=10.0))
+                                    timeout=httpx.Timeout(timeout, connect=10.0),
+                                    event_hooks={"request": [self._on_request]})
         self._lock = threading.Lock()
         self.stats = {"requests": 0, "retries": 0}
 
     def close(self) -> None:
         self._client.close()
+
+    def _on_request(self, request: httpx.Request) -> None:
+        for hook in list(_request_hooks):
+            hook(self.api, request)
 
     def _count(self, key: str) -> None:
         with self._lock:

@@ -1,11 +1,15 @@
 """Load manifests: files and folders, multi-document YAML, a position for every field,
-${env.X} / ${var.X} substituted, ${<kind>.<name>.<attr>} kept as references.
+${env.X} / ${var.X} substituted, ${<kind>.<name>.<attr>} kept as references, resources
+with `for_each` / `count` expanded into instances (`valohai.datum.part[p0]`), so the
+engine sees only ordinary resources.
 
 Merging across files and documents:
   * resources are concatenated; an address declared twice is an error naming both places;
   * a variable defined twice is an error naming both places;
   * providers merge per provider and per field: a field set in two places must be equal;
-  * backend must be identical wherever it appears.
+  * backend must be identical wherever it appears;
+  * outputs are merged by name (a name declared twice is an error);
+  * top-level `x-*` keys and `templates:` are ignored: a place for YAML anchors.
 A folder argument loads every *.yaml / *.yml directly in it (sorted; not its sub-folders,
 not hidden files), like Terraform does with *.tf.
 
@@ -20,26 +24,31 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from reconciler import expressions
+from reconciler import expressions, variables as varmod
+from reconciler.instances import instances as expand_instances
 from reconciler.errors import ManifestError, Problem
-from reconciler.model import Lifecycle, Manifest, Position, Ref, Resource, Template
+from reconciler.model import Lifecycle, Manifest, Output, Position, Ref, Resource, Template
 from reconciler.validation import load_schema, schema_problems, validator_class, validator_for
 from reconciler.yamlread import Document, read_documents
 
 MAX_FILE_BYTES = 10 * 1024 * 1024
 SUFFIXES = (".yaml", ".yml")
-TOP_KEYS = ("providers", "variables", "resources", "backend")
+TOP_KEYS = ("providers", "variables", "resources", "backend", "outputs", "templates")
+OUTPUT_LONG_KEYS = frozenset({"value", "description", "sensitive"})
 
 
-def load_manifest(paths: Sequence[str | Path], env: Mapping[str, str] | None = None) -> Manifest:
-    """The manifest in these files and folders. Raises ManifestError with every Problem."""
+def load_manifest(paths: Sequence[str | Path], env: Mapping[str, str] | None = None,
+                  inputs: varmod.Inputs | None = None, require_values: bool = True) -> Manifest:
+    """The manifest in these files and folders. Raises ManifestError with every Problem.
+    `inputs`: variable values from the command line (and a saved plan); with
+    require_values=False a variable with no value is an error only where it is used."""
     env = os.environ if env is None else env
     paths = list(paths) or ["."]
     problems: list[Problem] = []
     first = Path(paths[0])
     root = first if first.is_dir() else first.parent
     files = _files(paths, problems)
-    builder = _Builder(env, problems)
+    builder = _Builder(env, problems, inputs, require_values)
     digest = hashlib.sha256()
     for f in files:
         text = _read(f, problems)
@@ -124,17 +133,24 @@ def _read(f: Path, problems: list[Problem]) -> str | None:
 
 # -- documents -> Manifest -----------------------------------------------------------------
 class _Variable:
-    def __init__(self, raw: Any, position: Position, positions: dict[str, Position]):
-        self.raw, self.position, self.positions = raw, position, positions
+    def __init__(self, decl: varmod.Declaration, positions: dict[str, Position]):
+        self.decl, self.position, self.positions = decl, decl.position, positions
         self.value: Any = None
         self.problems: list[str] | None = None  # None: not evaluated yet
+        self.reported = False  # no value, or the wrong type: said once at the declaration
 
 
 class _Builder:
-    def __init__(self, env: Mapping[str, str], problems: list[Problem]):
+    def __init__(self, env: Mapping[str, str], problems: list[Problem],
+                 inputs: varmod.Inputs | None = None, require_values: bool = True):
         self.env = env
         self.problems = problems
+        self.inputs = inputs
+        self.require_values = require_values
+        self.given: dict[str, varmod.Given] = {}
         self.variables: dict[str, _Variable] = {}
+        self.raw_outputs: dict[str, tuple[Any, Position, dict[str, Position]]] = {}
+        self.credential_names: set[str] = set()
         self.raw_providers: list[tuple[str, Any, dict[str, Position]]] = []  # (name, block, positions)
         self.backend: tuple[dict, Position, dict[str, Position]] | None = None
         self.raw_resources: list[tuple[str, int, dict, Position, dict[str, Position]]] = []
@@ -172,7 +188,16 @@ class _Builder:
             if name in self.variables:
                 self.problem(pos, key, f"variable '{name}' is defined twice (also at {self.variables[name].position})")
                 continue
-            self.variables[name] = _Variable(block, pos, _sub(doc.positions, key))
+            positions = _sub(doc.positions, key)
+            self.variables[name] = _Variable(varmod.declare(name, block, pos, positions, self.problems), positions)
+        if isinstance(value.get("outputs"), dict):
+            for name, block in value["outputs"].items():
+                key = f"outputs.{name}"
+                if name in self.raw_outputs:
+                    self.problem(locate(key), key, f"output '{name}' is declared twice "
+                                 f"(also at {self.raw_outputs[name][1]})")
+                    continue
+                self.raw_outputs[name] = (block, locate(key), _sub(doc.positions, key))
         if isinstance(value.get("providers"), dict):
             for pname, block in value["providers"].items():
                 if isinstance(block, dict):
@@ -216,9 +241,22 @@ class _Builder:
                                               + _did_you_mean(name, self.variables))
         if var.problems is None:
             var.problems = []
-            scope = expressions.Scope(self.env, self._no_nested_variables, refs=False, where="in variables")
-            var.value = expressions.walk(_copy(var.raw), scope,
-                                         lambda path, message: var.problems.append(message))
+            decl, given = var.decl, self.given.get(name)
+            if given is not None:
+                var.value = _copy(given.value)
+            elif decl.has_default:
+                scope = expressions.Scope(self.env, self._no_nested_variables, refs=False, where="in variables")
+                var.value = expressions.walk(_copy(decl.default), scope,
+                                             lambda path, message: var.problems.append(message))
+            else:
+                var.reported = True
+            wrong = None if var.problems else varmod.type_problem(var.value, decl.type, decl.sensitive)
+            if wrong and given is None and isinstance(decl.default, str) and "${" in decl.default:
+                var.problems.append(wrong)  # an ${env.X} default: said where it is used
+            elif wrong:
+                var.reported = True
+        if var.reported:
+            raise expressions.AlreadyReported(f"variable '{name}' has no usable value")
         if var.problems:
             error = expressions.MissingValue if isinstance(var.problems[0], expressions.Missing) \
                 else expressions.ExpressionError
@@ -231,14 +269,16 @@ class _Builder:
 
     # -- the whole manifest ---------------------------------------------------------------------
     def finish(self, files: list[Path], digest: str, root: str) -> Manifest:
+        self._check_variables()
         providers, provider_problems = self._providers()
         backend = None
         if self.backend is not None:
             block, _pos, positions = self.backend
-            scope = expressions.Scope(self.env, self.variable, refs=False, where="in the backend block")
+            scope = expressions.Scope(self.env, self._credential, refs=False, where="in the backend block")
             backend = expressions.walk(_copy(block), scope, lambda path, message: self.problem(
                 _locate(positions, path), f"backend.{path}", message))
         resources = self._resources()
+        outputs = self._outputs()
         variables = {}
         for name in self.variables:
             try:
@@ -247,7 +287,75 @@ class _Builder:
                 pass  # reported where it is used; an unused broken variable harms nothing
         return Manifest(resources=resources, providers=providers, provider_problems=provider_problems,
                         variables=variables, backend=backend, files=[str(f) for f in files],
-                        digest=digest, root=root)
+                        digest=digest, root=root, outputs=outputs,
+                        sensitive_variables=self.sensitive_names | self.credential_names)
+
+    def _credential(self, name: str) -> Any:
+        """A variable read by a providers or backend block: it may be a password, so a saved
+        plan records it only as a digest."""
+        self.credential_names.add(name)
+        return self.variable(name)
+
+    @property
+    def sensitive_names(self) -> frozenset:
+        return frozenset(n for n, v in self.variables.items() if v.decl.sensitive)
+
+    def _check_variables(self) -> None:
+        """Values from outside, then: every variable has a value, of its declared type."""
+        declared = {n: v.decl for n, v in self.variables.items()}
+        self.given = varmod.given_values(self.inputs, self.env, declared, self.problems)
+        for name, var in self.variables.items():
+            decl, given = var.decl, self.given.get(name)
+            if given is None and not decl.has_default:
+                if self.require_values:
+                    self.problem(decl.position, f"variables.{name}", f"variable '{name}' has no value: "
+                                 f"set it with --var {name}=..., --var-file FILE or {varmod.ENV_PREFIX}{name}"
+                                 ", or give it a default")
+                continue
+            if given is None and isinstance(decl.default, str) and "${" in decl.default:
+                continue  # an ${env.X} default: checked when used
+            wrong = varmod.type_problem(given.value if given else decl.default, decl.type, decl.sensitive)
+            if not wrong:
+                continue
+            if given is not None and given.position is None:
+                self.problems.append(varmod.InputProblem(given.origin, 0, 0, f"variables.{name}", wrong))
+            else:
+                self.problem(given.position if given else decl.default_position or decl.position,
+                             f"variables.{name}", wrong)
+        if self.inputs and self.inputs.recorded:
+            values = {}
+            for name in self.variables:
+                try:
+                    values[name] = self.variable(name)
+                except expressions.ExpressionError:
+                    pass
+            for name in varmod.recorded_mismatches(self.inputs.recorded, values):
+                self.problem(self.variables[name].position if name in self.variables else Position("?", 1, 1),
+                             f"variables.{name}", f"sensitive variable '{name}' is not the value the saved plan "
+                             "was made with (or has none now); make a new plan")
+
+    def _outputs(self) -> dict[str, Output]:
+        out: dict[str, Output] = {}
+        for name, (block, pos, positions) in self.raw_outputs.items():
+            sensitive, description, value, prefix = False, "", block, ""
+            if isinstance(block, dict) and "value" in block and OUTPUT_LONG_KEYS.issuperset(block):
+                value, prefix = block["value"], "value"
+                flag = block.get("sensitive", False)
+                if not isinstance(flag, bool):
+                    self.problem(positions.get("sensitive", pos), f"outputs.{name}.sensitive", "expected true or false")
+                sensitive = flag is True
+                description = block.get("description") if isinstance(block.get("description"), str) else ""
+            scope = expressions.Scope(self.env, self.variable, refs=True, sensitive=self.sensitive_names,
+                                      sensitive_paths=set())
+
+            def report(path: str, message: str, name=name, positions=positions, prefix=prefix) -> None:
+                key = ".".join(p for p in (prefix, path) if p)
+                self.problem(_locate(positions, key) if positions else pos,
+                             ".".join(p for p in ("outputs", name, key) if p), message)
+
+            value = expressions.walk(_copy(value), scope, report)
+            out[name] = Output(name, value, pos, sensitive or bool(scope.sensitive_paths), description)
+        return out
 
     def _providers(self) -> tuple[dict[str, dict], dict[str, list[Problem]]]:
         providers: dict[str, dict] = {}
@@ -255,7 +363,7 @@ class _Builder:
         sinks: dict[str, list[Problem]] = {}
         for pname, block, positions in self.raw_providers:
             sink = sinks.setdefault(pname, [])
-            scope = expressions.Scope(self.env, self.variable, refs=False, where="in the providers block")
+            scope = expressions.Scope(self.env, self._credential, refs=False, where="in the providers block")
 
             def report(path: str, message: str, positions=positions, pname=pname, sink=sink) -> None:
                 # an unset env var waits until the provider is used; a malformed block does not
@@ -277,6 +385,7 @@ class _Builder:
     def _resources(self) -> list[Resource]:
         out: list[Resource] = []
         seen: dict[str, Position] = {}
+        expanded: dict[str, list[str]] = {}  # block address -> its instances' addresses
         for where, _i, item, item_pos, positions in self.raw_resources:
             kind, name = item.get("kind"), item.get("name")
             if not isinstance(kind, str) or not isinstance(name, str):
@@ -287,35 +396,59 @@ class _Builder:
                 self.problem(name_pos, address, f"duplicate address {address}: also declared at {seen[address]}")
                 continue
             seen[address] = name_pos
-            resource = Resource(kind=kind, name=name, spec={}, position=item_pos, positions=positions,
-                                base_dir=str(Path(item_pos.file).parent))
-
-            def report(path: str, message: str, r=resource) -> None:
-                pos = r.where(f"spec.{path}" if path else "spec")
-                self.problem(pos, f"{r.address}.spec.{path}" if path else f"{r.address}.spec", message)
-
-            spec = item.get("spec")
-            if isinstance(spec, dict):
-                scope = expressions.Scope(self.env, self.variable, refs=True)
-                resource.spec = expressions.walk(spec, scope, report)
-            lifecycle = item.get("lifecycle")
-            if isinstance(lifecycle, dict):
-                prevent = lifecycle.get("prevent_destroy", False)
-                ignore = lifecycle.get("ignore_changes", [])
-                resource.lifecycle = Lifecycle(
-                    prevent_destroy=prevent if isinstance(prevent, bool) else False,
-                    ignore_changes=tuple(x for x in ignore if isinstance(x, str)) if isinstance(ignore, list) else ())
-            policy = item.get("deletion_policy")
-            resource.deletion_policy = policy if isinstance(policy, str) else None
-            depends = item.get("depends_on")
-            if isinstance(depends, list):
-                resource.depends_on = [d for d in depends if isinstance(d, str)]
-            out.append(resource)
+            instances = expand_instances(item, address, item_pos, positions, self._instance_scope, self.problem)
+            if instances is None:
+                out.append(self._resource(item, kind, name, item_pos, positions, item.get("spec"), None, None))
+                continue
+            said: set = set()  # one report per problem in the block, not one per instance
+            for key, instance in instances:
+                spec = item.get("spec")
+                out.append(self._resource(item, kind, f"{name}[{key}]", item_pos, positions,
+                                          _copy(spec), instance, said))
+            expanded[address] = [f"{address}[{key}]" for key, _ in instances]
+        if expanded:  # depends_on a whole for_each / count block: on each of its instances
+            for r in out:
+                if any(d in expanded for d in r.depends_on):
+                    r.depends_on = [x for d in r.depends_on for x in expanded.get(d, [d])]
         return out
 
+    def _instance_scope(self, field: str) -> expressions.Scope:
+        return expressions.Scope(self.env, self.variable, refs=False, where=f"in {field} (it must be known before "
+                                 "any API call)", sensitive=self.sensitive_names, sensitive_paths=set())
+
+    def _resource(self, item: dict, kind: str, name: str, item_pos: Position, positions: dict[str, Position],
+                  spec: Any, instance: dict | None, said: set | None) -> Resource:
+        resource = Resource(kind=kind, name=name, spec={}, position=item_pos, positions=positions,
+                            base_dir=str(Path(item_pos.file).parent))
+
+        def report(path: str, message: str, r=resource) -> None:
+            pos = r.where(f"spec.{path}" if path else "spec")
+            if said is not None:
+                if (pos, path, str(message)) in said:
+                    return
+                said.add((pos, path, str(message)))
+            self.problem(pos, f"{r.address}.spec.{path}" if path else f"{r.address}.spec", message)
+
+        if isinstance(spec, dict):
+            scope = expressions.Scope(self.env, self.variable, refs=True, instance=instance,
+                                      sensitive=self.sensitive_names, sensitive_paths=resource.sensitive_paths)
+            resource.spec = expressions.walk(spec, scope, report)
+        lifecycle = item.get("lifecycle")
+        if isinstance(lifecycle, dict):
+            prevent = lifecycle.get("prevent_destroy", False)
+            ignore = lifecycle.get("ignore_changes", [])
+            resource.lifecycle = Lifecycle(
+                prevent_destroy=prevent if isinstance(prevent, bool) else False,
+                ignore_changes=tuple(x for x in ignore if isinstance(x, str)) if isinstance(ignore, list) else ())
+        policy = item.get("deletion_policy")
+        resource.deletion_policy = policy if isinstance(policy, str) else None
+        depends = item.get("depends_on")
+        if isinstance(depends, list):
+            resource.depends_on = [d for d in depends if isinstance(d, str)]
+        return resource
 
 # -- the envelope schema, fast --------------------------------------------------------------
-_RESOURCE_KEYS = frozenset({"kind", "name", "spec", "lifecycle", "deletion_policy", "depends_on"})
+_RESOURCE_KEYS = frozenset({"kind", "name", "spec", "lifecycle", "deletion_policy", "depends_on"})  # + for_each, count
 _KIND = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 
@@ -345,7 +478,7 @@ def _resource_validator():
 def _plainly_valid(item: Any) -> bool:
     """True only when manifest.schema.json's resource definition surely accepts `item`."""
     if not isinstance(item, dict) or not _RESOURCE_KEYS.issuperset(item):
-        return False
+        return False  # for_each / count blocks are rare (one per 2,000 instances): the schema checks them
     kind, name = item.get("kind"), item.get("name")
     if not (isinstance(kind, str) and _KIND.match(kind) and isinstance(name, str) and len(name) <= 128
             and _NAME.match(name) and "\n" not in name and "\n" not in kind):

@@ -81,6 +81,8 @@ class Resource:
     # where each field stands: "spec.details.vcpus", "spec.files[2].path", "lifecycle" -> Position
     positions: dict[str, Position] = field(default_factory=dict)
     base_dir: str = "."  # folder of the manifest file: relative file paths start here
+    # spec paths ("properties.token") whose value came from a sensitive variable
+    sensitive_paths: set[str] = field(default_factory=set)
 
     @property
     def address(self) -> str:
@@ -96,6 +98,17 @@ class Resource:
 
 
 @dataclass
+class Output:
+    """A top-level `outputs:` entry: a value (may hold references) computed after apply."""
+
+    name: str
+    value: Any
+    position: Position
+    sensitive: bool = False  # declared so, or read a sensitive variable
+    description: str = ""
+
+
+@dataclass
 class Manifest:
     resources: list[Resource]
     providers: dict[str, dict[str, Any]]  # may hold credentials: never render
@@ -107,6 +120,8 @@ class Manifest:
     files: list[str]
     digest: str  # sha256 over the files' bytes, in order
     root: str  # the folder the state lives beside
+    outputs: dict[str, Output] = field(default_factory=dict)
+    sensitive_variables: frozenset = frozenset()  # declared so, or read by a providers/backend block
 
 
 class ActionType(Enum):
@@ -163,6 +178,8 @@ class Plan:
     fingerprints: dict[str, str | None] = field(default_factory=dict)  # address -> live digest
     destroy: bool = False
     refresh_only: bool = False
+    # top-level outputs that change: FieldChange(name, before, after, sensitive=...)
+    output_changes: list[FieldChange] = field(default_factory=list)
 
     def count(self, *types: ActionType) -> int:
         return sum(1 for a in self.actions if a.type in types)

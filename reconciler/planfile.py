@@ -67,11 +67,13 @@ def _action_from(d: dict) -> Action:
 def save(plan: Plan, path, *, manifest_paths: list[str], options: dict,
          inputs: dict | None = None) -> None:
     """`inputs`: {"salt": hex, "pins": {field: keyed hash}} (reconciler.pins)."""
-    body = {"inputs": inputs or {},"format": FORMAT, "format_version": VERSION, "manifest_paths": manifest_paths,
+    body = {"inputs": inputs or {}, "format": FORMAT, "format_version": VERSION, "manifest_paths": manifest_paths,
             "manifest_digest": plan.manifest_digest, "state_lineage": plan.state_lineage,
             "state_serial": plan.state_serial, "fingerprints": plan.fingerprints, "options": options,
             "destroy": plan.destroy, "refresh_only": plan.refresh_only, "warnings": plan.warnings,
-            "actions": [_action_dict(a) for a in plan.actions]}
+            "actions": [_action_dict(a) for a in plan.actions],
+            "output_changes": [{"name": c.path, "old": _safe(c.old, c.sensitive), "new": _safe(c.new, c.sensitive),
+                                "sensitive": c.sensitive} for c in plan.output_changes]}
     Path(path).write_text(json.dumps(body, indent=1, sort_keys=True) + "\n")
 
 
@@ -89,7 +91,9 @@ def load(path) -> tuple[Plan, dict]:
     plan = Plan(actions=[_action_from(a) for a in body["actions"]], warnings=body.get("warnings", []),
                 manifest_digest=body["manifest_digest"], state_lineage=body["state_lineage"],
                 state_serial=body["state_serial"], fingerprints=body.get("fingerprints", {}),
-                destroy=body.get("destroy", False), refresh_only=body.get("refresh_only", False))
+                destroy=body.get("destroy", False), refresh_only=body.get("refresh_only", False),
+                output_changes=[FieldChange(c["name"], _unsafe(c["old"]), _unsafe(c["new"]), False, c["sensitive"])
+                                for c in body.get("output_changes", [])])
     return plan, {"manifest_paths": body["manifest_paths"], "options": body.get("options", {}),
                   "inputs": body.get("inputs") or {}}
 
@@ -97,7 +101,7 @@ def load(path) -> tuple[Plan, dict]:
 _TOP = {"manifest_paths": list, "manifest_digest": str, "state_lineage": str, "state_serial": int,
         "actions": list}
 _OPTIONAL = {"fingerprints": dict, "options": dict, "warnings": list, "destroy": bool, "refresh_only": bool,
-             "inputs": dict}
+             "inputs": dict, "output_changes": list}
 _ACTION = {"address": str, "kind": str, "type": str, "reasons": list}
 _CHANGE = {"path": str, "forces_replacement": bool, "sensitive": bool}
 
@@ -135,6 +139,13 @@ def _check(body: dict, path) -> None:
             for name in ("old", "new"):
                 if name not in c:
                     fail(f"actions[{i}].changes[{j}].{name}", "missing")
+    for i, c in enumerate(body.get("output_changes", [])):
+        if not isinstance(c, dict):
+            fail(f"output_changes[{i}]", "expected a mapping")
+        need(c, f"output_changes[{i}].", {"name": str, "sensitive": bool})
+        for name in ("old", "new"):
+            if name not in c:
+                fail(f"output_changes[{i}].{name}", "missing")
 
 
 def stale_reasons(saved: Plan, *, manifest_digest: str, state_lineage: str, state_serial: int,

@@ -104,6 +104,16 @@ def _mark_sensitive(changes: list[FieldChange], sensitive: set[str],
     return out
 
 
+def _mark_derived(changes: list[FieldChange], paths: set[str]) -> list[FieldChange]:
+    """Changes at, above or below a spec path filled from a sensitive variable are sensitive."""
+    if not paths:
+        return changes
+    def hit(p: str) -> bool:
+        return any(p == s or s.startswith((p + ".", p + "[")) or p.startswith((s + ".", s + "["))
+                   for s in paths)
+    return [dc_replace(c, sensitive=True) if not c.sensitive and hit(c.path) else c for c in changes]
+
+
 def _shown(changes: list[FieldChange], sensitive: set[str]) -> list[FieldChange]:
     """Changes as the plan shows them: a sensitive field inside a shown value (a VM's
     details.password in `+ details = {...}`) is masked. The applier keeps the real ones."""
@@ -213,16 +223,16 @@ def _plan_desired(resource: Resource, prior: ResourceState | None, lv: Live | No
         reason = ("it no longer exists in the live service (deleted outside reconciler)"
                   if prior else "it is in the manifests but not in the live service")
         changes = [FieldChange(k, None, v, False, k in sensitive) for k, v in spec.items()]
-        action = Action(address, resource.kind, ActionType.CREATE, [reason],
-                        _shown(_mark_sensitive(changes, sensitive, derived), sensitive))
+        changes = _mark_derived(_mark_sensitive(changes, sensitive, derived), resource.sensitive_paths)
+        action = Action(address, resource.kind, ActionType.CREATE, [reason], _shown(changes, sensitive))
         return Step(action, resource, None, prior, pending=pending, spec=spec)
     last_applied = prior.last_applied if prior else (pending.get("spec") if pending else None)
     diff = kind.diff(spec, lv, last_applied)
     changes = [c for c in diff.changes if not _ignored(c.path, resource.lifecycle.ignore_changes)]
-    changes = _mark_sensitive(changes, sensitive, derived)
+    changes = _mark_derived(_mark_sensitive(changes, sensitive, derived), resource.sensitive_paths)
     diff = Diff(changes=changes, notes=list(diff.notes))
     adopt = prior is None
-    if address in options.replace:
+    if address in options.replace or address.split("[")[0] in options.replace:  # the block: every instance
         atype, reasons = ActionType.REPLACE, ["replacement requested with --replace"]
     elif diff.replace:
         atype = ActionType.REPLACE
@@ -284,14 +294,17 @@ def _add_cost(step: Step, kind: Any, context: Callable[[str], KindContext]) -> N
 
 
 def _apply_targeting(steps: dict[str, Step], g: dict[str, set[str]], options: PlanOptions) -> None:
+    expanded = {}
     for flag, addresses in (("--target", options.targets), ("--exclude", options.excludes),
                             ("--replace", options.replace)):
-        missing = [a for a in addresses if a not in g]
+        # a for_each / count block's address stands for all its instances
+        expanded[flag] = [x for a in addresses for x in graph.instances(a, g)]
+        missing = [a for a in addresses if not graph.instances(a, g)]
         if missing:
             raise PlanError(f"{flag} {missing[0]}: no such resource in the manifests or the state")
     # --target keeps what the targets depend on; --exclude drops what depends on the excluded
-    keep = graph.dependencies_of(g, options.targets) if options.targets else set(steps)
-    drop = graph.dependants(g, options.excludes) if options.excludes else set()
+    keep = graph.dependencies_of(g, expanded["--target"]) if options.targets else set(steps)
+    drop = graph.dependants(g, expanded["--exclude"]) if options.excludes else set()
     for address in list(steps):
         if address not in keep or address in drop:
             del steps[address]

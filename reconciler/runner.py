@@ -58,14 +58,20 @@ class Workspace:
 
 
 def load_workspace(paths: list[str], providers: dict[str, Any], env: Mapping[str, str] | None = None,
-                   progress: Callable[[str], None] = lambda m: None) -> Workspace:
-    """Load, validate and check for cycles. Raises ManifestError; makes no API call."""
+                   progress: Callable[[str], None] = lambda m: None, inputs: Any = None,
+                   require_values: bool = True) -> Workspace:
+    """Load, validate and check for cycles. Raises ManifestError; makes no API call.
+    `inputs`: variable values from the command line (variables.Inputs)."""
+    from reconciler import outputs
     from reconciler.manifest import load_manifest
     from reconciler.validation import validate
 
-    manifest = load_manifest(paths, env if env is not None else os.environ)
+    manifest = load_manifest(paths, env if env is not None else os.environ, inputs, require_values)
+    from reconciler.http import register_secret
+    for name in manifest.sensitive_variables:  # kept out of --debug logs and API error messages
+        register_secret(manifest.variables.get(name))
     ws = Workspace(manifest=manifest, providers=providers, progress=progress)
-    problems = validate(manifest, ws.kinds)
+    problems = validate(manifest, ws.kinds) + outputs.problems(manifest, ws.kinds)
     if problems:
         raise ManifestError(problems)
     graph.check_cycles(manifest.resources)
@@ -142,6 +148,11 @@ def plan(ws: Workspace, state: StateDoc, options: PlanOptions = PlanOptions(),
     if result.errors:
         raise PlanError("\n".join(result.errors))
     result.plan.manifest_digest = ws.manifest.digest
+    if ws.manifest.outputs or state.outputs:
+        from reconciler import outputs
+
+        result.plan.output_changes = outputs.planned_changes(ws.manifest, ws.kinds, state, live,
+                                                             result.plan.actions, options.destroy)
     if fingerprint:
         result.plan.fingerprints = {a: (fingerprint(lv.attrs) if lv is not None else None)
                                     for a, lv in live.items()}

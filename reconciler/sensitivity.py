@@ -95,9 +95,16 @@ _lock = threading.Lock()
 MIN_LENGTH = 6  # shorter strings would blank out ordinary words
 
 
-def register(value: Any) -> None:
-    """Remember a secret value so that no log line or error message shows it."""
-    if isinstance(value, str) and len(value) >= MIN_LENGTH:
+def register(value: Any, min_length: int = MIN_LENGTH) -> None:
+    """Remember a secret value (or every string inside a mapping or list) so that no log
+    line or error message shows it."""
+    if isinstance(value, dict):
+        for v in value.values():
+            register(v, min_length)
+    elif isinstance(value, list):
+        for v in value:
+            register(v, min_length)
+    elif isinstance(value, str) and len(value) >= min_length:
         with _lock:
             _values.add(value)
             for line in value.splitlines():  # a private key is logged line by line, if at all

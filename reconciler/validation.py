@@ -217,6 +217,8 @@ def _spec_problems(resource: Resource, kind: Any) -> list[Problem]:
     except FileNotFoundError:
         return [_problem(resource, "kind", f"the schema {schema} of kind {resource.kind} is not installed")]
     sensitive = ALWAYS_SENSITIVE | frozenset(getattr(kind, "sensitive", ()) or ())
+    # fields filled from a sensitive variable: their values are never echoed either
+    sensitive |= {re.sub(r"(\[\d+\])+$", "", p).rsplit(".", 1)[-1] for p in resource.sensitive_paths}
     return schema_problems(validator, resource.spec, "spec", resource.where,
                            lambda field: f"{resource.address}.{field}", sensitive)
 

@@ -292,6 +292,11 @@ class _Reader:
         here = lines[line - 1] if 0 < line <= len(lines) else ""
         if "\t" in message or "\t" in here[: len(here) - len(here.lstrip(" \t"))]:
             message = "tab character in indentation: YAML indents with spaces only"
+        elif "nesting depth" in message:
+            # newer libyaml (PyYAML >= 6.0.3) stops deep flow nesting while scanning ahead,
+            # before our own MAX_DEPTH check sees the events: same problem, same words
+            self.problems.append(Problem(self.file, line, col, "", f"nested deeper than {MAX_DEPTH} levels"))
+            return
         elif e.context and e.problem and e.context not in message:
             message = f"{message} ({e.context}"
             if e.context_mark and e.context_mark is not mark:

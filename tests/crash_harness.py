@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+from tracked import copy_tracked
 
 # requests that change something, not logins or searches
 MUTATING = r"^(POST|PUT|PATCH|DELETE) (?!/account/|/api/v0/get-token/|/api/v1/data_assets/search)"
@@ -54,7 +55,7 @@ def copy_example(name: str, dest: Path) -> None:
     shutil.copy(EXAMPLES / name, dest)
     for folder in EXAMPLE_FILES:
         if (EXAMPLES / folder).is_dir() and not (dest / folder).exists():
-            shutil.copytree(EXAMPLES / folder, dest / folder)
+            copy_tracked(EXAMPLES / folder, dest / folder)
 
 
 def apply_cmd(manifests: Path, state: Path) -> list[str]:

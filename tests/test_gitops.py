@@ -35,19 +35,30 @@ def infra(tmp_path, sandbox_env, monkeypatch):
 
 
 def workflow_commands() -> list[str]:
+    """The `reconciler` lines a reviewed change goes through: the plan job, then the apply
+    job's step that applies the reviewed plan (the re-plan steps run only when it is stale)."""
     jobs = yaml.safe_load(WORKFLOW.read_text())["jobs"]
+    steps = jobs["plan"]["steps"] + [s for s in jobs["apply"]["steps"] if s.get("id") == "apply"]
     lines = []
-    for job in ("plan", "apply"):
-        for step in jobs[job]["steps"]:
-            for line in step.get("run", "").splitlines():
-                if line.strip().startswith("reconciler "):
-                    lines.append(line.strip())
+    for step in steps:
+        for line in step.get("run", "").splitlines():
+            if line.strip().startswith("reconciler "):
+                lines.append(line.strip())
     return lines
+
+
+def stale_phrase() -> str:
+    """The words the CI examples grep an apply's output for: the plan was refused as stale."""
+    import re
+    phrases = set(re.findall(r'grep -q "([^"]+)" apply.log', WORKFLOW.read_text()))
+    assert len(phrases) == 1, phrases
+    return phrases.pop()
 
 
 def run_shell_line(line: str) -> int:
     """Enough of a shell for the workflow's lines: `|| test $? -eq 2` and `> file`."""
     allowed = {0}
+    line = line.split(" 2>&1 | tee ")[0]
     if "|| test $? -eq 2" in line:
         line, allowed = line.split("||")[0], {0, 2}
     target = None
@@ -87,6 +98,7 @@ def test_stale_plan_is_refused_and_fresh_plan_applies_as_shown(infra, sandbox_en
     code, out = run("apply", "plan.bin")
     assert code == 1
     assert f"{address} changed in the live service" in out
+    assert stale_phrase() in out  # what the CI examples look for to re-plan and show why
     # a fresh plan of the same change applies exactly what it showed
     code, shown = run("plan", "infra/", "-o", "plan2.bin")
     code, applied = run("apply", "plan2.bin")

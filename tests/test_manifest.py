@@ -187,6 +187,31 @@ def test_anchors_and_merge_keys_copy_values(tmp_path):
     assert b.spec["tags"] == ["a"]  # not shared
 
 
+def test_x_keys_and_templates_hold_anchors_and_are_otherwise_ignored(tmp_path):
+    f = write(tmp_path, "m.yaml", """
+        x-defaults: &defaults {size: 2, tags: [a]}
+        templates:
+          big: &big {size: 64}
+        resources:
+          - {kind: t.k, name: a, spec: {<<: *defaults, size: 3}}
+          - {kind: t.k, name: b, spec: {<<: [*big, *defaults]}}
+        """)
+    a, b = load_manifest([f], {}).resources
+    assert a.spec == {"size": 3, "tags": ["a"]} and b.spec == {"size": 64, "tags": ["a"]}
+
+
+def test_a_mapping_is_the_long_form_only_when_its_keys_are_the_long_forms(tmp_path):
+    f = write(tmp_path, "m.yaml", """
+        variables:
+          plain: {default: 1, other: 2}          # not the long form: a mapping default
+          long: {default: 1, description: d}
+          wrapped: {default: {type: x}}          # a mapping with a key named type, via default
+        resources: []
+        """)
+    assert load_manifest([f], {}).variables == {"plain": {"default": 1, "other": 2}, "long": 1,
+                                                "wrapped": {"type": "x"}}
+
+
 def test_providers_merge_across_files_and_backend(tmp_path):
     write(tmp_path, "a.yaml", """
         providers:

@@ -2,12 +2,12 @@
 of examples/, then a second plan shows no changes, then destroy leaves nothing of ours."""
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 from click.testing import CliRunner
 
 from reconciler.cli import main
+from tracked import copy_tracked
 
 pytest_plugins = ["pg"]
 
@@ -21,7 +21,7 @@ def run(*args):
 
 def test_sandbox_quick_start_converges(tmp_path, monkeypatch):
     work = tmp_path / "examples"
-    shutil.copytree(EXAMPLES, work)
+    copy_tracked(EXAMPLES, work)
     for name in ("VALDI_EMAIL", "VALDI_PASSWORD", "VALOHAI_TOKEN", "CODEOCEAN_TOKEN", "RECONCILER_STATE"):
         monkeypatch.delenv(name, raising=False)
     code, out = run("apply", str(work), "--sandbox", "--auto-approve")
@@ -30,6 +30,8 @@ def test_sandbox_quick_start_converges(tmp_path, monkeypatch):
     code, out = run("--sandbox", "plan", str(work), "--detailed-exitcode")
     assert code == 0, out
     assert "No changes" in out
+    code, out = run("--sandbox", "output", "trainer_ip", str(work))
+    assert code == 0 and out.count(".") == 3, out  # an IPv4 address, printed raw
     state = work / ".reconciler" / "sandbox" / "state.json"
     assert state.exists() and oct(state.stat().st_mode & 0o777) == "0o600"
     code, out = run("--sandbox", "destroy", str(work), "--auto-approve")
@@ -45,7 +47,7 @@ def test_sandbox_quick_start_converges(tmp_path, monkeypatch):
 def test_sandbox_quick_start_with_postgres_state(tmp_path, monkeypatch, request):
     url = request.getfixturevalue("pg_url")
     work = tmp_path / "examples"
-    shutil.copytree(EXAMPLES, work)
+    copy_tracked(EXAMPLES, work)
     monkeypatch.setenv("RECONCILER_STATE", url)
     code, out = run("--sandbox", "apply", str(work), "--auto-approve")
     assert code == 0, out

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 from pathlib import Path
 
 from click.testing import CliRunner
 
 from reconciler.cli import main
 from reconciler.emulator.core import SANDBOX
+from tracked import copy_tracked
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRETS = [SANDBOX["valdi_password"], SANDBOX["valohai_token"], SANDBOX["codeocean_token"]]
@@ -24,7 +24,7 @@ def run(*args):
 
 def test_no_output_carries_a_sandbox_secret(tmp_path, sandbox_env, monkeypatch, caplog):
     work = tmp_path / "infra"
-    shutil.copytree(ROOT / "examples", work)
+    copy_tracked(ROOT / "examples", work)
     monkeypatch.chdir(tmp_path)
     state = str(tmp_path / "state.json")
     outputs = []

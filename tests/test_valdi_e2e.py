@@ -5,7 +5,6 @@ before any provisioning, and one listing per kind per plan."""
 from __future__ import annotations
 
 import re
-import shutil
 import stat
 import time
 from pathlib import Path
@@ -13,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from conftest import Infra, api_calls
+from tracked import copy_tracked
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -24,7 +24,7 @@ def work(tmp_path, sandbox_env):
     d.mkdir()
     for name in ("valdi.yaml", "keys", "files"):
         src = EXAMPLES / name
-        (shutil.copytree if src.is_dir() else shutil.copy)(src, d / name)
+        copy_tracked(src, d / name)
     return Infra(d, "valdi.yaml")
 
 
@@ -37,12 +37,15 @@ def objects(admin) -> dict[str, int]:
     return {o["key"].split("/", 1)[1]: o["size"] for o in listing}
 
 
-def test_apply_converges_and_writes_the_secrets_only_where_asked(work, admin):
+def test_apply_converges_and_writes_the_secrets_only_where_asked(work, admin, monkeypatch):
+    monkeypatch.delenv("RECONCILER_STATE_KEY", raising=False)
     code, out = work.apply()
     assert code == 0, out
     assert "$0.66/h" in out  # the VM's running cost from the catalog
+    assert "RECONCILER_STATE_KEY" in out  # said once: by the apply that first wrote a secret in clear
     code, out = work.plan("--detailed-exitcode")
     assert code == 0 and "No changes" in out, out
+    assert "RECONCILER_STATE_KEY" not in out and "RECONCILER_STATE_KEY" not in work.apply()[1]
     (vm,) = docs(admin, "valdi_vm")
     assert vm["user_provided_name"] == "trainer" and vm["state"] == "running"
     assert {k["name"] for k in docs(admin, "valdi_sshkey")} == {"deploy", "ci-runner"}

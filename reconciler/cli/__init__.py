@@ -1,18 +1,22 @@
 """The `reconciler` command line. Thin: parse, call the engine, render, exit code.
 
-Exit codes: 0 success / no changes, 1 error, 2 changes present (--detailed-exitcode).
+Exit codes: 0 success / no changes, 1 error (usage errors too), 2 changes present
+(plan --detailed-exitcode) or drift (drift); see root.EXIT_CODES.
 """
 from __future__ import annotations
 
 import importlib
 
-from reconciler.cli.root import main  # noqa: F401
+from reconciler.cli.root import accept_global_flags_after_commands, main
 
 # Command modules register themselves on the root group when imported.
-_COMMAND_MODULES = ("commands", "state_cmds", "state_backend_cmds", "emulator_cmd", "import_cmd")
+_COMMAND_MODULES = ("commands", "state_cmds", "state_backend_cmds", "emulator_cmd", "import_cmd",
+                    "watch_cmd", "output_cmd")
 for _name in _COMMAND_MODULES:
     try:
         importlib.import_module(f"reconciler.cli.{_name}")
     except ModuleNotFoundError as e:  # a module not yet written
         if e.name != f"reconciler.cli.{_name}":
             raise
+
+accept_global_flags_after_commands(main)

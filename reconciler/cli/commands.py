@@ -13,6 +13,7 @@ import click
 
 from reconciler import graph as graphmod
 from reconciler.cli.root import Globals, main
+from reconciler.cli.variables_opt import current_inputs, inputs_of, variable_options
 from reconciler.errors import PlanError, ReconcilerError
 from reconciler.model import Action, ActionType, Plan
 from reconciler.planner import PlanOptions
@@ -73,7 +74,8 @@ def providers() -> dict[str, Any]:
 def workspace(paths: list[str]):
     from reconciler.runner import load_workspace
 
-    return load_workspace(paths, providers(), progress=lambda m: click.echo(f"    {m}", err=True))
+    return load_workspace(paths, providers(), progress=lambda m: click.echo(f"    {m}", err=True),
+                          inputs=current_inputs())
 
 
 def render(plan: Plan, fmt: str, color: bool) -> str:
@@ -131,10 +133,13 @@ def _set_sandbox(ctx: click.Context, param, value: bool) -> None:
         ctx.obj.sandbox = True
 
 
-def sandbox_option(fn):
-    """`--sandbox` after the command too (`reconciler apply examples/ --sandbox`)."""
-    return click.option("--sandbox", is_flag=True, expose_value=False, callback=_set_sandbox,
-                        is_eager=True, help="Run against the built-in emulator.")(fn)
+def sandbox_option(fn=None, *, hidden: bool = False):
+    """`--sandbox` after the command too (`reconciler apply examples/ --sandbox`); hidden
+    where a command makes no API call (accepted, so a script that passes it still runs)."""
+    def decorate(f):
+        return click.option("--sandbox", is_flag=True, expose_value=False, callback=_set_sandbox, hidden=hidden,
+                            is_eager=True, help="Run against the built-in emulator.")(f)
+    return decorate(fn) if fn is not None else decorate
 
 
 def target_options(fn):
@@ -147,8 +152,9 @@ def target_options(fn):
     return fn
 
 
-def secrets_note(store, state) -> str | None:
-    if not any(r.secrets for r in state.resources.values()):
+def secrets_note(store, state, had_secrets: bool) -> str | None:
+    """Said once: by the apply that first writes a secret into a clear-text state."""
+    if had_secrets or not any(r.secrets for r in state.resources.values()):
         return None
     try:
         from reconciler.state.crypto import secrets_encrypted
@@ -163,7 +169,8 @@ def secrets_note(store, state) -> str | None:
 # -- commands -----------------------------------------------------------------------
 @main.command()
 @click.argument("paths", nargs=-1, type=click.Path())
-@sandbox_option
+@sandbox_option(hidden=True)
+@variable_options
 @click.pass_obj
 @guarded
 def validate(g: Globals, paths: tuple[str, ...]) -> None:
@@ -196,6 +203,7 @@ def _make_plan(g: Globals, paths: list[str], options: PlanOptions, store=None):
 @click.option("--destroy", is_flag=True, help="Plan the destruction of everything in the state.")
 @target_options
 @sandbox_option
+@variable_options
 @click.pass_obj
 @guarded
 def plan(g: Globals, paths, out, fmt, detailed_exitcode, refresh_only, destroy, targets, excludes, replace):
@@ -206,9 +214,6 @@ def plan(g: Globals, paths, out, fmt, detailed_exitcode, refresh_only, destroy, 
         ws, store, state, result = _make_plan(g, paths_l, options)
         ws.close()
     click.echo(render(result.plan, fmt, g.color), nl=False)
-    note = secrets_note(store, state)
-    if note and fmt == "text":
-        click.echo(note, err=True)
     if out:
         from reconciler import pins, planfile
 
@@ -218,10 +223,20 @@ def plan(g: Globals, paths, out, fmt, detailed_exitcode, refresh_only, destroy, 
         planfile.save(result.plan, out, manifest_paths=[os.path.relpath(Path(p).resolve()) for p in paths_l],
                       inputs=pinned, options={"targets": list(targets), "excludes": list(excludes),
                                "replace": list(replace), "destroy": destroy,
-                               "refresh_only": refresh_only, "sandbox": g.sandbox})
+                               "refresh_only": refresh_only, "sandbox": g.sandbox,
+                               "variables": _recorded_variables(ws.manifest)})
         click.echo(f"Saved the plan to {out}. Apply exactly this plan with: reconciler apply {out}", err=True)
     if detailed_exitcode and result.plan.has_changes:
         sys.exit(2)
+
+
+def _recorded_variables(manifest) -> dict:
+    from reconciler.http import SECRET_KEYS
+    from reconciler.variables import record
+
+    # declared sensitive, read by a provider block, or named like a secret: only a digest
+    secret = set(manifest.sensitive_variables) | {n for n in manifest.variables if SECRET_KEYS.search(n)}
+    return record(manifest.variables, secret)
 
 
 def _is_planfile(paths: list[str]) -> bool:
@@ -300,6 +315,7 @@ def _run_apply(g: Globals, paths: list[str], options: PlanOptions, auto_approve:
                 click.echo(render(result.plan, "text", g.color), nl=False)
             if not result.plan.has_changes and not options.refresh_only:
                 Applier(result, ws.kinds, lambda k: ws.context(k), store, state).run()  # state sync only
+                _record_outputs(ws, store, state, options)
                 return
             if options.refresh_only:
                 click.echo("Refresh-only: nothing applied.")
@@ -307,17 +323,36 @@ def _run_apply(g: Globals, paths: list[str], options: PlanOptions, auto_approve:
             if saved is None:
                 _confirm(auto_approve, "perform these actions" if verb == "apply" else "destroy these resources")
             started = time.monotonic()
+            had_secrets = any(r.secrets for r in state.resources.values())
             applier = Applier(result, ws.kinds, lambda k: ws.context(k), store, state,
                               parallelism=parallelism, on_event=_event_printer(g))
             applier.run()
+            _record_outputs(ws, store, state, options)
             p = result.plan
             added = p.count(ActionType.CREATE, ActionType.REPLACE)
             changed = p.count(ActionType.UPDATE)
             destroyed = p.count(ActionType.DELETE, ActionType.REPLACE)
             click.echo(f"\n{'Apply' if verb == 'apply' else 'Destroy'} complete! Resources: {added} added, "
                        f"{changed} changed, {destroyed} destroyed. ({time.monotonic() - started:.1f}s)")
+            if state.outputs and verb == "apply":
+                from reconciler.cli.output_cmd import table
+
+                click.echo("\nOutputs:\n" + table(state.outputs), nl=False)
+            note = secrets_note(store, applier.state, had_secrets)
+            if note:
+                click.echo(note, err=True)
     finally:
         ws.close()
+
+
+def _record_outputs(ws, store, state, options: PlanOptions) -> None:
+    """Top-level outputs from what the state now holds, kept in the state."""
+    if options.refresh_only:
+        return
+    from reconciler import outputs
+
+    if outputs.record(ws.manifest, ws.kinds, state, destroy=options.destroy):
+        store.write(state)
 
 
 @main.command()
@@ -328,6 +363,7 @@ def _run_apply(g: Globals, paths: list[str], options: PlanOptions, auto_approve:
 @click.option("--refresh-only", is_flag=True)
 @target_options
 @sandbox_option
+@variable_options
 @click.pass_obj
 @guarded
 def apply(g: Globals, paths, auto_approve, parallelism, lock_timeout, refresh_only, targets, excludes, replace):
@@ -342,6 +378,11 @@ def apply(g: Globals, paths, auto_approve, parallelism, lock_timeout, refresh_on
                               tuple(opts.get("replace", ())), bool(opts.get("destroy")),
                               bool(opts.get("refresh_only")))
         manifest_paths = meta["manifest_paths"]
+        given = inputs_of(g)
+        if given.var_args or given.var_files:
+            raise PlanError("a saved plan carries the variable values it was made with; "
+                            "make a new plan to change them")
+        given.recorded = opts.get("variables") or {}
         with sandbox(g, manifest_paths):
             _run_apply(g, manifest_paths, options, True, parallelism, parse_duration(lock_timeout),
                        saved=saved, verb="destroy" if options.destroy else "apply", saved_inputs=meta["inputs"])
@@ -358,6 +399,7 @@ def apply(g: Globals, paths, auto_approve, parallelism, lock_timeout, refresh_on
 @click.option("--lock-timeout", default="0s")
 @target_options
 @sandbox_option
+@variable_options
 @click.pass_obj
 @guarded
 def destroy(g: Globals, paths, auto_approve, parallelism, lock_timeout, targets, excludes, replace):
@@ -386,6 +428,7 @@ def show(g: Globals, planfile: str, fmt: str) -> None:
 @click.argument("paths", nargs=-1, type=click.Path())
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text")
 @sandbox_option
+@variable_options
 @click.pass_obj
 @guarded
 def drift(g: Globals, paths, fmt) -> None:
@@ -402,6 +445,7 @@ def drift(g: Globals, paths, fmt) -> None:
 
 @main.command(name="graph")
 @click.argument("paths", nargs=-1, type=click.Path())
+@variable_options
 @click.pass_obj
 @guarded
 def graph_cmd(g: Globals, paths) -> None:

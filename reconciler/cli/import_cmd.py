@@ -8,6 +8,7 @@ import click
 
 from reconciler.cli.commands import guarded, open_store, sandbox, sandbox_option, workspace
 from reconciler.cli.root import Globals, main
+from reconciler.cli.variables_opt import variable_options
 
 
 @main.command(name="import")
@@ -15,6 +16,7 @@ from reconciler.cli.root import Globals, main
 @click.argument("remote_id")
 @click.argument("paths", nargs=-1, type=click.Path())
 @sandbox_option
+@variable_options
 @click.pass_obj
 @guarded
 def import_cmd(g: Globals, address: str, remote_id: str, paths) -> None:
@@ -30,6 +32,11 @@ def import_cmd(g: Globals, address: str, remote_id: str, paths) -> None:
         try:
             resource = next((r for r in ws.manifest.resources if r.address == address), None)
             if resource is None:
+                from reconciler.graph import instances
+
+                some = instances(address, [r.address for r in ws.manifest.resources])[:3]
+                if some:
+                    raise StateError(f"{address} has for_each or count: import one instance, e.g. {some[0]}")
                 raise StateError(f"{address} is not declared in the manifests: add its block first, then import")
             store = open_store(g, paths_l, ws.manifest.backend)
             with store.lock("import"):

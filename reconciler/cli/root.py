@@ -18,7 +18,34 @@ class Globals:
         self.debug = debug
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class RootGroup(click.Group):
+    """Exit 1 on a usage error (click says 2), as Terraform does: 2 means only "changes
+    present" (plan --detailed-exitcode, drift), so `|| test $? -eq 2` in a pipeline
+    never lets a mistyped flag through."""
+
+    def make_context(self, *args, **kwargs):
+        try:
+            return super().make_context(*args, **kwargs)
+        except click.UsageError as e:
+            e.exit_code = 1
+            raise
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except click.UsageError as e:
+            e.exit_code = 1
+            raise
+
+
+EXIT_CODES = """\b
+Exit codes:
+  0  success, or no changes
+  1  an error, including a usage error (an unknown command, flag or value)
+  2  changes present (plan --detailed-exitcode), or drift (drift)"""
+
+
+@click.group(cls=RootGroup, context_settings={"help_option_names": ["-h", "--help"]}, epilog=EXIT_CODES)
 @click.option("--sandbox", is_flag=True, help="Run against a built-in emulator of the three APIs.")
 @click.option("--state", "state", metavar="PATH|URL",
               help="State location: a file path or postgresql://... (default .reconciler/state.json).")
@@ -29,9 +56,40 @@ class Globals:
 def main(ctx: click.Context, sandbox: bool, state: str | None, no_color: bool, debug: bool) -> None:
     """Declarative infrastructure for VALDI, Valohai and Code Ocean."""
     color = not no_color and "NO_COLOR" not in os.environ and sys.stdout.isatty()
-    if debug:
-        logging.basicConfig(level=logging.DEBUG, stream=sys.stderr,
-                            format="%(asctime)s %(name)s %(message)s")
-        logging.getLogger("httpx").setLevel(logging.WARNING)  # its lines carry raw URLs
-        logging.getLogger("httpcore").setLevel(logging.WARNING)
     ctx.obj = Globals(sandbox=sandbox, state=state, color=color, debug=debug)
+    if debug:
+        _start_debug_log()
+
+
+def _start_debug_log() -> None:
+    logging.basicConfig(level=logging.DEBUG, stream=sys.stderr, format="%(asctime)s %(name)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # its lines carry raw URLs
+    logging.getLogger("httpcore").setLevel(logging.WARNING)
+
+
+def _late_no_color(ctx: click.Context, param, value: bool) -> None:
+    if value and ctx.find_object(Globals) is not None:
+        ctx.find_object(Globals).color = False
+
+
+def _late_debug(ctx: click.Context, param, value: bool) -> None:
+    g = ctx.find_object(Globals)
+    if value and g is not None and not g.debug:
+        g.debug = True
+        _start_debug_log()
+
+
+def accept_global_flags_after_commands(group: click.Group) -> None:
+    """`reconciler plan x/ --no-color` as well as `reconciler --no-color plan x/`: every
+    command also takes the global flags that need no value."""
+    for command in group.commands.values():
+        if isinstance(command, click.Group):
+            accept_global_flags_after_commands(command)
+            continue
+        names = {p.name for p in command.params}
+        if "no_color" not in names:
+            command.params.append(click.Option(["--no-color"], is_flag=True, expose_value=False, is_eager=True,
+                                               callback=_late_no_color, help="Plain output (also NO_COLOR)."))
+        if "debug" not in names:
+            command.params.append(click.Option(["--debug"], is_flag=True, expose_value=False, is_eager=True,
+                                               callback=_late_debug, help="Log HTTP requests (redacted)."))

@@ -31,6 +31,10 @@ SEED_OBJECTS = {
     "data/train.csv": b"x,y\n1,2\n2,4\n3,6\n4,8\n",
     "data/test.csv": b"x,y\n5,10\n6,12\n",
     "models/model.pkl": b"\x80\x04\x95\x10\x00\x00\x00\x00\x00\x00\x00}\x94\x8c\x01w\x94K\x02s.",
+    # shards for the for_each example (examples/shards.yaml)
+    "shards/p0.csv": b"x,y\n1,2\n",
+    "shards/p1.csv": b"x,y\n2,4\n",
+    "shards/p2.csv": b"x,y\n3,6\n",
 }
 _PARSE_ERROR = {"message": "JSON parse error: the body is not valid JSON", "code": "parse_error"}
 

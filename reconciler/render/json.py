@@ -50,7 +50,13 @@ def plan_to_dict(plan: Plan) -> dict:
                     "hourly_cost_change": plan.cost_delta},
         "warnings": list(plan.warnings),
         "resource_changes": [_resource(a) for a in plan.actions],
+        "output_changes": _output_changes(plan),
     }
+
+
+def _output_changes(plan: Plan) -> list[dict]:
+    from reconciler.render.outputs import json_list
+    return json_list(plan)
 
 
 def render_plan(plan: Plan) -> str:

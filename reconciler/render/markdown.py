@@ -42,9 +42,10 @@ def _money(v: float | None) -> str:
 def render_plan(plan: Plan, *, max_chars: int = 65000, title: str | None = None) -> str:
     changes = [a for a in plan.actions if a.is_change]
     head = [MARKER, f"### {title or 'reconciler plan'}", ""]
+    from reconciler.render.outputs import markdown_lines
     if not changes:
         head.append("**No changes.** The live services match the manifests.")
-        return "\n".join(head) + "\n"
+        return "\n".join(head + [""] + markdown_lines(plan)) + "\n"
     delta = plan.cost_delta
     head += ["| add | change | replace | destroy | hourly cost change |", "|---:|---:|---:|---:|---:|",
              f"| {plan.count(ActionType.CREATE)} | {plan.count(ActionType.UPDATE)} | "
@@ -55,6 +56,7 @@ def render_plan(plan: Plan, *, max_chars: int = 65000, title: str | None = None)
                  if a.type is ActionType.DELETE and a.mode in ("release", "orphan")]
     if warnings:
         head += ["**Warnings**", ""] + [f"- {_cell(w)}" for w in warnings] + [""]
+    head += markdown_lines(plan)
     body = "\n".join(head) + "\n"
     footer_room = 200
     shown = 0

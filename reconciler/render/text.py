@@ -79,6 +79,8 @@ def render_plan(plan: Plan, *, color: bool = False) -> str:
         for w in a.warnings:
             lines.append(_paint(f"  ! {w}", "33", color))
         lines.append("")
+    from reconciler.render.outputs import text_lines
+    lines.extend(text_lines(plan))
     for w in plan.warnings:
         lines.append(_paint(f"Warning: {w}", "33", color))
     if plan.cost_delta:

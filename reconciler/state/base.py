@@ -4,7 +4,8 @@ State JSON:
     {"version": 1, "lineage": uuid, "serial": int,
      "resources": {address: {kind, id, last_applied, outputs, secrets, protected,
                              deletion_policy, adopted, depends_on}},
-     "pending":   {address: {kind, spec, started_at}}}   # journaled creates in flight
+     "pending":   {address: {kind, spec, started_at}},   # journaled creates in flight
+     "outputs":   {name: {value, sensitive}}}            # top-level outputs, after apply
 
 Writes are compare-and-swap on `serial`: `write(doc)` succeeds only if the stored serial
 still equals `doc.serial`; it then increments `doc.serial`.
@@ -51,11 +52,13 @@ class StateDoc:
     resources: dict[str, ResourceState] = field(default_factory=dict)
     pending: dict[str, dict[str, Any]] = field(default_factory=dict)
     version: int = STATE_VERSION
+    outputs: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> {value, sensitive}
 
     def to_dict(self) -> dict:
         return {"version": self.version, "lineage": self.lineage, "serial": self.serial,
                 "resources": {a: asdict(r) for a, r in sorted(self.resources.items())},
-                "pending": dict(sorted(self.pending.items()))}
+                "pending": dict(sorted(self.pending.items())),
+                **({"outputs": dict(sorted(self.outputs.items()))} if self.outputs else {})}
 
     @classmethod
     def from_dict(cls, d: dict, where: str = "the state") -> "StateDoc":
@@ -64,7 +67,8 @@ class StateDoc:
         check(d, where, STATE_VERSION)
         return cls(lineage=d.get("lineage") or str(uuid.uuid4()), serial=int(d.get("serial", 0)),
                    resources={a: ResourceState.from_dict(r) for a, r in d.get("resources", {}).items()},
-                   pending=dict(d.get("pending", {})), version=int(d.get("version", STATE_VERSION)))
+                   pending=dict(d.get("pending", {})), version=int(d.get("version", STATE_VERSION)),
+                outputs=dict(d.get("outputs") or {}))
 
 
 @dataclass

@@ -92,6 +92,9 @@ def seal_doc(doc: dict, env: Mapping[str, str] | None = None) -> dict:
             blob[APPLIED] = taken
         if blob:
             entry["secrets"] = {MARK: fernet.encrypt(json.dumps(blob).encode()).decode()}
+    for entry in (out.get("outputs") or {}).values():  # a sensitive top-level output
+        if isinstance(entry, dict) and entry.get("sensitive") and "value" in entry:
+            entry[MARK] = fernet.encrypt(json.dumps(entry.pop("value")).encode()).decode()
     for entry in out.get("pending", {}).values():  # a journaled create's spec
         taken = []
         entry["spec"] = _take_secrets(entry.get("spec") or {}, [], taken, frozenset(entry.get("sensitive_paths") or ()))
@@ -102,7 +105,8 @@ def seal_doc(doc: dict, env: Mapping[str, str] | None = None) -> dict:
 
 def open_doc(doc: dict, env: Mapping[str, str] | None = None) -> dict:
     sealed = [e for e in doc.get("resources", {}).values() if MARK in (e.get("secrets") or {})] + \
-        [e for e in doc.get("pending", {}).values() if MARK in e]
+        [e for e in doc.get("pending", {}).values() if MARK in e] + \
+        [e for e in (doc.get("outputs") or {}).values() if isinstance(e, dict) and MARK in e]
     if not sealed:
         return doc
     fernet = _fernet(env)
@@ -121,6 +125,12 @@ def open_doc(doc: dict, env: Mapping[str, str] | None = None) -> dict:
             for path, secret in blob.pop(APPLIED, []):
                 _put_back(entry["last_applied"], path, secret)
             entry["secrets"] = blob
+    for entry in (out.get("outputs") or {}).values():
+        if isinstance(entry, dict) and MARK in entry:
+            try:
+                entry["value"] = json.loads(fernet.decrypt(entry.pop(MARK).encode()))
+            except InvalidToken:
+                raise StateError(f"{ENV} does not decrypt the state's secrets (wrong key)") from None
     for entry in out.get("pending", {}).values():
         if MARK in entry:
             try:

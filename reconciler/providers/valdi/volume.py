@@ -45,9 +45,10 @@ def _folder(path: str) -> str:
 
 def credentials_text(keys: dict, bucket_name: str, user_id: Any = None) -> str:
     """An AWS credentials file (awscli, boto3) for the volume's gateway."""
-    where = f"s3://valdi/{user_id}/{bucket_name}" if user_id is not None else bucket_name
+    # the gateway keeps every volume in the bucket `valdi`, under <user_id>/<volume name>/
+    where = f"s3://valdi/{user_id}/{bucket_name}/" if user_id is not None else f"s3://valdi/<user id>/{bucket_name}/"
     return (f"# VALDI volume {bucket_name}: {where} through {GATEWAY}\n"
-            f"# e.g. aws s3 ls --endpoint-url {GATEWAY} s3://valdi/\n"
+            f"# e.g. aws s3 ls --endpoint-url {GATEWAY} {where}\n"
             "[default]\n"
             f"aws_access_key_id = {keys['access_key_id']}\n"
             f"aws_secret_access_key = {keys['secret_access_key']}\n")

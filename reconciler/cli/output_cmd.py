@@ -1,0 +1,80 @@
+"""`reconciler output [NAME] [PATHS...] [--json]`: the top-level outputs the last apply
+kept in the state. No API call.
+
+    reconciler output                    every output, a table; sensitive ones masked
+    reconciler output trainer_ip         one raw value, for scripts: ssh root@$(reconciler output trainer_ip)
+    reconciler output --json             every output as one JSON object; sensitive ones masked
+    reconciler output NAME --json        one value as JSON
+
+Asked for by name, a sensitive output is printed: the caller named what it wants.
+The first argument is a NAME unless it is an existing file or folder.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from reconciler.cli.commands import guarded, open_store, providers, sandbox_option
+from reconciler.cli.root import Globals, main
+from reconciler.cli.variables_opt import current_inputs, variable_options
+from reconciler.variables import MASK
+
+
+def raw(value: Any) -> str:
+    """A value as a script wants it: strings bare, everything else JSON."""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, sort_keys=True)
+
+
+def table(outputs: dict[str, dict]) -> str:
+    if not outputs:
+        return ""
+    width = max(len(n) for n in outputs)
+    lines = []
+    for name, entry in sorted(outputs.items()):
+        shown = MASK if entry.get("sensitive") else json.dumps(entry.get("value"), sort_keys=True)
+        lines.append(f"{name.ljust(width)} = {shown}")
+    return "\n".join(lines) + "\n"
+
+
+def _split(args: tuple[str, ...]) -> tuple[str | None, list[str]]:
+    if args and not Path(args[0]).exists():
+        return args[0], list(args[1:]) or ["."]
+    return None, list(args) or ["."]
+
+
+@main.command(name="output")
+@click.argument("args", nargs=-1, metavar="[NAME] [PATHS]...")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (an object of every output, or one value).")
+@sandbox_option
+@variable_options
+@click.pass_obj
+@guarded
+def output_cmd(g: Globals, args: tuple[str, ...], as_json: bool) -> None:
+    """Print the outputs the last apply recorded (one raw value when NAME is given)."""
+    from reconciler.errors import StateError
+    from reconciler.runner import load_workspace
+
+    name, paths = _split(args)
+    # the manifests say where the state is (a backend block); a missing variable does not matter here
+    ws = load_workspace(paths, providers(), inputs=current_inputs(), require_values=False)
+    doc = open_store(g, paths, ws.manifest.backend).read()
+    if name is None:
+        if as_json:
+            body = {n: (MASK if e.get("sensitive") else e.get("value")) for n, e in sorted(doc.outputs.items())}
+            click.echo(json.dumps(body, indent=2, sort_keys=True))
+        elif doc.outputs:
+            click.echo(table(doc.outputs), nl=False)
+        else:
+            click.echo("No outputs in the state: declare them under outputs: and apply.", err=True)
+        return
+    if name not in doc.outputs:
+        known = ", ".join(sorted(doc.outputs)) or "none yet"
+        declared = " (declared, not yet known: run apply)" if name in ws.manifest.outputs else ""
+        raise StateError(f"no output '{name}' in the state{declared}; outputs: {known}")
+    value = doc.outputs[name].get("value")
+    click.echo(json.dumps(value, sort_keys=True) if as_json else raw(value))

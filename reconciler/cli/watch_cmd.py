@@ -1,0 +1,123 @@
+"""`reconciler watch`: re-read the manifests every interval, report drift and pending
+changes, and with --auto-apply keep the live services converged. Runs as a service:
+metrics, health, webhook notices, and a clean stop on SIGTERM/SIGINT."""
+from __future__ import annotations
+
+import os
+import re
+import signal
+import threading
+
+import click
+
+from reconciler.cli.commands import guarded, open_store, parse_duration, providers, sandbox, sandbox_option
+from reconciler.cli.root import Globals, main
+from reconciler.cli.variables_opt import current_inputs, variable_options
+
+HARD_STOP = 8.0  # seconds after a stop signal: a run still going is abandoned (exit 0 under 10 s)
+
+
+def parse_jitter(text: str) -> float:
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(%?)\s*", text or "")
+    value = (float(m.group(1)) / (100 if m.group(2) else 1)) if m else -1.0
+    if not 0 <= value < 1:
+        raise click.BadParameter(f"{text!r}: expected a share of the interval below 100%, like 10%")
+    return value
+
+
+def _auto_apply(value: str | None) -> str | None:
+    if value not in (None, "all", "changes"):
+        raise click.BadParameter(f"{value!r} is not all or changes (put PATHS before --auto-apply, "
+                                 "or write --auto-apply=all)", param_hint="--auto-apply")
+    return value
+
+
+@main.command()
+@click.argument("paths", nargs=-1, type=click.Path())
+@click.option("--interval", default="60s", show_default=True, help="Time between runs: 500ms, 30s, 5m.")
+@click.option("--auto-apply", "auto_apply", is_flag=False, flag_value="all", default=None,
+              metavar="[=all|=changes]", callback=lambda ctx, param, value: _auto_apply(value),
+              help="Apply what the plan says (under the state lock, never destroying a prevent_destroy "
+                   "resource). =changes: creates and in-place updates only, never a delete or replace. "
+                   "Put PATHS before it, or write --auto-apply=all.")
+@click.option("--jitter", default="0%", show_default=True, help="Spread each interval by up to this share (10%).")
+@click.option("--metrics-port", type=click.IntRange(0, 65535), default=None,
+              help="Serve Prometheus /metrics and /healthz on this port (0: a free port, logged).")
+@click.option("--metrics-host", default="0.0.0.0", show_default=True, help="Address the metrics server binds.")
+@click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--notify", "notify_url", metavar="URL", envvar="RECONCILER_NOTIFY_URL", show_envvar=True,
+              help="POST a JSON notice (with a Slack-compatible `text`) when drift appears or clears "
+                   "and when an apply fails.")
+@click.option("--parallelism", default=8, show_default=True, type=click.IntRange(1, 64))
+@sandbox_option
+@variable_options
+@click.pass_obj
+@guarded
+def watch(g: Globals, paths, interval, auto_apply, jitter, metrics_port, metrics_host, log_format, notify_url,
+          parallelism) -> None:
+    """Keep watching: every interval plan, report what moved, and with --auto-apply heal it.
+    Stops cleanly on SIGTERM or SIGINT (exit 0)."""
+    from reconciler.runner import load_workspace
+    from reconciler.watch.eventlog import EventLog
+    from reconciler.watch.loop import Watch, WatchConfig
+    from reconciler.watch.metrics import Health, Metrics, MetricsServer
+    from reconciler.watch.notify import Notifier
+
+    seconds = parse_duration(interval)
+    if seconds <= 0:
+        raise click.BadParameter(f"{interval!r}: the interval must be longer than 0", param_hint="--interval")
+    config = WatchConfig(interval=seconds, jitter=parse_jitter(jitter), auto_apply=auto_apply,
+                         parallelism=parallelism)
+    paths_l = list(paths) or ["."]
+    log = EventLog(log_format)
+    with sandbox(g, paths_l):
+        kinds = providers()
+        inputs = current_inputs()  # --var / --var-file, read again on every run's load
+        load = lambda: load_workspace(paths_l, kinds, progress=lambda m: log.emit("progress", m),  # noqa: E731
+                                      inputs=inputs)
+        first = load()  # bad manifests at start: one line each, exit 1, no API call
+        first.close()
+        metrics, health = Metrics(), Health(seconds)
+        notifier = Notifier(notify_url, on_error=lambda m: log.emit("notify_failed", m, level="warning")) \
+            if notify_url else None
+        w = Watch(config, load, lambda ws: open_store(g, paths_l, ws.manifest.backend), log,
+                  metrics=metrics, health=health, notifier=notifier)
+        server = MetricsServer(metrics, health, metrics_port, metrics_host).start() \
+            if metrics_port is not None else None
+        _stop_on_signals(w, log)
+        store = open_store(g, paths_l, first.manifest.backend)
+        log.emit("start", f"watching {' '.join(paths_l)} every {seconds:g}s"
+                          f"{f' ±{config.jitter:.0%}' if config.jitter else ''}; "
+                          f"{'auto-apply: ' + auto_apply if auto_apply else 'report only'}; state {store.location}"
+                          + (f"; metrics on http://{metrics_host}:{server.port}/metrics" if server else ""),
+                 interval_seconds=seconds, auto_apply=auto_apply, state=store.location,
+                 metrics_port=server.port if server else None)
+        try:
+            w.run_forever()
+        finally:
+            if notifier:
+                notifier.close()
+            if server:
+                server.stop()
+        log.emit("stopped", "stopped cleanly: the state is written and the lock is free")
+
+
+def _stop_on_signals(w, log) -> None:
+    def abandon() -> None:
+        log.emit("abandoned", f"the run did not finish within {HARD_STOP:g}s of the stop signal; exiting. "
+                              "The state is as last written (creates in flight are journaled) and the lock "
+                              "goes with this process; the next run completes the work.", level="warning")
+        os._exit(0)
+
+    def on_signal(signum, frame) -> None:
+        if w.stopping:
+            return
+        log.emit("stopping", f"{signal.Signals(signum).name} received: finishing the run in progress "
+                             f"(at most {HARD_STOP:g}s)")
+        w.stop()
+        timer = threading.Timer(HARD_STOP, abandon)
+        timer.daemon = True
+        timer.start()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)

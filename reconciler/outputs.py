@@ -1,0 +1,135 @@
+"""Top-level `outputs:`: checked at load, shown as changes in plans, computed after apply
+and kept in the state (`reconciler output` reads them there).
+
+An output is sensitive when declared so, when it read a sensitive variable, or when it
+references a sensitive attribute of a resource (a volume's secret_access_key): such a
+value is masked in plans, tables and JSON, sealed in the state with the other secrets,
+and printed only when asked for by name.
+
+State shape: {"outputs": {name: {"value": ..., "sensitive": bool}}}.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Iterator, Mapping
+
+from reconciler.errors import Problem
+from reconciler.model import UNKNOWN, ActionType, FieldChange, Manifest, Output, Ref, Template
+from reconciler.planner import resolve, state_outputs
+from reconciler.state.base import StateDoc
+
+
+def _refs(value: Any) -> Iterator[Ref]:
+    if isinstance(value, Ref):
+        yield value
+    elif isinstance(value, Template):
+        yield from (p for p in value.parts if isinstance(p, Ref))
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from _refs(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _refs(v)
+
+
+def problems(manifest: Manifest, kinds: Mapping[str, Any]) -> list[Problem]:
+    """References in outputs name resources of the manifests and attributes they have."""
+    by_address = {r.address: r for r in manifest.resources}
+    out = []
+    for output in manifest.outputs.values():
+        pos = output.position
+        for ref in _refs(output.value):
+            target = by_address.get(ref.address)
+            if target is None:
+                hint = _hint(ref.address, by_address)
+                out.append(Problem(pos.file, pos.line, pos.column, f"outputs.{output.name}",
+                                   f"{ref} refers to {ref.address}, which is not in the manifests{hint}"))
+                continue
+            kind = kinds.get(target.kind)
+            attributes = set(getattr(kind, "outputs", None) or {"id"}) if kind is not None else None
+            if attributes is not None and ref.attribute not in attributes:
+                out.append(Problem(pos.file, pos.line, pos.column, f"outputs.{output.name}",
+                                   f"{ref}: {target.kind} has no attribute '{ref.attribute}' "
+                                   f"(it has: {', '.join(sorted(attributes))})"))
+    return out
+
+
+def _hint(address: str, known) -> str:
+    import difflib
+
+    match = difflib.get_close_matches(address, list(known), n=1)
+    return f"; did you mean {match[0]}?" if match else ""
+
+
+def is_sensitive(output: Output, manifest: Manifest, kinds: Mapping[str, Any]) -> bool:
+    if output.sensitive:
+        return True
+    by_address = {r.address: r.kind for r in manifest.resources}
+    for ref in _refs(output.value):
+        kind = kinds.get(by_address.get(ref.address, ""))
+        if kind is not None and ref.attribute in set(getattr(kind, "sensitive", ()) or ()):
+            return True
+    return False
+
+
+def _known(value: Any) -> bool:
+    if value is UNKNOWN:
+        return False
+    if isinstance(value, dict):
+        return all(_known(v) for v in value.values())
+    if isinstance(value, list):
+        return all(_known(v) for v in value)
+    return True
+
+
+def evaluate(manifest: Manifest, kinds: Mapping[str, Any],
+             lookup: Callable[[str, str], Any]) -> dict[str, dict]:
+    """{name: {"value", "sensitive"}}; a value not (yet) known is UNKNOWN."""
+    out = {}
+    for name, output in manifest.outputs.items():
+        value = resolve(output.value, lookup)
+        out[name] = {"value": value if _known(value) else UNKNOWN,
+                     "sensitive": is_sensitive(output, manifest, kinds)}
+    return out
+
+
+def record(manifest: Manifest, kinds: Mapping[str, Any], state: StateDoc, destroy: bool = False) -> bool:
+    """Compute the outputs from what the state now holds; True if they changed."""
+    fresh = {} if destroy else {name: o for name, o in evaluate(manifest, kinds, state_outputs(state)).items()
+                                if o["value"] is not UNKNOWN}
+    if fresh == state.outputs:
+        return False
+    state.outputs = fresh
+    return True
+
+
+def planned_changes(manifest: Manifest, kinds: Mapping[str, Any], state: StateDoc, live: Mapping[str, Any],
+                    actions: list, destroy: bool = False) -> list[FieldChange]:
+    """How the outputs would change if this plan were applied."""
+    unknown = {a.address for a in actions if a.type in (ActionType.CREATE, ActionType.REPLACE)
+               and a.mode != "adopt"}
+    gone = {a.address for a in actions if a.type is ActionType.DELETE}
+    recorded = state_outputs(state)
+
+    def lookup(address: str, attribute: str) -> Any:
+        if address in unknown or address in gone:
+            return UNKNOWN
+        lv = live.get(address)
+        if lv is not None and attribute in lv.outputs:
+            return lv.outputs[attribute]
+        return recorded(address, attribute)
+
+    after = {} if destroy else evaluate(manifest, kinds, lookup)
+    changes = []
+    for name in sorted(set(after) | set(state.outputs)):
+        old = state.outputs.get(name)
+        new = after.get(name)
+        old_value = old["value"] if old else None
+        new_value = new["value"] if new else None
+        if old is not None and new is not None and old_value == new_value:
+            continue
+        sensitive = bool((old and old.get("sensitive")) or (new and new["sensitive"]))
+        changes.append(FieldChange(name, old_value, new_value, False, sensitive))
+    return changes
+
+
+__all__ = ["problems", "evaluate", "record", "planned_changes", "is_sensitive"]

@@ -1,0 +1,259 @@
+"""Variables: how a manifest declares them and where their values come from.
+
+Declared under `variables:`, short or long:
+
+    variables:
+      team: vision                       # a plain value is the default
+      shards: [p0, p1]
+      token: {type: string, sensitive: true, description: "..."}   # long form; no default:
+                                                                    # a value must come from outside
+A mapping whose keys are only `default`, `description`, `type` and `sensitive` is the long
+form (a plain mapping default with those keys: write it as `{default: {...}}`).
+
+Values from outside, lowest precedence first: the manifest's default, the environment
+(`RECONCILER_VAR_<NAME>`), var files (`--var-file`, in order), `--var NAME=VALUE` (in
+order), and last the values a saved plan recorded. Text from the environment and `--var`
+is read as YAML (`[p0, p1]` is a list), except for a variable of type string, which keeps
+the text as written.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets as _secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from reconciler.errors import Problem
+from reconciler.model import Position
+
+ENV_PREFIX = "RECONCILER_VAR_"
+LONG_KEYS = frozenset({"default", "description", "type", "sensitive"})
+TYPES = ("string", "number", "boolean", "list", "map")
+MASK = "(sensitive)"
+
+
+class InputProblem(Problem):
+    """A problem with a value given on the command line or in the environment: there is
+    no file line to point at, so the line names the flag or variable instead."""
+
+    def __str__(self) -> str:
+        return f"{self.file}: {self.path}: {self.message}"
+
+
+@dataclass
+class Declaration:
+    name: str
+    position: Position
+    default: Any = None
+    has_default: bool = False
+    type: str | None = None
+    sensitive: bool = False
+    description: str = ""
+    default_position: Position | None = None
+
+
+@dataclass
+class Given:
+    """A value from outside the manifest, and where it came from (for messages)."""
+
+    value: Any
+    origin: str  # "--var team", "RECONCILER_VAR_team", "vars.yaml"
+    position: Position | None = None  # in a var file
+
+
+@dataclass
+class Inputs:
+    """What the command line says about variables."""
+
+    var_files: list[str] = field(default_factory=list)
+    var_args: list[str] = field(default_factory=list)  # "NAME=VALUE"
+    recorded: dict[str, Any] | None = None  # from a saved plan (see record())
+
+
+def is_long_form(block: Any) -> bool:
+    return isinstance(block, dict) and bool(block) and LONG_KEYS.issuperset(block)
+
+
+def declare(name: str, block: Any, position: Position, positions: Mapping[str, Position],
+            problems: list[Problem]) -> Declaration:
+    """A declaration from its `variables:` entry. positions: relative to the entry."""
+    if not is_long_form(block):
+        return Declaration(name, position, block, True, default_position=position)
+    decl = Declaration(name, position, block.get("default"), "default" in block,
+                       default_position=positions.get("default", position))
+    where = f"variables.{name}"
+    kind = block.get("type")
+    if kind is not None:
+        if kind in TYPES:
+            decl.type = kind
+        else:
+            pos = positions.get("type", position)
+            problems.append(Problem(pos.file, pos.line, pos.column, f"{where}.type",
+                                    f"{kind!r} is not a type; use one of {', '.join(TYPES)}"))
+    sensitive = block.get("sensitive", False)
+    if isinstance(sensitive, bool):
+        decl.sensitive = sensitive
+    else:
+        pos = positions.get("sensitive", position)
+        problems.append(Problem(pos.file, pos.line, pos.column, f"{where}.sensitive",
+                                "expected true or false"))
+    description = block.get("description")
+    decl.description = description if isinstance(description, str) else ""
+    return decl
+
+
+def type_problem(value: Any, kind: str | None, sensitive: bool) -> str | None:
+    """Why `value` is not of the declared type, or None. Never shows a sensitive value."""
+    if kind is None:
+        return None
+    ok = {"string": isinstance(value, str),
+          "number": isinstance(value, (int, float)) and not isinstance(value, bool),
+          "boolean": isinstance(value, bool),
+          "list": isinstance(value, list),
+          "map": isinstance(value, dict)}[kind]
+    if ok:
+        return None
+    got = describe_type(value)
+    shown = "" if sensitive or isinstance(value, (dict, list)) or value is None else f" {_short(value)}"
+    return f"expected a {kind}, got {got}{shown}"
+
+
+def describe_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return type(value).__name__
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value) if not isinstance(value, str) else repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _parse_text(text: str, declared: Declaration, origin: str) -> Any:
+    """A value given as text: YAML, unless the variable is a string (or the text is not
+    YAML, e.g. an unquoted string with a colon: then the text as written)."""
+    if declared.type == "string":
+        return text
+    from reconciler.yamlread import read_documents
+
+    found: list[Problem] = []
+    docs = read_documents(text, origin, found)
+    if found or len(docs) > 1:
+        return text
+    return docs[0].value if docs else None
+
+
+def given_values(inputs: Inputs | None, env: Mapping[str, str], declared: Mapping[str, Declaration],
+                 problems: list[Problem]) -> dict[str, Given]:
+    """Each declared variable's value from outside the manifest, by precedence."""
+    out: dict[str, Given] = {}
+    for name, decl in declared.items():
+        origin = ENV_PREFIX + name
+        if origin in env:
+            out[name] = Given(_parse_text(env[origin], decl, origin), origin)
+    if inputs is None:
+        return out
+    for path in inputs.var_files:
+        out.update(_var_file(path, declared, problems))
+    for arg in inputs.var_args:
+        name, sep, text = arg.partition("=")
+        name = name.strip()
+        origin = f"--var {name}"
+        if not sep or not name:
+            problems.append(InputProblem("--var", 0, 0, arg.split("=")[0][:40],
+                                         "expected NAME=VALUE (e.g. --var team=vision)"))
+            continue
+        if name not in declared:
+            problems.append(InputProblem("--var", 0, 0, name, f"no variable '{name}' is declared under "
+                                         "variables:" + _did_you_mean(name, declared)))
+            continue
+        out[name] = Given(_parse_text(text, declared[name], origin), origin)
+    for name, value in (inputs.recorded or {}).items():
+        if name in declared and not _is_digest(value):
+            out[name] = Given(value, "the saved plan")
+    return out
+
+
+def _var_file(path: str, declared: Mapping[str, Declaration], problems: list[Problem]) -> dict[str, Given]:
+    from reconciler.yamlread import read_documents
+
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as e:
+        problems.append(Problem(path, 1, 1, "", f"cannot read the var file: {getattr(e, 'strerror', None) or e}"))
+        return {}
+    before = len(problems)
+    docs = [d for d in read_documents(text, path, problems) if d.value is not None]
+    if len(problems) > before:
+        return {}
+    if not docs:
+        return {}
+    if len(docs) > 1 or not isinstance(docs[0].value, dict):
+        d = docs[-1] if len(docs) > 1 else docs[0]
+        problems.append(Problem(path, d.position.line, d.position.column, "",
+                                "a var file is one mapping of variable names to values"))
+        return {}
+    doc = docs[0]
+    out: dict[str, Given] = {}
+    for name, value in doc.value.items():
+        pos = doc.positions.get(name, doc.position)
+        if name not in declared:
+            problems.append(Problem(path, pos.line, pos.column, name, f"no variable '{name}' is declared "
+                                    "under variables:" + _did_you_mean(name, declared)))
+            continue
+        out[name] = Given(value, path, pos)
+    return out
+
+
+def _did_you_mean(word: str, choices) -> str:
+    import difflib
+
+    match = difflib.get_close_matches(word, list(choices), n=1)
+    return f"; did you mean '{match[0]}'?" if match else ""
+
+
+# -- what a saved plan records ----------------------------------------------------------------
+def _digest(value: Any, salt: str) -> str:
+    return hashlib.sha256((salt + json.dumps(value, sort_keys=True, default=str)).encode()).hexdigest()
+
+
+def _is_digest(value: Any) -> bool:
+    return isinstance(value, dict) and set(value) == {"$sha256", "$salt"}
+
+
+def record(values: Mapping[str, Any], sensitive: set[str] | frozenset) -> dict[str, Any]:
+    """The resolved values for a plan file: plain, or a salted digest where sensitive."""
+    out = {}
+    for name, value in sorted(values.items()):
+        if name in sensitive:
+            salt = _secrets.token_hex(16)
+            out[name] = {"$sha256": _digest(value, salt), "$salt": salt}
+        else:
+            out[name] = value
+    return out
+
+
+def recorded_mismatches(recorded: Mapping[str, Any], values: Mapping[str, Any]) -> list[str]:
+    """Sensitive variables whose value now differs from the one the plan was made with."""
+    out = []
+    for name, saved in recorded.items():
+        if _is_digest(saved) and (name not in values or _digest(values[name], saved["$salt"]) != saved["$sha256"]):
+            out.append(name)
+    return out
+
+
+__all__ = ["Declaration", "Given", "Inputs", "InputProblem", "declare", "given_values", "type_problem",
+           "record", "recorded_mismatches", "is_long_form", "ENV_PREFIX", "MASK"]

@@ -1,0 +1,123 @@
+"""What moved since the last apply, per resource, read from one plan:
+
+* drift: the live object differs from what was last applied to it (someone changed or
+  deleted it outside reconciler): the last applied spec diffed against the live object.
+* pending: the manifests differ from what was last applied (a resource added, edited or
+  removed, or a create an interrupted apply left journaled).
+
+Only resources the plan would change are looked at: a resource that is up to date with
+its manifest is nothing to report, whatever its history.
+
+This is the watch's own reading of `drift` until it is defined at runner level (issue 18);
+`find_drift` is the one function to switch then.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from reconciler.diffing import left_diff
+from reconciler.planner import PlanResult
+from reconciler.providers.base import Live
+from reconciler.state.base import StateDoc
+
+SENSITIVE = "(sensitive)"
+
+
+@dataclass(frozen=True)
+class FieldMove:
+    path: str
+    before: Any  # the last applied value
+    after: Any  # the live value (drift) or the manifest's (pending)
+    sensitive: bool = False
+
+
+@dataclass(frozen=True)
+class Moved:
+    address: str
+    kind: str
+    what: str  # drift: changed | deleted; pending: added | changed | removed | interrupted
+    fields: tuple[FieldMove, ...] = ()
+
+    @property
+    def signature(self) -> tuple:
+        """Equal signatures mean nothing new to report."""
+        return self.what, tuple((f.path, repr(f.before), repr(f.after)) for f in self.fields)
+
+
+def find_drift(result: PlanResult, state: StateDoc, live: dict[str, Live | None],
+               kinds: dict[str, Any]) -> dict[str, Moved]:
+    out: dict[str, Moved] = {}
+    for address, step in result.steps.items():
+        prior = state.resources.get(address)
+        if not step.action.is_change or prior is None or address not in live:
+            continue
+        kind = kinds.get(prior.kind)
+        if kind is None:
+            continue
+        lv = live[address]
+        if lv is None:
+            out[address] = Moved(address, prior.kind, "deleted")
+            continue
+        try:
+            diff = kind.diff(prior.last_applied, lv, prior.last_applied)
+        except Exception:  # noqa: BLE001 - an old last_applied a kind cannot read is not drift
+            continue
+        ignore = step.resource.lifecycle.ignore_changes if step.resource else ()
+        fields = _moves([c for c in diff.changes if not _ignored(c.path, ignore)], kind, live_first=True)
+        if fields:
+            out[address] = Moved(address, prior.kind, "changed", fields)
+    return out
+
+
+def find_pending(result: PlanResult, state: StateDoc, kinds: dict[str, Any]) -> dict[str, Moved]:
+    out: dict[str, Moved] = {}
+    for address, step in result.steps.items():
+        if not step.action.is_change:
+            continue
+        kind_name, prior = step.action.kind, step.prior
+        if step.resource is None:
+            out[address] = Moved(address, kind_name, "removed" if prior else "interrupted")
+        elif prior is None:
+            out[address] = Moved(address, kind_name, "interrupted" if step.pending else "added")
+        else:
+            changes = left_diff(step.spec or {}, prior.last_applied, prior.last_applied)
+            changes = [c for c in changes if not _ignored(c.path, step.resource.lifecycle.ignore_changes)]
+            fields = _moves(changes, kinds.get(kind_name), live_first=False)
+            if fields:
+                out[address] = Moved(address, kind_name, "changed", fields)
+    return out
+
+
+def _ignored(path: str, ignore: tuple[str, ...]) -> bool:
+    """lifecycle.ignore_changes, as the planner reads it."""
+    for prefix in ignore:
+        prefix = prefix[5:] if prefix.startswith("spec.") else prefix
+        if path == prefix or path.startswith(prefix + "."):
+            return True
+    return False
+
+
+def _moves(changes: list, kind: Any, live_first: bool) -> tuple[FieldMove, ...]:
+    """FieldChanges as moves from the applied value; secrets masked, at any depth."""
+    sensitive = set(getattr(kind, "sensitive", ()) or ())
+    moves = []
+    for c in changes:
+        hidden = c.sensitive or any(seg in sensitive for seg in c.path.split("."))
+        before, after = (c.new, c.old) if live_first else (c.old, c.new)
+        if hidden:
+            before = SENSITIVE if before is not None else None
+            after = SENSITIVE if after is not None else None
+        else:
+            before, after = _mask(before, sensitive), _mask(after, sensitive)
+        moves.append(FieldMove(c.path, before, after, hidden))
+    return tuple(moves)
+
+
+def _mask(value: Any, sensitive: set[str]) -> Any:
+    if isinstance(value, dict):
+        return {k: (SENSITIVE if k in sensitive and v is not None else _mask(v, sensitive))
+                for k, v in value.items()}
+    if isinstance(value, list):
+        return [_mask(v, sensitive) for v in value]
+    return value

@@ -1,0 +1,150 @@
+"""examples/ci/ checked offline, as far as it can be without GitHub or GitLab: the
+pipelines install THIS project (not the unrelated `reconciler` on PyPI), every
+`reconciler` command they run exists with the flags they pass, and the apply jobs apply
+the plan file that was reviewed rather than a fresh plan."""
+from __future__ import annotations
+
+import re
+import shlex
+import tomllib
+from pathlib import Path
+
+import click
+import pytest
+import yaml
+from packaging.requirements import Requirement
+
+from reconciler.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+CI = ROOT / "examples" / "ci"
+GITHUB = CI / "github-actions.yml"
+GITLAB = CI / "gitlab-ci.yml"
+PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["name"]
+PLACEHOLDER = re.compile(r"\$\{\{[^}]*\}\}|\$\{[A-Z_]+\}|\$[A-Z_]+")
+
+
+def github_jobs() -> dict:
+    return yaml.safe_load(GITHUB.read_text())["jobs"]
+
+
+def gitlab_doc() -> dict:
+    return yaml.safe_load(GITLAB.read_text())
+
+
+def script_lines(text: str) -> list[str]:
+    return [ln.strip() for ln in text.splitlines() if ln.strip()]
+
+
+def all_run_lines() -> list[tuple[str, str]]:
+    """(pipeline, shell line) for every line either pipeline runs."""
+    out = []
+    for job in github_jobs().values():
+        for step in job.get("steps", []):
+            out += [("github", ln) for ln in script_lines(step.get("run", ""))]
+    doc = gitlab_doc()
+    for name, job in doc.items():
+        if isinstance(job, dict):
+            for key in ("script", "before_script"):
+                for entry in job.get(key, []) or []:
+                    out += [("gitlab", ln) for ln in script_lines(entry)]
+    return out
+
+
+def pip_installs() -> list[tuple[str, str]]:
+    return [(p, ln) for p, ln in all_run_lines() if ln.startswith(("pip install", "python -m pip install"))]
+
+
+def reconciler_commands() -> list[tuple[str, list[str]]]:
+    """Every `reconciler ...` line, cut where the shell takes over (|| | > 2>&1)."""
+    out = []
+    for pipeline, line in all_run_lines():
+        if line.startswith("reconciler "):
+            words = shlex.split(re.split(r"\s(?:\|\|?|2?>&?1?|>)\s?", line)[0])
+            out.append((pipeline, words[1:]))
+    return out
+
+
+def test_both_pipelines_install_this_project_from_its_repository_pinned():
+    installs = pip_installs()
+    assert {p for p, _ in installs} == {"github", "gitlab"}
+    for pipeline, line in installs:
+        spec = shlex.split(line)[-1]
+        requirement = Requirement(PLACEHOLDER.sub("x", spec))
+        assert requirement.name == PROJECT, line
+        assert requirement.url and requirement.url.startswith("git+"), f"{pipeline}: not from the repository: {line}"
+        assert re.search(r"@(\$\{\{ *vars\.RECONCILER_COMMIT *\}\}|\$\{RECONCILER_COMMIT\})$", spec), \
+            f"{pipeline}: not pinned to a commit: {line}"
+    assert not [ln for _, ln in installs if re.search(r"install ['\"]?reconciler(\[[^\]]*\])?['\"]?\s*$", ln)]
+
+
+def _command(words: list[str]) -> tuple[click.Command, list[str], str]:
+    command: click.Command = main
+    path = []
+    while isinstance(command, click.Group) and words and not words[0].startswith("-"):
+        sub = command.get_command(click.Context(command), words[0])
+        assert sub is not None, f"reconciler {' '.join(path + words[:1])}: no such command"
+        path.append(words.pop(0))
+        command = sub
+    return command, words, " ".join(path)
+
+
+def _flags(command: click.Command) -> dict[str, click.Parameter]:
+    out = {}
+    for param in command.params:
+        for opt in getattr(param, "opts", []) + getattr(param, "secondary_opts", []):
+            if opt.startswith("-"):
+                out[opt] = param
+    return out
+
+
+@pytest.mark.parametrize("pipeline,words", reconciler_commands(), ids=lambda v: v if isinstance(v, str) else " ".join(v))
+def test_every_reconciler_command_exists_with_its_flags(pipeline, words):
+    command, rest, name = _command(list(words))
+    flags = {**_flags(command), **_flags(main)}
+    for word in rest:
+        if word.startswith("-"):
+            assert word.split("=")[0] in flags, f"{pipeline}: reconciler {name}: no flag {word}"
+
+
+def test_github_apply_job_applies_the_plan_the_pull_request_uploaded():
+    jobs = github_jobs()
+    upload = next(s for s in jobs["plan"]["steps"] if "upload-artifact" in s.get("uses", ""))
+    download = next(s for s in jobs["apply"]["steps"] if "download-artifact" in s.get("uses", ""))
+    assert upload["with"]["path"] == "plan.bin"
+    assert upload["with"]["name"].startswith("plan-") and download["with"]["name"].startswith("plan-")
+    apply_step = next(s for s in jobs["apply"]["steps"] if s.get("id") == "apply")
+    assert re.search(r"^reconciler apply plan\.bin\b", apply_step["run"], re.M)
+    before = jobs["apply"]["steps"][: jobs["apply"]["steps"].index(apply_step)]
+    assert not any("reconciler plan" in s.get("run", "") for s in before), "a fresh plan before the apply"
+    # the workflow's file name, as the header says, is what the artifact download names
+    header = re.search(r"\.github/workflows/([\w.-]+\.ya?ml)", GITHUB.read_text())
+    assert header and download["with"]["workflow"] == header.group(1)
+
+
+def test_github_direct_push_and_moved_main_do_not_crash():
+    jobs = github_jobs()
+    find = next(s for s in jobs["apply"]["steps"] if s.get("id") == "pr")
+    assert "if (!pr)" in find["with"]["script"]  # a push with no pull request: no data[0] of nothing
+    replan = next(s for s in jobs["apply"]["steps"] if s.get("id") == "replan")
+    assert "stale" in replan["if"] and "reconciler plan" in replan["run"] and "GITHUB_STEP_SUMMARY" in replan["run"]
+    assert jobs["apply-replanned"]["environment"], "a re-plan is applied only after an approval"
+    assert "replan.bin" in jobs["apply-replanned"]["steps"][-1]["run"]
+
+
+def test_gitlab_apply_job_applies_the_merge_requests_artifact_and_the_note_is_sticky():
+    doc = gitlab_doc()
+    apply_lines = [ln for entry in doc["apply"]["script"] for ln in script_lines(entry)]
+    first_apply = next(i for i, ln in enumerate(apply_lines) if ln.startswith("reconciler apply"))
+    assert apply_lines[first_apply].startswith("reconciler apply plan.bin")
+    assert not any(ln.startswith("reconciler plan") for ln in apply_lines[:first_apply]), "a fresh plan, not the reviewed one"
+    assert any("/artifacts/plan.bin" in ln for ln in apply_lines[:first_apply])
+    assert 3 in doc["apply"]["allow_failure"]["exit_codes"]
+    note = "\n".join(doc["plan"]["script"])
+    assert "<!-- reconciler-plan -->" in note and '"PUT"' in note  # updates the note it posted before
+
+
+def test_the_comment_marker_is_in_the_markdown_plan():
+    from reconciler.model import Plan
+    from reconciler.render import render
+    assert "<!-- reconciler-plan -->" in render(Plan(actions=[]), "markdown", color=False)
