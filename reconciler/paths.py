@@ -9,7 +9,8 @@ to the same rules, at `validate`, before any call:
   manifest file: a private key written over `main.yaml` loses the manifest, a volume
   file uploaded from the state publishes its secrets;
 * a path one resource writes is neither written nor read by another;
-* an existing file is overwritten only if we wrote it (the ledger below says so).
+* an existing file is overwritten only if we wrote it (the ledger below says so); this
+  one is checked at plan time for the resources the plan creates or replaces.
 
 The ledger, `.reconciler/written.json` beside the declaring manifest, records the SHA-256
 of every file we wrote. A file there with the same content is ours to replace.
@@ -144,9 +145,8 @@ def check(manifest: Manifest, kinds: Mapping[str, Any], env: Mapping[str, str] |
                                      "give each resource its own file"))
             continue
         writers[target] = (r, key)
-        problem = _overwrite(value, target, Path(r.base_dir).resolve())
-        if problem:
-            problems.append(_problem(r, key, problem))
+        if target.is_dir():
+            problems.append(_problem(r, key, f"'{value}' is a directory; name a file"))
     for r, key, value, mode, target in entries:
         if mode == READ and target in writers and writers[target][0] is not r:
             other, other_key = writers[target]
@@ -171,10 +171,24 @@ def _confinement(value: str, target: Path, base: Path, folders: list[Path], file
     return None
 
 
+def overwrites(resources: list[Resource], kinds: Mapping[str, Any]) -> list[Problem]:
+    """For the resources a plan creates or replaces (their files are written then): an
+    existing file there that reconciler did not write is never overwritten. Checked at
+    plan time, before any call: a file written by an older version beside a resource
+    that is already made is no obstacle, since nothing will write it."""
+    problems = []
+    for r in resources:
+        kind = kinds.get(r.kind)
+        for key, value, mode in declared(r, kind) if kind is not None else ():
+            if mode == WRITE and isinstance(value, str) and value.strip():
+                problem = _overwrite(value, _resolved(r, value), Path(r.base_dir).resolve())
+                if problem:
+                    problems.append(_problem(r, key, problem))
+    return problems
+
+
 def _overwrite(value: str, target: Path, base: Path) -> str | None:
-    if target.is_dir():
-        return f"'{value}' is a directory; name a file"
-    if not target.exists():
+    if not target.is_file():
         return None
     recorded = _ledger(base).get(os.path.relpath(target, base))
     if recorded is not None and recorded == digest(target):

@@ -13,7 +13,7 @@ from typing import Any, Callable, Mapping
 
 from reconciler import graph
 from reconciler.errors import ManifestError, PlanError
-from reconciler.model import Manifest, Resource
+from reconciler.model import ActionType, Manifest, Resource
 from reconciler.planner import PlanOptions, PlanResult, make_plan, resolve, state_outputs
 from reconciler.providers.base import KindContext, Live, Wanted
 from reconciler.state.base import StateDoc, StateStore
@@ -147,6 +147,12 @@ def plan(ws: Workspace, state: StateDoc, options: PlanOptions = PlanOptions(),
         result.plan.warnings.append(left)
     if result.errors:
         raise PlanError("\n".join(result.errors))
+    from reconciler import paths
+    writing = [s.resource for s in result.steps.values() if s.resource is not None and s.action.mode != "adopt"
+               and s.action.type in (ActionType.CREATE, ActionType.REPLACE)]
+    problems = paths.overwrites(writing, ws.kinds)
+    if problems:
+        raise ManifestError(problems)
     result.plan.manifest_digest = ws.manifest.digest
     if ws.manifest.outputs or state.outputs:
         from reconciler import outputs

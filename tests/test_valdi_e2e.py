@@ -261,3 +261,25 @@ def test_additional_storage_out_of_range_fails_at_plan_before_the_key_is_made(wo
     code, out = work.apply()
     assert code == 1 and "details.additional_storage" in out and "out of range" in out, out
     assert not [k for k in api_calls(admin) if not k.startswith(("GET", "POST /account"))], api_calls(admin)
+
+
+def test_an_existing_file_we_did_not_write_is_never_overwritten(work, admin):
+    """The user's own file where a generated private key would go: the plan refuses with
+    file:line:col before any call; a file reconciler wrote is replaced on --replace; a file
+    beside a key already made (nothing will write it) is no obstacle."""
+    mine = work.path / ".secrets" / "ci-runner.pem"
+    mine.parent.mkdir()
+    mine.write_text("the user's own key\n")
+    admin.delete("/_emulator/requests")
+    code, out = work.apply()
+    assert code == 1 and re.search(r"valdi\.yaml:\d+:\d+: valdi\.ssh_key\.ci\.spec\.private_key_file: .*did not write",
+                                   out), out
+    assert not [k for k in api_calls(admin) if not k.startswith(("GET", "POST /account"))]
+    assert mine.read_text() == "the user's own key\n"
+    mine.unlink()
+    assert work.apply()[0] == 0
+    first = mine.read_text()
+    code, out = work.apply("--replace", "valdi.ssh_key.ci")
+    assert code == 0 and mine.read_text() != first, out  # ours: replaced with the new key
+    mine.write_text("edited by hand\n")
+    assert work.plan("--detailed-exitcode")[0] == 0  # nothing writes it now: no obstacle
