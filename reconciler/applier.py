@@ -36,6 +36,7 @@ from typing import Any, Callable
 from reconciler import graph, recovery
 from reconciler.diffing import _has_unknown
 from reconciler.errors import ApplyError, CreatedIncomplete, ReconcilerError
+from reconciler.http import describe_failure
 from reconciler.model import Action, ActionType
 from reconciler.planner import PlanResult, Step, _ignored, resolve, state_outputs
 from reconciler.providers.base import Diff, KindContext, Live, Wanted
@@ -45,6 +46,8 @@ from reconciler.state.base import ResourceState, StateDoc, StateStore
 
 # event(action, status, seconds, detail): status in start | done | failed | skipped
 Event = Callable[[Action, str, float | None, str | None], None]
+# progress(address, message): a kind's status while it works on that address (a wait)
+Progress = Callable[[str, str], None]
 
 
 @dataclass
@@ -61,7 +64,7 @@ class ApplyReport:
 class Applier:
     def __init__(self, result: PlanResult, kinds: dict[str, Any],
                  context: Callable[[str], KindContext], store: StateStore, state: StateDoc,
-                 parallelism: int = 8, on_event: Event | None = None):
+                 parallelism: int = 8, on_event: Event | None = None, on_progress: Progress | None = None):
         self.result = result
         self.kinds = kinds
         self.context = context
@@ -69,6 +72,7 @@ class Applier:
         self.state = state
         self.parallelism = max(1, parallelism)
         self.on_event = on_event or (lambda *a: None)
+        self.on_progress = on_progress
         self.report = ApplyReport()
         self._blocked: dict[str, str] = {}  # address -> why it must not run
 
@@ -76,8 +80,8 @@ class Applier:
     def run(self) -> ApplyReport:
         steps = self.result.steps
         g = self.result.graph
-        forward = {a for a, s in steps.items() if s.action.type is not ActionType.DELETE}
-        deletes = {a for a, s in steps.items() if s.action.type is ActionType.DELETE}
+        forward = {a for a, s in steps.items() if not s.action.type.removes}
+        deletes = {a for a, s in steps.items() if s.action.type.removes}
         fwd_graph = {a: {d for d in g.get(a, ()) if d in forward} for a in forward}
         # delete phase: reverse edges, so dependants go first
         rev_graph: dict[str, set[str]] = {a: set() for a in deletes}
@@ -115,10 +119,10 @@ class Applier:
             runnable.append(step)
         # journal every create of this wave in one write
         creates = [s for s in runnable if s.action.type in (ActionType.CREATE, ActionType.REPLACE)
-                   and s.action.mode != "adopt"]
+                   and not s.action.adopt]
         specs: dict[str, dict] = {}
         for step in list(runnable):
-            if step.resource is not None and step.action.type is not ActionType.DELETE:
+            if step.resource is not None and not step.action.type.removes:
                 spec = self._resolve(step)
                 if spec is None:
                     runnable.remove(step)
@@ -179,9 +183,17 @@ class Applier:
                 for d in graph.dependencies_of(g, [address]) - {address}:  # and keeps what it uses
                     self._blocked.setdefault(d, f"{address} failed")
 
+    def _ctx(self, kind_name: str, address: str) -> KindContext:
+        """The kind's context, its progress lines tagged with the address they are about."""
+        ctx = self.context(kind_name)
+        if self.on_progress is not None:
+            report = self.on_progress
+            ctx = dataclasses.replace(ctx, progress=lambda message: report(address, message))
+        return ctx
+
     def _delete_old(self, step: Step) -> BaseException | None:
         try:
-            self._delete_replaced(self.context(step.action.kind), step)
+            self._delete_replaced(self._ctx(step.action.kind, step.action.address), step)
         except BaseException as e:  # noqa: BLE001 - reported per step
             return e
         return None
@@ -204,7 +216,7 @@ class Applier:
             kind = self.kinds[step.action.kind]
             a = step.action
             key = None
-            if a.type is ActionType.CREATE and a.mode != "adopt" and hasattr(kind, "create_many"):
+            if a.type is ActionType.CREATE and not a.adopt and hasattr(kind, "create_many"):
                 key = (a.kind, "create")
             elif self._updates(a) and hasattr(kind, "update_many"):
                 key = (a.kind, "update")  # updates and take-overs of existing objects
@@ -226,18 +238,19 @@ class Applier:
 
     @staticmethod
     def _updates(a: Action) -> bool:
-        return a.type is ActionType.UPDATE or (a.type is ActionType.CREATE and a.mode == "adopt")
+        return a.type is ActionType.UPDATE or (a.type is ActionType.CREATE and a.adopt)
 
     def _is_batch(self, step: Step) -> bool:
         kind = self.kinds[step.action.kind]
         a = step.action
-        return (a.type is ActionType.CREATE and a.mode != "adopt" and hasattr(kind, "create_many")) or \
+        return (a.type is ActionType.CREATE and not a.adopt and hasattr(kind, "create_many")) or \
                (self._updates(a) and hasattr(kind, "update_many"))
 
     def _execute_batch(self, group: list[Step], specs: dict[str, dict]) -> list[Any]:
         kind = self.kinds[group[0].action.kind]
-        ctx = self.context(group[0].action.kind)
-        if group[0].action.type is ActionType.CREATE and group[0].action.mode != "adopt":
+        label = group[0].action.address if len(group) == 1 else f"{group[0].action.kind} (x{len(group)})"
+        ctx = self._ctx(group[0].action.kind, label)
+        if group[0].action.type is ActionType.CREATE and not group[0].action.adopt:
             try:
                 made = kind.create_many(ctx, [specs[s.action.address] for s in group])
             except Exception as e:  # noqa: BLE001 - each create is resolved on its own below
@@ -279,19 +292,19 @@ class Applier:
     def _execute(self, step: Step, spec: dict | None) -> Any:
         a = step.action
         kind = self.kinds[a.kind]
-        ctx = self.context(a.kind)
+        ctx = self._ctx(a.kind, a.address)
         if step.resource is not None:  # relative file paths start at the declaring file's folder
             ctx = dataclasses.replace(ctx, base_dir=Path(step.resource.base_dir))
         last = step.prior.last_applied if step.prior else (step.pending or {}).get("spec")
-        if a.type is ActionType.DELETE:
-            if a.mode != "forget":
-                recovery.retry(lambda: kind.delete(ctx, step.live, a.mode or "delete", last))
+        if a.type.removes:
+            if a.type is not ActionType.FORGET:  # delete, release and orphan: the kind's call
+                recovery.retry(lambda: kind.delete(ctx, step.live, a.policy or "delete", last))
             return None
         if a.type is ActionType.REPLACE:
             if step.live is not None:  # None when a replaced chain already deleted it
                 recovery.retry(lambda: self._delete_replaced(ctx, step))
             return self._create(step, spec, ctx)
-        if a.type is ActionType.CREATE and a.mode != "adopt":
+        if a.type is ActionType.CREATE and not a.adopt:
             return self._create(step, spec, ctx)
         diff = self._fresh_diff(kind, step, spec, last)
         return recovery.retry(lambda: kind.update(ctx, step.live, spec, diff)) if diff.changed else step.live
@@ -301,7 +314,7 @@ class Applier:
         """A create that survives in-doubt failures without a duplicate (see recovery.py)."""
         kind = self.kinds[step.action.kind]
         if ctx is None:
-            ctx = self.context(step.action.kind)
+            ctx = self._ctx(step.action.kind, step.action.address)
             if step.resource is not None:
                 ctx = dataclasses.replace(ctx, base_dir=Path(step.resource.base_dir))
         return recovery.create(kind, ctx, spec, lambda: self._lookup(kind, ctx, step, spec),
@@ -326,13 +339,12 @@ class Applier:
             self._store_live(step, outcome.live, spec)  # it exists: never made twice, secrets kept
             outcome, stored = outcome.cause, True
         if isinstance(outcome, BaseException):
-            message = str(outcome) if isinstance(outcome, ReconcilerError) else \
-                f"{outcome.__class__.__name__}: {outcome}"
+            message = str(outcome) if isinstance(outcome, ReconcilerError) else describe_failure(outcome)
             self.report.failed[a.address] = message
             self.on_event(a, "failed", seconds, message)
             self._block_after(a.address, forward)
             return stored
-        if a.type is ActionType.DELETE:
+        if a.type.removes:
             self.state.resources.pop(a.address, None)
             self.state.pending.pop(a.address, None)
         else:
@@ -350,7 +362,7 @@ class Applier:
                 register(v)
         resource = step.resource
         prior = step.prior
-        adopted = (prior.adopted if prior else (a.mode == "adopt" and step.pending is None)) or live.adopted
+        adopted = (prior.adopted if prior else (a.adopt and step.pending is None)) or live.adopted
         policy = resource.deletion_policy if resource and resource.deletion_policy else None
         self.state.resources[a.address] = ResourceState(
             kind=a.kind, id=live.id, last_applied=spec or {},
@@ -385,7 +397,7 @@ class Applier:
     def _skip(self, step: Step, why: str) -> None:
         self.report.skipped[step.action.address] = why
         self.on_event(step.action, "skipped", None, why)
-        self._block_after(step.action.address, forward=step.action.type is not ActionType.DELETE)
+        self._block_after(step.action.address, forward=not step.action.type.removes)
 
     def _block_after(self, address: str, forward: bool) -> None:
         g = self.result.graph

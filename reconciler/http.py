@@ -86,6 +86,37 @@ def error_message(body: Any) -> str:
     return ""
 
 
+def network_cause(error: BaseException) -> str:
+    """Why a connection failed, in words ("connection refused", "timed out"), from the
+    operating system's error inside httpx's, never just the class name."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.strerror:
+            return seen.strerror[0].lower() + seen.strerror[1:]
+        seen = seen.__cause__ or seen.__context__
+    if isinstance(error, httpx.TimeoutException):
+        return "timed out"
+    text = re.sub(r"^\[Errno -?\d+\]\s*", "", str(error)).strip()
+    if text:
+        return text[0].lower() + text[1:]
+    return re.sub(r"(?<!^)(?=[A-Z])", " ", error.__class__.__name__).lower()
+
+
+def describe_failure(error: BaseException) -> str:
+    """An exception in words: a network failure that escaped HttpApi (a raw httpx error)
+    names the host and the cause, like HttpApi's own; anything else its class and text."""
+    if isinstance(error, httpx.TransportError):
+        try:
+            url = error.request.url
+            where = f" {url.scheme}://{url.netloc.decode()}"
+        except (RuntimeError, AttributeError):
+            where = ""
+        if isinstance(error, httpx.ConnectError):
+            return f"cannot connect to{where}: {network_cause(error)}"
+        return f"connection to{where} failed: {network_cause(error)}"
+    return f"{error.__class__.__name__}: {error}"
+
+
 class HttpApi:
     """A small synchronous client over httpx.Client for one API.
 
@@ -159,12 +190,12 @@ class HttpApi:
                 response = self._client.request(method, path, **kwargs)
             except httpx.ConnectError as e:  # never reached the server: safe to retry
                 if attempt >= self.max_attempts:
-                    raise TransportError(f"cannot connect: {e.__class__.__name__}", api=self.api,
-                                         endpoint=endpoint) from None
+                    raise TransportError(f"cannot connect to {self._origin(e)}: {network_cause(e)}",
+                                         api=self.api, endpoint=endpoint) from None
             except (httpx.TransportError,) as e:  # sent, answer lost: in doubt
                 if not idempotent or attempt >= self.max_attempts:
-                    err = TransportError(f"connection lost ({e.__class__.__name__})", api=self.api,
-                                         endpoint=endpoint)
+                    err = TransportError(f"connection to {self._origin(e)} lost: {network_cause(e)}",
+                                         api=self.api, endpoint=endpoint)
                     err.in_doubt = not idempotent
                     raise err from None
             else:
@@ -175,6 +206,14 @@ class HttpApi:
                     return self._result(response, endpoint, idempotent)
             self._count("retries")
             self._sleep(self._delay(attempt, response))
+
+    def _origin(self, error: httpx.TransportError) -> str:
+        """scheme://host:port of the failed request (never its path or query: presigned URLs)."""
+        try:
+            url = error.request.url
+            return f"{url.scheme}://{url.netloc.decode()}"
+        except (RuntimeError, AttributeError):
+            return self.base_url.split("?")[0]
 
     def _result(self, response: httpx.Response, endpoint: str, idempotent: bool) -> Any:
         body: Any

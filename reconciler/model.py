@@ -125,17 +125,48 @@ class Manifest:
 
 
 class ActionType(Enum):
-    """The value is the symbol a plan shows."""
+    """The value is the symbol a plan shows (OpenTofu's action.go: `.` is its Forget).
+
+    DELETE, FORGET, RELEASE and ORPHAN all end our management of an object; only DELETE
+    removes it from the service:
+
+        delete   the object is deleted in the service
+        forget   the service cannot delete it (or it is already gone): only the state entry goes
+        release  what we set on it is removed (a datum's properties, tags, alias); it is kept
+        orphan   the user asked to keep it (deletion_policy: orphan): only the state entry goes
+    """
 
     CREATE = "+"
     UPDATE = "~"
     REPLACE = "-/+"
     DELETE = "-"
+    FORGET = "."
+    RELEASE = "<"
+    ORPHAN = "o"
     NOOP = "="
 
     @property
     def verb(self) -> str:
-        return {"+": "create", "~": "update", "-/+": "replace", "-": "delete", "=": "no-op"}[self.value]
+        return "no-op" if self is ActionType.NOOP else self.name.lower()
+
+    @property
+    def removes(self) -> bool:
+        """Ends our management of the object (the address leaves the state)."""
+        return self in REMOVALS
+
+
+REMOVALS = frozenset({ActionType.DELETE, ActionType.FORGET, ActionType.RELEASE, ActionType.ORPHAN})
+
+
+@dataclass(frozen=True)
+class ItemChange:
+    """One item inside a list or nested value: op is "add", "remove" or "change"; path is
+    relative to the field ("[3]", "[3].name", "owner"); sets have no index ("")."""
+
+    op: str
+    path: str
+    old: Any = None
+    new: Any = None
 
 
 @dataclass(frozen=True)
@@ -145,6 +176,8 @@ class FieldChange:
     new: Any
     forces_replacement: bool = False
     sensitive: bool = False
+    # what changed inside a list or dict value (empty: show old and new whole)
+    items: tuple[ItemChange, ...] = ()
 
 
 @dataclass
@@ -160,12 +193,35 @@ class Action:
     # hourly cost in USD before and after; None where the kind has no cost
     cost_before: float | None = None
     cost_after: float | None = None
-    # how a delete is carried out: "delete", "release", "orphan"; "adopt" on a create that takes over
-    mode: str | None = None
+    adopt: bool = False  # a create that takes over an object that exists already
+    policy: str | None = None  # the deletion policy a removal (or a replace's old object) follows
+    effect: str | None = None  # the kind's words for what that policy does to the object
+    remote_name: str | None = None  # the live object's name in the service
 
     @property
     def is_change(self) -> bool:
         return self.type is not ActionType.NOOP
+
+    @property
+    def mode(self) -> str | None:
+        """Older name: "adopt" on a take-over, else the deletion policy of a removal."""
+        return "adopt" if self.adopt else (self.policy if self.type.removes else None)
+
+
+@dataclass
+class Drift:
+    """A managed object that moved outside reconciler: live values against the last applied
+    ones (FieldChange.old = last applied, .new = live), or gone altogether."""
+
+    address: str
+    kind: str
+    remote_id: str | None
+    remote_name: str | None = None
+    gone: bool = False
+    changes: list[FieldChange] = field(default_factory=list)
+
+
+HOURS_PER_MONTH = 730
 
 
 @dataclass
@@ -178,6 +234,10 @@ class Plan:
     fingerprints: dict[str, str | None] = field(default_factory=dict)  # address -> live digest
     destroy: bool = False
     refresh_only: bool = False
+    drift: list[Drift] = field(default_factory=list)  # objects that moved outside reconciler
+    # --target / --exclude: {"targets": [...], "excludes": [...], "left_out": [addresses]}
+    partial: dict[str, list[str]] | None = None
+    unpriced: list[str] = field(default_factory=list)  # changed resources that cost money, price unknown
     # top-level outputs that change: FieldChange(name, before, after, sensitive=...)
     output_changes: list[FieldChange] = field(default_factory=list)
 
@@ -186,6 +246,8 @@ class Plan:
 
     @property
     def has_changes(self) -> bool:
+        if self.refresh_only:
+            return bool(self.drift)
         return any(a.is_change for a in self.actions)
 
     @property

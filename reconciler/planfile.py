@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.errors import PlanError
-from reconciler.model import UNKNOWN, Action, ActionType, FieldChange, Plan
+from reconciler.model import UNKNOWN, Action, ActionType, Drift, FieldChange, ItemChange, Plan
 
 FORMAT = "reconciler-plan"
 VERSION = 1
@@ -47,21 +47,31 @@ def _unsafe(value: Any) -> Any:
     return value
 
 
+def _change_dict(c: FieldChange) -> dict:
+    return {"path": c.path, "old": _safe(c.old, c.sensitive), "new": _safe(c.new, c.sensitive),
+            "forces_replacement": c.forces_replacement, "sensitive": c.sensitive,
+            "items": [asdict(i) for i in c.items]}
+
+
+def _change_from(c: dict) -> FieldChange:
+    return FieldChange(c["path"], _unsafe(c["old"]), _unsafe(c["new"]), c["forces_replacement"],
+                       c["sensitive"], tuple(ItemChange(**i) for i in c.get("items", ())))
+
+
 def _action_dict(a: Action) -> dict:
     d = asdict(a)
     d["type"] = a.type.name
-    d["changes"] = [{"path": c.path, "old": _safe(c.old, c.sensitive), "new": _safe(c.new, c.sensitive),
-                     "forces_replacement": c.forces_replacement, "sensitive": c.sensitive} for c in a.changes]
+    d["changes"] = [_change_dict(c) for c in a.changes]
     return d
 
 
 def _action_from(d: dict) -> Action:
-    changes = [FieldChange(c["path"], _unsafe(c["old"]), _unsafe(c["new"]), c["forces_replacement"],
-                           c["sensitive"]) for c in d.get("changes", [])]
+    changes = [_change_from(c) for c in d.get("changes", [])]
     return Action(address=d["address"], kind=d["kind"], type=ActionType[d["type"]], reasons=d["reasons"],
                   changes=changes, remote_id=d.get("remote_id"), depends_on=d.get("depends_on", []),
                   warnings=d.get("warnings", []), cost_before=d.get("cost_before"),
-                  cost_after=d.get("cost_after"), mode=d.get("mode"))
+                  cost_after=d.get("cost_after"), adopt=bool(d.get("adopt")), policy=d.get("policy"),
+                  effect=d.get("effect"), remote_name=d.get("remote_name"))
 
 
 def save(plan: Plan, path, *, manifest_paths: list[str], options: dict,
@@ -72,6 +82,8 @@ def save(plan: Plan, path, *, manifest_paths: list[str], options: dict,
             "state_serial": plan.state_serial, "fingerprints": plan.fingerprints, "options": options,
             "destroy": plan.destroy, "refresh_only": plan.refresh_only, "warnings": plan.warnings,
             "actions": [_action_dict(a) for a in plan.actions],
+            "drift": [{**asdict(d), "changes": [_change_dict(c) for c in d.changes]} for d in plan.drift],
+            "partial": plan.partial, "unpriced": plan.unpriced,
             "output_changes": [{"name": c.path, "old": _safe(c.old, c.sensitive), "new": _safe(c.new, c.sensitive),
                                 "sensitive": c.sensitive} for c in plan.output_changes]}
     Path(path).write_text(json.dumps(body, indent=1, sort_keys=True) + "\n")
@@ -92,6 +104,9 @@ def load(path) -> tuple[Plan, dict]:
                 manifest_digest=body["manifest_digest"], state_lineage=body["state_lineage"],
                 state_serial=body["state_serial"], fingerprints=body.get("fingerprints", {}),
                 destroy=body.get("destroy", False), refresh_only=body.get("refresh_only", False),
+                drift=[Drift(**{**d, "changes": [_change_from(c) for c in d["changes"]]})
+                       for d in body.get("drift", [])],
+                partial=body.get("partial"), unpriced=body.get("unpriced", []),
                 output_changes=[FieldChange(c["name"], _unsafe(c["old"]), _unsafe(c["new"]), False, c["sensitive"])
                                 for c in body.get("output_changes", [])])
     return plan, {"manifest_paths": body["manifest_paths"], "options": body.get("options", {}),
@@ -173,7 +188,7 @@ def stale_reasons(saved: Plan, *, manifest_digest: str, state_lineage: str, stat
 
 
 def _key(a: Action) -> tuple:
-    return (a.type.name, a.mode, tuple((c.path, c.forces_replacement) for c in a.changes))
+    return (a.type.name, a.adopt, a.policy, tuple((c.path, c.forces_replacement) for c in a.changes))
 
 
 def same_actions(saved: Plan, fresh: Plan) -> list[str]:

@@ -8,11 +8,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace as dc_replace
 from typing import Any, Callable
 
+import difflib
+
 from reconciler import graph
+from reconciler.diffing import item_changes
 from reconciler.errors import PlanError
 from reconciler.model import (UNKNOWN, Action, ActionType, FieldChange, Plan, Ref, Resource,
                               Template)
-from reconciler.providers.base import Diff, KindContext, Live
+from reconciler.providers.base import DEFAULT_DELETION_EFFECTS, DeletionPolicy, Diff, KindContext, Live
 from reconciler.sensitivity import covers, derived_paths, field_names, register
 from reconciler.state.base import ResourceState, StateDoc
 
@@ -37,6 +40,7 @@ class PlanResult:
     graph: dict[str, set[str]]  # address -> dependencies, over every address in the plan
     errors: list[str] = field(default_factory=list)
     root: str = ""  # the manifest folder: the state records declaring files relative to it
+    live: dict[str, Live | None] = field(default_factory=dict)  # what the plan read
 
 
 @dataclass
@@ -132,6 +136,37 @@ def _mask(value: Any, sensitive: set[str]) -> Any:
     return value
 
 
+def deletion_effect(kind: Any, policy: str) -> DeletionPolicy:
+    """What a kind says one of its deletion policies does (its own words, or the defaults)."""
+    effects = getattr(kind, "deletion_effects", None) or {}
+    found = effects.get(policy) or DEFAULT_DELETION_EFFECTS.get(policy)
+    return found or DeletionPolicy(policy if policy in ("forget", "release", "orphan") else "delete",
+                                   f"deletion policy {policy}")
+
+
+def live_name(live: Live | None) -> str | None:
+    """The object's own name in its service, for a reviewer to recognise it."""
+    if live is None:
+        return None
+    for source, key in ((live.attrs, "name"), (live.outputs, "name"), (live.attrs, "bucket_name")):
+        if isinstance(source.get(key), str) and source[key]:
+            return source[key]
+    return None
+
+
+def with_items(changes: list[FieldChange], kind: Any) -> list[FieldChange]:
+    """Each change to a list or dict value carries what changed inside it."""
+    unordered = getattr(kind, "unordered", ())
+    out = []
+    for c in changes:
+        if not c.sensitive and c.old is not None and c.new is not None and not c.items:
+            items = item_changes(c.path, c.old, c.new, unordered)
+            if items:
+                c = dc_replace(c, items=items)
+        out.append(c)
+    return out
+
+
 def make_plan(desired: list[Resource], state: StateDoc, live: dict[str, Live | None],
               kinds: dict[str, Any], context: Callable[[str], KindContext],
               options: PlanOptions = PlanOptions()) -> PlanResult:
@@ -175,7 +210,7 @@ def make_plan(desired: list[Resource], state: StateDoc, live: dict[str, Live | N
             if lv is not None and prior is None and address not in state.pending \
                     and getattr(kind, "natural_key_conflicts", False):
                 errors.append(conflict_message(address, resource.kind, lv))
-            if step.action.type in (ActionType.CREATE, ActionType.REPLACE) and step.action.mode != "adopt":
+            if step.action.type in (ActionType.CREATE, ActionType.REPLACE) and not step.action.adopt:
                 unknown_outputs.add(address)
             if step.action.type is ActionType.REPLACE and (
                     resource.lifecycle.prevent_destroy or (prior and prior.protected)):
@@ -184,8 +219,7 @@ def make_plan(desired: list[Resource], state: StateDoc, live: dict[str, Live | N
                               "first if you mean it.")
         elif prior is not None or address in state.pending:
             step = _plan_removal(address, prior, lv, kind, state, options)
-            if step.action.type is ActionType.DELETE and prior is not None and prior.protected \
-                    and step.action.mode != "forget":
+            if step.action.type is not ActionType.FORGET and prior is not None and prior.protected:
                 errors.append(
                     f"{address} is protected by prevent_destroy and would be "
                     f"{'destroyed' if options.destroy else 'destroyed because it left the manifests'}. "
@@ -201,14 +235,15 @@ def make_plan(desired: list[Resource], state: StateDoc, live: dict[str, Live | N
         _add_cost(step, kind, context)
         steps[address] = step
 
-    _apply_targeting(steps, g, options)
-    if options.refresh_only:
-        for step in steps.values():
-            if step.action.is_change:
-                step.action.warnings.append(f"refresh-only: would {step.action.type.verb}; not applied")
+    partial = _apply_targeting(steps, g, options)
+    if partial:
+        plan_warnings.append(partial_note(partial))
     actions = [steps[a].action for a in graph.order(g) if a in steps]
+    unpriced = [a.address for a in actions if a.is_change and a.cost_before is None and a.cost_after is None
+                and getattr(kinds.get(a.kind), "unpriced", False)]
     plan = Plan(actions=actions, warnings=plan_warnings, state_lineage=state.lineage,
-                state_serial=state.serial, destroy=options.destroy, refresh_only=options.refresh_only)
+                state_serial=state.serial, destroy=options.destroy, refresh_only=options.refresh_only,
+                partial=partial, unpriced=unpriced)
     return PlanResult(plan=plan, steps=steps, graph=g, errors=errors)
 
 
@@ -224,7 +259,8 @@ def _plan_desired(resource: Resource, prior: ResourceState | None, lv: Live | No
                   if prior else "it is in the manifests but not in the live service")
         changes = [FieldChange(k, None, v, False, k in sensitive) for k, v in spec.items()]
         changes = _mark_derived(_mark_sensitive(changes, sensitive, derived), resource.sensitive_paths)
-        action = Action(address, resource.kind, ActionType.CREATE, [reason], _shown(changes, sensitive))
+        action = Action(address, resource.kind, ActionType.CREATE, [reason], _shown(changes, sensitive),
+                        remote_id=prior.id if prior else None)
         return Step(action, resource, None, prior, pending=pending, spec=spec)
     last_applied = prior.last_applied if prior else (pending.get("spec") if pending else None)
     diff = kind.diff(spec, lv, last_applied)
@@ -249,8 +285,15 @@ def _plan_desired(resource: Resource, prior: ResourceState | None, lv: Live | No
         atype = ActionType.CREATE  # taking it over is what the user sees; update happens inside
         reasons.insert(0, "found after an interrupted apply" if pending
                        else "already exists in the live service: adopt existing")
-    action = Action(address, resource.kind, atype, reasons + diff.notes, _shown(changes, sensitive), remote_id=lv.id,
-                    mode="adopt" if adopt and atype is ActionType.CREATE else None)
+    action = Action(address, resource.kind, atype, reasons + diff.notes,
+                    with_items(_shown(changes, sensitive), kind), remote_id=lv.id,
+                    adopt=adopt and atype is ActionType.CREATE, remote_name=live_name(lv))
+    if atype is ActionType.REPLACE:  # the old object goes by the resource's deletion policy
+        policies = tuple(getattr(kind, "deletion_policies", ("delete",)))
+        action.policy = resource.deletion_policy or (prior.deletion_policy if prior else None) or policies[0]
+        effect = deletion_effect(kind, action.policy)
+        if effect.action != "delete":
+            action.effect = f"the old object: {effect.effect}"
     return Step(action, resource, lv, prior, diff, pending=pending, spec=spec)
 
 
@@ -259,17 +302,16 @@ def _plan_removal(address: str, prior: ResourceState | None, lv: Live | None, ki
     kind_name = prior.kind if prior else state.pending[address]["kind"]
     policies = tuple(getattr(kind, "deletion_policies", ("delete",)))
     policy = (prior.deletion_policy if prior and prior.deletion_policy else policies[0])
+    remote_id = lv.id if lv is not None else (prior.id if prior else None)
     if lv is None:
-        action = Action(address, kind_name, ActionType.DELETE,
+        action = Action(address, kind_name, ActionType.FORGET,
                         ["already gone from the live service; only the state entry is removed"],
-                        remote_id=prior.id if prior else None, mode="forget")
+                        remote_id=remote_id, policy=policy)
         return Step(action, None, None, prior)
+    effect = deletion_effect(kind, policy)
     reason = "destroy requested" if options.destroy else "it is no longer in the manifests"
-    words = {"delete": "will be deleted", "release": "will be released (our properties, tags and "
-             "alias removed; the object is kept)", "orphan": "will be orphaned (forgotten, the object is kept)",
-             "forget": "will be forgotten: the API cannot delete it, so it stays in the service"}
-    action = Action(address, kind_name, ActionType.DELETE, [f"{reason}: {words.get(policy, policy)}"],
-                    remote_id=lv.id, mode=policy)
+    action = Action(address, kind_name, ActionType[effect.action.upper()], [reason], remote_id=remote_id,
+                    policy=policy, effect=effect.effect, remote_name=live_name(lv))
     return Step(action, None, lv, prior)
 
 
@@ -280,31 +322,61 @@ def _add_cost(step: Step, kind: Any, context: Callable[[str], KindContext]) -> N
     ctx = context(step.action.kind)
     a = step.action
     try:
-        before = cost(ctx, step.live.attrs) if step.live is not None and a.mode != "forget" else None
-        after = cost(ctx, step.spec) if step.spec is not None and a.type is not ActionType.DELETE else None
+        before = cost(ctx, step.live.attrs) if step.live is not None else None
+        after = cost(ctx, step.spec) if step.spec is not None and not a.type.removes else None
     except Exception:  # a cost we cannot compute must not block a plan
         return
-    if a.type is ActionType.CREATE and a.mode != "adopt":
+    if a.type is ActionType.CREATE and not a.adopt:
         before = None
-    if a.type is ActionType.DELETE:
-        after = 0.0 if before is not None else None
+    if a.type.removes:  # only a delete stops the bill; what we forget goes on costing
+        after = (0.0 if a.type is ActionType.DELETE else None) if before is not None else None
+        if a.type is not ActionType.DELETE:
+            before = None
     if before is None and after is None:
         return
     a.cost_before, a.cost_after = before, after
 
 
-def _apply_targeting(steps: dict[str, Step], g: dict[str, set[str]], options: PlanOptions) -> None:
-    expanded = {}
+def selected(g: dict[str, set[str]], options: PlanOptions) -> set[str] | None:
+    """The addresses --target / --exclude keep (None: no selection). A name that is not in
+    the graph gets a "did you mean"; one address both targeted and excluded is an error."""
+    expanded: dict[str, list[str]] = {}
     for flag, addresses in (("--target", options.targets), ("--exclude", options.excludes),
                             ("--replace", options.replace)):
         # a for_each / count block's address stands for all its instances
         expanded[flag] = [x for a in addresses for x in graph.instances(a, g)]
-        missing = [a for a in addresses if not graph.instances(a, g)]
-        if missing:
-            raise PlanError(f"{flag} {missing[0]}: no such resource in the manifests or the state")
+        for address in addresses:
+            if not graph.instances(address, g):
+                close = difflib.get_close_matches(address, sorted(g), n=1, cutoff=0.6)
+                hint = f"; did you mean {close[0]}?" if close else ""
+                raise PlanError(f"{flag} {address}: no such resource in the manifests or the state{hint}")
+    both = sorted(set(expanded["--target"]) & set(expanded["--exclude"]))
+    if both:
+        raise PlanError(f"{both[0]} is both a --target and an --exclude; name it in one of them")
+    if not options.targets and not options.excludes:
+        return None
     # --target keeps what the targets depend on; --exclude drops what depends on the excluded
-    keep = graph.dependencies_of(g, expanded["--target"]) if options.targets else set(steps)
-    drop = graph.dependants(g, expanded["--exclude"]) if options.excludes else set()
-    for address in list(steps):
-        if address not in keep or address in drop:
-            del steps[address]
+    keep = graph.dependencies_of(g, expanded["--target"]) if options.targets else set(g)
+    return keep - (graph.dependants(g, expanded["--exclude"]) if options.excludes else set())
+
+
+def _apply_targeting(steps: dict[str, Step], g: dict[str, set[str]],
+                     options: PlanOptions) -> dict[str, list[str]] | None:
+    """Keep what --target / --exclude select; returns what the plan left out (None: whole)."""
+    keep = selected(g, options)
+    if keep is None:
+        return None
+    left_out = sorted(a for a, step in steps.items() if a not in keep and step.action.is_change)
+    for address in [a for a in steps if a not in keep]:
+        del steps[address]
+    return {"targets": list(options.targets), "excludes": list(options.excludes), "left_out": left_out}
+
+
+def partial_note(partial: dict[str, list[str]]) -> str:
+    flags = " ".join([f"--target {t}" for t in partial["targets"]] + [f"--exclude {e}" for e in partial["excludes"]])
+    left = partial["left_out"]
+    shown = ", ".join(left[:20]) + (f" and {len(left) - 20} more" if len(left) > 20 else "")
+    return (f"This plan is partial ({flags}): "
+            + (f"{len(left)} pending change{'s' if len(left) != 1 else ''} left out: {shown}." if left
+               else "nothing else has a pending change.")
+            + " Run a plan without --target/--exclude to see everything.")

@@ -13,8 +13,10 @@ from typing import Any, Callable, Mapping
 
 from reconciler import graph
 from reconciler.errors import ManifestError, PlanError
-from reconciler.model import ActionType, Manifest, Resource
-from reconciler.planner import PlanOptions, PlanResult, make_plan, resolve, state_outputs
+from reconciler.drift import find_drift
+from reconciler.model import ActionType, Drift, Manifest, Plan, Resource
+from reconciler.planner import (PlanOptions, PlanResult, make_plan, partial_note, resolve, selected,
+                                state_outputs)
 from reconciler.providers.base import KindContext, Live, Wanted
 from reconciler.state.base import StateDoc, StateStore
 
@@ -130,17 +132,51 @@ def observe(ws: Workspace, state: StateDoc, addresses: set[str] | None = None) -
     return live
 
 
+def drift(ws: Workspace, state: StateDoc, addresses: set[str] | None = None) -> list[Drift]:
+    """What moved in the live services since the last apply, per resource and per field
+    (before: last applied, after: live); objects deleted outside are `gone`. Reads the
+    managed objects only (one batched listing per kind); the manifests' edits play no part."""
+    return find_drift(state, observe(ws, state, _managed(state, addresses)), ws.kinds)
+
+
+def _managed(state: StateDoc, addresses: set[str] | None) -> set[str]:
+    return set(state.resources) if addresses is None else set(state.resources) & addresses
+
+
+def _refresh_only_plan(ws: Workspace, state: StateDoc, options: PlanOptions) -> PlanResult:
+    """Terraform's refresh-only plan: drift only, no action proposed."""
+    if options.replace:
+        raise PlanError("--replace proposes a change; a refresh-only plan proposes none")
+    # the same checks and selection as a plan's, over the managed objects
+    addresses = selected({a: set(r.depends_on) & set(state.resources) for a, r in state.resources.items()},
+                         options)
+    live = observe(ws, state, _managed(state, addresses))
+    found = find_drift(state, live, ws.kinds)
+    plan_ = Plan(actions=[], refresh_only=True, drift=found, state_lineage=state.lineage,
+                 state_serial=state.serial)
+    if addresses is not None:
+        plan_.partial = {"targets": list(options.targets), "excludes": list(options.excludes),
+                         "left_out": sorted(set(state.resources) - addresses)}
+        plan_.warnings.append(partial_note(plan_.partial).replace("pending change", "resource"))
+    return PlanResult(plan=plan_, steps={}, graph={}, live=live)
+
+
 def plan(ws: Workspace, state: StateDoc, options: PlanOptions = PlanOptions(),
          fingerprint: Callable[[dict], str] | None = None) -> PlanResult:
     from reconciler import scope
 
-    if not options.destroy:
-        online_checks(ws)
     leave = scope.left_out(ws.manifest, state)
     state = scope.narrowed(state, leave)  # other files' resources: neither read nor planned
-    live = observe(ws, state)
-    result = make_plan(ws.manifest.resources, state, live, ws.kinds,
-                       lambda kind: ws.context(kind), options)
+    if options.refresh_only:
+        result = _refresh_only_plan(ws, state, options)
+        live = result.live
+    else:
+        if not options.destroy:
+            online_checks(ws)
+        live = observe(ws, state)
+        result = make_plan(ws.manifest.resources, state, live, ws.kinds,
+                           lambda kind: ws.context(kind), options)
+        result.live = live
     result.root = ws.manifest.root
     left = scope.note(leave, ws.manifest.root)
     if left:
@@ -148,7 +184,7 @@ def plan(ws: Workspace, state: StateDoc, options: PlanOptions = PlanOptions(),
     if result.errors:
         raise PlanError("\n".join(result.errors))
     from reconciler import paths
-    writing = [s.resource for s in result.steps.values() if s.resource is not None and s.action.mode != "adopt"
+    writing = [s.resource for s in result.steps.values() if s.resource is not None and not s.action.adopt
                and s.action.type in (ActionType.CREATE, ActionType.REPLACE)]
     problems = paths.overwrites(writing, ws.kinds)
     if problems:

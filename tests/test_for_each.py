@@ -89,7 +89,7 @@ def test_instances_everywhere_and_removing_a_key_removes_that_instance_only(infr
     code, out = infra.plan("--var", "shards=[p0, p2]", "--detailed-exitcode")
     assert code == 2, out
     assert "valohai.datum.shard[p1] will be released" in out
-    assert "Plan: 0 to add, 0 to change, 1 to destroy." in out
+    assert "Plan: 0 to add, 0 to change, 0 to destroy, 1 to release." in out  # released, not destroyed
     code, out = infra.apply("--var", "shards=[p0, p2]")
     assert code == 0, out
     after = {a: r["id"] for a, r in infra.state()["resources"].items()}

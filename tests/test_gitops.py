@@ -64,7 +64,7 @@ def run_shell_line(line: str) -> int:
     target = None
     if ">" in line:
         line, target = (s.strip() for s in line.split(">", 1))
-    code, out = run(*shlex.split(line)[1:])
+    code, out = run(*shlex.split(line, comments=True)[1:])
     assert code in allowed, f"{line}: exit {code}\n{out}"
     if target:
         Path(target).write_text(out)
@@ -76,7 +76,9 @@ def test_workflow_commands_run_in_the_sandbox(infra):
     assert [c.split()[1] for c in commands] == ["validate", "plan", "show", "apply"]
     for line in commands:
         run_shell_line(line)
-    comment = (infra / "plan.md").read_text()
+    pages = sorted((infra / "plan-pages").iterdir())
+    comment = pages[0].read_text()
+    assert pages[0].name == "001.md" and all(len(p.read_text()) <= 65536 for p in pages)
     assert "<!-- reconciler-plan -->" in comment and "| add | change |" in comment
     code, out = run("plan", "infra/", "--detailed-exitcode")
     assert code == 0, out
@@ -118,8 +120,8 @@ def test_a_vm_stopped_by_hand_is_drift_and_makes_a_saved_plan_stale(infra, sandb
                                                       "password": sandbox_env["VALDI_PASSWORD"]}).json()["access_token"]
     assert httpx.post(f"{base}/v1/vm/stop/{vm_id}", headers={"Authorization": f"Bearer {token}"}).status_code == 200
     code, out = run("drift", "infra/")
-    assert code == 2 and "valdi.vm.trainer" in out and 'power: "stopped" -> "running"' in out, out
-    assert "$0.10/h -> $0.66/h" in out
+    # drift is last applied -> live, with the VM named by its id
+    assert code == 2 and f"valdi.vm.trainer [id={vm_id}" in out and 'power: "running" -> "stopped"' in out, out
     code, out = run("apply", "plan.bin")
     assert code == 1 and "valdi.vm.trainer changed in the live service" in out
     assert run("apply", "infra/", "--auto-approve")[0] == 0  # starts it again
@@ -135,7 +137,8 @@ def test_the_json_plan_of_every_example_validates_and_carries_vm_costs(infra):
     doc = json.loads(out)
     jsonschema.validate(doc, load_schema("plan.schema.json"))
     vm = next(a for a in doc["resource_changes"] if a["address"] == "valdi.vm.trainer")
-    assert vm["cost"] == {"hourly_before": None, "hourly_after": 0.66}
+    assert vm["cost"] == {"hourly_before": None, "hourly_after": 0.66, "monthly_before": None,
+                          "monthly_after": 481.8}
     assert doc["summary"]["hourly_cost_change"] == 0.66
     kinds = {a["kind"] for a in doc["resource_changes"]}
     assert {"valdi.ssh_key", "valdi.vm", "valdi.volume", "valohai.datum", "codeocean.data_asset"} <= kinds
@@ -196,3 +199,62 @@ def test_a_damaged_plan_file_is_one_line_naming_the_field(infra, damage, field):
     assert "internal error" not in out and "Traceback" not in out
     code, out = run("show", "plan.bin")
     assert code == 1 and f"plan.bin: {field}:" in out, out
+
+
+def _comment_script() -> str:
+    steps = yaml.safe_load(WORKFLOW.read_text())["jobs"]["plan"]["steps"]
+    return next(s["with"]["script"] for s in steps if "github-script" in s.get("uses", ""))
+
+
+FAKE_GITHUB = """
+const fs = require('fs');
+const store = JSON.parse(fs.readFileSync(process.env.COMMENTS, 'utf8'));
+let next = store.reduce((m, c) => Math.max(m, c.id), 0) + 1;
+const github = {paginate: async (fn, args) => fn(args), rest: {issues: {
+  listComments: () => store,
+  createComment: async ({body}) => { store.push({id: next++, body, user: {login: 'github-actions[bot]'}}); },
+  updateComment: async ({comment_id, body}) => { store.find(c => c.id === comment_id).body = body; },
+  deleteComment: async ({comment_id}) => { store.splice(store.findIndex(c => c.id === comment_id), 1); },
+}}};
+const context = {repo: {owner: 'o', repo: 'r'}, issue: {number: 1}, payload: {pull_request: {number: 1}}};
+const core = {notice: () => {}};
+(async () => { SCRIPT
+  fs.writeFileSync(process.env.COMMENTS, JSON.stringify(store)); })();
+"""
+
+
+def test_the_workflow_posts_every_page_and_updates_them_on_the_next_push(tmp_path, monkeypatch):
+    """The workflow's github-script, run by node against an in-memory GitHub: a plan of
+    three pages makes three comments; a push with a one-page plan updates the first and
+    deletes the other two; someone's comment quoting the marker is never touched."""
+    import shutil
+    import subprocess
+
+    from reconciler.model import Action, ActionType, FieldChange, Plan
+    from reconciler.render.markdown import write_pages
+
+    if shutil.which("node") is None:
+        pytest.skip("node is not installed")
+    script = tmp_path / "post.js"
+    script.write_text(FAKE_GITHUB.replace("SCRIPT", _comment_script()))
+    comments = tmp_path / "comments.json"
+    spoof = {"id": 1, "body": "<!-- reconciler-plan page 1/1 --> not ours", "user": {"login": "someone"}}
+    comments.write_text(json.dumps([spoof]))
+    monkeypatch.chdir(tmp_path)
+
+    def post(n_resources: int) -> list[dict]:
+        plan = Plan(actions=[Action(f"valohai.datum.d{i}", "valohai.datum", ActionType.UPDATE, ["x changed"],
+                                    [FieldChange("properties.x", "a" * 100, "b" * 100)]) for i in range(n_resources)])
+        write_pages(plan, tmp_path / "plan-pages")
+        subprocess.run(["node", str(script)], check=True, env={"COMMENTS": str(comments), "PATH": "/usr/bin:/bin"},
+                       timeout=60)
+        return json.loads(comments.read_text())
+
+    first = post(400)
+    ours = [c for c in first if c["user"]["login"] == "github-actions[bot]"]
+    assert len(ours) == len(list((tmp_path / "plan-pages").iterdir())) >= 3
+    assert [f"page {i}/{len(ours)}" in c["body"] for i, c in enumerate(ours, 1)] == [True] * len(ours)
+    second = post(3)
+    ours_now = [c for c in second if c["user"]["login"] == "github-actions[bot]"]
+    assert [c["id"] for c in ours_now] == [ours[0]["id"]] and "page 1/1" in ours_now[0]["body"]
+    assert spoof in second

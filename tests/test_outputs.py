@@ -90,7 +90,7 @@ def test_a_changed_output_shows_in_the_plan_and_removed_ones_leave_the_state(inf
     assert changes["bucket"]["before"] == "team-data" and changes["bucket"]["after"] == "team-data-v2"
     assert changes["described"]["after"] is None
     code, out = infra.plan("--format", "markdown")
-    assert "**Changes to outputs**" in out and "`bucket`" in out
+    assert "**Changes to outputs**" in out and "<code>bucket</code>" in out  # escaped like every Markdown value
     assert infra.apply()[0] == 0
     assert set(infra.state()["outputs"]) == {"bucket", "train_id", "both", "secret_key"}
     code, out = infra.destroy()

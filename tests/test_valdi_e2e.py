@@ -41,7 +41,10 @@ def test_apply_converges_and_writes_the_secrets_only_where_asked(work, admin, mo
     monkeypatch.delenv("RECONCILER_STATE_KEY", raising=False)
     code, out = work.apply()
     assert code == 0, out
-    assert "$0.66/h" in out  # the VM's running cost from the catalog
+    assert "$0.66/h ($481.80/month)" in out  # the VM's running cost from the catalog
+    # a log (no terminal) gets plain progress lines: the VM's status while it provisions, k of N
+    assert re.search(r"valdi\.vm\.trainer: VM trainer: provisioning \(\d+s elapsed\)", out), out
+    assert re.search(r"valdi\.vm\.trainer: Creation complete after \d+s \(\d+ of 4 done\)", out), out
     assert "RECONCILER_STATE_KEY" in out  # said once: by the apply that first wrote a secret in clear
     code, out = work.plan("--detailed-exitcode")
     assert code == 0 and "No changes" in out, out
@@ -68,7 +71,8 @@ def test_power_stop_and_start_in_place_with_the_cost_change(work, admin):
     (before,) = docs(admin, "valdi_vm")
     work.edit("      power: running", "      power: stopped")
     code, out = work.plan("--detailed-exitcode")
-    assert code == 2 and "$0.66/h -> $0.10/h" in out and "-$0.56/h" in out, out
+    assert code == 2 and "$0.66/h ($481.80/month) -> $0.10/h ($73.00/month)" in out, out
+    assert "Cost change: -$0.56/h (-$408.80/month)" in out
     assert work.apply()[0] == 0
     (vm,) = docs(admin, "valdi_vm")
     assert vm["state"] == "stopped" and vm["server"] == before["server"]
@@ -94,7 +98,7 @@ def test_a_flavor_change_replaces_the_vm_and_protection_is_honoured(work, admin)
     work.edit("94d76997-44ec-4f1e-8291-231de42b6030", "b5917017-7ca4-403e-b08b-ba5cc31c7d2a")
     code, out = work.plan()
     assert "-/+ valdi.vm.trainer" in out and "details.flavor_id" in out and "forces replacement" in out
-    assert "$0.66/h -> $1.32/h" in out
+    assert "$0.66/h ($481.80/month) -> $1.32/h ($963.60/month)" in out
     code, out = work.apply()
     assert code == 0, out
     (new,) = docs(admin, "valdi_vm")

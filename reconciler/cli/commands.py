@@ -15,7 +15,7 @@ from reconciler import graph as graphmod
 from reconciler.cli.root import Globals, main
 from reconciler.cli.variables_opt import current_inputs, inputs_of, variable_options
 from reconciler.errors import PlanError, ReconcilerError
-from reconciler.model import Action, ActionType, Plan
+from reconciler.model import Plan
 from reconciler.planner import PlanOptions
 
 PLAN_SUFFIXES = (".yaml", ".yml")
@@ -124,6 +124,11 @@ def guarded(fn):
             g = click.get_current_context().obj
             if g is not None and g.debug:
                 raise
+            import httpx
+
+            from reconciler.http import describe_failure
+            if isinstance(e, httpx.TransportError):  # a network failure is no internal error
+                fail(describe_failure(e))
             fail(f"internal error: {e.__class__.__name__}: {e} (run with --debug for details)")
     return wrapper
 
@@ -243,23 +248,6 @@ def _is_planfile(paths: list[str]) -> bool:
     return len(paths) == 1 and Path(paths[0]).is_file() and not paths[0].endswith(PLAN_SUFFIXES)
 
 
-def _event_printer(g: Globals):
-    try:
-        from reconciler.render.text import render_apply_line
-    except ImportError:  # pragma: no cover - renderer not yet present
-        render_apply_line = None
-
-    def on_event(action: Action, status: str, seconds: float | None, detail: str | None) -> None:
-        if render_apply_line:
-            line = render_apply_line(action, status, seconds, color=g.color)
-        else:
-            line = f"{action.address}: {status}"
-        if status == "failed" and detail:
-            line += f"\n    {detail}"
-        click.echo(line)
-    return on_event
-
-
 def _confirm(auto_approve: bool, what: str) -> None:
     if auto_approve:
         return
@@ -313,27 +301,34 @@ def _run_apply(g: Globals, paths: list[str], options: PlanOptions, auto_approve:
                                     + "\nMake a new plan.")
             else:
                 click.echo(render(result.plan, "text", g.color), nl=False)
-            if not result.plan.has_changes and not options.refresh_only:
+            if options.refresh_only:
+                _record_refresh(store, state, result, ws.kinds, saved is not None or auto_approve)
+                return
+            if not result.plan.has_changes:
                 Applier(result, ws.kinds, lambda k: ws.context(k), store, state).run()  # state sync only
                 _record_outputs(ws, store, state, options)
-                return
-            if options.refresh_only:
-                click.echo("Refresh-only: nothing applied.")
                 return
             if saved is None:
                 _confirm(auto_approve, "perform these actions" if verb == "apply" else "destroy these resources")
             started = time.monotonic()
+            from reconciler.cli.progress import ApplyDisplay
+
             had_secrets = any(r.secrets for r in state.resources.values())
-            applier = Applier(result, ws.kinds, lambda k: ws.context(k), store, state,
-                              parallelism=parallelism, on_event=_event_printer(g))
-            applier.run()
+            display = ApplyDisplay(sum(1 for a in result.plan.actions if a.is_change), live=g.color, color=g.color)
+            applier = Applier(result, ws.kinds, lambda k: ws.context(k), store, state, parallelism=parallelism,
+                              on_event=display.event, on_progress=display.progress)
+            try:
+                applier.run()
+            finally:
+                display.close()
             _record_outputs(ws, store, state, options)
-            p = result.plan
-            added = p.count(ActionType.CREATE, ActionType.REPLACE)
-            changed = p.count(ActionType.UPDATE)
-            destroyed = p.count(ActionType.DELETE, ActionType.REPLACE)
-            click.echo(f"\n{'Apply' if verb == 'apply' else 'Destroy'} complete! Resources: {added} added, "
-                       f"{changed} changed, {destroyed} destroyed. ({time.monotonic() - started:.1f}s)")
+            from reconciler.render.text import counts
+
+            past = {"to add": "added", "to change": "changed", "to destroy": "destroyed", "to forget": "forgotten",
+                    "to release": "released", "to orphan": "orphaned"}
+            done = ", ".join(f"{n} {past[words]}" for words, n in counts(result.plan))
+            click.echo(f"\n{'Apply' if verb == 'apply' else 'Destroy'} complete! Resources: {done}. "
+                       f"({time.monotonic() - started:.1f}s)")
             if state.outputs and verb == "apply":
                 from reconciler.cli.output_cmd import table
 
@@ -392,6 +387,25 @@ def apply(g: Globals, paths, auto_approve, parallelism, lock_timeout, refresh_on
         _run_apply(g, paths_l, options, auto_approve, parallelism, parse_duration(lock_timeout))
 
 
+def _record_refresh(store, state, result, kinds, approved: bool) -> None:
+    """apply --refresh-only: the live values become the state's; nothing in the services changes."""
+    from reconciler import drift as driftmod
+
+    found = result.plan.drift
+    if not found:
+        click.echo("No drift: the state already matches the live objects; nothing to record.")
+        return
+    if not approved:
+        click.echo(render(result.plan, "text", False), nl=False)
+        _confirm(False, "record these live values in the state")
+    skipped = driftmod.record(state, result.live, found, kinds)
+    store.write(state)
+    click.echo(f"Refresh-only apply complete! Recorded the live values of {len(found)} resource"
+               f"{'s' if len(found) != 1 else ''} in the state; nothing in the services changed.")
+    if skipped:
+        click.echo("Kept the last applied value of: " + ", ".join(skipped), err=True)
+
+
 @main.command()
 @click.argument("paths", nargs=-1, type=click.Path())
 @click.option("--auto-approve", is_flag=True)
@@ -404,6 +418,9 @@ def apply(g: Globals, paths, auto_approve, parallelism, lock_timeout, refresh_on
 @guarded
 def destroy(g: Globals, paths, auto_approve, parallelism, lock_timeout, targets, excludes, replace):
     """Destroy everything the state manages, in reverse dependency order."""
+    if replace:
+        raise PlanError("destroy --replace makes no sense: destroy replaces nothing "
+                        "(use `apply --replace ADDR` to replace a resource)")
     paths_l = list(paths) or ["."]
     options = PlanOptions(tuple(targets), tuple(excludes), (), True, False)
     with sandbox(g, paths_l):
@@ -414,13 +431,24 @@ def destroy(g: Globals, paths, auto_approve, parallelism, lock_timeout, targets,
 @main.command()
 @click.argument("planfile", type=click.Path(exists=True, dir_okay=False))
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text")
+@click.option("--split", "split_dir", type=click.Path(file_okay=False), metavar="DIR",
+              help="Markdown only: write DIR/001.md, 002.md, ... each fitting one pull-request comment.")
 @click.pass_obj
 @guarded
-def show(g: Globals, planfile: str, fmt: str) -> None:
+def show(g: Globals, planfile: str, fmt: str, split_dir: str | None) -> None:
     """Render a saved plan again."""
     from reconciler import planfile as pf
 
     saved, _ = pf.load(planfile)
+    if split_dir:
+        if fmt != "markdown":
+            raise click.UsageError("--split needs --format markdown")
+        from reconciler.render.markdown import write_pages
+
+        written = write_pages(saved, Path(split_dir))
+        click.echo(f"Wrote {len(written)} page{'s' if len(written) != 1 else ''} to {split_dir}: "
+                   + ", ".join(p.name for p in written))
+        return
     click.echo(render(saved, fmt, g.color), nl=False)
 
 
@@ -432,11 +460,11 @@ def show(g: Globals, planfile: str, fmt: str) -> None:
 @click.pass_obj
 @guarded
 def drift(g: Globals, paths, fmt) -> None:
-    """For scheduled jobs: what differs between the manifests and the live services.
-    Exit 0 none, 1 error, 2 drift."""
+    """For scheduled jobs: what changed in the live services since the last apply (edits to
+    the manifests are pending changes, not drift). Exit 0 none, 1 error, 2 drift."""
     paths_l = list(paths) or ["."]
     with sandbox(g, paths_l):
-        ws, store, state, result = _make_plan(g, paths_l, PlanOptions())
+        ws, store, state, result = _make_plan(g, paths_l, PlanOptions(refresh_only=True))
         ws.close()
     click.echo(render(result.plan, fmt, g.color), nl=False)
     if result.plan.has_changes:

@@ -72,6 +72,21 @@ class Diff:
         return [c.path for c in self.changes if c.forces_replacement]
 
 
+@dataclass(frozen=True)
+class DeletionPolicy:
+    """What one deletion policy of a kind does, as the plan shows it."""
+
+    action: str  # the plan action it is: "delete", "forget", "release" or "orphan"
+    effect: str  # what happens to the object, in a reviewer's words
+
+
+# what a kind that says nothing of its policies gets
+DEFAULT_DELETION_EFFECTS = {
+    "delete": DeletionPolicy("delete", "it is deleted in the service"),
+    "orphan": DeletionPolicy("orphan", "reconciler stops managing it; the object stays in the service"),
+}
+
+
 @dataclass
 class KindContext:
     """What a kind's calls get: the provider's API client, a progress line, the options."""
@@ -93,6 +108,8 @@ class Kind(Protocol):
     sensitive: set[str]  # attribute / field names never printed ("password", "secret_access_key")
     outputs: set[str]  # attributes other resources may reference as ${<address>.<attr>}; has "id"
     deletion_policies: tuple[str, ...]  # first is the default: ("delete", "orphan"), ("release", "delete")
+    # optional: deletion_effects: dict[str, DeletionPolicy], what each policy does (the plan's
+    # action and words); policies it leaves out get DEFAULT_DELETION_EFFECTS
 
     def observe(self, ctx: KindContext, wanted: list[Wanted]) -> dict[str, Live | None]: ...
 
@@ -119,6 +136,11 @@ class Kind(Protocol):
     #       observe answers a Wanted with `probe` with an object we do not manage that has
     #       the natural key (VM name, key name, bucket, asset name): a plan-time conflict
     #       that offers `reconciler import`, never a second object of the same name.
+    #   unpriced: bool
+    #       objects of this kind cost money but the API publishes no price (the plan says so).
+    #   unordered: set[str]
+    #       list fields compared as sets when the plan shows what changed inside them
+    #       (tags, users, groups are always).
     #   plan_notes(spec, live, last_applied) -> list[str]
     #       warnings shown with the action (e.g. "the API cannot delete SSH keys").
 
@@ -135,4 +157,4 @@ class Provider(Protocol):
         ...
 
 
-__all__ = ["Live", "Wanted", "Diff", "KindContext", "Kind", "Provider", "Problem", "Resource"]
+__all__ = ["Live", "Wanted", "Diff", "DeletionPolicy", "DEFAULT_DELETION_EFFECTS", "KindContext", "Kind", "Provider", "Problem", "Resource"]

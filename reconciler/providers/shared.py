@@ -8,8 +8,9 @@ from typing import Any, Callable, Iterable
 from reconciler.errors import ApiError, Problem
 from reconciler.model import Resource
 
-POLL_FIRST, POLL_MAX = 0.2, 5.0  # seconds between status checks: start fast, back off
-PROGRESS_EVERY = 10.0  # seconds between "still waiting" lines; shorter waits stay quiet
+# seconds between status checks: start fast, back off to one a second, so that the time an
+# apply reports for a wait is within a second of the truth
+POLL_FIRST, POLL_MAX = 0.2, 1.0
 
 
 def problem(resource: Resource, field: str, message: str) -> Problem:
@@ -21,8 +22,9 @@ def problem(resource: Resource, field: str, message: str) -> Problem:
 def wait_for(check: Callable[[], tuple[bool, str]], what: str, timeout: float,
              progress: Callable[[str], None], api: str) -> None:
     """Poll `check` (-> done, status) with backoff until done; an ApiError after `timeout`
-    that says the next apply picks the object up (its create is journaled)."""
-    started, delay, reported = time.monotonic(), POLL_FIRST, 0.0
+    that says the next apply picks the object up (its create is journaled). Every poll's
+    status goes to `progress`: the display decides how often to show it, and times it."""
+    started, delay = time.monotonic(), POLL_FIRST
     while True:
         done, status = check()
         if done:
@@ -31,9 +33,7 @@ def wait_for(check: Callable[[], tuple[bool, str]], what: str, timeout: float,
         if waited > timeout:
             raise ApiError(f"{what} is still {status} after {waited:.0f}s (timeout {timeout:.0f}s); "
                            "the next apply picks it up", api=api)
-        if waited - reported >= PROGRESS_EVERY:
-            progress(f"{what}: still {status} ({waited:.0f}s)")
-            reported = waited
+        progress(f"{what}: {status}")
         time.sleep(delay)
         delay = min(delay * 2, POLL_MAX)
 

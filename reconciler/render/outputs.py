@@ -23,15 +23,16 @@ def text_lines(plan: Plan) -> list[str]:
 
 
 def markdown_lines(plan: Plan) -> list[str]:
+    from reconciler.render.markdown import code  # escaped: a value never becomes markup
     from reconciler.render.text import value
 
     if not plan.output_changes:
         return []
     lines = ["**Changes to outputs**", "", "| output | before | after |", "|---|---|---|"]
     for c in plan.output_changes:
-        before = "—" if c.old is None else "`" + value(c.old, c.sensitive).replace("|", "\\|") + "`"
-        after = "—" if c.new is None else "`" + value(c.new, c.sensitive).replace("|", "\\|") + "`"
-        lines.append(f"| `{c.path}` | {before} | {after} |")
+        before = "—" if c.old is None else code(value(c.old, c.sensitive))
+        after = "—" if c.new is None else code(value(c.new, c.sensitive))
+        lines.append(f"| {code(c.path)} | {before} | {after} |")
     return lines + [""]
 
 

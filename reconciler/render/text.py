@@ -1,28 +1,37 @@
 """The text plan, in the style Terraform users know: + create, ~ update, -/+ replace,
-- destroy; only changed fields, `old -> new`; a closing `Plan: ...` line."""
+- destroy, . forget, < release, o orphan; only changed fields, `old -> new`, and inside a
+list or nested value only the items that changed; a closing `Plan: ...` line."""
 from __future__ import annotations
 
 import json
 from typing import Any
 
-from reconciler.model import UNKNOWN, Action, ActionType, FieldChange, Plan
+from reconciler.model import (HOURS_PER_MONTH, UNKNOWN, Action, ActionType, Drift, FieldChange,
+                              ItemChange, Plan)
 
 COLORS = {ActionType.CREATE: "32", ActionType.UPDATE: "33", ActionType.REPLACE: "35",
-          ActionType.DELETE: "31", ActionType.NOOP: "0"}
+          ActionType.DELETE: "31", ActionType.FORGET: "36", ActionType.RELEASE: "36",
+          ActionType.ORPHAN: "36", ActionType.NOOP: "0"}
 MAX_VALUE = 120
-MODE_WORDS = {
-    "release": "will be released: the properties, tags and alias we set are removed; the object is kept",
-    "orphan": "will be orphaned: forgotten by reconciler; the object is kept",
-    "forget": "is already gone: only its state entry is removed",
-    "adopt": "will be adopted: it exists already and is taken under management",
-}
+UNPRICED_SHOWN = 50  # resources named on the "No price known" line; JSON lists them all
+HEADLINES = {ActionType.CREATE: "will be created", ActionType.UPDATE: "will be updated in place",
+             ActionType.REPLACE: "must be replaced", ActionType.DELETE: "will be destroyed",
+             ActionType.FORGET: "will be forgotten", ActionType.RELEASE: "will be released",
+             ActionType.ORPHAN: "will be orphaned", ActionType.NOOP: "is up to date"}
+ADOPT_HEADLINE = "will be adopted: it exists already and is taken under management"
+# the closing count: (words, action types); replace counts as an add and a destroy
+COUNTS = (("to add", (ActionType.CREATE, ActionType.REPLACE)), ("to change", (ActionType.UPDATE,)),
+          ("to destroy", (ActionType.DELETE, ActionType.REPLACE)), ("to forget", (ActionType.FORGET,)),
+          ("to release", (ActionType.RELEASE,)), ("to orphan", (ActionType.ORPHAN,)))
+ALWAYS_COUNTED = 3  # add, change, destroy always; forget, release, orphan when there are some
 
 
 def _paint(text: str, code: str, color: bool) -> str:
     return f"\x1b[{code}m{text}\x1b[0m" if color and code != "0" else text
 
 
-def value(v: Any, sensitive: bool = False) -> str:
+def full_value(v: Any, sensitive: bool = False) -> str:
+    """A value as one JSON-ish string, never cut."""
     if sensitive and v is not None:
         return "(sensitive)"
     if v is UNKNOWN:
@@ -30,52 +39,100 @@ def value(v: Any, sensitive: bool = False) -> str:
     if v is None:
         return "null"
     text = v if isinstance(v, str) and "\n" not in v else json.dumps(v, sort_keys=True, default=str)
-    text = json.dumps(text) if isinstance(v, str) else text
+    return json.dumps(text) if isinstance(v, str) else text
+
+
+def value(v: Any, sensitive: bool = False) -> str:
+    text = full_value(v, sensitive)
     return text if len(text) <= MAX_VALUE else text[:MAX_VALUE - 12] + f"... ({len(text)} chars)"
 
 
-def _headline(a: Action) -> str:
-    if a.type is ActionType.DELETE and a.mode in MODE_WORDS:
-        verb = MODE_WORDS[a.mode]
-    elif a.type is ActionType.CREATE and a.mode == "adopt":
-        verb = MODE_WORDS["adopt"]
-    else:
-        verb = {ActionType.CREATE: "will be created", ActionType.UPDATE: "will be updated in place",
-                ActionType.REPLACE: "must be replaced", ActionType.DELETE: "will be destroyed"}[a.type]
-    return f"# {a.address} {verb}"
+def headline(a: Action) -> str:
+    """What happens to the resource, in words, with the kind's words for a removal."""
+    verb = ADOPT_HEADLINE if a.adopt else HEADLINES[a.type]
+    return f"{verb}: {a.effect}" if a.effect and a.type.removes else verb
 
 
-def _change_line(c: FieldChange, atype: ActionType) -> str:
+def remote(a: Action | Drift) -> str:
+    """The live object: ` [id=..., name="..."]`, or nothing for an object not made yet."""
+    parts = ([f"id={a.remote_id}"] if a.remote_id else []) + \
+        ([f"name={json.dumps(a.remote_name)}"] if a.remote_name else [])
+    return f" [{', '.join(parts)}]" if parts else ""
+
+
+def money(hourly: float | None, *, sign: bool = False) -> str:
+    if hourly is None:
+        return "-"
+    prefix = ("+" if hourly >= 0 else "-") if sign else ""
+    return f"{prefix}${abs(hourly):,.2f}/h ({prefix}${abs(hourly) * HOURS_PER_MONTH:,.2f}/month)"
+
+
+def counts(plan: Plan) -> list[tuple[str, int]]:
+    out = [(words, plan.count(*types)) for words, types in COUNTS]
+    return out[:ALWAYS_COUNTED] + [(w, n) for w, n in out[ALWAYS_COUNTED:] if n]
+
+
+def summary_line(plan: Plan) -> str:
+    return "Plan: " + ", ".join(f"{n} {w}" for w, n in counts(plan)) + "."
+
+
+def item_line(path: str, item: ItemChange) -> str:
+    where = f"{path}{'' if not item.path or item.path.startswith('[') else '.'}{item.path}"
+    if item.op == "add":
+        return f"+ {where} = {value(item.new)}" if item.path else f"+ {value(item.new)}"
+    if item.op == "remove":
+        return f"- {where} = {value(item.old)}" if item.path else f"- {value(item.old)}"
+    return f"~ {where}: {value(item.old)} -> {value(item.new)}"
+
+
+def _change_lines(c: FieldChange, atype: ActionType) -> list[str]:
     mark = "  # forces replacement" if c.forces_replacement else ""
     if atype is ActionType.CREATE and c.old is None:
-        return f"      + {c.path} = {value(c.new, c.sensitive)}"
+        return [f"      + {c.path} = {value(c.new, c.sensitive)}"]
     if c.new is None:
-        return f"      - {c.path} = {value(c.old, c.sensitive)}{mark}"
-    return f"      ~ {c.path}: {value(c.old, c.sensitive)} -> {value(c.new, c.sensitive)}{mark}"
+        return [f"      - {c.path} = {value(c.old, c.sensitive)}{mark}"]
+    if c.items:
+        added = sum(1 for i in c.items if i.op == "add")
+        removed = sum(1 for i in c.items if i.op == "remove")
+        changed = len(c.items) - added - removed
+        tally = ", ".join(f"{n} {w}" for n, w in ((added, "added"), (removed, "removed"), (changed, "changed")) if n)
+        return [f"      ~ {c.path}: {tally}{mark}"] + [f"          {item_line(c.path, i)}" for i in c.items]
+    return [f"      ~ {c.path}: {value(c.old, c.sensitive)} -> {value(c.new, c.sensitive)}{mark}"]
 
 
-def _cost(v: float | None) -> str:
-    return "-" if v is None else f"${v:,.2f}/h"
+def drift_lines(drift: list[Drift], color: bool = False) -> list[str]:
+    if not drift:
+        return []
+    lines = ["Objects changed outside reconciler (last applied -> live):", ""]
+    for d in drift:
+        if d.gone:
+            lines.append(_paint(f"# {d.address}{remote(d)} was deleted outside reconciler", "31", color))
+        else:
+            lines.append(_paint(f"# {d.address}{remote(d)} changed outside reconciler", "33", color))
+            for c in d.changes:
+                lines.extend(_change_lines(c, ActionType.UPDATE))
+        lines.append("")
+    return lines
 
 
 def render_plan(plan: Plan, *, color: bool = False) -> str:
-    lines: list[str] = []
+    lines: list[str] = drift_lines(plan.drift, color)
     changes = [a for a in plan.actions if a.is_change]
     if changes:
         lines.append("Reconciler will perform these actions:")
         lines.append("")
     for a in changes:
-        lines.append(_paint(_headline(a), COLORS[a.type], color))
+        lines.append(_paint(f"# {a.address} {headline(a)}", COLORS[a.type], color))
         for reason in a.reasons:
             lines.append(f"  # ({reason})")
-        symbol = a.type.value if not (a.type is ActionType.CREATE and a.mode == "adopt") else "+"
-        ident = f" [id={a.remote_id}]" if a.remote_id else ""
-        lines.append(_paint(f"  {symbol} {a.address}{ident}", COLORS[a.type], color))
-        if a.type is not ActionType.DELETE:
+        lines.append(_paint(f"  {a.type.value} {a.address}{remote(a)}", COLORS[a.type], color))
+        if not a.type.removes:
             for c in a.changes:
-                lines.append(_change_line(c, a.type))
+                lines.extend(_change_lines(c, a.type))
         if a.cost_before is not None or a.cost_after is not None:
-            lines.append(f"      cost: {_cost(a.cost_before)} -> {_cost(a.cost_after)}")
+            lines.append(f"      cost: {money(a.cost_before)} -> {money(a.cost_after)}")
+        if a.effect and not a.type.removes:
+            lines.append(f"  # ({a.effect})")
         for w in a.warnings:
             lines.append(_paint(f"  ! {w}", "33", color))
         lines.append("")
@@ -84,23 +141,37 @@ def render_plan(plan: Plan, *, color: bool = False) -> str:
     for w in plan.warnings:
         lines.append(_paint(f"Warning: {w}", "33", color))
     if plan.cost_delta:
-        sign = "+" if plan.cost_delta > 0 else "-"
-        lines.append(f"Hourly cost change: {sign}${abs(plan.cost_delta):,.2f}/h")
-    if not changes:
+        lines.append(f"Cost change: {money(plan.cost_delta, sign=True)}")
+    if plan.unpriced:
+        more = len(plan.unpriced) - UNPRICED_SHOWN
+        lines.append(f"No price known for: {', '.join(plan.unpriced[:UNPRICED_SHOWN])}"
+                     f"{f' and {more:,} more' if more > 0 else ''} (not in the cost change)")
+    if plan.refresh_only:
+        lines.append(refresh_only_line(plan))
+    elif not changes:
         lines.append("No changes. Your infrastructure matches the configuration.")
     else:
-        add = plan.count(ActionType.CREATE, ActionType.REPLACE)
-        change = plan.count(ActionType.UPDATE)
-        destroy = plan.count(ActionType.DELETE, ActionType.REPLACE)
-        lines.append(f"Plan: {add} to add, {change} to change, {destroy} to destroy.")
+        lines.append(summary_line(plan))
     return "\n".join(lines) + "\n"
+
+
+def refresh_only_line(plan: Plan) -> str:
+    if not plan.drift:
+        return "No drift. The live objects match what was last applied."
+    n = len(plan.drift)
+    return (f"Drift: {n} resource{'s' if n != 1 else ''} changed outside reconciler. This is a refresh-only plan: "
+            "`reconciler apply --refresh-only` records the live values in the state and changes nothing "
+            "in the services.")
 
 
 def render_apply_line(action: Action, status: str, seconds: float | None = None, *, color: bool = False) -> str:
     verbs = {ActionType.CREATE: ("Creating", "Creation"), ActionType.UPDATE: ("Modifying", "Modifications"),
              ActionType.REPLACE: ("Replacing", "Replacement"), ActionType.DELETE: ("Destroying", "Destruction"),
-             ActionType.NOOP: ("Reading", "Read")}
+             ActionType.FORGET: ("Forgetting", "Forgetting"), ActionType.RELEASE: ("Releasing", "Release"),
+             ActionType.ORPHAN: ("Orphaning", "Orphaning"), ActionType.NOOP: ("Reading", "Read")}
     doing, done = verbs[action.type]
+    if action.adopt:
+        doing, done = "Adopting", "Adoption"
     if status == "start":
         return f"{action.address}: {doing}..."
     took = f" after {seconds:.0f}s" if seconds is not None else ""

@@ -8,8 +8,8 @@
 Only resources the plan would change are looked at: a resource that is up to date with
 its manifest is nothing to report, whatever its history.
 
-This is the watch's own reading of `drift` until it is defined at runner level (issue 18);
-`find_drift` is the one function to switch then.
+Drift is the runner's definition (reconciler/drift.py, issue 18), the same `reconciler
+drift` reports.
 """
 from __future__ import annotations
 
@@ -47,26 +47,21 @@ class Moved:
 
 def find_drift(result: PlanResult, state: StateDoc, live: dict[str, Live | None],
                kinds: dict[str, Any]) -> dict[str, Moved]:
+    """The runner's drift (reconciler.drift, as `reconciler drift` reports it), for the
+    resources the plan would change, minus lifecycle.ignore_changes; values masked."""
+    from reconciler.drift import find_drift as live_moves
+
+    changing = {a for a, s in result.steps.items() if s.action.is_change}
     out: dict[str, Moved] = {}
-    for address, step in result.steps.items():
-        prior = state.resources.get(address)
-        if not step.action.is_change or prior is None or address not in live:
+    for d in live_moves(state, live, kinds, addresses=changing):
+        if d.gone:
+            out[d.address] = Moved(d.address, d.kind, "deleted")
             continue
-        kind = kinds.get(prior.kind)
-        if kind is None:
-            continue
-        lv = live[address]
-        if lv is None:
-            out[address] = Moved(address, prior.kind, "deleted")
-            continue
-        try:
-            diff = kind.diff(prior.last_applied, lv, prior.last_applied)
-        except Exception:  # noqa: BLE001 - an old last_applied a kind cannot read is not drift
-            continue
+        step = result.steps[d.address]
         ignore = step.resource.lifecycle.ignore_changes if step.resource else ()
-        fields = _moves([c for c in diff.changes if not _ignored(c.path, ignore)], kind, live_first=True)
+        fields = _moves([c for c in d.changes if not _ignored(c.path, ignore)], kinds.get(d.kind), live_first=False)
         if fields:
-            out[address] = Moved(address, prior.kind, "changed", fields)
+            out[d.address] = Moved(d.address, d.kind, "changed", fields)
     return out
 
 

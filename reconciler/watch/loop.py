@@ -263,7 +263,7 @@ class Watch:
             self.notifier.send(notify.failure_payload(fresh, self._location))
 
     def _on_apply_event(self, action: Action, status: str, seconds: float | None, detail: str | None) -> None:
-        verb = action.type.verb + (" (adopt)" if action.mode == "adopt" else "")
+        verb = action.type.verb + (" (adopt)" if action.adopt else "")
         if status == "start":
             self.log.emit("apply", f"{verb}: {'; '.join(action.reasons)}", address=action.address, action=verb)
         elif status == "done":

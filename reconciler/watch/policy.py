@@ -34,7 +34,7 @@ def protected(step: Step) -> bool:
                    or (step.prior and step.prior.protected))
     if a.type is ActionType.REPLACE:
         return protect
-    return a.type is ActionType.DELETE and bool(step.prior and step.prior.protected) and a.mode != "forget"
+    return a.type.removes and a.type is not ActionType.FORGET and bool(step.prior and step.prior.protected)
 
 
 def select(result: PlanResult, mode: str, backing_off: dict[str, float]) -> Selection:
@@ -46,16 +46,16 @@ def select(result: PlanResult, mode: str, backing_off: dict[str, float]) -> Sele
             continue
         if protected(step):
             held[address] = f"prevent_destroy protects it and the plan would {a.type.verb} it"
-        elif mode == CHANGES and a.type in (ActionType.DELETE, ActionType.REPLACE):
-            held[address] = f"--auto-apply=changes never deletes or replaces (the plan would {a.type.verb} it)"
+        elif mode == CHANGES and (a.type.removes or a.type is ActionType.REPLACE):
+            held[address] = f"--auto-apply=changes never deletes, forgets, releases or replaces (the plan would {a.type.verb} it)"
         elif address in backing_off:
             held[address] = f"backing off after failures; next try in {backing_off[address]:.1f}s"
     g = result.graph
     dropped = set(held)
     for address in held:
-        if steps[address].action.type is ActionType.DELETE:
+        if steps[address].action.type.removes:
             users = graph.dependencies_of(g, [address]) - {address}
-            dropped |= {d for d in users if d in steps and steps[d].action.type is ActionType.DELETE}
+            dropped |= {d for d in users if d in steps and steps[d].action.type.removes}
         else:
             dropped |= graph.dependants(g, [address])
     for address in dropped - set(held):

@@ -19,7 +19,7 @@ from typing import Any
 from reconciler.diffing import left_diff
 from reconciler.errors import ApiError, Problem
 from reconciler.model import FieldChange, Resource
-from reconciler.providers.base import Diff, KindContext, Live, Wanted
+from reconciler.providers.base import DeletionPolicy, Diff, KindContext, Live, Wanted
 from reconciler.providers.codeocean import metadata, shape
 from reconciler.providers.codeocean.client import CodeOceanClient
 from reconciler.providers.shared import newest_unclaimed, problem, wait_for
@@ -34,6 +34,8 @@ class DataAssetKind:
     outputs = OUTPUTS
     deletion_policies = ("delete", "orphan")
     natural_key_conflicts = True  # the asset name (Code Ocean allows repeats; we never make one)
+    deletion_effects = {"delete": DeletionPolicy("delete", "the data asset is deleted in Code Ocean"),
+                        "orphan": DeletionPolicy("orphan", "reconciler stops managing it; the data asset stays")}
 
     # -- reading ------------------------------------------------------------------------------
     def observe(self, ctx: KindContext, wanted: list[Wanted]) -> dict[str, Live | None]:

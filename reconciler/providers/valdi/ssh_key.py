@@ -16,7 +16,7 @@ from reconciler.diffing import left_diff
 from reconciler.errors import ApiError, CreatedIncomplete, Problem
 from reconciler.model import Resource
 from reconciler.paths import write_output
-from reconciler.providers.base import Diff, KindContext, Live, Wanted
+from reconciler.providers.base import DeletionPolicy, Diff, KindContext, Live, Wanted
 from reconciler.providers.shared import newest_unclaimed, problem
 from reconciler.providers.valdi.client import ValdiClient
 from reconciler.validation import check_local_path
@@ -63,6 +63,8 @@ class SshKeyKind:
     deletion_policies = ("forget",)  # the API cannot delete a key
     natural_key_conflicts = True  # the key name
     local_files = {"public_key_file": "read", "private_key_file": "write"}  # held to reconciler.paths' rules
+    deletion_effects = {"forget": DeletionPolicy("forget", "VALDI has no API to delete SSH keys: the key stays in "
+                                                         "your VALDI account; only reconciler's state entry is removed")}
 
     def observe(self, ctx: KindContext, wanted: list[Wanted]) -> dict[str, Live | None]:
         api: ValdiClient = ctx.api
@@ -144,7 +146,7 @@ class SshKeyKind:
         if live is None:
             return []
         if spec is None:
-            return [f"{CANNOT_DELETE}; reconciler only stops managing it"]
+            return []  # a removal: deletion_effects says what happens
         notes = []
         if live.attrs.get("private_key_lost"):
             notes.append("this generated key was made by an interrupted apply and its private key was lost: "

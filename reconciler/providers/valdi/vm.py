@@ -20,7 +20,7 @@ from typing import Any
 from reconciler.diffing import left_diff
 from reconciler.errors import ApiError, Problem
 from reconciler.model import Resource
-from reconciler.providers.base import Diff, KindContext, Live, Wanted
+from reconciler.providers.base import DeletionPolicy, Diff, KindContext, Live, Wanted
 from reconciler.providers.valdi import catalog
 from reconciler.providers.valdi.client import ValdiClient
 from reconciler.providers.shared import newest_unclaimed, problem, wait_for
@@ -38,6 +38,7 @@ class VmKind:
     outputs = {"id", "ip", "port_forwards", "status", "name"}
     deletion_policies = ("delete",)
     natural_key_conflicts = True  # name + provider: VALDI allows repeats, we never make one
+    deletion_effects = {"delete": DeletionPolicy("delete", "the VM is destroyed in VALDI (its disk too)")}
 
     # -- reading ------------------------------------------------------------------------------
     def observe(self, ctx: KindContext, wanted: list[Wanted]) -> dict[str, Live | None]:

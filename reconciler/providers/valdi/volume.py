@@ -20,7 +20,7 @@ from typing import Any
 from reconciler.errors import ApiError, Conflict, CreatedIncomplete, Problem
 from reconciler.model import FieldChange, Resource
 from reconciler.paths import write_output
-from reconciler.providers.base import Diff, KindContext, Live, Wanted
+from reconciler.providers.base import DeletionPolicy, Diff, KindContext, Live, Wanted
 from reconciler.providers.valdi.client import ValdiClient
 from reconciler.validation import check_local_path
 
@@ -88,6 +88,9 @@ class VolumeKind:
     deletion_policies = ("delete", "orphan")
     natural_key_conflicts = True  # the bucket name
     local_files = {"credentials_file": "write", "files[].source": "read"}  # held to reconciler.paths' rules
+    deletion_effects = {"delete": DeletionPolicy("delete", "the volume is deleted in VALDI, with every file in it"),
+                        "orphan": DeletionPolicy("orphan", "reconciler stops managing it; the volume and its files stay")}
+    unpriced = True  # VALDI bills storage but publishes no per-volume price
 
     # -- reading ------------------------------------------------------------------------------
     def observe(self, ctx: KindContext, wanted: list[Wanted]) -> dict[str, Live | None]:

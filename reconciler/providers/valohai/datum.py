@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from reconciler.errors import ApiError, Problem
 from reconciler.model import FieldChange, Resource
-from reconciler.providers.base import KindContext, Live, Wanted
+from reconciler.providers.base import DeletionPolicy, KindContext, Live, Wanted
 from reconciler.providers.valohai import properties
 from reconciler.providers.valohai.client import ValohaiClient
 from reconciler.providers.shared import problem
@@ -23,6 +23,10 @@ class DatumKind(MetadataKind):
     name = "valohai.datum"
     schema = "valohai.datum.schema.json"
     deletion_policies = ("release", "delete")
+    deletion_effects = {
+        "release": DeletionPolicy("release", "the properties, tags and alias reconciler set are removed; "
+                                             "the datum and its file are kept"),
+        "delete": DeletionPolicy("delete", "the datum is purged: Valohai deletes the stored file")}
 
     # -- reading ------------------------------------------------------------------------
     def observe(self, ctx: KindContext, wanted: list[Wanted]) -> dict[str, Live | None]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from reconciler.errors import ApiError, Problem
 from reconciler.model import FieldChange, Resource
-from reconciler.providers.base import KindContext, Live, Wanted
+from reconciler.providers.base import DeletionPolicy, KindContext, Live, Wanted
 from reconciler.providers.valohai import properties
 from reconciler.providers.shared import problem
 from reconciler.providers.valohai.common import Index, MetadataKind, fetch, make_live
@@ -21,6 +21,8 @@ class DatumPropertiesKind(MetadataKind):
     name = "valohai.datum_properties"
     schema = "valohai.datum_properties.schema.json"
     deletion_policies = ("release",)
+    deletion_effects = {"release": DeletionPolicy("release", "the properties, tags and alias reconciler set are "
+                                                             "removed; the datum is never touched")}
 
     def observe(self, ctx: KindContext, wanted: list[Wanted]) -> dict[str, Live | None]:
         index = Index.read(ctx.api)
