@@ -35,13 +35,15 @@ from graphlib import TopologicalSorter
 from pathlib import Path
 from typing import Any, Callable
 
-from reconciler import graph
+from reconciler import graph, recovery
 from reconciler.diffing import _has_unknown
-from reconciler.errors import ApplyError, ReconcilerError
+from reconciler.errors import ApplyError, CreatedIncomplete, ReconcilerError
 from reconciler.http import describe_failure
 from reconciler.model import Action, ActionType
 from reconciler.planner import PlanResult, Step, _ignored, resolve, state_outputs
-from reconciler.providers.base import Diff, KindContext, Live
+from reconciler.providers.base import Diff, KindContext, Live, Wanted
+from reconciler.scope import declaring_file
+from reconciler.sensitivity import derived_paths, field_names, register
 from reconciler.state.base import ResourceState, StateDoc, StateStore
 
 # event(action, status, seconds, detail): status in start | done | failed | skipped
@@ -162,9 +164,12 @@ class Applier:
         for step in creates:
             if step.action.address in specs:
                 self.state.pending[step.action.address] = {
-                    "kind": step.action.kind, "spec": specs[step.action.address], "started_at": time.time()}
+                    "kind": step.action.kind, "spec": specs[step.action.address], "started_at": time.time(),
+                    "sensitive_paths": self._derived(step)}
         if creates:
             self._write()
+        if runnable:
+            self._owned = [(a, rs.kind, rs.id) for a, rs in self.state.resources.items()]  # for lookups
         for group in self._groups(runnable):
             for s in group:
                 self.on_event(s.action, "start", None, None)
@@ -267,7 +272,12 @@ class Applier:
         label = group[0].action.address if len(group) == 1 else f"{group[0].action.kind} (x{len(group)})"
         ctx = self._ctx(group[0].action.kind, label)
         if group[0].action.type is ActionType.CREATE and not group[0].action.adopt:
-            return kind.create_many(ctx, [specs[s.action.address] for s in group])
+            try:
+                made = kind.create_many(ctx, [specs[s.action.address] for s in group])
+            except Exception as e:  # noqa: BLE001 - each create is resolved on its own below
+                made = [e] * len(group)
+            return [self._create(s, specs[s.action.address], first_error=m) if isinstance(m, Exception) else m
+                    for s, m in zip(group, made)]
         results: list[Any] = [s.live for s in group]  # a take-over with nothing to change
         items, where = [], []
         for i, s in enumerate(group):
@@ -278,7 +288,16 @@ class Applier:
                 items.append((s.live, spec, diff))
                 where.append(i)
         if items:
-            for i, outcome in zip(where, kind.update_many(ctx, items)):
+            try:
+                outcomes = kind.update_many(ctx, items)
+            except Exception as e:  # noqa: BLE001 - each update is tried again on its own below
+                outcomes = [e] * len(items)
+            for i, (live, spec, diff), outcome in zip(where, items, outcomes):
+                if isinstance(outcome, Exception) and recovery.transient(outcome):
+                    try:
+                        outcome = recovery.retry(lambda: kind.update(ctx, live, spec, diff))
+                    except Exception as e:  # noqa: BLE001 - reported per step
+                        outcome = e
                 results[i] = outcome
         return results
 
@@ -300,29 +319,52 @@ class Applier:
         last = step.prior.last_applied if step.prior else (step.pending or {}).get("spec")
         if a.type.removes:
             if a.type is not ActionType.FORGET:  # delete, release and orphan: the kind's call
-                kind.delete(ctx, step.live, a.policy or "delete", last)
+                recovery.retry(lambda: kind.delete(ctx, step.live, a.policy or "delete", last))
             return None
         if a.type is ActionType.REPLACE:
             if step.live is not None:  # None when a replaced chain already deleted it
-                self._delete_replaced(ctx, step)
-            return kind.create(ctx, spec)
-        if a.type is ActionType.CREATE and a.adopt:
-            diff = self._fresh_diff(kind, step, spec, last)
-            return kind.update(ctx, step.live, spec, diff) if diff.changed else step.live
-        if a.type is ActionType.CREATE:
-            return kind.create(ctx, spec)
+                recovery.retry(lambda: self._delete_replaced(ctx, step))
+            return self._create(step, spec, ctx)
+        if a.type is ActionType.CREATE and not a.adopt:
+            return self._create(step, spec, ctx)
         diff = self._fresh_diff(kind, step, spec, last)
-        return kind.update(ctx, step.live, spec, diff) if diff.changed else step.live
+        return recovery.retry(lambda: kind.update(ctx, step.live, spec, diff)) if diff.changed else step.live
+
+    def _create(self, step: Step, spec: dict, ctx: KindContext | None = None,
+                first_error: BaseException | None = None) -> Any:
+        """A create that survives in-doubt failures without a duplicate (see recovery.py)."""
+        kind = self.kinds[step.action.kind]
+        if ctx is None:
+            ctx = self._ctx(step.action.kind, step.action.address)
+            if step.resource is not None:
+                ctx = dataclasses.replace(ctx, base_dir=Path(step.resource.base_dir))
+        return recovery.create(kind, ctx, spec, lambda: self._lookup(kind, ctx, step, spec),
+                               first_error=first_error)
+
+    def _lookup(self, kind: Any, ctx: KindContext, step: Step, spec: dict) -> Live | None:
+        """The object an in-doubt create may have made: the kind's natural-key lookup, with
+        every object other addresses own (and a replaced one) claimed, so none is taken."""
+        address = step.action.address
+        wanted = [Wanted(address, None, spec, lookup=True,
+                         base_dir=step.resource.base_dir if step.resource else None)]
+        wanted += [Wanted(f"{a}#owned", rid, None) for a, k, rid in self._owned if k == step.action.kind]
+        if step.prior is not None:
+            wanted.append(Wanted(f"{address}#replaced", step.prior.id, None))
+        return kind.observe(ctx, wanted).get(address)
 
     # -- recording (main thread) ----------------------------------------------------
     def _record(self, step: Step, outcome: Any, spec: dict | None, forward: bool, seconds: float) -> bool:
         a = step.action
+        stored = False
+        if isinstance(outcome, CreatedIncomplete) and isinstance(outcome.live, Live):
+            self._store_live(step, outcome.live, spec)  # it exists: never made twice, secrets kept
+            outcome, stored = outcome.cause, True
         if isinstance(outcome, BaseException):
             message = str(outcome) if isinstance(outcome, ReconcilerError) else describe_failure(outcome)
             self.report.failed[a.address] = message
             self.on_event(a, "failed", seconds, message)
             self._block_after(a.address, forward)
-            return False
+            return stored
         if a.type.removes:
             self.state.resources.pop(a.address, None)
             self.state.pending.pop(a.address, None)
@@ -335,7 +377,10 @@ class Applier:
     def _store_live(self, step: Step, live: Live, spec: dict | None) -> None:
         a = step.action
         kind = self.kinds[a.kind]
-        sensitive = set(getattr(kind, "sensitive", set()))
+        sensitive = field_names(kind)
+        for k, v in live.outputs.items():
+            if k in sensitive:
+                register(v)
         resource = step.resource
         prior = step.prior
         adopted = (prior.adopted if prior else (a.adopt and step.pending is None)) or live.adopted
@@ -347,8 +392,16 @@ class Applier:
                      **{k: v for k, v in live.outputs.items() if k in sensitive}},
             protected=bool(resource and resource.lifecycle.prevent_destroy),
             deletion_policy=policy, adopted=bool(adopted),
-            depends_on=sorted(self.result.graph.get(a.address, ())))
+            depends_on=sorted(self.result.graph.get(a.address, ())), sensitive_paths=self._derived(step),
+            file=(declaring_file(resource.position.file, self.result.root) if resource and self.result.root
+                  else prior.file if prior else None))
         self.state.pending.pop(a.address, None)
+
+    def _derived(self, step: Step) -> list[str]:
+        """Spec paths holding values derived from a secret: sealed at rest, masked by state show."""
+        if step.resource is None:
+            return []
+        return sorted(set(derived_paths(step.resource.spec, self.kinds)) | set(step.resource.sensitive_paths))
 
     def _sync_noop(self, step: Step) -> None:
         """Nothing to change remotely, but the state may still learn something: outputs,
@@ -382,6 +435,7 @@ class Applier:
         return None if _has_unknown(spec) else spec
 
     _dirty = False
+    _owned: list = []
 
     def _write(self) -> None:
         self.store.write(self.state)

@@ -103,3 +103,13 @@ class ApplyError(ReconcilerError):
     def __init__(self, summary: str, failures: dict[str, str] | None = None):
         self.failures = failures or {}
         super().__init__(summary)
+
+
+class CreatedIncomplete(ReconcilerError):
+    """A create made its object (and may hold secrets the API returns only once), then a
+    later step failed. The applier records `live` in the state so nothing is lost or made
+    twice, and finishes the object as an update."""
+
+    def __init__(self, live: object, cause: BaseException):
+        self.live, self.cause = live, cause
+        super().__init__(str(cause))

@@ -74,8 +74,10 @@ def _action_from(d: dict) -> Action:
                   effect=d.get("effect"), remote_name=d.get("remote_name"))
 
 
-def save(plan: Plan, path, *, manifest_paths: list[str], options: dict) -> None:
-    body = {"format": FORMAT, "format_version": VERSION, "manifest_paths": manifest_paths,
+def save(plan: Plan, path, *, manifest_paths: list[str], options: dict,
+         inputs: dict | None = None) -> None:
+    """`inputs`: {"salt": hex, "pins": {field: keyed hash}} (reconciler.pins)."""
+    body = {"inputs": inputs or {}, "format": FORMAT, "format_version": VERSION, "manifest_paths": manifest_paths,
             "manifest_digest": plan.manifest_digest, "state_lineage": plan.state_lineage,
             "state_serial": plan.state_serial, "fingerprints": plan.fingerprints, "options": options,
             "destroy": plan.destroy, "refresh_only": plan.refresh_only, "warnings": plan.warnings,
@@ -97,6 +99,7 @@ def load(path) -> tuple[Plan, dict]:
     if body.get("format_version") != VERSION:
         raise PlanError(f"{path}: plan format version {body.get('format_version')} is not supported "
                         f"(this reconciler reads version {VERSION}); make a new plan")
+    _check(body, path)
     plan = Plan(actions=[_action_from(a) for a in body["actions"]], warnings=body.get("warnings", []),
                 manifest_digest=body["manifest_digest"], state_lineage=body["state_lineage"],
                 state_serial=body["state_serial"], fingerprints=body.get("fingerprints", {}),
@@ -106,7 +109,58 @@ def load(path) -> tuple[Plan, dict]:
                 partial=body.get("partial"), unpriced=body.get("unpriced", []),
                 output_changes=[FieldChange(c["name"], _unsafe(c["old"]), _unsafe(c["new"]), False, c["sensitive"])
                                 for c in body.get("output_changes", [])])
-    return plan, {"manifest_paths": body["manifest_paths"], "options": body.get("options", {})}
+    return plan, {"manifest_paths": body["manifest_paths"], "options": body.get("options", {}),
+                  "inputs": body.get("inputs") or {}}
+
+
+_TOP = {"manifest_paths": list, "manifest_digest": str, "state_lineage": str, "state_serial": int,
+        "actions": list}
+_OPTIONAL = {"fingerprints": dict, "options": dict, "warnings": list, "destroy": bool, "refresh_only": bool,
+             "inputs": dict, "output_changes": list}
+_ACTION = {"address": str, "kind": str, "type": str, "reasons": list}
+_CHANGE = {"path": str, "forces_replacement": bool, "sensitive": bool}
+
+
+def _check(body: dict, path) -> None:
+    """A hand-edited or damaged plan file: one line naming the file and the field."""
+    def fail(field: str, message: str) -> None:
+        raise PlanError(f"{path}: {field}: {message}; make a new plan")
+
+    def need(d: dict, where: str, fields: dict, optional: bool = False) -> None:
+        for name, typ in fields.items():
+            if name not in d:
+                if not optional:
+                    fail(f"{where}{name}", "missing")
+                continue
+            if not isinstance(d[name], typ) or (typ is int and isinstance(d[name], bool)):
+                fail(f"{where}{name}", f"expected {typ.__name__}, got {type(d[name]).__name__}")
+
+    need(body, "", _TOP)
+    need(body, "", _OPTIONAL, optional=True)
+    for i, a in enumerate(body["actions"]):
+        if not isinstance(a, dict):
+            fail(f"actions[{i}]", "expected a mapping")
+        need(a, f"actions[{i}].", _ACTION)
+        if a["type"] not in ActionType.__members__:
+            fail(f"actions[{i}].type", f"{a['type']!r} is not an action type "
+                 f"({', '.join(ActionType.__members__)})")
+        changes = a.get("changes", [])
+        if not isinstance(changes, list):
+            fail(f"actions[{i}].changes", "expected a list")
+        for j, c in enumerate(changes):
+            if not isinstance(c, dict):
+                fail(f"actions[{i}].changes[{j}]", "expected a mapping")
+            need(c, f"actions[{i}].changes[{j}].", _CHANGE)
+            for name in ("old", "new"):
+                if name not in c:
+                    fail(f"actions[{i}].changes[{j}].{name}", "missing")
+    for i, c in enumerate(body.get("output_changes", [])):
+        if not isinstance(c, dict):
+            fail(f"output_changes[{i}]", "expected a mapping")
+        need(c, f"output_changes[{i}].", {"name": str, "sensitive": bool})
+        for name in ("old", "new"):
+            if name not in c:
+                fail(f"output_changes[{i}].{name}", "missing")
 
 
 def stale_reasons(saved: Plan, *, manifest_digest: str, state_lineage: str, state_serial: int,

@@ -16,6 +16,7 @@ from reconciler.errors import PlanError
 from reconciler.model import (UNKNOWN, Action, ActionType, FieldChange, Plan, Ref, Resource,
                               Template)
 from reconciler.providers.base import DEFAULT_DELETION_EFFECTS, DeletionPolicy, Diff, KindContext, Live
+from reconciler.sensitivity import covers, derived_paths, field_names, register
 from reconciler.state.base import ResourceState, StateDoc
 
 
@@ -38,6 +39,7 @@ class PlanResult:
     steps: dict[str, Step]
     graph: dict[str, set[str]]  # address -> dependencies, over every address in the plan
     errors: list[str] = field(default_factory=list)
+    root: str = ""  # the manifest folder: the state records declaring files relative to it
     live: dict[str, Live | None] = field(default_factory=dict)  # what the plan read
 
 
@@ -59,6 +61,7 @@ def state_outputs(state: StateDoc) -> Callable[[str, str], Any]:
         if attribute in rs.outputs:
             return rs.outputs[attribute]
         if attribute in rs.secrets:
+            register(rs.secrets[attribute])  # never shown in a log line or message from here on
             return rs.secrets[attribute]
         return rs.id if attribute == "id" else UNKNOWN
     return lookup
@@ -101,6 +104,13 @@ def resolve(value: Any, outputs: Callable[[str, str], Any]) -> Any:
 _LEAVES = (str, int, float, type(None))  # bool is an int
 
 
+def conflict_message(address: str, kind_name: str, lv: Live) -> str:
+    name = lv.attrs.get("name") or lv.attrs.get("bucket_name") or lv.outputs.get("name")
+    return (f"{address}: a {kind_name} {('named ' + repr(name) + ' ') if name else ''}already exists in the live "
+            f"service (id {lv.id}) and reconciler does not manage it; creating {address} would make a second one. "
+            f"Take it over with `reconciler import {address} {lv.id}`, or give the resource another name.")
+
+
 def _ignored(path: str, ignore: tuple[str, ...]) -> bool:
     for prefix in ignore:
         prefix = prefix[5:] if prefix.startswith("spec.") else prefix
@@ -109,10 +119,12 @@ def _ignored(path: str, ignore: tuple[str, ...]) -> bool:
     return False
 
 
-def _mark_sensitive(changes: list[FieldChange], sensitive: set[str]) -> list[FieldChange]:
+def _mark_sensitive(changes: list[FieldChange], sensitive: set[str],
+                    derived: list[str] = ()) -> list[FieldChange]:
+    """Mark changes of secret fields, and of fields holding a value derived from a secret."""
     out = []
     for c in changes:
-        hit = c.sensitive or any(seg in sensitive for seg in c.path.split("."))
+        hit = c.sensitive or any(seg in sensitive for seg in c.path.split(".")) or covers(derived, c.path)
         out.append(dc_replace(c, sensitive=True) if hit and not c.sensitive else c)
     return out
 
@@ -216,7 +228,10 @@ def make_plan(desired: list[Resource], state: StateDoc, live: dict[str, Live | N
             errors.append(f"{address}: the state holds a {kind_name} but no provider offers that kind")
             continue
         if resource is not None:
-            step = _plan_desired(resource, prior, lv, kind, outputs, options, state)
+            step = _plan_desired(resource, prior, lv, kind, outputs, options, state, kinds)
+            if lv is not None and prior is None and address not in state.pending \
+                    and getattr(kind, "natural_key_conflicts", False):
+                errors.append(conflict_message(address, resource.kind, lv))
             if step.action.type in (ActionType.CREATE, ActionType.REPLACE) and not step.action.adopt:
                 unknown_outputs.add(address)
             if step.action.type is ActionType.REPLACE and (
@@ -255,23 +270,24 @@ def make_plan(desired: list[Resource], state: StateDoc, live: dict[str, Live | N
 
 
 def _plan_desired(resource: Resource, prior: ResourceState | None, lv: Live | None, kind: Any,
-                  outputs: Callable, options: PlanOptions, state: StateDoc) -> Step:
+                  outputs: Callable, options: PlanOptions, state: StateDoc, kinds: dict | None = None) -> Step:
     address = resource.address
     spec = resolve(resource.spec, outputs)
     pending = state.pending.get(address)
-    sensitive = set(getattr(kind, "sensitive", set()))
+    sensitive = set(field_names(kind))
+    derived = list(derived_paths(resource.spec, kinds or {}))
     if lv is None:
         reason = ("it no longer exists in the live service (deleted outside reconciler)"
                   if prior else "it is in the manifests but not in the live service")
         changes = [FieldChange(k, None, v, False, k in sensitive) for k, v in spec.items()]
-        changes = _mark_derived(_mark_sensitive(changes, sensitive), resource.sensitive_paths)
+        changes = _mark_derived(_mark_sensitive(changes, sensitive, derived), resource.sensitive_paths)
         action = Action(address, resource.kind, ActionType.CREATE, [reason], _shown(changes, sensitive),
                         remote_id=prior.id if prior else None)
         return Step(action, resource, None, prior, pending=pending, spec=spec)
     last_applied = prior.last_applied if prior else (pending.get("spec") if pending else None)
     diff = kind.diff(spec, lv, last_applied)
     changes = [c for c in diff.changes if not _ignored(c.path, resource.lifecycle.ignore_changes)]
-    changes = _mark_derived(_mark_sensitive(changes, sensitive), resource.sensitive_paths)
+    changes = _mark_derived(_mark_sensitive(changes, sensitive, derived), resource.sensitive_paths)
     diff = Diff(changes=changes, notes=list(diff.notes))
     adopt = prior is None
     if address in options.replace or address.split("[")[0] in options.replace:  # the block: every instance

@@ -15,7 +15,7 @@ from typing import Any, Callable, Iterable, Mapping
 from reconciler import graph
 from reconciler.errors import ManifestError, PlanError
 from reconciler.drift import find_drift
-from reconciler.model import Drift, Manifest, Plan, Resource
+from reconciler.model import ActionType, Drift, Manifest, Plan, Resource
 from reconciler.planner import (PlanOptions, PlanResult, make_plan, partial_note, resolve, selected,
                                 state_outputs)
 from reconciler.providers.base import KindContext, Live, Wanted
@@ -146,6 +146,7 @@ def observe(ws: Workspace, state: StateDoc, addresses: set[str] | None = None) -
             spec=resolve(r.spec, known) if r else (pending or {}).get("spec"),
             last_applied=prior.last_applied if prior else (pending or {}).get("spec"),
             lookup=pending is not None, outputs=dict(prior.outputs) if prior else {},
+            probe=r is not None and prior is None and pending is None,
             base_dir=r.base_dir if r else None, secrets=dict(prior.secrets) if prior else {}))
     live: dict[str, Live | None] = {}
     if not wanted_by_kind:
@@ -193,6 +194,10 @@ def _refresh_only_plan(ws: Workspace, state: StateDoc, options: PlanOptions) -> 
 
 def plan(ws: Workspace, state: StateDoc, options: PlanOptions = PlanOptions(),
          fingerprint: Callable[[dict], str] | None = None) -> PlanResult:
+    from reconciler import scope
+
+    leave = scope.left_out(ws.manifest, state)
+    state = scope.narrowed(state, leave)  # other files' resources: neither read nor planned
     if options.refresh_only:
         result = _refresh_only_plan(ws, state, options)
         live = result.live
@@ -208,8 +213,18 @@ def plan(ws: Workspace, state: StateDoc, options: PlanOptions = PlanOptions(),
         result = make_plan(ws.manifest.resources, state, live, ws.kinds,
                            lambda kind: ws.context(kind), options)
         result.live = live
+    result.root = ws.manifest.root
+    left = scope.note(leave, ws.manifest.root)
+    if left:
+        result.plan.warnings.append(left)
     if result.errors:
         raise PlanError("\n".join(result.errors))
+    from reconciler import paths
+    writing = [s.resource for s in result.steps.values() if s.resource is not None and not s.action.adopt
+               and s.action.type in (ActionType.CREATE, ActionType.REPLACE)]
+    problems = paths.overwrites(writing, ws.kinds)
+    if problems:
+        raise ManifestError(problems)
     result.plan.manifest_digest = ws.manifest.digest
     if ws.manifest.outputs or state.outputs:
         from reconciler import outputs

@@ -25,10 +25,11 @@ from jsonschema.exceptions import ValidationError, best_match
 from reconciler import schemafast
 from reconciler.errors import Problem
 from reconciler.model import Manifest, Position, Ref, Resource, Template
+from reconciler.sensitivity import SECRET_NAMES
 
 TOP_SCHEMAS = Path(__file__).resolve().parent.parent / "schemas"  # a checkout's schemas/
 # field names whose values never appear in a message, whatever the kind says
-ALWAYS_SENSITIVE = frozenset({"password", "token", "secret", "secret_access_key", "private_key", "api_key"})
+ALWAYS_SENSITIVE = SECRET_NAMES  # one notion of sensitive: reconciler/sensitivity.py
 MAX_MESSAGE = 240
 
 
@@ -326,6 +327,28 @@ def _envelope_problems(resource: Resource, kind: Any, addresses: _Addresses) -> 
                 yield problem
 
 
+MAX_EXACT_INT = 2 ** 53 - 1  # beyond this, JSON parsers (JavaScript's, many others) round
+
+
+def _number_problems(resource: Resource) -> Iterator[Problem]:
+    """Numbers no request can carry: NaN and infinities are not JSON at all (json.dumps
+    would write them, the services reject them, after earlier changes were made), and
+    integers past 2**53 are silently rounded by most parsers."""
+    stack: list[tuple[str, Any]] = [("spec", resource.spec)]
+    while stack:
+        key, value = stack.pop()
+        if isinstance(value, dict):
+            stack.extend((f"{key}.{k}", v) for k, v in value.items())
+        elif isinstance(value, list):
+            stack.extend((f"{key}[{i}]", v) for i, v in enumerate(value))
+        elif isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
+            yield _problem(resource, key, f"{value} is not a number JSON can carry; write a finite number "
+                           "(or a string, e.g. \"NaN\")")
+        elif isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_EXACT_INT:
+            yield _problem(resource, key, f"a {len(str(abs(value)))}-digit integer is outside the range JSON "
+                           f"numbers carry exactly (±{MAX_EXACT_INT}); write it as a string if it is an id")
+
+
 def validate(manifest: Manifest, kinds: Mapping[str, Any]) -> list[Problem]:
     """Every problem found, in file order. `kinds`: kind name -> Kind (from the engine)."""
     problems: list[Problem] = []
@@ -339,9 +362,12 @@ def validate(manifest: Manifest, kinds: Mapping[str, Any]) -> list[Problem]:
                                      f"(known kinds: {known})"))
             continue
         by_kind.setdefault(r.kind, []).append(r)
+        problems.extend(_number_problems(r))
         problems.extend(_spec_problems(r, kind))
         problems.extend(_reference_problems(r, addresses, kinds))
         problems.extend(_envelope_problems(r, kind, addresses))
+    from reconciler import paths
+    problems.extend(paths.check(manifest, kinds))
     for kind_name, items in by_kind.items():
         offline = getattr(kinds[kind_name], "check_offline", None)
         if offline:

@@ -120,6 +120,14 @@ def generated_cases(tmp: Path) -> dict[str, tuple[Path, dict]]:
     # flow nesting themselves while scanning ahead): any column on line 1, same words
     out["nesting_100k"] = (deep, dict(file=deep.name, line=1, col=None, fragment="nested deeper than 50 levels",
                                       reason="libyaml's composer would crash on this; we stop at 50", absent=None))
+    pub = tmp / "huge_public_key"
+    pub.mkdir()
+    (pub / "big.pub").write_text("ssh-ed25519 " + "A" * (70 * 1024) + " x\n")
+    (pub / "main.yaml").write_text("resources:\n  - kind: valdi.ssh_key\n    name: k\n"
+                                   "    spec: {name: k, public_key_file: big.pub}\n")
+    out["public_key_file_too_big"] = (pub, dict(file="main.yaml", line=4, col=21, fragment="a public key is under",
+                                                reason="a huge public_key_file is refused unread (capped like "
+                                                       "manifests)", absent=None))
     just_over = tmp / "nesting_60.yaml"
     just_over.write_text("resources: " + "[" * 60 + "]" * 60 + "\n")
     out["nesting_60"] = (just_over, dict(file=just_over.name, line=1, col=61, fragment="nested deeper than 50 levels",
@@ -159,14 +167,15 @@ def test_bad_input_gives_one_line_per_problem(case, monkeypatch):
     check(run_case(case, monkeypatch), case, exp, case.name)
 
 
-@pytest.mark.parametrize("name", ["file_over_10mb", "string_over_1mb", "nesting_100k", "nesting_60", "missing_path"])
+@pytest.mark.parametrize("name", ["file_over_10mb", "string_over_1mb", "nesting_100k", "nesting_60", "missing_path",
+                                  "public_key_file_too_big"])
 def test_generated_bad_input(name, tmp_path, monkeypatch):
     path, exp = generated_cases(tmp_path)[name]
     check(run_case(path, monkeypatch), path, exp, name)
 
 
-def test_there_are_at_least_fifty_cases():
-    assert len(case_paths()) >= 50
+def test_there_are_at_least_120_cases():
+    assert len(case_paths()) >= 120
 
 
 # -- the same through `reconciler validate` ---------------------------------------------------

@@ -144,6 +144,63 @@ def test_the_json_plan_of_every_example_validates_and_carries_vm_costs(infra):
     assert {"valdi.ssh_key", "valdi.vm", "valdi.volume", "valohai.datum", "codeocean.data_asset"} <= kinds
 
 
+ENV_MANIFEST = """
+providers:
+  valohai: {token: "${env.VALOHAI_TOKEN}", project: "${env.VALOHAI_PROJECT}"}
+resources:
+  - kind: valohai.datum
+    name: d
+    spec:
+      store: sandbox-store
+      url: s3://sandbox-bucket/data/train.csv
+      properties: {note: "${env.PF_DESC}"}
+"""
+
+
+def test_a_saved_plan_refuses_an_env_value_nobody_reviewed(tmp_path, sandbox_env, monkeypatch):
+    """The YAML is the same, ${env.PF_DESC} is not: the plan pinned the resolved value."""
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "main.yaml").write_text(ENV_MANIFEST)
+    monkeypatch.setenv("RECONCILER_STATE", str(tmp_path / "state.json"))
+    monkeypatch.setenv("PF_DESC", "reviewed")
+    assert run("plan", str(tmp_path / "m"), "-o", str(tmp_path / "plan.bin"))[0] == 0
+    monkeypatch.setenv("PF_DESC", "not-reviewed")
+    code, out = run("apply", str(tmp_path / "plan.bin"))
+    assert code == 1 and "valohai.datum.d.spec.properties.note" in out, out
+    monkeypatch.setenv("PF_DESC", "reviewed")
+    code, out = run("apply", str(tmp_path / "plan.bin"))
+    assert code == 0, out
+
+
+def test_a_saved_plan_refuses_a_local_file_edited_after_it(infra):
+    """files[].source edited between plan and apply: the edited bytes are not uploaded."""
+    assert run("plan", "infra", "-o", "plan.bin")[0] == 0
+    source = infra / "infra" / "files" / "train-config.json"
+    source.write_text(source.read_text() + "\n")
+    code, out = run("apply", "plan.bin")
+    assert code == 1 and "files[0].source: the file changed since the plan was made" in out, out
+    assert "Apply complete" not in out
+
+
+@pytest.mark.parametrize("damage, field", [
+    (lambda b: b["actions"][0].update(type="EXPLODE"), "actions[0].type"),
+    (lambda b: b["actions"][0].pop("address"), "actions[0].address"),
+    (lambda b: b.update(state_serial="many"), "state_serial"),
+    (lambda b: b.update(actions={}), "actions"),
+    (lambda b: b["actions"][0].update(changes=[{"path": 3}]), "actions[0].changes[0].path"),
+])
+def test_a_damaged_plan_file_is_one_line_naming_the_field(infra, damage, field):
+    assert run("plan", "infra", "-o", "plan.bin")[0] == 0
+    body = json.loads(Path("plan.bin").read_text())
+    damage(body)
+    Path("plan.bin").write_text(json.dumps(body))
+    code, out = run("apply", "plan.bin")
+    assert code == 1 and f"plan.bin: {field}:" in out, out
+    assert "internal error" not in out and "Traceback" not in out
+    code, out = run("show", "plan.bin")
+    assert code == 1 and f"plan.bin: {field}:" in out, out
+
+
 def _comment_script() -> str:
     steps = yaml.safe_load(WORKFLOW.read_text())["jobs"]["plan"]["steps"]
     return next(s["with"]["script"] for s in steps if "github-script" in s.get("uses", ""))

@@ -2,6 +2,8 @@
 console) is taken under management; the next plan shows only how it differs."""
 from __future__ import annotations
 
+import json
+
 import httpx
 import pytest
 
@@ -62,3 +64,36 @@ def test_import_refuses_an_address_already_managed(infra, made_in_console):
     assert cli("--state", state, "import", "codeocean.data_asset.data", made_in_console, str(infra.path))[0] == 0
     code, out = cli("--state", state, "import", "codeocean.data_asset.data", made_in_console, str(infra.path))
     assert code == 1 and "already managed" in out
+
+
+@pytest.mark.parametrize("address, example", [
+    ("valdi.vm.trainer", "valdi.yaml"),
+    ("valdi.ssh_key.deploy", "valdi.yaml"),
+    ("valdi.ssh_key.ci", "valdi.yaml"),
+    ("valdi.volume.datasets", "valdi.yaml"),
+    ("codeocean.data_asset.training-data", "codeocean.yaml"),
+])
+def test_a_create_whose_natural_key_is_taken_is_a_plan_time_conflict_offering_import(address, example, tmp_path,
+                                                                                     sandbox_env, admin):
+    """After `state rm`, the object is still there: the next plan names it and offers
+    `reconciler import`, and apply makes no second object of the same name."""
+    from conftest import cli
+    from crash_harness import copy_example, duplicates
+    d = tmp_path / "m"
+    d.mkdir()
+    copy_example(example, d)
+    state = str(tmp_path / "state.json")
+    code, out = cli("--state", state, "apply", str(d), "--auto-approve")
+    assert code == 0, out
+    if address == "valdi.vm.trainer":
+        assert cli("--state", state, "state", "unprotect", address, str(d))[0] == 0
+    remote_id = json.loads(open(state).read())["resources"][address]["id"]
+    assert cli("--state", state, "state", "rm", address, str(d))[0] == 0
+    code, out = cli("--state", state, "plan", str(d))
+    assert code == 1 and f"reconciler import {address} {remote_id}" in out, out
+    code, out = cli("--state", state, "apply", str(d), "--auto-approve")
+    assert code == 1 and duplicates(admin) == 0, out
+    code, out = cli("--state", state, "import", address, remote_id, str(d))
+    assert code == 0, out
+    code, out = cli("--state", state, "plan", str(d), "--detailed-exitcode")
+    assert code == 0, out

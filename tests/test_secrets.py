@@ -126,3 +126,64 @@ def test_no_issued_token_or_sandbox_secret_in_debug_logs_errors_or_state(tmp_pat
     leaked = [s[:6] + "..." for s in secrets if s in text]
     assert not leaked, leaked
     print(f"\n{len(secrets)} secret values checked against {len(text)} characters of output: none found")
+
+
+DERIVED = """
+providers:
+  valdi: {email: "${env.VALDI_EMAIL}", password: "${env.VALDI_PASSWORD}"}
+  codeocean: {domain: "${env.CODEOCEAN_DOMAIN}", token: "${env.CODEOCEAN_TOKEN}"}
+resources:
+  - kind: valdi.volume
+    name: vol
+    spec: {bucket_name: derived-secrets}
+  - kind: codeocean.data_asset
+    name: notes
+    spec:
+      name: Notes
+      mount: notes
+      description: "DESCRIPTION"
+      source:
+        aws: {bucket: sandbox-bucket, prefix: data/, keep_on_external_storage: false, public: false}
+"""
+
+
+def test_a_value_derived_from_a_secret_is_secret_in_every_output_and_sealed_in_the_state(
+        tmp_path, sandbox_env, caplog, monkeypatch):
+    """`description: "key=${valdi.volume.vol.secret_access_key}"`: masked in text, JSON and
+    Markdown plans, the plan file, `show`, --debug logs and `state show`; with
+    RECONCILER_STATE_KEY it is sealed in last_applied too."""
+    import logging
+    pytest.importorskip("cryptography")
+    monkeypatch.setenv("RECONCILER_STATE_KEY", "a key for this test")
+    folder = tmp_path / "m"
+    folder.mkdir()
+    manifest = folder / "main.yaml"
+    manifest.write_text(DERIVED.replace("DESCRIPTION", "plain"))
+    state = str(tmp_path / "state.json")
+    assert run("--state", state, "apply", str(folder), "--auto-approve")[0] == 0
+    manifest.write_text(DERIVED.replace("DESCRIPTION", "key=${valdi.volume.vol.secret_access_key}"))
+    outputs, plan_file = [], tmp_path / "plan.bin"
+    with caplog.at_level(logging.DEBUG):
+        for fmt in ("text", "json", "markdown"):
+            code, out = run("--debug", "--state", state, "plan", str(folder), "--format", fmt, "-o", str(plan_file))
+            assert code == 0, out
+            outputs.append(out)
+            outputs.append(plan_file.read_text())
+            outputs.append(run("show", str(plan_file), "--format", fmt)[1])
+        code, out = run("--debug", "--state", state, "apply", str(folder), "--auto-approve")
+        assert code == 0, out
+        outputs.append(out)
+    outputs.append(run("--state", state, "state", "show", "codeocean.data_asset.notes", str(folder))[1])
+    monkeypatch.delenv("RECONCILER_STATE_KEY")
+    stored = Path(state).read_text()
+    monkeypatch.setenv("RECONCILER_STATE_KEY", "a key for this test")
+    from reconciler.state.local import LocalStateStore
+    doc = LocalStateStore(state).read()
+    secret = doc.resources["valdi.volume.vol"].secrets["secret_access_key"]
+    assert doc.resources["codeocean.data_asset.notes"].last_applied["description"] == f"key={secret}"
+    text = "\n".join(outputs) + caplog.text
+    assert "description" in text and len(secret) >= 16
+    assert secret not in text, "a secret derived into a description was shown"
+    assert secret not in stored, "a secret derived into a description sits in clear in the state"
+    print(f"\nderived secret checked against {len(text)} characters of plans (3 formats), plan files, show, "
+          f"--debug logs, state show and {len(stored)} of state: none found")

@@ -250,3 +250,40 @@ def test_a_vm_password_stays_out_of_every_output_and_is_sealed_in_the_state(work
     assert "Vm-pass-93kd81Lq" not in text
     assert work.state()["resources"]["valdi.vm.trainer"]["last_applied"]["details"]["password"] == "(sealed)"
     assert docs(admin, "valdi_vm")[0]["port_forwards"] == '{"21297": "22"}'
+
+
+@pytest.mark.parametrize("storage", ["20000", "12345678901234"])
+def test_additional_storage_out_of_range_fails_at_plan_before_the_key_is_made(work, admin, storage):
+    """The VM call would refuse it after the SSH key was created: the plan says so first."""
+    work.edit("provider_id: a45088e0-1681-446e-9a3e-3ed9dfc3d57e\n      details:\n        flavor_id: "
+              "94d76997-44ec-4f1e-8291-231de42b6030\n        ssh_key_id: ${valdi.ssh_key.deploy.id}\n        ipv4: true",
+              "provider_id: bd3731eb-37c7-4577-817e-b8fe9dd02dfd\n      details:\n"
+              "        config: vcpu-8_memory-48g_nvidia-rtx-3090-2\n"
+              "        image_id: 2cd0e25f-a39e-4bc6-aa78-b4c40b87072a\n"
+              f"        ssh_key_id: ${{valdi.ssh_key.deploy.id}}\n        additional_storage: {storage}")
+    admin.delete("/_emulator/requests")
+    code, out = work.apply()
+    assert code == 1 and "details.additional_storage" in out and "out of range" in out, out
+    assert not [k for k in api_calls(admin) if not k.startswith(("GET", "POST /account"))], api_calls(admin)
+
+
+def test_an_existing_file_we_did_not_write_is_never_overwritten(work, admin):
+    """The user's own file where a generated private key would go: the plan refuses with
+    file:line:col before any call; a file reconciler wrote is replaced on --replace; a file
+    beside a key already made (nothing will write it) is no obstacle."""
+    mine = work.path / ".secrets" / "ci-runner.pem"
+    mine.parent.mkdir()
+    mine.write_text("the user's own key\n")
+    admin.delete("/_emulator/requests")
+    code, out = work.apply()
+    assert code == 1 and re.search(r"valdi\.yaml:\d+:\d+: valdi\.ssh_key\.ci\.spec\.private_key_file: .*did not write",
+                                   out), out
+    assert not [k for k in api_calls(admin) if not k.startswith(("GET", "POST /account"))]
+    assert mine.read_text() == "the user's own key\n"
+    mine.unlink()
+    assert work.apply()[0] == 0
+    first = mine.read_text()
+    code, out = work.apply("--replace", "valdi.ssh_key.ci")
+    assert code == 0 and mine.read_text() != first, out  # ours: replaced with the new key
+    mine.write_text("edited by hand\n")
+    assert work.plan("--detailed-exitcode")[0] == 0  # nothing writes it now: no obstacle

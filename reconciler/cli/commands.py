@@ -230,11 +230,13 @@ def plan(g: Globals, paths, out, fmt, detailed_exitcode, refresh_only, destroy, 
         ws.close()
     click.echo(render(result.plan, fmt, g.color), nl=False)
     if out:
-        from reconciler import planfile
+        from reconciler import pins, planfile
 
+        salt = pins.new_salt()
+        pinned = {"salt": salt, "pins": pins.inputs(result.steps, ws.kinds, ws.manifest.providers, salt)}
         # paths relative to the working directory: CI applies on another runner's checkout
         planfile.save(result.plan, out, manifest_paths=[os.path.relpath(Path(p).resolve()) for p in paths_l],
-                      options={"targets": list(targets), "excludes": list(excludes),
+                      inputs=pinned, options={"targets": list(targets), "excludes": list(excludes),
                                "replace": list(replace), "destroy": destroy,
                                "refresh_only": refresh_only, "sandbox": g.sandbox,
                                "variables": _recorded_variables(ws.manifest)})
@@ -267,8 +269,23 @@ def _confirm(auto_approve: bool, what: str) -> None:
         sys.exit(1)
 
 
+def _moved_inputs(saved_inputs: dict, result, ws) -> list[str]:
+    """Every resolved value and local file against the pins the plan file holds."""
+    from reconciler import pins
+
+    salt = saved_inputs.get("salt")
+    if not isinstance(salt, str) or not isinstance(saved_inputs.get("pins"), dict):
+        return ["the plan file pins no inputs (made by an older reconciler)"]
+    try:
+        fresh = pins.inputs(result.steps, ws.kinds, ws.manifest.providers, salt)
+    except ValueError:
+        return ["the plan file's inputs.salt is damaged"]
+    return pins.differences(saved_inputs["pins"], fresh)
+
+
 def _run_apply(g: Globals, paths: list[str], options: PlanOptions, auto_approve: bool, parallelism: int,
-               lock_timeout: float, saved: Plan | None = None, verb: str = "apply") -> None:
+               lock_timeout: float, saved: Plan | None = None, verb: str = "apply",
+               saved_inputs: dict | None = None) -> None:
     from reconciler.applier import Applier
 
     ws = workspace(paths)
@@ -288,6 +305,7 @@ def _run_apply(g: Globals, paths: list[str], options: PlanOptions, auto_approve:
                                                  state_lineage=state.lineage, state_serial=state.serial,
                                                  fingerprints=result.plan.fingerprints)
                 reasons += planfile.same_actions(saved, result.plan) if not reasons else []
+                reasons += _moved_inputs(saved_inputs or {}, result, ws)
                 if reasons:
                     raise PlanError("the saved plan is stale and was not applied:\n  - " + "\n  - ".join(reasons)
                                     + "\nMake a new plan.")
@@ -372,7 +390,7 @@ def apply(g: Globals, paths, auto_approve, parallelism, lock_timeout, refresh_on
         given.recorded = opts.get("variables") or {}
         with sandbox(g, manifest_paths):
             _run_apply(g, manifest_paths, options, True, parallelism, parse_duration(lock_timeout),
-                       saved=saved, verb="destroy" if options.destroy else "apply")
+                       saved=saved, verb="destroy" if options.destroy else "apply", saved_inputs=meta["inputs"])
         return
     options = PlanOptions(tuple(targets), tuple(excludes), tuple(replace), False, refresh_only)
     with sandbox(g, paths_l):

@@ -5,6 +5,8 @@ import json
 
 import click
 
+from reconciler.sensitivity import mask_paths
+
 from reconciler.cli.root import Globals, main
 
 
@@ -54,15 +56,15 @@ def show_cmd(g: Globals, address: str, paths) -> None:
     body = {"address": address, "kind": rs.kind, "id": rs.id, "protected": rs.protected,
             "deletion_policy": rs.deletion_policy, "adopted": rs.adopted, "depends_on": rs.depends_on,
             "outputs": rs.outputs, "secrets": {k: "(sensitive)" for k in rs.secrets},
-            "last_applied": _mask(rs.last_applied)}
+            "last_applied": mask_paths(_mask(rs.last_applied), rs.sensitive_paths)}
     click.echo(json.dumps(body, indent=2, sort_keys=True))
 
 
 def _mask(value):
-    from reconciler.http import SECRET_KEYS
+    from reconciler.sensitivity import secret_key
 
     if isinstance(value, dict):
-        return {k: ("(sensitive)" if SECRET_KEYS.search(k) and v is not None else _mask(v))
+        return {k: ("(sensitive)" if secret_key(k) and v is not None else _mask(v))
                 for k, v in value.items()}
     if isinstance(value, list):
         return [_mask(v) for v in value]

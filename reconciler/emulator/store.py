@@ -6,6 +6,7 @@ through to SQLite at once, so the state survives a restart of the process.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 from pathlib import Path
@@ -16,7 +17,11 @@ class Store:
     def __init__(self, path: str | Path | None = None):
         self.path = str(path) if path else ":memory:"
         if path:
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            Path(path).parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            # it holds the sandbox's volume keys and passwords: private, like the state
+            # (SQLite gives its -wal and -shm files the database file's mode)
+            os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+            os.chmod(path, 0o600)
         self.lock = threading.RLock()
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL" if path else "PRAGMA journal_mode=MEMORY")

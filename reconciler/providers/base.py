@@ -49,6 +49,8 @@ class Wanted:
     base_dir: str | None = None  # the declaring file's folder: relative file paths start here
     secrets: dict[str, Any] = field(default_factory=dict)  # sensitive outputs from the state
     # (keys an API returned once): a kind may rewrite a file the user asked for from them
+    probe: bool = False  # about to be created: report an unmanaged object with its natural key
+    # (a kind with `natural_key_conflicts` returns it, and the plan refuses to make a second)
 
     def resolve_path(self, path: str) -> Path:
         """A spec's local file path, as KindContext.resolve_path resolves it at apply time."""
@@ -132,6 +134,10 @@ class Kind(Protocol):
     #   create_many(ctx, specs: list[dict]) -> list[Live | Exception]
     #   update_many(ctx, items: list[tuple[Live, dict, Diff]]) -> list[Live | Exception]
     #       batch endpoints (Valohai metadata/apply); same contract as the single calls.
+    #   natural_key_conflicts = True
+    #       observe answers a Wanted with `probe` with an object we do not manage that has
+    #       the natural key (VM name, key name, bucket, asset name): a plan-time conflict
+    #       that offers `reconciler import`, never a second object of the same name.
     #   unpriced: bool
     #       objects of this kind cost money but the API publishes no price (the plan says so).
     #   unordered: set[str]

@@ -35,6 +35,9 @@ class ResourceState:
     deletion_policy: str | None = None
     adopted: bool = False  # taken over, not created by us
     depends_on: list[str] = field(default_factory=list)
+    # spec paths whose values derive from a secret: masked by `state show`, sealed at rest
+    sensitive_paths: list[str] = field(default_factory=list)
+    file: str | None = None  # the manifest file that declares it, relative to the manifest folder
 
     @classmethod
     def from_dict(cls, d: dict) -> "ResourceState":
@@ -58,7 +61,10 @@ class StateDoc:
                 **({"outputs": dict(sorted(self.outputs.items()))} if self.outputs else {})}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "StateDoc":
+    def from_dict(cls, d: dict, where: str = "the state") -> "StateDoc":
+        """A stored document, checked first (StateError naming `where` and the field)."""
+        from reconciler.state.check import check
+        check(d, where, STATE_VERSION)
         return cls(lineage=d.get("lineage") or str(uuid.uuid4()), serial=int(d.get("serial", 0)),
                    resources={a: ResourceState.from_dict(r) for a, r in d.get("resources", {}).items()},
                    pending=dict(d.get("pending", {})), version=int(d.get("version", STATE_VERSION)),

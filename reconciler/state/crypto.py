@@ -19,21 +19,36 @@ SEALED = "(sealed)"  # stands in the readable document where a last-applied secr
 APPLIED = "$last_applied"  # inside the sealed blob: [path, value] pairs taken out of last_applied
 
 
-def _take_secrets(value, path: list, found: list):
-    """A copy of `value` with secret-looking string fields replaced by SEALED."""
-    from reconciler.http import SECRET_KEYS
+def _take_secrets(value, path: list, found: list, derived: frozenset = frozenset()):
+    """A copy of `value` with secret-looking string fields, and the fields at `derived`
+    (values built from a secret, dotted paths), replaced by SEALED."""
+    from reconciler.sensitivity import secret_key
     if isinstance(value, dict):
         out = {}
         for k, v in value.items():
-            if isinstance(v, str) and SECRET_KEYS.search(str(k)) and not str(k).endswith("_file"):
+            if (isinstance(v, str) and secret_key(str(k))) or _dotted(path + [k]) in derived:
                 found.append([path + [k], v])
                 out[k] = SEALED
             else:
-                out[k] = _take_secrets(v, path + [k], found)
+                out[k] = _take_secrets(v, path + [k], found, derived)
         return out
     if isinstance(value, list):
-        return [_take_secrets(v, path + [i], found) for i, v in enumerate(value)]
+        out_list = []
+        for i, v in enumerate(value):
+            if _dotted(path + [i]) in derived:
+                found.append([path + [i], v])
+                out_list.append(SEALED)
+            else:
+                out_list.append(_take_secrets(v, path + [i], found, derived))
+        return out_list
     return value
+
+
+def _dotted(path: list) -> str:
+    out = ""
+    for p in path:
+        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
+    return out
 
 
 def _put_back(value, path: list, secret) -> None:
@@ -70,7 +85,8 @@ def seal_doc(doc: dict, env: Mapping[str, str] | None = None) -> dict:
     out = copy.deepcopy(doc)
     for entry in out.get("resources", {}).values():
         taken: list = []
-        entry["last_applied"] = _take_secrets(entry.get("last_applied") or {}, [], taken)
+        entry["last_applied"] = _take_secrets(entry.get("last_applied") or {}, [], taken,
+                                              frozenset(entry.get("sensitive_paths") or ()))
         blob = dict(entry.get("secrets") or {})
         if taken:
             blob[APPLIED] = taken
@@ -81,7 +97,7 @@ def seal_doc(doc: dict, env: Mapping[str, str] | None = None) -> dict:
             entry[MARK] = fernet.encrypt(json.dumps(entry.pop("value")).encode()).decode()
     for entry in out.get("pending", {}).values():  # a journaled create's spec
         taken = []
-        entry["spec"] = _take_secrets(entry.get("spec") or {}, [], taken)
+        entry["spec"] = _take_secrets(entry.get("spec") or {}, [], taken, frozenset(entry.get("sensitive_paths") or ()))
         if taken:
             entry[MARK] = fernet.encrypt(json.dumps(taken).encode()).decode()
     return out

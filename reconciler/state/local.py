@@ -20,7 +20,8 @@ from typing import Iterator
 from reconciler.errors import LockError, StaleStateError, StateError
 from reconciler.privatefile import write_private
 from reconciler.state import crypto
-from reconciler.state.base import LockInfo, StateDoc
+from reconciler.state.base import STATE_VERSION, LockInfo, StateDoc
+from reconciler.state.check import check
 
 
 class LocalStateStore:
@@ -42,7 +43,9 @@ class LocalStateStore:
         except OSError as e:
             raise StateError(f"{self.path}: cannot read the state: {e.strerror}") from None
         try:
-            doc = StateDoc.from_dict(crypto.open_doc(json.loads(raw), self.env))
+            body = json.loads(raw)
+            check(body, str(self.path), STATE_VERSION)  # before decrypting walks it
+            doc = StateDoc.from_dict(crypto.open_doc(body, self.env), str(self.path))
         except (ValueError, TypeError, AttributeError) as e:
             raise StateError(f"{self.path}: the state file is not valid state JSON ({e})") from None
         self._seen = (_signature(seen), doc.serial, doc.lineage)

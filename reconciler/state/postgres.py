@@ -23,7 +23,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from reconciler.errors import LockError, StaleStateError, StateError
 from reconciler.state import crypto
-from reconciler.state.base import LockInfo, StateDoc
+from reconciler.state.base import STATE_VERSION, LockInfo, StateDoc
+from reconciler.state.check import check
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS reconciler_state (
@@ -87,7 +88,8 @@ class PostgresStateStore:
                                (self.workspace,)).fetchone()
         if row is None:
             return StateDoc()
-        return StateDoc.from_dict(crypto.open_doc(row[0], self.env))
+        check(row[0], self.location, STATE_VERSION)
+        return StateDoc.from_dict(crypto.open_doc(row[0], self.env), self.location)
 
     def write(self, doc: StateDoc) -> None:
         from psycopg.types.json import Jsonb

@@ -33,6 +33,7 @@ class DataAssetKind:
     sensitive = {"client_secret"}  # source.gcp.client_secret
     outputs = OUTPUTS
     deletion_policies = ("delete", "orphan")
+    natural_key_conflicts = True  # the asset name (Code Ocean allows repeats; we never make one)
     deletion_effects = {"delete": DeletionPolicy("delete", "the data asset is deleted in Code Ocean"),
                         "orphan": DeletionPolicy("orphan", "reconciler stops managing it; the data asset stays")}
 
@@ -50,7 +51,7 @@ class DataAssetKind:
                 archived = asset.get("archived") if asset and "archived" in asset else \
                     (w.last_applied or {}).get("archived", False)
                 hit = (asset, bool(archived)) if asset else None
-            if hit is None and w.lookup and w.spec:  # a create that may have happened before a crash
+            if hit is None and (w.lookup or w.probe) and w.spec:  # a crash's create, or a name taken
                 name = w.spec.get("name")
                 hit = newest_unclaimed(owned.values(), lambda h: h[0].get("name") == name, lambda h: h[0]["id"],
                                        lambda h: h[0].get("created") or 0, claimed)

@@ -138,7 +138,13 @@ def _shape(details: dict, devices: list[dict], images: Callable[[str], list[dict
             issues.append(("image_id", f"{what} ({_allowed(names)})"))
     if details.get("ssh_key_id") is None:
         issues.append(("ssh_key_id", "is required by this provider"))
+    extra, top = details.get("additional_storage"), (found or {}).get("max_additional_storage") or MAX_ADDITIONAL_STORAGE
+    if _known(extra) and extra is not None and (not isinstance(extra, int) or not 0 <= extra <= top):
+        issues.append(("additional_storage", f"{extra} GB is out of range (allowed: 0 ... {top})"))
     return issues
+
+
+MAX_ADDITIONAL_STORAGE = 10000  # GB: what VALDI accepts when the shape listing names no maximum
 
 
 def _machine(details: dict, devices: list[dict]) -> list[Issue]:
@@ -152,8 +158,9 @@ def _machine(details: dict, devices: list[dict]) -> list[Issue]:
     if machine is None:
         return issues
     disk, low_disk = _int(details, "boot_disk_size"), machine.get("min_boot_disk_size") or 1
-    if disk is None or disk < low_disk:
-        issues.append(("boot_disk_size", f"{disk} GiB is below the minimum (allowed: {low_disk} or more)"))
+    high_disk = machine.get("max_boot_disk_size")
+    if disk is None or disk < low_disk or (high_disk and disk > high_disk):
+        issues.append(("boot_disk_size", f"{disk} GiB is out of range (allowed: {low_disk} ... {high_disk or ''})"))
     gpus, top = _int(details, "gpu_count"), machine.get("max_gpu_count")
     if gpus is None or gpus < 1 or (top and gpus > top):
         issues.append(("gpu_count", f"{gpus} is out of range (allowed: 1 ... {top})"))

@@ -13,9 +13,9 @@ import re
 from pathlib import Path
 
 from reconciler.diffing import left_diff
-from reconciler.errors import ApiError, Problem
+from reconciler.errors import ApiError, CreatedIncomplete, Problem
 from reconciler.model import Resource
-from reconciler.privatefile import write_private
+from reconciler.paths import write_output
 from reconciler.providers.base import DeletionPolicy, Diff, KindContext, Live, Wanted
 from reconciler.providers.shared import newest_unclaimed, problem
 from reconciler.providers.valdi.client import ValdiClient
@@ -41,9 +41,15 @@ def looks_public(text: str | None) -> bool:
     return bool(text) and bool(PUBLIC_KEY.match(text.strip()))
 
 
+MAX_PUBLIC_KEY_BYTES = 64 * 1024  # an RSA-16384 public key is under 3 KB
+
+
 def read_text(path: Path) -> str | None:
-    """A key file's text, or None when it cannot be read (validate reports why)."""
+    """A key file's text, or None when it cannot be read or is far too big to be a key
+    (validate reports why)."""
     try:
+        if path.stat().st_size > MAX_PUBLIC_KEY_BYTES:
+            return None
         return path.read_text()
     except (OSError, UnicodeDecodeError):
         return None
@@ -55,6 +61,8 @@ class SshKeyKind:
     sensitive = {"private_key"}
     outputs = {"id", "name", "public_key", "private_key"}
     deletion_policies = ("forget",)  # the API cannot delete a key
+    natural_key_conflicts = True  # the key name
+    local_files = {"public_key_file": "read", "private_key_file": "write"}  # held to reconciler.paths' rules
     deletion_effects = {"forget": DeletionPolicy("forget", "VALDI has no API to delete SSH keys: the key stays in "
                                                          "your VALDI account; only reconciler's state entry is removed")}
 
@@ -69,12 +77,12 @@ class SshKeyKind:
             local = self._desired_key(spec, w)
             key = by_id.get(w.id) if w.id else None
             lost_private = False
-            if key is None and w.lookup and spec:  # a create that may have happened before a crash
+            if key is None and (w.lookup or w.probe) and spec:  # a crash's create, or a name taken
                 name = spec.get("name")
-                key = newest_unclaimed(
-                    keys, lambda k: k.get("name") == name and local in (None, key_body(k.get("public_key"))),
+                key = newest_unclaimed(  # a probe: the name alone (VALDI allows repeats; we never make one)
+                    keys, lambda k: k.get("name") == name and (w.probe or local in (None, key_body(k.get("public_key")))),
                     lambda k: k["ssh_key_id"], lambda k: k.get("created_at") or "", claimed)
-                lost_private = key is not None and local is None  # generated: its private key went with the crash
+                lost_private = key is not None and local is None and w.lookup  # generated: lost with the crash
             out[w.address] = None if key is None else self._live(key, local, lost_private)
         return out
 
@@ -102,7 +110,13 @@ class SshKeyKind:
                 if found:
                     problems.append(found)
                 elif isinstance(r.spec["public_key_file"], str):
-                    problems += self._not_public(r, read_text(Path(r.base_dir) / r.spec["public_key_file"]))
+                    path = Path(r.base_dir) / r.spec["public_key_file"]
+                    size = path.stat().st_size
+                    if size > MAX_PUBLIC_KEY_BYTES:
+                        problems.append(problem(r, "public_key_file", f"'{r.spec['public_key_file']}' is {size} "
+                                                f"bytes; a public key is under {MAX_PUBLIC_KEY_BYTES // 1024} KiB"))
+                    else:
+                        problems += self._not_public(r, read_text(path))
             if "public_key" in r.spec and "public_key_file" in r.spec:
                 problems.append(problem(r, "public_key_file", "give public_key or public_key_file, not both"))
             if "private_key_file" in r.spec and ("public_key" in r.spec or "public_key_file" in r.spec):
@@ -167,8 +181,11 @@ class SshKeyKind:
                 private += "\n"
             outputs["private_key"] = private
             if spec.get("private_key_file"):
-                write_private(ctx.resolve_path(spec["private_key_file"]), private)
-            listed = next((k for k in api.ssh_keys() if k["ssh_key_id"] == key_id), None)
+                write_output(ctx.base_dir, spec["private_key_file"], private)
+            try:
+                listed = next((k for k in api.ssh_keys() if k["ssh_key_id"] == key_id), None)
+            except ApiError as e:  # the private key exists only here: the engine records it first
+                raise CreatedIncomplete(Live(key_id, {"name": spec["name"], "public_key": None}, outputs), e) from None
             outputs["public_key"] = (listed or {}).get("public_key")
         return Live(key_id, {"name": spec["name"], "public_key": key_body(outputs["public_key"])}, outputs,
                     local={"public_key": key_body(public_key)})

@@ -38,6 +38,7 @@ class VmKind:
     sensitive = {"password"}  # details.password
     outputs = {"id", "ip", "port_forwards", "status", "name"}
     deletion_policies = ("delete",)
+    natural_key_conflicts = True  # name + provider: VALDI allows repeats, we never make one
     deletion_effects = {"delete": DeletionPolicy("delete", "the VM is destroyed in VALDI (its disk too)")}
 
     # -- reading ------------------------------------------------------------------------------
@@ -50,7 +51,7 @@ class VmKind:
         for w in wanted:
             spec = w.spec or {}
             vm = by_id.get(w.id) if w.id else None
-            if vm is None and w.lookup and spec:  # a provision that may have happened before a crash
+            if vm is None and (w.lookup or w.probe) and spec:  # a crash's provision, or a name taken
                 key = (spec.get("name"), spec.get("provider_id"))
                 vm = newest_unclaimed(vms, lambda v: (v.get("user_provided_name"), v.get("provider_id")) == key,
                                       lambda v: v["server"], lambda v: v.get("created_at") or "", claimed)

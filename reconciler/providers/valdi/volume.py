@@ -17,9 +17,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from reconciler.errors import ApiError, Conflict, Problem
+from reconciler.errors import ApiError, Conflict, CreatedIncomplete, Problem
 from reconciler.model import FieldChange, Resource
-from reconciler.privatefile import write_private
+from reconciler.paths import write_output
 from reconciler.providers.base import DeletionPolicy, Diff, KindContext, Live, Wanted
 from reconciler.providers.valdi.client import ValdiClient
 from reconciler.validation import check_local_path
@@ -86,6 +86,8 @@ class VolumeKind:
     sensitive = set(KEYS)
     outputs = {"id", "bucket_name", *KEYS}
     deletion_policies = ("delete", "orphan")
+    natural_key_conflicts = True  # the bucket name
+    local_files = {"credentials_file": "write", "files[].source": "read"}  # held to reconciler.paths' rules
     deletion_effects = {"delete": DeletionPolicy("delete", "the volume is deleted in VALDI, with every file in it"),
                         "orphan": DeletionPolicy("orphan", "reconciler stops managing it; the volume and its files stay")}
     unpriced = True  # VALDI bills storage but publishes no per-volume price
@@ -99,7 +101,7 @@ class VolumeKind:
         found: dict[str, dict] = {}
         for w in wanted:
             volume = by_id.get(w.id) if w.id else None
-            if volume is None and w.lookup and w.spec:  # bucket names are unique per account
+            if volume is None and (w.lookup or w.probe) and w.spec:  # bucket names are unique per account
                 volume = by_name.get(w.spec.get("bucket_name"))
             if volume is not None:
                 found[w.address] = volume
@@ -187,9 +189,12 @@ class VolumeKind:
                            endpoint="POST /volume") from None
         keys = {k: volume.get(k) for k in KEYS}
         if spec.get("credentials_file") and all(keys.values()):
-            write_private(ctx.resolve_path(spec["credentials_file"]), credentials_text(keys, spec["bucket_name"]))
+            write_output(ctx.base_dir, spec["credentials_file"], credentials_text(keys, spec["bucket_name"]))
         live = make_live(volume, [], keys, {})
-        return self._sync(ctx, live, spec, None)
+        try:
+            return self._sync(ctx, live, spec, None)
+        except Exception as e:  # the keys exist only here: the engine records them, then retries
+            raise CreatedIncomplete(live, e) from None
 
     def update(self, ctx: KindContext, live: Live, spec: dict, diff: Diff) -> Live:
         return self._sync(ctx, live, spec, diff)
@@ -230,7 +235,7 @@ class VolumeKind:
                 api.delete_path(vid, change.path[len("folders."):] + "/", folder=False)  # the marker we made
         creds = spec.get("credentials_file")
         if diff and "credentials_file" in (paths or {}) and all(live.outputs.get(k) for k in KEYS):
-            write_private(ctx.resolve_path(creds), credentials_text(live.outputs, spec["bucket_name"]))
+            write_output(ctx.base_dir, creds, credentials_text(live.outputs, spec["bucket_name"]))
         attrs = {**live.attrs, "bucket_name": spec["bucket_name"], "files": files, "folders": sorted(folders)}
         return Live(vid, attrs, dict(live.outputs), local=dict(live.local))
 

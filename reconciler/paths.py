@@ -1,0 +1,202 @@
+"""Every local file a manifest reads or writes, confined and accounted for.
+
+A kind declares its path fields (`local_files = {"public_key_file": "read",
+"private_key_file": "write", "files[].source": "read"}`); `check` holds every such path
+to the same rules, at `validate`, before any call:
+
+* it resolves, symlinks followed, inside the declaring manifest's folder;
+* it never names the state, a lock or anything else under `.reconciler/`, nor a
+  manifest file: a private key written over `main.yaml` loses the manifest, a volume
+  file uploaded from the state publishes its secrets;
+* a path one resource writes is neither written nor read by another;
+* an existing file is overwritten only if we wrote it (the ledger below says so); this
+  one is checked at plan time for the resources the plan creates or replaces.
+
+The ledger, `.reconciler/written.json` beside the declaring manifest, records the SHA-256
+of every file we wrote. A file there with the same content is ours to replace.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import threading
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+from reconciler.errors import Problem
+from reconciler.model import Manifest, Ref, Resource, Template
+from reconciler.privatefile import write_private
+
+READ, WRITE = "read", "write"
+RESERVED = ".reconciler"  # the state, its lock, the sandbox, the ledger
+LEDGER = "written.json"
+_ledger_lock = threading.Lock()
+
+
+def declared(resource: Resource, kind: Any) -> Iterator[tuple[str, Any, str]]:
+    """(field key, value, READ|WRITE) for every path field the spec sets."""
+    for pattern, mode in (getattr(kind, "local_files", None) or {}).items():
+        for key, value in _walk(resource.spec, pattern.split("."), "spec"):
+            yield key, value, mode
+
+
+def _walk(node: Any, parts: list[str], key: str) -> Iterator[tuple[str, Any]]:
+    if not parts:
+        yield key, node
+        return
+    head, rest = parts[0], parts[1:]
+    name, listed = (head[:-2], True) if head.endswith("[]") else (head, False)
+    if not isinstance(node, dict) or name not in node:
+        return
+    if listed:
+        if isinstance(node[name], list):
+            for i, item in enumerate(node[name]):
+                yield from _walk(item, rest, f"{key}.{name}[{i}]")
+        return
+    yield from _walk(node[name], rest, f"{key}.{name}")
+
+
+def _resolved(resource: Resource, value: str) -> Path:
+    raw = Path(value).expanduser()
+    return (raw if raw.is_absolute() else Path(resource.base_dir) / raw).resolve()
+
+
+def digest(path: Path) -> str | None:
+    try:
+        h = hashlib.sha256()
+        with path.open("rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+        return h.hexdigest()
+    except OSError:
+        return None
+
+
+def _ledger_path(folder: Path) -> Path:
+    return folder / RESERVED / LEDGER
+
+
+def _ledger(folder: Path) -> dict[str, str]:
+    try:
+        body = json.loads(_ledger_path(folder).read_text())
+        return {k: v for k, v in body.items() if isinstance(k, str) and isinstance(v, str)} \
+            if isinstance(body, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def write_output(base_dir: Path, value: str, text: str) -> Path:
+    """Write a file the manifest asked for (mode 0600, atomic) and note it in the ledger,
+    so the next run may replace it and nothing else."""
+    folder = Path(base_dir).resolve()
+    target = (folder / Path(value).expanduser()).resolve()
+    with _ledger_lock:  # the ledger first: a crash between the two never strands a file of ours
+        ledger = _ledger(folder)
+        ledger[os.path.relpath(target, folder)] = hashlib.sha256(text.encode()).hexdigest()
+        write_private(_ledger_path(folder), json.dumps(ledger, indent=1, sort_keys=True) + "\n")
+    write_private(target, text)
+    return target
+
+
+def _reserved(manifest: Manifest, env: Mapping[str, str]) -> tuple[list[Path], set[Path]]:
+    """(folders nothing may name, files nothing may name)."""
+    folders = {Path(manifest.root).resolve() / RESERVED}
+    files = {Path(f).resolve() for f in manifest.files}
+    state = env.get("RECONCILER_STATE")
+    if state and not re.match(r"^[a-z]+://", state):
+        files.add(Path(state).resolve())
+        files.add(Path(state + ".lock").resolve())
+    return sorted(folders), files
+
+
+def check(manifest: Manifest, kinds: Mapping[str, Any], env: Mapping[str, str] | None = None) -> list[Problem]:
+    env = os.environ if env is None else env
+    folders, files = _reserved(manifest, env)
+    problems: list[Problem] = []
+    entries: list[tuple[Resource, str, str, str, Path]] = []  # resource, key, value, mode, target
+    for r in manifest.resources:
+        kind = kinds.get(r.kind)
+        if kind is None:
+            continue
+        for key, value, mode in declared(r, kind):
+            if isinstance(value, (Ref, Template)):
+                problems.append(_problem(r, key, f"a {'written' if mode == WRITE else 'read'} file path cannot "
+                                         "use a resource reference: it must be checked before any call"))
+                continue
+            if not isinstance(value, str) or not value.strip():
+                continue  # the schema reports it
+            target = _resolved(r, value)
+            base = Path(r.base_dir).resolve()
+            # a read path outside the folder is the kind's check_local_path's to report (with existence)
+            problem = _confinement(value, target, base, folders + [base / RESERVED], files, mode == WRITE)
+            if problem:
+                problems.append(_problem(r, key, problem))
+                continue
+            entries.append((r, key, value, mode, target))
+    writers: dict[Path, tuple[Resource, str]] = {}
+    for r, key, value, mode, target in entries:
+        if mode != WRITE:
+            continue
+        if target in writers:
+            other, other_key = writers[target]
+            problems.append(_problem(r, key, f"'{value}' is also written by {other.address} ({other_key}): "
+                                     "give each resource its own file"))
+            continue
+        writers[target] = (r, key)
+        if target.is_dir():
+            problems.append(_problem(r, key, f"'{value}' is a directory; name a file"))
+    for r, key, value, mode, target in entries:
+        if mode == READ and target in writers and writers[target][0] is not r:
+            other, other_key = writers[target]
+            problems.append(_problem(r, key, f"'{value}' is written by {other.address} ({other_key}): "
+                                     "a resource cannot read another's output file"))
+    return problems
+
+
+def _confinement(value: str, target: Path, base: Path, folders: list[Path], files: set[Path],
+                 outside: bool) -> str | None:
+    if outside and target != base and base not in target.parents:
+        return (f"'{value}' is outside the manifest folder {base}"
+                + (" (through a symbolic link)" if not Path(value).is_absolute() and ".." not in Path(value).parts
+                   else "") + "; keep files beside the manifests")
+    for folder in folders:
+        if target == folder or folder in target.parents:
+            return f"'{value}' is inside {RESERVED}/, where the state and its lock live: pick another path"
+    if target in files:
+        return f"'{value}' is a manifest file or the state: pick another path"
+    if outside and target.suffix.lower() in (".yaml", ".yml"):
+        return f"'{value}' would be a YAML file in a manifest folder, read as a manifest: pick another name"
+    return None
+
+
+def overwrites(resources: list[Resource], kinds: Mapping[str, Any]) -> list[Problem]:
+    """For the resources a plan creates or replaces (their files are written then): an
+    existing file there that reconciler did not write is never overwritten. Checked at
+    plan time, before any call: a file written by an older version beside a resource
+    that is already made is no obstacle, since nothing will write it."""
+    problems = []
+    for r in resources:
+        kind = kinds.get(r.kind)
+        for key, value, mode in declared(r, kind) if kind is not None else ():
+            if mode == WRITE and isinstance(value, str) and value.strip():
+                problem = _overwrite(value, _resolved(r, value), Path(r.base_dir).resolve())
+                if problem:
+                    problems.append(_problem(r, key, problem))
+    return problems
+
+
+def _overwrite(value: str, target: Path, base: Path) -> str | None:
+    if not target.is_file():
+        return None
+    recorded = _ledger(base).get(os.path.relpath(target, base))
+    if recorded is not None and recorded == digest(target):
+        return None  # we wrote it, and nobody changed it since
+    return (f"'{value}' already exists and reconciler did not write it (or it was changed since): "
+            "it is never overwritten; move it away or name another file")
+
+
+def _problem(resource: Resource, key: str, message: str) -> Problem:
+    pos = resource.where(key)
+    return Problem(pos.file, pos.line, pos.column, f"{resource.address}.{key}", message)

@@ -1,0 +1,85 @@
+"""What a saved plan was made from, pinned so `apply PLANFILE` runs only what was reviewed.
+
+The manifest digest covers the YAML text, but not what it resolves to: `${env.X}`
+values, the content of the local files a spec names (an edited `files[].source` would
+be uploaded as edited), provider settings from the environment. So the plan file keeps,
+per resolved value, a keyed hash: HMAC-SHA256 under a salt made for this one plan and
+stored beside the hashes. Equal values give equal pins; a pin reveals nothing about a
+secret (no dictionary of guesses can be tried without the salt, and the salt alone
+gives nothing). At apply the fresh plan's values are pinned with the same salt and any
+difference is named, field by field.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import secrets
+from typing import Any, Iterator, Mapping
+
+from reconciler import paths
+from reconciler.sensitivity import secret_key
+
+FILE = " (file contents)"
+
+
+def new_salt() -> str:
+    return secrets.token_hex(16)
+
+
+def _pin(salt: str, value: Any) -> str:
+    body = json.dumps(value, sort_keys=True, default=str).encode()
+    return hmac.new(bytes.fromhex(salt), body, hashlib.sha256).hexdigest()[:32]
+
+
+def _leaves(value: Any, key: str) -> Iterator[tuple[str, Any]]:
+    if isinstance(value, dict) and value:
+        for k, v in value.items():
+            yield from _leaves(v, f"{key}.{k}")
+    elif isinstance(value, list) and value:
+        for i, v in enumerate(value):
+            yield from _leaves(v, f"{key}[{i}]")
+    else:
+        yield key, value
+
+
+def inputs(steps: Mapping[str, Any], kinds: Mapping[str, Any], providers: Mapping[str, dict],
+           salt: str) -> dict[str, str]:
+    """field -> pin, for every resolved spec value, every local file a spec reads, and
+    every provider setting except credentials (which may rotate between plan and apply
+    without changing what the plan does)."""
+    out: dict[str, str] = {}
+    for address, step in steps.items():
+        if getattr(step, "spec", None) is not None:
+            for key, value in _leaves(step.spec, f"{address}.spec"):
+                out[key] = _pin(salt, value)
+        resource = getattr(step, "resource", None)
+        kind = kinds.get(resource.kind) if resource is not None else None
+        if kind is None:
+            continue
+        for key, value, mode in paths.declared(resource, kind):
+            if mode == paths.READ and isinstance(value, str):
+                out[f"{address}.{key}{FILE}"] = _pin(salt, paths.digest(paths._resolved(resource, value)))
+    for name, config in providers.items():
+        for key, value in _leaves(dict(config or {}), f"providers.{name}"):
+            if not secret_key(key.rsplit(".", 1)[-1]):
+                out[key] = _pin(salt, value)
+    return out
+
+
+def differences(saved: Mapping[str, str], fresh: Mapping[str, str]) -> list[str]:
+    """One line per field whose resolved value is not the one the plan was made with."""
+    lines = []
+    for key in sorted(set(saved) | set(fresh)):
+        before, after = saved.get(key), fresh.get(key)
+        if before == after:
+            continue
+        if key.endswith(FILE):
+            lines.append(f"{key[:-len(FILE)]}: the file changed since the plan was made")
+        elif before is None:
+            lines.append(f"{key}: set now, not in the plan")
+        elif after is None:
+            lines.append(f"{key}: in the plan, not set now")
+        else:
+            lines.append(f"{key}: resolves to another value than the plan was made with")
+    return lines

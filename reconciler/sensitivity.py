@@ -1,0 +1,123 @@
+"""The one notion of "sensitive" for the whole tool.
+
+A value is sensitive when
+* its field has a secret's name (SECRET_NAMES: `password`, `token`, ...), or a name its
+  kind lists in `Kind.sensitive` (`secret_access_key`, `client_secret`, ...); or
+* it is derived from a secret: a spec field whose `${...}` reference (even inside a
+  longer string) names a sensitive output of another resource, such as
+  `description: "key=${valdi.volume.v.secret_access_key}"`. Like Terraform's sensitive
+  marks, the taint follows the value wherever it goes: masked in every plan format, the
+  plan file and `show`, sealed in the state (`ResourceState.sensitive_paths`).
+
+Logs and error messages are redacted by key name (SECRET_PATTERN, which errs on the side
+of hiding) and, for values that carry no telling key (a secret inside a description),
+by value: every secret the run handles is registered here and replaced wherever a log
+line or an API error would show it.
+"""
+from __future__ import annotations
+
+import re
+import threading
+from typing import Any, Iterable, Iterator, Mapping
+
+from reconciler.model import Ref, Template
+
+# field names that are secrets in every kind (exact names, so "token_count" stays visible)
+SECRET_NAMES = frozenset({"password", "token", "secret", "secret_access_key", "private_key", "api_key",
+                          "client_secret", "access_key_id"})
+# keys hidden in request logs, API error bodies and state show: any key that looks secret
+SECRET_PATTERN = re.compile(
+    r"(password|secret|token|private_key|access_key|authorization|signature|credential|api_key)", re.I)
+MASK = "(sensitive)"
+
+
+def secret_key(name: str) -> bool:
+    """A JSON key whose value is hidden in logs and sealed in the state ("*_file" names a path)."""
+    return bool(SECRET_PATTERN.search(name)) and not name.endswith("_file")
+
+
+def field_names(kind: Any) -> frozenset[str]:
+    """The field and output names never shown for this kind."""
+    return SECRET_NAMES | frozenset(getattr(kind, "sensitive", None) or ())
+
+
+def _kind_of(address: str, kinds: Mapping[str, Any]) -> Any:
+    for name, kind in kinds.items():
+        if address.startswith(name + "."):
+            return kind
+    return None
+
+
+def sensitive_ref(ref: Ref, kinds: Mapping[str, Any]) -> bool:
+    return ref.attribute in field_names(_kind_of(ref.address, kinds))
+
+
+def derived_paths(spec: Any, kinds: Mapping[str, Any], prefix: str = "") -> Iterator[str]:
+    """Spec field paths ("description", "properties.note", "files[0].path") whose value is
+    built from a sensitive output of another resource."""
+    if isinstance(spec, Ref):
+        if sensitive_ref(spec, kinds):
+            yield prefix
+    elif isinstance(spec, Template):
+        if any(isinstance(p, Ref) and sensitive_ref(p, kinds) for p in spec.parts):
+            yield prefix
+    elif isinstance(spec, dict):
+        for k, v in spec.items():
+            yield from derived_paths(v, kinds, f"{prefix}.{k}" if prefix else str(k))
+    elif isinstance(spec, list):
+        for i, v in enumerate(spec):
+            yield from derived_paths(v, kinds, f"{prefix}[{i}]")
+
+
+def covers(paths: Iterable[str], path: str) -> bool:
+    """True when `path` is, holds or lies inside one of `paths` (dotted, [i] for items)."""
+    for p in paths:
+        if path == p or path.startswith((p + ".", p + "[")) or p.startswith((path + ".", path + "[")):
+            return True
+    return False
+
+
+def mask_paths(value: Any, paths: Iterable[str], prefix: str = "") -> Any:
+    """A copy of a spec with the values at `paths` replaced by MASK."""
+    paths = list(paths)
+    if prefix and prefix in paths:
+        return MASK
+    if isinstance(value, dict):
+        return {k: mask_paths(v, paths, f"{prefix}.{k}" if prefix else str(k)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [mask_paths(v, paths, f"{prefix}[{i}]") for i, v in enumerate(value)]
+    return value
+
+
+# -- values the run handles, hidden from logs and messages ---------------------------------
+_values: set[str] = set()
+_lock = threading.Lock()
+MIN_LENGTH = 6  # shorter strings would blank out ordinary words
+
+
+def register(value: Any, min_length: int = MIN_LENGTH) -> None:
+    """Remember a secret value (or every string inside a mapping or list) so that no log
+    line or error message shows it."""
+    if isinstance(value, dict):
+        for v in value.values():
+            register(v, min_length)
+    elif isinstance(value, list):
+        for v in value:
+            register(v, min_length)
+    elif isinstance(value, str) and len(value) >= min_length:
+        with _lock:
+            _values.add(value)
+            for line in value.splitlines():  # a private key is logged line by line, if at all
+                if len(line) >= 16:
+                    _values.add(line)
+
+
+def scrub(text: str) -> str:
+    """`text` with every registered secret replaced."""
+    if not _values or not isinstance(text, str):
+        return text
+    with _lock:
+        found = [v for v in _values if v in text]
+    for v in sorted(found, key=len, reverse=True):
+        text = text.replace(v, "(redacted)")
+    return text
