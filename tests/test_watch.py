@@ -278,19 +278,21 @@ def test_changes_mode_never_deletes_and_prevent_destroy_is_held_back(tmp_path, s
         "name: keep\n", "name: keep\n    lifecycle: {prevent_destroy: true}\n"))
     work = Infra(tmp_path, "m.yaml")
     assert work.apply()[0] == 0
-    (tmp_path / "m.yaml").write_text(manifest({**DATA, "tags": "training, v2"}, {**keep, "prefix": "data/x/"})
+    fresh = {"name": "fresh", "title": "Fresh data"}
+    (tmp_path / "m.yaml").write_text(manifest({**DATA, "tags": "training, v2"}, {**keep, "prefix": "data/x/"}, fresh)
                                      .replace("name: keep\n", "name: keep\n    lifecycle: {prevent_destroy: true}\n"))
     admin.delete("/_emulator/requests")
     watch, lines = make_watch(work, auto_apply="changes")
     assert watch.run_once().result == "ok"
     held = {e["address"]: e["message"] for e in lines.of("held")}
-    assert "never deletes" in held["codeocean.data_asset.gone"]
+    assert "never creates, deletes" in held["codeocean.data_asset.gone"]
+    assert "never creates" in held["codeocean.data_asset.fresh"]  # updates only: nothing new is made
     assert "prevent_destroy" in held["codeocean.data_asset.keep"]
     assert [e["address"] for e in lines.of("applied")] == ["codeocean.data_asset.data"]
     assert not [k for k in api_calls(admin) if k.startswith(("DELETE", "POST /api/v1/data_assets "))]
     watch.config.auto_apply = "all"
     assert watch.run_once().result == "ok"
-    assert set(assets(admin)) == {"Watched data", "Kept data"}  # gone deleted, the protected one kept
+    assert set(assets(admin)) == {"Watched data", "Kept data", "Fresh data"}  # gone deleted, protected kept
     assert len(lines.of("held", "codeocean.data_asset.keep")) == 1  # said once, not every run
 
 

@@ -3,8 +3,9 @@
 Held back, with what depends on them:
 * a delete or replace of a resource protected by prevent_destroy (the manual apply
   refuses the whole plan; the watch holds back only that resource and goes on);
-* with `--auto-apply=changes`, every delete and replace: only creates and in-place
-  updates are made;
+* with `--auto-apply=changes`, everything but in-place updates: it heals what drifted
+  and never makes, deletes or replaces an object (a create waits for a person too: a
+  console-deleted object may have been deleted on purpose);
 * a resource backing off after failures (backoff.py).
 
 What depends on a held create or update waits with it (it may need its outputs); what
@@ -46,8 +47,9 @@ def select(result: PlanResult, mode: str, backing_off: dict[str, float]) -> Sele
             continue
         if protected(step):
             held[address] = f"prevent_destroy protects it and the plan would {a.type.verb} it"
-        elif mode == CHANGES and (a.type.removes or a.type is ActionType.REPLACE):
-            held[address] = f"--auto-apply=changes never deletes, forgets, releases or replaces (the plan would {a.type.verb} it)"
+        elif mode == CHANGES and a.type is not ActionType.UPDATE:
+            held[address] = (f"--auto-apply=changes makes in-place updates only; it never creates, deletes, "
+                             f"forgets, releases or replaces (the plan would {a.type.verb} it)")
         elif address in backing_off:
             held[address] = f"backing off after failures; next try in {backing_off[address]:.1f}s"
     g = result.graph
