@@ -15,10 +15,14 @@ import hashlib
 import hmac
 import json
 import secrets
-from typing import Any, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Iterator, Mapping
 
 from reconciler import paths
 from reconciler.sensitivity import secret_key
+
+if TYPE_CHECKING:
+    from reconciler.planner import Step
+    from reconciler.providers.base import Kind
 
 FILE = " (file contents)"
 
@@ -43,19 +47,19 @@ def _leaves(value: Any, key: str) -> Iterator[tuple[str, Any]]:
         yield key, value
 
 
-def inputs(steps: Mapping[str, Any], kinds: Mapping[str, Any], providers: Mapping[str, dict],
+def inputs(steps: Mapping[str, Step], kinds: Mapping[str, Kind], providers: Mapping[str, dict],
            salt: str) -> dict[str, str]:
     """field -> pin, for every resolved spec value, every local file a spec reads, and
     every provider setting except credentials (which may rotate between plan and apply
     without changing what the plan does)."""
     out: dict[str, str] = {}
     for address, step in steps.items():
-        if getattr(step, "spec", None) is not None:
+        if step.spec is not None:
             for key, value in _leaves(step.spec, f"{address}.spec"):
                 out[key] = _pin(salt, value)
-        resource = getattr(step, "resource", None)
+        resource = step.resource
         kind = kinds.get(resource.kind) if resource is not None else None
-        if kind is None:
+        if resource is None or kind is None:
             continue
         for key, value, mode in paths.declared(resource, kind):
             if mode == paths.READ and isinstance(value, str):

@@ -17,7 +17,7 @@ from reconciler.drift import find_drift
 from reconciler.model import ActionType, Drift, Manifest, Plan, Resource
 from reconciler.planner import (PlanOptions, PlanResult, make_plan, partial_note, resolve, selected,
                                 state_outputs)
-from reconciler.providers.base import KindContext, Live, Wanted
+from reconciler.providers.base import Kind, KindContext, Live, Wanted
 from reconciler.state.base import StateDoc, StateStore
 
 
@@ -27,7 +27,7 @@ class Workspace:
 
     manifest: Manifest
     providers: dict[str, Any]  # name -> Provider
-    kinds: dict[str, Any] = field(default_factory=dict)  # kind name -> Kind
+    kinds: dict[str, Kind] = field(default_factory=dict)  # kind name -> Kind
     kind_provider: dict[str, str] = field(default_factory=dict)
     progress: Callable[[str], None] = lambda m: None
     options: dict[str, Any] = field(default_factory=dict)
@@ -88,9 +88,9 @@ def online_checks(ws: Workspace, resources: list[Resource] | None = None) -> Non
     for r in resources:
         by_kind.setdefault(r.kind, []).append(r)
     for kind_name, items in by_kind.items():
-        check = getattr(ws.kinds[kind_name], "check", None)
-        if check:
-            problems.extend(check(ws.context(kind_name), items) or [])
+        kind = ws.kinds[kind_name]
+        if kind.checks_online:  # connects only to the APIs whose kinds check something
+            problems.extend(kind.check(ws.context(kind_name), items) or [])
     if problems:
         raise ManifestError(problems)
 
@@ -107,7 +107,7 @@ def observe(ws: Workspace, state: StateDoc, addresses: set[str] | None = None) -
         r = desired.get(address)
         prior = state.resources.get(address)
         pending = state.pending.get(address)
-        kind_name = r.kind if r else (prior.kind if prior else pending["kind"])
+        kind_name = r.kind if r else (prior.kind if prior else state.pending[address]["kind"])
         if kind_name not in ws.kinds:
             continue  # the planner reports it
         wanted_by_kind.setdefault(kind_name, []).append(Wanted(

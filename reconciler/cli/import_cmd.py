@@ -53,7 +53,7 @@ def import_cmd(g: Globals, address: str, remote_id: str, paths) -> None:
                 live = kind.observe(ws.context(resource.kind, resource.base_dir), [wanted]).get(address)
                 if live is None:
                     raise StateError(f"no {resource.kind} with id {remote_id} is visible with these credentials")
-                sensitive = set(getattr(kind, "sensitive", set()))
+                sensitive = set(kind.sensitive)
                 doc.resources[address] = ResourceState(
                     kind=resource.kind, id=live.id, last_applied={},
                     outputs={k: v for k, v in live.outputs.items() if k not in sensitive},

@@ -95,7 +95,7 @@ def _ignored(path: str, ignore: tuple[str, ...]) -> bool:
 
 def _moves(changes: list, kind: Any, live_first: bool) -> tuple[FieldMove, ...]:
     """FieldChanges as moves from the applied value; secrets masked, at any depth."""
-    sensitive = set(getattr(kind, "sensitive", ()) or ())
+    sensitive = set(kind.sensitive) if kind is not None else set()
     moves = []
     for c in changes:
         hidden = c.sensitive or any(seg in sensitive for seg in c.path.split("."))

@@ -19,7 +19,7 @@ from typing import Any
 from reconciler.diffing import left_diff
 from reconciler.errors import ApiError, Problem
 from reconciler.model import FieldChange, Resource
-from reconciler.providers.base import DeletionPolicy, Diff, KindContext, Live, Wanted
+from reconciler.providers.base import DeletionPolicy, Diff, Kind, KindContext, Live, Wanted
 from reconciler.providers.codeocean import metadata, shape
 from reconciler.providers.codeocean.client import CodeOceanClient
 from reconciler.providers.shared import newest_unclaimed, problem, wait_for
@@ -27,7 +27,7 @@ from reconciler.providers.shared import newest_unclaimed, problem, wait_for
 OUTPUTS = {"id", "name", "state", "type", "size", "files", "mount", "owner_email"}
 
 
-class DataAssetKind:
+class DataAssetKind(Kind):
     name = "codeocean.data_asset"
     schema = "codeocean.data_asset.schema.json"
     sensitive = {"client_secret"}  # source.gcp.client_secret

@@ -20,7 +20,7 @@ from typing import Any
 from reconciler.diffing import left_diff
 from reconciler.errors import ApiError, Problem
 from reconciler.model import FieldChange, Resource
-from reconciler.providers.base import DeletionPolicy, Diff, KindContext, Live, Wanted
+from reconciler.providers.base import DeletionPolicy, Diff, Kind, KindContext, Live, Wanted
 from reconciler.providers.valdi import catalog
 from reconciler.providers.valdi.client import ValdiClient
 from reconciler.providers.shared import newest_unclaimed, problem, wait_for
@@ -32,7 +32,7 @@ STOPPED = ("stopped", "stopping")
 ON_THE_WAY = ("provisioning", "starting")  # any other status ends a wait at once
 
 
-class VmKind:
+class VmKind(Kind):
     name = "valdi.vm"
     schema = "valdi.vm.schema.json"
     sensitive = {"password"}  # details.password

@@ -20,7 +20,7 @@ from typing import Any
 from reconciler.errors import ApiError, Conflict, CreatedIncomplete, Problem
 from reconciler.model import FieldChange, Resource
 from reconciler.paths import write_output
-from reconciler.providers.base import DeletionPolicy, Diff, KindContext, Live, Wanted
+from reconciler.providers.base import DeletionPolicy, Diff, Kind, KindContext, Live, Wanted
 from reconciler.providers.valdi.client import ValdiClient
 from reconciler.validation import check_local_path
 
@@ -80,7 +80,7 @@ def _folders_leaving(spec: dict, last: dict, have_files: dict, have_folders: set
     return changes
 
 
-class VolumeKind:
+class VolumeKind(Kind):
     name = "valdi.volume"
     schema = "valdi.volume.schema.json"
     sensitive = set(KEYS)

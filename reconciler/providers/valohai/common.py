@@ -8,7 +8,7 @@ from typing import Any
 
 from reconciler.errors import ApiError, NotFound, Problem
 from reconciler.model import FieldChange, Resource
-from reconciler.providers.base import Diff, KindContext, Live
+from reconciler.providers.base import Diff, Kind, KindContext, Live
 from reconciler.providers.shared import problem
 from reconciler.providers.valohai import properties
 
@@ -76,7 +76,7 @@ def make_live(datum: dict, aliases: list[str], spec: dict | None, identity: dict
     return Live(id=datum["id"], attrs=attrs, outputs=outputs, adopted=adopted)
 
 
-class MetadataKind:
+class MetadataKind(Kind):
     """Properties, tags and alias of a datum: diff, update, update_many, release."""
 
     sensitive: set[str] = set()
