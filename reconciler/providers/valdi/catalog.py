@@ -9,7 +9,7 @@ limits (`machine_type`).
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 from reconciler.model import Ref, Template
 
@@ -18,7 +18,12 @@ OS_MIN_STORAGE = {"Ubuntu 20.04 LTS": 20, "Ubuntu 22.04 LTS": 20, "TensorML 20 T
 STYLE_KEYS = (("flavor_id", "flavor"), ("hostnode", "hostnode"), ("shape_code", "shape"),
               ("machine_type", "machine"))
 
-Issue = tuple[str, str]  # (details field, message)
+class Issue(NamedTuple):
+    field: str  # the details field ("" for the shape as a whole)
+    message: str
+    # about what the catalog has free now, not about the shape: a VM that exists already
+    # holds its share, so the check does not hold it against that VM
+    capacity: bool = False
 
 
 def style(devices: list[dict]) -> str | None:
@@ -46,13 +51,13 @@ def check(provider_id: str, details: dict, catalog: dict[str, list[dict]],
     """What is wrong with a VM's details for this provider, before any provisioning call.
     `images(shape_id)` lists a shape's images (read only for VMs of the shape provider)."""
     if provider_id not in catalog:
-        return [("provider_id", f"VALDI has no provider {provider_id} ({_allowed(sorted(catalog))})")]
+        return [Issue("provider_id", f"VALDI has no provider {provider_id} ({_allowed(sorted(catalog))})")]
     devices = catalog[provider_id]
     kind = style(devices)
     if kind == "shape":
-        return _shape(details, devices, images)
+        return [Issue(*i) for i in _shape(details, devices, images)]
     checker = {"flavor": _flavor, "hostnode": _hostnode, "machine": _machine}.get(kind or "")
-    return checker(details, devices) if checker else []
+    return [Issue(*i) for i in checker(details, devices)] if checker else []  # (field, message) pairs too
 
 
 def _pick(devices: list[dict], key: str, details: dict, field: str) -> tuple[dict | None, list[Issue]]:
@@ -69,14 +74,14 @@ def _pick(devices: list[dict], key: str, details: dict, field: str) -> tuple[dic
 def _capacity(item: dict, count_key: str, wanted: int = 1) -> list[Issue]:
     free = item.get(count_key)
     if isinstance(free, int) and free < wanted:
-        return [("", f"no capacity: {free} free, {wanted} needed")]
+        return [Issue("", f"no capacity: {free} free, {wanted} needed", capacity=True)]
     return []
 
 
 def _flavor(details: dict, devices: list[dict]) -> list[Issue]:
     flavor, issues = _pick(devices, "flavor_id", details, "flavor_id")
     if flavor:
-        issues += [("flavor_id", m) for _, m in _capacity(flavor, "available")]
+        issues += [i._replace(field="flavor_id") for i in _capacity(flavor, "available")]
     return issues
 
 
@@ -104,8 +109,8 @@ def _hostnode(details: dict, devices: list[dict]) -> list[Issue]:
         issues.append(("ram", f"{ram} GB is out of range (allowed: 1 ... {top_ram})"))
     gpus, free = _int(details, "gpu_count"), node.get("gpu_count")
     if gpus is None or gpus < 1 or (isinstance(free, int) and gpus > free):
-        issues.append(("gpu_count", f"{gpus} GPUs requested, {free} free on hostnode {node['hostnode']} "
-                                    f"(allowed: 1 ... {free})"))
+        issues.append(Issue("gpu_count", f"{gpus} GPUs requested, {free} free on hostnode {node['hostnode']} "
+                                         f"(allowed: 1 ... {free})", capacity=True))
     if details.get("password") is None and details.get("ssh_key_id") is None:
         issues.append(("password", "password or ssh_key_id is required"))
     ports = node.get("available_port") or []
@@ -129,7 +134,7 @@ def _ports(value: Any) -> list[int]:
 def _shape(details: dict, devices: list[dict], images: Callable[[str], list[dict]] | None) -> list[Issue]:
     found, issues = _pick(devices, "shape_code", details, "config")
     if found:
-        issues += [("config", m) for _, m in _capacity(found, "available")]
+        issues += [i._replace(field="config") for i in _capacity(found, "available")]
         offered = images(found["shape_id"]) if images and found.get("shape_id") else []
         image = details.get("image_id")
         if offered and _known(image) and image not in [i.get("id") for i in offered]:

@@ -70,11 +70,11 @@ class VmKind(Kind):
             if not isinstance(details, dict) or not isinstance(provider_id, str):
                 continue
             images = partial(api.shape_images, provider_id)  # read only for shape VMs
-            for field, message in catalog.check(provider_id, details, devices, images):
-                if message.startswith("no capacity") or "free" in message:
-                    if (r.spec.get("name"), provider_id) in existing:
-                        continue  # it already holds its share of the capacity
-                problems.append(problem(r, f"details.{field}" if field != "provider_id" else field, message))
+            for issue in catalog.check(provider_id, details, devices, images):
+                if issue.capacity and (r.spec.get("name"), provider_id) in existing:
+                    continue  # it already holds its share of the capacity
+                field = issue.field
+                problems.append(problem(r, f"details.{field}" if field != "provider_id" else field, issue.message))
         return problems
 
     def hourly_cost(self, ctx: KindContext, attrs: dict) -> float | None:

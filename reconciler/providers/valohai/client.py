@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
-from reconciler.errors import ApiError, AuthError
+from reconciler.errors import ApiError, AuthError, NotFound
 from reconciler.http import HttpApi
 from reconciler.providers.runcache import RunCache
 
@@ -216,7 +216,8 @@ class ValohaiClient:
             else:
                 answer = self.http.request("POST", "/api/v0/data/metadata/apply/",
                                            json={"datum_metadata": bodies}, idempotent=True)
-        except ApiError as e:
+        except ApiError as error:
+            e = _gone(error)
             if e.status != 400 or retries <= 0:
                 failures.update((d, e) for d in chunk)
                 return
@@ -252,6 +253,17 @@ class ValohaiClient:
 
 
 ALIAS = "valohai.alias"
+
+
+def _gone(error: ApiError) -> ApiError:
+    """Valohai answers a write to a datum that no longer exists with a 400 that says so:
+    from here on it is a NotFound (same message), so callers decide by type, not text."""
+    if error.status != 400 or isinstance(error, NotFound) or "not found" not in str(error).lower():
+        return error
+    gone = NotFound(str(error))
+    gone.api, gone.endpoint, gone.status, gone.body = error.api, error.endpoint, error.status, error.body
+    gone.in_doubt = error.in_doubt
+    return gone
 
 
 def _shape(body: Any) -> str:

@@ -155,8 +155,7 @@ class MetadataKind(Kind):
         for d, problem_ in self._not_done(ctx, {live.id: body}, {live.id: live}, failures).items():
             ctx.progress(f"released datum {d}, but: {problem_}")  # nothing more an API call can do
         error = failures.get(live.id)
-        if isinstance(error, NotFound) or (isinstance(error, ApiError) and error.status == 400
-                                           and "not found" in str(error).lower()):
+        if isinstance(error, NotFound):  # the client gives a 400 saying so this type too
             return  # the datum is gone: nothing of ours is left on it
         if error:
             raise error
