@@ -57,7 +57,7 @@ def left_diff(spec: dict, live: dict, last_applied: dict | None = None, *,
         for key, new in want.items():
             path = f"{base}{key}"
             old = have.get(key) if isinstance(have, dict) else None
-            if isinstance(new, dict) and not _matches(path, opaque) and not _has_unknown_top(new):
+            if isinstance(new, dict) and not _matches(path, opaque):  # UNKNOWN is never a dict
                 prior = before.get(key)
                 walk(new, old if isinstance(old, dict) else {}, prior if isinstance(prior, dict) else {},
                      path + ".")
@@ -77,22 +77,6 @@ def left_diff(spec: dict, live: dict, last_applied: dict | None = None, *,
 
     walk(spec, live or {}, last_applied, prefix)
     return changes
-
-
-def _has_unknown_top(value: dict) -> bool:
-    return value is UNKNOWN
-
-
-def subset_equal(spec: dict, live: dict) -> bool:
-    """Fast path: is every key the spec sets equal in live? (no allocation of changes)"""
-    for key, want in spec.items():
-        have = live.get(key) if isinstance(live, dict) else None
-        if isinstance(want, dict):
-            if not isinstance(have, dict) or not subset_equal(want, have):
-                return False
-        elif _has_unknown(want) or not same(want, have):
-            return False
-    return True
 
 
 # list fields whose order means nothing: shown as items added and removed, never moved

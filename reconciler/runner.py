@@ -18,7 +18,7 @@ from reconciler.model import ActionType, Drift, Manifest, Plan, Resource
 from reconciler.planner import (PlanOptions, PlanResult, make_plan, partial_note, resolve, selected,
                                 state_outputs)
 from reconciler.providers.base import Kind, KindContext, Live, Wanted
-from reconciler.state.base import StateDoc, StateStore
+from reconciler.state.base import StateDoc
 
 
 @dataclass
@@ -199,7 +199,3 @@ def plan(ws: Workspace, state: StateDoc, options: PlanOptions = PlanOptions(),
         result.plan.fingerprints = {a: (fingerprint(lv.attrs) if lv is not None else None)
                                     for a, lv in live.items()}
     return result
-
-
-def state_for(store: StateStore) -> StateDoc:
-    return store.read()
