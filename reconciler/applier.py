@@ -204,7 +204,7 @@ class Applier:
         kind = self.kinds[step.action.kind]
         policy = (step.resource.deletion_policy if step.resource and step.resource.deletion_policy
                   else kind.deletion_policies[0])
-        last = step.prior.last_applied if step.prior else (step.pending or {}).get("spec")
+        last = step.last_applied
         kind.delete(ctx, _observed(step), policy, last)
 
     def _groups(self, steps: list[Step]) -> list[list[Step]]:
@@ -261,7 +261,7 @@ class Applier:
         where: list[int] = []
         for i, s in enumerate(group):
             spec = specs[s.action.address]
-            last = s.prior.last_applied if s.prior else (s.pending or {}).get("spec")
+            last = s.last_applied
             diff = self._fresh_diff(kind, s, spec, last)
             if diff.changed:
                 items.append((_observed(s), spec, diff))
@@ -295,7 +295,7 @@ class Applier:
         ctx = self._ctx(a.kind, a.address)
         if step.resource is not None:  # relative file paths start at the declaring file's folder
             ctx = dataclasses.replace(ctx, base_dir=Path(step.resource.base_dir))
-        last = step.prior.last_applied if step.prior else (step.pending or {}).get("spec")
+        last = step.last_applied
         if a.type.removes:
             if a.type is not ActionType.FORGET:  # delete, release and orphan: the kind's call
                 recovery.retry(lambda: kind.delete(ctx, _observed(step), a.policy or "delete", last))

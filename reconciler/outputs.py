@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping
 
 from reconciler.errors import Problem
+from reconciler.hints import did_you_mean
 from reconciler.model import UNKNOWN, ActionType, FieldChange, Manifest, Output, Ref, Template
 from reconciler.planner import resolve, state_outputs
 from reconciler.state.base import StateDoc
@@ -43,7 +44,7 @@ def problems(manifest: Manifest, kinds: Mapping[str, Kind]) -> list[Problem]:
         for ref in _refs(output.value):
             target = by_address.get(ref.address)
             if target is None:
-                hint = _hint(ref.address, by_address)
+                hint = did_you_mean(ref.address, by_address, quote=False)
                 out.append(Problem(pos.file, pos.line, pos.column, f"outputs.{output.name}",
                                    f"{ref} refers to {ref.address}, which is not in the manifests{hint}"))
                 continue
@@ -54,13 +55,6 @@ def problems(manifest: Manifest, kinds: Mapping[str, Kind]) -> list[Problem]:
                                    f"{ref}: {target.kind} has no attribute '{ref.attribute}' "
                                    f"(it has: {', '.join(sorted(attributes))})"))
     return out
-
-
-def _hint(address: str, known) -> str:
-    import difflib
-
-    match = difflib.get_close_matches(address, list(known), n=1)
-    return f"; did you mean {match[0]}?" if match else ""
 
 
 def is_sensitive(output: Output, manifest: Manifest, kinds: Mapping[str, Kind]) -> bool:

@@ -8,16 +8,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace as dc_replace
 from typing import Any, Callable, Mapping, Sequence
 
-import difflib
 
 from reconciler import graph
 from reconciler.diffing import item_changes
 from reconciler.errors import PlanError
+from reconciler.hints import did_you_mean
 from reconciler.model import (UNKNOWN, Action, ActionType, FieldChange, Plan, Ref, Resource,
                               Template)
 from reconciler.providers.base import DEFAULT_DELETION_EFFECTS, DeletionPolicy, Diff, Kind, KindContext, Live
 from reconciler.sensitivity import covers, derived_paths, field_names, register
-from reconciler.state.base import ResourceState, StateDoc
+from reconciler.state.base import ResourceState, StateDoc, applied_spec
 
 
 @dataclass
@@ -32,6 +32,10 @@ class Step:
     pending: dict | None = None  # journaled create from an interrupted apply
     spec: dict | None = None  # the desired spec with known references resolved
 
+    @property
+    def last_applied(self) -> dict | None:
+        return applied_spec(self.prior, self.pending)
+
 
 @dataclass
 class PlanResult:
@@ -43,8 +47,10 @@ class PlanResult:
     live: dict[str, Live | None] = field(default_factory=dict)  # what the plan read
 
 
-@dataclass
+@dataclass(frozen=True)
 class PlanOptions:
+    """What the command line asked of one plan (a default argument, so never mutated)."""
+
     targets: tuple[str, ...] = ()
     excludes: tuple[str, ...] = ()
     replace: tuple[str, ...] = ()
@@ -261,7 +267,7 @@ def _plan_desired(resource: Resource, prior: ResourceState | None, lv: Live | No
         action = Action(address, resource.kind, ActionType.CREATE, [reason], _shown(changes, sensitive),
                         remote_id=prior.id if prior else None)
         return Step(action, resource, None, prior, pending=pending, spec=spec)
-    last_applied = prior.last_applied if prior else (pending.get("spec") if pending else None)
+    last_applied = applied_spec(prior, pending)
     diff = kind.diff(spec, lv, last_applied)
     changes = [c for c in diff.changes if not _ignored(c.path, resource.lifecycle.ignore_changes)]
     changes = _mark_derived(_mark_sensitive(changes, sensitive, derived), resource.sensitive_paths)
@@ -352,8 +358,7 @@ def selected(g: dict[str, set[str]], options: PlanOptions) -> set[str] | None:
         expanded[flag] = [x for a in addresses for x in graph.instances(a, g)]
         for address in addresses:
             if not graph.instances(address, g):
-                close = difflib.get_close_matches(address, sorted(g), n=1, cutoff=0.6)
-                hint = f"; did you mean {close[0]}?" if close else ""
+                hint = did_you_mean(address, g, quote=False)
                 raise PlanError(f"{flag} {address}: no such resource in the manifests or the state{hint}")
     both = sorted(set(expanded["--target"]) & set(expanded["--exclude"]))
     if both:

@@ -18,7 +18,7 @@ from reconciler.model import ActionType, Drift, Manifest, Plan, Resource
 from reconciler.planner import (PlanOptions, PlanResult, make_plan, partial_note, resolve, selected,
                                 state_outputs)
 from reconciler.providers.base import Kind, KindContext, Live, Wanted
-from reconciler.state.base import StateDoc
+from reconciler.state.base import StateDoc, applied_spec
 
 
 @dataclass
@@ -113,7 +113,7 @@ def observe(ws: Workspace, state: StateDoc, addresses: set[str] | None = None) -
         wanted_by_kind.setdefault(kind_name, []).append(Wanted(
             address=address, id=prior.id if prior else None,
             spec=resolve(r.spec, known) if r else (pending or {}).get("spec"),
-            last_applied=prior.last_applied if prior else (pending or {}).get("spec"),
+            last_applied=applied_spec(prior, pending),
             lookup=pending is not None, outputs=dict(prior.outputs) if prior else {},
             probe=r is not None and prior is None and pending is None,
             base_dir=r.base_dir if r else None, secrets=dict(prior.secrets) if prior else {}))

@@ -11,7 +11,6 @@ keyword passes them ("any").
 """
 from __future__ import annotations
 
-import difflib
 import json
 import re
 from functools import lru_cache
@@ -23,6 +22,7 @@ from jsonschema import Draft202012Validator, validators
 from jsonschema.exceptions import ValidationError, best_match
 
 from reconciler.errors import Problem
+from reconciler.hints import did_you_mean
 from reconciler.model import Manifest, Position, Ref, Resource, Template
 from reconciler.providers.base import Kind
 from reconciler.sensitivity import SECRET_NAMES
@@ -109,9 +109,7 @@ def _one_line(message: str) -> str:
     return message if len(message) <= MAX_MESSAGE else message[: MAX_MESSAGE - 3] + "..."
 
 
-def _hint(word: str, choices: Iterable[str]) -> str:
-    match = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return f"; did you mean '{match[0]}'?" if match else ""
+_hint = did_you_mean
 
 
 def _messages(error: ValidationError, key: str, secret: bool) -> Iterator[tuple[str, str]]:
@@ -240,8 +238,7 @@ class _Addresses:
         if key not in self._hints:
             kind = missing.rsplit(".", 1)[0]
             choices = [a for a in self.by_kind.get(kind, ())[:2000] if a != asker]
-            match = difflib.get_close_matches(missing, choices, n=1)
-            self._hints[key] = f"; did you mean {match[0]}?" if match else ""
+            self._hints[key] = did_you_mean(missing, choices, quote=False)
         return self._hints[key]
 
 
