@@ -56,12 +56,8 @@ def open_store(g: Globals, paths: list[str], backend: dict | None = None):
     flag = g.state
     if flag is None and g.sandbox and "RECONCILER_STATE" not in os.environ:
         flag = str(root / ".reconciler" / "sandbox" / "state.json")  # keep sandbox ids apart
-    try:
-        from reconciler.state.select import open_store as select
-    except ModuleNotFoundError:
-        from reconciler.state.local import LocalStateStore
+    from reconciler.state.select import open_store as select
 
-        return LocalStateStore(flag or os.environ.get("RECONCILER_STATE") or root / ".reconciler" / "state.json")
     return select(flag, os.environ, backend, root)
 
 
@@ -161,12 +157,10 @@ def secrets_note(store, state, had_secrets: bool) -> str | None:
     """Said once: by the apply that first writes a secret into a clear-text state."""
     if had_secrets or not any(r.secrets for r in state.resources.values()):
         return None
-    try:
-        from reconciler.state.crypto import secrets_encrypted
-        if secrets_encrypted(os.environ):
-            return None
-    except ImportError:
-        pass
+    from reconciler.state.crypto import secrets_encrypted
+
+    if secrets_encrypted(os.environ):
+        return None
     return (f"Note: the state at {store.location} holds secrets (access keys, passwords) in clear "
             "text, readable only by you (mode 0600 for files). Set RECONCILER_STATE_KEY to encrypt them.")
 
