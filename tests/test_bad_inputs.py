@@ -182,9 +182,9 @@ def test_there_are_at_least_120_cases():
 # -- the same through `reconciler validate` ---------------------------------------------------
 @pytest.fixture
 def cli(monkeypatch):
-    from reconciler.cli import commands, main
+    from reconciler.cli import common, main
 
-    monkeypatch.setattr(commands, "providers", all_providers)
+    monkeypatch.setattr(common, "providers", all_providers)
     monkeypatch.delenv(UNSET, raising=False)
 
     def run(path: Path) -> tuple[int, str]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import click
 
-from reconciler.cli.commands import guarded, open_store, sandbox, sandbox_option, workspace
+from reconciler.cli.common import guarded, open_store, sandbox, sandbox_option, workspace
 from reconciler.cli.root import Globals, main
 from reconciler.cli.variables_opt import variable_options
 

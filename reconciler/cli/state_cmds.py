@@ -11,7 +11,7 @@ from reconciler.cli.root import Globals, main
 
 
 def _store(g: Globals, paths: tuple[str, ...]):
-    from reconciler.cli.commands import open_store
+    from reconciler.cli.common import open_store
 
     return open_store(g, list(paths) or ["."])
 
@@ -22,7 +22,7 @@ def state() -> None:
 
 
 def _guarded(fn):
-    from reconciler.cli.commands import guarded
+    from reconciler.cli.common import guarded
     return guarded(fn)
 
 
