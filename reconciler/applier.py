@@ -1,5 +1,6 @@
-"""Executes a plan: creates and updates in dependency order, deletes in reverse, each
-wave's independent actions concurrently (bounded), the state written after every step.
+"""Executes a plan: creates and updates in dependency order, deletes in reverse, walking
+the graph as a ready queue (an action starts when what it uses is done; independent
+actions run concurrently, bounded), the state written after every step.
 
 Order (after OpenTofu's transform_destroy_edge.go). `vm` uses `key` (vm -> key):
 
@@ -30,6 +31,7 @@ import dataclasses
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
+from graphlib import TopologicalSorter
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
@@ -91,10 +93,8 @@ class Applier:
                     rev_graph[d].add(a)
         with ThreadPoolExecutor(max_workers=self.parallelism, thread_name_prefix="apply") as pool:
             self._delete_replaced_chains(pool)
-            for wave in graph.waves(fwd_graph):
-                self._run_wave(pool, wave, forward=True)
-            for wave in graph.waves(rev_graph):
-                self._run_wave(pool, wave, forward=False)
+            self._run_graph(pool, fwd_graph, forward=True)
+            self._run_graph(pool, rev_graph, forward=False)
         if self._dirty:
             self._write()
         if self.report.failed or self.report.skipped:
@@ -105,28 +105,60 @@ class Applier:
                              failures=self.report.failed)
         return self.report
 
-    def _run_wave(self, pool: ThreadPoolExecutor, wave: list[str], forward: bool) -> None:
+    def _run_graph(self, pool: ThreadPoolExecutor, edges: dict[str, set[str]], forward: bool) -> None:
+        """A ready queue (graphlib get_ready/done): an action starts as soon as everything
+        it waits for is done, so an unrelated action never waits for a slow VM."""
+        sorter = TopologicalSorter(edges)
+        sorter.prepare()
+        futures: dict[Future, tuple[list[Step], float]] = {}
+        specs: dict[str, dict] = {}
+        while sorter.is_active():
+            ready = sorted(sorter.get_ready())
+            if ready:
+                finished = self._start(pool, ready, futures, specs)
+                if finished:
+                    sorter.done(*finished)
+                continue
+            if not futures:
+                raise RuntimeError("the apply graph has nothing ready and nothing running")
+            done, _ = wait(futures, return_when=FIRST_COMPLETED)
+            changed = False
+            for fut in done:
+                group, started = futures.pop(fut)
+                results = fut.result()  # _execute_group never raises
+                for step, outcome in zip(group, results):
+                    changed |= self._record(step, outcome, specs.get(step.action.address), forward,
+                                            time.monotonic() - started)
+                sorter.done(*(step.action.address for step in group))
+            if changed:
+                self._write()
+
+    def _start(self, pool: ThreadPoolExecutor, ready: list[str], futures: dict, specs: dict[str, dict]) -> list[str]:
+        """Start what is ready; returns the addresses finished at once (no-ops, skips)."""
         steps = self.result.steps
         runnable: list[Step] = []
-        for address in wave:
+        finished: list[str] = []
+        for address in ready:
             step = steps[address]
             if address in self._blocked:
                 self._skip(step, self._blocked[address])
+                finished.append(address)
                 continue
             if not step.action.is_change:
                 self._sync_noop(step)
+                finished.append(address)
                 continue
             runnable.append(step)
-        # journal every create of this wave in one write
+        # journal every create that starts now in one write
         creates = [s for s in runnable if s.action.type in (ActionType.CREATE, ActionType.REPLACE)
                    and not s.action.adopt]
-        specs: dict[str, dict] = {}
         for step in list(runnable):
             if step.resource is not None and not step.action.type.removes:
                 spec = self._resolve(step)
                 if spec is None:
                     runnable.remove(step)
                     self._skip(step, "a value it references is not known (its dependency did not apply)")
+                    finished.append(step.action.address)
                     continue
                 specs[step.action.address] = spec
         for step in creates:
@@ -136,24 +168,13 @@ class Applier:
                     "sensitive_paths": self._derived(step)}
         if creates:
             self._write()
-        self._owned = [(a, rs.kind, rs.id) for a, rs in self.state.resources.items()]  # for lookups
-        futures: dict[Future, list[Step]] = {}
+        if runnable:
+            self._owned = [(a, rs.kind, rs.id) for a, rs in self.state.resources.items()]  # for lookups
         for group in self._groups(runnable):
             for s in group:
                 self.on_event(s.action, "start", None, None)
-            futures[pool.submit(self._execute_group, group, specs)] = group
-        started = time.monotonic()
-        while futures:
-            done, _ = wait(futures, return_when=FIRST_COMPLETED)
-            changed = False
-            for fut in done:
-                group = futures.pop(fut)
-                results = fut.result()  # _execute_group never raises
-                for step, outcome in zip(group, results):
-                    changed |= self._record(step, outcome, specs.get(step.action.address), forward,
-                                            time.monotonic() - started)
-            if changed:
-                self._write()
+            futures[pool.submit(self._execute_group, group, specs)] = (group, time.monotonic())
+        return finished
 
     def _delete_replaced_chains(self, pool: ThreadPoolExecutor) -> None:
         """Old objects of replacements that other replacements use: dependants first."""

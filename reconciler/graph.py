@@ -24,7 +24,29 @@ def iter_refs(value: Any) -> Iterator[Ref]:
 
 
 def dependencies(resource: Resource) -> set[str]:
-    return {ref.address for ref in iter_refs(resource.spec)} | set(resource.depends_on)
+    found: set[str] = set(resource.depends_on)
+    _collect(resource.spec, found)
+    return found
+
+
+_LEAVES = (str, int, float, bool, type(None))
+
+
+def _collect(value: Any, found: set[str]) -> None:
+    """The addresses referenced inside a value (iter_refs without a generator per level:
+    this runs over every field of every spec)."""
+    if isinstance(value, dict):
+        for v in value.values():
+            if not isinstance(v, _LEAVES):
+                _collect(v, found)
+    elif isinstance(value, (list, tuple)):
+        for v in value:
+            if not isinstance(v, _LEAVES):
+                _collect(v, found)
+    elif isinstance(value, Ref):
+        found.add(value.address)
+    elif isinstance(value, Template):
+        found.update(p.address for p in value.parts if isinstance(p, Ref))
 
 
 def build(resources: Iterable[Resource]) -> dict[str, set[str]]:

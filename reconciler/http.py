@@ -189,7 +189,10 @@ class HttpApi:
                 if log.isEnabledFor(logging.DEBUG):
                     log.debug("%s %s params=%s body=%s", method, redact_url(path),
                               redact(params), redact(json if json is not None else data))
-                response = self._client.request(method, path, **kwargs)
+                # streamed, then the body kept here only: an httpx Response sits in a reference
+                # cycle, so a read one would hold its body (MBs for a listing page) until the GC runs
+                with self._client.stream(method, path, **kwargs) as response:
+                    raw = b"".join(response.iter_bytes())
             except httpx.ConnectError as e:  # never reached the server: safe to retry
                 if attempt >= self.max_attempts:
                     raise TransportError(f"cannot connect to {self._origin(e)}: {network_cause(e)}",
@@ -205,7 +208,7 @@ class HttpApi:
                 status = response.status_code
                 retryable = status in RETRY_STATUS and (idempotent or status == 429)
                 if not retryable or attempt >= self.max_attempts:
-                    return self._result(response, endpoint, idempotent)
+                    return self._result(response, raw, endpoint, idempotent)
             self._count("retries")
             self._sleep(self._delay(attempt, response))
 
@@ -217,12 +220,12 @@ class HttpApi:
         except (RuntimeError, AttributeError):
             return self.base_url.split("?")[0]
 
-    def _result(self, response: httpx.Response, endpoint: str, idempotent: bool) -> Any:
+    def _result(self, response: httpx.Response, raw: bytes, endpoint: str, idempotent: bool) -> Any:
         body: Any
         try:
-            body = response.json() if response.content else None
+            body = jsonlib.loads(raw) if raw else None
         except (ValueError, jsonlib.JSONDecodeError):
-            body = response.text
+            body = raw.decode(response.charset_encoding or "utf-8", errors="replace")
         status = response.status_code
         if status < 400:
             return body

@@ -30,7 +30,7 @@ from reconciler.errors import ManifestError, Problem
 from reconciler.hints import did_you_mean
 from reconciler.model import Lifecycle, Manifest, Output, Position, Ref, Resource, Template
 from reconciler.validation import load_schema, schema_problems, validator_class, validator_for
-from reconciler.yamlread import Document, read_documents
+from reconciler.yamlread import Document, PositionView, read_documents
 
 MAX_FILE_BYTES = 10 * 1024 * 1024
 SUFFIXES = (".yaml", ".yml")
@@ -155,6 +155,7 @@ class _Builder:
         self.raw_providers: list[tuple[str, Any, dict[str, Position]]] = []  # (name, block, positions)
         self.backend: tuple[dict, Position, dict[str, Position]] | None = None
         self.raw_resources: list[tuple[str, int, dict, Position, dict[str, Position]]] = []
+        self._folders: dict[str, str] = {}  # manifest file -> its folder
 
     def problem(self, pos: Position, path: str, message: str, sink: list | None = None) -> None:
         (self.problems if sink is None else sink).append(Problem(pos.file, pos.line, pos.column, path, str(message)))
@@ -214,18 +215,13 @@ class _Builder:
                     item_pos = locate(where)
                     self.raw_resources.append((where, i, item, item_pos, positions_by_item.get(i, {})))
 
-    def _split_resources(self, doc: Document) -> dict[int, dict[str, Position]]:
-        """One pass over the document's positions: "resources[3].spec.x" -> {3: {"spec.x": ...}}."""
-        out: dict[int, dict[str, Position]] = {}
-        for key, pos in doc.positions.items():
-            if key.startswith("resources[") and "]." in key:
-                close = key.index("]")
-                try:
-                    i = int(key[10:close])
-                except ValueError:
-                    continue
-                out.setdefault(i, {})[key[close + 2:]] = pos
-        return out
+    def _split_resources(self, doc: Document) -> dict[int, Mapping[str, Position]]:
+        """Each resource's positions, "resources[3].spec.x" seen as {3: {"spec.x": ...}}:
+        views, not copies (positions deeper than a resource are read only if needed)."""
+        resources = doc.value.get("resources") if isinstance(doc.value, dict) else None
+        if not isinstance(resources, list):
+            return {}
+        return {i: PositionView(doc.positions, f"resources[{i}]") for i in range(len(resources))}
 
     def _backend(self, block: dict, pos: Position, positions: dict[str, Position]) -> None:
         if self.backend is not None and self.backend[0] != block:
@@ -360,7 +356,7 @@ class _Builder:
 
     def _providers(self) -> tuple[dict[str, dict], dict[str, list[Problem]]]:
         providers: dict[str, dict] = {}
-        origin: dict[tuple[str, str], Position] = {}
+        origin: dict[tuple[str, str], tuple[Mapping[str, Position], str]] = {}
         sinks: dict[str, list[Problem]] = {}
         for pname, block, positions in self.raw_providers:
             sink = sinks.setdefault(pname, [])
@@ -374,29 +370,30 @@ class _Builder:
 
             merged = providers.setdefault(pname, {})
             for key, value in expressions.walk(_copy(block), scope, report).items():
-                pos = _locate(positions, key)
                 if key in merged and merged[key] != value:
-                    self.problem(pos, f"providers.{pname}.{key}",
-                                 f"set differently at {origin[(pname, key)]}; set it once")
+                    self.problem(_locate(positions, key), f"providers.{pname}.{key}",
+                                 f"set differently at {_locate(*origin[(pname, key)])}; set it once")
                     continue
                 merged[key] = value
-                origin.setdefault((pname, key), pos)
+                origin.setdefault((pname, key), (positions, key))  # located only if it conflicts
         return providers, {k: v for k, v in sinks.items() if v}
 
     def _resources(self) -> list[Resource]:
         out: list[Resource] = []
-        seen: dict[str, Position] = {}
+        seen: dict[str, tuple[Mapping[str, Position], Position]] = {}
         expanded: dict[str, list[str]] = {}  # block address -> its instances' addresses
         for where, _i, item, item_pos, positions in self.raw_resources:
             kind, name = item.get("kind"), item.get("name")
             if not isinstance(kind, str) or not isinstance(name, str):
                 continue  # the schema check reported it
             address = f"{kind}.{name}"
-            name_pos = positions.get("name", item_pos)
-            if address in seen:
-                self.problem(name_pos, address, f"duplicate address {address}: also declared at {seen[address]}")
+            if address in seen:  # positions looked up only now: they may need a second read
+                first_positions, first_pos = seen[address]
+                self.problem(positions.get("name", item_pos), address,
+                             f"duplicate address {address}: also declared at "
+                             f"{first_positions.get('name', first_pos)}")
                 continue
-            seen[address] = name_pos
+            seen[address] = (positions, item_pos)
             instances = expand_instances(item, address, item_pos, positions, self._instance_scope, self.problem)
             if instances is None:
                 out.append(self._resource(item, kind, name, item_pos, positions, item.get("spec"), None, None))
@@ -419,8 +416,11 @@ class _Builder:
 
     def _resource(self, item: dict, kind: str, name: str, item_pos: Position, positions: dict[str, Position],
                   spec: Any, instance: dict | None, said: set | None) -> Resource:
+        base_dir = self._folders.get(item_pos.file)
+        if base_dir is None:  # once per file: pathlib per resource cost 0.1 ms each
+            base_dir = self._folders[item_pos.file] = str(Path(item_pos.file).parent)
         resource = Resource(kind=kind, name=name, spec={}, position=item_pos, positions=positions,
-                            base_dir=str(Path(item_pos.file).parent))
+                            base_dir=base_dir)
 
         def report(path: str, message: str, r=resource) -> None:
             pos = r.where(f"spec.{path}" if path else "spec")
@@ -502,12 +502,9 @@ def _plainly_valid(item: Any) -> bool:
 
 
 # -- small helpers -----------------------------------------------------------------------
-def _sub(positions: dict[str, Position], prefix: str) -> dict[str, Position]:
+def _sub(positions: Mapping[str, Position], prefix: str) -> Mapping[str, Position]:
     """Positions under `prefix`, keyed relative to it ("" for the prefix itself)."""
-    cut = len(prefix) + 1
-    out = {"": positions[prefix]} if prefix in positions else {}
-    out.update({k[cut:]: v for k, v in positions.items() if k.startswith(prefix + ".")})
-    return out
+    return PositionView(positions, prefix)
 
 
 def _locate(positions: dict[str, Position], key: str) -> Position:

@@ -6,19 +6,28 @@ import contextlib
 import os
 import tempfile
 from pathlib import Path
+from typing import Iterable
 
 
-def write_private(path: str | Path, text: str) -> None:
+def write_private(path: str | Path, text: str | Iterable[str]) -> os.stat_result:
+    """`text` may come in pieces (a large state is never joined into one string).
+    Returns the written file's stat (its inode and mtime tell a later reader whether
+    anyone replaced it since)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
     try:
         os.fchmod(fd, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
+            if isinstance(text, str):
+                f.write(text)
+            else:
+                f.writelines(text)
             f.flush()
             os.fsync(f.fileno())
+            written = os.fstat(f.fileno())
         os.replace(tmp, path)
+        return written
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)

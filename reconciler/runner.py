@@ -6,13 +6,14 @@ here. Providers arrive as a registry argument, so the engine imports none of the
 from __future__ import annotations
 
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 from reconciler import graph
-from reconciler.errors import ManifestError, PlanError
+from reconciler.errors import ManifestError, PlanError, Problem
 from reconciler.drift import find_drift
 from reconciler.model import ActionType, Drift, Manifest, Plan, Resource
 from reconciler.planner import (PlanOptions, PlanResult, make_plan, partial_note, resolve, selected,
@@ -32,15 +33,33 @@ class Workspace:
     progress: Callable[[str], None] = lambda m: None
     options: dict[str, Any] = field(default_factory=dict)
     _clients: dict[str, Any] = field(default_factory=dict)
+    # provider names -> {name: Provider}: loads providers on demand (None: all are given)
+    loader: Callable[[set[str] | None], dict[str, Any]] | None = None
+    _client_lock: Any = field(default_factory=threading.RLock)
 
     def __post_init__(self) -> None:
-        for pname, provider in self.providers.items():
+        self._add(self.providers)
+
+    def _add(self, providers: dict[str, Any]) -> None:
+        for pname, provider in providers.items():
+            self.providers[pname] = provider
             for kind in provider.kinds:
                 self.kinds[kind.name] = kind
                 self.kind_provider[kind.name] = pname
 
+    def ensure_kinds(self, kind_names: Iterable[str]) -> None:
+        """Load the providers of these kinds if they are not loaded yet (kinds the state
+        holds but the manifests no longer use)."""
+        missing = {k.split(".", 1)[0] for k in kind_names if k not in self.kinds}
+        if missing and self.loader is not None:
+            self._add({n: p for n, p in self.loader(missing).items() if n not in self.providers})
+
     def client(self, kind_name: str) -> Any:
         pname = self.kind_provider[kind_name]
+        with self._client_lock:  # checks and observe ask from several threads
+            return self._client(pname)
+
+    def _client(self, pname: str) -> Any:
         if pname not in self._clients:
             problems = self.manifest.provider_problems.get(pname) if self.manifest.provider_problems else None
             if problems:
@@ -59,11 +78,14 @@ class Workspace:
                 close()
 
 
-def load_workspace(paths: list[str], providers: dict[str, Any], env: Mapping[str, str] | None = None,
+def load_workspace(paths: list[str], providers: dict[str, Any] | Callable[[set[str] | None], dict[str, Any]],
+                   env: Mapping[str, str] | None = None,
                    progress: Callable[[str], None] = lambda m: None, inputs: Any = None,
                    require_values: bool = True) -> Workspace:
     """Load, validate and check for cycles. Raises ManifestError; makes no API call.
-    `inputs`: variable values from the command line (variables.Inputs)."""
+    `inputs`: variable values from the command line (variables.Inputs).
+    `providers`: name -> Provider, or a loader called with the provider names the
+    manifests use (None: all), so that only those are imported."""
     from reconciler import outputs
     from reconciler.manifest import load_manifest
     from reconciler.validation import validate
@@ -72,7 +94,12 @@ def load_workspace(paths: list[str], providers: dict[str, Any], env: Mapping[str
     from reconciler.http import register_secret
     for name in manifest.sensitive_variables:  # kept out of --debug logs and API error messages
         register_secret(manifest.variables.get(name))
-    ws = Workspace(manifest=manifest, providers=providers, progress=progress)
+    if callable(providers):
+        used = {r.kind.split(".", 1)[0] for r in manifest.resources} | set(manifest.providers)
+        ws = Workspace(manifest=manifest, providers=dict(providers(used)), progress=progress, loader=providers)
+        ws.ensure_kinds(r.kind for r in manifest.resources)  # an unknown kind: all loaded, to list them
+    else:
+        ws = Workspace(manifest=manifest, providers=providers, progress=progress)
     problems = validate(manifest, ws.kinds) + outputs.problems(manifest, ws.kinds)
     if problems:
         raise ManifestError(problems)
@@ -83,14 +110,16 @@ def load_workspace(paths: list[str], providers: dict[str, Any], env: Mapping[str
 def online_checks(ws: Workspace, resources: list[Resource] | None = None) -> None:
     """Plan-time checks against live catalogs (read-only), before anything is written."""
     resources = ws.manifest.resources if resources is None else resources
-    problems = []
+    problems: list[Problem] = []
     by_kind: dict[str, list[Resource]] = {}
     for r in resources:
         by_kind.setdefault(r.kind, []).append(r)
-    for kind_name, items in by_kind.items():
-        kind = ws.kinds[kind_name]
-        if kind.checks_online:  # connects only to the APIs whose kinds check something
-            problems.extend(kind.check(ws.context(kind_name), items) or [])
+    checks = [(kind_name, items, ws.kinds[kind_name]) for kind_name, items in by_kind.items()]
+    checks = [c for c in checks if c[2].checks_online]  # connects only to the APIs whose kinds check
+    if checks:
+        with ThreadPoolExecutor(max_workers=min(8, len(checks))) as pool:  # each reads its own API
+            for found in pool.map(lambda c: c[2].check(ws.context(c[0]), c[1]) or [], checks):
+                problems.extend(found)
     if problems:
         raise ManifestError(problems)
 
@@ -103,6 +132,8 @@ def observe(ws: Workspace, state: StateDoc, addresses: set[str] | None = None) -
     known = state_outputs(state)
 
     every = set(desired) | set(state.resources) | set(state.pending)
+    ws.ensure_kinds([rs.kind for rs in state.resources.values()]
+                    + [p["kind"] for p in state.pending.values() if isinstance(p, dict) and "kind" in p])
     for address in sorted(every if addresses is None else every & addresses):
         r = desired.get(address)
         prior = state.resources.get(address)
@@ -171,9 +202,14 @@ def plan(ws: Workspace, state: StateDoc, options: PlanOptions = PlanOptions(),
         result = _refresh_only_plan(ws, state, options)
         live = result.live
     else:
-        if not options.destroy:
-            online_checks(ws)
-        live = observe(ws, state)
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            # the checks read the same cached listings as observe: both at once, checks win
+            checks = pool.submit(online_checks, ws) if not options.destroy else None
+            try:
+                live = observe(ws, state)
+            finally:
+                if checks is not None:
+                    checks.result()
         result = make_plan(ws.manifest.resources, state, live, ws.kinds,
                            lambda kind: ws.context(kind), options)
         result.live = live

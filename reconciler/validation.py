@@ -21,6 +21,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping
 from jsonschema import Draft202012Validator, validators
 from jsonschema.exceptions import ValidationError, best_match
 
+from reconciler import schemafast
 from reconciler.errors import Problem
 from reconciler.hints import did_you_mean
 from reconciler.model import Manifest, Position, Ref, Resource, Template
@@ -154,6 +155,8 @@ def schema_problems(validator, instance: Any, prefix: str, locate: Callable[[str
                     label: Callable[[str], str], sensitive: frozenset = ALWAYS_SENSITIVE) -> list[Problem]:
     """Every schema error as a Problem. `prefix` is the field key of `instance` ("spec"),
     locate(key) gives its position and label(key) the problem's path."""
+    if schemafast.is_valid(_fast_check(validator), instance):
+        return []  # surely valid: jsonschema is asked only for the messages of invalid input
     out: dict[tuple[str, str], Problem] = {}
     for error in validator.iter_errors(instance):
         key = field_key(prefix, error.absolute_path)
@@ -163,6 +166,17 @@ def schema_problems(validator, instance: Any, prefix: str, locate: Callable[[str
             out.setdefault((field, message), Problem(pos.file, pos.line, pos.column, label(field),
                                                      _one_line(message)))
     return sorted(out.values(), key=lambda p: (p.file, p.line, p.column))
+
+
+_FAST: dict[int, tuple[Any, Any]] = {}
+
+
+def _fast_check(validator):
+    """The compiled fast check of a validator's schema, built once per validator."""
+    cached = _FAST.get(id(validator))
+    if cached is None or cached[0] is not validator:
+        cached = _FAST[id(validator)] = (validator, schemafast.compile_schema(validator.schema))
+    return cached[1]
 
 
 # -- the checks -----------------------------------------------------------------------------

@@ -16,8 +16,9 @@ Rules on top of YAML (each breach is a Problem, never an exception):
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Iterator
 
 import yaml
 from yaml.events import (AliasEvent, DocumentStartEvent, MappingEndEvent,
@@ -78,8 +79,11 @@ class _Frame:
 
 
 class _Reader:
-    def __init__(self, file: str, problems: list[Problem]):
+    def __init__(self, file: str, problems: list[Problem], record_all: bool = True):
         self.file = file
+        # False: only the positions of the top two levels ("resources[3]", "providers.x");
+        # the rest are found again, by a second read, if an error ever needs them
+        self.record_all = record_all
         self.problems = problems
         self.docs: list[Document] = []
         self.anchors: dict[str, tuple[Any, int]] = {}
@@ -102,7 +106,8 @@ class _Reader:
         top = self.stack[-1]
         if not top.is_map:
             path = f"{top.path}[{len(top.value)}]"
-            self.positions[path] = Position(self.file, mark.line + 1, mark.column + 1)
+            if self.record_all or len(self.stack) <= SHALLOW:
+                self.positions[path] = Position(self.file, mark.line + 1, mark.column + 1)
             return path
         return None if top.expecting_key else top.key_path
 
@@ -139,7 +144,8 @@ class _Reader:
             self.problem(pos, path, f"duplicate key '{key}'{where}")
             top.skip = True
             return
-        self.positions[path] = pos
+        if self.record_all or len(self.stack) <= SHALLOW:
+            self.positions[path] = pos
 
     # -- events -------------------------------------------------------------------------
     def scalar(self, event: ScalarEvent) -> None:
@@ -151,6 +157,8 @@ class _Reader:
         if tag is None or tag == "!":
             if not event.implicit[0] or (text and text[0] not in _IMPLICIT):  # quoted, or plainly a string
                 value: Any = text if len(text) <= MAX_STRING else self._construct(event, path)
+            elif text.isdigit() and text.isascii() and (text[0] != "0" or len(text) == 1) and len(text) < 19:
+                value = int(text)  # a plain decimal: the resolver's regexes would say the same, slower
             else:
                 value = self._construct(event, path)
         else:
@@ -242,6 +250,7 @@ class _Reader:
         }
         loader = Loader(text)
         get_event, stack, file, positions_of = loader.get_event, self.stack, self.file, self
+        record_all = self.record_all
         try:
             while True:
                 event = get_event()
@@ -258,8 +267,9 @@ class _Reader:
                             continue
                         path = f"{top.path}.{value_text}" if top.path else value_text
                         top.key, top.key_path, top.expecting_key, top.skip = value_text, path, False, False
-                        mark = event.start_mark
-                        positions_of.positions[path] = Position(file, mark.line + 1, mark.column + 1)
+                        if record_all or len(stack) <= SHALLOW:
+                            mark = event.start_mark
+                            positions_of.positions[path] = Position(file, mark.line + 1, mark.column + 1)
                         continue
                     if (event.tag is None and not top.skip and top.key != "<<" and not event.anchor
                             and (not event.implicit[0] or (value_text and value_text[0] not in _IMPLICIT))
@@ -316,5 +326,89 @@ class _Reader:
 
 def read_documents(text: str, file: str, problems: list[Problem]) -> list[Document]:
     """Every document of a YAML stream, as plain values with positions. Problems are
-    appended; a document cut short by a problem is dropped."""
-    return _Reader(file, problems).run(text)
+    appended; a document cut short by a problem is dropped.
+
+    Positions are compact: a clean file is read keeping only the top two levels' (one
+    Position per resource instead of one per field: ~28 MiB for 10,000 resources); a
+    deeper one is looked up by reading the file again, once, when a message needs it.
+    A file with problems is read again at once with every position, for the messages."""
+    found: list[Problem] = []
+    docs = _Reader(file, found, record_all=False).run(text)
+    if found:
+        return _Reader(file, problems, record_all=True).run(text)
+    again = _ReadAgain(text, file)
+    for i, doc in enumerate(docs):
+        doc.positions = Positions(doc.positions, again, i)
+    return docs
+
+
+SHALLOW = 2  # stack depth whose positions a clean read keeps: "resources[3]", "providers.valohai"
+
+
+class _ReadAgain:
+    """The full positions of a file's documents, read on first need (shared by its documents)."""
+
+    def __init__(self, text: str, file: str):
+        self.text: str | None = text
+        self.file = file
+        self.docs: list[dict[str, Position]] | None = None
+
+    def positions(self, index: int) -> dict[str, Position]:
+        if self.docs is None:
+            self.docs = [d.positions for d in _Reader(self.file, [], record_all=True).run(self.text or "")]
+            self.text = None
+        return self.docs[index] if index < len(self.docs) else {}
+
+
+class Positions(Mapping):
+    """A document's positions: the shallow ones at hand, the rest read again on demand."""
+
+    def __init__(self, shallow: dict[str, Position], again: _ReadAgain, index: int):
+        self._shallow, self._again, self._index = shallow, again, index
+        self._full: dict[str, Position] | None = None
+
+    def _all(self) -> dict[str, Position]:
+        if self._full is None:
+            self._full = {**self._again.positions(self._index), **self._shallow}
+        return self._full
+
+    def __getitem__(self, key: str) -> Position:
+        found = self._shallow.get(key)
+        return found if found is not None else self._all()[key]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._shallow or key in self._all()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._all())
+
+    def __len__(self) -> int:
+        return len(self._all())
+
+
+class PositionView(Mapping):
+    """The positions under one path, keyed relative to it ("" is the path itself), without
+    copying them: `resources[3]` of a document gives a resource its "spec.x" positions."""
+
+    def __init__(self, positions: Mapping[str, Position], prefix: str):
+        self._positions, self._prefix = positions, prefix
+
+    def _key(self, key: str) -> str:
+        return f"{self._prefix}.{key}" if key and not key.startswith("[") else self._prefix + key
+
+    def __getitem__(self, key: str) -> Position:
+        return self._positions[self._key(key)]
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and self._key(key) in self._positions
+
+    def __iter__(self) -> Iterator[str]:
+        cut = len(self._prefix)
+        for key in self._positions:
+            if key == self._prefix:
+                yield ""
+            elif key.startswith(self._prefix) and key[cut:cut + 1] in (".", "["):
+                yield key[cut + 1:] if key[cut] == "." else key[cut:]
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)

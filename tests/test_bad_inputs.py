@@ -73,7 +73,7 @@ class CaseProvider:
         raise AssertionError("an invalid manifest connected to an API")
 
 
-def all_providers() -> dict:
+def all_providers(names=None) -> dict:
     from reconciler.providers import load_providers
 
     return {**load_providers(), "test": CaseProvider()}

@@ -16,7 +16,7 @@ from reconciler.cli import common
 @pytest.fixture
 def api(monkeypatch):
     api = MemoryApi()
-    monkeypatch.setattr(common, "providers", lambda: {"test": MemoryProvider(api)})
+    monkeypatch.setattr(common, "providers", lambda names=None: {"test": MemoryProvider(api)})
     return api
 
 

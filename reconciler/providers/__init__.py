@@ -12,10 +12,16 @@ _PROVIDER_MODULES = {
 }
 
 
-def load_providers() -> dict:
-    """name -> Provider, for every provider whose module is present."""
+def load_providers(names=None) -> dict:
+    """name -> Provider, for every provider whose module is present; only those in `names`
+    when given (a plan over one API imports one provider: start-up is mostly imports).
+    A name no provider has loads them all, so "unknown kind" can list every known kind."""
+    if names is not None and not set(names) <= set(_PROVIDER_MODULES):
+        names = None
     providers = {}
     for name, module in _PROVIDER_MODULES.items():
+        if names is not None and name not in names:
+            continue
         try:
             mod = importlib.import_module(module)
         except ModuleNotFoundError as e:  # a provider not yet written

@@ -10,12 +10,21 @@ class RunCache:
     def __init__(self) -> None:
         self._values: dict[str, Any] = {}
         self._lock = threading.RLock()
+        self._loading: dict[str, threading.RLock] = {}  # one lock per key: listings load side by side
 
     def get(self, key: str, load: Callable[[], Any]) -> Any:
-        with self._lock:  # one fetch even when several kinds observe at once
-            if key not in self._values:
-                self._values[key] = load()
-            return self._values[key]
+        with self._lock:
+            if key in self._values:
+                return self._values[key]
+            key_lock = self._loading.setdefault(key, threading.RLock())
+        with key_lock:  # one fetch even when several kinds observe at once
+            with self._lock:
+                if key in self._values:
+                    return self._values[key]
+            value = load()
+            with self._lock:
+                self._values[key] = value
+            return value
 
     def drop(self, *keys: str) -> None:
         with self._lock:

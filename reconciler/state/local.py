@@ -8,6 +8,7 @@ into the lock file for the error message.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import json
 import os
@@ -29,10 +30,14 @@ class LocalStateStore:
         self.path = Path(path)
         self.location = str(self.path)
         self.lock_path = self.path.with_name(self.path.name + ".lock")
+        self._seen: tuple[tuple, int, str] | None = None  # (file signature, serial, lineage) last read or written
+        self._entries: dict[tuple[str, str], tuple[object, str]] = {}  # encoded entries, see _encode
 
     def read(self) -> StateDoc:
         try:
-            raw = self.path.read_text(encoding="utf-8")
+            with open(self.path, encoding="utf-8") as f:
+                seen = os.fstat(f.fileno())
+                raw = f.read()
         except FileNotFoundError:
             return StateDoc()
         except OSError as e:
@@ -40,30 +45,77 @@ class LocalStateStore:
         try:
             body = json.loads(raw)
             check(body, str(self.path), STATE_VERSION)  # before decrypting walks it
-            return StateDoc.from_dict(crypto.open_doc(body, self.env), str(self.path))
+            doc = StateDoc.from_dict(crypto.open_doc(body, self.env), str(self.path))
         except (ValueError, TypeError, AttributeError) as e:
             raise StateError(f"{self.path}: the state file is not valid state JSON ({e})") from None
+        self._seen = (_signature(seen), doc.serial, doc.lineage)
+        return doc
 
     def write(self, doc: StateDoc) -> None:
-        current = self.read()
-        if self.path.exists() and current.serial != doc.serial:
+        current = self._current()
+        if current is not None and current[0] != doc.serial:
             raise StaleStateError(
-                f"{self.path}: the state moved to serial {current.serial} while this run held "
+                f"{self.path}: the state moved to serial {current[0]} while this run held "
                 f"serial {doc.serial}; nothing was overwritten. Run plan again.")
-        if self.path.exists() and current.lineage != doc.lineage:
-            raise StaleStateError(f"{self.path}: the state has lineage {current.lineage}, "
+        if current is not None and current[1] != doc.lineage:
+            raise StaleStateError(f"{self.path}: the state has lineage {current[1]}, "
                                   f"not {doc.lineage}; nothing was overwritten.")
-        body = doc.to_dict()
-        body["serial"] = doc.serial + 1
-        self._atomic_write(json.dumps(crypto.seal_doc(body, self.env), indent=2) + "\n")
+        written = self._atomic_write(self._encode(doc, doc.serial + 1))
         doc.serial += 1
+        self._seen = (_signature(written), doc.serial, doc.lineage)
+
+    def _current(self) -> tuple[int, str] | None:
+        """(serial, lineage) stored now, or None if there is no state file. Read again
+        only when the file is not the one this store last read or wrote (an apply writes
+        after every step: re-reading 100,000 entries each time was most of its cost)."""
+        try:
+            now = _signature(os.stat(self.path))
+        except FileNotFoundError:
+            return None
+        if self._seen is not None and self._seen[0] == now:
+            return self._seen[1], self._seen[2]
+        current = self.read()
+        return current.serial, current.lineage
+
+    def _encode(self, doc: StateDoc, serial: int) -> list[str]:
+        """The document, one resource a line. Each entry is encoded once and reused while
+        the same ResourceState (or pending dict) object stays in the document: the applier
+        replaces entries, it never edits them, so a step re-encodes only what it changed.
+        Every other top-level field is as StateDoc.to_dict gives it."""
+        cache, fresh = self._entries, {}
+        head = crypto.seal_doc(dataclasses.replace(doc, resources={}, pending={}, serial=serial).to_dict(), self.env)
+        out = ["{"]
+        sep_top = "\n"
+        for key, value in head.items():
+            out.append(f'{sep_top}  {json.dumps(key)}: ')
+            sep_top = ",\n"
+            if key not in ("resources", "pending"):
+                out.append(json.dumps(value))
+                continue
+            items = doc.resources if key == "resources" else doc.pending
+            out.append("{")
+            sep = "\n"
+            for address in sorted(items):
+                entry = items[address]
+                hit = cache.get((key, address))
+                if hit is None or hit[0] is not entry:
+                    body = asdict(entry) if key == "resources" else entry
+                    sealed = crypto.seal_doc({key: {address: body}}, self.env)[key][address]
+                    hit = (entry, f"    {json.dumps(address)}: {json.dumps(sealed)}")
+                fresh[(key, address)] = hit
+                out += (sep, hit[1])
+                sep = ",\n"
+            out.append("\n  }" if items else "}")
+        out.append("\n}\n")
+        self._entries = fresh
+        return out
 
     def replace_all(self, doc: StateDoc) -> None:
         """Write a document as it is (state migrate): lineage and serial kept."""
         self._atomic_write(json.dumps(crypto.seal_doc(doc.to_dict(), self.env), indent=2) + "\n")
 
-    def _atomic_write(self, text: str) -> None:
-        write_private(self.path, text)
+    def _atomic_write(self, text: str | list[str]) -> os.stat_result:
+        return write_private(self.path, text)
 
     @contextlib.contextmanager
     def lock(self, operation: str, timeout: float = 0.0) -> Iterator[LockInfo]:
@@ -119,3 +171,8 @@ class LocalStateStore:
             fcntl.flock(fd, fcntl.LOCK_UN)
         finally:
             os.close(fd)
+
+
+def _signature(st: os.stat_result) -> tuple:
+    """What changes when the file is replaced (a new inode) or edited in place."""
+    return (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size)

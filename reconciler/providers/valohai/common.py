@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from reconciler.errors import ApiError, NotFound, Problem
@@ -32,7 +33,10 @@ class Index:
 
     @classmethod
     def read(cls, api) -> "Index":
-        return cls(api.datums(), api.aliases())
+        with ThreadPoolExecutor(max_workers=1) as pool:  # the two listings side by side
+            aliases = pool.submit(api.aliases)
+            datums = api.datums()
+            return cls(datums, aliases.result())
 
     def resolve(self, ref: Any, api=None) -> dict | None:
         """A datum id, `datum://<id>` or `datum://<alias>` -> the datum, or None. An id

@@ -65,8 +65,8 @@ class DatumKind(MetadataKind):
 
     def plan_notes(self, spec: dict | None, live: Live | None, last_applied: dict | None) -> list[str]:
         """A changed url or store is another file: say what happens to the old datum."""
-        if not spec or live is None or not self.identity_changes(spec, live.attrs):
-            return []
+        if not spec or live is None or all(spec.get(f) == live.attrs.get(f) for f in ("store", "url")):
+            return []  # the same datum (what identity_changes says, without building its changes)
         return [f"the datum of {live.attrs.get('url')} is replaced: the old one goes by this resource's "
                 "deletion_policy (default release: our properties, tags and alias removed, the file kept; "
                 "`deletion_policy: delete` purges it)"]

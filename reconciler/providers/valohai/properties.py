@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from reconciler.diffing import left_diff
+from reconciler.diffing import _has_unknown, left_diff, same
 from reconciler.model import FieldChange
 
 TAGS, ALIAS = "valohai.tags", "valohai.alias"
@@ -60,9 +60,12 @@ def read_properties(metadata: Any) -> dict:
 def diff(spec: dict, live: dict, last_applied: dict | None) -> list[FieldChange]:
     last = last_applied or {}
     want_props = spec.get("properties") or {}
-    changes = left_diff({"properties": want_props}, {"properties": live.get("properties") or {}},
-                        {"properties": last.get("properties") or {}},
-                        opaque=[f"properties.{k}" for k in want_props])  # a value is replaced whole
+    if _properties_match(want_props, live.get("properties") or {}, last.get("properties") or {}):
+        changes: list[FieldChange] = []  # the common case, without building paths
+    else:
+        changes = left_diff({"properties": want_props}, {"properties": live.get("properties") or {}},
+                            {"properties": last.get("properties") or {}},
+                            opaque=[f"properties.{k}" for k in want_props])  # a value is replaced whole
     tags = merged_tags(live.get("tags") or [], spec.get("tags") or [], last.get("tags") or [])
     if set(tags) != set(live.get("tags") or []):
         changes.append(FieldChange("tags", list(live.get("tags") or []), tags))
@@ -72,6 +75,15 @@ def diff(spec: dict, live: dict, last_applied: dict | None) -> list[FieldChange]
     elif not spec.get("alias") and last.get("alias") and last["alias"] in aliases:
         changes.append(FieldChange("alias", last["alias"], None))
     return changes
+
+
+def _properties_match(want: dict, have: dict, before: dict) -> bool:
+    """True when left_diff would find nothing: every property we want is there with the
+    same value, and none we set before and dropped is still there."""
+    for key, value in want.items():
+        if key not in have or _has_unknown(value) or not same(value, have[key]):
+            return False
+    return all(key in want or have.get(key) is None for key in before)
 
 
 def merged_tags(live: list[str], ours: list[str], ours_before: list[str]) -> list[str]:
