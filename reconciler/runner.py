@@ -13,13 +13,13 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
 from reconciler import graph
-from reconciler.errors import ManifestError, PlanError, Problem
+from reconciler.errors import ManifestError, PlanError, Problem, StateError
 from reconciler.drift import find_drift
 from reconciler.model import ActionType, Drift, Manifest, Plan, Resource
 from reconciler.planner import (PlanOptions, PlanResult, make_plan, partial_note, resolve, selected,
                                 state_outputs)
 from reconciler.providers.base import Kind, KindContext, Live, Wanted
-from reconciler.state.base import StateDoc, applied_spec
+from reconciler.state.base import ResourceState, StateDoc, applied_spec
 
 
 @dataclass
@@ -235,3 +235,42 @@ def plan(ws: Workspace, state: StateDoc, options: PlanOptions = PlanOptions(),
         result.plan.fingerprints = {a: (fingerprint(lv.attrs) if lv is not None else None)
                                     for a, lv in live.items()}
     return result
+
+
+def declared_resource(ws: Workspace, address: str) -> Resource:
+    """The manifest's resource at `address`, for `import`; a block with for_each or
+    count names one of its instances instead."""
+    resource = next((r for r in ws.manifest.resources if r.address == address), None)
+    if resource is not None:
+        return resource
+    some = graph.instances(address, [r.address for r in ws.manifest.resources])[:3]
+    if some:
+        raise StateError(f"{address} has for_each or count: import one instance, e.g. {some[0]}")
+    raise StateError(f"{address} is not declared in the manifests: add its block first, then import")
+
+
+def import_object(ws: Workspace, doc: StateDoc, address: str, remote_id: str) -> ResourceState:
+    """`terraform import`: read the object `remote_id` through its kind's observe (it must
+    exist and be visible) and record it in `doc` as the adopted `address`. The next plan
+    shows how it differs from the manifest."""
+    resource = declared_resource(ws, address)
+    if address in doc.resources:
+        raise StateError(f"{address} is already managed (id {doc.resources[address].id}); "
+                         f"`reconciler state rm {address}` first to point it elsewhere")
+    taken = next((a for a, rs in doc.resources.items() if rs.id == remote_id), None)
+    if taken:
+        raise StateError(f"{remote_id} is already managed as {taken}")
+    kind = ws.kinds[resource.kind]
+    spec = resolve(resource.spec, state_outputs(doc))
+    wanted = Wanted(address, remote_id, spec, None, base_dir=resource.base_dir)
+    live = kind.observe(ws.context(resource.kind, resource.base_dir), [wanted]).get(address)
+    if live is None:
+        raise StateError(f"no {resource.kind} with id {remote_id} is visible with these credentials")
+    sensitive = set(kind.sensitive)
+    recorded = doc.resources[address] = ResourceState(
+        kind=resource.kind, id=live.id, last_applied={},
+        outputs={k: v for k, v in live.outputs.items() if k not in sensitive},
+        secrets={k: v for k, v in live.outputs.items() if k in sensitive and v is not None},
+        protected=resource.lifecycle.prevent_destroy, deletion_policy=resource.deletion_policy,
+        adopted=True)
+    return recorded
