@@ -10,11 +10,12 @@ State shape: {"outputs": {name: {"value": ..., "sensitive": bool}}}.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from reconciler.errors import Problem
 from reconciler.hints import did_you_mean
-from reconciler.model import UNKNOWN, ActionType, FieldChange, Manifest, Output, Ref, Template
+from reconciler import walk
+from reconciler.model import UNKNOWN, ActionType, FieldChange, Manifest, Output
 from reconciler.planner import resolve, state_outputs
 from reconciler.state.base import StateDoc
 
@@ -22,17 +23,7 @@ if TYPE_CHECKING:  # typing only: the engine never imports a provider
     from reconciler.providers.base import Kind
 
 
-def _refs(value: Any) -> Iterator[Ref]:
-    if isinstance(value, Ref):
-        yield value
-    elif isinstance(value, Template):
-        yield from (p for p in value.parts if isinstance(p, Ref))
-    elif isinstance(value, dict):
-        for v in value.values():
-            yield from _refs(v)
-    elif isinstance(value, list):
-        for v in value:
-            yield from _refs(v)
+_refs = walk.refs
 
 
 def problems(manifest: Manifest, kinds: Mapping[str, Kind]) -> list[Problem]:

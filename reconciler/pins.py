@@ -15,9 +15,9 @@ import hashlib
 import hmac
 import json
 import secrets
-from typing import TYPE_CHECKING, Any, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
-from reconciler import paths
+from reconciler import paths, walk
 from reconciler.sensitivity import secret_key
 
 if TYPE_CHECKING:
@@ -36,15 +36,7 @@ def _pin(salt: str, value: Any) -> str:
     return hmac.new(bytes.fromhex(salt), body, hashlib.sha256).hexdigest()[:32]
 
 
-def _leaves(value: Any, key: str) -> Iterator[tuple[str, Any]]:
-    if isinstance(value, dict) and value:
-        for k, v in value.items():
-            yield from _leaves(v, f"{key}.{k}")
-    elif isinstance(value, list) and value:
-        for i, v in enumerate(value):
-            yield from _leaves(v, f"{key}[{i}]")
-    else:
-        yield key, value
+_leaves = walk.leaves
 
 
 def inputs(steps: Mapping[str, Step], kinds: Mapping[str, Kind], providers: Mapping[str, dict],

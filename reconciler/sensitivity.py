@@ -20,7 +20,8 @@ import re
 import threading
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping
 
-from reconciler.model import Ref, Template
+from reconciler import walk
+from reconciler.model import Ref
 
 if TYPE_CHECKING:  # typing only: the engine never imports a provider
     from reconciler.providers.base import Kind
@@ -58,18 +59,8 @@ def sensitive_ref(ref: Ref, kinds: Mapping[str, Kind]) -> bool:
 def derived_paths(spec: Any, kinds: Mapping[str, Kind], prefix: str = "") -> Iterator[str]:
     """Spec field paths ("description", "properties.note", "files[0].path") whose value is
     built from a sensitive output of another resource."""
-    if isinstance(spec, Ref):
-        if sensitive_ref(spec, kinds):
-            yield prefix
-    elif isinstance(spec, Template):
-        if any(isinstance(p, Ref) and sensitive_ref(p, kinds) for p in spec.parts):
-            yield prefix
-    elif isinstance(spec, dict):
-        for k, v in spec.items():
-            yield from derived_paths(v, kinds, f"{prefix}.{k}" if prefix else str(k))
-    elif isinstance(spec, list):
-        for i, v in enumerate(spec):
-            yield from derived_paths(v, kinds, f"{prefix}[{i}]")
+    # a Template's references share its path: each path once
+    yield from dict.fromkeys(path for path, ref in walk.refs_at(spec, prefix) if sensitive_ref(ref, kinds))
 
 
 def covers(paths: Iterable[str], path: str) -> bool:

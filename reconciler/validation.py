@@ -21,7 +21,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping
 from jsonschema import Draft202012Validator, validators
 from jsonschema.exceptions import ValidationError, best_match
 
-from reconciler import schemafast
+from reconciler import schemafast, walk
 from reconciler.errors import Problem
 from reconciler.hints import did_you_mean
 from reconciler.model import Manifest, Position, Ref, Resource, Template
@@ -185,19 +185,7 @@ def _problem(resource: Resource, field: str, message: str) -> Problem:
     return Problem(pos.file, pos.line, pos.column, f"{resource.address}.{field}", _one_line(message))
 
 
-def _refs(value: Any, path: str) -> Iterator[tuple[str, Ref]]:
-    if isinstance(value, Ref):
-        yield path, value
-    elif isinstance(value, Template):
-        for p in value.parts:
-            if isinstance(p, Ref):
-                yield path, p
-    elif isinstance(value, dict):
-        for k, v in value.items():
-            yield from _refs(v, f"{path}.{k}")
-    elif isinstance(value, list):
-        for i, v in enumerate(value):
-            yield from _refs(v, f"{path}[{i}]")
+_refs = walk.refs_at
 
 
 def _kind_schema(kind: Kind) -> dict | None:
