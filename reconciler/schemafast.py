@@ -160,7 +160,13 @@ class _Compiler:
         return lambda v: _equal_scalar(v, value)
 
     def k_ref(self, value: Any, _s: dict) -> Check:
-        if not isinstance(value, str) or not value.startswith("#"):
+        if isinstance(value, str) and not value.startswith("#"):
+            # another file (the manifest schema's per-kind specs, for editors): not followed
+            # here; an instance that reaches it goes to jsonschema, the rest stays fast
+            def elsewhere(v: Any) -> bool:
+                raise Unsure
+            return elsewhere
+        if not isinstance(value, str):
             raise _Unsupported
         if value not in self.refs:
             self.refs[value] = lambda v: True  # placeholder while a recursive schema compiles

@@ -16,10 +16,7 @@ import re
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Mapping
-
-from jsonschema import Draft202012Validator, validators
-from jsonschema.exceptions import ValidationError, best_match
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping
 
 from reconciler import schemafast, walk
 from reconciler.errors import Problem
@@ -27,6 +24,9 @@ from reconciler.hints import did_you_mean
 from reconciler.model import Manifest, Position, Ref, Resource, Template
 from reconciler.providers.base import Kind
 from reconciler.sensitivity import SECRET_NAMES
+
+if TYPE_CHECKING:
+    from jsonschema.exceptions import ValidationError
 
 TOP_SCHEMAS = Path(__file__).resolve().parent.parent / "schemas"  # a checkout's schemas/
 # field names whose values never appear in a message, whatever the kind says
@@ -56,10 +56,38 @@ def _skip_references(check: Callable) -> Callable:
     return keyword
 
 
-# every keyword treats a reference as "any value"
-validator_class = _Validator = validators.extend(
-    Draft202012Validator,
-    validators={name: _skip_references(check) for name, check in Draft202012Validator.VALIDATORS.items()})
+@lru_cache(maxsize=1)
+def _jsonschema_class():
+    """Draft 2020-12 where every keyword treats a reference as "any value". Imported on
+    first use: valid input never needs jsonschema (schemafast says so), and its import is
+    a sixth of a one-provider plan's start-up."""
+    from jsonschema import Draft202012Validator, validators
+    return validators.extend(
+        Draft202012Validator,
+        validators={name: _skip_references(check) for name, check in Draft202012Validator.VALIDATORS.items()})
+
+
+class LazyValidator:
+    """A schema with jsonschema's validator built only when asked for errors."""
+
+    def __init__(self, schema: dict):
+        self.schema = schema
+        self._real = None
+
+    @property
+    def real(self):
+        if self._real is None:
+            self._real = _jsonschema_class()(self.schema)
+        return self._real
+
+    def iter_errors(self, instance: Any):
+        return self.real.iter_errors(instance)
+
+    def is_valid(self, instance: Any) -> bool:
+        return self.real.is_valid(instance)
+
+
+validator_class = _Validator = LazyValidator
 
 
 @lru_cache(maxsize=None)
@@ -143,6 +171,7 @@ def _messages(error: ValidationError, key: str, secret: bool) -> Iterator[tuple[
         about = schema.get("description")
         yield key, f"{shown} is not valid here" + (f": {about}" if about else f" (expected pattern {value})")
     elif v in ("oneOf", "anyOf") and error.context:
+        from jsonschema.exceptions import best_match
         deeper = best_match(error.context)
         yield from _messages(deeper, field_key(key, list(deeper.path)), secret)
     elif secret:
