@@ -24,6 +24,7 @@ from typing import Any, Callable
 
 import httpx
 
+from reconciler import walk
 from reconciler.sensitivity import SECRET_PATTERN, register, scrub
 from reconciler.errors import (ApiError, AuthError, Conflict, NotFound, RateLimited,
                                TransportError)
@@ -54,14 +55,11 @@ def register_secret(value: Any) -> None:
 
 def redact(value: Any) -> Any:
     """A copy of a JSON-like value with every secret-looking field replaced."""
-    if isinstance(value, dict):
-        return {k: ("(redacted)" if SECRET_KEYS.search(str(k)) and v is not None else redact(v))
-                for k, v in value.items()}
-    if isinstance(value, list):
-        return [redact(v) for v in value]
-    if isinstance(value, str):
-        return scrub(_QUERY_SECRET.sub(r"\1(redacted)", value))
-    return value
+    return walk.masked(value, lambda key: bool(SECRET_KEYS.search(str(key))), "(redacted)", _scrubbed)
+
+
+def _scrubbed(value: Any) -> Any:
+    return scrub(_QUERY_SECRET.sub(r"\1(redacted)", value)) if isinstance(value, str) else value
 
 
 def redact_url(url: str) -> str:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, replace as dc_replace
 from typing import Any, Callable, Mapping, Sequence
 
 
-from reconciler import graph
+from reconciler import graph, walk
 from reconciler.diffing import item_changes
 from reconciler.errors import PlanError
 from reconciler.hints import did_you_mean
@@ -155,12 +155,7 @@ def _shown(changes: list[FieldChange], sensitive: set[str]) -> list[FieldChange]
 
 
 def _mask(value: Any, sensitive: set[str]) -> Any:
-    if isinstance(value, dict):
-        return {k: ("(sensitive)" if k in sensitive and v is not None else _mask(v, sensitive))
-                for k, v in value.items()}
-    if isinstance(value, list):
-        return [_mask(v, sensitive) for v in value]
-    return value
+    return walk.masked(value, sensitive.__contains__, "(sensitive)")
 
 
 def deletion_effect(kind: Kind, policy: str) -> DeletionPolicy:

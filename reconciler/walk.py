@@ -6,7 +6,7 @@ references all sit at its path.
 """
 from __future__ import annotations
 
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from reconciler.model import Ref, Template
 
@@ -51,3 +51,15 @@ def leaves(value: Any, path: str = "") -> Iterator[tuple[str, Any]]:
             yield from leaves(v, f"{path}[{i}]")
     else:
         yield path, value
+
+
+def masked(value: Any, hide: Callable[[Any], bool], replacement: str,
+           leaf: Callable[[Any], Any] | None = None) -> Any:
+    """A copy of a value where every field that is set (not None) and whose key `hide`
+    accepts reads `replacement`, at any depth; `leaf` maps the other leaves (scrubbing)."""
+    if isinstance(value, dict):
+        return {k: (replacement if v is not None and hide(k) else masked(v, hide, replacement, leaf))
+                for k, v in value.items()}
+    if isinstance(value, list):
+        return [masked(v, hide, replacement, leaf) for v in value]
+    return leaf(value) if leaf is not None else value

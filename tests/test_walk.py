@@ -32,3 +32,14 @@ def test_refs_at(start, expected):
 ])
 def test_leaves(value, start, expected):
     assert list(walk.leaves(value, start)) == expected
+
+
+@pytest.mark.parametrize("value, expected", [
+    ({"password": "p", "n": 1}, {"password": "(x)", "n": 1}),
+    ({"password": None}, {"password": None}),  # unset stays unset: nothing to hide
+    ({"d": [{"password": "p"}, "s"]}, {"d": [{"password": "(x)"}, "S"]}),
+    ("s", "S"),
+])
+def test_masked_hides_set_fields_at_any_depth_and_maps_leaves(value, expected):
+    upper = lambda v: v.upper() if isinstance(v, str) else v  # noqa: E731
+    assert walk.masked(value, {"password"}.__contains__, "(x)", upper) == expected

@@ -61,14 +61,10 @@ def show_cmd(g: Globals, address: str, paths) -> None:
 
 
 def _mask(value):
+    from reconciler import walk
     from reconciler.sensitivity import secret_key
 
-    if isinstance(value, dict):
-        return {k: ("(sensitive)" if secret_key(k) and v is not None else _mask(v))
-                for k, v in value.items()}
-    if isinstance(value, list):
-        return [_mask(v) for v in value]
-    return value
+    return walk.masked(value, secret_key, "(sensitive)")
 
 
 def _edit(g: Globals, paths, address: str, change) -> None:

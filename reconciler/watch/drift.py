@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from reconciler import walk
 from reconciler.diffing import left_diff
 from reconciler.planner import PlanResult
 from reconciler.providers.base import Live
@@ -110,9 +111,4 @@ def _moves(changes: list, kind: Any, live_first: bool) -> tuple[FieldMove, ...]:
 
 
 def _mask(value: Any, sensitive: set[str]) -> Any:
-    if isinstance(value, dict):
-        return {k: (SENSITIVE if k in sensitive and v is not None else _mask(v, sensitive))
-                for k, v in value.items()}
-    if isinstance(value, list):
-        return [_mask(v, sensitive) for v in value]
-    return value
+    return walk.masked(value, sensitive.__contains__, SENSITIVE)
