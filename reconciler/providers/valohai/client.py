@@ -10,7 +10,7 @@ import os
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Mapping
 
 from reconciler.errors import ApiError, AuthError, NotFound
 from reconciler.http import HttpApi
@@ -88,6 +88,7 @@ class ValohaiClient:
 
         def page(at: int) -> tuple[list[dict], Any]:
             body = self.http.request("GET", path, params={**params, "limit": size, "offset": at})
+            results: Any
             if isinstance(body, list):  # a bare list, not a DRF page: everything at once
                 results, body = body, None
             else:
@@ -348,7 +349,7 @@ def _error_objects(body: Any) -> Iterable[dict]:
             yield from _error_objects(item)
 
 
-def connect(config: dict[str, Any], env: dict[str, str] | None = None) -> ValohaiClient:
+def connect(config: dict[str, Any], env: Mapping[str, str] | None = None) -> ValohaiClient:
     """A client from the manifest's `providers.valohai` block; missing fields fall back to
     VALOHAI_HOST, VALOHAI_TOKEN and VALOHAI_PROJECT. Makes no request."""
     env = os.environ if env is None else env

@@ -166,7 +166,8 @@ class MetadataKind(Kind):
 
     def check_offline(self, resources: list[Resource]) -> list[Problem]:
         """Two resources must not claim the same alias: the last write would win."""
-        problems, seen = [], {}
+        problems: list[Problem] = []
+        seen: dict[str, str] = {}
         for r in resources:
             alias = r.spec.get("alias")
             if isinstance(alias, str) and alias in seen:
