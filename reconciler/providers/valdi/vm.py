@@ -148,7 +148,7 @@ class VmKind(Kind):
                                endpoint=f"GET /v1/vm/{server}")
             return status in RUNNING, str(status)
 
-        timeout = float(ctx.options.get("vm_timeout") or getattr(api, "vm_timeout", 1200.0))
+        timeout = float(ctx.options.get("vm_timeout") or api.vm_timeout)
         wait_for(check, f"VM {name}", timeout, ctx.progress, api="valdi")
         return seen["vm"]
 

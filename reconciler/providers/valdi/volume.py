@@ -130,7 +130,7 @@ class VolumeKind(Kind):
                 out[w.address] = None
                 continue
             spec = w.spec or {}
-            local = {f["path"]: local_digest(w.resolve_path(f["source"]))
+            local: dict[str, Any] = {f["path"]: local_digest(w.resolve_path(f["source"]))
                      for f in spec.get("files") or [] if isinstance(f, dict) and isinstance(f.get("source"), str)}
             creds = spec.get("credentials_file")
             local["credentials_file"] = w.resolve_path(creds).is_file() if isinstance(creds, str) else None
@@ -248,7 +248,8 @@ class VolumeKind(Kind):
             if change.op is Op.DROP_MARKER:
                 api.delete_path(vid, change.key[1] + "/", folder=False)  # the marker we made
         creds = spec.get("credentials_file")
-        if ops and (Op.WRITE_CREDENTIALS, ("credentials_file",)) in ops and all(live.outputs.get(k) for k in KEYS):
+        if ops and (Op.WRITE_CREDENTIALS, ("credentials_file",)) in ops and creds \
+                and all(live.outputs.get(k) for k in KEYS):
             write_output(ctx.base_dir, creds, credentials_text(live.outputs, spec["bucket_name"]))
         attrs = {**live.attrs, "bucket_name": spec["bucket_name"], "files": files, "folders": sorted(folders)}
         return Live(vid, attrs, dict(live.outputs), local=dict(live.local))
