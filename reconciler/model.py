@@ -256,6 +256,12 @@ class Plan:
         return any(a.is_change for a in self.actions)
 
     @property
+    def changes_outputs_only(self) -> bool:
+        """No resource changes, but top-level outputs would change (an edited expression):
+        an apply records the new values, so a pipeline sees this as changes (exit 2)."""
+        return not self.refresh_only and not self.has_changes and bool(self.output_changes)
+
+    @property
     def cost_delta(self) -> float | None:
         deltas = [(a.cost_after or 0.0) - (a.cost_before or 0.0) for a in self.actions
                   if a.cost_before is not None or a.cost_after is not None]

@@ -4,6 +4,7 @@ pipelines install THIS project (not the unrelated `reconciler` on PyPI), every
 the plan file that was reviewed rather than a fresh plan."""
 from __future__ import annotations
 
+import json
 import re
 import shlex
 import tomllib
@@ -140,8 +141,102 @@ def test_gitlab_apply_job_applies_the_merge_requests_artifact_and_the_note_is_st
     assert not any(ln.startswith("reconciler plan") for ln in apply_lines[:first_apply]), "a fresh plan, not the reviewed one"
     assert any("/artifacts/plan.bin" in ln for ln in apply_lines[:first_apply])
     assert 3 in doc["apply"]["allow_failure"]["exit_codes"]
-    note = "\n".join(doc["plan"]["script"])
-    assert "<!-- reconciler-plan -->" in note and '"PUT"' in note  # updates the note it posted before
+
+
+class FakeGitLab:
+    """Just the notes of one merge request, over real HTTP on loopback."""
+
+    def __init__(self):
+        import http.server
+        import threading
+
+        self.notes: list[dict] = [{"id": 1, "body": "LGTM", "author": {"id": 7}},
+                                  # someone else's note that looks like ours: never touched
+                                  {"id": 2, "body": "<!-- reconciler-plan page 1/1 --> fake", "author": {"id": 7}}]
+        self.calls: list[str] = []
+        fake = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def _send(self, code, body=None):
+                data = json.dumps(body).encode() if body is not None else b""
+                self.send_response(code)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def _body(self):
+                return json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"null")
+
+            def do_GET(self):
+                fake.calls.append("GET " + self.path.split("?")[0])
+                if self.path.startswith("/api/v4/user"):
+                    return self._send(200, {"id": 42})
+                page = int(re.search(r"[?&]page=(\d+)", self.path).group(1))
+                return self._send(200, fake.notes[(page - 1) * 100: page * 100])
+
+            def do_POST(self):
+                fake.calls.append("POST")
+                note = {"id": 100 + len(fake.notes), "body": self._body()["body"], "author": {"id": 42}}
+                fake.notes.append(note)
+                self._send(201, note)
+
+            def do_PUT(self):
+                fake.calls.append("PUT")
+                note_id = int(self.path.rsplit("/", 1)[1])
+                next(n for n in fake.notes if n["id"] == note_id)["body"] = self._body()["body"]
+                self._send(200, {})
+
+            def do_DELETE(self):
+                fake.calls.append("DELETE")
+                note_id = int(self.path.rsplit("/", 1)[1])
+                fake.notes = [n for n in fake.notes if n["id"] != note_id]
+                self._send(204)
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        self.url = f"http://127.0.0.1:{self.server.server_port}/api/v4"
+
+    def ours(self) -> list[str]:
+        return [n["body"] for n in self.notes if n["author"]["id"] == 42]
+
+
+def gitlab_note_script() -> str:
+    script = next(e for e in gitlab_doc()["plan"]["script"] if "<<'PY'" in e)
+    return script.split("<<'PY'\n", 1)[1].rsplit("PY", 1)[0]
+
+
+def test_gitlab_notes_are_sticky_one_per_page_and_shrink_with_the_plan(tmp_path):
+    import subprocess
+    import sys
+
+    fake = FakeGitLab()
+    env = {"CI_API_V4_URL": fake.url, "CI_PROJECT_ID": "3", "CI_MERGE_REQUEST_IID": "9",
+           "GITLAB_API_TOKEN": "t", "PATH": "/usr/bin:/bin"}
+    pages = tmp_path / "plan-pages"
+
+    def post(*bodies: str) -> None:
+        import shutil
+        shutil.rmtree(pages, ignore_errors=True)
+        pages.mkdir()
+        for i, body in enumerate(bodies, 1):
+            (pages / f"{i:03}.md").write_text(f"<!-- reconciler-plan page {i}/{len(bodies)} -->\n{body}")
+        done = subprocess.run([sys.executable, "-c", gitlab_note_script()], cwd=tmp_path, env=env,
+                              capture_output=True, text=True, timeout=30)
+        assert done.returncode == 0, done.stderr
+
+    try:
+        post("first plan, page one", "first plan, page two")
+        assert [b.split("\n")[1] for b in fake.ours()] == ["first plan, page one", "first plan, page two"]
+        post("second plan, one page")  # the next pipeline: updated in place, the extra page deleted
+        assert [b.split("\n")[1] for b in fake.ours()] == ["second plan, one page"]
+        assert fake.calls.count("POST") == 2 and fake.calls.count("PUT") == 1 and fake.calls.count("DELETE") == 1
+        assert any(n["id"] == 2 for n in fake.notes), "another author's note was touched"
+    finally:
+        fake.server.shutdown()
 
 
 def test_the_comment_marker_is_in_the_markdown_plan():

@@ -91,7 +91,14 @@ def test_a_changed_output_shows_in_the_plan_and_removed_ones_leave_the_state(inf
     assert changes["described"]["after"] is None
     code, out = infra.plan("--format", "markdown")
     assert "**Changes to outputs**" in out and "<code>bucket</code>" in out  # escaped like every Markdown value
+    assert "No changes to resources" in out
+    # only outputs change: a pipeline sees changes (2), and the plan does not claim "No changes."
+    code, out = infra.plan("--detailed-exitcode")
+    assert code == 2, out
+    assert "No changes to resources. Apply to record the new output values." in out
+    assert "No changes. Your infrastructure" not in out
     assert infra.apply()[0] == 0
+    assert infra.plan("--detailed-exitcode")[0] == 0
     assert set(infra.state()["outputs"]) == {"bucket", "train_id", "both", "secret_key"}
     code, out = infra.destroy()
     assert code == 0, out

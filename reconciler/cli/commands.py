@@ -92,7 +92,7 @@ def plan(g: Globals, paths, out, fmt, detailed_exitcode, refresh_only, destroy, 
                                "refresh_only": refresh_only, "sandbox": g.sandbox,
                                "variables": _recorded_variables(ws.manifest)})
         click.echo(f"Saved the plan to {out}. Apply exactly this plan with: reconciler apply {out}", err=True)
-    if detailed_exitcode and result.plan.has_changes:
+    if detailed_exitcode and (result.plan.has_changes or result.plan.changes_outputs_only):
         sys.exit(2)
 
 

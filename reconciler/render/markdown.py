@@ -151,6 +151,8 @@ def _head(plan: Plan, title: str) -> list[str]:
     changes = [a for a in plan.actions if a.is_change]
     if plan.refresh_only:
         head += [f"**{escape(refresh_only_line(plan))}**", ""]
+    elif plan.changes_outputs_only:
+        head += ["**No changes to resources.** Apply to record the new output values.", ""]
     elif not changes:
         head += ["**No changes.** The live services match the manifests.", ""]
     else:

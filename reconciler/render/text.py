@@ -148,6 +148,8 @@ def render_plan(plan: Plan, *, color: bool = False) -> str:
                      f"{f' and {more:,} more' if more > 0 else ''} (not in the cost change)")
     if plan.refresh_only:
         lines.append(refresh_only_line(plan))
+    elif plan.changes_outputs_only:
+        lines.append("No changes to resources. Apply to record the new output values.")
     elif not changes:
         lines.append("No changes. Your infrastructure matches the configuration.")
     else:
