@@ -20,7 +20,11 @@ The contract, which every kind keeps:
   which fields changed, and which of those force a replacement. It only compares
   fields the manifest sets (left-scoped); a field removed from the manifest is reset
   only if `last_applied` shows we had set it.
-* `update` changes in place exactly what `diff` reported, and returns the new Live.
+* `update` changes in place exactly what `diff` reported, and returns the new Live. A
+  kind whose changes are instructions (a volume's uploads and deletes) puts its own
+  operation enum and the path as a tuple in FieldChange.op / .key, and `update` reads
+  those, never the display text in FieldChange.new. Errors are typed (errors.NotFound,
+  Conflict, ...): a client turns an API's wording into a type once, at the boundary.
 * Nothing a kind returns in `Live.attrs` or raises in an error carries a secret; secrets
   go in `Live.outputs` under names listed in `sensitive` and stay in the state.
 * One engine decides: a kind never calls another kind, never orders work, never
