@@ -33,7 +33,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from graphlib import TopologicalSorter
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 from reconciler import graph, recovery
 from reconciler.diffing import _has_unknown
@@ -41,7 +41,7 @@ from reconciler.errors import ApplyError, CreatedIncomplete, ReconcilerError
 from reconciler.http import describe_failure
 from reconciler.model import Action, ActionType
 from reconciler.planner import PlanResult, Step, _ignored, resolve, state_outputs
-from reconciler.providers.base import Diff, KindContext, Live, Wanted
+from reconciler.providers.base import Diff, Kind, KindContext, Live, Wanted
 from reconciler.scope import declaring_file
 from reconciler.sensitivity import derived_paths, field_names, register
 from reconciler.state.base import ResourceState, StateDoc, StateStore
@@ -64,7 +64,7 @@ class ApplyReport:
 
 
 class Applier:
-    def __init__(self, result: PlanResult, kinds: dict[str, Any],
+    def __init__(self, result: PlanResult, kinds: Mapping[str, Kind],
                  context: Callable[[str], KindContext], store: StateStore, state: StateDoc,
                  parallelism: int = 8, on_event: Event | None = None, on_progress: Progress | None = None):
         self.result = result
@@ -223,11 +223,10 @@ class Applier:
         """The old object of a replacement goes by the resource's own deletion policy
         (replacing a datum releases it; an SSH key VALDI cannot delete is forgotten)."""
         kind = self.kinds[step.action.kind]
-        policies = tuple(getattr(kind, "deletion_policies", ("delete",)))
         policy = (step.resource.deletion_policy if step.resource and step.resource.deletion_policy
-                  else policies[0])
-        last = step.prior.last_applied if step.prior else (step.pending or {}).get("spec")
-        kind.delete(ctx, step.live, policy, last)
+                  else kind.deletion_policies[0])
+        last = step.last_applied
+        kind.delete(ctx, _observed(step), policy, last)
 
     def _groups(self, steps: list[Step]) -> list[list[Step]]:
         """Batchable steps of one kind go together (create_many / update_many)."""
@@ -237,9 +236,9 @@ class Applier:
             kind = self.kinds[step.action.kind]
             a = step.action
             key = None
-            if a.type is ActionType.CREATE and not a.adopt and hasattr(kind, "create_many"):
+            if a.type is ActionType.CREATE and not a.adopt and kind.batches_creates:
                 key = (a.kind, "create")
-            elif self._updates(a) and hasattr(kind, "update_many"):
+            elif self._updates(a) and kind.batches_updates:
                 key = (a.kind, "update")  # updates and take-overs of existing objects
             if key:
                 batch.setdefault(key, []).append(step)
@@ -264,8 +263,8 @@ class Applier:
     def _is_batch(self, step: Step) -> bool:
         kind = self.kinds[step.action.kind]
         a = step.action
-        return (a.type is ActionType.CREATE and not a.adopt and hasattr(kind, "create_many")) or \
-               (self._updates(a) and hasattr(kind, "update_many"))
+        return (a.type is ActionType.CREATE and not a.adopt and kind.batches_creates) or \
+               (self._updates(a) and kind.batches_updates)
 
     def _execute_batch(self, group: list[Step], specs: dict[str, dict]) -> list[Any]:
         kind = self.kinds[group[0].action.kind]
@@ -279,13 +278,14 @@ class Applier:
             return [self._create(s, specs[s.action.address], first_error=m) if isinstance(m, Exception) else m
                     for s, m in zip(group, made)]
         results: list[Any] = [s.live for s in group]  # a take-over with nothing to change
-        items, where = [], []
+        items: list[tuple[Live, dict, Diff]] = []
+        where: list[int] = []
         for i, s in enumerate(group):
             spec = specs[s.action.address]
-            last = s.prior.last_applied if s.prior else (s.pending or {}).get("spec")
+            last = s.last_applied
             diff = self._fresh_diff(kind, s, spec, last)
             if diff.changed:
-                items.append((s.live, spec, diff))
+                items.append((_observed(s), spec, diff))
                 where.append(i)
         if items:
             try:
@@ -301,11 +301,11 @@ class Applier:
                 results[i] = outcome
         return results
 
-    def _fresh_diff(self, kind: Any, step: Step, spec: dict, last: dict | None) -> Diff:
+    def _fresh_diff(self, kind: Kind, step: Step, spec: dict, last: dict | None) -> Diff:
         """Re-diff with references now resolved; keep the plan's ignore_changes filtering."""
         if step.diff is not None and not _has_unknown(step.spec):
             return step.diff
-        diff = kind.diff(spec, step.live, last)
+        diff = kind.diff(spec, _observed(step), last)
         ignore = step.resource.lifecycle.ignore_changes if step.resource else ()
         diff.changes = [c for c in diff.changes if not _ignored(c.path, ignore)]
         return diff
@@ -316,11 +316,12 @@ class Applier:
         ctx = self._ctx(a.kind, a.address)
         if step.resource is not None:  # relative file paths start at the declaring file's folder
             ctx = dataclasses.replace(ctx, base_dir=Path(step.resource.base_dir))
-        last = step.prior.last_applied if step.prior else (step.pending or {}).get("spec")
+        last = step.last_applied
         if a.type.removes:
             if a.type is not ActionType.FORGET:  # delete, release and orphan: the kind's call
-                recovery.retry(lambda: kind.delete(ctx, step.live, a.policy or "delete", last))
+                recovery.retry(lambda: kind.delete(ctx, _observed(step), a.policy or "delete", last))
             return None
+        assert spec is not None, a.address  # resolved for every step that is not a removal
         if a.type is ActionType.REPLACE:
             if step.live is not None:  # None when a replaced chain already deleted it
                 recovery.retry(lambda: self._delete_replaced(ctx, step))
@@ -328,7 +329,7 @@ class Applier:
         if a.type is ActionType.CREATE and not a.adopt:
             return self._create(step, spec, ctx)
         diff = self._fresh_diff(kind, step, spec, last)
-        return recovery.retry(lambda: kind.update(ctx, step.live, spec, diff)) if diff.changed else step.live
+        return recovery.retry(lambda: kind.update(ctx, _observed(step), spec, diff)) if diff.changed else step.live
 
     def _create(self, step: Step, spec: dict, ctx: KindContext | None = None,
                 first_error: BaseException | None = None) -> Any:
@@ -341,7 +342,7 @@ class Applier:
         return recovery.create(kind, ctx, spec, lambda: self._lookup(kind, ctx, step, spec),
                                first_error=first_error)
 
-    def _lookup(self, kind: Any, ctx: KindContext, step: Step, spec: dict) -> Live | None:
+    def _lookup(self, kind: Kind, ctx: KindContext, step: Step, spec: dict) -> Live | None:
         """The object an in-doubt create may have made: the kind's natural-key lookup, with
         every object other addresses own (and a replaced one) claimed, so none is taken."""
         address = step.action.address
@@ -431,6 +432,7 @@ class Applier:
 
     def _resolve(self, step: Step) -> dict | None:
         """The spec with references resolved from what is applied so far."""
+        assert step.resource is not None, step.action.address  # a removal has no spec
         spec = resolve(step.resource.spec, state_outputs(self.state))
         return None if _has_unknown(spec) else spec
 
@@ -440,3 +442,9 @@ class Applier:
     def _write(self) -> None:
         self.store.write(self.state)
         self._dirty = False
+
+
+def _observed(step: Step) -> Live:
+    """The object an update, a delete or a take-over acts on: the plan observed it."""
+    assert step.live is not None, step.action.address
+    return step.live

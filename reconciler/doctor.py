@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Mapping
 
 from reconciler.errors import ReconcilerError
 
@@ -62,7 +62,7 @@ class Checks:
             self.problem(check, f"the answer is not in the shape the providers read ({e.__class__.__name__}: {e})")
         return None
 
-    def fields(self, check: str, what: str, item: Any, wanted: dict[str, tuple[type, ...]]) -> bool:
+    def fields(self, check: str, what: str, item: Any, wanted: Mapping[str, tuple[type, ...]]) -> bool:
         """Each wanted field present with one of its types; a problem per one that is not."""
         if not isinstance(item, dict):
             self.problem(check, f"{what} is {type(item).__name__}, not an object")

@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-from typing import Any
+from typing import Any, Mapping
 
 from reconciler.model import Drift, FieldChange
-from reconciler.providers.base import Live
+from reconciler.providers.base import Kind, Live
 from reconciler.state.base import StateDoc
 
 
@@ -27,7 +27,7 @@ def _name(live: Live) -> str | None:
     return live_name(live)
 
 
-def find_drift(state: StateDoc, live: dict[str, Live | None], kinds: dict[str, Any],
+def find_drift(state: StateDoc, live: dict[str, Live | None], kinds: Mapping[str, Kind],
                addresses: set[str] | None = None) -> list[Drift]:
     """Every managed object whose live values differ from what we last applied, or that is
     gone. Compared with the kind's own diff, so only the fields we applied count."""
@@ -46,22 +46,22 @@ def find_drift(state: StateDoc, live: dict[str, Live | None], kinds: dict[str, A
             continue
         if changes:
             from reconciler.planner import _shown, with_items
-            shown = _shown(changes, set(getattr(kind, "sensitive", set())))  # nested secrets masked
+            shown = _shown(changes, set(kind.sensitive))  # nested secrets masked
             found.append(Drift(address, prior.kind, lv.id, _name(lv), changes=with_items(shown, kind)))
     return found
 
 
-def _moved(kind: Any, applied: dict, lv: Live) -> list[FieldChange]:
+def _moved(kind: Kind, applied: dict, lv: Live) -> list[FieldChange]:
     """The kind's own diff of last applied against live, as old = applied, new = live."""
     # local files are the manifest's side: an edited file is a pending change, not drift
     diff = kind.diff(applied, dataclasses.replace(lv, local={}), applied)
-    sensitive = set(getattr(kind, "sensitive", set()))
+    sensitive = set(kind.sensitive)
     return [FieldChange(c.path, c.new, c.old, c.forces_replacement,
                         c.sensitive or any(seg in sensitive for seg in c.path.split(".")))
             for c in diff.changes]
 
 
-def record(state: StateDoc, live: dict[str, Live | None], drift: list[Drift], kinds: dict[str, Any]) -> list[str]:
+def record(state: StateDoc, live: dict[str, Live | None], drift: list[Drift], kinds: Mapping[str, Kind]) -> list[str]:
     """Take the live values into the state (apply --refresh-only). Returns what could not be
     recorded field by field (the object keeps its old last-applied value there)."""
     skipped: list[str] = []
@@ -79,7 +79,7 @@ def record(state: StateDoc, live: dict[str, Live | None], drift: list[Drift], ki
             if c.sensitive or not _set_path(applied, c.path, c.new):
                 skipped.append(f"{d.address}.{c.path}")
         prior.last_applied = applied
-        sensitive = set(getattr(kind, "sensitive", set()))
+        sensitive = set(kind.sensitive)
         prior.outputs = {k: v for k, v in lv.outputs.items() if k not in sensitive}
     return skipped
 

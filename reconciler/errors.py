@@ -71,6 +71,10 @@ class PlanError(ReconcilerError):
 
 
 class ApiError(ReconcilerError):
+    # the request may have taken effect though no answer says so (a lost connection or a
+    # 5xx after a non-idempotent call): a create is then looked up before it is retried
+    in_doubt: bool = False
+
     def __init__(self, message: str, *, api: str = "", endpoint: str = "", status: int | None = None,
                  body: object = None):
         self.api, self.endpoint, self.status, self.body = api, endpoint, status, body

@@ -3,24 +3,14 @@ topological generations (stdlib graphlib); cycles are reported with the cycle sp
 from __future__ import annotations
 
 from graphlib import CycleError as _GraphlibCycle, TopologicalSorter
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable
 
 from reconciler.errors import CycleError, Problem
+from reconciler import walk
 from reconciler.model import Ref, Resource, Template
 
 
-def iter_refs(value: Any) -> Iterator[Ref]:
-    """Every reference inside a spec value, depth first."""
-    if isinstance(value, Ref):
-        yield value
-    elif isinstance(value, Template):
-        yield from (p for p in value.parts if isinstance(p, Ref))
-    elif isinstance(value, dict):
-        for v in value.values():
-            yield from iter_refs(v)
-    elif isinstance(value, (list, tuple)):
-        for v in value:
-            yield from iter_refs(v)
+iter_refs = walk.refs  # every reference inside a spec value, depth first
 
 
 def dependencies(resource: Resource) -> set[str]:

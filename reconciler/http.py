@@ -2,13 +2,15 @@
 and secret redaction in logs and messages.
 
 Retry rules:
-* 429, 502, 503, 504 and connection failures are retried with exponential backoff and
+* 429, 500, 502, 503, 504 and connection failures are retried with exponential backoff and
   full jitter, honouring Retry-After, up to `max_attempts` (8: a read fails only after 8
   faults in a row, 1 in 256 when half of all requests fail).
 * A request that is not idempotent (a POST that creates something) is retried only when
   we know the server did not act on it: 429, or a connection that was never made. A 5xx
   or a dropped connection after sending leaves it *in doubt*: we raise TransportError
-  with `in_doubt=True` and the caller looks the object up by its natural key.
+  with `in_doubt=True` (ApiError for a 5xx) and the caller looks the object up by its
+  natural key. GET, HEAD, OPTIONS, PUT, DELETE and PATCH count as idempotent: sending one
+  twice leaves the same result (they are not all "safe": PUT, DELETE and PATCH write).
 """
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ from typing import Any, Callable
 
 import httpx
 
+from reconciler import walk
 from reconciler.sensitivity import SECRET_PATTERN, register, scrub
 from reconciler.errors import (ApiError, AuthError, Conflict, NotFound, RateLimited,
                                TransportError)
@@ -32,7 +35,7 @@ SECRET_KEYS = SECRET_PATTERN  # one notion of sensitive: reconciler/sensitivity.
 _QUERY_SECRET = re.compile(r"((?:AWSAccessKeyId|Signature|X-Amz-[A-Za-z]+|token)=)[^&\s]+", re.I)
 
 RETRY_STATUS = {429, 500, 502, 503, 504}
-SAFE_METHODS = {"GET", "HEAD", "PUT", "DELETE", "OPTIONS", "PATCH"}
+IDEMPOTENT_METHODS = {"GET", "HEAD", "PUT", "DELETE", "OPTIONS", "PATCH"}  # our APIs' PATCHes set fields
 
 # Observers of every request sent, auth and retries included: hook(api, request). The
 # watch counts requests per API with one and, while it stops, refuses new ones by raising.
@@ -52,14 +55,11 @@ def register_secret(value: Any) -> None:
 
 def redact(value: Any) -> Any:
     """A copy of a JSON-like value with every secret-looking field replaced."""
-    if isinstance(value, dict):
-        return {k: ("(redacted)" if SECRET_KEYS.search(str(k)) and v is not None else redact(v))
-                for k, v in value.items()}
-    if isinstance(value, list):
-        return [redact(v) for v in value]
-    if isinstance(value, str):
-        return scrub(_QUERY_SECRET.sub(r"\1(redacted)", value))
-    return value
+    return walk.masked(value, lambda key: bool(SECRET_KEYS.search(str(key))), "(redacted)", _scrubbed)
+
+
+def _scrubbed(value: Any) -> Any:
+    return scrub(_QUERY_SECRET.sub(r"\1(redacted)", value)) if isinstance(value, str) else value
 
 
 def redact_url(url: str) -> str:
@@ -167,7 +167,7 @@ class HttpApi:
         """
         method = method.upper()
         if idempotent is None:
-            idempotent = method in SAFE_METHODS
+            idempotent = method in IDEMPOTENT_METHODS
         endpoint = f"{method} {redact_url(path.split('?')[0] if absolute else path)}"
         kwargs: dict[str, Any] = {"params": params, "headers": headers}
         if json is not None:

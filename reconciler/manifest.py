@@ -27,6 +27,7 @@ from typing import Any, Mapping, Sequence
 from reconciler import expressions, variables as varmod
 from reconciler.instances import instances as expand_instances
 from reconciler.errors import ManifestError, Problem
+from reconciler.hints import did_you_mean
 from reconciler.model import Lifecycle, Manifest, Output, Position, Ref, Resource, Template
 from reconciler.validation import load_schema, schema_problems, validator_class, validator_for
 from reconciler.yamlread import Document, PositionView, read_documents
@@ -234,7 +235,7 @@ class _Builder:
         var = self.variables.get(name)
         if var is None:
             raise expressions.ExpressionError(f"variable '{name}' is not defined under variables:"
-                                              + _did_you_mean(name, self.variables))
+                                              + did_you_mean(name, self.variables))
         if var.problems is None:
             var.problems = []
             decl, given = var.decl, self.given.get(name)
@@ -526,13 +527,6 @@ def _copy(value: Any) -> Any:
 
 def _kind_of(value: Any) -> str:
     return {list: "list", str: "string", int: "number", float: "number", bool: "boolean"}.get(type(value), "value")
-
-
-def _did_you_mean(word: str, choices) -> str:
-    import difflib
-
-    match = difflib.get_close_matches(word, list(choices), n=1)
-    return f"; did you mean '{match[0]}'?" if match else ""
 
 
 __all__ = ["load_manifest", "MAX_FILE_BYTES", "Ref", "Template"]

@@ -178,6 +178,11 @@ class FieldChange:
     sensitive: bool = False
     # what changed inside a list or dict value (empty: show old and new whole)
     items: tuple[ItemChange, ...] = ()
+    # for a kind whose changes are instructions (a volume's uploads and deletes): its own
+    # operation enum and the path as keys (a file name may hold dots), so its update reads
+    # what to do by type, never from the display text in `new`. Not shown, not saved.
+    op: Enum | None = field(default=None, compare=False)
+    key: tuple[str, ...] = field(default=(), compare=False)
 
 
 @dataclass

@@ -10,28 +10,23 @@ State shape: {"outputs": {name: {"value": ..., "sensitive": bool}}}.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from reconciler.errors import Problem
-from reconciler.model import UNKNOWN, ActionType, FieldChange, Manifest, Output, Ref, Template
+from reconciler.hints import did_you_mean
+from reconciler import walk
+from reconciler.model import UNKNOWN, ActionType, FieldChange, Manifest, Output
 from reconciler.planner import resolve, state_outputs
 from reconciler.state.base import StateDoc
 
-
-def _refs(value: Any) -> Iterator[Ref]:
-    if isinstance(value, Ref):
-        yield value
-    elif isinstance(value, Template):
-        yield from (p for p in value.parts if isinstance(p, Ref))
-    elif isinstance(value, dict):
-        for v in value.values():
-            yield from _refs(v)
-    elif isinstance(value, list):
-        for v in value:
-            yield from _refs(v)
+if TYPE_CHECKING:  # typing only: the engine never imports a provider
+    from reconciler.providers.base import Kind
 
 
-def problems(manifest: Manifest, kinds: Mapping[str, Any]) -> list[Problem]:
+_refs = walk.refs
+
+
+def problems(manifest: Manifest, kinds: Mapping[str, Kind]) -> list[Problem]:
     """References in outputs name resources of the manifests and attributes they have."""
     by_address = {r.address: r for r in manifest.resources}
     out = []
@@ -40,12 +35,12 @@ def problems(manifest: Manifest, kinds: Mapping[str, Any]) -> list[Problem]:
         for ref in _refs(output.value):
             target = by_address.get(ref.address)
             if target is None:
-                hint = _hint(ref.address, by_address)
+                hint = did_you_mean(ref.address, by_address, quote=False)
                 out.append(Problem(pos.file, pos.line, pos.column, f"outputs.{output.name}",
                                    f"{ref} refers to {ref.address}, which is not in the manifests{hint}"))
                 continue
             kind = kinds.get(target.kind)
-            attributes = set(getattr(kind, "outputs", None) or {"id"}) if kind is not None else None
+            attributes = set(kind.outputs) if kind is not None else None
             if attributes is not None and ref.attribute not in attributes:
                 out.append(Problem(pos.file, pos.line, pos.column, f"outputs.{output.name}",
                                    f"{ref}: {target.kind} has no attribute '{ref.attribute}' "
@@ -53,20 +48,13 @@ def problems(manifest: Manifest, kinds: Mapping[str, Any]) -> list[Problem]:
     return out
 
 
-def _hint(address: str, known) -> str:
-    import difflib
-
-    match = difflib.get_close_matches(address, list(known), n=1)
-    return f"; did you mean {match[0]}?" if match else ""
-
-
-def is_sensitive(output: Output, manifest: Manifest, kinds: Mapping[str, Any]) -> bool:
+def is_sensitive(output: Output, manifest: Manifest, kinds: Mapping[str, Kind]) -> bool:
     if output.sensitive:
         return True
     by_address = {r.address: r.kind for r in manifest.resources}
     for ref in _refs(output.value):
         kind = kinds.get(by_address.get(ref.address, ""))
-        if kind is not None and ref.attribute in set(getattr(kind, "sensitive", ()) or ()):
+        if kind is not None and ref.attribute in kind.sensitive:
             return True
     return False
 
@@ -81,7 +69,7 @@ def _known(value: Any) -> bool:
     return True
 
 
-def evaluate(manifest: Manifest, kinds: Mapping[str, Any],
+def evaluate(manifest: Manifest, kinds: Mapping[str, Kind],
              lookup: Callable[[str, str], Any]) -> dict[str, dict]:
     """{name: {"value", "sensitive"}}; a value not (yet) known is UNKNOWN."""
     out = {}
@@ -92,7 +80,7 @@ def evaluate(manifest: Manifest, kinds: Mapping[str, Any],
     return out
 
 
-def record(manifest: Manifest, kinds: Mapping[str, Any], state: StateDoc, destroy: bool = False) -> bool:
+def record(manifest: Manifest, kinds: Mapping[str, Kind], state: StateDoc, destroy: bool = False) -> bool:
     """Compute the outputs from what the state now holds; True if they changed."""
     fresh = {} if destroy else {name: o for name, o in evaluate(manifest, kinds, state_outputs(state)).items()
                                 if o["value"] is not UNKNOWN}
@@ -102,7 +90,7 @@ def record(manifest: Manifest, kinds: Mapping[str, Any], state: StateDoc, destro
     return True
 
 
-def planned_changes(manifest: Manifest, kinds: Mapping[str, Any], state: StateDoc, live: Mapping[str, Any],
+def planned_changes(manifest: Manifest, kinds: Mapping[str, Kind], state: StateDoc, live: Mapping[str, Any],
                     actions: list, destroy: bool = False) -> list[FieldChange]:
     """How the outputs would change if this plan were applied."""
     unknown = {a.address for a in actions if a.type in (ActionType.CREATE, ActionType.REPLACE)

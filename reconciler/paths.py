@@ -23,11 +23,14 @@ import os
 import re
 import threading
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Iterator, Mapping
 
 from reconciler.errors import Problem
 from reconciler.model import Manifest, Ref, Resource, Template
 from reconciler.privatefile import write_private
+
+if TYPE_CHECKING:  # typing only: the engine never imports a provider
+    from reconciler.providers.base import Kind
 
 READ, WRITE = "read", "write"
 RESERVED = ".reconciler"  # the state, its lock, the sandbox, the ledger
@@ -35,9 +38,9 @@ LEDGER = "written.json"
 _ledger_lock = threading.Lock()
 
 
-def declared(resource: Resource, kind: Any) -> Iterator[tuple[str, Any, str]]:
+def declared(resource: Resource, kind: Kind) -> Iterator[tuple[str, Any, str]]:
     """(field key, value, READ|WRITE) for every path field the spec sets."""
-    for pattern, mode in (getattr(kind, "local_files", None) or {}).items():
+    for pattern, mode in kind.local_files.items():
         for key, value in _walk(resource.spec, pattern.split("."), "spec"):
             yield key, value, mode
 
@@ -111,7 +114,7 @@ def _reserved(manifest: Manifest, env: Mapping[str, str]) -> tuple[list[Path], s
     return sorted(folders), files
 
 
-def check(manifest: Manifest, kinds: Mapping[str, Any], env: Mapping[str, str] | None = None) -> list[Problem]:
+def check(manifest: Manifest, kinds: Mapping[str, Kind], env: Mapping[str, str] | None = None) -> list[Problem]:
     env = os.environ if env is None else env
     folders, files = _reserved(manifest, env)
     problems: list[Problem] = []
@@ -171,7 +174,7 @@ def _confinement(value: str, target: Path, base: Path, folders: list[Path], file
     return None
 
 
-def overwrites(resources: list[Resource], kinds: Mapping[str, Any]) -> list[Problem]:
+def overwrites(resources: list[Resource], kinds: Mapping[str, Kind]) -> list[Problem]:
     """For the resources a plan creates or replaces (their files are written then): an
     existing file there that reconciler did not write is never overwritten. Checked at
     plan time, before any call: a file written by an older version beside a resource

@@ -15,10 +15,14 @@ import hashlib
 import hmac
 import json
 import secrets
-from typing import Any, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
-from reconciler import paths
+from reconciler import paths, walk
 from reconciler.sensitivity import secret_key
+
+if TYPE_CHECKING:
+    from reconciler.planner import Step
+    from reconciler.providers.base import Kind
 
 FILE = " (file contents)"
 
@@ -32,30 +36,22 @@ def _pin(salt: str, value: Any) -> str:
     return hmac.new(bytes.fromhex(salt), body, hashlib.sha256).hexdigest()[:32]
 
 
-def _leaves(value: Any, key: str) -> Iterator[tuple[str, Any]]:
-    if isinstance(value, dict) and value:
-        for k, v in value.items():
-            yield from _leaves(v, f"{key}.{k}")
-    elif isinstance(value, list) and value:
-        for i, v in enumerate(value):
-            yield from _leaves(v, f"{key}[{i}]")
-    else:
-        yield key, value
+_leaves = walk.leaves
 
 
-def inputs(steps: Mapping[str, Any], kinds: Mapping[str, Any], providers: Mapping[str, dict],
+def inputs(steps: Mapping[str, Step], kinds: Mapping[str, Kind], providers: Mapping[str, dict],
            salt: str) -> dict[str, str]:
     """field -> pin, for every resolved spec value, every local file a spec reads, and
     every provider setting except credentials (which may rotate between plan and apply
     without changing what the plan does)."""
     out: dict[str, str] = {}
     for address, step in steps.items():
-        if getattr(step, "spec", None) is not None:
+        if step.spec is not None:
             for key, value in _leaves(step.spec, f"{address}.spec"):
                 out[key] = _pin(salt, value)
-        resource = getattr(step, "resource", None)
+        resource = step.resource
         kind = kinds.get(resource.kind) if resource is not None else None
-        if kind is None:
+        if resource is None or kind is None:
             continue
         for key, value, mode in paths.declared(resource, kind):
             if mode == paths.READ and isinstance(value, str):

@@ -6,18 +6,18 @@ the provider client has cached.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace as dc_replace
-from typing import Any, Callable
+from typing import Any, Callable, Mapping, Sequence
 
-import difflib
 
-from reconciler import graph
+from reconciler import graph, walk
 from reconciler.diffing import item_changes
 from reconciler.errors import PlanError
+from reconciler.hints import did_you_mean
 from reconciler.model import (UNKNOWN, Action, ActionType, FieldChange, Plan, Ref, Resource,
                               Template)
-from reconciler.providers.base import DEFAULT_DELETION_EFFECTS, DeletionPolicy, Diff, KindContext, Live
+from reconciler.providers.base import DEFAULT_DELETION_EFFECTS, DeletionPolicy, Diff, Kind, KindContext, Live
 from reconciler.sensitivity import covers, derived_paths, field_names, register
-from reconciler.state.base import ResourceState, StateDoc
+from reconciler.state.base import ResourceState, StateDoc, applied_spec
 
 
 @dataclass
@@ -32,6 +32,10 @@ class Step:
     pending: dict | None = None  # journaled create from an interrupted apply
     spec: dict | None = None  # the desired spec with known references resolved
 
+    @property
+    def last_applied(self) -> dict | None:
+        return applied_spec(self.prior, self.pending)
+
 
 @dataclass
 class PlanResult:
@@ -43,8 +47,10 @@ class PlanResult:
     live: dict[str, Live | None] = field(default_factory=dict)  # what the plan read
 
 
-@dataclass
+@dataclass(frozen=True)
 class PlanOptions:
+    """What the command line asked of one plan (a default argument, so never mutated)."""
+
     targets: tuple[str, ...] = ()
     excludes: tuple[str, ...] = ()
     replace: tuple[str, ...] = ()
@@ -120,7 +126,7 @@ def _ignored(path: str, ignore: tuple[str, ...]) -> bool:
 
 
 def _mark_sensitive(changes: list[FieldChange], sensitive: set[str],
-                    derived: list[str] = ()) -> list[FieldChange]:
+                    derived: Sequence[str] = ()) -> list[FieldChange]:
     """Mark changes of secret fields, and of fields holding a value derived from a secret."""
     out = []
     for c in changes:
@@ -149,18 +155,12 @@ def _shown(changes: list[FieldChange], sensitive: set[str]) -> list[FieldChange]
 
 
 def _mask(value: Any, sensitive: set[str]) -> Any:
-    if isinstance(value, dict):
-        return {k: ("(sensitive)" if k in sensitive and v is not None else _mask(v, sensitive))
-                for k, v in value.items()}
-    if isinstance(value, list):
-        return [_mask(v, sensitive) for v in value]
-    return value
+    return walk.masked(value, sensitive.__contains__, "(sensitive)")
 
 
-def deletion_effect(kind: Any, policy: str) -> DeletionPolicy:
+def deletion_effect(kind: Kind, policy: str) -> DeletionPolicy:
     """What a kind says one of its deletion policies does (its own words, or the defaults)."""
-    effects = getattr(kind, "deletion_effects", None) or {}
-    found = effects.get(policy) or DEFAULT_DELETION_EFFECTS.get(policy)
+    found = kind.deletion_effects.get(policy) or DEFAULT_DELETION_EFFECTS.get(policy)
     return found or DeletionPolicy(policy if policy in ("forget", "release", "orphan") else "delete",
                                    f"deletion policy {policy}")
 
@@ -175,9 +175,9 @@ def live_name(live: Live | None) -> str | None:
     return None
 
 
-def with_items(changes: list[FieldChange], kind: Any) -> list[FieldChange]:
+def with_items(changes: list[FieldChange], kind: Kind) -> list[FieldChange]:
     """Each change to a list or dict value carries what changed inside it."""
-    unordered = getattr(kind, "unordered", ())
+    unordered = kind.unordered
     out = []
     for c in changes:
         if not c.sensitive and c.old is not None and c.new is not None and not c.items:
@@ -189,16 +189,16 @@ def with_items(changes: list[FieldChange], kind: Any) -> list[FieldChange]:
 
 
 def make_plan(desired: list[Resource], state: StateDoc, live: dict[str, Live | None],
-              kinds: dict[str, Any], context: Callable[[str], KindContext],
+              kinds: Mapping[str, Kind], context: Callable[[str], KindContext],
               options: PlanOptions = PlanOptions()) -> PlanResult:
     by_addr = {r.address: r for r in desired}
     if options.destroy:
         by_addr = {}
     # the graph covers desired resources and state-only ones (their recorded edges)
     g: dict[str, set[str]] = graph.build(by_addr.values())
-    for address, prior in state.resources.items():
+    for address, recorded_state in state.resources.items():
         if address not in by_addr:
-            g[address] = {d for d in prior.depends_on if d in state.resources or d in by_addr}
+            g[address] = {d for d in recorded_state.depends_on if d in state.resources or d in by_addr}
     for d in list(g.values()):
         for dep in d:
             g.setdefault(dep, set())
@@ -230,7 +230,7 @@ def make_plan(desired: list[Resource], state: StateDoc, live: dict[str, Live | N
         if resource is not None:
             step = _plan_desired(resource, prior, lv, kind, outputs, options, state, kinds)
             if lv is not None and prior is None and address not in state.pending \
-                    and getattr(kind, "natural_key_conflicts", False):
+                    and kind.natural_key_conflicts:
                 errors.append(conflict_message(address, resource.kind, lv))
             if step.action.type in (ActionType.CREATE, ActionType.REPLACE) and not step.action.adopt:
                 unknown_outputs.add(address)
@@ -252,8 +252,7 @@ def make_plan(desired: list[Resource], state: StateDoc, live: dict[str, Live | N
         else:
             continue
         step.action.depends_on = sorted(g.get(address, ()))
-        if hasattr(kind, "plan_notes"):
-            step.action.warnings.extend(kind.plan_notes(step.spec, lv, prior.last_applied if prior else None) or [])
+        step.action.warnings.extend(kind.plan_notes(step.spec, lv, prior.last_applied if prior else None) or [])
         _add_cost(step, kind, context)
         steps[address] = step
 
@@ -262,15 +261,16 @@ def make_plan(desired: list[Resource], state: StateDoc, live: dict[str, Live | N
         plan_warnings.append(partial_note(partial))
     actions = [steps[a].action for a in ordered if a in steps]
     unpriced = [a.address for a in actions if a.is_change and a.cost_before is None and a.cost_after is None
-                and getattr(kinds.get(a.kind), "unpriced", False)]
+                and kinds[a.kind].unpriced]
     plan = Plan(actions=actions, warnings=plan_warnings, state_lineage=state.lineage,
                 state_serial=state.serial, destroy=options.destroy, refresh_only=options.refresh_only,
                 partial=partial, unpriced=unpriced)
     return PlanResult(plan=plan, steps=steps, graph=g, errors=errors)
 
 
-def _plan_desired(resource: Resource, prior: ResourceState | None, lv: Live | None, kind: Any,
-                  outputs: Callable, options: PlanOptions, state: StateDoc, kinds: dict | None = None) -> Step:
+def _plan_desired(resource: Resource, prior: ResourceState | None, lv: Live | None, kind: Kind,
+                  outputs: Callable, options: PlanOptions, state: StateDoc,
+                  kinds: Mapping[str, Kind] | None = None) -> Step:
     address = resource.address
     spec = resolve(resource.spec, outputs)
     pending = state.pending.get(address)
@@ -284,7 +284,7 @@ def _plan_desired(resource: Resource, prior: ResourceState | None, lv: Live | No
         action = Action(address, resource.kind, ActionType.CREATE, [reason], _shown(changes, sensitive),
                         remote_id=prior.id if prior else None)
         return Step(action, resource, None, prior, pending=pending, spec=spec)
-    last_applied = prior.last_applied if prior else (pending.get("spec") if pending else None)
+    last_applied = applied_spec(prior, pending)
     diff = kind.diff(spec, lv, last_applied)
     changes = [c for c in diff.changes if not _ignored(c.path, resource.lifecycle.ignore_changes)]
     changes = _mark_derived(_mark_sensitive(changes, sensitive, derived), resource.sensitive_paths)
@@ -311,19 +311,18 @@ def _plan_desired(resource: Resource, prior: ResourceState | None, lv: Live | No
                     with_items(_shown(changes, sensitive), kind), remote_id=lv.id,
                     adopt=adopt and atype is ActionType.CREATE, remote_name=live_name(lv))
     if atype is ActionType.REPLACE:  # the old object goes by the resource's deletion policy
-        policies = tuple(getattr(kind, "deletion_policies", ("delete",)))
-        action.policy = resource.deletion_policy or (prior.deletion_policy if prior else None) or policies[0]
+        action.policy = (resource.deletion_policy or (prior.deletion_policy if prior else None)
+                         or kind.deletion_policies[0])
         effect = deletion_effect(kind, action.policy)
         if effect.action != "delete":
             action.effect = f"the old object: {effect.effect}"
     return Step(action, resource, lv, prior, diff, pending=pending, spec=spec)
 
 
-def _plan_removal(address: str, prior: ResourceState | None, lv: Live | None, kind: Any,
+def _plan_removal(address: str, prior: ResourceState | None, lv: Live | None, kind: Kind,
                   state: StateDoc, options: PlanOptions) -> Step:
     kind_name = prior.kind if prior else state.pending[address]["kind"]
-    policies = tuple(getattr(kind, "deletion_policies", ("delete",)))
-    policy = (prior.deletion_policy if prior and prior.deletion_policy else policies[0])
+    policy = (prior.deletion_policy if prior and prior.deletion_policy else kind.deletion_policies[0])
     remote_id = lv.id if lv is not None else (prior.id if prior else None)
     if lv is None:
         action = Action(address, kind_name, ActionType.FORGET,
@@ -337,10 +336,10 @@ def _plan_removal(address: str, prior: ResourceState | None, lv: Live | None, ki
     return Step(action, None, lv, prior)
 
 
-def _add_cost(step: Step, kind: Any, context: Callable[[str], KindContext]) -> None:
-    cost = getattr(kind, "hourly_cost", None)
-    if cost is None:
+def _add_cost(step: Step, kind: Kind, context: Callable[[str], KindContext]) -> None:
+    if not kind.prices:
         return
+    cost = kind.hourly_cost
     ctx = context(step.action.kind)
     a = step.action
     try:
@@ -348,9 +347,9 @@ def _add_cost(step: Step, kind: Any, context: Callable[[str], KindContext]) -> N
         after = cost(ctx, step.spec) if step.spec is not None and not a.type.removes else None
     except Exception:  # a cost we cannot compute must not block a plan
         return
-    unknown = getattr(kind, "cost_unknown", None)  # a price the catalog leaves out: say so, never $0
-    try:
-        why = unknown(ctx, step.spec if step.spec is not None else step.live.attrs) if unknown else None
+    try:  # a price the catalog leaves out: say so, never $0
+        shape = step.spec if step.spec is not None else (step.live.attrs if step.live is not None else None)
+        why = kind.cost_unknown(ctx, shape) if shape is not None else None
     except Exception:  # like a cost, a note we cannot compute must not block a plan
         why = None
     if why and a.is_change:
@@ -376,8 +375,7 @@ def selected(g: dict[str, set[str]], options: PlanOptions) -> set[str] | None:
         expanded[flag] = [x for a in addresses for x in graph.instances(a, g)]
         for address in addresses:
             if not graph.instances(address, g):
-                close = difflib.get_close_matches(address, sorted(g), n=1, cutoff=0.6)
-                hint = f"; did you mean {close[0]}?" if close else ""
+                hint = did_you_mean(address, g, quote=False)
                 raise PlanError(f"{flag} {address}: no such resource in the manifests or the state{hint}")
     both = sorted(set(expanded["--target"]) & set(expanded["--exclude"]))
     if both:

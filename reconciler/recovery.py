@@ -22,6 +22,7 @@ import time
 from typing import Any, Callable
 
 from reconciler.errors import ApiError, AuthError, CreatedIncomplete, TransportError
+from reconciler.providers.base import Kind, KindContext, Live
 
 log = logging.getLogger("reconciler.recovery")
 ATTEMPTS = 6  # calls of one step in one run, the first included (0.33**6: 1 in 800 at 50% faults)
@@ -37,7 +38,7 @@ def transient(error: BaseException) -> bool:
         return True
     if isinstance(error, AuthError) or not isinstance(error, ApiError):
         return False
-    if getattr(error, "in_doubt", False):
+    if error.in_doubt:
         return True
     return error.status is not None and (error.status >= 500 or error.status == 429)  # a timeout is no accident
 
@@ -57,8 +58,8 @@ def retry(call: Callable[[], Any], sleep: Callable[[float], None] = time.sleep) 
         _pause(attempt, sleep)
 
 
-def create(kind: Any, ctx: Any, spec: dict, lookup: Callable[[], Any],
-           sleep: Callable[[float], None] = time.sleep, first_error: BaseException | None = None) -> Any:
+def create(kind: Kind, ctx: KindContext, spec: dict, lookup: Callable[[], Any],
+           sleep: Callable[[float], None] = time.sleep, first_error: BaseException | None = None) -> Live:
     """kind.create, resolving in-doubt failures by lookup before any second create.
     `first_error`: the create already failed once (a batch create_many)."""
     made = None  # a Live known to exist (from CreatedIncomplete, or found by lookup)
@@ -80,11 +81,13 @@ def create(kind: Any, ctx: Any, spec: dict, lookup: Callable[[], Any],
         except Exception as e:  # noqa: BLE001 - classified on the next turn
             error = e
     if made is not None:
+        assert error is not None  # the loop ends on a failure
         raise CreatedIncomplete(made, error)  # recorded in the state: the next run finishes it
-    raise error  # type: ignore[misc]
+    assert error is not None
+    raise error
 
 
-def finish(kind: Any, ctx: Any, spec: dict, live: Any) -> Any:
+def finish(kind: Kind, ctx: KindContext, spec: dict, live: Live) -> Live:
     """An object that exists (found, or made by a create that failed later): bring it to
     the spec the way a take-over is, with no replacement."""
     diff = kind.diff(spec, live, None)

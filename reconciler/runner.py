@@ -13,13 +13,13 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
 from reconciler import graph
-from reconciler.errors import ManifestError, PlanError
+from reconciler.errors import ManifestError, PlanError, Problem, StateError
 from reconciler.drift import find_drift
 from reconciler.model import ActionType, Drift, Manifest, Plan, Resource
 from reconciler.planner import (PlanOptions, PlanResult, make_plan, partial_note, resolve, selected,
                                 state_outputs)
-from reconciler.providers.base import KindContext, Live, Wanted
-from reconciler.state.base import StateDoc, StateStore
+from reconciler.providers.base import Kind, KindContext, Live, Wanted
+from reconciler.state.base import ResourceState, StateDoc, applied_spec
 
 
 @dataclass
@@ -28,7 +28,7 @@ class Workspace:
 
     manifest: Manifest
     providers: dict[str, Any]  # name -> Provider
-    kinds: dict[str, Any] = field(default_factory=dict)  # kind name -> Kind
+    kinds: dict[str, Kind] = field(default_factory=dict)  # kind name -> Kind
     kind_provider: dict[str, str] = field(default_factory=dict)
     progress: Callable[[str], None] = lambda m: None
     options: dict[str, Any] = field(default_factory=dict)
@@ -110,15 +110,15 @@ def load_workspace(paths: list[str], providers: dict[str, Any] | Callable[[set[s
 def online_checks(ws: Workspace, resources: list[Resource] | None = None) -> None:
     """Plan-time checks against live catalogs (read-only), before anything is written."""
     resources = ws.manifest.resources if resources is None else resources
-    problems = []
+    problems: list[Problem] = []
     by_kind: dict[str, list[Resource]] = {}
     for r in resources:
         by_kind.setdefault(r.kind, []).append(r)
-    checks = [(kind_name, items, getattr(ws.kinds[kind_name], "check", None)) for kind_name, items in by_kind.items()]
-    checks = [c for c in checks if c[2]]
+    checks = [(kind_name, items, ws.kinds[kind_name]) for kind_name, items in by_kind.items()]
+    checks = [c for c in checks if c[2].checks_online]  # connects only to the APIs whose kinds check
     if checks:
         with ThreadPoolExecutor(max_workers=min(8, len(checks))) as pool:  # each reads its own API
-            for found in pool.map(lambda c: c[2](ws.context(c[0]), c[1]) or [], checks):
+            for found in pool.map(lambda c: c[2].check(ws.context(c[0]), c[1]) or [], checks):
                 problems.extend(found)
     if problems:
         raise ManifestError(problems)
@@ -138,13 +138,13 @@ def observe(ws: Workspace, state: StateDoc, addresses: set[str] | None = None) -
         r = desired.get(address)
         prior = state.resources.get(address)
         pending = state.pending.get(address)
-        kind_name = r.kind if r else (prior.kind if prior else pending["kind"])
+        kind_name = r.kind if r else (prior.kind if prior else state.pending[address]["kind"])
         if kind_name not in ws.kinds:
             continue  # the planner reports it
         wanted_by_kind.setdefault(kind_name, []).append(Wanted(
             address=address, id=prior.id if prior else None,
             spec=resolve(r.spec, known) if r else (pending or {}).get("spec"),
-            last_applied=prior.last_applied if prior else (pending or {}).get("spec"),
+            last_applied=applied_spec(prior, pending),
             lookup=pending is not None, outputs=dict(prior.outputs) if prior else {},
             probe=r is not None and prior is None and pending is None,
             base_dir=r.base_dir if r else None, secrets=dict(prior.secrets) if prior else {}))
@@ -237,5 +237,40 @@ def plan(ws: Workspace, state: StateDoc, options: PlanOptions = PlanOptions(),
     return result
 
 
-def state_for(store: StateStore) -> StateDoc:
-    return store.read()
+def declared_resource(ws: Workspace, address: str) -> Resource:
+    """The manifest's resource at `address`, for `import`; a block with for_each or
+    count names one of its instances instead."""
+    resource = next((r for r in ws.manifest.resources if r.address == address), None)
+    if resource is not None:
+        return resource
+    some = graph.instances(address, [r.address for r in ws.manifest.resources])[:3]
+    if some:
+        raise StateError(f"{address} has for_each or count: import one instance, e.g. {some[0]}")
+    raise StateError(f"{address} is not declared in the manifests: add its block first, then import")
+
+
+def import_object(ws: Workspace, doc: StateDoc, address: str, remote_id: str) -> ResourceState:
+    """`terraform import`: read the object `remote_id` through its kind's observe (it must
+    exist and be visible) and record it in `doc` as the adopted `address`. The next plan
+    shows how it differs from the manifest."""
+    resource = declared_resource(ws, address)
+    if address in doc.resources:
+        raise StateError(f"{address} is already managed (id {doc.resources[address].id}); "
+                         f"`reconciler state rm {address}` first to point it elsewhere")
+    taken = next((a for a, rs in doc.resources.items() if rs.id == remote_id), None)
+    if taken:
+        raise StateError(f"{remote_id} is already managed as {taken}")
+    kind = ws.kinds[resource.kind]
+    spec = resolve(resource.spec, state_outputs(doc))
+    wanted = Wanted(address, remote_id, spec, None, base_dir=resource.base_dir)
+    live = kind.observe(ws.context(resource.kind, resource.base_dir), [wanted]).get(address)
+    if live is None:
+        raise StateError(f"no {resource.kind} with id {remote_id} is visible with these credentials")
+    sensitive = set(kind.sensitive)
+    recorded = doc.resources[address] = ResourceState(
+        kind=resource.kind, id=live.id, last_applied={},
+        outputs={k: v for k, v in live.outputs.items() if k not in sensitive},
+        secrets={k: v for k, v in live.outputs.items() if k in sensitive and v is not None},
+        protected=resource.lifecycle.prevent_destroy, deletion_policy=resource.deletion_policy,
+        adopted=True)
+    return recorded

@@ -18,9 +18,13 @@ from __future__ import annotations
 
 import re
 import threading
-from typing import Any, Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping
 
-from reconciler.model import Ref, Template
+from reconciler import walk
+from reconciler.model import Ref
+
+if TYPE_CHECKING:  # typing only: the engine never imports a provider
+    from reconciler.providers.base import Kind
 
 # field names that are secrets in every kind (exact names, so "token_count" stays visible)
 SECRET_NAMES = frozenset({"password", "token", "secret", "secret_access_key", "private_key", "api_key",
@@ -36,37 +40,27 @@ def secret_key(name: str) -> bool:
     return bool(SECRET_PATTERN.search(name)) and not name.endswith("_file")
 
 
-def field_names(kind: Any) -> frozenset[str]:
+def field_names(kind: Kind | None) -> frozenset[str]:
     """The field and output names never shown for this kind."""
-    return SECRET_NAMES | frozenset(getattr(kind, "sensitive", None) or ())
+    return SECRET_NAMES | (frozenset(kind.sensitive) if kind is not None else frozenset())
 
 
-def _kind_of(address: str, kinds: Mapping[str, Any]) -> Any:
+def _kind_of(address: str, kinds: Mapping[str, Kind]) -> Kind | None:
     for name, kind in kinds.items():
         if address.startswith(name + "."):
             return kind
     return None
 
 
-def sensitive_ref(ref: Ref, kinds: Mapping[str, Any]) -> bool:
+def sensitive_ref(ref: Ref, kinds: Mapping[str, Kind]) -> bool:
     return ref.attribute in field_names(_kind_of(ref.address, kinds))
 
 
-def derived_paths(spec: Any, kinds: Mapping[str, Any], prefix: str = "") -> Iterator[str]:
+def derived_paths(spec: Any, kinds: Mapping[str, Kind], prefix: str = "") -> Iterator[str]:
     """Spec field paths ("description", "properties.note", "files[0].path") whose value is
     built from a sensitive output of another resource."""
-    if isinstance(spec, Ref):
-        if sensitive_ref(spec, kinds):
-            yield prefix
-    elif isinstance(spec, Template):
-        if any(isinstance(p, Ref) and sensitive_ref(p, kinds) for p in spec.parts):
-            yield prefix
-    elif isinstance(spec, dict):
-        for k, v in spec.items():
-            yield from derived_paths(v, kinds, f"{prefix}.{k}" if prefix else str(k))
-    elif isinstance(spec, list):
-        for i, v in enumerate(spec):
-            yield from derived_paths(v, kinds, f"{prefix}[{i}]")
+    # a Template's references share its path: each path once
+    yield from dict.fromkeys(path for path, ref in walk.refs_at(spec, prefix) if sensitive_ref(ref, kinds))
 
 
 def covers(paths: Iterable[str], path: str) -> bool:

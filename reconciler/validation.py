@@ -11,7 +11,6 @@ keyword passes them ("any").
 """
 from __future__ import annotations
 
-import difflib
 import json
 import re
 from functools import lru_cache
@@ -19,9 +18,11 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping
 
-from reconciler import schemafast
+from reconciler import schemafast, walk
 from reconciler.errors import Problem
+from reconciler.hints import did_you_mean
 from reconciler.model import Manifest, Position, Ref, Resource, Template
+from reconciler.providers.base import Kind
 from reconciler.sensitivity import SECRET_NAMES
 
 if TYPE_CHECKING:
@@ -137,9 +138,7 @@ def _one_line(message: str) -> str:
     return message if len(message) <= MAX_MESSAGE else message[: MAX_MESSAGE - 3] + "..."
 
 
-def _hint(word: str, choices: Iterable[str]) -> str:
-    match = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return f"; did you mean '{match[0]}'?" if match else ""
+_hint = did_you_mean
 
 
 def _messages(error: ValidationError, key: str, secret: bool) -> Iterator[tuple[str, str]]:
@@ -215,24 +214,12 @@ def _problem(resource: Resource, field: str, message: str) -> Problem:
     return Problem(pos.file, pos.line, pos.column, f"{resource.address}.{field}", _one_line(message))
 
 
-def _refs(value: Any, path: str) -> Iterator[tuple[str, Ref]]:
-    if isinstance(value, Ref):
-        yield path, value
-    elif isinstance(value, Template):
-        for p in value.parts:
-            if isinstance(p, Ref):
-                yield path, p
-    elif isinstance(value, dict):
-        for k, v in value.items():
-            yield from _refs(v, f"{path}.{k}")
-    elif isinstance(value, list):
-        for i, v in enumerate(value):
-            yield from _refs(v, f"{path}[{i}]")
+_refs = walk.refs_at
 
 
-def _kind_schema(kind: Any) -> dict | None:
+def _kind_schema(kind: Kind) -> dict | None:
     """The kind's spec schema: a file name in schemas/, an inline dict, or None (no check)."""
-    schema = getattr(kind, "schema", None)
+    schema = kind.schema
     if isinstance(schema, dict):
         return schema
     if isinstance(schema, str) and schema:
@@ -251,15 +238,15 @@ def _inline_validator(schema: dict):
     return cached[1]
 
 
-def _spec_problems(resource: Resource, kind: Any) -> list[Problem]:
-    schema = getattr(kind, "schema", None)
+def _spec_problems(resource: Resource, kind: Kind) -> list[Problem]:
+    schema = kind.schema
     if not schema:
         return []
     try:
         validator = validator_for(schema) if isinstance(schema, str) else _inline_validator(schema)
     except FileNotFoundError:
         return [_problem(resource, "kind", f"the schema {schema} of kind {resource.kind} is not installed")]
-    sensitive = ALWAYS_SENSITIVE | frozenset(getattr(kind, "sensitive", ()) or ())
+    sensitive = ALWAYS_SENSITIVE | frozenset(kind.sensitive)
     # fields filled from a sensitive variable: their values are never echoed either
     sensitive |= {re.sub(r"(\[\d+\])+$", "", p).rsplit(".", 1)[-1] for p in resource.sensitive_paths}
     return schema_problems(validator, resource.spec, "spec", resource.where,
@@ -282,13 +269,12 @@ class _Addresses:
         if key not in self._hints:
             kind = missing.rsplit(".", 1)[0]
             choices = [a for a in self.by_kind.get(kind, ())[:2000] if a != asker]
-            match = difflib.get_close_matches(missing, choices, n=1)
-            self._hints[key] = f"; did you mean {match[0]}?" if match else ""
+            self._hints[key] = did_you_mean(missing, choices, quote=False)
         return self._hints[key]
 
 
 def _reference_problems(resource: Resource, addresses: _Addresses,
-                        kinds: Mapping[str, Any]) -> Iterator[Problem]:
+                        kinds: Mapping[str, Kind]) -> Iterator[Problem]:
     by_address = addresses.by_address
     for field, ref in _refs(resource.spec, "spec"):
         if ref.address == resource.address:
@@ -302,7 +288,7 @@ def _reference_problems(resource: Resource, addresses: _Addresses,
         target_kind = kinds.get(target.kind)
         if target_kind is None:
             continue  # its unknown kind is reported on its own
-        outputs = set(getattr(target_kind, "outputs", None) or {"id"})
+        outputs = set(target_kind.outputs)
         if ref.attribute not in outputs:
             yield _problem(resource, field, f"{ref}: {target.kind} has no attribute '{ref.attribute}'"
                            f"{_hint(ref.attribute, outputs)} (it has: {', '.join(sorted(outputs))})")
@@ -332,7 +318,7 @@ def _ignore_problem(resource: Resource, index: int, path: str, schema: dict | No
     return None
 
 
-def _envelope_problems(resource: Resource, kind: Any, addresses: _Addresses) -> Iterator[Problem]:
+def _envelope_problems(resource: Resource, kind: Kind, addresses: _Addresses) -> Iterator[Problem]:
     by_address = addresses.by_address
     for i, dep in enumerate(resource.depends_on):
         if dep == resource.address:
@@ -340,7 +326,7 @@ def _envelope_problems(resource: Resource, kind: Any, addresses: _Addresses) -> 
         elif dep not in by_address:
             yield _problem(resource, f"depends_on[{i}]", f"{dep} is not in the manifests"
                            + addresses.hint(dep, resource.address))
-    policies = tuple(getattr(kind, "deletion_policies", None) or ("delete",))
+    policies = kind.deletion_policies
     if resource.deletion_policy is not None and resource.deletion_policy not in policies:
         yield _problem(resource, "deletion_policy",
                        f"'{resource.deletion_policy}' is not a deletion policy of {resource.kind}"
@@ -378,7 +364,7 @@ def _number_problems(resource: Resource) -> Iterator[Problem]:
                            f"numbers carry exactly (±{MAX_EXACT_INT}); write it as a string if it is an id")
 
 
-def validate(manifest: Manifest, kinds: Mapping[str, Any]) -> list[Problem]:
+def validate(manifest: Manifest, kinds: Mapping[str, Kind]) -> list[Problem]:
     """Every problem found, in file order. `kinds`: kind name -> Kind (from the engine)."""
     problems: list[Problem] = []
     addresses = _Addresses({r.address: r for r in manifest.resources})
@@ -398,9 +384,7 @@ def validate(manifest: Manifest, kinds: Mapping[str, Any]) -> list[Problem]:
     from reconciler import paths
     problems.extend(paths.check(manifest, kinds))
     for kind_name, items in by_kind.items():
-        offline = getattr(kinds[kind_name], "check_offline", None)
-        if offline:
-            problems.extend(offline(items) or [])
+        problems.extend(kinds[kind_name].check_offline(items) or [])
     return sorted(dict.fromkeys(problems), key=lambda p: (p.file, p.line, p.column))
 
 

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from reconciler.errors import Problem
+from reconciler.hints import did_you_mean
 from reconciler.model import Position
 
 ENV_PREFIX = "RECONCILER_VAR_"
@@ -177,7 +178,7 @@ def given_values(inputs: Inputs | None, env: Mapping[str, str], declared: Mappin
             continue
         if name not in declared:
             problems.append(InputProblem("--var", 0, 0, name, f"no variable '{name}' is declared under "
-                                         "variables:" + _did_you_mean(name, declared)))
+                                         "variables:" + did_you_mean(name, declared)))
             continue
         out[name] = Given(_parse_text(text, declared[name], origin), origin)
     for name, value in (inputs.recorded or {}).items():
@@ -212,17 +213,10 @@ def _var_file(path: str, declared: Mapping[str, Declaration], problems: list[Pro
         pos = doc.positions.get(name, doc.position)
         if name not in declared:
             problems.append(Problem(path, pos.line, pos.column, name, f"no variable '{name}' is declared "
-                                    "under variables:" + _did_you_mean(name, declared)))
+                                    "under variables:" + did_you_mean(name, declared)))
             continue
         out[name] = Given(value, path, pos)
     return out
-
-
-def _did_you_mean(word: str, choices) -> str:
-    import difflib
-
-    match = difflib.get_close_matches(word, list(choices), n=1)
-    return f"; did you mean '{match[0]}'?" if match else ""
 
 
 # -- what a saved plan records ----------------------------------------------------------------

@@ -10,7 +10,7 @@ import threading
 from dataclasses import dataclass, field
 
 from reconciler.diffing import left_diff
-from reconciler.providers.base import Diff, Live
+from reconciler.providers.base import Diff, Kind, Live
 
 
 @dataclass
@@ -26,7 +26,7 @@ class MemoryApi:
             self.calls.append(call)
 
 
-class MemoryKind:
+class MemoryKind(Kind):
     name = "test.item"
     schema = None  # no spec schema: the engine tests exercise planning, not validation
     sensitive = {"secret", "token"}

@@ -11,6 +11,7 @@ from click.testing import CliRunner
 
 from reconciler.errors import ManifestError
 from reconciler.runner import load_workspace
+from reconciler.providers.base import Kind
 from reconciler.validation import check_local_path
 
 CASES = Path(__file__).parent / "bad_inputs"
@@ -39,7 +40,7 @@ VM_SCHEMA = {
 }
 
 
-class CaseVm:
+class CaseVm(Kind):
     name = "test.vm"
     schema = VM_SCHEMA  # inline: this kind lives in the tests, not in schemas/
     sensitive = {"password"}
@@ -181,9 +182,9 @@ def test_there_are_at_least_120_cases():
 # -- the same through `reconciler validate` ---------------------------------------------------
 @pytest.fixture
 def cli(monkeypatch):
-    from reconciler.cli import commands, main
+    from reconciler.cli import common, main
 
-    monkeypatch.setattr(commands, "providers", all_providers)
+    monkeypatch.setattr(common, "providers", all_providers)
     monkeypatch.delenv(UNSET, raising=False)
 
     def run(path: Path) -> tuple[int, str]:

@@ -10,13 +10,13 @@ from click.testing import CliRunner
 
 from memkind import MemoryApi, MemoryProvider
 from reconciler.cli import main
-from reconciler.cli import commands
+from reconciler.cli import common
 
 
 @pytest.fixture
 def api(monkeypatch):
     api = MemoryApi()
-    monkeypatch.setattr(commands, "providers", lambda names=None: {"test": MemoryProvider(api)})
+    monkeypatch.setattr(common, "providers", lambda names=None: {"test": MemoryProvider(api)})
     return api
 
 

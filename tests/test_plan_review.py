@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from memkind import MemoryApi, MemoryProvider
-from reconciler.cli import commands, main
+from reconciler.cli import common, main
 from reconciler.validation import load_schema
 
 TWO = """
@@ -30,7 +30,7 @@ FORMATS = ("text", "json", "markdown")
 @pytest.fixture
 def api(monkeypatch):
     api = MemoryApi()
-    monkeypatch.setattr(commands, "providers", lambda: {"test": MemoryProvider(api)})
+    monkeypatch.setattr(common, "providers", lambda: {"test": MemoryProvider(api)})
     return api
 
 

@@ -15,6 +15,7 @@ import pytest
 
 from reconciler.manifest import load_manifest
 from reconciler.model import Ref
+from reconciler.providers.base import Kind
 from reconciler.validation import check_local_path, load_schema, validate
 
 SCHEMA = {
@@ -33,7 +34,7 @@ SCHEMA = {
 }
 
 
-class Thing:
+class Thing(Kind):
     name = "t.thing"
     schema = SCHEMA
     sensitive = {"token"}

@@ -7,7 +7,7 @@ import pytest
 
 from conftest import api_calls
 from reconciler.emulator.core import SANDBOX
-from reconciler.errors import ApiError
+from reconciler.errors import ApiError, NotFound
 from reconciler.providers.base import KindContext, Wanted
 from reconciler.providers.valohai import PROVIDER
 from reconciler.providers.valohai.datum import DatumKind
@@ -290,3 +290,18 @@ def test_single_adopts_when_the_server_has_no_bulk_form(ctx, vh):
     ctx.api._adopt_singly(store, urls, out)
     assert list(out.created) == [urls[0]] and out.existing == {urls[1]}
     assert "adoptable" not in out.failed[urls[2]] and STORE in out.failed[urls[2]]
+
+
+
+def test_releasing_a_datum_gone_from_the_project_succeeds(ctx, vh):
+    """Valohai answers a metadata write to a datum it does not know with a 400; the client
+    types it NotFound, and a release, like any delete of a missing object, succeeds."""
+    import dataclasses
+    import uuid
+
+    s = spec(properties={"a": 1}, tags=["ours"])
+    current = observe(ctx, DATUM, "d", DATUM.create(ctx, s).id, None, s)
+    gone = dataclasses.replace(current, id=str(uuid.uuid4()))  # removed outside: unknown id
+    DATUM.delete(ctx, gone, "release", s)  # no error
+    failure = ctx.api.apply_metadata({gone.id: {"a": 1}})[gone.id]
+    assert isinstance(failure, NotFound) and failure.status == 400  # typed, the answer kept

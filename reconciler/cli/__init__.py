@@ -13,11 +13,7 @@ from reconciler.cli.root import accept_global_flags_after_commands, main
 _COMMAND_MODULES = ("commands", "state_cmds", "state_backend_cmds", "emulator_cmd", "import_cmd",
                     "watch_cmd", "output_cmd", "doctor_cmd")
 for _name in _COMMAND_MODULES:
-    try:
-        importlib.import_module(f"reconciler.cli.{_name}")
-    except ModuleNotFoundError as e:  # a module not yet written
-        if e.name != f"reconciler.cli.{_name}":
-            raise
+    importlib.import_module(f"reconciler.cli.{_name}")
 
 accept_global_flags_after_commands(main)
 

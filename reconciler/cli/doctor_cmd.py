@@ -7,7 +7,7 @@ import os
 import click
 
 from reconciler import doctor as doc
-from reconciler.cli.commands import guarded, sandbox, sandbox_option, workspace
+from reconciler.cli.common import guarded, sandbox, sandbox_option, workspace
 from reconciler.cli.root import Globals, main
 
 # removed from the JSON report wherever they appear: secrets, and what names the account

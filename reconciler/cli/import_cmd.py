@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import click
 
-from reconciler.cli.commands import guarded, open_store, sandbox, sandbox_option, workspace
+from reconciler.cli.common import guarded, open_store, sandbox, sandbox_option, workspace
 from reconciler.cli.root import Globals, main
 from reconciler.cli.variables_opt import variable_options
 
@@ -21,45 +21,17 @@ from reconciler.cli.variables_opt import variable_options
 @guarded
 def import_cmd(g: Globals, address: str, remote_id: str, paths) -> None:
     """Record the live object REMOTE_ID as the manifest's resource ADDRESS."""
-    from reconciler.errors import StateError
-    from reconciler.planner import resolve, state_outputs
-    from reconciler.providers.base import Wanted
-    from reconciler.state.base import ResourceState
+    from reconciler.runner import declared_resource, import_object
 
     paths_l = list(paths) or ["."]
     with sandbox(g, paths_l):
         ws = workspace(paths_l)
         try:
-            resource = next((r for r in ws.manifest.resources if r.address == address), None)
-            if resource is None:
-                from reconciler.graph import instances
-
-                some = instances(address, [r.address for r in ws.manifest.resources])[:3]
-                if some:
-                    raise StateError(f"{address} has for_each or count: import one instance, e.g. {some[0]}")
-                raise StateError(f"{address} is not declared in the manifests: add its block first, then import")
+            declared_resource(ws, address)  # before the state is opened: a typo costs nothing
             store = open_store(g, paths_l, ws.manifest.backend)
             with store.lock("import"):
                 doc = store.read()
-                if address in doc.resources:
-                    raise StateError(f"{address} is already managed (id {doc.resources[address].id}); "
-                                     f"`reconciler state rm {address}` first to point it elsewhere")
-                taken = next((a for a, rs in doc.resources.items() if rs.id == remote_id), None)
-                if taken:
-                    raise StateError(f"{remote_id} is already managed as {taken}")
-                kind = ws.kinds[resource.kind]
-                spec = resolve(resource.spec, state_outputs(doc))
-                wanted = Wanted(address, remote_id, spec, None, base_dir=resource.base_dir)
-                live = kind.observe(ws.context(resource.kind, resource.base_dir), [wanted]).get(address)
-                if live is None:
-                    raise StateError(f"no {resource.kind} with id {remote_id} is visible with these credentials")
-                sensitive = set(getattr(kind, "sensitive", set()))
-                doc.resources[address] = ResourceState(
-                    kind=resource.kind, id=live.id, last_applied={},
-                    outputs={k: v for k, v in live.outputs.items() if k not in sensitive},
-                    secrets={k: v for k, v in live.outputs.items() if k in sensitive and v is not None},
-                    protected=resource.lifecycle.prevent_destroy, deletion_policy=resource.deletion_policy,
-                    adopted=True)
+                import_object(ws, doc, address, remote_id)
                 store.write(doc)
         finally:
             ws.close()

@@ -17,7 +17,7 @@ from typing import Any
 
 import click
 
-from reconciler.cli.commands import guarded, open_store, providers, sandbox_option
+from reconciler.cli.common import guarded, open_store, providers, sandbox_option
 from reconciler.cli.root import Globals, main
 from reconciler.cli.variables_opt import current_inputs, variable_options
 from reconciler.variables import MASK

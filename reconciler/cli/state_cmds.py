@@ -11,7 +11,7 @@ from reconciler.cli.root import Globals, main
 
 
 def _store(g: Globals, paths: tuple[str, ...]):
-    from reconciler.cli.commands import open_store
+    from reconciler.cli.common import open_store
 
     return open_store(g, list(paths) or ["."])
 
@@ -22,7 +22,7 @@ def state() -> None:
 
 
 def _guarded(fn):
-    from reconciler.cli.commands import guarded
+    from reconciler.cli.common import guarded
     return guarded(fn)
 
 
@@ -61,14 +61,10 @@ def show_cmd(g: Globals, address: str, paths) -> None:
 
 
 def _mask(value):
+    from reconciler import walk
     from reconciler.sensitivity import secret_key
 
-    if isinstance(value, dict):
-        return {k: ("(sensitive)" if secret_key(k) and v is not None else _mask(v))
-                for k, v in value.items()}
-    if isinstance(value, list):
-        return [_mask(v) for v in value]
-    return value
+    return walk.masked(value, secret_key, "(sensitive)")
 
 
 def _edit(g: Globals, paths, address: str, change) -> None:

@@ -10,7 +10,7 @@ import threading
 
 import click
 
-from reconciler.cli.commands import guarded, open_store, parse_duration, providers, sandbox, sandbox_option
+from reconciler.cli.common import guarded, open_store, parse_duration, providers, sandbox, sandbox_option
 from reconciler.cli.root import Globals, main
 from reconciler.cli.variables_opt import current_inputs, variable_options
 

@@ -124,7 +124,3 @@ class Store:
     def close(self) -> None:
         with self.lock:
             self._db.close()
-
-
-def json_copy(value: Any) -> Any:
-    return json.loads(json.dumps(value))

@@ -3,6 +3,10 @@ the kinds it needs, so it never imports a provider."""
 from __future__ import annotations
 
 import importlib
+from typing import TYPE_CHECKING, Iterable
+
+if TYPE_CHECKING:
+    from reconciler.providers.base import Provider
 
 # provider name -> module that defines PROVIDER
 _PROVIDER_MODULES = {
@@ -12,8 +16,8 @@ _PROVIDER_MODULES = {
 }
 
 
-def load_providers(names=None) -> dict:
-    """name -> Provider, for every provider whose module is present; only those in `names`
+def load_providers(names: Iterable[str] | None = None) -> dict[str, Provider]:
+    """name -> Provider, for every provider; only those in `names`
     when given (a plan over one API imports one provider: start-up is mostly imports).
     A name no provider has loads them all, so "unknown kind" can list every known kind."""
     if names is not None and not set(names) <= set(_PROVIDER_MODULES):
@@ -22,12 +26,5 @@ def load_providers(names=None) -> dict:
     for name, module in _PROVIDER_MODULES.items():
         if names is not None and name not in names:
             continue
-        try:
-            mod = importlib.import_module(module)
-        except ModuleNotFoundError as e:  # a provider not yet written
-            if e.name and e.name.startswith(module):
-                continue
-            raise
-        if hasattr(mod, "PROVIDER"):
-            providers[name] = mod.PROVIDER
+        providers[name] = importlib.import_module(module).PROVIDER
     return providers

@@ -1,27 +1,46 @@
-"""What a resource kind promises the engine (Crossplane's Observe/Create/Update/Delete, batched).
+"""What a resource kind promises the engine: `Kind`, Crossplane's ExternalClient, batched.
+
+A kind is a class that inherits `Kind`, sets `name` and `schema`, and writes the five
+calls below. Everything else has a default here, so the engine reads every attribute
+and calls every hook directly (no getattr, no second default elsewhere).
 
 The contract, which every kind keeps:
 
 * `observe` never changes anything. It reads in batches: ONE listing (paged) per kind
   per plan, never a GET per resource. It returns an entry for every wanted address:
   the live object, or None when it does not exist (deleted outside us, or never made).
+  None is an answer, not an error: the plan then proposes a create.
 * `create`, `update` and `delete` are idempotent from the engine's point of view:
-  deleting an object that is already gone succeeds; a create whose intent was
-  journaled is first looked up by its natural key (Wanted.lookup) so that a retry
-  after a crash never makes a second object.
-* `diff` is pure: it answers two questions separately (Pulumi's dynamic provider):
+  calling one again after a crash or a timeout leaves the same object behind. Deleting
+  an object that is already gone succeeds (a 404 on delete is success). A create whose
+  intent was journaled is first looked up by its natural key (Wanted.lookup) so that a
+  retry after a crash never makes a second object.
+* `diff` is pure (no API call, no file read: what it needs from local files `observe`
+  put in `Live.local`): it answers two questions separately (Pulumi's dynamic provider):
   which fields changed, and which of those force a replacement. It only compares
   fields the manifest sets (left-scoped); a field removed from the manifest is reset
   only if `last_applied` shows we had set it.
+* `update` changes in place exactly what `diff` reported, and returns the new Live. A
+  kind whose changes are instructions (a volume's uploads and deletes) puts its own
+  operation enum and the path as a tuple in FieldChange.op / .key, and `update` reads
+  those, never the display text in FieldChange.new. Errors are typed (errors.NotFound,
+  Conflict, ...): a client turns an API's wording into a type once, at the boundary.
 * Nothing a kind returns in `Live.attrs` or raises in an error carries a secret; secrets
   go in `Live.outputs` under names listed in `sensitive` and stay in the state.
-* One engine decides: a kind never calls another kind.
+* One engine decides: a kind never calls another kind, never orders work, never
+  retries a whole step, never writes the state. It answers the engine's questions.
+
+The optional hooks are real methods that do nothing here; a kind overrides the ones it
+needs. Whether a kind overrides the batch, cost or online-check hooks is recorded once,
+when the class is defined (`batches_creates`, `batches_updates`, `prices`,
+`checks_online`): the engine groups, prices or connects only for kinds that do.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Protocol, runtime_checkable
+from types import MappingProxyType
+from typing import AbstractSet, Any, Callable, ClassVar, Mapping, Protocol
 
 from reconciler.errors import Problem
 from reconciler.model import FieldChange, Resource
@@ -101,50 +120,103 @@ class KindContext:
         return p if p.is_absolute() else self.base_dir / p
 
 
-@runtime_checkable
-class Kind(Protocol):
-    name: str  # "valdi.vm": also the manifest's `kind:`
-    schema: str  # "valdi.vm.schema.json" in schemas/
-    sensitive: set[str]  # attribute / field names never printed ("password", "secret_access_key")
-    outputs: set[str]  # attributes other resources may reference as ${<address>.<attr>}; has "id"
-    deletion_policies: tuple[str, ...]  # first is the default: ("delete", "orphan"), ("release", "delete")
-    # optional: deletion_effects: dict[str, DeletionPolicy], what each policy does (the plan's
-    # action and words); policies it leaves out get DEFAULT_DELETION_EFFECTS
+class Kind:
+    """The base of every resource kind. See the module docstring for the contract."""
 
-    def observe(self, ctx: KindContext, wanted: list[Wanted]) -> dict[str, Live | None]: ...
+    # -- what a kind declares ------------------------------------------------------
+    name: str = ""  # "valdi.vm": also the manifest's `kind:`
+    # the spec's JSON schema: a file name in schemas/ ("valdi.vm.schema.json"); a kind
+    # written in tests may carry it inline as a dict, or None for no spec check
+    schema: str | dict[str, Any] | None = None
+    sensitive: AbstractSet[str] = frozenset()  # field/attribute names never printed ("password")
+    # attributes other resources may reference as ${<address>.<attr>}; has "id"
+    outputs: AbstractSet[str] = frozenset({"id"})
+    # the first is the default: ("delete", "orphan"), ("release", "delete")
+    deletion_policies: tuple[str, ...] = ("delete",)
+    # what each policy does (the plan's action and words); the policies it leaves out
+    # get DEFAULT_DELETION_EFFECTS
+    deletion_effects: Mapping[str, DeletionPolicy] = MappingProxyType({})
+    # observe answers a Wanted with `probe` with an object we do not manage that has the
+    # natural key (VM name, key name, bucket, asset name): a plan-time conflict that
+    # offers `reconciler import`, never a second object of the same name
+    natural_key_conflicts: bool = False
+    unpriced: bool = False  # its objects cost money but the API publishes no price
+    # list fields compared as sets when the plan shows what changed inside them (tags,
+    # users, groups are always)
+    unordered: AbstractSet[str] = frozenset()
+    # spec fields naming local files, held to reconciler.paths' rules:
+    # {"public_key_file": "read", "files[].source": "read", "credentials_file": "write"}
+    local_files: Mapping[str, str] = MappingProxyType({})
 
-    def diff(self, spec: dict, live: Live, last_applied: dict | None) -> Diff: ...
+    # -- set when the class is defined, from the hooks it overrides ------------------
+    batches_creates: ClassVar[bool] = False  # overrides create_many
+    batches_updates: ClassVar[bool] = False  # overrides update_many
+    prices: ClassVar[bool] = False  # overrides hourly_cost
+    checks_online: ClassVar[bool] = False  # overrides check
 
-    def create(self, ctx: KindContext, spec: dict) -> Live: ...
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.batches_creates = cls.create_many is not Kind.create_many
+        cls.batches_updates = cls.update_many is not Kind.update_many
+        cls.prices = cls.hourly_cost is not Kind.hourly_cost
+        cls.checks_online = cls.check is not Kind.check
 
-    def update(self, ctx: KindContext, live: Live, spec: dict, diff: Diff) -> Live: ...
+    # -- the five calls every kind writes ------------------------------------------
+    def observe(self, ctx: KindContext, wanted: list[Wanted]) -> dict[str, Live | None]:
+        """The live object of every wanted address, or None; read-only, one listing."""
+        raise NotImplementedError
 
-    def delete(self, ctx: KindContext, live: Live, policy: str, last_applied: dict | None) -> None: ...
+    def diff(self, spec: dict, live: Live, last_applied: dict | None) -> Diff:
+        """Pure: what changed in the fields the spec sets, and what forces replacement."""
+        raise NotImplementedError
 
-    # Optional, looked up with getattr:
-    #   check(ctx, resources: list[Resource]) -> list[Problem]
-    #       plan-time checks against live catalogs (VM shapes, custom-metadata schema);
-    #       read-only, called before any write.
-    #   check_offline(resources: list[Resource]) -> list[Problem]
-    #       checks that need no API (local files exist, ...); run by `validate`.
-    #   hourly_cost(ctx, attrs: dict) -> float | None
-    #   cost_unknown(ctx, attrs: dict) -> str | None
-    #       why the cost is unknown (a price the catalog leaves out); shown with the action.
-    #       USD per hour of an object in this shape (VMs: running or stopped).
-    #   create_many(ctx, specs: list[dict]) -> list[Live | Exception]
-    #   update_many(ctx, items: list[tuple[Live, dict, Diff]]) -> list[Live | Exception]
-    #       batch endpoints (Valohai metadata/apply); same contract as the single calls.
-    #   natural_key_conflicts = True
-    #       observe answers a Wanted with `probe` with an object we do not manage that has
-    #       the natural key (VM name, key name, bucket, asset name): a plan-time conflict
-    #       that offers `reconciler import`, never a second object of the same name.
-    #   unpriced: bool
-    #       objects of this kind cost money but the API publishes no price (the plan says so).
-    #   unordered: set[str]
-    #       list fields compared as sets when the plan shows what changed inside them
-    #       (tags, users, groups are always).
-    #   plan_notes(spec, live, last_applied) -> list[str]
-    #       warnings shown with the action (e.g. "the API cannot delete SSH keys").
+    def create(self, ctx: KindContext, spec: dict) -> Live:
+        raise NotImplementedError
+
+    def update(self, ctx: KindContext, live: Live, spec: dict, diff: Diff) -> Live:
+        raise NotImplementedError
+
+    def delete(self, ctx: KindContext, live: Live, policy: str, last_applied: dict | None) -> None:
+        """Carry out the deletion policy; an object already gone is success."""
+        raise NotImplementedError
+
+    # -- optional hooks: no-ops here ------------------------------------------------
+    def check(self, ctx: KindContext, resources: list[Resource]) -> list[Problem]:
+        """Plan-time checks against live catalogs (VM shapes, custom-metadata schema);
+        read-only, called before any write."""
+        return []
+
+    def check_offline(self, resources: list[Resource]) -> list[Problem]:
+        """Checks that need no API (local files exist, ...); run by `validate` too."""
+        return []
+
+    def hourly_cost(self, ctx: KindContext, attrs: dict) -> float | None:
+        """USD per hour of an object in this shape (VMs: running or stopped)."""
+        return None
+
+    def cost_unknown(self, ctx: KindContext, attrs: dict) -> str | None:
+        """Why the cost is unknown (a price the catalog leaves out); shown with the action."""
+        return None
+
+    def create_many(self, ctx: KindContext, specs: list[dict]) -> list[Live | Exception]:
+        """A batch endpoint (Valohai metadata/apply); the same contract as `create`, one
+        result or exception per spec, in order."""
+        return [_attempt(self.create, ctx, spec) for spec in specs]
+
+    def update_many(self, ctx: KindContext, items: list[tuple[Live, dict, Diff]]) -> list[Live | Exception]:
+        """A batch endpoint; the same contract as `update`, one result per item, in order."""
+        return [_attempt(self.update, ctx, *item) for item in items]
+
+    def plan_notes(self, spec: dict | None, live: Live | None, last_applied: dict | None) -> list[str]:
+        """Warnings shown with the action (e.g. "the API cannot delete SSH keys")."""
+        return []
+
+
+def _attempt(call: Callable[..., Live], *args: Any) -> Live | Exception:
+    try:
+        return call(*args)
+    except Exception as e:  # noqa: BLE001 - one result per item, as a batch endpoint answers
+        return e
 
 
 class Provider(Protocol):

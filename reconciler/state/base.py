@@ -45,6 +45,14 @@ class ResourceState:
         return cls(**known)
 
 
+def applied_spec(prior: ResourceState | None, pending: dict | None) -> dict | None:
+    """The spec we last applied: the state's record, else the spec of a create an
+    interrupted apply journaled (it may have made the object)."""
+    if prior is not None:
+        return prior.last_applied
+    return pending.get("spec") if pending else None
+
+
 @dataclass
 class StateDoc:
     lineage: str = field(default_factory=lambda: str(uuid.uuid4()))

@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from reconciler import walk
 from reconciler.diffing import left_diff
 from reconciler.planner import PlanResult
 from reconciler.providers.base import Live
@@ -95,7 +96,7 @@ def _ignored(path: str, ignore: tuple[str, ...]) -> bool:
 
 def _moves(changes: list, kind: Any, live_first: bool) -> tuple[FieldMove, ...]:
     """FieldChanges as moves from the applied value; secrets masked, at any depth."""
-    sensitive = set(getattr(kind, "sensitive", ()) or ())
+    sensitive = set(kind.sensitive) if kind is not None else set()
     moves = []
     for c in changes:
         hidden = c.sensitive or any(seg in sensitive for seg in c.path.split("."))
@@ -110,9 +111,4 @@ def _moves(changes: list, kind: Any, live_first: bool) -> tuple[FieldMove, ...]:
 
 
 def _mask(value: Any, sensitive: set[str]) -> Any:
-    if isinstance(value, dict):
-        return {k: (SENSITIVE if k in sensitive and v is not None else _mask(v, sensitive))
-                for k, v in value.items()}
-    if isinstance(value, list):
-        return [_mask(v, sensitive) for v in value]
-    return value
+    return walk.masked(value, sensitive.__contains__, SENSITIVE)

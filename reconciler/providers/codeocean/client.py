@@ -10,7 +10,7 @@ listing is dropped after a write.
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, Mapping
 
 import httpx
 
@@ -114,10 +114,10 @@ class CodeOceanClient:
             self.invalidate()
 
 
-def connect(config: dict[str, Any], env: dict[str, str] | None = None) -> CodeOceanClient:
+def connect(config: dict[str, Any], env: Mapping[str, str] | None = None) -> CodeOceanClient:
     """A client from the manifest's `providers.codeocean` block; missing fields fall back
     to CODEOCEAN_DOMAIN and CODEOCEAN_TOKEN. Makes no request."""
-    env = os.environ if env is None else env
+    env = os.environ if env is None else env  # read-only: a Mapping
     domain = config.get("domain") or env.get("CODEOCEAN_DOMAIN")
     if not domain:
         raise ApiError("no Code Ocean domain: set providers.codeocean.domain or CODEOCEAN_DOMAIN "

@@ -19,7 +19,7 @@ from typing import Any
 from reconciler.diffing import left_diff
 from reconciler.errors import ApiError, Problem
 from reconciler.model import FieldChange, Resource
-from reconciler.providers.base import DeletionPolicy, Diff, KindContext, Live, Wanted
+from reconciler.providers.base import DeletionPolicy, Diff, Kind, KindContext, Live, Wanted
 from reconciler.providers.codeocean import metadata, shape
 from reconciler.providers.codeocean.client import CodeOceanClient
 from reconciler.providers.shared import newest_unclaimed, problem, wait_for
@@ -27,7 +27,7 @@ from reconciler.providers.shared import newest_unclaimed, problem, wait_for
 OUTPUTS = {"id", "name", "state", "type", "size", "files", "mount", "owner_email"}
 
 
-class DataAssetKind:
+class DataAssetKind(Kind):
     name = "codeocean.data_asset"
     schema = "codeocean.data_asset.schema.json"
     sensitive = {"client_secret"}  # source.gcp.client_secret
@@ -141,8 +141,8 @@ class DataAssetKind:
 
     def _wait_ready(self, ctx: KindContext, asset: dict) -> dict:
         api: CodeOceanClient = ctx.api
-        timeout = float(ctx.options.get("asset_timeout") or getattr(api, "asset_timeout", 1800.0))
-        latest = {"asset": asset, "fresh": True}
+        timeout = float(ctx.options.get("asset_timeout") or api.asset_timeout)
+        latest: dict[str, Any] = {"asset": asset, "fresh": True}
 
         def settled() -> tuple[bool, str]:
             if not latest.pop("fresh", False):  # the create's answer first, then a GET per poll
@@ -213,7 +213,8 @@ def desired(spec: dict, last_applied: dict | None = None) -> dict:
         want["source"] = shape.normal_source(spec["source"])
     if spec.get("target"):
         want["target"] = shape.normal_target(spec["target"])
-    perms = spec.get("permissions") if isinstance(spec.get("permissions"), dict) else {}
+    given = spec.get("permissions")
+    perms = given if isinstance(given, dict) else {}
     before = (last_applied or {}).get("permissions")
     dropped = [k for k in before if k not in perms] if isinstance(before, dict) else []
     if "permissions" in spec or dropped:

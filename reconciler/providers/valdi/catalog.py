@@ -9,7 +9,7 @@ limits (`machine_type`).
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 from reconciler.model import Ref, Template
 
@@ -18,7 +18,12 @@ OS_MIN_STORAGE = {"Ubuntu 20.04 LTS": 20, "Ubuntu 22.04 LTS": 20, "TensorML 20 T
 STYLE_KEYS = (("flavor_id", "flavor"), ("hostnode", "hostnode"), ("shape_code", "shape"),
               ("machine_type", "machine"))
 
-Issue = tuple[str, str]  # (details field, message)
+class Issue(NamedTuple):
+    field: str  # the details field ("" for the shape as a whole)
+    message: str
+    # about what the catalog has free now, not about the shape: a VM that exists already
+    # holds its share, so the check does not hold it against that VM
+    capacity: bool = False
 
 
 def style(devices: list[dict]) -> str | None:
@@ -46,7 +51,7 @@ def check(provider_id: str, details: dict, catalog: dict[str, list[dict]],
     """What is wrong with a VM's details for this provider, before any provisioning call.
     `images(shape_id)` lists a shape's images (read only for VMs of the shape provider)."""
     if provider_id not in catalog:
-        return [("provider_id", f"VALDI has no provider {provider_id} ({_allowed(sorted(catalog))})")]
+        return [Issue("provider_id", f"VALDI has no provider {provider_id} ({_allowed(sorted(catalog))})")]
     devices = catalog[provider_id]
     kind = style(devices)
     if kind == "shape":
@@ -62,21 +67,21 @@ def _pick(devices: list[dict], key: str, details: dict, field: str) -> tuple[dic
     found = next((d for d in devices if d.get(key) == value), None)
     if found is None:
         what = "is required" if value is None else f"{value!r} is not offered"
-        return None, [(field, f"{what} ({_allowed(d.get(key) for d in devices)})")]
+        return None, [Issue(field, f"{what} ({_allowed(d.get(key) for d in devices)})")]
     return found, []
 
 
 def _capacity(item: dict, count_key: str, wanted: int = 1) -> list[Issue]:
     free = item.get(count_key)
     if isinstance(free, int) and free < wanted:
-        return [("", f"no capacity: {free} free, {wanted} needed")]
+        return [Issue("", f"no capacity: {free} free, {wanted} needed", capacity=True)]
     return []
 
 
 def _flavor(details: dict, devices: list[dict]) -> list[Issue]:
     flavor, issues = _pick(devices, "flavor_id", details, "flavor_id")
     if flavor:
-        issues += [("flavor_id", m) for _, m in _capacity(flavor, "available")]
+        issues += [i._replace(field="flavor_id") for i in _capacity(flavor, "available")]
     return issues
 
 
@@ -84,37 +89,38 @@ def _hostnode(details: dict, devices: list[dict]) -> list[Issue]:
     node, issues = _pick(devices, "hostnode", details, "hostnode")
     system = details.get("operating_system")
     if _known(system) and system not in OS_MIN_STORAGE:
-        issues.append(("operating_system", f"{'is required' if system is None else repr(system) + ' is not offered'}"
-                                           f" ({_allowed(OS_MIN_STORAGE)})"))
+        what = "is required" if system is None else repr(system) + " is not offered"
+        issues.append(Issue("operating_system", f"{what} ({_allowed(OS_MIN_STORAGE)})"))
     if node is None:
         return issues
     if _known(details.get("gpu_model")) and details.get("gpu_model") != node.get("gpu_code"):
-        issues.append(("gpu_model", f"hostnode {node['hostnode']} has {node.get('gpu_code')} GPUs "
-                                    f"({_allowed([node.get('gpu_code')])})"))
-    storage, low = _int(details, "storage"), OS_MIN_STORAGE.get(system, 20)
+        issues.append(Issue("gpu_model", f"hostnode {node['hostnode']} has {node.get('gpu_code')} GPUs "
+                                         f"({_allowed([node.get('gpu_code')])})"))
+    storage, low = _int(details, "storage"), OS_MIN_STORAGE.get(system, 20) if isinstance(system, str) else 20
     high = node.get("max_storage") or node.get("storage")
     if storage is None or storage < low or (high and storage > high):
-        issues.append(("storage", f"{storage} GB does not fit {system or 'the OS'} on this hostnode "
-                                  f"(allowed: {low} ... {high})"))
+        issues.append(Issue("storage", f"{storage} GB does not fit {system or 'the OS'} on this hostnode "
+                                       f"(allowed: {low} ... {high})"))
     vcpus, top = _int(details, "vcpus"), node.get("max_vcpus") or node.get("cpu_core_count")
     if vcpus is None or vcpus % 2 or vcpus < 2 or (top and vcpus > top):
-        issues.append(("vcpus", f"{vcpus} is not an even vCPU count this hostnode offers (allowed: 2, 4, ... {top})"))
+        issues.append(Issue("vcpus", f"{vcpus} is not an even vCPU count this hostnode offers "
+                                     f"(allowed: 2, 4, ... {top})"))
     ram, top_ram = _int(details, "ram"), node.get("max_ram") or node.get("main_ram")
     if ram is None or ram < 1 or (top_ram and ram > top_ram):
-        issues.append(("ram", f"{ram} GB is out of range (allowed: 1 ... {top_ram})"))
+        issues.append(Issue("ram", f"{ram} GB is out of range (allowed: 1 ... {top_ram})"))
     gpus, free = _int(details, "gpu_count"), node.get("gpu_count")
     if gpus is None or gpus < 1 or (isinstance(free, int) and gpus > free):
-        issues.append(("gpu_count", f"{gpus} GPUs requested, {free} free on hostnode {node['hostnode']} "
-                                    f"(allowed: 1 ... {free})"))
+        issues.append(Issue("gpu_count", f"{gpus} GPUs requested, {free} free on hostnode {node['hostnode']} "
+                                         f"(allowed: 1 ... {free})", capacity=True))
     if details.get("password") is None and details.get("ssh_key_id") is None:
-        issues.append(("password", "password or ssh_key_id is required"))
+        issues.append(Issue("password", "password or ssh_key_id is required"))
     ports = node.get("available_port") or []
     for port in _ports(details.get("external_ports")):
         if ports and port not in ports:
-            issues.append(("external_ports", f"{port} is not open on this hostnode ({_allowed(ports)})"))
+            issues.append(Issue("external_ports", f"{port} is not open on this hostnode ({_allowed(ports)})"))
     if len(_ports(details.get("external_ports"))) != len(_ports(details.get("internal_ports"))):
-        issues.append(("internal_ports", "external_ports and internal_ports map position by position: "
-                                         "give as many of each"))
+        issues.append(Issue("internal_ports", "external_ports and internal_ports map position by position: "
+                                              "give as many of each"))
     return issues
 
 
@@ -129,18 +135,18 @@ def _ports(value: Any) -> list[int]:
 def _shape(details: dict, devices: list[dict], images: Callable[[str], list[dict]] | None) -> list[Issue]:
     found, issues = _pick(devices, "shape_code", details, "config")
     if found:
-        issues += [("config", m) for _, m in _capacity(found, "available")]
+        issues += [i._replace(field="config") for i in _capacity(found, "available")]
         offered = images(found["shape_id"]) if images and found.get("shape_id") else []
         image = details.get("image_id")
         if offered and _known(image) and image not in [i.get("id") for i in offered]:
             what = "is required" if image is None else f"{image!r} is not an image of {found['shape_code']}"
             names = [f"{i.get('id')} ({i.get('name')})" for i in offered]
-            issues.append(("image_id", f"{what} ({_allowed(names)})"))
+            issues.append(Issue("image_id", f"{what} ({_allowed(names)})"))
     if details.get("ssh_key_id") is None:
-        issues.append(("ssh_key_id", "is required by this provider"))
+        issues.append(Issue("ssh_key_id", "is required by this provider"))
     extra, top = details.get("additional_storage"), (found or {}).get("max_additional_storage") or MAX_ADDITIONAL_STORAGE
     if _known(extra) and extra is not None and (not isinstance(extra, int) or not 0 <= extra <= top):
-        issues.append(("additional_storage", f"{extra} GB is out of range (allowed: 0 ... {top})"))
+        issues.append(Issue("additional_storage", f"{extra} GB is out of range (allowed: 0 ... {top})"))
     return issues
 
 
@@ -151,8 +157,8 @@ def _machine(details: dict, devices: list[dict]) -> list[Issue]:
     centers = list(dict.fromkeys(d.get("data_center_id") for d in devices))
     center = details.get("data_center_id")
     if _known(center) and center not in centers:
-        return [("data_center_id", f"{'is required' if center is None else repr(center) + ' is not offered'} "
-                                   f"({_allowed(centers)})")]
+        return [Issue("data_center_id", f"{'is required' if center is None else repr(center) + ' is not offered'} "
+                                        f"({_allowed(centers)})")]
     machine, issues = _pick([d for d in devices if d.get("data_center_id") == center], "machine_type",
                             details, "machine_type")
     if machine is None:
@@ -160,23 +166,24 @@ def _machine(details: dict, devices: list[dict]) -> list[Issue]:
     disk, low_disk = _int(details, "boot_disk_size"), machine.get("min_boot_disk_size") or 1
     high_disk = machine.get("max_boot_disk_size")
     if disk is None or disk < low_disk or (high_disk and disk > high_disk):
-        issues.append(("boot_disk_size", f"{disk} GiB is out of range (allowed: {low_disk} ... {high_disk or ''})"))
+        issues.append(Issue("boot_disk_size",
+                            f"{disk} GiB is out of range (allowed: {low_disk} ... {high_disk or ''})"))
     gpus, top = _int(details, "gpu_count"), machine.get("max_gpu_count")
     if gpus is None or gpus < 1 or (top and gpus > top):
-        issues.append(("gpu_count", f"{gpus} is out of range (allowed: 1 ... {top})"))
+        issues.append(Issue("gpu_count", f"{gpus} is out of range (allowed: 1 ... {top})"))
     ram, vcpus = _int(details, "ram"), _int(details, "vcpus")
     if ram is None or ram < 1:
-        issues.append(("ram", "is required: GiB of memory"))
+        issues.append(Issue("ram", "is required: GiB of memory"))
     if ram and gpus and not issues:
         low = max(machine["min_vcpu_per_memory_gib"] * ram, machine["min_vcpu_per_gpu"] * gpus)
         high = min(machine["max_vcpus_per_memory_gib"] * ram, machine["max_vcpu_per_gpu"] * gpus)
         if vcpus is None or not low <= vcpus <= high:
             fits = (f"{math.ceil(low)} ... {math.floor(high)}" if math.ceil(low) <= math.floor(high)
                     else "none: change ram or gpu_count")
-            issues.append(("vcpus", f"{vcpus} vCPUs break {machine['machine_type']}'s limits of "
-                                    f"{machine['min_vcpu_per_memory_gib']}..{machine['max_vcpus_per_memory_gib']} "
-                                    f"per GiB and {machine['min_vcpu_per_gpu']}..{machine['max_vcpu_per_gpu']} per GPU "
-                                    f"(allowed for ram {ram} and gpu_count {gpus}: {fits})"))
+            issues.append(Issue("vcpus", f"{vcpus} vCPUs break {machine['machine_type']}'s limits of "
+                                f"{machine['min_vcpu_per_memory_gib']}..{machine['max_vcpus_per_memory_gib']} "
+                                f"per GiB and {machine['min_vcpu_per_gpu']}..{machine['max_vcpu_per_gpu']} per GPU "
+                                f"(allowed for ram {ram} and gpu_count {gpus}: {fits})"))
     return issues
 
 

@@ -14,7 +14,7 @@ import os
 import threading
 import time
 from datetime import datetime, timezone
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 from reconciler.errors import ApiError, AuthError, NotFound
 from reconciler.http import HttpApi
@@ -292,7 +292,7 @@ def normal_entry(entry: Any) -> dict:
     return out
 
 
-def connect(config: dict[str, Any], env: dict[str, str] | None = None) -> ValdiClient:
+def connect(config: dict[str, Any], env: Mapping[str, str] | None = None) -> ValdiClient:
     """A client from the manifest's `providers.valdi` block; missing fields fall back to
     VALDI_ENDPOINT, VALDI_EMAIL and VALDI_PASSWORD. Makes no request."""
     env = os.environ if env is None else env

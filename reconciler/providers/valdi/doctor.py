@@ -12,13 +12,18 @@ COSTS = {"flavor_id": ("running_cost", "stopped_cost"), "shape_code": ("running_
 STR, NUM = (str,), (int, float, str)
 
 
+def _refreshed(api: ValdiClient) -> bool:
+    api.refresh_now()  # raises when refreshing fails
+    return True
+
+
 def doctor(api: ValdiClient) -> list[Finding]:
     c = Checks("valdi")
     if c.call("login", lambda: api._token()) is not None:
         c.ok("login", "email and password accepted")
     else:
         return c.findings  # nothing else can be asked
-    if c.call("refresh", lambda: api.refresh_now() or True):
+    if c.call("refresh", lambda: _refreshed(api)):
         c.ok("refresh", "the refresh token gives a new access token")
     account = c.call("GET /account", lambda: api._call("GET", "/account"))
     if account is not None and c.fields("GET /account", "the account", account, {"user_id": (int, str)}):

@@ -16,7 +16,7 @@ from reconciler.diffing import left_diff
 from reconciler.errors import ApiError, CreatedIncomplete, Problem
 from reconciler.model import Resource
 from reconciler.paths import write_output
-from reconciler.providers.base import DeletionPolicy, Diff, KindContext, Live, Wanted
+from reconciler.providers.base import DeletionPolicy, Diff, Kind, KindContext, Live, Wanted
 from reconciler.providers.shared import newest_unclaimed, problem
 from reconciler.providers.valdi.client import ValdiClient
 from reconciler.validation import check_local_path
@@ -38,7 +38,7 @@ PUBLIC_KEY = re.compile(r"^(ssh-rsa|ssh-ed25519|ssh-dss|ecdsa-sha2-nistp(256|384
 
 
 def looks_public(text: str | None) -> bool:
-    return bool(text) and bool(PUBLIC_KEY.match(text.strip()))
+    return bool(text) and bool(PUBLIC_KEY.match(str(text).strip()))
 
 
 MAX_PUBLIC_KEY_BYTES = 64 * 1024  # an RSA-16384 public key is under 3 KB
@@ -55,7 +55,7 @@ def read_text(path: Path) -> str | None:
         return None
 
 
-class SshKeyKind:
+class SshKeyKind(Kind):
     name = "valdi.ssh_key"
     schema = "valdi.ssh_key.schema.json"
     sensitive = {"private_key"}

@@ -20,7 +20,7 @@ from typing import Any
 from reconciler.diffing import left_diff
 from reconciler.errors import ApiError, Problem
 from reconciler.model import FieldChange, Resource
-from reconciler.providers.base import DeletionPolicy, Diff, KindContext, Live, Wanted
+from reconciler.providers.base import DeletionPolicy, Diff, Kind, KindContext, Live, Wanted
 from reconciler.providers.valdi import catalog
 from reconciler.providers.valdi.client import ValdiClient
 from reconciler.providers.shared import newest_unclaimed, problem, wait_for
@@ -32,7 +32,7 @@ STOPPED = ("stopped", "stopping")
 ON_THE_WAY = ("provisioning", "starting")  # any other status ends a wait at once
 
 
-class VmKind:
+class VmKind(Kind):
     name = "valdi.vm"
     schema = "valdi.vm.schema.json"
     sensitive = {"password"}  # details.password
@@ -70,11 +70,11 @@ class VmKind:
             if not isinstance(details, dict) or not isinstance(provider_id, str):
                 continue
             images = partial(api.shape_images, provider_id)  # read only for shape VMs
-            for field, message in catalog.check(provider_id, details, devices, images):
-                if message.startswith("no capacity") or "free" in message:
-                    if (r.spec.get("name"), provider_id) in existing:
-                        continue  # it already holds its share of the capacity
-                problems.append(problem(r, f"details.{field}" if field != "provider_id" else field, message))
+            for issue in catalog.check(provider_id, details, devices, images):
+                if issue.capacity and (r.spec.get("name"), provider_id) in existing:
+                    continue  # it already holds its share of the capacity
+                field = issue.field
+                problems.append(problem(r, f"details.{field}" if field != "provider_id" else field, issue.message))
         return problems
 
     def hourly_cost(self, ctx: KindContext, attrs: dict) -> float | None:
@@ -148,7 +148,7 @@ class VmKind:
                                endpoint=f"GET /v1/vm/{server}")
             return status in RUNNING, str(status)
 
-        timeout = float(ctx.options.get("vm_timeout") or getattr(api, "vm_timeout", 1200.0))
+        timeout = float(ctx.options.get("vm_timeout") or api.vm_timeout)
         wait_for(check, f"VM {name}", timeout, ctx.progress, api="valdi")
         return seen["vm"]
 

@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import hashlib
 from concurrent.futures import ThreadPoolExecutor
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
 from reconciler.errors import ApiError, Conflict, CreatedIncomplete, Problem
 from reconciler.model import FieldChange, Resource
 from reconciler.paths import write_output
-from reconciler.providers.base import DeletionPolicy, Diff, KindContext, Live, Wanted
+from reconciler.providers.base import DeletionPolicy, Diff, Kind, KindContext, Live, Wanted
 from reconciler.providers.valdi.client import ValdiClient
 from reconciler.validation import check_local_path
 
@@ -54,7 +55,18 @@ def credentials_text(keys: dict, bucket_name: str, user_id: Any = None) -> str:
             f"aws_secret_access_key = {keys['secret_access_key']}\n")
 
 
-MARKER_ONLY = "folder marker removed; what is still inside stays"
+MARKER_ONLY = "folder marker removed; what is still inside stays"  # how the plan shows DROP_MARKER
+
+
+class Op(Enum):
+    """What `update` does for one change of the diff (FieldChange.op; key: (field, path))."""
+
+    MAKE_FOLDER = "make folder"
+    UPLOAD = "upload"
+    DELETE_FILE = "delete file"
+    DELETE_FOLDER = "delete folder"  # with everything in it: only when nothing stays
+    DROP_MARKER = "drop folder marker"  # the empty object we made; what is inside stays
+    WRITE_CREDENTIALS = "write credentials file"
 
 
 def _inside(path: str, folder: str) -> bool:
@@ -76,11 +88,12 @@ def _folders_leaving(spec: dict, last: dict, have_files: dict, have_folders: set
     for folder in leaving:
         stays = [p for p in files_after if _inside(p, folder)]
         stays += [f for f in (kept | (have_folders - holders)) - set(leaving) if _inside(f, folder)]
-        changes.append(FieldChange(f"folders.{folder}", "present", MARKER_ONLY if stays else None))
+        changes.append(FieldChange(f"folders.{folder}", "present", MARKER_ONLY if stays else None,
+                                   op=Op.DROP_MARKER if stays else Op.DELETE_FOLDER, key=("folders", folder)))
     return changes
 
 
-class VolumeKind:
+class VolumeKind(Kind):
     name = "valdi.volume"
     schema = "valdi.volume.schema.json"
     sensitive = set(KEYS)
@@ -117,7 +130,7 @@ class VolumeKind:
                 out[w.address] = None
                 continue
             spec = w.spec or {}
-            local = {f["path"]: local_digest(w.resolve_path(f["source"]))
+            local: dict[str, Any] = {f["path"]: local_digest(w.resolve_path(f["source"]))
                      for f in spec.get("files") or [] if isinstance(f, dict) and isinstance(f.get("source"), str)}
             creds = spec.get("credentials_file")
             local["credentials_file"] = w.resolve_path(creds).is_file() if isinstance(creds, str) else None
@@ -143,7 +156,8 @@ class VolumeKind:
         have_folders: set[str] = set(live.attrs.get("folders") or [])
         for folder in spec.get("folders") or []:
             if _folder(folder) not in have_folders:
-                changes.append(FieldChange(f"folders.{_folder(folder)}", None, "create"))
+                changes.append(FieldChange(f"folders.{_folder(folder)}", None, "create", op=Op.MAKE_FOLDER,
+                                           key=("folders", _folder(folder))))
         wanted_paths = set()
         unsure = []
         for f in spec.get("files") or []:
@@ -156,17 +170,19 @@ class VolumeKind:
                 unsure.append(path)
             if differs:
                 changes.append(FieldChange(f"files.{path}", None if have is None else _shown(have),
-                                           f"upload {f['source']}" + (f" (md5 {want[0]})" if want[0] else "")))
+                                           f"upload {f['source']}" + (f" (md5 {want[0]})" if want[0] else ""),
+                                           op=Op.UPLOAD, key=("files", path)))
         last = last_applied or {}
         for f in last.get("files") or []:  # ours before, gone from the manifest now
             if f["path"] not in wanted_paths and f["path"] in have_files:
-                changes.append(FieldChange(f"files.{f['path']}", _shown(have_files[f['path']]), None))
+                changes.append(FieldChange(f"files.{f['path']}", _shown(have_files[f['path']]), None,
+                                           op=Op.DELETE_FILE, key=("files", f["path"])))
         changes += _folders_leaving(spec, last, have_files, have_folders,
-                                    {c.path[len("files."):] for c in changes if c.path.startswith("files.")
-                                     and c.new is None})
+                                    {c.key[1] for c in changes if c.op is Op.DELETE_FILE})
         creds = spec.get("credentials_file")
         if creds and live.local.get("credentials_file") is False and all(live.outputs.get(k) for k in KEYS):
-            changes.append(FieldChange("credentials_file", None, f"write {creds}"))
+            changes.append(FieldChange("credentials_file", None, f"write {creds}", op=Op.WRITE_CREDENTIALS,
+                                       key=("credentials_file",)))
         notes = [f"VALDI listed {', '.join(unsure)} without an etag: compared by size or presence only, "
                  "content not compared"] if unsure else []
         return Diff(changes, notes)
@@ -205,13 +221,13 @@ class VolumeKind:
         vid = live.id
         files = dict(live.attrs.get("files") or {})
         folders = set(live.attrs.get("folders") or [])
-        paths = {c.path: c for c in diff.changes} if diff else None
+        ops = {(c.op, c.key) for c in diff.changes} if diff else None  # None: a create does it all
         for folder in spec.get("folders") or []:
             if _folder(folder) not in folders:
                 api.make_folder(vid, folder)
                 folders.add(_folder(folder))
         for f in spec.get("files") or []:
-            if paths is not None and f"files.{f['path']}" not in paths:
+            if ops is not None and (Op.UPLOAD, ("files", f["path"])) not in ops:
                 continue
             source = ctx.resolve_path(f["source"])
             content = source.read_bytes()
@@ -222,19 +238,18 @@ class VolumeKind:
             local[f["path"]] = (files[f["path"]], len(content))
             live = Live(live.id, live.attrs, live.outputs, local=local)
         for change in (diff.changes if diff else []):
-            if change.new is not None:
-                continue
-            if change.path.startswith("files."):
-                api.delete_path(vid, change.path[len("files."):], folder=False)
-                files.pop(change.path[len("files."):], None)
-            elif change.path.startswith("folders."):
-                api.delete_path(vid, change.path[len("folders."):], folder=True)
-                folders.discard(change.path[len("folders."):])
+            if change.op is Op.DELETE_FILE:
+                api.delete_path(vid, change.key[1], folder=False)
+                files.pop(change.key[1], None)
+            elif change.op is Op.DELETE_FOLDER:
+                api.delete_path(vid, change.key[1], folder=True)
+                folders.discard(change.key[1])
         for change in (diff.changes if diff else []):
-            if change.path.startswith("folders.") and change.new == MARKER_ONLY:
-                api.delete_path(vid, change.path[len("folders."):] + "/", folder=False)  # the marker we made
+            if change.op is Op.DROP_MARKER:
+                api.delete_path(vid, change.key[1] + "/", folder=False)  # the marker we made
         creds = spec.get("credentials_file")
-        if diff and "credentials_file" in (paths or {}) and all(live.outputs.get(k) for k in KEYS):
+        if ops and (Op.WRITE_CREDENTIALS, ("credentials_file",)) in ops and creds \
+                and all(live.outputs.get(k) for k in KEYS):
             write_output(ctx.base_dir, creds, credentials_text(live.outputs, spec["bucket_name"]))
         attrs = {**live.attrs, "bucket_name": spec["bucket_name"], "files": files, "folders": sorted(folders)}
         return Live(vid, attrs, dict(live.outputs), local=dict(live.local))

@@ -10,9 +10,9 @@ import os
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Mapping
 
-from reconciler.errors import ApiError, AuthError
+from reconciler.errors import ApiError, AuthError, NotFound
 from reconciler.http import HttpApi
 from reconciler.providers.runcache import RunCache
 
@@ -88,6 +88,7 @@ class ValohaiClient:
 
         def page(at: int) -> tuple[list[dict], Any]:
             body = self.http.request("GET", path, params={**params, "limit": size, "offset": at})
+            results: Any
             if isinstance(body, list):  # a bare list, not a DRF page: everything at once
                 results, body = body, None
             else:
@@ -245,7 +246,8 @@ class ValohaiClient:
             else:
                 answer = self.http.request("POST", "/api/v0/data/metadata/apply/",
                                            json={"datum_metadata": bodies}, idempotent=True)
-        except ApiError as e:
+        except ApiError as error:
+            e = _gone(error)
             if e.status != 400 or retries <= 0:
                 failures.update((d, e) for d in chunk)
                 return
@@ -281,6 +283,17 @@ class ValohaiClient:
 
 
 ALIAS = "valohai.alias"
+
+
+def _gone(error: ApiError) -> ApiError:
+    """Valohai answers a write to a datum that no longer exists with a 400 that says so:
+    from here on it is a NotFound (same message), so callers decide by type, not text."""
+    if error.status != 400 or isinstance(error, NotFound) or "not found" not in str(error).lower():
+        return error
+    gone = NotFound(str(error))
+    gone.api, gone.endpoint, gone.status, gone.body = error.api, error.endpoint, error.status, error.body
+    gone.in_doubt = error.in_doubt
+    return gone
 
 
 def _shape(body: Any) -> str:
@@ -336,7 +349,7 @@ def _error_objects(body: Any) -> Iterable[dict]:
             yield from _error_objects(item)
 
 
-def connect(config: dict[str, Any], env: dict[str, str] | None = None) -> ValohaiClient:
+def connect(config: dict[str, Any], env: Mapping[str, str] | None = None) -> ValohaiClient:
     """A client from the manifest's `providers.valohai` block; missing fields fall back to
     VALOHAI_HOST, VALOHAI_TOKEN and VALOHAI_PROJECT. Makes no request."""
     env = os.environ if env is None else env

@@ -9,7 +9,7 @@ from typing import Any
 
 from reconciler.errors import ApiError, NotFound, Problem
 from reconciler.model import FieldChange, Resource
-from reconciler.providers.base import Diff, KindContext, Live
+from reconciler.providers.base import Diff, Kind, KindContext, Live
 from reconciler.providers.shared import problem
 from reconciler.providers.valohai import properties
 
@@ -80,7 +80,7 @@ def make_live(datum: dict, aliases: list[str], spec: dict | None, identity: dict
     return Live(id=datum["id"], attrs=attrs, outputs=outputs, adopted=adopted)
 
 
-class MetadataKind:
+class MetadataKind(Kind):
     """Properties, tags and alias of a datum: diff, update, update_many, release."""
 
     sensitive: set[str] = set()
@@ -159,15 +159,15 @@ class MetadataKind:
         for d, problem_ in self._not_done(ctx, {live.id: body}, {live.id: live}, failures).items():
             ctx.progress(f"released datum {d}, but: {problem_}")  # nothing more an API call can do
         error = failures.get(live.id)
-        if isinstance(error, NotFound) or (isinstance(error, ApiError) and error.status == 400
-                                           and "not found" in str(error).lower()):
+        if isinstance(error, NotFound):  # the client gives a 400 saying so this type too
             return  # the datum is gone: nothing of ours is left on it
         if error:
             raise error
 
     def check_offline(self, resources: list[Resource]) -> list[Problem]:
         """Two resources must not claim the same alias: the last write would win."""
-        problems, seen = [], {}
+        problems: list[Problem] = []
+        seen: dict[str, str] = {}
         for r in resources:
             alias = r.spec.get("alias")
             if isinstance(alias, str) and alias in seen:

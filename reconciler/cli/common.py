@@ -1,0 +1,158 @@
+"""What the command modules share: the sandbox, the state store, the workspace, the
+error guard and the common options. Commands live in their own modules."""
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import sys
+from pathlib import Path
+from typing import Any, Iterator
+
+import click
+
+from reconciler.cli.root import Globals
+from reconciler.cli.variables_opt import current_inputs
+from reconciler.errors import ReconcilerError
+from reconciler.model import Plan
+
+
+def manifest_root(paths: list[str]) -> Path:
+    first = Path(paths[0]) if paths else Path(".")
+    return first if first.is_dir() else first.parent
+
+
+@contextlib.contextmanager
+def sandbox(g: Globals, paths: list[str]) -> Iterator[None]:
+    """--sandbox: an emulator in-process, its data under .reconciler/sandbox/, its
+    credentials in the environment for this run."""
+    if not g.sandbox:
+        yield
+        return
+    from reconciler.emulator import EmulatorServer
+
+    data = manifest_root(paths) / ".reconciler" / "sandbox"
+    server = EmulatorServer(data_dir=data).start()
+    saved = {k: os.environ.get(k) for k in server.env()}
+    os.environ.update(server.env())
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        server.stop()
+
+
+def open_store(g: Globals, paths: list[str], backend: dict | None = None):
+    root = manifest_root(paths)
+    flag = g.state
+    if flag is None and g.sandbox and "RECONCILER_STATE" not in os.environ:
+        flag = str(root / ".reconciler" / "sandbox" / "state.json")  # keep sandbox ids apart
+    from reconciler.state.select import open_store as select
+
+    return select(flag, os.environ, backend, root)
+
+
+def providers(names: set[str] | None = None) -> dict[str, Any]:
+    from reconciler.providers import load_providers
+
+    return load_providers(names)
+
+
+def workspace(paths: list[str]):
+    from reconciler.runner import load_workspace
+
+    return load_workspace(paths, _provider_loader(), progress=lambda m: click.echo(f"    {m}", err=True),
+                          inputs=current_inputs())
+
+
+def _provider_loader():
+    """providers() as a loader of the named providers only; a stand-in that takes no
+    names (tests put one in) gives all of its providers."""
+    import inspect
+
+    if inspect.signature(providers).parameters:
+        return providers
+    return lambda names: providers()
+
+
+def render(plan: Plan, fmt: str, color: bool) -> str:
+    from reconciler import render as r
+
+    return r.render(plan, fmt, color=color)
+
+
+def fingerprint(attrs: dict) -> str:
+    from reconciler.planfile import fingerprint as fp
+
+    return fp(attrs)
+
+
+def parse_duration(text: str | None) -> float:
+    if not text:
+        return 0.0
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*", text)
+    if not m:
+        raise click.BadParameter(f"{text!r} is not a duration like 30s, 2m, 1h")
+    return float(m.group(1)) * {"ms": 0.001, "s": 1, "m": 60, "h": 3600, None: 1}[m.group(2)]
+
+
+def fail(message: str) -> None:
+    click.echo(f"Error: {message}", err=True)
+    sys.exit(1)
+
+
+def guarded(fn):
+    """Every known error becomes `Error: ...` and exit 1; no traceback unless --debug."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except ReconcilerError as e:
+            fail(str(e))
+        except click.exceptions.Exit:
+            raise
+        except (click.ClickException, click.Abort, SystemExit):
+            raise
+        except KeyboardInterrupt:
+            fail("interrupted")
+        except Exception as e:  # noqa: BLE001
+            g = click.get_current_context().obj
+            if g is not None and g.debug:
+                raise
+            import httpx
+
+            from reconciler.http import describe_failure
+            if isinstance(e, httpx.TransportError):  # a network failure is no internal error
+                fail(describe_failure(e))
+            fail(f"internal error: {e.__class__.__name__}: {e} (run with --debug for details)")
+    return wrapper
+
+
+def _set_sandbox(ctx: click.Context, param, value: bool) -> None:
+    if value and ctx.obj is not None:
+        ctx.obj.sandbox = True
+
+
+def sandbox_option(fn=None, *, hidden: bool = False):
+    """`--sandbox` after the command too (`reconciler apply examples/ --sandbox`); hidden
+    where a command makes no API call (accepted, so a script that passes it still runs)."""
+    def decorate(f):
+        return click.option("--sandbox", is_flag=True, expose_value=False, callback=_set_sandbox, hidden=hidden,
+                            is_eager=True, help="Run against the built-in emulator.")(f)
+    return decorate(fn) if fn is not None else decorate
+
+
+def target_options(fn):
+    fn = click.option("--target", "targets", multiple=True, metavar="ADDR",
+                      help="Only this resource and what it depends on (repeatable).")(fn)
+    fn = click.option("--exclude", "excludes", multiple=True, metavar="ADDR",
+                      help="Everything but this resource and what depends on it (repeatable).")(fn)
+    fn = click.option("--replace", "replace", multiple=True, metavar="ADDR",
+                      help="Force replacement of this resource (repeatable).")(fn)
+    return fn
