@@ -80,10 +80,22 @@ def evaluate(manifest: Manifest, kinds: Mapping[str, Kind],
     return out
 
 
+def _others(manifest: Manifest, state: StateDoc) -> dict[str, Any]:
+    """Recorded outputs that belong to manifest files this run did not load (a plan over
+    some of a folder's files): kept as they are."""
+    from reconciler import scope
+
+    if not state.outputs or not scope.some_files_only(manifest):
+        return {}
+    declared = set(manifest.outputs)
+    return {name: o for name, o in state.outputs.items() if name not in declared}
+
+
 def record(manifest: Manifest, kinds: Mapping[str, Kind], state: StateDoc, destroy: bool = False) -> bool:
     """Compute the outputs from what the state now holds; True if they changed."""
     fresh = {} if destroy else {name: o for name, o in evaluate(manifest, kinds, state_outputs(state)).items()
                                 if o["value"] is not UNKNOWN}
+    fresh.update(_others(manifest, state))
     if fresh == state.outputs:
         return False
     state.outputs = fresh
@@ -107,8 +119,9 @@ def planned_changes(manifest: Manifest, kinds: Mapping[str, Kind], state: StateD
         return recorded(address, attribute)
 
     after = {} if destroy else evaluate(manifest, kinds, lookup)
+    others = _others(manifest, state)
     changes = []
-    for name in sorted(set(after) | set(state.outputs)):
+    for name in sorted((set(after) | set(state.outputs)) - set(others)):
         old = state.outputs.get(name)
         new = after.get(name)
         old_value = old["value"] if old else None

@@ -22,6 +22,16 @@ def declaring_file(file: str, root: str) -> str:
     return Path(os.path.relpath(Path(file).resolve(), Path(root).resolve())).as_posix()
 
 
+def some_files_only(manifest: Manifest) -> bool:
+    """Were only some of the manifest folder's files given? Then top-level outputs that
+    those files do not declare belong to the others, and are neither planned nor dropped."""
+    root = Path(manifest.root).resolve()
+    if not root.is_dir():
+        return False
+    loaded = {declaring_file(f, manifest.root) for f in manifest.files}
+    return any(p.suffix in (".yaml", ".yml") and p.is_file() and p.name not in loaded for p in root.iterdir())
+
+
 def left_out(manifest: Manifest, state: StateDoc) -> dict[str, str | None]:
     """address -> the file that declares it (None: not recorded), for entries to leave alone."""
     root = Path(manifest.root).resolve()

@@ -39,7 +39,8 @@ def test_planning_one_file_leaves_the_other_files_resources_alone(folder):
     code, out = cli("--state", state, "apply", str(d / "valohai.yaml"), "--auto-approve")
     assert code == 0, out
     code, out = cli("--state", state, "plan", str(d), "--detailed-exitcode")
-    assert code == 0, out  # everything still there
+    assert code == 0, out  # everything still there, the other files' outputs too
+    assert json.loads(open(state).read())["outputs"]["trainer_ip"]["value"]  # valdi.yaml's output kept
 
 
 def test_a_deleted_manifest_file_destroys_what_it_declared(folder):
