@@ -378,7 +378,9 @@ class Applier:
     def _store_live(self, step: Step, live: Live, spec: dict | None) -> None:
         a = step.action
         kind = self.kinds[a.kind]
-        sensitive = field_names(kind)
+        derived = self._derived(step)
+        # an output echoing a field derived from a secret (a name built from a key) is a secret too
+        sensitive = field_names(kind) | {p.split(".", 1)[0].split("[", 1)[0] for p in derived}
         for k, v in live.outputs.items():
             if k in sensitive:
                 register(v)
@@ -393,7 +395,7 @@ class Applier:
                      **{k: v for k, v in live.outputs.items() if k in sensitive}},
             protected=bool(resource and resource.lifecycle.prevent_destroy),
             deletion_policy=policy, adopted=bool(adopted),
-            depends_on=sorted(self.result.graph.get(a.address, ())), sensitive_paths=self._derived(step),
+            depends_on=sorted(self.result.graph.get(a.address, ())), sensitive_paths=derived,
             file=(declaring_file(resource.position.file, self.result.root) if resource and self.result.root
                   else prior.file if prior else None))
         self.state.pending.pop(a.address, None)
@@ -402,7 +404,8 @@ class Applier:
         """Spec paths holding values derived from a secret: sealed at rest, masked by state show."""
         if step.resource is None:
             return []
-        return sorted(set(derived_paths(step.resource.spec, self.kinds)) | set(step.resource.sensitive_paths))
+        derived = step.derived or derived_paths(step.resource.spec, self.kinds)  # the plan followed references
+        return sorted(set(derived) | set(step.resource.sensitive_paths))
 
     def _sync_noop(self, step: Step) -> None:
         """Nothing to change remotely, but the state may still learn something: outputs,

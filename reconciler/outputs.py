@@ -2,7 +2,8 @@
 and kept in the state (`reconciler output` reads them there).
 
 An output is sensitive when declared so, when it read a sensitive variable, or when it
-references a sensitive attribute of a resource (a volume's secret_access_key): such a
+references a sensitive attribute of a resource (a volume's secret_access_key), or an
+attribute derived from one however many references away (`sensitivity.Taint`): such a
 value is masked in plans, tables and JSON, sealed in the state with the other secrets,
 and printed only when asked for by name.
 
@@ -17,6 +18,7 @@ from reconciler.hints import did_you_mean
 from reconciler import walk
 from reconciler.model import UNKNOWN, ActionType, FieldChange, Manifest, Output
 from reconciler.planner import resolve, state_outputs
+from reconciler.sensitivity import Taint, sensitive_ref
 from reconciler.state.base import StateDoc
 
 if TYPE_CHECKING:  # typing only: the engine never imports a provider
@@ -48,15 +50,12 @@ def problems(manifest: Manifest, kinds: Mapping[str, Kind]) -> list[Problem]:
     return out
 
 
-def is_sensitive(output: Output, manifest: Manifest, kinds: Mapping[str, Kind]) -> bool:
+def is_sensitive(output: Output, manifest: Manifest, kinds: Mapping[str, Kind],
+                 taint: Taint | None = None) -> bool:
     if output.sensitive:
         return True
-    by_address = {r.address: r.kind for r in manifest.resources}
-    for ref in _refs(output.value):
-        kind = kinds.get(by_address.get(ref.address, ""))
-        if kind is not None and ref.attribute in kind.sensitive:
-            return True
-    return False
+    taint = taint or Taint(manifest.resources)
+    return any(sensitive_ref(ref, kinds, taint) for ref in _refs(output.value))
 
 
 def _known(value: Any) -> bool:
@@ -73,10 +72,11 @@ def evaluate(manifest: Manifest, kinds: Mapping[str, Kind],
              lookup: Callable[[str, str], Any]) -> dict[str, dict]:
     """{name: {"value", "sensitive"}}; a value not (yet) known is UNKNOWN."""
     out = {}
+    taint = Taint(manifest.resources)
     for name, output in manifest.outputs.items():
         value = resolve(output.value, lookup)
         out[name] = {"value": value if _known(value) else UNKNOWN,
-                     "sensitive": is_sensitive(output, manifest, kinds)}
+                     "sensitive": is_sensitive(output, manifest, kinds, taint)}
     return out
 
 

@@ -16,7 +16,7 @@ from reconciler.hints import did_you_mean
 from reconciler.model import (UNKNOWN, Action, ActionType, FieldChange, Plan, Ref, Resource,
                               Template)
 from reconciler.providers.base import DEFAULT_DELETION_EFFECTS, DeletionPolicy, Diff, Kind, KindContext, Live
-from reconciler.sensitivity import covers, derived_paths, field_names, register
+from reconciler.sensitivity import Taint, covers, derived_paths, field_names, register
 from reconciler.state.base import ResourceState, StateDoc, applied_spec
 
 
@@ -31,6 +31,7 @@ class Step:
     diff: Diff | None = None
     pending: dict | None = None  # journaled create from an interrupted apply
     spec: dict | None = None  # the desired spec with known references resolved
+    derived: list[str] = field(default_factory=list)  # spec paths derived from a secret: sealed at rest
 
     @property
     def last_applied(self) -> dict | None:
@@ -175,6 +176,14 @@ def live_name(live: Live | None) -> str | None:
     return None
 
 
+def _name_shown(live: Live | None, derived: Sequence[str]) -> str | None:
+    """live_name, masked when the name is derived from a secret (a name built from a key)."""
+    name = live_name(live)
+    if name is not None and derived and (covers(derived, "name") or covers(derived, "bucket_name")):
+        return "(sensitive)"
+    return name
+
+
 def with_items(changes: list[FieldChange], kind: Kind) -> list[FieldChange]:
     """Each change to a list or dict value carries what changed inside it."""
     unordered = kind.unordered
@@ -208,6 +217,7 @@ def make_plan(desired: list[Resource], state: StateDoc, live: dict[str, Live | N
     unknown_outputs: set[str] = set()  # addresses created or replaced: outputs unknown
 
     recorded = state_outputs(state)
+    taint = Taint(by_addr.values())  # secrets followed through references, asked on demand
 
     def outputs(address: str, attribute: str) -> Any:
         if address in unknown_outputs:
@@ -228,7 +238,7 @@ def make_plan(desired: list[Resource], state: StateDoc, live: dict[str, Live | N
             errors.append(f"{address}: the state holds a {kind_name} but no provider offers that kind")
             continue
         if resource is not None:
-            step = _plan_desired(resource, prior, lv, kind, outputs, options, state, kinds)
+            step = _plan_desired(resource, prior, lv, kind, outputs, options, state, kinds, taint)
             if lv is not None and prior is None and address not in state.pending \
                     and kind.natural_key_conflicts:
                 errors.append(conflict_message(address, resource.kind, lv))
@@ -270,12 +280,12 @@ def make_plan(desired: list[Resource], state: StateDoc, live: dict[str, Live | N
 
 def _plan_desired(resource: Resource, prior: ResourceState | None, lv: Live | None, kind: Kind,
                   outputs: Callable, options: PlanOptions, state: StateDoc,
-                  kinds: Mapping[str, Kind] | None = None) -> Step:
+                  kinds: Mapping[str, Kind] | None = None, taint: Taint | None = None) -> Step:
     address = resource.address
     spec = resolve(resource.spec, outputs)
     pending = state.pending.get(address)
     sensitive = set(field_names(kind))
-    derived = list(derived_paths(resource.spec, kinds or {}))
+    derived = list(derived_paths(resource.spec, kinds or {}, taint=taint))
     if lv is None:
         reason = ("it no longer exists in the live service (deleted outside reconciler)"
                   if prior else "it is in the manifests but not in the live service")
@@ -283,7 +293,7 @@ def _plan_desired(resource: Resource, prior: ResourceState | None, lv: Live | No
         changes = _mark_derived(_mark_sensitive(changes, sensitive, derived), resource.sensitive_paths)
         action = Action(address, resource.kind, ActionType.CREATE, [reason], _shown(changes, sensitive),
                         remote_id=prior.id if prior else None)
-        return Step(action, resource, None, prior, pending=pending, spec=spec)
+        return Step(action, resource, None, prior, pending=pending, spec=spec, derived=derived)
     last_applied = applied_spec(prior, pending)
     diff = kind.diff(spec, lv, last_applied)
     changes = [c for c in diff.changes if not _ignored(c.path, resource.lifecycle.ignore_changes)]
@@ -309,14 +319,15 @@ def _plan_desired(resource: Resource, prior: ResourceState | None, lv: Live | No
                        else "already exists in the live service: adopt existing")
     action = Action(address, resource.kind, atype, reasons + diff.notes,
                     with_items(_shown(changes, sensitive), kind), remote_id=lv.id,
-                    adopt=adopt and atype is ActionType.CREATE, remote_name=live_name(lv))
+                    adopt=adopt and atype is ActionType.CREATE,
+                    remote_name=_name_shown(lv, [*derived, *resource.sensitive_paths]))
     if atype is ActionType.REPLACE:  # the old object goes by the resource's deletion policy
         action.policy = (resource.deletion_policy or (prior.deletion_policy if prior else None)
                          or kind.deletion_policies[0])
         effect = deletion_effect(kind, action.policy)
         if effect.action != "delete":
             action.effect = f"the old object: {effect.effect}"
-    return Step(action, resource, lv, prior, diff, pending=pending, spec=spec)
+    return Step(action, resource, lv, prior, diff, pending=pending, spec=spec, derived=derived)
 
 
 def _plan_removal(address: str, prior: ResourceState | None, lv: Live | None, kind: Kind,

@@ -8,6 +8,10 @@ A value is sensitive when
   `description: "key=${valdi.volume.v.secret_access_key}"`. Like Terraform's sensitive
   marks, the taint follows the value wherever it goes: masked in every plan format, the
   plan file and `show`, sealed in the state (`ResourceState.sensitive_paths`).
+* and transitively: an output of a resource that echoes a spec field of the same name
+  (a data asset's `name`, a VM's `name`) is sensitive when that field is derived from a
+  secret or filled from a sensitive variable, so whatever references it (another
+  resource's field, a top-level output) is derived from a secret too (`Taint`).
 
 Logs and error messages are redacted by key name (SECRET_PATTERN, which errs on the side
 of hiding) and, for values that carry no telling key (a secret inside a description),
@@ -52,15 +56,55 @@ def _kind_of(address: str, kinds: Mapping[str, Kind]) -> Kind | None:
     return None
 
 
-def sensitive_ref(ref: Ref, kinds: Mapping[str, Kind]) -> bool:
-    return ref.attribute in field_names(_kind_of(ref.address, kinds))
+class Taint:
+    """Which resource attributes are derived from a secret, followed through any number of
+    references (secret -> B.name -> C.description -> an output). Asked on demand and
+    remembered: only the fields that references actually name are ever looked at, so a
+    plan with nothing sensitive does no work beyond the reference checks it already made."""
+
+    def __init__(self, resources: Iterable[Any]) -> None:
+        self._resources = resources
+        self._by_address: dict[str, Any] | None = None
+        self._known: dict[tuple[str, str], bool] = {}
+
+    def __call__(self, address: str, attribute: str, kinds: Mapping[str, Kind]) -> bool:
+        key = (address, attribute)
+        if key in self._known:
+            return self._known[key]
+        self._known[key] = False  # a reference cycle is not a taint
+        if self._by_address is None:
+            self._by_address = {r.address: r for r in self._resources}
+        resource = self._by_address.get(address)
+        kind = kinds.get(resource.kind) if resource is not None else None
+        found = False
+        if resource is not None and kind is not None and attribute in kind.outputs:
+            # the output echoes the spec field of its name: tainted when that field is
+            if any(_top(p) == attribute for p in resource.sensitive_paths):
+                found = True
+            elif isinstance(resource.spec, dict) and attribute in resource.spec:
+                found = any(sensitive_ref(ref, kinds, self) for ref in walk.refs(resource.spec[attribute]))
+        self._known[key] = found
+        return found
 
 
-def derived_paths(spec: Any, kinds: Mapping[str, Kind], prefix: str = "") -> Iterator[str]:
+def _top(path: str) -> str:
+    return path.split(".", 1)[0].split("[", 1)[0]
+
+
+def sensitive_ref(ref: Ref, kinds: Mapping[str, Kind], taint: Taint | None = None) -> bool:
+    """A reference to a secret output, or (given the plan's Taint) to an output derived from one."""
+    if ref.attribute in field_names(_kind_of(ref.address, kinds)):
+        return True
+    return taint is not None and taint(ref.address, ref.attribute, kinds)
+
+
+def derived_paths(spec: Any, kinds: Mapping[str, Kind], prefix: str = "",
+                  taint: Taint | None = None) -> Iterator[str]:
     """Spec field paths ("description", "properties.note", "files[0].path") whose value is
-    built from a sensitive output of another resource."""
+    built from a sensitive output of another resource (or, given a Taint, from an output
+    derived from one, however many references away)."""
     # a Template's references share its path: each path once
-    yield from dict.fromkeys(path for path, ref in walk.refs_at(spec, prefix) if sensitive_ref(ref, kinds))
+    yield from dict.fromkeys(path for path, ref in walk.refs_at(spec, prefix) if sensitive_ref(ref, kinds, taint))
 
 
 def covers(paths: Iterable[str], path: str) -> bool:

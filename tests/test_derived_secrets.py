@@ -1,0 +1,134 @@
+"""A value derived from a secret stays secret however many references away it travels:
+secret -> B.name -> C.description and a top-level output, and the same for a sensitive
+variable. Every output a user sees (plans in 3 formats, plan files, show, --debug logs,
+`output`, `state show`) and the state at rest (with RECONCILER_STATE_KEY) are grepped for
+the secret value, while the run is shown to have really used it."""
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from reconciler.cli import main
+
+
+def run(*args):
+    r = CliRunner().invoke(main, ["--no-color", *args], catch_exceptions=False)
+    return r.exit_code, r.output
+
+
+CHAIN = """
+providers:
+  valdi: {email: "${env.VALDI_EMAIL}", password: "${env.VALDI_PASSWORD}"}
+  codeocean: {domain: "${env.CODEOCEAN_DOMAIN}", token: "${env.CODEOCEAN_TOKEN}"}
+variables:
+  tok: {type: string, sensitive: true}
+resources:
+  - kind: valdi.volume
+    name: vol
+    spec: {bucket_name: chained-secrets}
+  - kind: codeocean.data_asset
+    name: b
+    spec:
+      name: "B_NAME"
+      mount: b
+      source:
+        aws: {bucket: sandbox-bucket, prefix: data/, keep_on_external_storage: false, public: false}
+  - kind: codeocean.data_asset
+    name: c
+    spec:
+      name: C
+      mount: c
+      description: "C_DESC"
+      source:
+        aws: {bucket: sandbox-bucket, prefix: data/, keep_on_external_storage: false, public: false}
+OUTPUTS
+"""
+LINK = "from ${codeocean.data_asset.b.name}"
+OUTPUT = "outputs:\n  b_name: ${codeocean.data_asset.b.name}\n"
+
+
+def _around(text: str, secret: str) -> str:
+    """Where a leaked secret sits, for the failure message (the secret itself cut out)."""
+    i = text.find(secret)
+    return "" if i < 0 else text[max(0, i - 400):i] + "<SECRET>"
+
+
+def _chain(tmp_path, monkeypatch, caplog, b_name: str, var: str):
+    """Apply B plain; make B's name derived (B is renamed); then link C.description and an
+    output to B.name and go through every command. Returns (everything shown, state at
+    rest, decrypted state, output asked by name)."""
+    pytest.importorskip("cryptography")
+    monkeypatch.setenv("RECONCILER_STATE_KEY", "a key for this test")
+    monkeypatch.setenv("RECONCILER_VAR_tok", var)
+    folder = tmp_path / "m"
+    folder.mkdir()
+    manifest = folder / "main.yaml"
+    state = str(tmp_path / "state.json")
+
+    def write(name, desc, outputs=""):
+        manifest.write_text(CHAIN.replace("B_NAME", name).replace("C_DESC", desc).replace("OUTPUTS", outputs))
+
+    write("Notes", "plain")
+    assert run("--state", state, "apply", str(folder), "--auto-approve")[0] == 0
+    shown, plan_file = [], tmp_path / "plan.bin"
+    with caplog.at_level(logging.DEBUG):
+        write(b_name, "plain")
+        code, out = run("--debug", "--state", state, "apply", str(folder), "--auto-approve")
+        assert code == 0, out
+        shown.append(out)
+        write(b_name, LINK, OUTPUT)  # level two: C and an output read B's derived name
+        for fmt in ("text", "json", "markdown"):
+            code, out = run("--debug", "--state", state, "plan", str(folder), "--format", fmt, "-o", str(plan_file))
+            assert code == 0, out
+            shown += [out, plan_file.read_text(), run("show", str(plan_file), "--format", fmt)[1]]
+        code, out = run("--debug", "--state", state, "apply", str(plan_file), "--auto-approve")
+        assert code == 0, out
+        shown.append(out)
+    monkeypatch.chdir(folder)  # `output [NAME] [PATHS]`: the manifests of the current folder
+    for args in ((), ("--json",)):
+        code, out = run("--state", state, "output", *args)
+        assert code == 0 and "b_name" in out, out
+        shown.append(out)
+    code, by_name = run("--state", state, "output", "b_name")
+    assert code == 0, by_name
+    for address in ("codeocean.data_asset.b", "codeocean.data_asset.c"):
+        shown.append(run("--state", state, "state", "show", address, str(folder))[1])
+    shown.append(caplog.text)
+    monkeypatch.delenv("RECONCILER_STATE_KEY")
+    stored = Path(state).read_text()
+    monkeypatch.setenv("RECONCILER_STATE_KEY", "a key for this test")
+    from reconciler.state.local import LocalStateStore
+    doc = LocalStateStore(state).read()
+    return "\n".join(shown), stored, doc, by_name
+
+
+def test_a_secret_two_references_away_is_masked_everywhere_and_sealed(tmp_path, sandbox_env, caplog, monkeypatch):
+    """volume secret -> data_asset b.name -> data_asset c.description and output b_name."""
+    text, stored, doc, by_name = _chain(tmp_path, monkeypatch, caplog,
+                                        "Notes ${valdi.volume.vol.secret_access_key}", "unused-value")
+    secret = doc.resources["valdi.volume.vol"].secrets["secret_access_key"]
+    assert len(secret) >= 16
+    # the run did handle it: C was sent B's new name, and the output holds it
+    assert doc.resources["codeocean.data_asset.c"].last_applied["description"] == f"from Notes {secret}"
+    assert doc.outputs["b_name"]["sensitive"] is True and secret in by_name
+    assert "description" in text and "b_name" in text
+    assert secret not in text, _around(text, secret)
+    assert secret not in stored, "a secret two references away sits in clear in the state"
+    print(f"\nsecret two references away checked against {len(text)} characters of plans, plan files, "
+          f"show, --debug logs, output and state show, and {len(stored)} of state: none found")
+
+
+def test_a_sensitive_variable_two_references_away_is_masked_everywhere_and_sealed(
+        tmp_path, sandbox_env, caplog, monkeypatch):
+    """var.tok (sensitive) -> data_asset b.name -> data_asset c.description and output b_name."""
+    secret = "tok-5f0c1e9a7b3d4c2e8a6f"
+    text, stored, doc, by_name = _chain(tmp_path, monkeypatch, caplog, "Notes ${var.tok}", secret)
+    assert doc.resources["codeocean.data_asset.c"].last_applied["description"] == f"from Notes {secret}"
+    assert doc.outputs["b_name"]["sensitive"] is True and secret in by_name
+    assert "description" in text and "b_name" in text
+    assert secret not in text, _around(text, secret)
+    assert secret not in stored, "a sensitive variable two references away sits in clear in the state"
