@@ -19,6 +19,7 @@ from typing import Any, Mapping
 
 from reconciler.model import Drift, FieldChange
 from reconciler.providers.base import Kind, Live
+from reconciler.sensitivity import covers
 from reconciler.state.base import StateDoc
 
 
@@ -42,6 +43,9 @@ def find_drift(state: StateDoc, live: dict[str, Live | None], kinds: Mapping[str
             continue
         try:
             changes = _moved(kind, prior.last_applied or {}, lv)
+            if prior.sensitive_paths:  # a field derived from a secret: its applied value is one
+                changes = [dataclasses.replace(c, sensitive=True) if covers(prior.sensitive_paths, c.path) else c
+                           for c in changes]
         except Exception:  # noqa: BLE001 - an old last_applied a kind cannot read is not drift
             continue
         if changes:
@@ -79,8 +83,10 @@ def record(state: StateDoc, live: dict[str, Live | None], drift: list[Drift], ki
             if c.sensitive or not _set_path(applied, c.path, c.new):
                 skipped.append(f"{d.address}.{c.path}")
         prior.last_applied = applied
-        sensitive = set(kind.sensitive)
+        # an output echoing a field derived from a secret stays with the secrets, out of outputs
+        sensitive = set(kind.sensitive) | {p.split(".", 1)[0].split("[", 1)[0] for p in prior.sensitive_paths}
         prior.outputs = {k: v for k, v in lv.outputs.items() if k not in sensitive}
+        prior.secrets.update({k: v for k, v in lv.outputs.items() if k in sensitive and k not in kind.sensitive})
     return skipped
 
 

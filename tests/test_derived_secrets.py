@@ -132,3 +132,43 @@ def test_a_sensitive_variable_two_references_away_is_masked_everywhere_and_seale
     assert "description" in text and "b_name" in text
     assert secret not in text, _around(text, secret)
     assert secret not in stored, "a sensitive variable two references away sits in clear in the state"
+
+
+def test_watch_never_logs_a_secret_two_references_away(tmp_path, sandbox_env, admin):
+    """Drift on C.description (edited in the console) and a pending change to it: the
+    watch's log shows both as sensitive and never the applied value, which holds the key."""
+    import httpx
+
+    from conftest import Infra
+    from reconciler.emulator.core import SANDBOX
+    from reconciler.providers import load_providers
+    from reconciler.runner import load_workspace
+    from reconciler.state.local import LocalStateStore
+    from reconciler.watch.eventlog import EventLog
+    from reconciler.watch.loop import Watch, WatchConfig
+
+    text = CHAIN.replace("B_NAME", "Notes ${valdi.volume.vol.secret_access_key}").replace("C_DESC", LINK)
+    (tmp_path / "main.yaml").write_text(text.replace("OUTPUTS", "").replace("variables:\n  tok: {type: string, "
+                                                                           "sensitive: true}\n", ""))
+    work = Infra(tmp_path, "main.yaml")
+    assert work.apply()[0] == 0
+    doc = work.state()
+    asset_id = doc["resources"]["codeocean.data_asset.c"]["id"]
+    secret = doc["resources"]["valdi.volume.vol"]["secrets"]["secret_access_key"]
+    assert httpx.put(f"{sandbox_env['CODEOCEAN_DOMAIN']}/api/v1/data_assets/{asset_id}",
+                     auth=(SANDBOX["codeocean_token"], ""), timeout=10,
+                     json={"name": "C", "mount": "c", "description": "edited in the console"}).is_success
+    work.edit("description: \"from", "description: \"again from")
+
+    import io
+    lines = io.StringIO()
+    providers = load_providers()
+    watch = Watch(WatchConfig(interval=0.2, auto_apply=None, finish_grace=0.0),
+                  load=lambda: load_workspace([str(tmp_path)], providers),
+                  open_store=lambda ws: LocalStateStore(tmp_path / "state.json"), log=EventLog("json", out=lines))
+    assert watch.run_once().result == "ok"
+    logged = lines.getvalue()
+    events = [json.loads(line) for line in logged.splitlines() if line.strip()]
+    changes = [c for e in events if e.get("address") == "codeocean.data_asset.c" for c in e.get("changes", ())]
+    assert {c["field"] for c in changes} == {"description"} and all(c["sensitive"] for c in changes), events
+    assert secret not in logged, _around(logged, secret)

@@ -14,12 +14,13 @@ drift` reports.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Sequence
 
 from reconciler import walk
 from reconciler.diffing import left_diff
 from reconciler.planner import PlanResult
 from reconciler.providers.base import Live
+from reconciler.sensitivity import covers
 from reconciler.state.base import StateDoc
 
 SENSITIVE = "(sensitive)"
@@ -79,7 +80,8 @@ def find_pending(result: PlanResult, state: StateDoc, kinds: dict[str, Any]) -> 
         else:
             changes = left_diff(step.spec or {}, prior.last_applied, prior.last_applied)
             changes = [c for c in changes if not _ignored(c.path, step.resource.lifecycle.ignore_changes)]
-            fields = _moves(changes, kinds.get(kind_name), live_first=False)
+            fields = _moves(changes, kinds.get(kind_name), live_first=False,
+                            derived=[*step.derived, *step.resource.sensitive_paths])
             if fields:
                 out[address] = Moved(address, kind_name, "changed", fields)
     return out
@@ -94,12 +96,13 @@ def _ignored(path: str, ignore: tuple[str, ...]) -> bool:
     return False
 
 
-def _moves(changes: list, kind: Any, live_first: bool) -> tuple[FieldMove, ...]:
-    """FieldChanges as moves from the applied value; secrets masked, at any depth."""
+def _moves(changes: list, kind: Any, live_first: bool, derived: Sequence[str] = ()) -> tuple[FieldMove, ...]:
+    """FieldChanges as moves from the applied value; secrets masked, at any depth, and so
+    are fields derived from a secret (however many references away)."""
     sensitive = set(kind.sensitive) if kind is not None else set()
     moves = []
     for c in changes:
-        hidden = c.sensitive or any(seg in sensitive for seg in c.path.split("."))
+        hidden = c.sensitive or any(seg in sensitive for seg in c.path.split(".")) or covers(derived, c.path)
         before, after = (c.new, c.old) if live_first else (c.old, c.new)
         if hidden:
             before = SENSITIVE if before is not None else None
