@@ -172,3 +172,32 @@ def test_watch_never_logs_a_secret_two_references_away(tmp_path, sandbox_env, ad
     changes = [c for e in events if e.get("address") == "codeocean.data_asset.c" for c in e.get("changes", ())]
     assert {c["field"] for c in changes} == {"description"} and all(c["sensitive"] for c in changes), events
     assert secret not in logged, _around(logged, secret)
+
+
+def test_taint_follows_any_number_of_references_and_stops_at_a_cycle_or_a_plain_field():
+    """Three assets in a row from a volume key are all tainted; a field beside the chain,
+    `id`, and two assets that only name each other are not."""
+    from reconciler.model import Position, Ref, Resource, Template
+    from reconciler.providers import load_providers
+    from reconciler.sensitivity import Taint, derived_paths
+
+    kinds = {k.name: k for p in load_providers().values() for k in p.kinds}
+    pos = Position("m.yaml", 1, 1)
+
+    def asset(name, title, description="plain"):
+        return Resource("codeocean.data_asset", name, {"name": title, "mount": name, "description": description}, pos)
+
+    key = Ref("valdi.volume.vol", "secret_access_key")
+    chain = [Resource("valdi.volume", "vol", {"bucket_name": "b"}, pos),
+             asset("a", Template(("A ", key))),
+             asset("b", Template(("B ", Ref("codeocean.data_asset.a", "name")))),
+             asset("c", Template(("C ", Ref("codeocean.data_asset.b", "name"))),
+                   Template(("id ", Ref("codeocean.data_asset.b", "id")))),
+             asset("d", "D", Template(("from ", Ref("codeocean.data_asset.c", "name")))),
+             asset("x", Ref("codeocean.data_asset.y", "name")),
+             asset("y", Ref("codeocean.data_asset.x", "name"))]
+    taint = Taint(chain)
+    derived = {r.name: set(derived_paths(r.spec, kinds, taint=taint)) for r in chain}
+    assert derived == {"vol": set(), "a": {"name"}, "b": {"name"}, "c": {"name"}, "d": {"description"},
+                       "x": set(), "y": set()}
+    assert not taint("codeocean.data_asset.c", "mount", kinds) and not taint("codeocean.data_asset.a", "id", kinds)
