@@ -134,7 +134,7 @@ def _read(f: Path, problems: list[Problem]) -> str | None:
 
 # -- documents -> Manifest -----------------------------------------------------------------
 class _Variable:
-    def __init__(self, decl: varmod.Declaration, positions: dict[str, Position]):
+    def __init__(self, decl: varmod.Declaration, positions: Mapping[str, Position]):
         self.decl, self.position, self.positions = decl, decl.position, positions
         self.value: Any = None
         self.problems: list[str] | None = None  # None: not evaluated yet
@@ -150,11 +150,11 @@ class _Builder:
         self.require_values = require_values
         self.given: dict[str, varmod.Given] = {}
         self.variables: dict[str, _Variable] = {}
-        self.raw_outputs: dict[str, tuple[Any, Position, dict[str, Position]]] = {}
+        self.raw_outputs: dict[str, tuple[Any, Position, Mapping[str, Position]]] = {}
         self.credential_names: set[str] = set()
-        self.raw_providers: list[tuple[str, Any, dict[str, Position]]] = []  # (name, block, positions)
-        self.backend: tuple[dict, Position, dict[str, Position]] | None = None
-        self.raw_resources: list[tuple[str, int, dict, Position, dict[str, Position]]] = []
+        self.raw_providers: list[tuple[str, Any, Mapping[str, Position]]] = []  # (name, block, positions)
+        self.backend: tuple[dict, Position, Mapping[str, Position]] | None = None
+        self.raw_resources: list[tuple[str, int, dict, Position, Mapping[str, Position]]] = []
         self._folders: dict[str, str] = {}  # manifest file -> its folder
 
     def problem(self, pos: Position, path: str, message: str, sink: list | None = None) -> None:
@@ -223,7 +223,7 @@ class _Builder:
             return {}
         return {i: PositionView(doc.positions, f"resources[{i}]") for i in range(len(resources))}
 
-    def _backend(self, block: dict, pos: Position, positions: dict[str, Position]) -> None:
+    def _backend(self, block: dict, pos: Position, positions: Mapping[str, Position]) -> None:
         if self.backend is not None and self.backend[0] != block:
             self.problem(pos, "backend", f"backend is declared differently at {self.backend[1]}; "
                          "declare it once")
@@ -237,14 +237,15 @@ class _Builder:
             raise expressions.ExpressionError(f"variable '{name}' is not defined under variables:"
                                               + did_you_mean(name, self.variables))
         if var.problems is None:
-            var.problems = []
+            problems: list[str] = []
+            var.problems = problems
             decl, given = var.decl, self.given.get(name)
             if given is not None:
                 var.value = _copy(given.value)
             elif decl.has_default:
                 scope = expressions.Scope(self.env, self._no_nested_variables, refs=False, where="in variables")
                 var.value = expressions.walk(_copy(decl.default), scope,
-                                             lambda path, message: var.problems.append(message))
+                                             lambda path, message: problems.append(message))
             else:
                 var.reported = True
             wrong = None if var.problems else varmod.type_problem(var.value, decl.type, decl.sensitive)
@@ -314,11 +315,12 @@ class _Builder:
             wrong = varmod.type_problem(given.value if given else decl.default, decl.type, decl.sensitive)
             if not wrong:
                 continue
-            if given is not None and given.position is None:
+            if given is None:
+                self.problem(decl.default_position or decl.position, f"variables.{name}", wrong)
+            elif given.position is None:
                 self.problems.append(varmod.InputProblem(given.origin, 0, 0, f"variables.{name}", wrong))
             else:
-                self.problem(given.position if given else decl.default_position or decl.position,
-                             f"variables.{name}", wrong)
+                self.problem(given.position, f"variables.{name}", wrong)
         if self.inputs and self.inputs.recorded:
             values = {}
             for name in self.variables:
@@ -341,7 +343,8 @@ class _Builder:
                 if not isinstance(flag, bool):
                     self.problem(positions.get("sensitive", pos), f"outputs.{name}.sensitive", "expected true or false")
                 sensitive = flag is True
-                description = block.get("description") if isinstance(block.get("description"), str) else ""
+                given_description = block.get("description")
+                description = given_description if isinstance(given_description, str) else ""
             scope = expressions.Scope(self.env, self.variable, refs=True, sensitive=self.sensitive_names,
                                       sensitive_paths=set())
 
@@ -414,7 +417,7 @@ class _Builder:
         return expressions.Scope(self.env, self.variable, refs=False, where=f"in {field} (it must be known before "
                                  "any API call)", sensitive=self.sensitive_names, sensitive_paths=set())
 
-    def _resource(self, item: dict, kind: str, name: str, item_pos: Position, positions: dict[str, Position],
+    def _resource(self, item: dict, kind: str, name: str, item_pos: Position, positions: Mapping[str, Position],
                   spec: Any, instance: dict | None, said: set | None) -> Resource:
         base_dir = self._folders.get(item_pos.file)
         if base_dir is None:  # once per file: pathlib per resource cost 0.1 ms each
@@ -507,7 +510,7 @@ def _sub(positions: Mapping[str, Position], prefix: str) -> Mapping[str, Positio
     return PositionView(positions, prefix)
 
 
-def _locate(positions: dict[str, Position], key: str) -> Position:
+def _locate(positions: Mapping[str, Position], key: str) -> Position:
     while key:
         if key in positions:
             return positions[key]

@@ -52,7 +52,8 @@ class Document:
     value: Any
     position: Position  # where the document's content starts
     # "resources[3].spec.details" -> the field's key (mapping entry) or the item (list entry)
-    positions: dict[str, Position] = field(default_factory=dict)
+    # a dict while reading; a Positions view (the deeper ones read on demand) after read_documents
+    positions: Mapping[str, Position] = field(default_factory=dict)
 
 
 def _tag(tag: str) -> str:
@@ -351,19 +352,19 @@ class _ReadAgain:
     def __init__(self, text: str, file: str):
         self.text: str | None = text
         self.file = file
-        self.docs: list[dict[str, Position]] | None = None
+        self.docs: list[Mapping[str, Position]] | None = None
 
-    def positions(self, index: int) -> dict[str, Position]:
+    def positions(self, index: int) -> Mapping[str, Position]:
         if self.docs is None:
             self.docs = [d.positions for d in _Reader(self.file, [], record_all=True).run(self.text or "")]
             self.text = None
         return self.docs[index] if index < len(self.docs) else {}
 
 
-class Positions(Mapping):
+class Positions(Mapping[str, Position]):
     """A document's positions: the shallow ones at hand, the rest read again on demand."""
 
-    def __init__(self, shallow: dict[str, Position], again: _ReadAgain, index: int):
+    def __init__(self, shallow: Mapping[str, Position], again: _ReadAgain, index: int):
         self._shallow, self._again, self._index = shallow, again, index
         self._full: dict[str, Position] | None = None
 
@@ -386,7 +387,7 @@ class Positions(Mapping):
         return len(self._all())
 
 
-class PositionView(Mapping):
+class PositionView(Mapping[str, Position]):
     """The positions under one path, keyed relative to it ("" is the path itself), without
     copying them: `resources[3]` of a document gives a resource its "spec.x" positions."""
 

@@ -34,7 +34,7 @@ class RootGroup(click.Group):
         try:
             return super().invoke(ctx)
         except click.UsageError as e:
-            e.exit_code = 1
+            e.exit_code = 1  # type: ignore[misc]  # click types it ClassVar; main() exits with the instance's
             raise
 
 
@@ -68,8 +68,9 @@ def _start_debug_log() -> None:
 
 
 def _late_no_color(ctx: click.Context, param, value: bool) -> None:
-    if value and ctx.find_object(Globals) is not None:
-        ctx.find_object(Globals).color = False
+    found = ctx.find_object(Globals) if value else None
+    if found is not None:
+        found.color = False
 
 
 def _late_debug(ctx: click.Context, param, value: bool) -> None:

@@ -99,7 +99,7 @@ class LocalStateStore:
                 entry = items[address]
                 hit = cache.get((key, address))
                 if hit is None or hit[0] is not entry:
-                    body = asdict(entry) if key == "resources" else entry
+                    body = entry if isinstance(entry, dict) else asdict(entry)  # pending entries are dicts
                     sealed = crypto.seal_doc({key: {address: body}}, self.env)[key][address]
                     hit = (entry, f"    {json.dumps(address)}: {json.dumps(sealed)}")
                 fresh[(key, address)] = hit
