@@ -27,7 +27,7 @@ class RootGroup(click.Group):
         try:
             return super().make_context(*args, **kwargs)
         except click.UsageError as e:
-            e.exit_code = 1
+            e.exit_code = 1  # type: ignore[misc]  # click types it ClassVar; main() exits with the instance's
             raise
 
     def invoke(self, ctx: click.Context):
