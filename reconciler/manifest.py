@@ -22,7 +22,7 @@ import os
 import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from reconciler import expressions, variables as varmod
 from reconciler.instances import instances as expand_instances
@@ -71,7 +71,7 @@ def load_manifest(paths: Sequence[str | Path], env: Mapping[str, str] | None = N
     return manifest
 
 
-def _order(files: list[Path]):
+def _order(files: list[Path]) -> Callable[[Problem], tuple[int, int, int]]:
     rank = {str(f): i for i, f in enumerate(files)}
     return lambda p: (rank.get(p.file, -1), p.line, p.column)
 
@@ -160,7 +160,7 @@ class _Builder:
     def problem(self, pos: Position, path: str, message: str, sink: list | None = None) -> None:
         (self.problems if sink is None else sink).append(Problem(pos.file, pos.line, pos.column, path, str(message)))
 
-    def locator(self, doc: Document):
+    def locator(self, doc: Document) -> Callable[[str], Position]:
         def locate(key: str) -> Position:
             while key:
                 if key in doc.positions:
@@ -348,7 +348,8 @@ class _Builder:
             scope = expressions.Scope(self.env, self.variable, refs=True, sensitive=self.sensitive_names,
                                       sensitive_paths=set())
 
-            def report(path: str, message: str, name=name, positions=positions, prefix=prefix) -> None:
+            def report(path: str, message: str, name: str = name, positions: Mapping[str, Position] = positions,
+                       prefix: str = prefix) -> None:
                 key = ".".join(p for p in (prefix, path) if p)
                 self.problem(_locate(positions, key) if positions else pos,
                              ".".join(p for p in ("outputs", name, key) if p), message)
@@ -365,7 +366,8 @@ class _Builder:
             sink = sinks.setdefault(pname, [])
             scope = expressions.Scope(self.env, self._credential, refs=False, where="in the providers block")
 
-            def report(path: str, message: str, positions=positions, pname=pname, sink=sink) -> None:
+            def report(path: str, message: str, positions: Mapping[str, Position] = positions, pname: str = pname,
+                       sink: list[Problem] = sink) -> None:
                 # an unset env var waits until the provider is used; a malformed block does not
                 pos = _locate(positions, path)
                 self.problem(pos, f"providers.{pname}.{path}", message,
@@ -425,7 +427,7 @@ class _Builder:
         resource = Resource(kind=kind, name=name, spec={}, position=item_pos, positions=positions,
                             base_dir=base_dir)
 
-        def report(path: str, message: str, r=resource) -> None:
+        def report(path: str, message: str, r: Resource = resource) -> None:
             pos = r.where(f"spec.{path}" if path else "spec")
             if said is not None:
                 if (pos, path, str(message)) in said:
@@ -457,7 +459,7 @@ _KIND = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 
 
-def _envelope_problems(doc: dict, locate) -> list[Problem]:
+def _envelope_problems(doc: dict, locate: Callable[[str], Position]) -> list[Problem]:
     """manifest.schema.json on one document. jsonschema takes ~0.2 ms per resource, so
     resources that are plainly valid (the common case) skip it; the rest get its
     precise messages."""

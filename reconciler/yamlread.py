@@ -93,14 +93,14 @@ class _Reader:
         self.positions: dict[str, Position] = {}
         self.doc_pos: Position | None = None
 
-    def pos(self, mark) -> Position:
+    def pos(self, mark: yaml.Mark) -> Position:
         return Position(self.file, mark.line + 1, mark.column + 1)
 
     def problem(self, pos: Position, path: str, message: str) -> None:
         self.problems.append(Problem(pos.file, pos.line, pos.column, path, message))
 
     # -- where the next value goes (hot path: ~300,000 events for 10,000 resources) -----
-    def _slot(self, mark) -> str | None:
+    def _slot(self, mark: yaml.Mark) -> str | None:
         """The path of the value about to start, or None when it is a mapping key."""
         if not self.stack:
             return ""
@@ -112,7 +112,7 @@ class _Reader:
             return path
         return None if top.expecting_key else top.key_path
 
-    def _put(self, value: Any, size: int, mark, anchor: str | None) -> None:
+    def _put(self, value: Any, size: int, mark: yaml.Mark, anchor: str | None) -> None:
         if anchor:
             self.anchors[anchor] = (value, size)
         if not self.stack:
@@ -190,7 +190,7 @@ class _Reader:
         self.problem(self.pos(event.start_mark), path, f"unsupported YAML tag {_tag(event.tag)}")
         return None
 
-    def start(self, event, container: Any, allowed: set) -> None:
+    def start(self, event: yaml.Event, container: Any, allowed: set) -> None:
         pos = self.pos(event.start_mark)
         path = self._slot(event.start_mark)
         if path is None:

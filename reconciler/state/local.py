@@ -15,7 +15,7 @@ import os
 import time
 from dataclasses import asdict
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Mapping
 
 from reconciler.errors import LockError, StaleStateError, StateError
 from reconciler.privatefile import write_private
@@ -25,7 +25,7 @@ from reconciler.state.check import check
 
 
 class LocalStateStore:
-    def __init__(self, path: str | Path, env=None):
+    def __init__(self, path: str | Path, env: Mapping[str, str] | None = None):
         self.env = env  # RECONCILER_STATE_KEY, for secrets at rest
         self.path = Path(path)
         self.location = str(self.path)
