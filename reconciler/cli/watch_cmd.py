@@ -59,8 +59,9 @@ def _auto_apply(value: str | None) -> str | None:
 @variable_options
 @click.pass_obj
 @guarded
-def watch(g: Globals, paths, interval, auto_apply, jitter, metrics_port, metrics_host, log_format, notify_url,
-          parallelism) -> None:
+def watch(g: Globals, paths: tuple[str, ...], interval: str, auto_apply: str | None, jitter: str,
+          metrics_port: int | None, metrics_host: str, log_format: str, notify_url: str | None,
+          parallelism: int) -> None:
     """Keep watching: every interval plan, report what moved, and with --auto-apply heal it.
     Stops cleanly on SIGTERM or SIGINT (exit 0)."""
     from reconciler.runner import load_workspace
