@@ -29,7 +29,7 @@ from reconciler.instances import instances as expand_instances
 from reconciler.errors import ManifestError, Problem
 from reconciler.hints import did_you_mean
 from reconciler.model import Lifecycle, Manifest, Output, Position, Ref, Resource, Template
-from reconciler.validation import load_schema, schema_problems, validator_class, validator_for
+from reconciler.validation import LazyValidator, load_schema, schema_problems, validator_class, validator_for
 from reconciler.yamlread import Document, PositionView, read_documents
 
 MAX_FILE_BYTES = 10 * 1024 * 1024
@@ -476,7 +476,7 @@ def _envelope_problems(doc: dict, locate: Callable[[str], Position]) -> list[Pro
 
 
 @lru_cache(maxsize=1)
-def _resource_validator():
+def _resource_validator() -> LazyValidator:
     schema = load_schema("manifest.schema.json")
     return validator_class({**schema["$defs"]["resource"], "$defs": schema["$defs"]})
 
