@@ -40,7 +40,7 @@ from reconciler.diffing import _has_unknown
 from reconciler.errors import ApplyError, CreatedIncomplete, ReconcilerError
 from reconciler.http import describe_failure
 from reconciler.model import Action, ActionType
-from reconciler.planner import PlanResult, Step, _ignored, resolve, state_outputs
+from reconciler.planner import PlanResult, Step, ignored, resolve, state_outputs
 from reconciler.providers.base import Diff, Kind, KindContext, Live, Wanted
 from reconciler.scope import declaring_file
 from reconciler.sensitivity import derived_paths, field_names, register
@@ -307,7 +307,7 @@ class Applier:
             return step.diff
         diff = kind.diff(spec, _observed(step), last)
         ignore = step.resource.lifecycle.ignore_changes if step.resource else ()
-        diff.changes = [c for c in diff.changes if not _ignored(c.path, ignore)]
+        diff.changes = [c for c in diff.changes if not ignored(c.path, ignore)]
         return diff
 
     def _execute(self, step: Step, spec: dict | None) -> Any:

@@ -10,30 +10,15 @@ valid address parts; at most MAX_INSTANCES per block.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping
+from typing import Callable, Mapping
 
 from reconciler import expressions
 from reconciler.model import Position
 from reconciler.variables import describe_type
+from reconciler.walk import copy_plain
+from reconciler.yamlread import locate
 
 MAX_INSTANCES = 10_000  # per for_each / count block
-
-
-def _locate(positions: Mapping[str, Position], key: str) -> Position:
-    while key:
-        if key in positions:
-            return positions[key]
-        cut = max(key.rfind("."), key.rfind("["))
-        key = key[:cut] if cut > 0 else ""
-    return positions.get("") or next(iter(positions.values()), Position("?", 1, 1))
-
-
-def _copy(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _copy(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_copy(v) for v in value]
-    return value
 
 
 def _line_col(pos: Position) -> tuple[int, int]:
@@ -61,10 +46,10 @@ def instances(item: dict, address: str, item_pos: Position, positions: Mapping[s
 
     def report(path: str, message: str) -> None:
         failed.append(message)
-        problem(_locate(positions, f"{field}{'.' + path if path and not path.startswith('[') else path}")
+        problem(locate(positions, f"{field}{'.' + path if path and not path.startswith('[') else path}")
                      if path else pos, f"{address}.{field}", message)
 
-    value = expressions.walk(_copy(item[field]), field_scope, report)
+    value = expressions.walk(copy_plain(item[field]), field_scope, report)
     if failed:
         return []
     if field_scope.sensitive_paths:
@@ -85,7 +70,7 @@ def instances(item: dict, address: str, item_pos: Position, positions: Mapping[s
         pairs = []
         for i, element in enumerate(value):
             if isinstance(element, bool) or not isinstance(element, (str, int)):
-                problem(_locate(positions, f"for_each[{i}]"), f"{address}.for_each[{i}]",
+                problem(locate(positions, f"for_each[{i}]"), f"{address}.for_each[{i}]",
                              f"a for_each list holds strings (or numbers) that become instance keys, "
                              f"not {describe_type(element)}; use a mapping for other values")
                 return []
@@ -104,7 +89,7 @@ def instances(item: dict, address: str, item_pos: Position, positions: Mapping[s
     out: list[tuple[str, dict]] = []
     first: dict[str, int] = {}
     for key, element, where in pairs:
-        at = _locate(positions, where) if where in positions else pos
+        at = locate(positions, where) if where in positions else pos
         if not expressions.INSTANCE_KEY.match(key):
             problem(at, f"{address}.for_each", f"{key[:40]!r} is not a valid instance key (letters, "
                          "digits, '_', '-' and '.', at most 128; it becomes part of the address "

@@ -30,7 +30,8 @@ from reconciler.errors import ManifestError, Problem
 from reconciler.hints import did_you_mean
 from reconciler.model import Lifecycle, Manifest, Output, Position, Ref, Resource, Template
 from reconciler.validation import LazyValidator, load_schema, schema_problems, validator_class, validator_for
-from reconciler.yamlread import Document, PositionView, read_documents
+from reconciler.walk import copy_plain
+from reconciler.yamlread import Document, PositionView, locate, read_documents
 
 MAX_FILE_BYTES = 10 * 1024 * 1024
 SUFFIXES = (".yaml", ".yml")
@@ -241,10 +242,10 @@ class _Builder:
             var.problems = problems
             decl, given = var.decl, self.given.get(name)
             if given is not None:
-                var.value = _copy(given.value)
+                var.value = copy_plain(given.value)
             elif decl.has_default:
                 scope = expressions.Scope(self.env, self._no_nested_variables, refs=False, where="in variables")
-                var.value = expressions.walk(_copy(decl.default), scope,
+                var.value = expressions.walk(copy_plain(decl.default), scope,
                                              lambda path, message: problems.append(message))
             else:
                 var.reported = True
@@ -259,7 +260,7 @@ class _Builder:
             error = expressions.MissingValue if isinstance(var.problems[0], expressions.Missing) \
                 else expressions.ExpressionError
             raise error(f"variable '{name}' (at {var.position}): {var.problems[0]}")
-        return _copy(var.value)
+        return copy_plain(var.value)
 
     @staticmethod
     def _no_nested_variables(name: str) -> Any:
@@ -273,8 +274,8 @@ class _Builder:
         if self.backend is not None:
             block, _pos, positions = self.backend
             scope = expressions.Scope(self.env, self._credential, refs=False, where="in the backend block")
-            backend = expressions.walk(_copy(block), scope, lambda path, message: self.problem(
-                _locate(positions, path), f"backend.{path}", message))
+            backend = expressions.walk(copy_plain(block), scope, lambda path, message: self.problem(
+                locate(positions, path), f"backend.{path}", message))
         resources = self._resources()
         outputs = self._outputs()
         variables = {}
@@ -351,10 +352,10 @@ class _Builder:
             def report(path: str, message: str, name: str = name, positions: Mapping[str, Position] = positions,
                        prefix: str = prefix) -> None:
                 key = ".".join(p for p in (prefix, path) if p)
-                self.problem(_locate(positions, key) if positions else pos,
+                self.problem(locate(positions, key) if positions else pos,
                              ".".join(p for p in ("outputs", name, key) if p), message)
 
-            value = expressions.walk(_copy(value), scope, report)
+            value = expressions.walk(copy_plain(value), scope, report)
             out[name] = Output(name, value, pos, sensitive or bool(scope.sensitive_paths), description)
         return out
 
@@ -369,15 +370,15 @@ class _Builder:
             def report(path: str, message: str, positions: Mapping[str, Position] = positions, pname: str = pname,
                        sink: list[Problem] = sink) -> None:
                 # an unset env var waits until the provider is used; a malformed block does not
-                pos = _locate(positions, path)
+                pos = locate(positions, path)
                 self.problem(pos, f"providers.{pname}.{path}", message,
                              sink if isinstance(message, expressions.Missing) else None)
 
             merged = providers.setdefault(pname, {})
-            for key, value in expressions.walk(_copy(block), scope, report).items():
+            for key, value in expressions.walk(copy_plain(block), scope, report).items():
                 if key in merged and merged[key] != value:
-                    self.problem(_locate(positions, key), f"providers.{pname}.{key}",
-                                 f"set differently at {_locate(*origin[(pname, key)])}; set it once")
+                    self.problem(locate(positions, key), f"providers.{pname}.{key}",
+                                 f"set differently at {locate(*origin[(pname, key)])}; set it once")
                     continue
                 merged[key] = value
                 origin.setdefault((pname, key), (positions, key))  # located only if it conflicts
@@ -407,7 +408,7 @@ class _Builder:
             for key, instance in instances:
                 spec = item.get("spec")
                 out.append(self._resource(item, kind, f"{name}[{key}]", item_pos, positions,
-                                          _copy(spec), instance, said))
+                                          copy_plain(spec), instance, said))
             expanded[address] = [f"{address}[{key}]" for key, _ in instances]
         if expanded:  # depends_on a whole for_each / count block: on each of its instances
             for r in out:
@@ -510,24 +511,6 @@ def _plainly_valid(item: Any) -> bool:
 def _sub(positions: Mapping[str, Position], prefix: str) -> Mapping[str, Position]:
     """Positions under `prefix`, keyed relative to it ("" for the prefix itself)."""
     return PositionView(positions, prefix)
-
-
-def _locate(positions: Mapping[str, Position], key: str) -> Position:
-    while key:
-        if key in positions:
-            return positions[key]
-        cut = max(key.rfind("."), key.rfind("["))
-        key = key[:cut] if cut > 0 else ""
-    return positions.get("") or next(iter(positions.values()), Position("?", 1, 1))
-
-
-def _copy(value: Any) -> Any:
-    """A fresh copy of plain YAML data (dicts, lists, scalars, references)."""
-    if isinstance(value, dict):
-        return {k: _copy(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_copy(v) for v in value]
-    return value
 
 
 def _kind_of(value: Any) -> str:

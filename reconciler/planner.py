@@ -117,7 +117,8 @@ def conflict_message(address: str, kind_name: str, lv: Live) -> str:
             f"Take it over with `reconciler import {address} {lv.id}`, or give the resource another name.")
 
 
-def _ignored(path: str, ignore: tuple[str, ...]) -> bool:
+def ignored(path: str, ignore: tuple[str, ...]) -> bool:
+    """Is a changed field under lifecycle.ignore_changes? (`spec.` may be written or not)"""
     for prefix in ignore:
         prefix = prefix[5:] if prefix.startswith("spec.") else prefix
         if path == prefix or path.startswith(prefix + "."):
@@ -286,7 +287,7 @@ def _plan_desired(resource: Resource, prior: ResourceState | None, lv: Live | No
         return Step(action, resource, None, prior, pending=pending, spec=spec)
     last_applied = applied_spec(prior, pending)
     diff = kind.diff(spec, lv, last_applied)
-    changes = [c for c in diff.changes if not _ignored(c.path, resource.lifecycle.ignore_changes)]
+    changes = [c for c in diff.changes if not ignored(c.path, resource.lifecycle.ignore_changes)]
     changes = _mark_derived(_mark_sensitive(changes, sensitive, derived), resource.sensitive_paths)
     diff = Diff(changes=changes, notes=list(diff.notes))
     adopt = prior is None

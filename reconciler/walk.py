@@ -63,3 +63,13 @@ def masked(value: Any, hide: Callable[[Any], bool], replacement: str,
     if isinstance(value, list):
         return [masked(v, hide, replacement, leaf) for v in value]
     return leaf(value) if leaf is not None else value
+
+
+def copy_plain(value: Any) -> Any:
+    """A fresh copy of plain YAML data (dicts, lists, scalars, references): what expression
+    evaluation may then fill in without touching the parsed manifest."""
+    if isinstance(value, dict):
+        return {k: copy_plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [copy_plain(v) for v in value]
+    return value

@@ -413,3 +413,14 @@ class PositionView(Mapping[str, Position]):
 
     def __len__(self) -> int:
         return sum(1 for _ in self)
+
+
+def locate(positions: Mapping[str, Position], key: str) -> Position:
+    """The position of a field key ("spec.details.vcpus"), or of its nearest parent that
+    has one (a value built by an expression has no position of its own)."""
+    while key:
+        if key in positions:
+            return positions[key]
+        cut = max(key.rfind("."), key.rfind("["))
+        key = key[:cut] if cut > 0 else ""
+    return positions.get("") or next(iter(positions.values()), Position("?", 1, 1))

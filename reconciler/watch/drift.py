@@ -18,7 +18,7 @@ from typing import Any
 
 from reconciler import walk
 from reconciler.diffing import left_diff
-from reconciler.planner import PlanResult
+from reconciler.planner import PlanResult, ignored
 from reconciler.providers.base import Live
 from reconciler.state.base import StateDoc
 
@@ -60,7 +60,7 @@ def find_drift(result: PlanResult, state: StateDoc, live: dict[str, Live | None]
             continue
         step = result.steps[d.address]
         ignore = step.resource.lifecycle.ignore_changes if step.resource else ()
-        fields = _moves([c for c in d.changes if not _ignored(c.path, ignore)], kinds.get(d.kind), live_first=False)
+        fields = _moves([c for c in d.changes if not ignored(c.path, ignore)], kinds.get(d.kind), live_first=False)
         if fields:
             out[d.address] = Moved(d.address, d.kind, "changed", fields)
     return out
@@ -78,20 +78,11 @@ def find_pending(result: PlanResult, state: StateDoc, kinds: dict[str, Any]) -> 
             out[address] = Moved(address, kind_name, "interrupted" if step.pending else "added")
         else:
             changes = left_diff(step.spec or {}, prior.last_applied, prior.last_applied)
-            changes = [c for c in changes if not _ignored(c.path, step.resource.lifecycle.ignore_changes)]
+            changes = [c for c in changes if not ignored(c.path, step.resource.lifecycle.ignore_changes)]
             fields = _moves(changes, kinds.get(kind_name), live_first=False)
             if fields:
                 out[address] = Moved(address, kind_name, "changed", fields)
     return out
-
-
-def _ignored(path: str, ignore: tuple[str, ...]) -> bool:
-    """lifecycle.ignore_changes, as the planner reads it."""
-    for prefix in ignore:
-        prefix = prefix[5:] if prefix.startswith("spec.") else prefix
-        if path == prefix or path.startswith(prefix + "."):
-            return True
-    return False
 
 
 def _moves(changes: list, kind: Any, live_first: bool) -> tuple[FieldMove, ...]:
