@@ -10,7 +10,7 @@ valid address parts; at most MAX_INSTANCES per block.
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Callable, Mapping
 
 from reconciler import expressions
 from reconciler.model import Position
@@ -25,7 +25,7 @@ def _line_col(pos: Position) -> tuple[int, int]:
     return (pos.line, pos.column)
 
 
-def instances(item: dict, address: str, item_pos: Position, positions: dict[str, Position],
+def instances(item: dict, address: str, item_pos: Position, positions: Mapping[str, Position],
               scope: Callable[[str], expressions.Scope],
               problem: Callable[[Position, str, str], None]) -> list[tuple[str, dict]] | None:
     """[(key, what ${each.*} / ${count.index} read)] for a for_each / count block;
@@ -41,7 +41,7 @@ def instances(item: dict, address: str, item_pos: Position, positions: dict[str,
         return []
     field = "for_each" if has_each else "count"
     pos = positions.get(field, item_pos)
-    scope = scope(field)
+    field_scope = scope(field)
     failed: list[str] = []
 
     def report(path: str, message: str) -> None:
@@ -49,10 +49,10 @@ def instances(item: dict, address: str, item_pos: Position, positions: dict[str,
         problem(locate(positions, f"{field}{'.' + path if path and not path.startswith('[') else path}")
                      if path else pos, f"{address}.{field}", message)
 
-    value = expressions.walk(copy_plain(item[field]), scope, report)
+    value = expressions.walk(copy_plain(item[field]), field_scope, report)
     if failed:
         return []
-    if scope.sensitive_paths:
+    if field_scope.sensitive_paths:
         problem(pos, f"{address}.{field}", f"{field} cannot use a sensitive variable: its keys "
                      "become addresses, which plans show")
         return []
@@ -86,7 +86,8 @@ def instances(item: dict, address: str, item_pos: Position, positions: dict[str,
         problem(pos, f"{address}.for_each", f"for_each has {len(pairs):,} keys; the limit is "
                      f"{MAX_INSTANCES:,}")
         return []
-    out, first = [], {}
+    out: list[tuple[str, dict]] = []
+    first: dict[str, int] = {}
     for key, element, where in pairs:
         at = locate(positions, where) if where in positions else pos
         if not expressions.INSTANCE_KEY.match(key):

@@ -22,14 +22,14 @@ import os
 import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from reconciler import expressions, variables as varmod
 from reconciler.instances import instances as expand_instances
 from reconciler.errors import ManifestError, Problem
 from reconciler.hints import did_you_mean
 from reconciler.model import Lifecycle, Manifest, Output, Position, Ref, Resource, Template
-from reconciler.validation import load_schema, schema_problems, validator_class, validator_for
+from reconciler.validation import LazyValidator, load_schema, schema_problems, validator_class, validator_for
 from reconciler.walk import copy_plain
 from reconciler.yamlread import Document, PositionView, locate, read_documents
 
@@ -72,7 +72,7 @@ def load_manifest(paths: Sequence[str | Path], env: Mapping[str, str] | None = N
     return manifest
 
 
-def _order(files: list[Path]):
+def _order(files: list[Path]) -> Callable[[Problem], tuple[int, int, int]]:
     rank = {str(f): i for i, f in enumerate(files)}
     return lambda p: (rank.get(p.file, -1), p.line, p.column)
 
@@ -135,7 +135,7 @@ def _read(f: Path, problems: list[Problem]) -> str | None:
 
 # -- documents -> Manifest -----------------------------------------------------------------
 class _Variable:
-    def __init__(self, decl: varmod.Declaration, positions: dict[str, Position]):
+    def __init__(self, decl: varmod.Declaration, positions: Mapping[str, Position]):
         self.decl, self.position, self.positions = decl, decl.position, positions
         self.value: Any = None
         self.problems: list[str] | None = None  # None: not evaluated yet
@@ -151,17 +151,17 @@ class _Builder:
         self.require_values = require_values
         self.given: dict[str, varmod.Given] = {}
         self.variables: dict[str, _Variable] = {}
-        self.raw_outputs: dict[str, tuple[Any, Position, dict[str, Position]]] = {}
+        self.raw_outputs: dict[str, tuple[Any, Position, Mapping[str, Position]]] = {}
         self.credential_names: set[str] = set()
-        self.raw_providers: list[tuple[str, Any, dict[str, Position]]] = []  # (name, block, positions)
-        self.backend: tuple[dict, Position, dict[str, Position]] | None = None
-        self.raw_resources: list[tuple[str, int, dict, Position, dict[str, Position]]] = []
+        self.raw_providers: list[tuple[str, Any, Mapping[str, Position]]] = []  # (name, block, positions)
+        self.backend: tuple[dict, Position, Mapping[str, Position]] | None = None
+        self.raw_resources: list[tuple[str, int, dict, Position, Mapping[str, Position]]] = []
         self._folders: dict[str, str] = {}  # manifest file -> its folder
 
     def problem(self, pos: Position, path: str, message: str, sink: list | None = None) -> None:
         (self.problems if sink is None else sink).append(Problem(pos.file, pos.line, pos.column, path, str(message)))
 
-    def locator(self, doc: Document):
+    def locator(self, doc: Document) -> Callable[[str], Position]:
         def locate(key: str) -> Position:
             while key:
                 if key in doc.positions:
@@ -224,7 +224,7 @@ class _Builder:
             return {}
         return {i: PositionView(doc.positions, f"resources[{i}]") for i in range(len(resources))}
 
-    def _backend(self, block: dict, pos: Position, positions: dict[str, Position]) -> None:
+    def _backend(self, block: dict, pos: Position, positions: Mapping[str, Position]) -> None:
         if self.backend is not None and self.backend[0] != block:
             self.problem(pos, "backend", f"backend is declared differently at {self.backend[1]}; "
                          "declare it once")
@@ -238,14 +238,15 @@ class _Builder:
             raise expressions.ExpressionError(f"variable '{name}' is not defined under variables:"
                                               + did_you_mean(name, self.variables))
         if var.problems is None:
-            var.problems = []
+            problems: list[str] = []
+            var.problems = problems
             decl, given = var.decl, self.given.get(name)
             if given is not None:
                 var.value = copy_plain(given.value)
             elif decl.has_default:
                 scope = expressions.Scope(self.env, self._no_nested_variables, refs=False, where="in variables")
                 var.value = expressions.walk(copy_plain(decl.default), scope,
-                                             lambda path, message: var.problems.append(message))
+                                             lambda path, message: problems.append(message))
             else:
                 var.reported = True
             wrong = None if var.problems else varmod.type_problem(var.value, decl.type, decl.sensitive)
@@ -315,11 +316,12 @@ class _Builder:
             wrong = varmod.type_problem(given.value if given else decl.default, decl.type, decl.sensitive)
             if not wrong:
                 continue
-            if given is not None and given.position is None:
+            if given is None:
+                self.problem(decl.default_position or decl.position, f"variables.{name}", wrong)
+            elif given.position is None:
                 self.problems.append(varmod.InputProblem(given.origin, 0, 0, f"variables.{name}", wrong))
             else:
-                self.problem(given.position if given else decl.default_position or decl.position,
-                             f"variables.{name}", wrong)
+                self.problem(given.position, f"variables.{name}", wrong)
         if self.inputs and self.inputs.recorded:
             values = {}
             for name in self.variables:
@@ -342,11 +344,13 @@ class _Builder:
                 if not isinstance(flag, bool):
                     self.problem(positions.get("sensitive", pos), f"outputs.{name}.sensitive", "expected true or false")
                 sensitive = flag is True
-                description = block.get("description") if isinstance(block.get("description"), str) else ""
+                given_description = block.get("description")
+                description = given_description if isinstance(given_description, str) else ""
             scope = expressions.Scope(self.env, self.variable, refs=True, sensitive=self.sensitive_names,
                                       sensitive_paths=set())
 
-            def report(path: str, message: str, name=name, positions=positions, prefix=prefix) -> None:
+            def report(path: str, message: str, name: str = name, positions: Mapping[str, Position] = positions,
+                       prefix: str = prefix) -> None:
                 key = ".".join(p for p in (prefix, path) if p)
                 self.problem(locate(positions, key) if positions else pos,
                              ".".join(p for p in ("outputs", name, key) if p), message)
@@ -363,7 +367,8 @@ class _Builder:
             sink = sinks.setdefault(pname, [])
             scope = expressions.Scope(self.env, self._credential, refs=False, where="in the providers block")
 
-            def report(path: str, message: str, positions=positions, pname=pname, sink=sink) -> None:
+            def report(path: str, message: str, positions: Mapping[str, Position] = positions, pname: str = pname,
+                       sink: list[Problem] = sink) -> None:
                 # an unset env var waits until the provider is used; a malformed block does not
                 pos = locate(positions, path)
                 self.problem(pos, f"providers.{pname}.{path}", message,
@@ -415,7 +420,7 @@ class _Builder:
         return expressions.Scope(self.env, self.variable, refs=False, where=f"in {field} (it must be known before "
                                  "any API call)", sensitive=self.sensitive_names, sensitive_paths=set())
 
-    def _resource(self, item: dict, kind: str, name: str, item_pos: Position, positions: dict[str, Position],
+    def _resource(self, item: dict, kind: str, name: str, item_pos: Position, positions: Mapping[str, Position],
                   spec: Any, instance: dict | None, said: set | None) -> Resource:
         base_dir = self._folders.get(item_pos.file)
         if base_dir is None:  # once per file: pathlib per resource cost 0.1 ms each
@@ -423,7 +428,7 @@ class _Builder:
         resource = Resource(kind=kind, name=name, spec={}, position=item_pos, positions=positions,
                             base_dir=base_dir)
 
-        def report(path: str, message: str, r=resource) -> None:
+        def report(path: str, message: str, r: Resource = resource) -> None:
             pos = r.where(f"spec.{path}" if path else "spec")
             if said is not None:
                 if (pos, path, str(message)) in said:
@@ -455,7 +460,7 @@ _KIND = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 
 
-def _envelope_problems(doc: dict, locate) -> list[Problem]:
+def _envelope_problems(doc: dict, locate: Callable[[str], Position]) -> list[Problem]:
     """manifest.schema.json on one document. jsonschema takes ~0.2 ms per resource, so
     resources that are plainly valid (the common case) skip it; the rest get its
     precise messages."""
@@ -472,7 +477,7 @@ def _envelope_problems(doc: dict, locate) -> list[Problem]:
 
 
 @lru_cache(maxsize=1)
-def _resource_validator():
+def _resource_validator() -> LazyValidator:
     schema = load_schema("manifest.schema.json")
     return validator_class({**schema["$defs"]["resource"], "$defs": schema["$defs"]})
 

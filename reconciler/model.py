@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any
+from typing import Any, Mapping
 
 
 @dataclass(frozen=True)
@@ -79,7 +79,7 @@ class Resource:
     deletion_policy: str | None = None  # None = the kind's default
     depends_on: list[str] = field(default_factory=list)  # explicit extra edges (addresses)
     # where each field stands: "spec.details.vcpus", "spec.files[2].path", "lifecycle" -> Position
-    positions: dict[str, Position] = field(default_factory=dict)
+    positions: Mapping[str, Position] = field(default_factory=dict)  # a view of the file's positions
     base_dir: str = "."  # folder of the manifest file: relative file paths start here
     # spec paths ("properties.token") whose value came from a sensitive variable
     sensitive_paths: set[str] = field(default_factory=set)

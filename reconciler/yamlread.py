@@ -52,7 +52,8 @@ class Document:
     value: Any
     position: Position  # where the document's content starts
     # "resources[3].spec.details" -> the field's key (mapping entry) or the item (list entry)
-    positions: dict[str, Position] = field(default_factory=dict)
+    # a dict while reading; a Positions view (the deeper ones read on demand) after read_documents
+    positions: Mapping[str, Position] = field(default_factory=dict)
 
 
 def _tag(tag: str) -> str:
@@ -92,14 +93,14 @@ class _Reader:
         self.positions: dict[str, Position] = {}
         self.doc_pos: Position | None = None
 
-    def pos(self, mark) -> Position:
+    def pos(self, mark: yaml.Mark) -> Position:
         return Position(self.file, mark.line + 1, mark.column + 1)
 
     def problem(self, pos: Position, path: str, message: str) -> None:
         self.problems.append(Problem(pos.file, pos.line, pos.column, path, message))
 
     # -- where the next value goes (hot path: ~300,000 events for 10,000 resources) -----
-    def _slot(self, mark) -> str | None:
+    def _slot(self, mark: yaml.Mark) -> str | None:
         """The path of the value about to start, or None when it is a mapping key."""
         if not self.stack:
             return ""
@@ -111,7 +112,7 @@ class _Reader:
             return path
         return None if top.expecting_key else top.key_path
 
-    def _put(self, value: Any, size: int, mark, anchor: str | None) -> None:
+    def _put(self, value: Any, size: int, mark: yaml.Mark, anchor: str | None) -> None:
         if anchor:
             self.anchors[anchor] = (value, size)
         if not self.stack:
@@ -189,7 +190,7 @@ class _Reader:
         self.problem(self.pos(event.start_mark), path, f"unsupported YAML tag {_tag(event.tag)}")
         return None
 
-    def start(self, event, container: Any, allowed: set) -> None:
+    def start(self, event: yaml.Event, container: Any, allowed: set) -> None:
         pos = self.pos(event.start_mark)
         path = self._slot(event.start_mark)
         if path is None:
@@ -351,19 +352,19 @@ class _ReadAgain:
     def __init__(self, text: str, file: str):
         self.text: str | None = text
         self.file = file
-        self.docs: list[dict[str, Position]] | None = None
+        self.docs: list[Mapping[str, Position]] | None = None
 
-    def positions(self, index: int) -> dict[str, Position]:
+    def positions(self, index: int) -> Mapping[str, Position]:
         if self.docs is None:
             self.docs = [d.positions for d in _Reader(self.file, [], record_all=True).run(self.text or "")]
             self.text = None
         return self.docs[index] if index < len(self.docs) else {}
 
 
-class Positions(Mapping):
+class Positions(Mapping[str, Position]):
     """A document's positions: the shallow ones at hand, the rest read again on demand."""
 
-    def __init__(self, shallow: dict[str, Position], again: _ReadAgain, index: int):
+    def __init__(self, shallow: Mapping[str, Position], again: _ReadAgain, index: int):
         self._shallow, self._again, self._index = shallow, again, index
         self._full: dict[str, Position] | None = None
 
@@ -386,7 +387,7 @@ class Positions(Mapping):
         return len(self._all())
 
 
-class PositionView(Mapping):
+class PositionView(Mapping[str, Position]):
     """The positions under one path, keyed relative to it ("" is the path itself), without
     copying them: `resources[3]` of a document gives a resource its "spec.x" positions."""
 

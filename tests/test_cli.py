@@ -143,3 +143,16 @@ def test_second_apply_fails_at_once_naming_the_lock_holder(api, project):
     with store.lock("apply"):
         code, out = run("apply", str(d), "--auto-approve")
     assert code == 1 and "locked" in out and "pid" in out
+
+
+def test_unprotecting_a_create_that_did_not_finish_is_one_line(api, project):
+    d = project(TWO)
+    run("apply", str(d), "--auto-approve")
+    state_file = d / ".reconciler" / "state.json"
+    doc = json.loads(state_file.read_text())
+    doc["pending"]["test.item.extra"] = {"kind": "test.item", "spec": {"name": "extra"}, "started_at": 0}
+    state_file.write_text(json.dumps(doc))
+    code, out = run("state", "unprotect", "test.item.extra", str(d))
+    assert code == 1 and "internal error" not in out
+    assert "did not finish" in out and len([ln for ln in out.splitlines() if ln.strip()]) == 1, out
+    assert run("state", "unprotect", "test.item.base", str(d))[0] == 0

@@ -5,6 +5,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Mapping
 
 import click
 
@@ -17,10 +18,17 @@ from reconciler.errors import PlanError
 from reconciler.model import Plan
 from reconciler.planner import PlanOptions
 
+if TYPE_CHECKING:
+    from reconciler.model import Manifest
+    from reconciler.planner import PlanResult
+    from reconciler.providers.base import Kind
+    from reconciler.runner import Workspace
+    from reconciler.state.base import StateDoc, StateStore
+
 PLAN_SUFFIXES = (".yaml", ".yml")
 
 
-def secrets_note(store, state, had_secrets: bool) -> str | None:
+def secrets_note(store: StateStore, state: StateDoc, had_secrets: bool) -> str | None:
     """Said once: by the apply that first writes a secret into a clear-text state."""
     if had_secrets or not any(r.secrets for r in state.resources.values()):
         return None
@@ -46,7 +54,8 @@ def validate(g: Globals, paths: tuple[str, ...]) -> None:
     click.echo(f"Valid: {len(ws.manifest.resources)} resources in {len(ws.manifest.files)} files.")
 
 
-def _make_plan(g: Globals, paths: list[str], options: PlanOptions, store=None):
+def _make_plan(g: Globals, paths: list[str], options: PlanOptions, store: StateStore | None = None
+               ) -> tuple[Workspace, StateStore, StateDoc, PlanResult]:
     from reconciler.runner import plan as run_plan
 
     ws = workspace(paths)
@@ -72,7 +81,8 @@ def _make_plan(g: Globals, paths: list[str], options: PlanOptions, store=None):
 @variable_options
 @click.pass_obj
 @guarded
-def plan(g: Globals, paths, out, fmt, detailed_exitcode, refresh_only, destroy, targets, excludes, replace):
+def plan(g: Globals, paths: tuple[str, ...], out: str | None, fmt: str, detailed_exitcode: bool, refresh_only: bool,
+         destroy: bool, targets: tuple[str, ...], excludes: tuple[str, ...], replace: tuple[str, ...]) -> None:
     """Show what apply would change, and why."""
     paths_l = list(paths) or ["."]
     options = PlanOptions(tuple(targets), tuple(excludes), tuple(replace), destroy, refresh_only)
@@ -96,7 +106,7 @@ def plan(g: Globals, paths, out, fmt, detailed_exitcode, refresh_only, destroy, 
         sys.exit(2)
 
 
-def _recorded_variables(manifest) -> dict:
+def _recorded_variables(manifest: Manifest) -> dict:
     from reconciler.http import SECRET_KEYS
     from reconciler.variables import record
 
@@ -120,7 +130,7 @@ def _confirm(auto_approve: bool, what: str) -> None:
         sys.exit(1)
 
 
-def _moved_inputs(saved_inputs: dict, result, ws) -> list[str]:
+def _moved_inputs(saved_inputs: dict, result: PlanResult, ws: Workspace) -> list[str]:
     """Every resolved value and local file against the pins the plan file holds."""
     from reconciler import pins
 
@@ -201,7 +211,7 @@ def _run_apply(g: Globals, paths: list[str], options: PlanOptions, auto_approve:
         ws.close()
 
 
-def _record_outputs(ws, store, state, options: PlanOptions) -> None:
+def _record_outputs(ws: Workspace, store: StateStore, state: StateDoc, options: PlanOptions) -> None:
     """Top-level outputs from what the state now holds, kept in the state."""
     if options.refresh_only:
         return
@@ -222,7 +232,8 @@ def _record_outputs(ws, store, state, options: PlanOptions) -> None:
 @variable_options
 @click.pass_obj
 @guarded
-def apply(g: Globals, paths, auto_approve, parallelism, lock_timeout, refresh_only, targets, excludes, replace):
+def apply(g: Globals, paths: tuple[str, ...], auto_approve: bool, parallelism: int, lock_timeout: str, refresh_only: bool,
+          targets: tuple[str, ...], excludes: tuple[str, ...], replace: tuple[str, ...]) -> None:
     """Make the live services match the manifests (or apply a saved PLANFILE exactly)."""
     paths_l = list(paths) or ["."]
     if _is_planfile(paths_l):
@@ -248,7 +259,8 @@ def apply(g: Globals, paths, auto_approve, parallelism, lock_timeout, refresh_on
         _run_apply(g, paths_l, options, auto_approve, parallelism, parse_duration(lock_timeout))
 
 
-def _record_refresh(store, state, result, kinds, approved: bool) -> None:
+def _record_refresh(store: StateStore, state: StateDoc, result: PlanResult, kinds: Mapping[str, Kind],
+                    approved: bool) -> None:
     """apply --refresh-only: the live values become the state's; nothing in the services changes."""
     from reconciler import drift as driftmod
 
@@ -277,7 +289,8 @@ def _record_refresh(store, state, result, kinds, approved: bool) -> None:
 @variable_options
 @click.pass_obj
 @guarded
-def destroy(g: Globals, paths, auto_approve, parallelism, lock_timeout, targets, excludes, replace):
+def destroy(g: Globals, paths: tuple[str, ...], auto_approve: bool, parallelism: int, lock_timeout: str,
+            targets: tuple[str, ...], excludes: tuple[str, ...], replace: tuple[str, ...]) -> None:
     """Destroy everything the state manages, in reverse dependency order."""
     if replace:
         raise PlanError("destroy --replace makes no sense: destroy replaces nothing "
@@ -320,7 +333,7 @@ def show(g: Globals, planfile: str, fmt: str, split_dir: str | None) -> None:
 @variable_options
 @click.pass_obj
 @guarded
-def drift(g: Globals, paths, fmt) -> None:
+def drift(g: Globals, paths: tuple[str, ...], fmt: str) -> None:
     """For scheduled jobs: what changed in the live services since the last apply (edits to
     the manifests are pending changes, not drift). Exit 0 none, 1 error, 2 drift."""
     paths_l = list(paths) or ["."]
@@ -337,7 +350,7 @@ def drift(g: Globals, paths, fmt) -> None:
 @variable_options
 @click.pass_obj
 @guarded
-def graph_cmd(g: Globals, paths) -> None:
+def graph_cmd(g: Globals, paths: tuple[str, ...]) -> None:
     """The dependency graph in Graphviz DOT."""
     ws = workspace(list(paths) or ["."])
     click.echo(graphmod.to_dot(graphmod.build(ws.manifest.resources)), nl=False)

@@ -7,7 +7,7 @@ import os
 import re
 import sys
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator, NoReturn, ParamSpec, TypeVar
 
 import click
 
@@ -15,6 +15,14 @@ from reconciler.cli.root import Globals
 from reconciler.cli.variables_opt import current_inputs
 from reconciler.errors import ReconcilerError
 from reconciler.model import Plan
+
+if TYPE_CHECKING:
+    from reconciler.runner import Workspace
+    from reconciler.state.base import StateStore
+
+P = ParamSpec("P")
+R = TypeVar("R")
+FC = TypeVar("FC", bound=Callable[..., Any])  # a click command function
 
 
 def manifest_root(paths: list[str]) -> Path:
@@ -46,7 +54,7 @@ def sandbox(g: Globals, paths: list[str]) -> Iterator[None]:
         server.stop()
 
 
-def open_store(g: Globals, paths: list[str], backend: dict | None = None):
+def open_store(g: Globals, paths: list[str], backend: dict | None = None) -> StateStore:
     root = manifest_root(paths)
     flag = g.state
     if flag is None and g.sandbox and "RECONCILER_STATE" not in os.environ:
@@ -62,14 +70,14 @@ def providers(names: set[str] | None = None) -> dict[str, Any]:
     return load_providers(names)
 
 
-def workspace(paths: list[str]):
+def workspace(paths: list[str]) -> Workspace:
     from reconciler.runner import load_workspace
 
     return load_workspace(paths, _provider_loader(), progress=lambda m: click.echo(f"    {m}", err=True),
                           inputs=current_inputs())
 
 
-def _provider_loader():
+def _provider_loader() -> Callable[[set[str] | None], dict[str, Any]]:
     """providers() as a loader of the named providers only; a stand-in that takes no
     names (tests put one in) gives all of its providers."""
     import inspect
@@ -100,17 +108,17 @@ def parse_duration(text: str | None) -> float:
     return float(m.group(1)) * {"ms": 0.001, "s": 1, "m": 60, "h": 3600, None: 1}[m.group(2)]
 
 
-def fail(message: str) -> None:
+def fail(message: str) -> NoReturn:
     click.echo(f"Error: {message}", err=True)
     sys.exit(1)
 
 
-def guarded(fn):
+def guarded(fn: Callable[P, R]) -> Callable[P, R]:
     """Every known error becomes `Error: ...` and exit 1; no traceback unless --debug."""
     import functools
 
     @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return fn(*args, **kwargs)
         except ReconcilerError as e:
@@ -134,21 +142,21 @@ def guarded(fn):
     return wrapper
 
 
-def _set_sandbox(ctx: click.Context, param, value: bool) -> None:
+def _set_sandbox(ctx: click.Context, param: click.Parameter, value: bool) -> None:
     if value and ctx.obj is not None:
         ctx.obj.sandbox = True
 
 
-def sandbox_option(fn=None, *, hidden: bool = False):
+def sandbox_option(fn: FC | None = None, *, hidden: bool = False) -> Any:  # FC, or a decorator of one
     """`--sandbox` after the command too (`reconciler apply examples/ --sandbox`); hidden
     where a command makes no API call (accepted, so a script that passes it still runs)."""
-    def decorate(f):
+    def decorate(f: FC) -> FC:
         return click.option("--sandbox", is_flag=True, expose_value=False, callback=_set_sandbox, hidden=hidden,
                             is_eager=True, help="Run against the built-in emulator.")(f)
     return decorate(fn) if fn is not None else decorate
 
 
-def target_options(fn):
+def target_options(fn: FC) -> FC:
     fn = click.option("--target", "targets", multiple=True, metavar="ADDR",
                       help="Only this resource and what it depends on (repeatable).")(fn)
     fn = click.option("--exclude", "excludes", multiple=True, metavar="ADDR",

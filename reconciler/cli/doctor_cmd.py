@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import os
 
+from typing import TYPE_CHECKING
+
 import click
 
 from reconciler import doctor as doc
 from reconciler.cli.common import guarded, sandbox, sandbox_option, workspace
 from reconciler.cli.root import Globals, main
+
+if TYPE_CHECKING:
+    from reconciler.runner import Workspace
 
 # removed from the JSON report wherever they appear: secrets, and what names the account
 SECRET_FIELDS = ("password", "token", "email", "domain", "host", "endpoint", "project")
@@ -23,12 +28,12 @@ SECRET_ENV = ("VALDI_PASSWORD", "VALDI_EMAIL", "VALDI_ENDPOINT", "VALOHAI_TOKEN"
 @sandbox_option
 @click.pass_obj
 @guarded
-def doctor(g: Globals, paths, fmt) -> None:
+def doctor(g: Globals, paths: tuple[str, ...], fmt: str) -> None:
     """Check, read-only, that each configured service answers as the providers expect.
     Exit 0 when all is well, 1 with one line per problem."""
-    paths = list(paths)
-    with sandbox(g, paths):
-        ws = workspace(paths)
+    path_list = list(paths)
+    with sandbox(g, path_list):
+        ws = workspace(path_list)
         try:
             findings = doc.run(_services(ws), {name: p.doctor for name, p in ws.providers.items()
                                                if hasattr(p, "doctor")})
@@ -43,7 +48,7 @@ def doctor(g: Globals, paths, fmt) -> None:
     raise SystemExit(doc.exit_code(findings))
 
 
-def _services(ws) -> dict:
+def _services(ws: Workspace) -> dict:  # name -> a function giving its client
     """Every provider the manifests configure (`providers:`) or use (a resource's kind)."""
     used = {ws.kind_provider[r.kind] for r in ws.manifest.resources if r.kind in ws.kind_provider}
     names = [n for n in ws.providers if n in used or n in (ws.manifest.providers or {})]

@@ -19,7 +19,7 @@ from reconciler.cli.variables_opt import variable_options
 @variable_options
 @click.pass_obj
 @guarded
-def import_cmd(g: Globals, address: str, remote_id: str, paths) -> None:
+def import_cmd(g: Globals, address: str, remote_id: str, paths: tuple[str, ...]) -> None:
     """Record the live object REMOTE_ID as the manifest's resource ADDRESS."""
     from reconciler.runner import declared_resource, import_object
 

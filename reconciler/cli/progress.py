@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import click
 
 from reconciler.model import Action
 from reconciler.render.text import render_apply_line
+
+if TYPE_CHECKING:
+    from rich.text import Text
 
 PLAIN_EVERY = 10.0  # seconds between repeated plain status lines of one resource
 
@@ -80,7 +83,7 @@ class ApplyDisplay:
             rows.append(f"{self.finished} of {self.total} done")
         return rows
 
-    def __rich__(self):
+    def __rich__(self) -> Text:
         from rich.text import Text
 
         return Text("\n".join(self.lines()))

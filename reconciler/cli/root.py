@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from typing import Any
 
 import click
 
@@ -23,18 +24,18 @@ class RootGroup(click.Group):
     present" (plan --detailed-exitcode, drift), so `|| test $? -eq 2` in a pipeline
     never lets a mistyped flag through."""
 
-    def make_context(self, *args, **kwargs):
+    def make_context(self, *args: Any, **kwargs: Any) -> click.Context:
         try:
             return super().make_context(*args, **kwargs)
         except click.UsageError as e:
-            e.exit_code = 1
+            e.exit_code = 1  # type: ignore[misc]  # click types it ClassVar; main() exits with the instance's
             raise
 
-    def invoke(self, ctx: click.Context):
+    def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except click.UsageError as e:
-            e.exit_code = 1
+            e.exit_code = 1  # type: ignore[misc]  # click types it ClassVar; main() exits with the instance's
             raise
 
 
@@ -67,12 +68,13 @@ def _start_debug_log() -> None:
     logging.getLogger("httpcore").setLevel(logging.WARNING)
 
 
-def _late_no_color(ctx: click.Context, param, value: bool) -> None:
-    if value and ctx.find_object(Globals) is not None:
-        ctx.find_object(Globals).color = False
+def _late_no_color(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    found = ctx.find_object(Globals) if value else None
+    if found is not None:
+        found.color = False
 
 
-def _late_debug(ctx: click.Context, param, value: bool) -> None:
+def _late_debug(ctx: click.Context, param: click.Parameter, value: bool) -> None:
     g = ctx.find_object(Globals)
     if value and g is not None and not g.debug:
         g.debug = True

@@ -14,7 +14,7 @@ from reconciler.cli.state_cmds import _guarded, _store, state
 @click.argument("paths", nargs=-1, type=click.Path())
 @click.pass_obj
 @_guarded
-def unlock_cmd(g: Globals, lock_id: str, paths) -> None:
+def unlock_cmd(g: Globals, lock_id: str, paths: tuple[str, ...]) -> None:
     """Release a lock left by a killed run (PostgreSQL: ends the session holding it)."""
     _store(g, paths).unlock(lock_id)
     click.echo(f"Released lock {lock_id}.")
@@ -25,7 +25,7 @@ def unlock_cmd(g: Globals, lock_id: str, paths) -> None:
 @click.argument("paths", nargs=-1, type=click.Path())
 @click.pass_obj
 @_guarded
-def history_cmd(g: Globals, limit: int, paths) -> None:
+def history_cmd(g: Globals, limit: int, paths: tuple[str, ...]) -> None:
     """Past serials of the state: when, who, which command, what changed (PostgreSQL)."""
     from reconciler.errors import StateError
 
@@ -46,7 +46,7 @@ def history_cmd(g: Globals, limit: int, paths) -> None:
 @click.argument("paths", nargs=-1, type=click.Path())
 @click.pass_obj
 @_guarded
-def migrate_cmd(g: Globals, target: str, paths) -> None:
+def migrate_cmd(g: Globals, target: str, paths: tuple[str, ...]) -> None:
     """Move the state to another store without changing it (lineage, serial, content)."""
     from reconciler.errors import StateError
     from reconciler.state.select import open_location

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING, Any, Callable, ParamSpec, TypeVar
 
 import click
 
@@ -9,8 +10,14 @@ from reconciler.sensitivity import mask_paths
 
 from reconciler.cli.root import Globals, main
 
+if TYPE_CHECKING:
+    from reconciler.state.base import StateDoc, StateStore
 
-def _store(g: Globals, paths: tuple[str, ...]):
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _store(g: Globals, paths: tuple[str, ...]) -> StateStore:
     from reconciler.cli.common import open_store
 
     return open_store(g, list(paths) or ["."])
@@ -21,7 +28,7 @@ def state() -> None:
     """Inspect or edit the state (which live objects the manifests own)."""
 
 
-def _guarded(fn):
+def _guarded(fn: Callable[P, R]) -> Callable[P, R]:
     from reconciler.cli.common import guarded
     return guarded(fn)
 
@@ -30,7 +37,7 @@ def _guarded(fn):
 @click.argument("paths", nargs=-1, type=click.Path())
 @click.pass_obj
 @_guarded
-def list_cmd(g: Globals, paths) -> None:
+def list_cmd(g: Globals, paths: tuple[str, ...]) -> None:
     """Every address the state manages, with its remote id."""
     doc = _store(g, paths).read()
     for address, rs in sorted(doc.resources.items()):
@@ -45,7 +52,7 @@ def list_cmd(g: Globals, paths) -> None:
 @click.argument("paths", nargs=-1, type=click.Path())
 @click.pass_obj
 @_guarded
-def show_cmd(g: Globals, address: str, paths) -> None:
+def show_cmd(g: Globals, address: str, paths: tuple[str, ...]) -> None:
     """One resource's state, secrets masked."""
     from reconciler.errors import StateError
 
@@ -60,14 +67,14 @@ def show_cmd(g: Globals, address: str, paths) -> None:
     click.echo(json.dumps(body, indent=2, sort_keys=True))
 
 
-def _mask(value):
+def _mask(value: Any) -> Any:
     from reconciler import walk
     from reconciler.sensitivity import secret_key
 
     return walk.masked(value, secret_key, "(sensitive)")
 
 
-def _edit(g: Globals, paths, address: str, change) -> None:
+def _edit(g: Globals, paths: tuple[str, ...], address: str, change: Callable[[StateDoc], None]) -> None:
     from reconciler.errors import StateError
 
     store = _store(g, paths)
@@ -84,9 +91,9 @@ def _edit(g: Globals, paths, address: str, change) -> None:
 @click.argument("paths", nargs=-1, type=click.Path())
 @click.pass_obj
 @_guarded
-def rm_cmd(g: Globals, address: str, paths) -> None:
+def rm_cmd(g: Globals, address: str, paths: tuple[str, ...]) -> None:
     """Stop managing ADDRESS without touching the live object."""
-    def change(doc):
+    def change(doc: StateDoc) -> None:
         doc.resources.pop(address, None)
         doc.pending.pop(address, None)
     _edit(g, paths, address, change)
@@ -98,9 +105,14 @@ def rm_cmd(g: Globals, address: str, paths) -> None:
 @click.argument("paths", nargs=-1, type=click.Path())
 @click.pass_obj
 @_guarded
-def unprotect_cmd(g: Globals, address: str, paths) -> None:
+def unprotect_cmd(g: Globals, address: str, paths: tuple[str, ...]) -> None:
     """Lift prevent_destroy remembered for ADDRESS, so a plan may destroy it."""
-    def change(doc):
+    def change(doc: StateDoc) -> None:
+        from reconciler.errors import StateError
+
+        if address not in doc.resources:  # only a journaled create: nothing was protected yet
+            raise StateError(f"{address} is a create that did not finish (pending), not a protected "
+                             "resource: nothing to unprotect; the next apply finishes or retries it")
         doc.resources[address].protected = False
     _edit(g, paths, address, change)
     click.echo(f"{address} is no longer protected; the next plan may destroy it.")

@@ -4,12 +4,16 @@ The values are kept on the command's Globals (ctx.obj) and read by `workspace()`
 manifests load; a saved plan's recorded values are put there by `apply PLANFILE`."""
 from __future__ import annotations
 
+from typing import Any, Callable, TypeVar
+
 import click
 
 from reconciler.variables import Inputs
 
+FC = TypeVar("FC", bound=Callable[..., Any])  # a click command function
 
-def inputs_of(g) -> Inputs:
+
+def inputs_of(g: Any) -> Inputs:  # a Globals (cli.root imports this module)
     """The variable inputs of this run (created on first use)."""
     if getattr(g, "var_inputs", None) is None:
         g.var_inputs = Inputs()
@@ -22,14 +26,14 @@ def current_inputs() -> Inputs | None:
     return getattr(g, "var_inputs", None)
 
 
-def _store(attr: str):
-    def callback(ctx: click.Context, param, value) -> None:
+def _store(attr: str) -> Callable[[click.Context, click.Parameter, tuple[str, ...]], None]:
+    def callback(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> None:
         if value and ctx.obj is not None:
             getattr(inputs_of(ctx.obj), attr).extend(value)
     return callback
 
 
-def variable_options(fn):
+def variable_options(fn: FC) -> FC:
     fn = click.option("--var", "var_args", multiple=True, metavar="NAME=VALUE", expose_value=False,
                       callback=_store("var_args"),
                       help="Set a variable (repeatable; VALUE is YAML: --var 'shards=[p0, p1]').")(fn)

@@ -7,12 +7,18 @@ import os
 import re
 import signal
 import threading
+from types import FrameType
+from typing import TYPE_CHECKING
 
 import click
 
 from reconciler.cli.common import guarded, open_store, parse_duration, providers, sandbox, sandbox_option
 from reconciler.cli.root import Globals, main
 from reconciler.cli.variables_opt import current_inputs, variable_options
+
+if TYPE_CHECKING:
+    from reconciler.watch.eventlog import EventLog
+    from reconciler.watch.loop import Watch
 
 HARD_STOP = 8.0  # seconds after a stop signal: a run still going is abandoned (exit 0 under 10 s)
 
@@ -53,8 +59,9 @@ def _auto_apply(value: str | None) -> str | None:
 @variable_options
 @click.pass_obj
 @guarded
-def watch(g: Globals, paths, interval, auto_apply, jitter, metrics_port, metrics_host, log_format, notify_url,
-          parallelism) -> None:
+def watch(g: Globals, paths: tuple[str, ...], interval: str, auto_apply: str | None, jitter: str,
+          metrics_port: int | None, metrics_host: str, log_format: str, notify_url: str | None,
+          parallelism: int) -> None:
     """Keep watching: every interval plan, report what moved, and with --auto-apply heal it.
     Stops cleanly on SIGTERM or SIGINT (exit 0)."""
     from reconciler.runner import load_workspace
@@ -102,14 +109,14 @@ def watch(g: Globals, paths, interval, auto_apply, jitter, metrics_port, metrics
         log.emit("stopped", "stopped cleanly: the state is written and the lock is free")
 
 
-def _stop_on_signals(w, log) -> None:
+def _stop_on_signals(w: Watch, log: EventLog) -> None:
     def abandon() -> None:
         log.emit("abandoned", f"the run did not finish within {HARD_STOP:g}s of the stop signal; exiting. "
                               "The state is as last written (creates in flight are journaled) and the lock "
                               "goes with this process; the next run completes the work.", level="warning")
         os._exit(0)
 
-    def on_signal(signum, frame) -> None:
+    def on_signal(signum: int, frame: FrameType | None) -> None:
         if w.stopping:
             return
         log.emit("stopping", f"{signal.Signals(signum).name} received: finishing the run in progress "

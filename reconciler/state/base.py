@@ -117,3 +117,6 @@ class StateStore(Protocol):
 
     def unlock(self, lock_id: str) -> None:
         """Force-release a lock left behind (`reconciler state unlock LOCK_ID`)."""
+
+    def replace_all(self, doc: StateDoc) -> None:
+        """Write a document as it is, lineage and serial kept (`reconciler state migrate`)."""

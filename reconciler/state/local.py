@@ -15,7 +15,7 @@ import os
 import time
 from dataclasses import asdict
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Mapping
 
 from reconciler.errors import LockError, StaleStateError, StateError
 from reconciler.privatefile import write_private
@@ -25,7 +25,7 @@ from reconciler.state.check import check
 
 
 class LocalStateStore:
-    def __init__(self, path: str | Path, env=None):
+    def __init__(self, path: str | Path, env: Mapping[str, str] | None = None):
         self.env = env  # RECONCILER_STATE_KEY, for secrets at rest
         self.path = Path(path)
         self.location = str(self.path)
@@ -99,7 +99,7 @@ class LocalStateStore:
                 entry = items[address]
                 hit = cache.get((key, address))
                 if hit is None or hit[0] is not entry:
-                    body = asdict(entry) if key == "resources" else entry
+                    body = entry if isinstance(entry, dict) else asdict(entry)  # pending entries are dicts
                     sealed = crypto.seal_doc({key: {address: body}}, self.env)[key][address]
                     hit = (entry, f"    {json.dumps(address)}: {json.dumps(sealed)}")
                 fresh[(key, address)] = hit

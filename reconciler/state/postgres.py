@@ -18,13 +18,16 @@ import getpass
 import hashlib
 import json
 import time
-from typing import Iterator
+from typing import TYPE_CHECKING, Any, Iterator, Mapping
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from reconciler.errors import LockError, StaleStateError, StateError
 from reconciler.state import crypto
 from reconciler.state.base import STATE_VERSION, LockInfo, StateDoc
 from reconciler.state.check import check
+
+if TYPE_CHECKING:
+    import psycopg  # optional: the postgres extra
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS reconciler_state (
@@ -57,8 +60,15 @@ def _lock_key(workspace: str) -> int:
     return int.from_bytes(hashlib.sha256(f"reconciler:{workspace}".encode()).digest()[:8], "big", signed=True)
 
 
+def _scalar(conn: psycopg.Connection, query: str, params: tuple = ()) -> Any:
+    """The value of a one-row, one-column SELECT (of a function: it always gives a row)."""
+    row = conn.execute(query, params).fetchone()
+    assert row is not None, query
+    return row[0]
+
+
 class PostgresStateStore:
-    def __init__(self, url: str, env=None):
+    def __init__(self, url: str, env: Mapping[str, str] | None = None):
         try:
             import psycopg  # noqa: F401
         except ImportError:
@@ -68,7 +78,7 @@ class PostgresStateStore:
         self.command = "unknown"
         self._ready = False
 
-    def _connect(self):
+    def _connect(self) -> psycopg.Connection:
         import psycopg
 
         try:
@@ -126,13 +136,13 @@ class PostgresStateStore:
         key = _lock_key(self.workspace)
         deadline = time.monotonic() + timeout
         try:
-            while not conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()[0]:
+            while not _scalar(conn, "SELECT pg_try_advisory_lock(%s)", (key,)):
                 if time.monotonic() >= deadline:
                     raise LockError(f"{self.location} is locked: {self._holder(conn)}. A killed process "
                                     "frees its lock at once; use --lock-timeout to wait.")
                 time.sleep(0.2)
             info = LockInfo.new(operation)
-            backend = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
+            backend = _scalar(conn, "SELECT pg_backend_pid()")
             conn.execute("INSERT INTO reconciler_locks (workspace, lock_id, who, pid, backend_pid, command, started) "
                          "VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (workspace) DO UPDATE SET "
                          "lock_id = EXCLUDED.lock_id, who = EXCLUDED.who, pid = EXCLUDED.pid, "
@@ -148,7 +158,7 @@ class PostgresStateStore:
         finally:
             conn.close()
 
-    def _holder(self, conn) -> str:
+    def _holder(self, conn: psycopg.Connection) -> str:
         row = conn.execute("SELECT lock_id, who, pid, command, started FROM reconciler_locks WHERE workspace = %s",
                            (self.workspace,)).fetchone()
         if row is None:

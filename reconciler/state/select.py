@@ -6,9 +6,10 @@ from pathlib import Path
 from typing import Mapping
 
 from reconciler.errors import StateError
+from reconciler.state.base import StateStore
 
 
-def open_location(location: str, env: Mapping[str, str] | None = None):
+def open_location(location: str, env: Mapping[str, str] | None = None) -> StateStore:
     if location.startswith(("postgresql://", "postgres://")):
         from reconciler.state.postgres import PostgresStateStore
         return PostgresStateStore(location, env)
@@ -19,7 +20,7 @@ def open_location(location: str, env: Mapping[str, str] | None = None):
     return LocalStateStore(location, env)
 
 
-def open_store(flag: str | None, env: Mapping[str, str], backend: dict | None, root: Path):
+def open_store(flag: str | None, env: Mapping[str, str], backend: dict | None, root: Path) -> StateStore:
     if flag:
         return open_location(flag, env)
     if env.get("RECONCILER_STATE"):
