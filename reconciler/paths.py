@@ -66,9 +66,10 @@ def _resolved(resource: Resource, value: str) -> Path:
     return (raw if raw.is_absolute() else Path(resource.base_dir) / raw).resolve()
 
 
-def digest(path: Path) -> str | None:
+def digest(path: Path, algorithm: str = "sha256") -> str | None:
+    """A local file's digest (read in 1 MiB pieces), or None when it cannot be read."""
     try:
-        h = hashlib.sha256()
+        h = hashlib.new(algorithm, usedforsecurity=False)
         with path.open("rb") as f:
             for chunk in iter(lambda: f.read(1 << 20), b""):
                 h.update(chunk)

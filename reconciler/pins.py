@@ -11,13 +11,10 @@ difference is named, field by field.
 """
 from __future__ import annotations
 
-import hashlib
-import hmac
-import json
-import secrets
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Mapping
 
 from reconciler import paths, walk
+from reconciler import sensitivity
 from reconciler.sensitivity import secret_key
 
 if TYPE_CHECKING:
@@ -27,13 +24,8 @@ if TYPE_CHECKING:
 FILE = " (file contents)"
 
 
-def new_salt() -> str:
-    return secrets.token_hex(16)
-
-
-def _pin(salt: str, value: Any) -> str:
-    body = json.dumps(value, sort_keys=True, default=str).encode()
-    return hmac.new(bytes.fromhex(salt), body, hashlib.sha256).hexdigest()[:32]
+new_salt = sensitivity.new_salt
+_pin = sensitivity.salted_digest
 
 
 _leaves = walk.leaves

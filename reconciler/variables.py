@@ -18,9 +18,7 @@ the text as written.
 """
 from __future__ import annotations
 
-import hashlib
 import json
-import secrets as _secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -221,7 +219,8 @@ def _var_file(path: str, declared: Mapping[str, Declaration], problems: list[Pro
 
 # -- what a saved plan records ----------------------------------------------------------------
 def _digest(value: Any, salt: str) -> str:
-    return hashlib.sha256((salt + json.dumps(value, sort_keys=True, default=str)).encode()).hexdigest()
+    from reconciler.sensitivity import salted_digest  # the plan file's one way to pin a secret
+    return salted_digest(salt, value)
 
 
 def _is_digest(value: Any) -> bool:
@@ -233,7 +232,8 @@ def record(values: Mapping[str, Any], sensitive: set[str] | frozenset) -> dict[s
     out = {}
     for name, value in sorted(values.items()):
         if name in sensitive:
-            salt = _secrets.token_hex(16)
+            from reconciler.sensitivity import new_salt
+            salt = new_salt()
             out[name] = {"$sha256": _digest(value, salt), "$salt": salt}
         else:
             out[name] = value

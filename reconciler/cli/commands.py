@@ -126,7 +126,7 @@ def _confirm(auto_approve: bool, what: str) -> None:
         raise PlanError(f"{what} needs confirmation, and there is no terminal to ask on; "
                         "pass --auto-approve to proceed")
     if not click.confirm(f"Do you want to {what}?", default=False):
-        click.echo(f"Cancelled: nothing was changed.")
+        click.echo("Cancelled: nothing was changed.")
         sys.exit(1)
 
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import getpass
 import hashlib
-import json
 import time
 from typing import TYPE_CHECKING, Any, Iterator, Mapping
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit

@@ -20,6 +20,7 @@ from typing import Any
 
 from reconciler.errors import ApiError, Conflict, CreatedIncomplete, Problem
 from reconciler.model import FieldChange, Resource
+from reconciler import paths
 from reconciler.paths import write_output
 from reconciler.providers.base import DeletionPolicy, Diff, Kind, KindContext, Live, Wanted
 from reconciler.providers.valdi.client import ValdiClient
@@ -30,14 +31,8 @@ GATEWAY = "https://gateway.valdi.ai"
 
 
 def md5_of(path: Path) -> str | None:
-    try:
-        digest = hashlib.md5(usedforsecurity=False)
-        with path.open("rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                digest.update(chunk)
-        return digest.hexdigest()
-    except OSError:
-        return None
+    """What the gateway's etag is for a single-part upload."""
+    return paths.digest(path, "md5")
 
 
 def _folder(path: str) -> str:
