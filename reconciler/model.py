@@ -207,11 +207,6 @@ class Action:
     def is_change(self) -> bool:
         return self.type is not ActionType.NOOP
 
-    @property
-    def mode(self) -> str | None:
-        """Older name: "adopt" on a take-over, else the deletion policy of a removal."""
-        return "adopt" if self.adopt else (self.policy if self.type.removes else None)
-
 
 @dataclass
 class Drift:

@@ -106,7 +106,7 @@ def planned_changes(manifest: Manifest, kinds: Mapping[str, Kind], state: StateD
                     actions: list, destroy: bool = False) -> list[FieldChange]:
     """How the outputs would change if this plan were applied."""
     unknown = {a.address for a in actions if a.type in (ActionType.CREATE, ActionType.REPLACE)
-               and a.mode != "adopt"}
+               and not a.adopt}
     gone = {a.address for a in actions if a.type is ActionType.DELETE}
     recorded = state_outputs(state)
 
