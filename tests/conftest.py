@@ -52,6 +52,15 @@ class Infra:
     def __init__(self, path, manifest: str):
         self.path, self.manifest = path, path / manifest
 
+    @classmethod
+    def example(cls, tmp_path, name: str) -> "Infra":
+        """examples/NAME with the local files it names, in a fresh folder of its own."""
+        from crash_harness import copy_example
+        d = tmp_path / "infra"
+        d.mkdir()
+        copy_example(name, d)
+        return cls(d, name)
+
     def _run(self, command: str, *extra: str) -> tuple[int, str]:
         return cli("--state", str(self.path / "state.json"), command, str(self.path), *extra)
 

@@ -5,7 +5,6 @@ and the official `codeocean` SDK reading back what apply made."""
 from __future__ import annotations
 
 import re
-import shutil
 from pathlib import Path
 
 import pytest
@@ -18,10 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.fixture
 def work(tmp_path, sandbox_env):
-    d = tmp_path / "infra"
-    d.mkdir()
-    shutil.copy(ROOT / "examples" / "codeocean.yaml", d)
-    return Infra(d, "codeocean.yaml")
+    return Infra.example(tmp_path, "codeocean.yaml")
 
 
 def assets(admin) -> dict[str, dict]:

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import httpx
@@ -18,10 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.fixture
 def work(tmp_path, sandbox_env):
-    d = tmp_path / "infra"
-    d.mkdir()
-    shutil.copy(ROOT / "examples" / "codeocean.yaml", d)
-    return Infra(d, "codeocean.yaml")
+    return Infra.example(tmp_path, "codeocean.yaml")
 
 
 def someone_edits_in_code_ocean(emulator, admin, name: str, **fields) -> str:
