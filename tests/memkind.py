@@ -9,8 +9,8 @@ import itertools
 import threading
 from dataclasses import dataclass, field
 
-from reconciler.diffing import left_diff
-from reconciler.providers.base import Diff, Kind, Live
+from reconciler.plan.diffing import left_diff
+from reconciler.providers.contract import Diff, Kind, Live
 
 
 @dataclass

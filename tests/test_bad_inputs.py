@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from reconciler.config.validation import check_local_path
+from reconciler.engine.runner import load_workspace
 from reconciler.errors import ManifestError
-from reconciler.runner import load_workspace
-from reconciler.providers.base import Kind
-from reconciler.validation import check_local_path
+from reconciler.providers.contract import Kind
 
 CASES = Path(__file__).parent / "bad_inputs"
 UNSET = "RECONCILER_BAD_INPUT_UNSET"  # never set: the missing-env cases use it

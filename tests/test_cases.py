@@ -16,10 +16,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from reconciler.model import ActionType, Position, Resource
-from reconciler.planner import make_plan
+from reconciler.config.model import Position, Resource
+from reconciler.engine.planner import make_plan
+from reconciler.plan.model import ActionType
 from reconciler.providers import load_providers
-from reconciler.providers.base import KindContext, Live
+from reconciler.providers.contract import KindContext, Live
 from reconciler.render import render
 from reconciler.render.markdown import escape
 from reconciler.state.base import ResourceState, StateDoc

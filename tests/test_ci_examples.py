@@ -240,6 +240,6 @@ def test_gitlab_notes_are_sticky_one_per_page_and_shrink_with_the_plan(tmp_path)
 
 
 def test_the_comment_marker_is_in_the_markdown_plan():
-    from reconciler.model import Plan
+    from reconciler.plan.model import Plan
     from reconciler.render import render
     assert "<!-- reconciler-plan -->" in render(Plan(actions=[]), "markdown", color=False)

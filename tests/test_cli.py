@@ -7,10 +7,9 @@ import textwrap
 
 import pytest
 from click.testing import CliRunner
-
 from memkind import MemoryApi, MemoryProvider
-from reconciler.cli import main
-from reconciler.cli import common
+
+from reconciler.cli import common, main
 
 
 @pytest.fixture

@@ -9,10 +9,9 @@ import pytest
 
 from reconciler.emulator.core import SANDBOX
 from reconciler.errors import ApiError, AuthError
-from reconciler.providers.base import KindContext, Wanted
-from reconciler.providers.codeocean import PROVIDER
-from reconciler.providers.codeocean import shape
+from reconciler.providers.codeocean import PROVIDER, shape
 from reconciler.providers.codeocean.data_asset import DataAssetKind
+from reconciler.providers.contract import KindContext, Wanted
 
 KIND = DataAssetKind()
 SOURCE = {"aws": {"bucket": "sandbox-bucket", "prefix": "data/"}}

@@ -8,13 +8,31 @@ from itertools import islice
 import httpx
 import pytest
 from codeocean import CodeOcean, Error
-from codeocean.models.components import (Permissions, SearchFilter, SearchFilterRange, SortOrder,
-                                         UserPermissions, UserRole, EveryoneRole, GroupPermissions,
-                                         GroupRole)
-from codeocean.models.data_asset import (AWSS3Source, AWSS3Target, ComputationSource, DataAssetParams,
-                                         DataAssetSearchParams, DataAssetSortBy, DataAssetState,
-                                         DataAssetType, DataAssetUpdateParams, Source, Target,
-                                         TransferDataParams)
+from codeocean.models.components import (
+    EveryoneRole,
+    GroupPermissions,
+    GroupRole,
+    Permissions,
+    SearchFilter,
+    SearchFilterRange,
+    SortOrder,
+    UserPermissions,
+    UserRole,
+)
+from codeocean.models.data_asset import (
+    AWSS3Source,
+    AWSS3Target,
+    ComputationSource,
+    DataAssetParams,
+    DataAssetSearchParams,
+    DataAssetSortBy,
+    DataAssetState,
+    DataAssetType,
+    DataAssetUpdateParams,
+    Source,
+    Target,
+    TransferDataParams,
+)
 
 from reconciler.emulator import codeocean_model as m
 from reconciler.emulator.core import SANDBOX

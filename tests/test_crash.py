@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from crash_harness import (
+    KillResult,
+    copy_example,
+    duplicates,
+    kill_at,
+    mutating_requests,
+    unkeyed_kinds,
+)
 
-from crash_harness import KillResult, duplicates, kill_at, mutating_requests, unkeyed_kinds, copy_example
 from reconciler.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -64,5 +70,5 @@ def test_kill_9_at_every_mutating_request_converges(example, mode, tmp_path, san
 
 
 def _resources(manifests: Path):
-    from reconciler.manifest import load_manifest
+    from reconciler.config.manifest import load_manifest
     return load_manifest([str(manifests)]).resources

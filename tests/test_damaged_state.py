@@ -6,7 +6,6 @@ import json
 import stat
 
 import pytest
-
 from conftest import cli
 from crash_harness import copy_example
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import click
 import pytest
 import yaml
-
 from conftest import cli
+
 from reconciler.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent

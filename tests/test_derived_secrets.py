@@ -138,11 +138,11 @@ def test_watch_never_logs_a_secret_two_references_away(tmp_path, sandbox_env, ad
     """Drift on C.description (edited in the console) and a pending change to it: the
     watch's log shows both as sensitive and never the applied value, which holds the key."""
     import httpx
-
     from conftest import Infra
+
     from reconciler.emulator.core import SANDBOX
+    from reconciler.engine.runner import load_workspace
     from reconciler.providers import load_providers
-    from reconciler.runner import load_workspace
     from reconciler.state.local import LocalStateStore
     from reconciler.watch.eventlog import EventLog
     from reconciler.watch.loop import Watch, WatchConfig
@@ -177,9 +177,9 @@ def test_watch_never_logs_a_secret_two_references_away(tmp_path, sandbox_env, ad
 def test_taint_follows_any_number_of_references_and_stops_at_a_cycle_or_a_plain_field():
     """Three assets in a row from a volume key are all tainted; a field beside the chain,
     `id`, and two assets that only name each other are not."""
-    from reconciler.model import Position, Ref, Resource, Template
+    from reconciler.config.model import Position, Ref, Resource, Template
+    from reconciler.config.sensitivity import Taint, derived_paths
     from reconciler.providers import load_providers
-    from reconciler.sensitivity import Taint, derived_paths
 
     kinds = {k.name: k for p in load_providers().values() for k in p.kinds}
     pos = Position("m.yaml", 1, 1)

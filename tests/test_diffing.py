@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from reconciler.diffing import left_diff, same
-from reconciler.model import UNKNOWN, Ref
+from reconciler.config.model import UNKNOWN, Ref
+from reconciler.plan.diffing import left_diff, same
 
 R = Ref("valdi.volume.v", "id")
 

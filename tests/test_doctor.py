@@ -10,8 +10,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from conftest import FAST, cli
+
 from reconciler.emulator import EmulatorConfig, EmulatorServer
 from reconciler.emulator.core import SANDBOX
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from conftest import Infra, api_calls
+
 from reconciler.emulator.core import SANDBOX
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -11,7 +11,6 @@ import pytest
 import yaml
 from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
-
 from tracked import tracked_files
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -2,13 +2,21 @@
 from __future__ import annotations
 
 import pytest
-
 from memkind import MemoryApi, MemoryProvider
-from reconciler.applier import Applier
+
+from reconciler.config.model import (
+    UNKNOWN,
+    Lifecycle,
+    Manifest,
+    Position,
+    Ref,
+    Resource,
+)
+from reconciler.engine.applier import Applier
+from reconciler.engine.planner import PlanOptions
+from reconciler.engine.runner import Workspace, plan
 from reconciler.errors import ApplyError, LockError, PlanError
-from reconciler.model import UNKNOWN, ActionType, Lifecycle, Manifest, Position, Ref, Resource
-from reconciler.planner import PlanOptions
-from reconciler.runner import Workspace, plan
+from reconciler.plan.model import ActionType
 from reconciler.state.local import LocalStateStore
 
 

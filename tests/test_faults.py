@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from crash_harness import copy_example, duplicates
 
-from crash_harness import duplicates, copy_example
 from reconciler.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent

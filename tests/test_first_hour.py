@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from tracked import copy_tracked
 
 from reconciler.cli import main
-from tracked import copy_tracked
 
 ROOT = Path(__file__).resolve().parent.parent
 RECONCILER = [sys.executable, "-c", "from reconciler.cli import main; main()"]

@@ -7,11 +7,11 @@ import textwrap
 
 import httpx
 import pytest
-
 from conftest import Infra, cli
+
+from reconciler.config.manifest import load_manifest
+from reconciler.config.model import Ref, Template
 from reconciler.emulator.core import SANDBOX
-from reconciler.manifest import load_manifest
-from reconciler.model import Ref, Template
 
 BUCKET, PROJECT = SANDBOX["valohai_bucket"], SANDBOX["valohai_project_id"]
 

@@ -11,8 +11,8 @@ import httpx
 import pytest
 import yaml
 from click.testing import CliRunner
-
 from crash_harness import copy_example
+
 from reconciler.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -131,7 +131,7 @@ def test_a_vm_stopped_by_hand_is_drift_and_makes_a_saved_plan_stale(infra, sandb
 def test_the_json_plan_of_every_example_validates_and_carries_vm_costs(infra):
     import jsonschema
 
-    from reconciler.validation import load_schema
+    from reconciler.config.validation import load_schema
     code, out = run("plan", "infra/", "--format", "json")
     assert code == 0, out
     doc = json.loads(out)
@@ -230,7 +230,7 @@ def test_the_workflow_posts_every_page_and_updates_them_on_the_next_push(tmp_pat
     import shutil
     import subprocess
 
-    from reconciler.model import Action, ActionType, FieldChange, Plan
+    from reconciler.plan.model import Action, ActionType, FieldChange, Plan
     from reconciler.render.markdown import write_pages
 
     if shutil.which("node") is None:

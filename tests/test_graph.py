@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from reconciler import graph
+from reconciler.config.model import Position, Ref, Resource, Template
+from reconciler.engine import graph
 from reconciler.errors import CycleError
-from reconciler.model import Position, Ref, Resource, Template
 
 
 def res(name: str, spec: dict | None = None, depends_on: tuple[str, ...] = ()) -> Resource:

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import logging
 
-import httpx
 import pytest
 
 from reconciler.emulator.core import SANDBOX
 from reconciler.errors import ApiError, AuthError, TransportError
-from reconciler.http import HttpApi, redact
+from reconciler.providers.http import HttpApi, redact
 
 TOKEN = SANDBOX["valohai_token"]
 
@@ -52,7 +51,7 @@ def test_a_post_in_doubt_is_not_retried(api, admin):
 
 def test_errors_never_carry_the_credential(emulator, caplog):
     bad = HttpApi("Valohai", emulator.url, headers={"Authorization": "Token wrong-token-123"}, max_attempts=1)
-    with caplog.at_level(logging.DEBUG, logger="reconciler.http"):
+    with caplog.at_level(logging.DEBUG, logger="reconciler.providers.http"):
         with pytest.raises(ApiError) as login:  # a wrong password: 400 from get-token
             bad.request("POST", "/api/v0/get-token/", data={"username": "sandbox", "password": "hunter2-pass"})
         with pytest.raises(AuthError) as err:

@@ -6,8 +6,8 @@ import json
 
 import httpx
 import pytest
-
 from conftest import Infra, cli
+
 from reconciler.emulator.core import SANDBOX
 
 MANIFEST = """\

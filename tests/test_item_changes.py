@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import pytest
 
-from reconciler.diffing import item_changes
-from reconciler.model import UNKNOWN, ItemChange as I
+from reconciler.config.model import UNKNOWN
+from reconciler.plan.diffing import item_changes
+from reconciler.plan.model import ItemChange as I
 
 FORTY = [f"t{i:02d}" for i in range(40)]
 FILES = [{"path": f"f{i}.csv", "md5": str(i)} for i in range(200)]

@@ -1,13 +1,13 @@
-"""Every registered kind keeps the typed contract of reconciler.providers.base.Kind: it
+"""Every registered kind keeps the typed contract of reconciler.providers.contract.Kind: it
 inherits the base (so the engine can call every hook and read every attribute without
 getattr), names itself, and ships the JSON schema its manifests are checked against."""
 from __future__ import annotations
 
 import pytest
 
+from reconciler.config.validation import load_schema
 from reconciler.providers import load_providers
-from reconciler.providers.base import Kind, KindContext
-from reconciler.validation import load_schema
+from reconciler.providers.contract import Kind, KindContext
 
 KINDS = [k for p in load_providers().values() for k in p.kinds]
 

@@ -10,8 +10,8 @@ import sys
 import textwrap
 
 from click.testing import CliRunner
-
 from crash_harness import EXAMPLES, duplicates
+
 from reconciler.cli import main
 
 WORKSPACES = 8

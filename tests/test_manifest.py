@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from reconciler.config.manifest import load_manifest
+from reconciler.config.model import Position, Ref, Template
+from reconciler.config.yamlread import read_documents
 from reconciler.errors import ManifestError
-from reconciler.manifest import load_manifest
-from reconciler.model import Position, Ref, Template
-from reconciler.yamlread import read_documents
 
 
 def write(folder: Path, name: str, body: str) -> Path:

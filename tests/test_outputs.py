@@ -8,9 +8,9 @@ import textwrap
 
 import jsonschema
 import pytest
-
 from conftest import Infra, cli
-from reconciler.validation import load_schema
+
+from reconciler.config.validation import load_schema
 
 MANIFEST = """
 resources:

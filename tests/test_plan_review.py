@@ -10,10 +10,10 @@ import textwrap
 import jsonschema
 import pytest
 from click.testing import CliRunner
-
 from memkind import MemoryApi, MemoryProvider
+
 from reconciler.cli import common, main
-from reconciler.validation import load_schema
+from reconciler.config.validation import load_schema
 
 TWO = """
 resources:

@@ -10,8 +10,8 @@ import pytest
 
 from reconciler.cli.progress import ApplyDisplay
 from reconciler.errors import TransportError
-from reconciler.http import HttpApi
-from reconciler.model import Action, ActionType
+from reconciler.plan.model import Action, ActionType
+from reconciler.providers.http import HttpApi
 from reconciler.providers.shared import wait_for
 
 VM = Action("valdi.vm.trainer", "valdi.vm", ActionType.CREATE, [])
@@ -97,7 +97,7 @@ def test_a_refused_connection_names_the_host_and_the_cause():
 def test_a_raw_network_error_is_described_by_host_and_cause_not_its_class():
     import httpx
 
-    from reconciler.http import describe_failure
+    from reconciler.providers.http import describe_failure
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
     port = s.getsockname()[1]

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from click.testing import CliRunner
+from tracked import copy_tracked
 
 from reconciler.cli import main
-from tracked import copy_tracked
 
 pytest_plugins = ["pg"]
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from conftest import FAST, Infra, cli
+
 from reconciler.emulator import EmulatorConfig, EmulatorServer
 from reconciler.emulator.core import SANDBOX
 from reconciler.emulator.quirks import QUIRKS
@@ -221,8 +221,8 @@ def test_a_batch_with_a_gone_datum_writes_the_others_either_way(quirky, quirk):
 def test_an_asset_outside_our_search_keeps_its_archive_state_without_the_field(quirky, quirk):
     """A colleague's archived asset shared with us is read with a GET (our search lists
     only the assets we created); without `archived` in the answer, it is what we applied."""
-    from reconciler.providers.base import KindContext, Wanted
     from reconciler.providers.codeocean import PROVIDER
+    from reconciler.providers.contract import KindContext, Wanted
     ann = quirky.post("/_emulator/codeocean/users", json={"email": "ann@lab.example"}).json()["token"]
     with httpx.Client(base_url=f"{quirky.base_url}/api/v1", auth=(ann, "")) as co:
         asset = co.post("/data_assets", json={"name": "anns", "mount": "anns", "tags": [], "source": {"aws": {

@@ -11,11 +11,13 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from reconciler import planfile
-from reconciler.model import UNKNOWN, Action, ActionType, FieldChange, ItemChange, Plan
+from reconciler.config.model import UNKNOWN
+from reconciler.config.validation import load_schema
+from reconciler.plan import planfile
+from reconciler.plan.model import Action, ActionType, FieldChange, ItemChange, Plan
 from reconciler.render import render
-from reconciler.render.markdown import render_pages, render_plan as markdown
-from reconciler.validation import load_schema
+from reconciler.render.markdown import render_pages
+from reconciler.render.markdown import render_plan as markdown
 
 GOLDEN = Path(__file__).parent / "golden"
 SECRET = "s3cr3t-value-that-must-not-leak"

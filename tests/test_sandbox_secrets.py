@@ -8,10 +8,10 @@ import logging
 from pathlib import Path
 
 from click.testing import CliRunner
+from tracked import copy_tracked
 
 from reconciler.cli import main
 from reconciler.emulator.core import SANDBOX
-from tracked import copy_tracked
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRETS = [SANDBOX["valdi_password"], SANDBOX["valohai_token"], SANDBOX["codeocean_token"]]

@@ -9,11 +9,12 @@ import sys
 import textwrap
 
 from conftest import api_calls
+
 from reconciler.emulator.core import SANDBOX
+from reconciler.engine.runner import load_workspace, observe
 from reconciler.providers import load_providers
-from reconciler.providers.base import KindContext, Wanted
+from reconciler.providers.contract import KindContext, Wanted
 from reconciler.providers.valohai import PROVIDER
-from reconciler.runner import load_workspace, observe
 from reconciler.state.base import ResourceState, StateDoc
 
 BUCKET = SANDBOX["valohai_bucket"]
@@ -81,9 +82,10 @@ def test_an_action_starts_when_what_it_uses_is_done_not_when_a_slow_neighbour_is
     import threading
 
     from memkind import MemoryApi, MemoryKind, MemoryProvider
-    from reconciler.applier import Applier
-    from reconciler.model import Manifest, Position, Ref, Resource
-    from reconciler.runner import Workspace, plan
+
+    from reconciler.config.model import Manifest, Position, Ref, Resource
+    from reconciler.engine.applier import Applier
+    from reconciler.engine.runner import Workspace, plan
     from reconciler.state.local import LocalStateStore
 
     child_created = threading.Event()
@@ -137,8 +139,8 @@ def test_a_state_replaced_by_another_writer_is_not_overwritten(tmp_path):
 
 
 def test_field_positions_of_a_clean_manifest_are_found_only_when_a_message_needs_them(tmp_path, monkeypatch):
-    from reconciler import yamlread
-    from reconciler.manifest import load_manifest
+    from reconciler.config import yamlread
+    from reconciler.config.manifest import load_manifest
 
     reads = []
     real_run = yamlread._Reader.run

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from reconciler import schemafast
-from reconciler.manifest import load_manifest
-from reconciler.model import Ref, Template
-from reconciler.validation import load_schema, validator_class
+from reconciler.config import schemafast
+from reconciler.config.manifest import load_manifest
+from reconciler.config.model import Ref, Template
+from reconciler.config.validation import load_schema, validator_class
 
 ROOT = Path(__file__).resolve().parent.parent
 REPLACEMENTS = [None, True, False, 0, 1, -1, 1.0, 2.5, "", "x", "running", "a" * 300, [], ["a", "a"], ["a", "b"],

@@ -5,18 +5,16 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import stat
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-
 from crash_harness import MUTATING, apply_cmd, copy_example
+
 from reconciler.cli import main
 from reconciler.emulator.core import SANDBOX
 

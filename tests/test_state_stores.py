@@ -1,7 +1,6 @@
 """The state-store contract, run against the file store and a real PostgreSQL server."""
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -36,6 +35,7 @@ def doc_with_secret() -> StateDoc:
 def raw_bytes(location: str) -> str:
     if location.startswith("postgresql://"):
         import psycopg
+
         from reconciler.state.postgres import split_url
         dsn, workspace, _ = split_url(location)
         with psycopg.connect(dsn) as conn:
@@ -159,6 +159,7 @@ def test_without_a_key_secrets_stay_in_the_state_only(location):
 
 def test_migrate_round_trip_unchanged(tmp_path, pg_url):
     from click.testing import CliRunner
+
     from reconciler.cli import main
 
     path = tmp_path / "state.json"
@@ -233,6 +234,7 @@ def test_eight_workspaces_and_a_contended_pair_lose_no_update(pg_server):
 
 def test_history_lists_serials_with_command_and_changes(pg_url):
     from click.testing import CliRunner
+
     from reconciler.cli import main
 
     store = open_location(pg_url, {})

@@ -12,8 +12,8 @@ from datetime import datetime
 import httpx
 import jwt
 import pytest
-
 from conftest import api_calls
+
 from reconciler.emulator.core import SANDBOX
 
 

@@ -10,7 +10,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import Infra, api_calls
 from tracked import copy_tracked
 

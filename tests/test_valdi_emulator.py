@@ -185,7 +185,9 @@ def test_a_generated_key_returns_its_pem_once_and_is_listed_without_it(valdi):
     assert [set(k) for k in listed] == [{"name", "public_key", "ssh_key_id", "created_at"}]
     assert listed[0]["ssh_key_id"] == body["ssh_key_id"] and listed[0]["public_key"].startswith("ssh-rsa AAAA")
     assert "PRIVATE" not in json.dumps(listed)
-    from cryptography.hazmat.primitives import serialization  # the pair really belongs together
+    from cryptography.hazmat.primitives import (
+        serialization,  # the pair really belongs together
+    )
     private = serialization.load_pem_private_key(body["private_key"].encode(), password=None)
     public = private.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
     assert listed[0]["public_key"] == public.decode()

@@ -10,14 +10,19 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-
 from conftest import api_calls
+
+from reconciler.config.model import Position, Resource
 from reconciler.emulator.core import SANDBOX
-from reconciler.emulator.valdi_catalog import PROVIDER_A, PROVIDER_B, PROVIDER_C, PROVIDER_D
+from reconciler.emulator.valdi_catalog import (
+    PROVIDER_A,
+    PROVIDER_B,
+    PROVIDER_C,
+    PROVIDER_D,
+)
 from reconciler.errors import AuthError
-from reconciler.http import redact
-from reconciler.model import Position, Resource
-from reconciler.providers.base import KindContext, Wanted
+from reconciler.providers.contract import KindContext, Wanted
+from reconciler.providers.http import redact
 from reconciler.providers.valdi import PROVIDER
 from reconciler.providers.valdi.client import ValdiClient, token_expiry
 from reconciler.providers.valdi.ssh_key import SshKeyKind

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.manifest import load_manifest
-from reconciler.model import Ref
-from reconciler.providers.base import Kind
-from reconciler.validation import check_local_path, load_schema, validate
+from reconciler.config.manifest import load_manifest
+from reconciler.config.model import Ref
+from reconciler.config.validation import check_local_path, load_schema, validate
+from reconciler.providers.contract import Kind
 
 SCHEMA = {
     "type": "object", "additionalProperties": False, "required": ["size"],
@@ -215,7 +215,7 @@ def test_a_plain_pip_install_ships_the_schemas(tmp_path):
                          capture_output=True, text=True, env=env, cwd=tmp_path)
     if pip.returncode != 0:
         pytest.skip(f"pip install failed here: {pip.stderr[-300:]}")
-    code = ("import json, reconciler, reconciler.validation as v; from pathlib import Path;"
+    code = ("import json, reconciler, reconciler.config.validation as v; from pathlib import Path;"
             "assert 'site-packages' in reconciler.__file__, reconciler.__file__;"
             "v.TOP_SCHEMAS = Path('/nonexistent');"
             "print(json.dumps(sorted(v.load_schema('manifest.schema.json')['properties'])))")

@@ -10,11 +10,11 @@ from pathlib import Path
 import httpx
 import pytest
 from click.testing import CliRunner
-
 from conftest import api_calls
+from test_valohai_emulator import run_vh
+
 from reconciler.cli import main
 from reconciler.emulator.core import SANDBOX
-from test_valohai_emulator import run_vh
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "valohai.yaml"
 PROJECT, BUCKET = SANDBOX["valohai_project_id"], SANDBOX["valohai_bucket"]

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import pytest
 
+from reconciler.errors import ApiError
 from reconciler.providers.valohai import properties as p
 from reconciler.providers.valohai.client import _url_errors
-from reconciler.errors import ApiError
 
 
 def live(props=None, tags=(), aliases=()):

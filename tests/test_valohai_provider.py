@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import httpx
 import pytest
-
 from conftest import api_calls
+
 from reconciler.emulator.core import SANDBOX
 from reconciler.errors import ApiError, NotFound
-from reconciler.providers.base import KindContext, Wanted
+from reconciler.providers.contract import KindContext, Wanted
 from reconciler.providers.valohai import PROVIDER
 from reconciler.providers.valohai.datum import DatumKind
 from reconciler.providers.valohai.datum_properties import DatumPropertiesKind
@@ -120,7 +120,7 @@ def test_a_file_not_in_the_store_fails_naming_url_and_store(ctx):
 
 
 def test_unknown_store_and_foreign_bucket_are_caught_at_plan_time(ctx):
-    from reconciler.model import Position, Resource
+    from reconciler.config.model import Position, Resource
     here = Position("m.yaml", 3, 5)
     resources = [Resource("valohai.datum", "a", {"store": "nope", "url": "s3://x/y"}, here),
                  Resource("valohai.datum", "b", {"store": STORE, "url": "s3://other/y"}, here)]
@@ -251,7 +251,7 @@ def test_properties_follow_a_moved_alias(ctx, vh, outputs):
 
 
 def test_a_missing_datum_is_reported(ctx):
-    from reconciler.model import Position, Resource
+    from reconciler.config.model import Position, Resource
     r = Resource("valohai.datum_properties", "x", {"datum": "datum://no-such-alias"}, Position("m.yaml", 1, 1))
     assert "no datum 'datum://no-such-alias'" in PROPS.check(ctx, [r])[0].message
     with pytest.raises(ApiError, match="no-such-alias"):
@@ -259,7 +259,7 @@ def test_a_missing_datum_is_reported(ctx):
 
 
 def test_duplicate_aliases_in_a_manifest_are_rejected_offline():
-    from reconciler.model import Position, Resource
+    from reconciler.config.model import Position, Resource
     rs = [Resource("valohai.datum", n, {"store": STORE, "url": f"s3://{BUCKET}/{n}", "alias": "same"},
                    Position("m.yaml", i, 1)) for i, n in enumerate(["a", "b"])]
     assert "also set by valohai.datum.a" in DATUM.check_offline(rs)[0].message

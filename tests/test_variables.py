@@ -7,11 +7,11 @@ import json
 import textwrap
 
 import pytest
-
 from conftest import Infra, cli
+
+from reconciler.config.manifest import load_manifest
+from reconciler.config.variables import Inputs
 from reconciler.errors import ManifestError
-from reconciler.manifest import load_manifest
-from reconciler.variables import Inputs
 
 DECLARED = """
 variables:

@@ -1,11 +1,11 @@
-"""reconciler.walk, table-driven: the one walk over spec-shaped values gives the same
+"""reconciler.config.walk, table-driven: the one walk over spec-shaped values gives the same
 paths the messages and the state use."""
 from __future__ import annotations
 
 import pytest
 
-from reconciler import walk
-from reconciler.model import Ref, Template
+from reconciler.config import walk
+from reconciler.config.model import Ref, Template
 
 A, B = Ref("t.x.a", "id"), Ref("t.x.b", "name")
 SPEC = {"n": 1, "d": {"r": A, "l": [B, {"t": Template(("s3://", A, "/", B))}]}, "e": {}, "z": []}

@@ -18,12 +18,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
-
 from conftest import Infra, api_calls, cli
 from crash_harness import copy_example
+
 from reconciler.emulator.core import SANDBOX
+from reconciler.engine.runner import load_workspace
 from reconciler.providers import load_providers
-from reconciler.runner import load_workspace
 from reconciler.state.local import LocalStateStore
 from reconciler.watch.backoff import Backoff, delay_after
 from reconciler.watch.eventlog import EventLog

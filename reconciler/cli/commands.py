@@ -9,20 +9,29 @@ from typing import TYPE_CHECKING, Mapping
 
 import click
 
-from reconciler import graph as graphmod
-from reconciler.cli.common import (fingerprint, guarded, open_store, parse_duration, render, sandbox,
-                                   sandbox_option, target_options, workspace)
+from reconciler.cli.common import (
+    fingerprint,
+    guarded,
+    open_store,
+    parse_duration,
+    render,
+    sandbox,
+    sandbox_option,
+    target_options,
+    workspace,
+)
 from reconciler.cli.root import Globals, main
 from reconciler.cli.variables_opt import inputs_of, variable_options
+from reconciler.engine import graph as graphmod
+from reconciler.engine.planner import PlanOptions
 from reconciler.errors import PlanError
-from reconciler.model import Plan
-from reconciler.planner import PlanOptions
+from reconciler.plan.model import Plan
 
 if TYPE_CHECKING:
-    from reconciler.model import Manifest
-    from reconciler.planner import PlanResult
-    from reconciler.providers.base import Kind
-    from reconciler.runner import Workspace
+    from reconciler.config.model import Manifest
+    from reconciler.engine.planner import PlanResult
+    from reconciler.engine.runner import Workspace
+    from reconciler.providers.contract import Kind
     from reconciler.state.base import StateDoc, StateStore
 
 PLAN_SUFFIXES = (".yaml", ".yml")
@@ -56,7 +65,7 @@ def validate(g: Globals, paths: tuple[str, ...]) -> None:
 
 def _make_plan(g: Globals, paths: list[str], options: PlanOptions, store: StateStore | None = None
                ) -> tuple[Workspace, StateStore, StateDoc, PlanResult]:
-    from reconciler.runner import plan as run_plan
+    from reconciler.engine.runner import plan as run_plan
 
     ws = workspace(paths)
     store = store or open_store(g, paths, ws.manifest.backend)
@@ -91,7 +100,8 @@ def plan(g: Globals, paths: tuple[str, ...], out: str | None, fmt: str, detailed
         ws.close()
     click.echo(render(result.plan, fmt, g.color), nl=False)
     if out:
-        from reconciler import pins, planfile
+        from reconciler.engine import pins
+        from reconciler.plan import planfile
 
         salt = pins.new_salt()
         pinned = {"salt": salt, "pins": pins.inputs(result.steps, ws.kinds, ws.manifest.providers, salt)}
@@ -107,8 +117,8 @@ def plan(g: Globals, paths: tuple[str, ...], out: str | None, fmt: str, detailed
 
 
 def _recorded_variables(manifest: Manifest) -> dict:
-    from reconciler.http import SECRET_KEYS
-    from reconciler.variables import record
+    from reconciler.config.variables import record
+    from reconciler.providers.http import SECRET_KEYS
 
     # declared sensitive, read by a provider block, or named like a secret: only a digest
     secret = set(manifest.sensitive_variables) | {n for n in manifest.variables if SECRET_KEYS.search(n)}
@@ -132,7 +142,7 @@ def _confirm(auto_approve: bool, what: str) -> None:
 
 def _moved_inputs(saved_inputs: dict, result: PlanResult, ws: Workspace) -> list[str]:
     """Every resolved value and local file against the pins the plan file holds."""
-    from reconciler import pins
+    from reconciler.engine import pins
 
     salt = saved_inputs.get("salt")
     if not isinstance(salt, str) or not isinstance(saved_inputs.get("pins"), dict):
@@ -147,7 +157,7 @@ def _moved_inputs(saved_inputs: dict, result: PlanResult, ws: Workspace) -> list
 def _run_apply(g: Globals, paths: list[str], options: PlanOptions, auto_approve: bool, parallelism: int,
                lock_timeout: float, saved: Plan | None = None, verb: str = "apply",
                saved_inputs: dict | None = None) -> None:
-    from reconciler.applier import Applier
+    from reconciler.engine.applier import Applier
 
     ws = workspace(paths)
     try:
@@ -155,12 +165,12 @@ def _run_apply(g: Globals, paths: list[str], options: PlanOptions, auto_approve:
         if hasattr(store, "command"):
             store.command = verb
         with store.lock(verb, timeout=lock_timeout):
-            from reconciler.runner import plan as run_plan
+            from reconciler.engine.runner import plan as run_plan
 
             state = store.read()
             result = run_plan(ws, state, options, fingerprint=fingerprint)
             if saved is not None:
-                from reconciler import planfile
+                from reconciler.plan import planfile
 
                 reasons = planfile.stale_reasons(saved, manifest_digest=ws.manifest.digest,
                                                  state_lineage=state.lineage, state_serial=state.serial,
@@ -215,7 +225,7 @@ def _record_outputs(ws: Workspace, store: StateStore, state: StateDoc, options: 
     """Top-level outputs from what the state now holds, kept in the state."""
     if options.refresh_only:
         return
-    from reconciler import outputs
+    from reconciler.engine import outputs
 
     if outputs.record(ws.manifest, ws.kinds, state, destroy=options.destroy):
         store.write(state)
@@ -237,7 +247,7 @@ def apply(g: Globals, paths: tuple[str, ...], auto_approve: bool, parallelism: i
     """Make the live services match the manifests (or apply a saved PLANFILE exactly)."""
     paths_l = list(paths) or ["."]
     if _is_planfile(paths_l):
-        from reconciler import planfile
+        from reconciler.plan import planfile
 
         saved, meta = planfile.load(paths_l[0])
         opts = meta.get("options", {})
@@ -262,7 +272,7 @@ def apply(g: Globals, paths: tuple[str, ...], auto_approve: bool, parallelism: i
 def _record_refresh(store: StateStore, state: StateDoc, result: PlanResult, kinds: Mapping[str, Kind],
                     approved: bool) -> None:
     """apply --refresh-only: the live values become the state's; nothing in the services changes."""
-    from reconciler import drift as driftmod
+    from reconciler.engine import drift as driftmod
 
     found = result.plan.drift
     if not found:
@@ -311,7 +321,7 @@ def destroy(g: Globals, paths: tuple[str, ...], auto_approve: bool, parallelism:
 @guarded
 def show(g: Globals, planfile: str, fmt: str, split_dir: str | None) -> None:
     """Render a saved plan again."""
-    from reconciler import planfile as pf
+    from reconciler.plan import planfile as pf
 
     saved, _ = pf.load(planfile)
     if split_dir:

@@ -14,10 +14,10 @@ import click
 from reconciler.cli.root import Globals
 from reconciler.cli.variables_opt import current_inputs
 from reconciler.errors import ReconcilerError
-from reconciler.model import Plan
+from reconciler.plan.model import Plan
 
 if TYPE_CHECKING:
-    from reconciler.runner import Workspace
+    from reconciler.engine.runner import Workspace
     from reconciler.state.base import StateStore
 
 P = ParamSpec("P")
@@ -71,7 +71,7 @@ def providers(names: set[str] | None = None) -> dict[str, Any]:
 
 
 def workspace(paths: list[str]) -> Workspace:
-    from reconciler.runner import load_workspace
+    from reconciler.engine.runner import load_workspace
 
     return load_workspace(paths, _provider_loader(), progress=lambda m: click.echo(f"    {m}", err=True),
                           inputs=current_inputs())
@@ -94,7 +94,7 @@ def render(plan: Plan, fmt: str, color: bool) -> str:
 
 
 def fingerprint(attrs: dict) -> str:
-    from reconciler.planfile import fingerprint as fp
+    from reconciler.plan.planfile import fingerprint as fp
 
     return fp(attrs)
 
@@ -135,7 +135,7 @@ def guarded(fn: Callable[P, R]) -> Callable[P, R]:
                 raise
             import httpx
 
-            from reconciler.http import describe_failure
+            from reconciler.providers.http import describe_failure
             if isinstance(e, httpx.TransportError):  # a network failure is no internal error
                 fail(describe_failure(e))
             fail(f"internal error: {e.__class__.__name__}: {e} (run with --debug for details)")

@@ -1,19 +1,18 @@
 """`reconciler doctor`: read-only checks that each configured service answers as the
-providers expect (reconciler/doctor.py)."""
+providers expect (reconciler/providers/doctor.py)."""
 from __future__ import annotations
 
 import os
-
 from typing import TYPE_CHECKING
 
 import click
 
-from reconciler import doctor as doc
 from reconciler.cli.common import guarded, sandbox, sandbox_option, workspace
 from reconciler.cli.root import Globals, main
+from reconciler.providers import doctor as doc
 
 if TYPE_CHECKING:
-    from reconciler.runner import Workspace
+    from reconciler.engine.runner import Workspace
 
 # removed from the JSON report wherever they appear: secrets, and what names the account
 SECRET_FIELDS = ("password", "token", "email", "domain", "host", "endpoint", "project")

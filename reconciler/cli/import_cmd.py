@@ -6,7 +6,13 @@ from __future__ import annotations
 
 import click
 
-from reconciler.cli.common import guarded, open_store, sandbox, sandbox_option, workspace
+from reconciler.cli.common import (
+    guarded,
+    open_store,
+    sandbox,
+    sandbox_option,
+    workspace,
+)
 from reconciler.cli.root import Globals, main
 from reconciler.cli.variables_opt import variable_options
 
@@ -21,7 +27,7 @@ from reconciler.cli.variables_opt import variable_options
 @guarded
 def import_cmd(g: Globals, address: str, remote_id: str, paths: tuple[str, ...]) -> None:
     """Record the live object REMOTE_ID as the manifest's resource ADDRESS."""
-    from reconciler.runner import declared_resource, import_object
+    from reconciler.engine.runner import declared_resource, import_object
 
     paths_l = list(paths) or ["."]
     with sandbox(g, paths_l):

@@ -20,7 +20,7 @@ import click
 from reconciler.cli.common import guarded, open_store, providers, sandbox_option
 from reconciler.cli.root import Globals, main
 from reconciler.cli.variables_opt import current_inputs, variable_options
-from reconciler.variables import MASK
+from reconciler.config.variables import MASK
 
 
 def raw(value: Any) -> str:
@@ -56,8 +56,8 @@ def _split(args: tuple[str, ...]) -> tuple[str | None, list[str]]:
 @guarded
 def output_cmd(g: Globals, args: tuple[str, ...], as_json: bool) -> None:
     """Print the outputs the last apply recorded (one raw value when NAME is given)."""
+    from reconciler.engine.runner import load_workspace
     from reconciler.errors import StateError
-    from reconciler.runner import load_workspace
 
     name, paths = _split(args)
     # the manifests say where the state is (a backend block); a missing variable does not matter here

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import click
 
-from reconciler.model import Action
+from reconciler.plan.model import Action
 from reconciler.render.text import render_apply_line
 
 if TYPE_CHECKING:

@@ -6,17 +6,17 @@ import os
 import click
 
 from reconciler.cli.root import Globals
-from reconciler.cli.state_cmds import _guarded, _store, state
+from reconciler.cli.state_cmds import state, state_guarded, state_store
 
 
 @state.command(name="unlock")
 @click.argument("lock_id")
 @click.argument("paths", nargs=-1, type=click.Path())
 @click.pass_obj
-@_guarded
+@state_guarded
 def unlock_cmd(g: Globals, lock_id: str, paths: tuple[str, ...]) -> None:
     """Release a lock left by a killed run (PostgreSQL: ends the session holding it)."""
-    _store(g, paths).unlock(lock_id)
+    state_store(g, paths).unlock(lock_id)
     click.echo(f"Released lock {lock_id}.")
 
 
@@ -24,12 +24,12 @@ def unlock_cmd(g: Globals, lock_id: str, paths: tuple[str, ...]) -> None:
 @click.option("--limit", default=20, show_default=True)
 @click.argument("paths", nargs=-1, type=click.Path())
 @click.pass_obj
-@_guarded
+@state_guarded
 def history_cmd(g: Globals, limit: int, paths: tuple[str, ...]) -> None:
     """Past serials of the state: when, who, which command, what changed (PostgreSQL)."""
     from reconciler.errors import StateError
 
-    store = _store(g, paths)
+    store = state_store(g, paths)
     if not hasattr(store, "history"):
         raise StateError(f"{store.location} keeps no history; a PostgreSQL state does")
     rows = store.history(limit)
@@ -45,13 +45,13 @@ def history_cmd(g: Globals, limit: int, paths: tuple[str, ...]) -> None:
 @click.option("--to", "target", required=True, metavar="URL|PATH", help="Where to move the state.")
 @click.argument("paths", nargs=-1, type=click.Path())
 @click.pass_obj
-@_guarded
+@state_guarded
 def migrate_cmd(g: Globals, target: str, paths: tuple[str, ...]) -> None:
     """Move the state to another store without changing it (lineage, serial, content)."""
     from reconciler.errors import StateError
     from reconciler.state.select import open_location
 
-    source = _store(g, paths)
+    source = state_store(g, paths)
     dest = open_location(target, os.environ)
     with source.lock("state migrate"), dest.lock("state migrate"):
         doc = source.read()

@@ -6,9 +6,8 @@ from typing import TYPE_CHECKING, Any, Callable, ParamSpec, TypeVar
 
 import click
 
-from reconciler.sensitivity import mask_paths
-
 from reconciler.cli.root import Globals, main
+from reconciler.config.sensitivity import mask_paths
 
 if TYPE_CHECKING:
     from reconciler.state.base import StateDoc, StateStore
@@ -17,7 +16,7 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
-def _store(g: Globals, paths: tuple[str, ...]) -> StateStore:
+def state_store(g: Globals, paths: tuple[str, ...]) -> StateStore:
     from reconciler.cli.common import open_store
 
     return open_store(g, list(paths) or ["."])
@@ -28,7 +27,7 @@ def state() -> None:
     """Inspect or edit the state (which live objects the manifests own)."""
 
 
-def _guarded(fn: Callable[P, R]) -> Callable[P, R]:
+def state_guarded(fn: Callable[P, R]) -> Callable[P, R]:
     from reconciler.cli.common import guarded
     return guarded(fn)
 
@@ -36,10 +35,10 @@ def _guarded(fn: Callable[P, R]) -> Callable[P, R]:
 @state.command(name="list")
 @click.argument("paths", nargs=-1, type=click.Path())
 @click.pass_obj
-@_guarded
+@state_guarded
 def list_cmd(g: Globals, paths: tuple[str, ...]) -> None:
     """Every address the state manages, with its remote id."""
-    doc = _store(g, paths).read()
+    doc = state_store(g, paths).read()
     for address, rs in sorted(doc.resources.items()):
         flags = " (protected)" if rs.protected else ""
         click.echo(f"{address}\t{rs.id}{flags}")
@@ -51,12 +50,12 @@ def list_cmd(g: Globals, paths: tuple[str, ...]) -> None:
 @click.argument("address")
 @click.argument("paths", nargs=-1, type=click.Path())
 @click.pass_obj
-@_guarded
+@state_guarded
 def show_cmd(g: Globals, address: str, paths: tuple[str, ...]) -> None:
     """One resource's state, secrets masked."""
     from reconciler.errors import StateError
 
-    doc = _store(g, paths).read()
+    doc = state_store(g, paths).read()
     rs = doc.resources.get(address)
     if rs is None:
         raise StateError(f"{address} is not in the state")
@@ -68,8 +67,8 @@ def show_cmd(g: Globals, address: str, paths: tuple[str, ...]) -> None:
 
 
 def _mask(value: Any) -> Any:
-    from reconciler import walk
-    from reconciler.sensitivity import secret_key
+    from reconciler.config import walk
+    from reconciler.config.sensitivity import secret_key
 
     return walk.masked(value, secret_key, "(sensitive)")
 
@@ -77,7 +76,7 @@ def _mask(value: Any) -> Any:
 def _edit(g: Globals, paths: tuple[str, ...], address: str, change: Callable[[StateDoc], None]) -> None:
     from reconciler.errors import StateError
 
-    store = _store(g, paths)
+    store = state_store(g, paths)
     with store.lock("state edit"):
         doc = store.read()
         if address not in doc.resources and address not in doc.pending:
@@ -90,7 +89,7 @@ def _edit(g: Globals, paths: tuple[str, ...], address: str, change: Callable[[St
 @click.argument("address")
 @click.argument("paths", nargs=-1, type=click.Path())
 @click.pass_obj
-@_guarded
+@state_guarded
 def rm_cmd(g: Globals, address: str, paths: tuple[str, ...]) -> None:
     """Stop managing ADDRESS without touching the live object."""
     def change(doc: StateDoc) -> None:
@@ -104,7 +103,7 @@ def rm_cmd(g: Globals, address: str, paths: tuple[str, ...]) -> None:
 @click.argument("address")
 @click.argument("paths", nargs=-1, type=click.Path())
 @click.pass_obj
-@_guarded
+@state_guarded
 def unprotect_cmd(g: Globals, address: str, paths: tuple[str, ...]) -> None:
     """Lift prevent_destroy remembered for ADDRESS, so a plan may destroy it."""
     def change(doc: StateDoc) -> None:

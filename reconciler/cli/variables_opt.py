@@ -8,7 +8,7 @@ from typing import Any, Callable, TypeVar
 
 import click
 
-from reconciler.variables import Inputs
+from reconciler.config.variables import Inputs
 
 FC = TypeVar("FC", bound=Callable[..., Any])  # a click command function
 

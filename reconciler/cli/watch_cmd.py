@@ -12,7 +12,14 @@ from typing import TYPE_CHECKING
 
 import click
 
-from reconciler.cli.common import guarded, open_store, parse_duration, providers, sandbox, sandbox_option
+from reconciler.cli.common import (
+    guarded,
+    open_store,
+    parse_duration,
+    providers,
+    sandbox,
+    sandbox_option,
+)
 from reconciler.cli.root import Globals, main
 from reconciler.cli.variables_opt import current_inputs, variable_options
 
@@ -64,7 +71,7 @@ def watch(g: Globals, paths: tuple[str, ...], interval: str, auto_apply: str | N
           parallelism: int) -> None:
     """Keep watching: every interval plan, report what moved, and with --auto-apply heal it.
     Stops cleanly on SIGTERM or SIGINT (exit 0)."""
-    from reconciler.runner import load_workspace
+    from reconciler.engine.runner import load_workspace
     from reconciler.watch.eventlog import EventLog
     from reconciler.watch.loop import Watch, WatchConfig
     from reconciler.watch.metrics import Health, Metrics, MetricsServer

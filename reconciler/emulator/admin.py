@@ -6,16 +6,21 @@ module under /_emulator/<api>/...
 from __future__ import annotations
 
 import random
-
 from dataclasses import asdict, fields
 from typing import Callable
 
 from starlette.requests import Request
 from starlette.routing import Route
 
+from reconciler.emulator.core import (
+    Emulator,
+    Fault,
+    HTTPError,
+    config_dict,
+    json_response,
+    read_json,
+)
 from reconciler.emulator.quirks import QUIRKS
-from reconciler.emulator.core import (Emulator, Fault, HTTPError, config_dict, json_response,
-                                      read_json)
 
 
 def routes(emu: Emulator, seed_all: Callable[[], None]) -> list[Route]:

@@ -25,7 +25,14 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from reconciler.emulator import codeocean_model as m
-from reconciler.emulator.core import SANDBOX, Emulator, HTTPError, empty_response, json_response, read_json
+from reconciler.emulator.core import (
+    SANDBOX,
+    Emulator,
+    HTTPError,
+    empty_response,
+    json_response,
+    read_json,
+)
 
 API = "/api/v1"
 FILES = "/codeocean-files"  # where signed file URLs point

@@ -10,7 +10,7 @@ import os
 import sqlite3
 import threading
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Iterator
 
 
 class Store:

@@ -34,7 +34,13 @@ from starlette.routing import Route
 from reconciler.emulator import valdi_auth as auth
 from reconciler.emulator import valdi_catalog as cat
 from reconciler.emulator import valdi_model as m
-from reconciler.emulator.core import SANDBOX, Emulator, HTTPError, json_response, read_json
+from reconciler.emulator.core import (
+    SANDBOX,
+    Emulator,
+    HTTPError,
+    json_response,
+    read_json,
+)
 
 _BAD_JSON = {"detail": "malformed JSON body"}
 LINK_TTL = 3600  # seconds a presigned upload/download link lives

@@ -22,7 +22,13 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from reconciler.emulator import valohai_model as m
-from reconciler.emulator.core import SANDBOX, Emulator, HTTPError, json_response, read_json
+from reconciler.emulator.core import (
+    SANDBOX,
+    Emulator,
+    HTTPError,
+    json_response,
+    read_json,
+)
 
 API = "/api/v0"
 DEFAULT_LIMIT = 100

@@ -6,7 +6,7 @@ import importlib
 from typing import TYPE_CHECKING, Iterable
 
 if TYPE_CHECKING:
-    from reconciler.providers.base import Provider
+    from reconciler.providers.contract import Provider
 
 # provider name -> module that defines PROVIDER
 _PROVIDER_MODULES = {

@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 from typing import Any, Callable, Iterable
 
+from reconciler.config.model import Resource
 from reconciler.errors import ApiError, Problem
-from reconciler.model import Resource
 
 # seconds between status checks: start fast, back off to one a second, so that the time an
 # apply reports for a wait is within a second of the truth

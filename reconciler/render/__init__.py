@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import importlib
 
-from reconciler.model import Plan
+from reconciler.plan.model import Plan
 
 
 def render(plan: Plan, fmt: str, *, color: bool = False) -> str:

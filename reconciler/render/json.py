@@ -10,7 +10,16 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from reconciler.model import HOURS_PER_MONTH, UNKNOWN, Action, ActionType, Drift, FieldChange, Plan
+from reconciler.config.model import UNKNOWN
+from reconciler.plan.model import (
+    HOURS_PER_MONTH,
+    Action,
+    ActionType,
+    Drift,
+    FieldChange,
+    Plan,
+)
+from reconciler.render.outputs import json_list
 
 PLAN_FORMAT_VERSION = "2.0"
 _ACTIONS = {ActionType.CREATE: ["create"], ActionType.UPDATE: ["update"],
@@ -81,7 +90,6 @@ def plan_to_dict(plan: Plan) -> dict:
 
 
 def _output_changes(plan: Plan) -> list[dict]:
-    from reconciler.render.outputs import json_list
     return json_list(plan)
 
 

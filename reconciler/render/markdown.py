@@ -9,12 +9,17 @@ or an HTML comment in the pull request.
 from __future__ import annotations
 
 import json
-import re
 from collections import Counter
 
-from reconciler.model import Action, ActionType, Drift, FieldChange, Plan
-from reconciler.render.text import (MAX_VALUE, UNPRICED_SHOWN, full_value, headline, money, refresh_only_line,
-                                    summary_line, value)
+from reconciler.plan.model import Action, ActionType, Drift, FieldChange, Plan
+from reconciler.render.outputs import markdown_lines
+from reconciler.render.text import (
+    UNPRICED_SHOWN,
+    headline,
+    refresh_only_line,
+    summary_line,
+)
+from reconciler.render.values import MAX_VALUE, code, escape, full_value, money, value
 
 MARKER = "<!-- reconciler-plan -->"
 GITHUB_LIMIT = 65536
@@ -22,21 +27,6 @@ HEAD_WARNINGS = 20000  # characters of warnings on the first page; the rest stay
 ICONS = {ActionType.CREATE: "➕ create", ActionType.UPDATE: "🔧 update", ActionType.REPLACE: "♻️ replace",
          ActionType.DELETE: "🗑️ destroy", ActionType.FORGET: "👋 forget", ActionType.RELEASE: "🔓 release",
          ActionType.ORPHAN: "🪁 orphan"}
-# characters Markdown or HTML could read as syntax (and @, which would mention someone)
-_SPECIAL = re.compile(r"[\\`*_\[\]<>!|~&@]")
-
-
-def escape(text: str) -> str:
-    """Text that renders as itself, in a paragraph or a table cell: Markdown and HTML
-    characters become numeric entities, newlines a visible ↵."""
-    text = _SPECIAL.sub(lambda m: f"&#{ord(m.group())};", str(text))
-    return text.replace("\r\n", "\n").replace("\n", "↵")
-
-
-def code(text: str) -> str:
-    return f"<code>{escape(text)}</code>"
-
-
 def page_marker(number: int, total: int) -> str:
     return f"<!-- reconciler-plan page {number}/{total} -->"
 
@@ -173,7 +163,6 @@ def _head(plan: Plan, title: str) -> list[str]:
         room -= len(w)
     if warnings:
         head += ["**Warnings**", ""] + [f"- {w}" for w in warnings] + [""]
-    from reconciler.render.outputs import markdown_lines
     return head + markdown_lines(plan)
 
 

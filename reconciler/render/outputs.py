@@ -3,12 +3,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from reconciler.model import UNKNOWN, FieldChange, Plan
+from reconciler.config.model import UNKNOWN
+from reconciler.plan.model import FieldChange, Plan
+from reconciler.render.values import (  # code: escaped, a value never becomes markup
+    code,
+    value,
+)
 
 
 def text_lines(plan: Plan) -> list[str]:
-    from reconciler.render.text import value
-
     if not plan.output_changes:
         return []
     lines = ["Changes to outputs:"]
@@ -23,9 +26,6 @@ def text_lines(plan: Plan) -> list[str]:
 
 
 def markdown_lines(plan: Plan) -> list[str]:
-    from reconciler.render.markdown import code  # escaped: a value never becomes markup
-    from reconciler.render.text import value
-
     if not plan.output_changes:
         return []
     lines = ["**Changes to outputs**", "", "| output | before | after |", "|---|---|---|"]

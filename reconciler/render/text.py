@@ -4,15 +4,21 @@ list or nested value only the items that changed; a closing `Plan: ...` line."""
 from __future__ import annotations
 
 import json
-from typing import Any
 
-from reconciler.model import (HOURS_PER_MONTH, UNKNOWN, Action, ActionType, Drift, FieldChange,
-                              ItemChange, Plan)
+from reconciler.plan.model import (
+    Action,
+    ActionType,
+    Drift,
+    FieldChange,
+    ItemChange,
+    Plan,
+)
+from reconciler.render.outputs import text_lines
+from reconciler.render.values import money, value
 
 COLORS = {ActionType.CREATE: "32", ActionType.UPDATE: "33", ActionType.REPLACE: "35",
           ActionType.DELETE: "31", ActionType.FORGET: "36", ActionType.RELEASE: "36",
           ActionType.ORPHAN: "36", ActionType.NOOP: "0"}
-MAX_VALUE = 120
 UNPRICED_SHOWN = 50  # resources named on the "No price known" line; JSON lists them all
 HEADLINES = {ActionType.CREATE: "will be created", ActionType.UPDATE: "will be updated in place",
              ActionType.REPLACE: "must be replaced", ActionType.DELETE: "will be destroyed",
@@ -30,23 +36,6 @@ def _paint(text: str, code: str, color: bool) -> str:
     return f"\x1b[{code}m{text}\x1b[0m" if color and code != "0" else text
 
 
-def full_value(v: Any, sensitive: bool = False) -> str:
-    """A value as one JSON-ish string, never cut."""
-    if sensitive and v is not None:
-        return "(sensitive)"
-    if v is UNKNOWN:
-        return "(known after apply)"
-    if v is None:
-        return "null"
-    text = v if isinstance(v, str) and "\n" not in v else json.dumps(v, sort_keys=True, default=str)
-    return json.dumps(text) if isinstance(v, str) else text
-
-
-def value(v: Any, sensitive: bool = False) -> str:
-    text = full_value(v, sensitive)
-    return text if len(text) <= MAX_VALUE else text[:MAX_VALUE - 12] + f"... ({len(text)} chars)"
-
-
 def headline(a: Action) -> str:
     """What happens to the resource, in words, with the kind's words for a removal."""
     verb = ADOPT_HEADLINE if a.adopt else HEADLINES[a.type]
@@ -58,13 +47,6 @@ def remote(a: Action | Drift) -> str:
     parts = ([f"id={a.remote_id}"] if a.remote_id else []) + \
         ([f"name={json.dumps(a.remote_name)}"] if a.remote_name else [])
     return f" [{', '.join(parts)}]" if parts else ""
-
-
-def money(hourly: float | None, *, sign: bool = False) -> str:
-    if hourly is None:
-        return "-"
-    prefix = ("+" if hourly >= 0 else "-") if sign else ""
-    return f"{prefix}${abs(hourly):,.2f}/h ({prefix}${abs(hourly) * HOURS_PER_MONTH:,.2f}/month)"
 
 
 def counts(plan: Plan) -> list[tuple[str, int]]:
@@ -136,7 +118,6 @@ def render_plan(plan: Plan, *, color: bool = False) -> str:
         for w in a.warnings:
             lines.append(_paint(f"  ! {w}", "33", color))
         lines.append("")
-    from reconciler.render.outputs import text_lines
     lines.extend(text_lines(plan))
     for w in plan.warnings:
         lines.append(_paint(f"Warning: {w}", "33", color))

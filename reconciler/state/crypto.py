@@ -22,7 +22,7 @@ APPLIED = "$last_applied"  # inside the sealed blob: [path, value] pairs taken o
 def _take_secrets(value, path: list, found: list, derived: frozenset = frozenset()):
     """A copy of `value` with secret-looking string fields, and the fields at `derived`
     (values built from a secret, dotted paths), replaced by SEALED."""
-    from reconciler.sensitivity import secret_key
+    from reconciler.config.sensitivity import secret_key
     if isinstance(value, dict):
         out = {}
         for k, v in value.items():

@@ -17,8 +17,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Iterator, Mapping
 
+from reconciler.config.privatefile import write_private
 from reconciler.errors import LockError, StaleStateError, StateError
-from reconciler.privatefile import write_private
 from reconciler.state import crypto
 from reconciler.state.base import STATE_VERSION, LockInfo, StateDoc
 from reconciler.state.check import check

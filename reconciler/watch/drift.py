@@ -16,11 +16,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from reconciler import walk
-from reconciler.diffing import left_diff
-from reconciler.planner import PlanResult, ignored
-from reconciler.providers.base import Live
-from reconciler.sensitivity import covers
+from reconciler.config import walk
+from reconciler.config.sensitivity import covers
+from reconciler.engine.planner import PlanResult, ignored
+from reconciler.plan.diffing import left_diff
+from reconciler.providers.contract import Live
 from reconciler.state.base import StateDoc
 
 SENSITIVE = "(sensitive)"
@@ -49,9 +49,9 @@ class Moved:
 
 def find_drift(result: PlanResult, state: StateDoc, live: dict[str, Live | None],
                kinds: dict[str, Any]) -> dict[str, Moved]:
-    """The runner's drift (reconciler.drift, as `reconciler drift` reports it), for the
+    """The runner's drift (reconciler.engine.drift, as `reconciler drift` reports it), for the
     resources the plan would change, minus lifecycle.ignore_changes; values masked."""
-    from reconciler.drift import find_drift as live_moves
+    from reconciler.engine.drift import find_drift as live_moves
 
     changing = {a for a, s in result.steps.items() if s.action.is_change}
     out: dict[str, Moved] = {}

@@ -21,12 +21,12 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
-from reconciler.applier import Applier
+from reconciler.engine.applier import Applier
+from reconciler.engine.planner import PlanOptions, PlanResult, make_plan
+from reconciler.engine.runner import Workspace, observe, online_checks
 from reconciler.errors import ApplyError, LockError, ReconcilerError
-from reconciler.http import add_request_hook
-from reconciler.model import Action
-from reconciler.planner import PlanOptions, PlanResult, make_plan
-from reconciler.runner import Workspace, observe, online_checks
+from reconciler.plan.model import Action
+from reconciler.providers.http import add_request_hook
 from reconciler.state.base import StateStore
 from reconciler.watch import notify
 from reconciler.watch.backoff import Backoff
@@ -232,7 +232,7 @@ class Watch:
             applier.run()
         except ApplyError:
             pass  # the report below has every failure
-        from reconciler import outputs
+        from reconciler.engine import outputs
         if not applier.report.failed and outputs.record(ws.manifest, ws.kinds, state):
             store.write(state)  # top-level outputs, as `reconciler apply` keeps them
         report = applier.report

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from reconciler import graph
-from reconciler.model import ActionType
-from reconciler.planner import PlanResult, Step
+from reconciler.engine import graph
+from reconciler.engine.planner import PlanResult, Step
+from reconciler.plan.model import ActionType
 
 ALL, CHANGES = "all", "changes"
 

@@ -14,10 +14,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from memkind import MemoryApi, MemoryProvider  # noqa: E402
-from reconciler.applier import Applier  # noqa: E402
-from reconciler.model import Manifest, Position, Resource  # noqa: E402
-from reconciler.planner import PlanOptions  # noqa: E402
-from reconciler.runner import Workspace, plan  # noqa: E402
+
+from reconciler.config.model import Manifest, Position, Resource  # noqa: E402
+from reconciler.engine.applier import Applier  # noqa: E402
+from reconciler.engine.planner import PlanOptions  # noqa: E402
+from reconciler.engine.runner import Workspace, plan  # noqa: E402
 from reconciler.state.local import LocalStateStore  # noqa: E402
 
 

@@ -18,6 +18,7 @@ from click.testing import CliRunner
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from crash_harness import copy_example, duplicates  # noqa: E402
+
 from reconciler.cli import main as cli  # noqa: E402
 from reconciler.emulator import EmulatorConfig, EmulatorServer  # noqa: E402
 

@@ -20,8 +20,8 @@ from click.testing import CliRunner
 from reconciler.cli import main as cli_main
 from reconciler.emulator import EmulatorConfig, EmulatorServer
 from reconciler.emulator.core import SANDBOX
+from reconciler.engine.runner import load_workspace
 from reconciler.providers import load_providers
-from reconciler.runner import load_workspace
 
 SPEC = """    spec:
       store: sandbox-store

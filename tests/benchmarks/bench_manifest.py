@@ -15,8 +15,8 @@ from pathlib import Path
 
 import yaml
 
-from reconciler import yamlread
-from reconciler.manifest import load_manifest
+from reconciler.config import yamlread
+from reconciler.config.manifest import load_manifest
 
 
 def manifest(n: int) -> str:

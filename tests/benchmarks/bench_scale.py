@@ -157,8 +157,7 @@ def import_seconds(env: dict, manifest: Path, state: Path) -> float:
 def main(n: int, big: bool, latency_ms: float) -> None:
     import httpx
 
-    from reconciler.emulator import EmulatorConfig, EmulatorServer
-    from reconciler.emulator import valdi_catalog
+    from reconciler.emulator import EmulatorConfig, EmulatorServer, valdi_catalog
     from reconciler.emulator.core import SANDBOX
 
     assets, vms = max(1, n // 10), max(1, n // 100)

@@ -18,7 +18,7 @@ import httpx
 from click.testing import CliRunner
 
 from reconciler.cli import main as cli
-from reconciler.emulator import EmulatorServer, EmulatorConfig
+from reconciler.emulator import EmulatorConfig, EmulatorServer
 
 FLAVOR = "94d76997-44ec-4f1e-8291-231de42b6030"
 PROVIDER_A = "a45088e0-1681-446e-9a3e-3ed9dfc3d57e"

@@ -15,7 +15,7 @@ from typing import Any, Mapping
 import httpx
 
 from reconciler.errors import ApiError, AuthError, NotFound
-from reconciler.http import HttpApi
+from reconciler.providers.http import HttpApi
 from reconciler.providers.runcache import RunCache
 
 PAGE_SIZE = 1000  # the API's maximum page

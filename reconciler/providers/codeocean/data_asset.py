@@ -16,12 +16,20 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from reconciler.diffing import left_diff
+from reconciler.config.model import Resource
 from reconciler.errors import ApiError, Problem
-from reconciler.model import FieldChange, Resource
-from reconciler.providers.base import DeletionPolicy, Diff, Kind, KindContext, Live, Wanted
+from reconciler.plan.diffing import left_diff
+from reconciler.plan.model import FieldChange
 from reconciler.providers.codeocean import metadata, shape
 from reconciler.providers.codeocean.client import CodeOceanClient
+from reconciler.providers.contract import (
+    DeletionPolicy,
+    Diff,
+    Kind,
+    KindContext,
+    Live,
+    Wanted,
+)
 from reconciler.providers.shared import newest_unclaimed, problem, wait_for
 
 OUTPUTS = {"id", "name", "state", "type", "size", "files", "mount", "owner_email"}

@@ -3,8 +3,8 @@ archived assets we created) with the fields the kind reads, and the custom metad
 schema. Read-only: search is a POST that changes nothing."""
 from __future__ import annotations
 
-from reconciler.doctor import Checks, Finding
 from reconciler.providers.codeocean.client import CodeOceanClient
+from reconciler.providers.doctor import Checks, Finding
 
 STR = (str,)
 ASSET = {"id": STR, "name": STR, "state": STR, "type": STR, "mount": STR, "created": (int, float)}

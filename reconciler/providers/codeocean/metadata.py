@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from reconciler.config.model import Ref, Resource, Template
 from reconciler.errors import Problem
-from reconciler.model import Ref, Resource, Template
 from reconciler.providers.shared import problem
 
 TYPES = {"string": "a string", "number": "a number", "date": "a date as Unix seconds (a number)"}

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from typing import Any, Callable, NamedTuple
 
-from reconciler.model import Ref, Template
+from reconciler.config.model import Ref, Template
 
 OS_MIN_STORAGE = {"Ubuntu 20.04 LTS": 20, "Ubuntu 22.04 LTS": 20, "TensorML 20 TensorFlow": 40,
                   "TensorML 20 PyTorch": 40, "TensorML 20 Everything": 60}

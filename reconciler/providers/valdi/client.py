@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 from typing import Any, Callable, Mapping
 
 from reconciler.errors import ApiError, AuthError, NotFound
-from reconciler.http import HttpApi
+from reconciler.providers.http import HttpApi
 from reconciler.providers.runcache import RunCache
 
 DEFAULT_ENDPOINT = "https://api.valdi.ai"

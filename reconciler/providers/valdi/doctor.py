@@ -2,7 +2,7 @@
 the fields the kinds read in each. Read-only: login and refresh are the only POSTs."""
 from __future__ import annotations
 
-from reconciler.doctor import Checks, Finding
+from reconciler.providers.doctor import Checks, Finding
 from reconciler.providers.valdi.client import ValdiClient, normal_entry
 from reconciler.providers.valdi.vm import ON_THE_WAY, RUNNING, STOPPED
 

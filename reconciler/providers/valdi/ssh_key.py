@@ -12,14 +12,21 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from reconciler.diffing import left_diff
+from reconciler.config.localfiles import write_output
+from reconciler.config.model import Resource
+from reconciler.config.validation import check_local_path
 from reconciler.errors import ApiError, CreatedIncomplete, Problem
-from reconciler.model import Resource
-from reconciler.paths import write_output
-from reconciler.providers.base import DeletionPolicy, Diff, Kind, KindContext, Live, Wanted
+from reconciler.plan.diffing import left_diff
+from reconciler.providers.contract import (
+    DeletionPolicy,
+    Diff,
+    Kind,
+    KindContext,
+    Live,
+    Wanted,
+)
 from reconciler.providers.shared import newest_unclaimed, problem
 from reconciler.providers.valdi.client import ValdiClient
-from reconciler.validation import check_local_path
 
 CANNOT_DELETE = ("VALDI has no API to delete SSH keys: the old key stays in your VALDI account "
                  "(remove it in the web console if it must go)")
@@ -62,7 +69,7 @@ class SshKeyKind(Kind):
     outputs = {"id", "name", "public_key", "private_key"}
     deletion_policies = ("forget",)  # the API cannot delete a key
     natural_key_conflicts = True  # the key name
-    local_files = {"public_key_file": "read", "private_key_file": "write"}  # held to reconciler.paths' rules
+    local_files = {"public_key_file": "read", "private_key_file": "write"}  # held to reconciler.config.localfiles' rules
     deletion_effects = {"forget": DeletionPolicy("forget", "VALDI has no API to delete SSH keys: the key stays in "
                                                          "your VALDI account; only reconciler's state entry is removed")}
 

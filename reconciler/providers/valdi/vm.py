@@ -17,13 +17,21 @@ import json
 from functools import partial
 from typing import Any
 
-from reconciler.diffing import left_diff
+from reconciler.config.model import Resource
 from reconciler.errors import ApiError, Problem
-from reconciler.model import FieldChange, Resource
-from reconciler.providers.base import DeletionPolicy, Diff, Kind, KindContext, Live, Wanted
+from reconciler.plan.diffing import left_diff
+from reconciler.plan.model import FieldChange
+from reconciler.providers.contract import (
+    DeletionPolicy,
+    Diff,
+    Kind,
+    KindContext,
+    Live,
+    Wanted,
+)
+from reconciler.providers.shared import newest_unclaimed, problem, wait_for
 from reconciler.providers.valdi import catalog
 from reconciler.providers.valdi.client import ValdiClient
-from reconciler.providers.shared import newest_unclaimed, problem, wait_for
 
 # details fields a VM listing echoes under another name
 ECHOED_AS = {"boot_disk_size": "storage", "gpu_model": "gpu_model"}

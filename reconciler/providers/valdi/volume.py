@@ -18,13 +18,21 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
+from reconciler.config import localfiles
+from reconciler.config.localfiles import write_output
+from reconciler.config.model import Resource
+from reconciler.config.validation import check_local_path
 from reconciler.errors import ApiError, Conflict, CreatedIncomplete, Problem
-from reconciler.model import FieldChange, Resource
-from reconciler import paths
-from reconciler.paths import write_output
-from reconciler.providers.base import DeletionPolicy, Diff, Kind, KindContext, Live, Wanted
+from reconciler.plan.model import FieldChange
+from reconciler.providers.contract import (
+    DeletionPolicy,
+    Diff,
+    Kind,
+    KindContext,
+    Live,
+    Wanted,
+)
 from reconciler.providers.valdi.client import ValdiClient
-from reconciler.validation import check_local_path
 
 KEYS = ("access_key_id", "secret_access_key")
 GATEWAY = "https://gateway.valdi.ai"
@@ -32,7 +40,7 @@ GATEWAY = "https://gateway.valdi.ai"
 
 def md5_of(path: Path) -> str | None:
     """What the gateway's etag is for a single-part upload."""
-    return paths.digest(path, "md5")
+    return localfiles.digest(path, "md5")
 
 
 def _folder(path: str) -> str:
@@ -95,7 +103,7 @@ class VolumeKind(Kind):
     outputs = {"id", "bucket_name", *KEYS}
     deletion_policies = ("delete", "orphan")
     natural_key_conflicts = True  # the bucket name
-    local_files = {"credentials_file": "write", "files[].source": "read"}  # held to reconciler.paths' rules
+    local_files = {"credentials_file": "write", "files[].source": "read"}  # held to reconciler.config.localfiles' rules
     deletion_effects = {"delete": DeletionPolicy("delete", "the volume is deleted in VALDI, with every file in it"),
                         "orphan": DeletionPolicy("orphan", "reconciler stops managing it; the volume and its files stay")}
     unpriced = True  # VALDI bills storage but publishes no per-volume price

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping
 
 from reconciler.errors import ApiError, AuthError, NotFound
-from reconciler.http import HttpApi
+from reconciler.providers.http import HttpApi
 from reconciler.providers.runcache import RunCache
 
 DEFAULT_HOST = "https://app.valohai.com"

@@ -7,9 +7,10 @@ from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from reconciler.config.model import Resource
 from reconciler.errors import ApiError, NotFound, Problem
-from reconciler.model import FieldChange, Resource
-from reconciler.providers.base import Diff, Kind, KindContext, Live
+from reconciler.plan.model import FieldChange
+from reconciler.providers.contract import Diff, Kind, KindContext, Live
 from reconciler.providers.shared import problem
 from reconciler.providers.valohai import properties
 

@@ -9,11 +9,12 @@ the old datum is released and the new one gets them (a replacement).
 """
 from __future__ import annotations
 
+from reconciler.config.model import Resource
 from reconciler.errors import ApiError, Problem
-from reconciler.model import FieldChange, Resource
-from reconciler.providers.base import DeletionPolicy, KindContext, Live, Wanted
-from reconciler.providers.valohai import properties
+from reconciler.plan.model import FieldChange
+from reconciler.providers.contract import DeletionPolicy, KindContext, Live, Wanted
 from reconciler.providers.shared import problem
+from reconciler.providers.valohai import properties
 from reconciler.providers.valohai.common import Index, MetadataKind, fetch, make_live
 
 

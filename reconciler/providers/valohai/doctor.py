@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from reconciler.doctor import Checks, Finding
+from reconciler.providers.doctor import Checks, Finding
 from reconciler.providers.valohai.client import ValohaiClient
 from reconciler.providers.valohai.properties import read_properties
 

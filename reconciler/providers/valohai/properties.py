@@ -17,8 +17,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from reconciler.diffing import _has_unknown, left_diff, same
-from reconciler.model import FieldChange
+from reconciler.plan.diffing import has_unknown, left_diff, same
+from reconciler.plan.model import FieldChange
 
 TAGS, ALIAS = "valohai.tags", "valohai.alias"
 
@@ -81,7 +81,7 @@ def _properties_match(want: dict, have: dict, before: dict) -> bool:
     """True when left_diff would find nothing: every property we want is there with the
     same value, and none we set before and dropped is still there."""
     for key, value in want.items():
-        if key not in have or _has_unknown(value) or not same(value, have[key]):
+        if key not in have or has_unknown(value) or not same(value, have[key]):
             return False
     return all(key in want or have.get(key) is None for key in before)
 

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from typing import Callable, Mapping
 
-from reconciler import expressions
-from reconciler.model import Position
-from reconciler.variables import describe_type
-from reconciler.walk import copy_plain
-from reconciler.yamlread import locate
+from reconciler.config import expressions
+from reconciler.config.model import Position
+from reconciler.config.variables import describe_type
+from reconciler.config.walk import copy_plain
+from reconciler.config.yamlread import locate
 
 MAX_INSTANCES = 10_000  # per for_each / count block
 

@@ -14,8 +14,16 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from reconciler.config.model import UNKNOWN
 from reconciler.errors import PlanError
-from reconciler.model import UNKNOWN, Action, ActionType, Drift, FieldChange, ItemChange, Plan
+from reconciler.plan.model import (
+    Action,
+    ActionType,
+    Drift,
+    FieldChange,
+    ItemChange,
+    Plan,
+)
 
 FORMAT = "reconciler-plan"
 VERSION = 1
@@ -76,7 +84,7 @@ def _action_from(d: dict) -> Action:
 
 def save(plan: Plan, path, *, manifest_paths: list[str], options: dict,
          inputs: dict | None = None) -> None:
-    """`inputs`: {"salt": hex, "pins": {field: keyed hash}} (reconciler.pins)."""
+    """`inputs`: {"salt": hex, "pins": {field: keyed hash}} (reconciler.engine.pins)."""
     body = {"inputs": inputs or {}, "format": FORMAT, "format_version": VERSION, "manifest_paths": manifest_paths,
             "manifest_digest": plan.manifest_digest, "state_lineage": plan.state_lineage,
             "state_serial": plan.state_serial, "fingerprints": plan.fingerprints, "options": options,

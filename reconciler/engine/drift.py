@@ -17,14 +17,14 @@ import copy
 import dataclasses
 from typing import Any, Mapping
 
-from reconciler.model import Drift, FieldChange
-from reconciler.providers.base import Kind, Live
-from reconciler.sensitivity import covers
+from reconciler.config.sensitivity import covers
+from reconciler.plan.model import Drift, FieldChange
+from reconciler.providers.contract import Kind, Live
 from reconciler.state.base import StateDoc
 
 
 def _name(live: Live) -> str | None:
-    from reconciler.planner import live_name
+    from reconciler.engine.planner import live_name
     return live_name(live)
 
 
@@ -49,8 +49,8 @@ def find_drift(state: StateDoc, live: dict[str, Live | None], kinds: Mapping[str
         except Exception:  # noqa: BLE001 - an old last_applied a kind cannot read is not drift
             continue
         if changes:
-            from reconciler.planner import _shown, with_items
-            shown = _shown(changes, set(kind.sensitive))  # nested secrets masked
+            from reconciler.engine.planner import masked_changes, with_items
+            shown = masked_changes(changes, set(kind.sensitive))  # nested secrets masked
             found.append(Drift(address, prior.kind, lv.id, _name(lv), changes=with_items(shown, kind)))
     return found
 

@@ -21,11 +21,18 @@ from dataclasses import dataclass, field
 from typing import Any, Iterator
 
 import yaml
-from yaml.events import (AliasEvent, DocumentStartEvent, MappingEndEvent,
-                         MappingStartEvent, ScalarEvent, SequenceEndEvent, SequenceStartEvent)
+from yaml.events import (
+    AliasEvent,
+    DocumentStartEvent,
+    MappingEndEvent,
+    MappingStartEvent,
+    ScalarEvent,
+    SequenceEndEvent,
+    SequenceStartEvent,
+)
 
+from reconciler.config.model import Position
 from reconciler.errors import Problem
-from reconciler.model import Position
 
 try:
     Loader: type = yaml.CSafeLoader  # libyaml

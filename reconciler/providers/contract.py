@@ -42,8 +42,9 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import AbstractSet, Any, Callable, ClassVar, Mapping, Protocol
 
+from reconciler.config.model import Resource
 from reconciler.errors import Problem
-from reconciler.model import FieldChange, Resource
+from reconciler.plan.model import FieldChange
 
 
 @dataclass
@@ -144,7 +145,7 @@ class Kind:
     # list fields compared as sets when the plan shows what changed inside them (tags,
     # users, groups are always)
     unordered: AbstractSet[str] = frozenset()
-    # spec fields naming local files, held to reconciler.paths' rules:
+    # spec fields naming local files, held to reconciler.config.localfiles' rules:
     # {"public_key_file": "read", "files[].source": "read", "credentials_file": "write"}
     local_files: Mapping[str, str] = MappingProxyType({})
 

@@ -22,9 +22,9 @@ import time
 from typing import Any, Callable
 
 from reconciler.errors import ApiError, AuthError, CreatedIncomplete, TransportError
-from reconciler.providers.base import Kind, KindContext, Live
+from reconciler.providers.contract import Kind, KindContext, Live
 
-log = logging.getLogger("reconciler.recovery")
+log = logging.getLogger("reconciler.engine.recovery")
 ATTEMPTS = 6  # calls of one step in one run, the first included (0.33**6: 1 in 800 at 50% faults)
 BACKOFF, MAX_BACKOFF = 0.5, 8.0
 

@@ -28,11 +28,11 @@ import secrets
 import threading
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping
 
-from reconciler import walk
-from reconciler.model import Ref
+from reconciler.config import walk
+from reconciler.config.model import Ref
 
 if TYPE_CHECKING:  # typing only: the engine never imports a provider
-    from reconciler.providers.base import Kind
+    from reconciler.config.declared import DeclaredKind
 
 # field names that are secrets in every kind (exact names, so "token_count" stays visible)
 SECRET_NAMES = frozenset({"password", "token", "secret", "secret_access_key", "private_key", "api_key",
@@ -48,12 +48,12 @@ def secret_key(name: str) -> bool:
     return bool(SECRET_PATTERN.search(name)) and not name.endswith("_file")
 
 
-def field_names(kind: Kind | None) -> frozenset[str]:
+def field_names(kind: DeclaredKind | None) -> frozenset[str]:
     """The field and output names never shown for this kind."""
     return SECRET_NAMES | (frozenset(kind.sensitive) if kind is not None else frozenset())
 
 
-def _kind_of(address: str, kinds: Mapping[str, Kind]) -> Kind | None:
+def _kind_of(address: str, kinds: Mapping[str, DeclaredKind]) -> DeclaredKind | None:
     for name, kind in kinds.items():
         if address.startswith(name + "."):
             return kind
@@ -71,7 +71,7 @@ class Taint:
         self._by_address: dict[str, Any] | None = None
         self._known: dict[tuple[str, str], bool] = {}
 
-    def __call__(self, address: str, attribute: str, kinds: Mapping[str, Kind]) -> bool:
+    def __call__(self, address: str, attribute: str, kinds: Mapping[str, DeclaredKind]) -> bool:
         key = (address, attribute)
         if key in self._known:
             return self._known[key]
@@ -95,14 +95,14 @@ def _top(path: str) -> str:
     return path.split(".", 1)[0].split("[", 1)[0]
 
 
-def sensitive_ref(ref: Ref, kinds: Mapping[str, Kind], taint: Taint | None = None) -> bool:
+def sensitive_ref(ref: Ref, kinds: Mapping[str, DeclaredKind], taint: Taint | None = None) -> bool:
     """A reference to a secret output, or (given the plan's Taint) to an output derived from one."""
     if ref.attribute in field_names(_kind_of(ref.address, kinds)):
         return True
     return taint is not None and taint(ref.address, ref.attribute, kinds)
 
 
-def derived_paths(spec: Any, kinds: Mapping[str, Kind], prefix: str = "",
+def derived_paths(spec: Any, kinds: Mapping[str, DeclaredKind], prefix: str = "",
                   taint: Taint | None = None) -> Iterator[str]:
     """Spec field paths ("description", "properties.note", "files[0].path") whose value is
     built from a sensitive output of another resource (or, given a Taint, from an output

@@ -24,14 +24,20 @@ from typing import Any, Callable
 
 import httpx
 
-from reconciler import walk
-from reconciler.sensitivity import SECRET_PATTERN, register, scrub
-from reconciler.errors import (ApiError, AuthError, Conflict, NotFound, RateLimited,
-                               TransportError)
+from reconciler.config import walk
+from reconciler.config.sensitivity import SECRET_PATTERN, register, scrub
+from reconciler.errors import (
+    ApiError,
+    AuthError,
+    Conflict,
+    NotFound,
+    RateLimited,
+    TransportError,
+)
 
-log = logging.getLogger("reconciler.http")
+log = logging.getLogger("reconciler.providers.http")
 
-SECRET_KEYS = SECRET_PATTERN  # one notion of sensitive: reconciler/sensitivity.py
+SECRET_KEYS = SECRET_PATTERN  # one notion of sensitive: reconciler/config/sensitivity.py
 _QUERY_SECRET = re.compile(r"((?:AWSAccessKeyId|Signature|X-Amz-[A-Za-z]+|token)=)[^&\s]+", re.I)
 
 RETRY_STATUS = {429, 500, 502, 503, 504}

@@ -13,7 +13,7 @@ import os
 from dataclasses import replace
 from pathlib import Path
 
-from reconciler.model import Manifest
+from reconciler.config.model import Manifest
 from reconciler.state.base import StateDoc
 
 

@@ -15,16 +15,17 @@ from __future__ import annotations
 import itertools
 from typing import Any, Iterable
 
-from reconciler.model import UNKNOWN, FieldChange, ItemChange, Ref, Template
+from reconciler.config.model import UNKNOWN, Ref, Template
+from reconciler.plan.model import FieldChange, ItemChange
 
 
-def _has_unknown(value: Any) -> bool:
+def has_unknown(value: Any) -> bool:
     if value is UNKNOWN or isinstance(value, (Ref, Template)):
         return True
     if isinstance(value, dict):
-        return any(_has_unknown(v) for v in value.values())
+        return any(has_unknown(v) for v in value.values())
     if isinstance(value, list):
-        return any(_has_unknown(v) for v in value)
+        return any(has_unknown(v) for v in value)
     return False
 
 
@@ -62,8 +63,8 @@ def left_diff(spec: dict, live: dict, last_applied: dict | None = None, *,
                 walk(new, old if isinstance(old, dict) else {}, prior if isinstance(prior, dict) else {},
                      path + ".")
                 continue
-            if _has_unknown(new) or not same(new, old):
-                changes.append(FieldChange(path, old, UNKNOWN if _has_unknown(new) else new,
+            if has_unknown(new) or not same(new, old):
+                changes.append(FieldChange(path, old, UNKNOWN if has_unknown(new) else new,
                                            _matches(path, replace_on), key in sensitive))
         # keys we set before and the manifest no longer sets: reset them
         for key, old_applied in before.items():
@@ -91,7 +92,7 @@ def item_changes(path: str, old: Any, new: Any, unordered: Iterable[str] = ()) -
     nothing differs. Fields named in SET_LIKE or `unordered` ignore order."""
     if not (isinstance(old, (list, dict)) and type(old) is type(new)) or old == new:
         return ()  # the equality fast path: deepdiff only for values that differ
-    if _has_unknown(new):
+    if has_unknown(new):
         return ()
     leaf = path.rsplit(".", 1)[-1]
     as_set = isinstance(old, list) and (leaf in SET_LIKE or leaf in set(unordered))

@@ -22,7 +22,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
-from reconciler.model import Ref, Template
+from reconciler.config.model import Ref, Template
 
 _TOKEN = re.compile(r"\$\$\{|\$\{([^}]*)\}|\$\{")
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")

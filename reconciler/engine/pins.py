@@ -13,13 +13,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Mapping
 
-from reconciler import paths, walk
-from reconciler import sensitivity
-from reconciler.sensitivity import secret_key
+from reconciler.config import localfiles, sensitivity, walk
+from reconciler.config.sensitivity import secret_key
 
 if TYPE_CHECKING:
-    from reconciler.planner import Step
-    from reconciler.providers.base import Kind
+    from reconciler.engine.planner import Step
+    from reconciler.providers.contract import Kind
 
 FILE = " (file contents)"
 
@@ -45,9 +44,9 @@ def inputs(steps: Mapping[str, Step], kinds: Mapping[str, Kind], providers: Mapp
         kind = kinds.get(resource.kind) if resource is not None else None
         if resource is None or kind is None:
             continue
-        for key, value, mode in paths.declared(resource, kind):
-            if mode == paths.READ and isinstance(value, str):
-                out[f"{address}.{key}{FILE}"] = _pin(salt, paths.digest(paths._resolved(resource, value)))
+        for key, value, mode in localfiles.declared(resource, kind):
+            if mode == localfiles.READ and isinstance(value, str):
+                out[f"{address}.{key}{FILE}"] = _pin(salt, localfiles.digest(localfiles.resolved(resource, value)))
     for name, config in providers.items():
         for key, value in _leaves(dict(config or {}), f"providers.{name}"):
             if not secret_key(key.rsplit(".", 1)[-1]):

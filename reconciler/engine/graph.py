@@ -2,13 +2,13 @@
 topological generations (stdlib graphlib); cycles are reported with the cycle spelled out."""
 from __future__ import annotations
 
-from graphlib import CycleError as _GraphlibCycle, TopologicalSorter
+from graphlib import CycleError as _GraphlibCycle
+from graphlib import TopologicalSorter
 from typing import Any, Iterable
 
+from reconciler.config import walk
+from reconciler.config.model import Ref, Resource, Template
 from reconciler.errors import CycleError, Problem
-from reconciler import walk
-from reconciler.model import Ref, Resource, Template
-
 
 iter_refs = walk.refs  # every reference inside a spec value, depth first
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from typing import Any, Callable
 
-from reconciler.model import Ref, Template
+from reconciler.config.model import Ref, Template
 
 Check = Callable[[Any], bool]
 

@@ -35,15 +35,15 @@ from graphlib import TopologicalSorter
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from reconciler import graph, recovery
-from reconciler.diffing import _has_unknown
+from reconciler.config.sensitivity import derived_paths, field_names, register
+from reconciler.engine import graph, recovery
+from reconciler.engine.planner import PlanResult, Step, ignored, resolve, state_outputs
 from reconciler.errors import ApplyError, CreatedIncomplete, ReconcilerError
-from reconciler.http import describe_failure
-from reconciler.model import Action, ActionType
-from reconciler.planner import PlanResult, Step, ignored, resolve, state_outputs
-from reconciler.providers.base import Diff, Kind, KindContext, Live, Wanted
-from reconciler.scope import declaring_file
-from reconciler.sensitivity import derived_paths, field_names, register
+from reconciler.plan.diffing import has_unknown
+from reconciler.plan.model import Action, ActionType
+from reconciler.plan.scope import declaring_file
+from reconciler.providers.contract import Diff, Kind, KindContext, Live, Wanted
+from reconciler.providers.http import describe_failure
 from reconciler.state.base import ResourceState, StateDoc, StateStore
 
 # event(action, status, seconds, detail): status in start | done | failed | skipped
@@ -303,7 +303,7 @@ class Applier:
 
     def _fresh_diff(self, kind: Kind, step: Step, spec: dict, last: dict | None) -> Diff:
         """Re-diff with references now resolved; keep the plan's ignore_changes filtering."""
-        if step.diff is not None and not _has_unknown(step.spec):
+        if step.diff is not None and not has_unknown(step.spec):
             return step.diff
         diff = kind.diff(spec, _observed(step), last)
         ignore = step.resource.lifecycle.ignore_changes if step.resource else ()
@@ -437,7 +437,7 @@ class Applier:
         """The spec with references resolved from what is applied so far."""
         assert step.resource is not None, step.action.address  # a removal has no spec
         spec = resolve(step.resource.spec, state_outputs(self.state))
-        return None if _has_unknown(spec) else spec
+        return None if has_unknown(spec) else spec
 
     _dirty = False
     _owned: list = []

@@ -24,14 +24,29 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-from reconciler import expressions, variables as varmod
-from reconciler.instances import instances as expand_instances
+from reconciler.config import expressions
+from reconciler.config import variables as varmod
+from reconciler.config.hints import did_you_mean
+from reconciler.config.instances import instances as expand_instances
+from reconciler.config.model import (
+    Lifecycle,
+    Manifest,
+    Output,
+    Position,
+    Ref,
+    Resource,
+    Template,
+)
+from reconciler.config.validation import (
+    LazyValidator,
+    load_schema,
+    schema_problems,
+    validator_class,
+    validator_for,
+)
+from reconciler.config.walk import copy_plain
+from reconciler.config.yamlread import Document, PositionView, locate, read_documents
 from reconciler.errors import ManifestError, Problem
-from reconciler.hints import did_you_mean
-from reconciler.model import Lifecycle, Manifest, Output, Position, Ref, Resource, Template
-from reconciler.validation import LazyValidator, load_schema, schema_problems, validator_class, validator_for
-from reconciler.walk import copy_plain
-from reconciler.yamlread import Document, PositionView, locate, read_documents
 
 MAX_FILE_BYTES = 10 * 1024 * 1024
 SUFFIXES = (".yaml", ".yml")

@@ -5,18 +5,32 @@ the provider client has cached.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace as dc_replace
+from dataclasses import dataclass, field
+from dataclasses import replace as dc_replace
 from typing import Any, Callable, Mapping, Sequence
 
-
-from reconciler import graph, walk
-from reconciler.diffing import item_changes
+from reconciler.config import walk
+from reconciler.config.hints import did_you_mean
+from reconciler.config.model import UNKNOWN, Ref, Resource, Template
+from reconciler.config.sensitivity import (
+    Taint,
+    covers,
+    derived_paths,
+    field_names,
+    register,
+)
+from reconciler.engine import graph
 from reconciler.errors import PlanError
-from reconciler.hints import did_you_mean
-from reconciler.model import (UNKNOWN, Action, ActionType, FieldChange, Plan, Ref, Resource,
-                              Template)
-from reconciler.providers.base import DEFAULT_DELETION_EFFECTS, DeletionPolicy, Diff, Kind, KindContext, Live
-from reconciler.sensitivity import Taint, covers, derived_paths, field_names, register
+from reconciler.plan.diffing import item_changes
+from reconciler.plan.model import Action, ActionType, FieldChange, Plan
+from reconciler.providers.contract import (
+    DEFAULT_DELETION_EFFECTS,
+    DeletionPolicy,
+    Diff,
+    Kind,
+    KindContext,
+    Live,
+)
 from reconciler.state.base import ResourceState, StateDoc, applied_spec
 
 
@@ -147,7 +161,7 @@ def _mark_derived(changes: list[FieldChange], paths: set[str]) -> list[FieldChan
     return [dc_replace(c, sensitive=True) if not c.sensitive and hit(c.path) else c for c in changes]
 
 
-def _shown(changes: list[FieldChange], sensitive: set[str]) -> list[FieldChange]:
+def masked_changes(changes: list[FieldChange], sensitive: set[str]) -> list[FieldChange]:
     """Changes as the plan shows them: a sensitive field inside a shown value (a VM's
     details.password in `+ details = {...}`) is masked. The applier keeps the real ones."""
     if not sensitive:
@@ -292,7 +306,7 @@ def _plan_desired(resource: Resource, prior: ResourceState | None, lv: Live | No
                   if prior else "it is in the manifests but not in the live service")
         changes = [FieldChange(k, None, v, False, k in sensitive) for k, v in spec.items()]
         changes = _mark_derived(_mark_sensitive(changes, sensitive, derived), resource.sensitive_paths)
-        action = Action(address, resource.kind, ActionType.CREATE, [reason], _shown(changes, sensitive),
+        action = Action(address, resource.kind, ActionType.CREATE, [reason], masked_changes(changes, sensitive),
                         remote_id=prior.id if prior else None)
         return Step(action, resource, None, prior, pending=pending, spec=spec, derived=derived)
     last_applied = applied_spec(prior, pending)
@@ -319,7 +333,7 @@ def _plan_desired(resource: Resource, prior: ResourceState | None, lv: Live | No
         reasons.insert(0, "found after an interrupted apply" if pending
                        else "already exists in the live service: adopt existing")
     action = Action(address, resource.kind, atype, reasons + diff.notes,
-                    with_items(_shown(changes, sensitive), kind), remote_id=lv.id,
+                    with_items(masked_changes(changes, sensitive), kind), remote_id=lv.id,
                     adopt=adopt and atype is ActionType.CREATE,
                     remote_name=_name_shown(lv, [*derived, *resource.sensitive_paths]))
     if atype is ActionType.REPLACE:  # the old object goes by the resource's deletion policy

@@ -25,12 +25,12 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Mapping
 
+from reconciler.config.model import Manifest, Ref, Resource, Template
+from reconciler.config.privatefile import write_private
 from reconciler.errors import Problem
-from reconciler.model import Manifest, Ref, Resource, Template
-from reconciler.privatefile import write_private
 
 if TYPE_CHECKING:  # typing only: the engine never imports a provider
-    from reconciler.providers.base import Kind
+    from reconciler.config.declared import DeclaredKind
 
 READ, WRITE = "read", "write"
 RESERVED = ".reconciler"  # the state, its lock, the sandbox, the ledger
@@ -38,7 +38,7 @@ LEDGER = "written.json"
 _ledger_lock = threading.Lock()
 
 
-def declared(resource: Resource, kind: Kind) -> Iterator[tuple[str, Any, str]]:
+def declared(resource: Resource, kind: DeclaredKind) -> Iterator[tuple[str, Any, str]]:
     """(field key, value, READ|WRITE) for every path field the spec sets."""
     for pattern, mode in kind.local_files.items():
         for key, value in _walk(resource.spec, pattern.split("."), "spec"):
@@ -61,7 +61,7 @@ def _walk(node: Any, parts: list[str], key: str) -> Iterator[tuple[str, Any]]:
     yield from _walk(node[name], rest, f"{key}.{name}")
 
 
-def _resolved(resource: Resource, value: str) -> Path:
+def resolved(resource: Resource, value: str) -> Path:
     raw = Path(value).expanduser()
     return (raw if raw.is_absolute() else Path(resource.base_dir) / raw).resolve()
 
@@ -115,7 +115,7 @@ def _reserved(manifest: Manifest, env: Mapping[str, str]) -> tuple[list[Path], s
     return sorted(folders), files
 
 
-def check(manifest: Manifest, kinds: Mapping[str, Kind], env: Mapping[str, str] | None = None) -> list[Problem]:
+def check(manifest: Manifest, kinds: Mapping[str, DeclaredKind], env: Mapping[str, str] | None = None) -> list[Problem]:
     env = os.environ if env is None else env
     folders, files = _reserved(manifest, env)
     problems: list[Problem] = []
@@ -131,7 +131,7 @@ def check(manifest: Manifest, kinds: Mapping[str, Kind], env: Mapping[str, str] 
                 continue
             if not isinstance(value, str) or not value.strip():
                 continue  # the schema reports it
-            target = _resolved(r, value)
+            target = resolved(r, value)
             base = Path(r.base_dir).resolve()
             # a read path outside the folder is the kind's check_local_path's to report (with existence)
             problem = _confinement(value, target, base, folders + [base / RESERVED], files, mode == WRITE)
@@ -175,7 +175,7 @@ def _confinement(value: str, target: Path, base: Path, folders: list[Path], file
     return None
 
 
-def overwrites(resources: list[Resource], kinds: Mapping[str, Kind]) -> list[Problem]:
+def overwrites(resources: list[Resource], kinds: Mapping[str, DeclaredKind]) -> list[Problem]:
     """For the resources a plan creates or replaces (their files are written then): an
     existing file there that reconciler did not write is never overwritten. Checked at
     plan time, before any call: a file written by an older version beside a resource
@@ -185,7 +185,7 @@ def overwrites(resources: list[Resource], kinds: Mapping[str, Kind]) -> list[Pro
         kind = kinds.get(r.kind)
         for key, value, mode in declared(r, kind) if kind is not None else ():
             if mode == WRITE and isinstance(value, str) and value.strip():
-                problem = _overwrite(value, _resolved(r, value), Path(r.base_dir).resolve())
+                problem = _overwrite(value, resolved(r, value), Path(r.base_dir).resolve())
                 if problem:
                     problems.append(_problem(r, key, problem))
     return problems

@@ -23,9 +23,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from reconciler.config.hints import did_you_mean
+from reconciler.config.model import Position
 from reconciler.errors import Problem
-from reconciler.hints import did_you_mean
-from reconciler.model import Position
 
 ENV_PREFIX = "RECONCILER_VAR_"
 LONG_KEYS = frozenset({"default", "description", "type", "sensitive"})
@@ -145,7 +145,7 @@ def _parse_text(text: str, declared: Declaration, origin: str) -> Any:
     YAML, e.g. an unquoted string with a colon: then the text as written)."""
     if declared.type == "string":
         return text
-    from reconciler.yamlread import read_documents
+    from reconciler.config.yamlread import read_documents
 
     found: list[Problem] = []
     docs = read_documents(text, origin, found)
@@ -186,7 +186,7 @@ def given_values(inputs: Inputs | None, env: Mapping[str, str], declared: Mappin
 
 
 def _var_file(path: str, declared: Mapping[str, Declaration], problems: list[Problem]) -> dict[str, Given]:
-    from reconciler.yamlread import read_documents
+    from reconciler.config.yamlread import read_documents
 
     p = Path(path)
     try:
@@ -219,7 +219,9 @@ def _var_file(path: str, declared: Mapping[str, Declaration], problems: list[Pro
 
 # -- what a saved plan records ----------------------------------------------------------------
 def _digest(value: Any, salt: str) -> str:
-    from reconciler.sensitivity import salted_digest  # the plan file's one way to pin a secret
+    from reconciler.config.sensitivity import (
+        salted_digest,  # the plan file's one way to pin a secret
+    )
     return salted_digest(salt, value)
 
 
@@ -232,7 +234,7 @@ def record(values: Mapping[str, Any], sensitive: set[str] | frozenset) -> dict[s
     out = {}
     for name, value in sorted(values.items()):
         if name in sensitive:
-            from reconciler.sensitivity import new_salt
+            from reconciler.config.sensitivity import new_salt
             salt = new_salt()
             out[name] = {"$sha256": _digest(value, salt), "$salt": salt}
         else:

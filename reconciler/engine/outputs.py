@@ -13,16 +13,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
+from reconciler.config import walk
+from reconciler.config.hints import did_you_mean
+from reconciler.config.model import UNKNOWN, Manifest, Output
+from reconciler.config.sensitivity import Taint, sensitive_ref
+from reconciler.engine.planner import resolve, state_outputs
 from reconciler.errors import Problem
-from reconciler.hints import did_you_mean
-from reconciler import walk
-from reconciler.model import UNKNOWN, ActionType, FieldChange, Manifest, Output
-from reconciler.planner import resolve, state_outputs
-from reconciler.sensitivity import Taint, sensitive_ref
+from reconciler.plan.model import ActionType, FieldChange
 from reconciler.state.base import StateDoc
 
 if TYPE_CHECKING:  # typing only: the engine never imports a provider
-    from reconciler.providers.base import Kind
+    from reconciler.providers.contract import Kind
 
 
 _refs = walk.refs
@@ -83,7 +84,7 @@ def evaluate(manifest: Manifest, kinds: Mapping[str, Kind],
 def _others(manifest: Manifest, state: StateDoc) -> dict[str, Any]:
     """Recorded outputs that belong to manifest files this run did not load (a plan over
     some of a folder's files): kept as they are."""
-    from reconciler import scope
+    from reconciler.plan import scope
 
     if not state.outputs or not scope.some_files_only(manifest):
         return {}

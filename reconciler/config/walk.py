@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Iterator
 
-from reconciler.model import Ref, Template
+from reconciler.config.model import Ref, Template
 
 
 def refs(value: Any) -> Iterator[Ref]:

@@ -18,19 +18,19 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping
 
-from reconciler import schemafast, walk
+from reconciler.config import schemafast, walk
+from reconciler.config.declared import DeclaredKind
+from reconciler.config.hints import did_you_mean
+from reconciler.config.model import Manifest, Position, Ref, Resource, Template
+from reconciler.config.sensitivity import SECRET_NAMES
 from reconciler.errors import Problem
-from reconciler.hints import did_you_mean
-from reconciler.model import Manifest, Position, Ref, Resource, Template
-from reconciler.providers.base import Kind
-from reconciler.sensitivity import SECRET_NAMES
 
 if TYPE_CHECKING:
     from jsonschema.exceptions import ValidationError
 
-TOP_SCHEMAS = Path(__file__).resolve().parent.parent / "schemas"  # a checkout's schemas/
+TOP_SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"  # a checkout's schemas/
 # field names whose values never appear in a message, whatever the kind says
-ALWAYS_SENSITIVE = SECRET_NAMES  # one notion of sensitive: reconciler/sensitivity.py
+ALWAYS_SENSITIVE = SECRET_NAMES  # one notion of sensitive: reconciler/config/sensitivity.py
 MAX_MESSAGE = 240
 
 
@@ -217,7 +217,7 @@ def _problem(resource: Resource, field: str, message: str) -> Problem:
 _refs = walk.refs_at
 
 
-def _kind_schema(kind: Kind) -> dict | None:
+def _kind_schema(kind: DeclaredKind) -> dict | None:
     """The kind's spec schema: a file name in schemas/, an inline dict, or None (no check)."""
     schema = kind.schema
     if isinstance(schema, dict):
@@ -238,7 +238,7 @@ def _inline_validator(schema: dict):
     return cached[1]
 
 
-def _spec_problems(resource: Resource, kind: Kind) -> list[Problem]:
+def _spec_problems(resource: Resource, kind: DeclaredKind) -> list[Problem]:
     schema = kind.schema
     if not schema:
         return []
@@ -274,7 +274,7 @@ class _Addresses:
 
 
 def _reference_problems(resource: Resource, addresses: _Addresses,
-                        kinds: Mapping[str, Kind]) -> Iterator[Problem]:
+                        kinds: Mapping[str, DeclaredKind]) -> Iterator[Problem]:
     by_address = addresses.by_address
     for field, ref in _refs(resource.spec, "spec"):
         if ref.address == resource.address:
@@ -318,7 +318,7 @@ def _ignore_problem(resource: Resource, index: int, path: str, schema: dict | No
     return None
 
 
-def _envelope_problems(resource: Resource, kind: Kind, addresses: _Addresses) -> Iterator[Problem]:
+def _envelope_problems(resource: Resource, kind: DeclaredKind, addresses: _Addresses) -> Iterator[Problem]:
     by_address = addresses.by_address
     for i, dep in enumerate(resource.depends_on):
         if dep == resource.address:
@@ -364,8 +364,8 @@ def _number_problems(resource: Resource) -> Iterator[Problem]:
                            f"numbers carry exactly (±{MAX_EXACT_INT}); write it as a string if it is an id")
 
 
-def validate(manifest: Manifest, kinds: Mapping[str, Kind]) -> list[Problem]:
-    """Every problem found, in file order. `kinds`: kind name -> Kind (from the engine)."""
+def validate(manifest: Manifest, kinds: Mapping[str, DeclaredKind]) -> list[Problem]:
+    """Every problem found, in file order. `kinds`: kind name -> DeclaredKind (from the engine)."""
     problems: list[Problem] = []
     addresses = _Addresses({r.address: r for r in manifest.resources})
     by_kind: dict[str, list[Resource]] = {}
@@ -381,8 +381,8 @@ def validate(manifest: Manifest, kinds: Mapping[str, Kind]) -> list[Problem]:
         problems.extend(_spec_problems(r, kind))
         problems.extend(_reference_problems(r, addresses, kinds))
         problems.extend(_envelope_problems(r, kind, addresses))
-    from reconciler import paths
-    problems.extend(paths.check(manifest, kinds))
+    from reconciler.config import localfiles
+    problems.extend(localfiles.check(manifest, kinds))
     for kind_name, items in by_kind.items():
         problems.extend(kinds[kind_name].check_offline(items) or [])
     return sorted(dict.fromkeys(problems), key=lambda p: (p.file, p.line, p.column))

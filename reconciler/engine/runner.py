@@ -12,13 +12,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
-from reconciler import graph
+from reconciler.config.model import Manifest, Resource
+from reconciler.engine import graph
+from reconciler.engine.drift import find_drift
+from reconciler.engine.planner import (
+    PlanOptions,
+    PlanResult,
+    make_plan,
+    partial_note,
+    resolve,
+    selected,
+    state_outputs,
+)
 from reconciler.errors import ManifestError, PlanError, Problem, StateError
-from reconciler.drift import find_drift
-from reconciler.model import ActionType, Drift, Manifest, Plan, Resource
-from reconciler.planner import (PlanOptions, PlanResult, make_plan, partial_note, resolve, selected,
-                                state_outputs)
-from reconciler.providers.base import Kind, KindContext, Live, Wanted
+from reconciler.plan.model import ActionType, Drift, Plan
+from reconciler.providers.contract import Kind, KindContext, Live, Wanted
 from reconciler.state.base import ResourceState, StateDoc, applied_spec
 
 
@@ -86,12 +94,12 @@ def load_workspace(paths: list[str], providers: dict[str, Any] | Callable[[set[s
     `inputs`: variable values from the command line (variables.Inputs).
     `providers`: name -> Provider, or a loader called with the provider names the
     manifests use (None: all), so that only those are imported."""
-    from reconciler import outputs
-    from reconciler.manifest import load_manifest
-    from reconciler.validation import validate
+    from reconciler.config.manifest import load_manifest
+    from reconciler.config.validation import validate
+    from reconciler.engine import outputs
 
     manifest = load_manifest(paths, env if env is not None else os.environ, inputs, require_values)
-    from reconciler.http import register_secret
+    from reconciler.providers.http import register_secret
     for name in manifest.sensitive_variables:  # kept out of --debug logs and API error messages
         register_secret(manifest.variables.get(name))
     if callable(providers):
@@ -194,7 +202,7 @@ def _refresh_only_plan(ws: Workspace, state: StateDoc, options: PlanOptions) -> 
 
 def plan(ws: Workspace, state: StateDoc, options: PlanOptions = PlanOptions(),
          fingerprint: Callable[[dict], str] | None = None) -> PlanResult:
-    from reconciler import scope
+    from reconciler.plan import scope
 
     leave = scope.left_out(ws.manifest, state)
     state = scope.narrowed(state, leave)  # other files' resources: neither read nor planned
@@ -219,15 +227,15 @@ def plan(ws: Workspace, state: StateDoc, options: PlanOptions = PlanOptions(),
         result.plan.warnings.append(left)
     if result.errors:
         raise PlanError("\n".join(result.errors))
-    from reconciler import paths
+    from reconciler.config import localfiles
     writing = [s.resource for s in result.steps.values() if s.resource is not None and not s.action.adopt
                and s.action.type in (ActionType.CREATE, ActionType.REPLACE)]
-    problems = paths.overwrites(writing, ws.kinds)
+    problems = localfiles.overwrites(writing, ws.kinds)
     if problems:
         raise ManifestError(problems)
     result.plan.manifest_digest = ws.manifest.digest
     if ws.manifest.outputs or state.outputs:
-        from reconciler import outputs
+        from reconciler.engine import outputs
 
         result.plan.output_changes = outputs.planned_changes(ws.manifest, ws.kinds, state, live,
                                                              result.plan.actions, options.destroy)

@@ -1,0 +1,4 @@
+"""What the user wrote: YAML read with positions, the manifest model, expressions, variables,
+for_each/count instances, validation against the schemas, and every local file a manifest
+reads or writes (localfiles, privatefile). Imports nothing above state/ and errors.
+"""
