@@ -71,10 +71,11 @@ def providers(names: set[str] | None = None) -> dict[str, Any]:
 
 
 def workspace(paths: list[str]) -> Workspace:
+    from reconciler.config.cache import ManifestCache
     from reconciler.engine.runner import load_workspace
 
     return load_workspace(paths, _provider_loader(), progress=lambda m: click.echo(f"    {m}", err=True),
-                          inputs=current_inputs())
+                          inputs=current_inputs(), cache=ManifestCache.beside(paths or ["."]))
 
 
 def _provider_loader() -> Callable[[set[str] | None], dict[str, Any]]:

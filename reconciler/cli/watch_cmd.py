@@ -71,6 +71,7 @@ def watch(g: Globals, paths: tuple[str, ...], interval: str, auto_apply: str | N
           parallelism: int) -> None:
     """Keep watching: every interval plan, report what moved, and with --auto-apply heal it.
     Stops cleanly on SIGTERM or SIGINT (exit 0)."""
+    from reconciler.config.cache import ManifestCache
     from reconciler.engine.runner import load_workspace
     from reconciler.watch.eventlog import EventLog
     from reconciler.watch.loop import Watch, WatchConfig
@@ -87,8 +88,9 @@ def watch(g: Globals, paths: tuple[str, ...], interval: str, auto_apply: str | N
     with sandbox(g, paths_l):
         kinds = providers()
         inputs = current_inputs()  # --var / --var-file, read again on every run's load
+        cache = ManifestCache.beside(paths_l, memory=True)  # an idle run neither parses nor validates
         load = lambda: load_workspace(paths_l, kinds, progress=lambda m: log.emit("progress", m),  # noqa: E731
-                                      inputs=inputs)
+                                      inputs=inputs, cache=cache)
         first = load()  # bad manifests at start: one line each, exit 1, no API call
         first.close()
         metrics, health = Metrics(), Health(seconds)

@@ -26,6 +26,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from reconciler.config import expressions
 from reconciler.config import variables as varmod
+from reconciler.config.cache import ManifestCache
 from reconciler.config.hints import did_you_mean
 from reconciler.config.instances import instances as expand_instances
 from reconciler.config.model import (
@@ -55,25 +56,34 @@ OUTPUT_LONG_KEYS = frozenset({"value", "description", "sensitive"})
 
 
 def load_manifest(paths: Sequence[str | Path], env: Mapping[str, str] | None = None,
-                  inputs: varmod.Inputs | None = None, require_values: bool = True) -> Manifest:
+                  inputs: varmod.Inputs | None = None, require_values: bool = True,
+                  cache: ManifestCache | None = None) -> Manifest:
     """The manifest in these files and folders. Raises ManifestError with every Problem.
     `inputs`: variable values from the command line (and a saved plan); with
-    require_values=False a variable with no value is an error only where it is used."""
+    require_values=False a variable with no value is an error only where it is used.
+    `cache`: unchanged files are not parsed again (config/cache.py)."""
     env = os.environ if env is None else env
     paths = list(paths) or ["."]
     problems: list[Problem] = []
     first = Path(paths[0])
     root = first if first.is_dir() else first.parent
     files = _files(paths, problems)
+    texts = [(f, _read(f, problems)) for f in files]
+    load = None
+    if cache is not None and not problems:
+        load = cache.start([(str(f), t) for f, t in texts if t is not None], env, inputs, require_values)
+        known = load.remembered()
+        if known is not None:
+            return known
+        env = load.env  # what the load reads of the environment is part of the key
     builder = _Builder(env, problems, inputs, require_values)
     digest = hashlib.sha256()
-    for f in files:
-        text = _read(f, problems)
+    for f, text in texts:
         if text is None:
             continue
         digest.update(_relative(f, root).encode() + b"\0" + text.encode() + b"\0")
         before = len(problems)
-        docs = read_documents(text, str(f), problems)
+        docs = load.documents(text, str(f), problems) if load else read_documents(text, str(f), problems)
         if len(problems) == before and not any(d.value is not None and d.value != {} for d in docs):
             problems.append(Problem(str(f), 1, 1, "", "the file is empty: expected a mapping with "
                                     "resources: (and optionally providers:, variables:, backend:)"))
@@ -84,6 +94,8 @@ def load_manifest(paths: Sequence[str | Path], env: Mapping[str, str] | None = N
     manifest = builder.finish(files, digest.hexdigest(), str(root))
     if problems:
         raise ManifestError(sorted(dict.fromkeys(problems), key=_order(files)))
+    if load is not None:
+        load.finish(manifest)
     return manifest
 
 

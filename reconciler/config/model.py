@@ -119,3 +119,6 @@ class Manifest:
     root: str  # the folder the state lives beside
     outputs: dict[str, Output] = field(default_factory=dict)
     sensitive_variables: frozenset = frozenset()  # declared so, or read by a providers/backend block
+    # a digest of every input of the load (files, variables, environment read, tool version);
+    # set only when a manifest cache took part (config/cache.py)
+    inputs_key: str = ""

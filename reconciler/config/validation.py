@@ -381,11 +381,29 @@ def validate(manifest: Manifest, kinds: Mapping[str, DeclaredKind]) -> list[Prob
         problems.extend(_spec_problems(r, kind))
         problems.extend(_reference_problems(r, addresses, kinds))
         problems.extend(_envelope_problems(r, kind, addresses))
+    problems.extend(_local_problems(manifest, kinds, by_kind))
+    return sorted(dict.fromkeys(problems), key=lambda p: (p.file, p.line, p.column))
+
+
+def local_problems(manifest: Manifest, kinds: Mapping[str, DeclaredKind]) -> list[Problem]:
+    """The part of validate() that looks beyond the manifest's text (local files, the
+    kinds' own offline checks): what still runs when the manifest cache says the rest
+    was checked clean already."""
+    by_kind: dict[str, list[Resource]] = {}
+    for r in manifest.resources:
+        if r.kind in kinds:
+            by_kind.setdefault(r.kind, []).append(r)
+    problems = _local_problems(manifest, kinds, by_kind)
+    return sorted(dict.fromkeys(problems), key=lambda p: (p.file, p.line, p.column))
+
+
+def _local_problems(manifest: Manifest, kinds: Mapping[str, DeclaredKind],
+                    by_kind: Mapping[str, list[Resource]]) -> list[Problem]:
     from reconciler.config import localfiles
-    problems.extend(localfiles.check(manifest, kinds))
+    problems = list(localfiles.check(manifest, kinds))
     for kind_name, items in by_kind.items():
         problems.extend(kinds[kind_name].check_offline(items) or [])
-    return sorted(dict.fromkeys(problems), key=lambda p: (p.file, p.line, p.column))
+    return problems
 
 
 # -- for the kinds' check_offline ------------------------------------------------------------
@@ -411,4 +429,4 @@ def check_local_path(resource: Resource, field_path: str, value: Any) -> Problem
     return None
 
 
-__all__ = ["load_schema", "validate", "check_local_path", "schema_problems", "validator_for", "field_key"]
+__all__ = ["load_schema", "validate", "local_problems", "check_local_path", "schema_problems", "validator_for", "field_key"]

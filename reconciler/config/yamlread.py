@@ -344,6 +344,11 @@ def read_documents(text: str, file: str, problems: list[Problem]) -> list[Docume
     docs = _Reader(file, found, record_all=False).run(text)
     if found:
         return _Reader(file, problems, record_all=True).run(text)
+    return with_lazy_positions(docs, text, file)
+
+
+def with_lazy_positions(docs: list[Document], text: str, file: str) -> list[Document]:
+    """Documents of a clean read (their shallow positions), the rest read from `text` on demand."""
     again = _ReadAgain(text, file)
     for i, doc in enumerate(docs):
         doc.positions = Positions(doc.positions, again, i)
@@ -374,6 +379,11 @@ class Positions(Mapping[str, Position]):
     def __init__(self, shallow: Mapping[str, Position], again: _ReadAgain, index: int):
         self._shallow, self._again, self._index = shallow, again, index
         self._full: dict[str, Position] | None = None
+
+    @property
+    def shallow(self) -> Mapping[str, Position]:
+        """The positions a clean read kept (what the manifest cache stores)."""
+        return self._shallow
 
     def _all(self) -> dict[str, Position]:
         if self._full is None:

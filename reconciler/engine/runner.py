@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
+from reconciler.config.cache import ManifestCache
 from reconciler.config.model import Manifest, Resource
 from reconciler.engine import graph
 from reconciler.engine.drift import find_drift
@@ -89,16 +90,17 @@ class Workspace:
 def load_workspace(paths: list[str], providers: dict[str, Any] | Callable[[set[str] | None], dict[str, Any]],
                    env: Mapping[str, str] | None = None,
                    progress: Callable[[str], None] = lambda m: None, inputs: Any = None,
-                   require_values: bool = True) -> Workspace:
+                   require_values: bool = True, cache: ManifestCache | None = None) -> Workspace:
     """Load, validate and check for cycles. Raises ManifestError; makes no API call.
     `inputs`: variable values from the command line (variables.Inputs).
     `providers`: name -> Provider, or a loader called with the provider names the
-    manifests use (None: all), so that only those are imported."""
+    manifests use (None: all), so that only those are imported.
+    `cache`: what an earlier load of the same inputs found (config/cache.py)."""
     from reconciler.config.manifest import load_manifest
-    from reconciler.config.validation import validate
+    from reconciler.config.validation import local_problems, validate
     from reconciler.engine import outputs
 
-    manifest = load_manifest(paths, env if env is not None else os.environ, inputs, require_values)
+    manifest = load_manifest(paths, env if env is not None else os.environ, inputs, require_values, cache)
     from reconciler.providers.http import register_secret
     for name in manifest.sensitive_variables:  # kept out of --debug logs and API error messages
         register_secret(manifest.variables.get(name))
@@ -108,10 +110,17 @@ def load_workspace(paths: list[str], providers: dict[str, Any] | Callable[[set[s
         ws.ensure_kinds(r.kind for r in manifest.resources)  # an unknown kind: all loaded, to list them
     else:
         ws = Workspace(manifest=manifest, providers=providers, progress=progress)
+    if cache is not None and cache.checked_clean(manifest, ws.kinds):
+        problems = local_problems(manifest, ws.kinds)  # the files beside the manifests may have moved
+        if problems:
+            raise ManifestError(problems)
+        return ws
     problems = validate(manifest, ws.kinds) + outputs.problems(manifest, ws.kinds)
     if problems:
         raise ManifestError(problems)
     graph.check_cycles(manifest.resources)
+    if cache is not None:
+        cache.remember_clean(manifest, ws.kinds)
     return ws
 
 

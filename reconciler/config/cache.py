@@ -1,0 +1,308 @@
+"""A content-addressed cache of what reading and checking the manifests found: an unchanged
+folder is neither parsed nor validated again.
+
+Three layers, each keyed by digests, so a changed input is a different key, never a stale hit:
+  * documents (disk and memory): one file's YAML read into values plus the positions a
+    clean read keeps, keyed by the file's bytes. A changed file is read again; the others
+    come from here. Positions deeper than a resource are not stored: yamlread reads them
+    again from the text only when a message needs one.
+  * verdicts (disk and memory): "these inputs check clean". The key is the manifest's
+    `inputs_key` (every file's path and digest, the command-line variables and var files,
+    the environment values the load read, the tool's version and code) plus the schemas
+    and the kinds. A hit skips the schema, reference and cycle checks; the checks that look
+    at the disk (local files) run every time.
+  * manifests (memory only, for `watch`): the whole built manifest, by `inputs_key`.
+
+On disk under <manifest folder>/.reconciler/cache/: safe to delete; a file that does not
+parse is ignored with a --debug line. Nothing secret is written: documents are the files'
+own text, and environment and variable values enter only digests.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Iterator, Mapping, Sequence
+
+from reconciler.config.model import Manifest, Position
+from reconciler.config.walk import copy_plain
+from reconciler.config.yamlread import Document, read_documents, with_lazy_positions
+from reconciler.errors import Problem
+
+log = logging.getLogger("reconciler.config.cache")
+FORMAT = 1  # of the files below; part of every key
+FOLDER = Path(".reconciler") / "cache"
+KEEP_FILES = 256  # the oldest go beyond this many (each edit of a file writes one)
+
+
+@lru_cache(maxsize=1)
+def code_stamp() -> str:
+    """The tool's version and its code (path, size, mtime of every module): a cache is
+    never trusted by another version, nor by an edited checkout."""
+    from reconciler import __version__
+
+    root = Path(__file__).resolve().parents[1]
+    h = hashlib.sha256(f"{FORMAT}\0{__version__}\0".encode())
+    for f in sorted(root.rglob("*.py")):
+        st = f.stat()
+        h.update(f"{f.relative_to(root)}\0{st.st_size}\0{st.st_mtime_ns}\0".encode())
+    return h.hexdigest()
+
+
+class RecordingEnv(Mapping[str, str]):
+    """The environment, remembering every name the load asked for (and the answer)."""
+
+    def __init__(self, env: Mapping[str, str]):
+        self._env = env
+        self.read: dict[str, str | None] = {}
+        self.listed = False  # someone iterated it: every value counts
+
+    def __getitem__(self, name: str) -> str:
+        value = self._env.get(name)
+        self.read[name] = value
+        if value is None:
+            raise KeyError(name)
+        return value
+
+    def __contains__(self, name: object) -> bool:
+        if not isinstance(name, str):
+            return False
+        self.read[name] = self._env.get(name)
+        return self.read[name] is not None
+
+    def __iter__(self) -> Iterator[str]:
+        self.listed = True
+        return iter(self._env)
+
+    def __len__(self) -> int:
+        self.listed = True
+        return len(self._env)
+
+    def values_read(self) -> dict[str, str | None]:
+        return dict(self._env) if self.listed else dict(self.read)
+
+
+@dataclass
+class Stats:
+    """What the last loads found here (shown with --debug; tests read it)."""
+
+    documents_read: int = 0  # files parsed
+    documents_cached: int = 0  # files taken from the cache
+    verdicts_cached: int = 0  # validations skipped
+    verdicts_checked: int = 0  # validations run
+    manifests_cached: int = 0  # whole loads skipped (memory)
+
+
+@dataclass
+class ManifestCache:
+    """`folder`: where the disk layer lives (None: memory only). `memory`: keep what was
+    loaded between loads of one process (`watch`)."""
+
+    folder: Path | None = None
+    memory: bool = False
+    stats: Stats = field(default_factory=Stats)
+    _docs: dict[str, str] = field(default_factory=dict)  # key -> encoded documents
+    _verdicts: set[str] = field(default_factory=set)
+    _manifests: dict[str, list[tuple[dict[str, str | None], Manifest]]] = field(default_factory=dict)
+
+    @classmethod
+    def beside(cls, paths: Sequence[str | Path], memory: bool = False) -> "ManifestCache":
+        """The cache of the manifest folder the state lives beside (the first path's)."""
+        first = Path(paths[0]) if paths else Path(".")
+        root = first if first.is_dir() else first.parent
+        return cls(folder=root / FOLDER, memory=memory)
+
+    # -- the inputs of one load ----------------------------------------------------------------
+    def start(self, texts: list[tuple[str, str]], env: Mapping[str, str], inputs: Any,
+              require_values: bool) -> "Load":
+        """`texts`: (path as given, text) of every file, in order."""
+        h = hashlib.sha256(code_stamp().encode())
+        for name, text in texts:
+            h.update(f"{name}\0{_digest(text)}\0".encode())
+        h.update(repr(require_values).encode())
+        if inputs is not None:
+            h.update(json.dumps([list(inputs.var_files), list(inputs.var_args), inputs.recorded],
+                                default=repr, sort_keys=True).encode())
+            for path in inputs.var_files:  # their contents, not only their names
+                try:
+                    h.update(Path(path).read_bytes())
+                except OSError:
+                    h.update(b"\0missing")
+        return Load(self, h.hexdigest(), RecordingEnv(env), env)
+
+    # -- documents ------------------------------------------------------------------------
+    def documents(self, text: str, file: str, problems: list[Problem]) -> list[Document]:
+        key = "docs-" + hashlib.sha256(f"{code_stamp()}\0{_digest(text)}".encode()).hexdigest()
+        encoded = self._docs.get(key) if self.memory else None
+        if encoded is None:
+            encoded = self._read(key)
+        if encoded is not None:
+            docs = _decode_documents(encoded, file, text)
+            if docs is not None:
+                self.stats.documents_cached += 1
+                if self.memory:
+                    self._docs[key] = encoded
+                return docs
+        self.stats.documents_read += 1
+        found: list[Problem] = []
+        docs = read_documents(text, file, found)
+        problems.extend(found)
+        if not found:  # a file with problems is read again next time, for its messages
+            encoded = _encode_documents(docs)
+            if encoded is not None:
+                if self.memory:
+                    self._docs[key] = encoded
+                self._write(key, encoded)
+        return docs
+
+    # -- verdicts ---------------------------------------------------------------------------
+    def checked_clean(self, manifest: Manifest, kinds: Mapping[str, Any]) -> bool:
+        key = self._verdict_key(manifest, kinds)
+        clean = key is not None and (key in self._verdicts or self._read(key) is not None)
+        if clean:
+            self.stats.verdicts_cached += 1
+            if self.memory and key is not None:
+                self._verdicts.add(key)
+        else:
+            self.stats.verdicts_checked += 1
+        log.debug("manifest cache %s: %s; files parsed %d, from the cache %d", self.folder or "(memory)",
+                  "checked clean before" if clean else "checking", self.stats.documents_read,
+                  self.stats.documents_cached)
+        return clean
+
+    def remember_clean(self, manifest: Manifest, kinds: Mapping[str, Any]) -> None:
+        key = self._verdict_key(manifest, kinds)
+        if key is None:
+            return
+        if self.memory:
+            self._verdicts.add(key)
+        self._write(key, "clean")
+
+    def _verdict_key(self, manifest: Manifest, kinds: Mapping[str, Any]) -> str | None:
+        if not manifest.inputs_key:
+            return None
+        from reconciler.config.validation import load_schema
+
+        h = hashlib.sha256(manifest.inputs_key.encode())
+        try:
+            h.update(json.dumps(load_schema("manifest.schema.json"), sort_keys=True).encode())
+            for name in sorted(kinds):
+                schema = kinds[name].schema
+                if isinstance(schema, str):
+                    schema = load_schema(schema)
+                h.update(f"\0{name}\0".encode() + json.dumps(schema, sort_keys=True, default=repr).encode())
+        except (OSError, ValueError) as e:  # a schema we cannot read: no verdict is trusted
+            log.debug("manifest cache: schemas unreadable (%s): not used", e)
+            return None
+        return "clean-" + h.hexdigest()
+
+    # -- the disk ---------------------------------------------------------------------------
+    def _read(self, key: str) -> str | None:
+        if self.folder is None:
+            return None
+        try:
+            return (self.folder / key).read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return None
+        except (OSError, UnicodeDecodeError) as e:
+            log.debug("manifest cache: %s unreadable (%s): ignored", self.folder / key, e)
+            return None
+
+    def _write(self, key: str, text: str) -> None:
+        if self.folder is None:
+            return
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            tmp = self.folder / f".{key}.{os.getpid()}.tmp"
+            tmp.write_text(text, encoding="utf-8")
+            os.replace(tmp, self.folder / key)  # readers see the old file or the whole new one
+            self._prune()
+        except OSError as e:  # a read-only folder: the cache is an optimisation only
+            log.debug("manifest cache: cannot write %s (%s)", self.folder, e)
+
+    def _prune(self) -> None:
+        assert self.folder is not None
+        entries = [p for p in self.folder.iterdir() if not p.name.startswith(".")]
+        if len(entries) <= KEEP_FILES:
+            return
+        entries.sort(key=lambda p: p.stat().st_mtime_ns)
+        for p in entries[:len(entries) - KEEP_FILES]:
+            p.unlink(missing_ok=True)
+
+
+@dataclass
+class Load:
+    """One load's view of the cache: its inputs so far, and the environment it reads."""
+
+    cache: ManifestCache
+    base_key: str  # everything but the environment
+    env: RecordingEnv
+    real_env: Mapping[str, str]
+
+    def remembered(self) -> Manifest | None:
+        """The manifest an identical earlier load built (memory layer only)."""
+        for values, manifest in self.cache._manifests.get(self.base_key, ()):
+            if all(self.real_env.get(n) == v for n, v in values.items()):
+                self.cache.stats.manifests_cached += 1
+                return _fresh(manifest)
+        return None
+
+    def documents(self, text: str, file: str, problems: list[Problem]) -> list[Document]:
+        return self.cache.documents(text, file, problems)
+
+    def finish(self, manifest: Manifest) -> None:
+        """Stamp a manifest built without problems with its inputs' key, and keep it."""
+        values = self.env.values_read()
+        h = hashlib.sha256(self.base_key.encode())
+        h.update(json.dumps(sorted(values.items())).encode())
+        manifest.inputs_key = h.hexdigest()
+        if self.cache.memory:
+            kept = self.cache._manifests.setdefault(self.base_key, [])
+            kept.insert(0, (values, manifest))
+            del kept[4:]  # a few environments (e.g. two credentials) at most
+
+
+def _fresh(manifest: Manifest) -> Manifest:
+    """A copy a run may use as its own: specs and lists are never shared between runs."""
+    resources = [replace(r, spec=copy_plain(r.spec), depends_on=list(r.depends_on),
+                         sensitive_paths=set(r.sensitive_paths)) for r in manifest.resources]
+    return replace(manifest, resources=resources, providers=copy_plain(manifest.providers),
+                   variables=copy_plain(manifest.variables))
+
+
+# -- documents as JSON ---------------------------------------------------------------------------
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _encode_documents(docs: list[Document]) -> str | None:
+    """JSON of the documents, or None when JSON would not give back the same values
+    (a float that is not finite, a type JSON lacks)."""
+    out = []
+    for doc in docs:
+        shallow = getattr(doc.positions, "shallow", doc.positions)
+        out.append({"value": doc.value, "at": [doc.position.line, doc.position.column],
+                    "positions": [[k, p.line, p.column] for k, p in shallow.items()]})
+    try:
+        text = json.dumps(out, allow_nan=False, ensure_ascii=False)
+    except (TypeError, ValueError):
+        return None
+    if json.loads(text) != out:  # tuples, subclasses: not worth a second thought
+        return None
+    return text
+
+
+def _decode_documents(encoded: str, file: str, text: str) -> list[Document] | None:
+    try:
+        raw = json.loads(encoded)
+        docs = [Document(d["value"], Position(file, d["at"][0], d["at"][1]),
+                         {k: Position(file, line, column) for k, line, column in d["positions"]})
+                for d in raw]
+    except (ValueError, TypeError, KeyError, IndexError) as e:
+        log.debug("manifest cache: a documents entry for %s is damaged (%s): read the file instead", file, e)
+        return None
+    return with_lazy_positions(docs, text, file)
