@@ -1,0 +1,231 @@
+"""The manifest cache (config/cache.py): an unchanged folder is neither parsed nor
+validated again; every input invalidates it (a file's bytes, a variable, an environment
+value the manifests read, the tool's version, a schema); a damaged cache is ignored; and
+it never changes what a load or a plan finds (random edits, with and without it)."""
+from __future__ import annotations
+
+import logging
+import random
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from reconciler.config import cache as cachemod
+from reconciler.config.cache import ManifestCache
+from reconciler.config.variables import Inputs
+from reconciler.engine.planner import make_plan
+from reconciler.engine.runner import load_workspace
+from reconciler.errors import ManifestError
+from reconciler.providers import load_providers
+from reconciler.state.base import StateDoc
+
+ENV = {"VALOHAI_TOKEN": "t", "VALOHAI_PROJECT": "p", "SHARD_SUFFIX": "csv"}
+
+
+def datums(n: int, version: int = 1, first: int = 0) -> str:
+    return "".join(f"  - {{kind: valohai.datum, name: d{i}, spec: {{store: sandbox-store, "
+                   f"url: 's3://b/{i}.${{env.SHARD_SUFFIX}}', properties: {{v: {version}, team: '${{var.team}}'}}}}}}\n"
+                   for i in range(first, first + n))
+
+
+def folder(tmp_path: Path) -> Path:
+    (tmp_path / "a.yaml").write_text("variables: {team: vision}\nresources:\n" + datums(3))
+    (tmp_path / "b.yaml").write_text("resources:\n" + datums(2, first=10))
+    return tmp_path
+
+
+def load(path: Path, cache: ManifestCache | None, env: dict | None = None, inputs: Inputs | None = None):
+    return load_workspace([str(path)], load_providers, env=env or ENV, inputs=inputs, cache=cache)
+
+
+def specs(ws) -> dict:
+    return {r.address: r.spec for r in ws.manifest.resources}
+
+
+def test_an_unchanged_folder_is_neither_parsed_nor_validated_again(tmp_path):
+    path = folder(tmp_path)
+    first = load(path, ManifestCache.beside([path]))
+    again = ManifestCache.beside([path])  # a new process: the disk layer only
+    second = load(path, again)
+    assert specs(second) == specs(first)
+    assert (again.stats.documents_read, again.stats.documents_cached) == (0, 2)
+    assert (again.stats.verdicts_checked, again.stats.verdicts_cached) == (0, 1)
+    assert any((path / ".reconciler" / "cache").iterdir())
+
+
+def test_an_edited_file_is_read_again_alone_and_the_edit_is_seen(tmp_path):
+    path = folder(tmp_path)
+    load(path, ManifestCache.beside([path]))
+    (path / "b.yaml").write_text("resources:\n" + datums(2, version=2, first=10))
+    again = ManifestCache.beside([path])
+    ws = load(path, again)
+    assert (again.stats.documents_read, again.stats.documents_cached) == (1, 1)
+    assert again.stats.verdicts_checked == 1
+    assert specs(ws)["valohai.datum.d10"]["properties"]["v"] == 2
+
+
+def test_a_variable_invalidates_the_verdict(tmp_path):
+    path = folder(tmp_path)
+    load(path, ManifestCache.beside([path]))
+    again = ManifestCache.beside([path])
+    ws = load(path, again, inputs=Inputs(var_args=["team=vision2"]))
+    assert again.stats.verdicts_checked == 1 and again.stats.documents_cached == 2
+    assert specs(ws)["valohai.datum.d0"]["properties"]["team"] == "vision2"
+    third = ManifestCache.beside([path])  # from the environment too
+    ws = load(path, third, env={**ENV, "RECONCILER_VAR_team": "vision3"})
+    assert third.stats.verdicts_checked == 1
+    assert specs(ws)["valohai.datum.d0"]["properties"]["team"] == "vision3"
+
+
+def test_an_environment_value_the_manifests_read_invalidates_it_and_others_do_not(tmp_path):
+    path = folder(tmp_path)
+    load(path, ManifestCache.beside([path]))
+    unrelated = ManifestCache.beside([path])
+    load(path, unrelated, env={**ENV, "SOMETHING_ELSE": "x"})
+    assert unrelated.stats.verdicts_cached == 1
+    changed = ManifestCache.beside([path])
+    ws = load(path, changed, env={**ENV, "SHARD_SUFFIX": "parquet"})
+    assert changed.stats.verdicts_checked == 1
+    assert specs(ws)["valohai.datum.d0"]["url"] == "s3://b/0.parquet"
+
+
+def test_another_tool_version_trusts_nothing(tmp_path, monkeypatch):
+    path = folder(tmp_path)
+    load(path, ManifestCache.beside([path]))
+    import reconciler
+
+    monkeypatch.setattr(reconciler, "__version__", "99.0.0")
+    cachemod.code_stamp.cache_clear()
+    try:
+        again = ManifestCache.beside([path])
+        load(path, again)
+        assert (again.stats.documents_read, again.stats.documents_cached) == (2, 0)
+        assert again.stats.verdicts_checked == 1
+    finally:
+        cachemod.code_stamp.cache_clear()
+
+
+def test_a_changed_schema_checks_again_and_reports_what_it_now_refuses(tmp_path, monkeypatch):
+    path = folder(tmp_path)
+    load(path, ManifestCache.beside([path]))
+    providers = load_providers({"valohai"})
+    kind = next(k for k in providers["valohai"].kinds if k.name == "valohai.datum")
+    from reconciler.config.validation import load_schema
+
+    stricter = dict(load_schema(kind.schema))
+    stricter["properties"] = {**stricter["properties"], "url": {"type": "string", "pattern": "^gs://"}}
+    monkeypatch.setattr(kind, "schema", stricter)
+    again = ManifestCache.beside([path])
+    with pytest.raises(ManifestError) as e:
+        load_workspace([str(path)], lambda names: providers, env=ENV, cache=again)
+    assert "a.yaml:3:" in str(e.value) and "url" in str(e.value)  # file:line:col of the field
+    assert again.stats.verdicts_checked == 1
+
+
+def test_a_damaged_cache_is_ignored_with_a_debug_line(tmp_path, caplog):
+    path = folder(tmp_path)
+    first = load(path, ManifestCache.beside([path]))
+    for f in (path / ".reconciler" / "cache").iterdir():
+        if f.name.startswith("docs-"):
+            f.write_bytes(b'[{"value": ')
+    again = ManifestCache.beside([path])
+    with caplog.at_level(logging.DEBUG, logger="reconciler.config.cache"):
+        ws = load(path, again)
+    assert specs(ws) == specs(first)
+    assert again.stats.documents_read == 2
+    assert any("damaged" in r.getMessage() for r in caplog.records)
+
+
+def test_a_deleted_cache_is_rebuilt(tmp_path):
+    path = folder(tmp_path)
+    load(path, ManifestCache.beside([path]))
+    import shutil
+
+    shutil.rmtree(path / ".reconciler" / "cache")
+    again = ManifestCache.beside([path])
+    load(path, again)
+    assert again.stats.documents_read == 2 and again.stats.verdicts_checked == 1
+
+
+def test_watch_keeps_the_built_manifest_in_memory_and_each_run_gets_its_own_copy(tmp_path):
+    path = folder(tmp_path)
+    cache = ManifestCache(memory=True)  # no folder: memory only
+    first = load(path, cache)
+    second = load(path, cache)
+    assert cache.stats.manifests_cached == 1 and cache.stats.documents_read == 2
+    assert specs(second) == specs(first)
+    second.manifest.resources[0].spec["url"] = "edited by a run"
+    assert load(path, cache).manifest.resources[0].spec["url"] == "s3://b/0.csv"
+    (path / "a.yaml").write_text("variables: {team: vision}\nresources:\n" + datums(4))
+    ws = load(path, cache)
+    assert len(ws.manifest.resources) == 6 and cache.stats.documents_read == 3
+
+
+def test_local_files_are_checked_even_when_the_rest_was_checked_before(tmp_path):
+    (tmp_path / "key.pub").write_text("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA x\n")
+    (tmp_path / "m.yaml").write_text("resources:\n  - {kind: valdi.ssh_key, name: k, spec: {name: k, "
+                                     "public_key_file: key.pub}}\n")
+    load(tmp_path, ManifestCache.beside([tmp_path]))
+    (tmp_path / "key.pub").unlink()
+    with pytest.raises(ManifestError) as e:
+        load(tmp_path, ManifestCache.beside([tmp_path]))
+    assert "m.yaml:2:" in str(e.value) and "does not exist" in str(e.value)
+
+
+# -- the property: with and without the cache, the same outcome ---------------------------------
+EDITS = ["value", "add", "remove", "variable", "env", "break", "bad_field", "duplicate", "nothing"]
+
+
+def _edit(rng: random.Random, path: Path, env: dict, inputs: list[str]) -> None:
+    edit = rng.choice(EDITS)
+    f = path / rng.choice(["a.yaml", "b.yaml"])
+    text = f.read_text()
+    if edit == "value":
+        text = text.replace("v: ", f"v: {rng.randint(0, 9)}", 1)
+    elif edit == "add":
+        text += datums(1, first=rng.randint(20, 40))
+    elif edit == "remove":
+        lines = text.splitlines(keepends=True)
+        items = [i for i, line in enumerate(lines) if line.startswith("  - ")]
+        if len(items) > 1:
+            del lines[rng.choice(items)]
+        text = "".join(lines)
+    elif edit == "variable":
+        inputs[:] = [f"team=t{rng.randint(0, 3)}"]
+    elif edit == "env":
+        env["SHARD_SUFFIX"] = rng.choice(["csv", "json", "txt"])
+    elif edit == "break":
+        text = text.replace("{kind", "{{kind", 1) if rng.random() < 0.5 else text.replace("{{kind", "{kind")
+    elif edit == "bad_field":
+        text = text.replace("store: sandbox-store", rng.choice(["store: 7", "stor: x", "store: sandbox-store"]), 1)
+    elif edit == "duplicate":
+        text += datums(1, first=rng.randint(0, 12))
+    f.write_text(text)
+
+
+def _outcome(path: Path, env: dict, inputs: list[str], cache: ManifestCache | None) -> object:
+    try:
+        ws = load(path, cache, env=dict(env), inputs=Inputs(var_args=list(inputs)))
+    except ManifestError as e:
+        return ("error", str(e))
+    result = make_plan(ws.manifest.resources, StateDoc(), {}, ws.kinds, lambda kind: ws.context(kind))
+    plan = [(a.address, a.type.value, [(c.path, c.new) for c in a.changes]) for a in result.plan.actions]
+    positions = [(r.address, str(r.where("spec.properties.v")), str(r.position)) for r in ws.manifest.resources]
+    return ("plan", plan, positions, result.errors)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_plans_with_and_without_the_cache_are_equal_over_random_edits(tmp_path, seed):
+    rng = random.Random(seed)
+    path = folder(tmp_path)
+    env, inputs = dict(ENV), []
+    disk = ManifestCache.beside([path])
+    memory = ManifestCache(memory=True)
+    for _ in range(12):
+        _edit(rng, path, env, inputs)
+        want = _outcome(path, env, inputs, None)
+        assert _outcome(path, env, inputs, disk) == want
+        assert _outcome(path, env, inputs, ManifestCache.beside([path])) == want  # a later process
+        assert _outcome(path, env, inputs, memory) == want
+        assert _outcome(path, env, inputs, memory) == want  # its memory layer
