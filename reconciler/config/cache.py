@@ -12,6 +12,7 @@ Three layers, each keyed by digests, so a changed input is a different key, neve
     and the kinds. A hit skips the schema, reference and cycle checks; the checks that look
     at the disk (local files) run every time.
   * manifests (memory only, for `watch`): the whole built manifest, by `inputs_key`.
+  * no-ops: the planner's verified no-ops of the last plan over a state (engine/fastpath.py).
 
 On disk under <manifest folder>/.reconciler/cache/: safe to delete; a file that does not
 parse is ignored with a --debug line. Nothing secret is written: documents are the files'
@@ -108,6 +109,7 @@ class ManifestCache:
     _docs: dict[str, str] = field(default_factory=dict)  # key -> encoded documents
     _verdicts: set[str] = field(default_factory=set)
     _manifests: dict[str, list[tuple[dict[str, str | None], Manifest]]] = field(default_factory=dict)
+    _noops: dict[str, dict[str, str]] = field(default_factory=dict)
 
     @classmethod
     def beside(cls, paths: Sequence[str | Path], memory: bool = False) -> "ManifestCache":
@@ -199,6 +201,35 @@ class ManifestCache:
             log.debug("manifest cache: schemas unreadable (%s): not used", e)
             return None
         return "clean-" + h.hexdigest()
+
+    # -- the planner's verified no-ops (engine/fastpath.py) ------------------------------------
+    def noops(self, lineage: str) -> dict[str, str]:
+        """address -> digest of the resources the last plan over this state found unchanged."""
+        key = self._noops_key(lineage)
+        if self.memory and key in self._noops:
+            return dict(self._noops[key])
+        text = self._read(key)
+        if text is None:
+            return {}
+        try:
+            found = json.loads(text)
+            if isinstance(found, dict) and all(isinstance(v, str) for v in found.values()):
+                return found
+        except ValueError:
+            pass
+        log.debug("manifest cache: %s is damaged: ignored", key)
+        return {}
+
+    def remember_noops(self, lineage: str, noops: dict[str, str], before: dict[str, str]) -> None:
+        key = self._noops_key(lineage)
+        if self.memory:
+            self._noops[key] = dict(noops)
+        if noops != before:
+            self._write(key, json.dumps(noops, sort_keys=True))
+
+    @staticmethod
+    def _noops_key(lineage: str) -> str:
+        return "noops-" + hashlib.sha256(f"{code_stamp()}\0{lineage}".encode()).hexdigest()
 
     # -- the disk ---------------------------------------------------------------------------
     def _read(self, key: str) -> str | None:

@@ -19,7 +19,7 @@ from reconciler.config.sensitivity import (
     field_names,
     register,
 )
-from reconciler.engine import graph
+from reconciler.engine import fastpath, graph
 from reconciler.errors import PlanError
 from reconciler.plan.diffing import item_changes
 from reconciler.plan.model import Action, ActionType, FieldChange, Plan
@@ -60,6 +60,7 @@ class PlanResult:
     errors: list[str] = field(default_factory=list)
     root: str = ""  # the manifest folder: the state records declaring files relative to it
     live: dict[str, Live | None] = field(default_factory=dict)  # what the plan read
+    noops: dict[str, str] = field(default_factory=dict)  # verified no-ops, for the next plan (fastpath.py)
 
 
 @dataclass(frozen=True)
@@ -214,12 +215,15 @@ def with_items(changes: list[FieldChange], kind: Kind) -> list[FieldChange]:
 
 def make_plan(desired: list[Resource], state: StateDoc, live: dict[str, Live | None],
               kinds: Mapping[str, Kind], context: Callable[[str], KindContext],
-              options: PlanOptions = PlanOptions()) -> PlanResult:
+              options: PlanOptions = PlanOptions(), seen: Mapping[str, str] | None = None) -> PlanResult:
+    """`seen`: the no-ops an earlier plan verified (address -> fastpath digest)."""
     by_addr = {r.address: r for r in desired}
+    noops: dict[str, str] = {}
     if options.destroy:
         by_addr = {}
     # the graph covers desired resources and state-only ones (their recorded edges)
     g: dict[str, set[str]] = graph.build(by_addr.values())
+    fast = _FastPath(seen or {}, noops, g)
     for address, recorded_state in state.resources.items():
         if address not in by_addr:
             g[address] = {d for d in recorded_state.depends_on if d in state.resources or d in by_addr}
@@ -253,7 +257,7 @@ def make_plan(desired: list[Resource], state: StateDoc, live: dict[str, Live | N
             errors.append(f"{address}: the state holds a {kind_name} but no provider offers that kind")
             continue
         if resource is not None:
-            step = _plan_desired(resource, prior, lv, kind, outputs, options, state, kinds, taint)
+            step = _plan_desired(resource, prior, lv, kind, outputs, options, state, kinds, taint, fast)
             if lv is not None and prior is None and address not in state.pending \
                     and kind.natural_key_conflicts:
                 errors.append(conflict_message(address, resource.kind, lv))
@@ -290,17 +294,53 @@ def make_plan(desired: list[Resource], state: StateDoc, live: dict[str, Live | N
     plan = Plan(actions=actions, warnings=plan_warnings, state_lineage=state.lineage,
                 state_serial=state.serial, destroy=options.destroy, refresh_only=options.refresh_only,
                 partial=partial, unpriced=unpriced)
-    return PlanResult(plan=plan, steps=steps, graph=g, errors=errors)
+    return PlanResult(plan=plan, steps=steps, graph=g, errors=errors, noops=noops)
+
+
+@dataclass
+class _FastPath:
+    seen: Mapping[str, str]  # verified no-ops of an earlier plan
+    found: dict[str, str]  # this plan's
+    graph: Mapping[str, set[str]]
+
+    def step(self, resource: Resource, spec: dict, prior: ResourceState | None, lv: Live | None, kind: Kind,
+             pending: dict | None, options: PlanOptions, derived: Callable[[], list[str]]) -> Step | None:
+        """A no-op without a diff (engine/fastpath.py), or None: take the full path."""
+        address = resource.address
+        if lv is None or prior is None or address in options.replace \
+                or address.split("[")[0] in options.replace or not fastpath.eligible(spec, prior, lv, kind, pending):
+            return None
+        if not fastpath.unchanged(address, spec, lv, self.seen):
+            return None
+        self.found[address] = self.seen[address]
+        # no edge, no reference: nothing in the spec can derive from a secret
+        derived_ = derived() if self.graph.get(address) else []
+        action = Action(address, resource.kind, ActionType.NOOP, ["up to date"], [], remote_id=lv.id,
+                        remote_name=_name_shown(lv, [*derived_, *resource.sensitive_paths]))
+        return Step(action, resource, lv, prior, Diff(changes=[]), pending=pending, spec=spec, derived=derived_)
+
+    def verified(self, resource: Resource, spec: dict, prior: ResourceState | None, lv: Live, kind: Kind,
+                 pending: dict | None, raw: Diff) -> None:
+        """A full diff found nothing at all: the next plan may skip it."""
+        if not raw.changes and not raw.notes and not raw.replace and fastpath.eligible(spec, prior, lv, kind, pending):
+            fastpath.remember(resource.address, spec, lv, self.found)
 
 
 def _plan_desired(resource: Resource, prior: ResourceState | None, lv: Live | None, kind: Kind,
                   outputs: Callable, options: PlanOptions, state: StateDoc,
-                  kinds: Mapping[str, Kind] | None = None, taint: Taint | None = None) -> Step:
+                  kinds: Mapping[str, Kind] | None = None, taint: Taint | None = None,
+                  fast: _FastPath | None = None) -> Step:
     address = resource.address
     spec = resolve(resource.spec, outputs)
     pending = state.pending.get(address)
+    def find_derived() -> list[str]:
+        return list(derived_paths(resource.spec, kinds or {}, taint=taint))
+
+    quick = fast.step(resource, spec, prior, lv, kind, pending, options, find_derived) if fast else None
+    if quick is not None:
+        return quick
+    derived = find_derived()
     sensitive = set(field_names(kind))
-    derived = list(derived_paths(resource.spec, kinds or {}, taint=taint))
     if lv is None:
         reason = ("it no longer exists in the live service (deleted outside reconciler)"
                   if prior else "it is in the manifests but not in the live service")
@@ -311,6 +351,8 @@ def _plan_desired(resource: Resource, prior: ResourceState | None, lv: Live | No
         return Step(action, resource, None, prior, pending=pending, spec=spec, derived=derived)
     last_applied = applied_spec(prior, pending)
     diff = kind.diff(spec, lv, last_applied)
+    if fast is not None:
+        fast.verified(resource, spec, prior, lv, kind, pending, diff)
     changes = [c for c in diff.changes if not ignored(c.path, resource.lifecycle.ignore_changes)]
     changes = _mark_derived(_mark_sensitive(changes, sensitive, derived), resource.sensitive_paths)
     diff = Diff(changes=changes, notes=list(diff.notes))

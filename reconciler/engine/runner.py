@@ -45,6 +45,17 @@ class Workspace:
     # provider names -> {name: Provider}: loads providers on demand (None: all are given)
     loader: Callable[[set[str] | None], dict[str, Any]] | None = None
     _client_lock: Any = field(default_factory=threading.RLock)
+    cache: ManifestCache | None = None  # also keeps the planner's verified no-ops
+
+    def plan_resources(self, state: StateDoc, live: dict[str, Live | None],
+                       options: PlanOptions = PlanOptions()) -> PlanResult:
+        """make_plan over the manifests, with the no-ops the last plan over this state verified."""
+        seen = self.cache.noops(state.lineage) if self.cache is not None else {}
+        result = make_plan(self.manifest.resources, state, live, self.kinds, lambda kind: self.context(kind),
+                           options, seen)
+        if self.cache is not None:
+            self.cache.remember_noops(state.lineage, result.noops, seen)
+        return result
 
     def __post_init__(self) -> None:
         self._add(self.providers)
@@ -110,6 +121,7 @@ def load_workspace(paths: list[str], providers: dict[str, Any] | Callable[[set[s
         ws.ensure_kinds(r.kind for r in manifest.resources)  # an unknown kind: all loaded, to list them
     else:
         ws = Workspace(manifest=manifest, providers=providers, progress=progress)
+    ws.cache = cache
     if cache is not None and cache.checked_clean(manifest, ws.kinds):
         problems = local_problems(manifest, ws.kinds)  # the files beside the manifests may have moved
         if problems:
@@ -227,8 +239,7 @@ def plan(ws: Workspace, state: StateDoc, options: PlanOptions = PlanOptions(),
             finally:
                 if checks is not None:
                     checks.result()
-        result = make_plan(ws.manifest.resources, state, live, ws.kinds,
-                           lambda kind: ws.context(kind), options)
+        result = ws.plan_resources(state, live, options)
         result.live = live
     result.root = ws.manifest.root
     left = scope.note(leave, ws.manifest.root)

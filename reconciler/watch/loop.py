@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
 from reconciler.engine.applier import Applier
-from reconciler.engine.planner import PlanOptions, PlanResult, make_plan
+from reconciler.engine.planner import PlanOptions, PlanResult
 from reconciler.engine.runner import Workspace, observe, online_checks
 from reconciler.errors import ApplyError, LockError, ReconcilerError
 from reconciler.plan.model import Action
@@ -192,7 +192,7 @@ class Watch:
     def _plan(self, ws: Workspace, state) -> tuple[PlanResult, dict]:
         online_checks(ws)
         live = observe(ws, state)
-        result = make_plan(ws.manifest.resources, state, live, ws.kinds, lambda k: ws.context(k), PlanOptions())
+        result = ws.plan_resources(state, live, PlanOptions())
         result.plan.manifest_digest = ws.manifest.digest
         return result, live
 
