@@ -7,7 +7,8 @@ no-op; the planner fills it as it goes and the runner keeps it (config/cache.py)
 next plan. The digest is of the live fields as decoded (only what the kinds read), so a
 live field the kind compares that moved is a different digest: the full diff runs.
 Kinds that read local files (their contents may change under the same spec) never take
-it, nor does anything adopted, journaled, or asked to be replaced.
+it, nor kinds with secret fields or specs holding a sensitive value (their digests are kept
+on disk), nor anything adopted, journaled, or asked to be replaced.
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from typing import Any
 
 import msgspec
 
+from reconciler.config.model import Resource
 from reconciler.providers.contract import Kind, Live
 from reconciler.state.base import ResourceState
 
@@ -26,17 +28,19 @@ def noop_digest(spec: dict, live: Live) -> str | None:
     """A digest of what a kind's diff reads; None when something in it has no JSON form
     (an unknown value, a reference): such a resource takes the full path."""
     try:
-        data = _encode((spec, live.id, live.attrs))
+        data = _encode((spec, live.id, live.attrs, live.outputs, live.local, live.adopted))
     except (TypeError, ValueError, OverflowError):
         return None
     return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
-def eligible(spec: dict, prior: ResourceState | None, live: Live | None, kind: Kind, pending: Any) -> bool:
-    """The spec is the one applied last (the state's record), nothing is in flight, and the
-    kind's comparison depends on nothing but the spec and the live fields."""
+def eligible(resource: Resource, spec: dict, prior: ResourceState | None, live: Live | None, kind: Kind,
+             pending: Any) -> bool:
+    """The spec is the one applied last (the state's record), nothing is in flight, the
+    kind's comparison depends on nothing but the spec and the live object, and no secret
+    would enter a digest."""
     return (prior is not None and live is not None and pending is None and not kind.local_files
-            and spec == prior.last_applied)
+            and not kind.sensitive and not resource.sensitive_paths and spec == prior.last_applied)
 
 
 def unchanged(address: str, spec: dict, live: Live, seen: dict[str, str]) -> bool:

@@ -307,9 +307,10 @@ class _FastPath:
              pending: dict | None, options: PlanOptions, derived: Callable[[], list[str]]) -> Step | None:
         """A no-op without a diff (engine/fastpath.py), or None: take the full path."""
         address = resource.address
-        if lv is None or prior is None or address in options.replace \
-                or address.split("[")[0] in options.replace or not fastpath.eligible(spec, prior, lv, kind, pending):
+        if address in options.replace or address.split("[")[0] in options.replace \
+                or not fastpath.eligible(resource, spec, prior, lv, kind, pending):
             return None
+        assert lv is not None and prior is not None  # eligible
         if not fastpath.unchanged(address, spec, lv, self.seen):
             return None
         self.found[address] = self.seen[address]
@@ -322,7 +323,7 @@ class _FastPath:
     def verified(self, resource: Resource, spec: dict, prior: ResourceState | None, lv: Live, kind: Kind,
                  pending: dict | None, raw: Diff) -> None:
         """A full diff found nothing at all: the next plan may skip it."""
-        if not raw.changes and not raw.notes and not raw.replace and fastpath.eligible(spec, prior, lv, kind, pending):
+        if not raw.changes and not raw.notes and fastpath.eligible(resource, spec, prior, lv, kind, pending):
             fastpath.remember(resource.address, spec, lv, self.found)
 
 

@@ -1,0 +1,76 @@
+"""The planner's fast path (engine/fastpath.py), end to end over the emulator: a second
+no-op plan builds no diff, and it never hides a change: a live field moved by someone
+else, or a manifest edit, is planned as before."""
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+from conftest import Infra
+
+from reconciler.emulator.core import SANDBOX
+from reconciler.providers.valohai import PROVIDER
+
+BUCKET = SANDBOX["valohai_bucket"]
+
+
+def manifest(version: int) -> str:
+    return "resources:\n" + "".join(textwrap.dedent(f"""\
+          - kind: valohai.datum
+            name: d{i}
+            spec: {{store: sandbox-store, url: 's3://{BUCKET}/fast/{i}.csv', properties: {{v: {version}}}}}
+        """) for i in range(3))
+
+
+@pytest.fixture
+def diffs(monkeypatch):
+    """How many times the datum kind built a diff."""
+    kind = next(k for k in PROVIDER.kinds if k.name == "valohai.datum")
+    calls = []
+    real = type(kind).diff
+
+    def counting(self, spec, live, last_applied):
+        calls.append(spec.get("url"))
+        return real(self, spec, live, last_applied)
+
+    monkeypatch.setattr(type(kind), "diff", counting)
+    return calls
+
+
+def folder(tmp_path, admin, name: str, version: int) -> Infra:
+    d = tmp_path / name
+    d.mkdir()
+    (d / "m.yaml").write_text(manifest(version))
+    return Infra(d, "m.yaml")
+
+
+def test_a_second_no_op_plan_builds_no_diff(tmp_path, sandbox_env, admin, diffs):
+    for i in range(3):
+        admin.put(f"/_emulator/s3/{BUCKET}/fast/{i}.csv", content=b"x")
+    infra = folder(tmp_path, admin, "a", 1)
+    assert infra.apply()[0] == 0
+    code, out = infra.plan("--detailed-exitcode")
+    assert code == 0 and "No changes" in out
+    diffs.clear()
+    code, out = infra.plan("--detailed-exitcode")
+    assert code == 0 and "No changes" in out
+    assert diffs == []  # all three from the fast path
+
+
+def test_the_fast_path_never_hides_a_live_change_or_an_edit(tmp_path, sandbox_env, admin, diffs):
+    for i in range(3):
+        admin.put(f"/_emulator/s3/{BUCKET}/fast/{i}.csv", content=b"x")
+    infra = folder(tmp_path, admin, "a", 1)
+    assert infra.apply()[0] == 0
+    assert infra.plan("--detailed-exitcode")[0] == 0  # remembers three verified no-ops
+    other = folder(tmp_path, admin, "b", 7)  # someone else takes the same datums over and sets v: 7
+    assert other.apply()[0] == 0
+    diffs.clear()
+    code, out = infra.plan("--detailed-exitcode")
+    assert code == 2 and out.count("~ valohai.datum.d") == 3 and "properties.v" in out
+    assert len(diffs) == 3
+    assert infra.apply()[0] == 0
+    assert infra.plan("--detailed-exitcode")[0] == 0
+    infra.edit("properties: {v: 1}", "properties: {v: 2}")  # d0 only
+    code, out = infra.plan("--detailed-exitcode")
+    assert code == 2 and "~ valohai.datum.d0" in out and "valohai.datum.d1" not in out.split("Plan:")[0]
