@@ -13,7 +13,7 @@ on disk), nor anything adopted, journaled, or asked to be replaced.
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+from typing import Any, Mapping
 
 import msgspec
 
@@ -43,7 +43,7 @@ def eligible(resource: Resource, spec: dict, prior: ResourceState | None, live: 
             and not kind.sensitive and not resource.sensitive_paths and spec == prior.last_applied)
 
 
-def unchanged(address: str, spec: dict, live: Live, seen: dict[str, str]) -> bool:
+def unchanged(address: str, spec: dict, live: Live, seen: Mapping[str, str]) -> bool:
     digest = seen.get(address)
     return digest is not None and digest == noop_digest(spec, live)
 

@@ -166,10 +166,13 @@ class HttpApi:
 
     def request(self, method: str, path: str, *, json: Any = None, params: Any = None,
                 data: Any = None, content: bytes | None = None, headers: dict | None = None,
-                idempotent: bool | None = None, absolute: bool = False, auth: Any = None) -> Any:
+                idempotent: bool | None = None, absolute: bool = False, auth: Any = None,
+                decode: Callable[[bytes], Any] | None = None) -> Any:
         """Send a request; return the parsed JSON body (None for an empty body).
 
         `path` is relative to the base URL unless `absolute` (presigned URLs).
+        `decode`: reads a successful body instead of the generic JSON reading (a listing
+        straight into compact records); a ValueError from it falls back to the generic one.
         """
         method = method.upper()
         if idempotent is None:
@@ -212,7 +215,7 @@ class HttpApi:
                 status = response.status_code
                 retryable = status in RETRY_STATUS and (idempotent or status == 429)
                 if not retryable or attempt >= self.max_attempts:
-                    return self._result(response, raw, endpoint, idempotent)
+                    return self._result(response, raw, endpoint, idempotent, decode)
             self._count("retries")
             self._sleep(self._delay(attempt, response))
 
@@ -224,8 +227,14 @@ class HttpApi:
         except (RuntimeError, AttributeError):
             return self.base_url.split("?")[0]
 
-    def _result(self, response: httpx.Response, raw: bytes, endpoint: str, idempotent: bool) -> Any:
+    def _result(self, response: httpx.Response, raw: bytes, endpoint: str, idempotent: bool,
+                decode: Callable[[bytes], Any] | None = None) -> Any:
         body: Any
+        if decode is not None and raw and response.status_code < 400:
+            try:
+                return decode(raw)
+            except ValueError:
+                pass  # not the shape it reads: the generic reading, and its messages
         try:
             body = jsonlib.loads(raw) if raw else None
         except (ValueError, jsonlib.JSONDecodeError):
