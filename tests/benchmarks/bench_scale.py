@@ -1,8 +1,10 @@
 """Scale, side by side with a per-resource peer, on one emulator answering with 50 ms latency.
 
-Run: python tests/benchmarks/bench_scale.py [N] [--big] [--latency-ms 50]
+Run: python tests/benchmarks/bench_scale.py [N] [--big] [--latency-ms 50] [--runs 3]
      (N datums, default 10000; N/10 Code Ocean assets and N/100 VALDI VMs for the mixed
-     row; --big adds the 100,000-datum rows, which take minutes)
+     row; --big adds the 100,000-datum rows, which take minutes; each plan figure is the
+     median of --runs runs, cold (manifest cache emptied first) and warm; the 1-minute
+     load average is printed beside each row)
 
 The tool runs as its own process (`reconciler ...`, as a user runs it), so its time
 includes interpreter start and imports, and its peak memory is its own (wait4 rusage).
@@ -19,6 +21,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -58,7 +61,43 @@ def peer(job_file: str) -> None:
         raise SystemExit(f"peer: {len(bad)} GETs failed (first status {bad[0]})")
 
 
+# -- the watch's idle runs (run as a child process) ------------------------------------------
+def watch_idle(folder: str, state: str, runs: str) -> None:
+    """CPU seconds of each of `runs` watch runs over an unchanged folder (the first one
+    fills the cache), as `reconciler watch` runs them; printed as JSON."""
+    from reconciler.cli.common import providers
+    from reconciler.config.cache import ManifestCache
+    from reconciler.engine.runner import load_workspace
+    from reconciler.state.local import LocalStateStore
+    from reconciler.watch.eventlog import EventLog
+    from reconciler.watch.loop import Watch, WatchConfig
+
+    kinds = providers()
+    cache = ManifestCache.beside([folder], memory=True)
+    w = Watch(WatchConfig(interval=3600), lambda: load_workspace([folder], kinds, cache=cache),
+              lambda ws: LocalStateStore(Path(state)), EventLog("text", open(os.devnull, "w")))
+    cpu = []
+    for _ in range(int(runs)):
+        t = time.process_time()
+        outcome = w.run_once()
+        cpu.append(time.process_time() - t)
+        if outcome.result != "ok" or outcome.drift or outcome.pending:
+            raise SystemExit(f"watch run: {outcome}")
+    print(json.dumps(cpu))
+
+
 # -- measuring a child process ----------------------------------------------------------
+RUNS = 3  # each figure is the median of this many runs (--runs N)
+
+
+def load_average() -> str:
+    return "load %.2f" % os.getloadavg()[0]
+
+
+def median_run(runs: list["Run"]) -> "Run":
+    return sorted(runs, key=lambda r: r.seconds)[len(runs) // 2]
+
+
 class Run:
     def __init__(self, seconds: float, peak_mib: float, requests: int, counts: dict, output: str):
         self.seconds, self.peak_mib, self.requests, self.counts, self.output = \
@@ -164,7 +203,7 @@ def main(n: int, big: bool, latency_ms: float) -> None:
     for item in valdi_catalog.CATALOG[PROVIDER_A]:  # room for the mixed row's VMs
         if item["flavor_id"] == FLAVOR:
             item["_capacity"] = max(item["_capacity"], vms + 20)
-    rows: list[tuple[str, str, str, str]] = []
+    rows: list[tuple[str, str, str, str, str]] = []
     notes: list[str] = []
     config = EmulatorConfig(vm_provision_delay=0.0, asset_ready_delay=0.0, latency_ms=latency_ms)
     with tempfile.TemporaryDirectory() as tmp, EmulatorServer(data_dir=Path(tmp) / "emu", config=config) as server:
@@ -184,15 +223,16 @@ def main(n: int, big: bool, latency_ms: float) -> None:
         state = work / "datums.json"
         r = measure(admin, tool(state, "apply", "--auto-approve", str(datums)), env)
         rows.append((f"apply of {n:,} new datums", f"{r.seconds:.1f} s, {r.requests} requests, "
-                     f"{r.peak_mib:.0f} MiB peak", "-", ""))
+                     f"{r.peak_mib:.0f} MiB peak", "-", "", load_average()))
 
         # 2. no-op plan over the N adopted datums, and the peer over the same objects
-        r = measure(admin, tool(state, "plan", "--detailed-exitcode", str(datums)), env)
-        p = peer_run(admin, env, work, state, SANDBOX, server.url)
-        rows.append((f"no-op plan, {n:,} adopted datums", f"{r.seconds:.2f} s, {r.requests} requests, "
-                     f"{r.peak_mib:.0f} MiB peak", f"{p.seconds:.1f} s, {p.requests} requests",
-                     f"{p.seconds / r.seconds:.1f}x"))
-        print_counts("no-op plan, datums", r.counts)
+        argv = tool(state, "plan", "--detailed-exitcode", str(datums))
+        cold, warm, load = plans(admin, argv, env, datums)
+        p = median_run([peer_run(admin, env, work, state, SANDBOX, server.url) for _ in range(RUNS)])
+        rows.append((f"no-op plan, {n:,} adopted datums", both(cold, warm),
+                     f"{p.seconds:.1f} s, {p.requests} requests",
+                     f"{p.seconds / cold.seconds:.1f}x cold, {p.seconds / warm.seconds:.1f}x warm", load))
+        print_counts("no-op plan, datums", warm.counts)
 
         # 3. no-op plan over datums + assets + VMs (the extra objects applied without latency)
         mixed = write_manifest(work / "mixed", datum_lines(n, 1, bucket) + asset_lines(assets) + vm_lines(vms),
@@ -202,26 +242,37 @@ def main(n: int, big: bool, latency_ms: float) -> None:
         server.config.latency_ms = 0
         measure(admin, tool(mixed_state, "apply", "--auto-approve", str(mixed)), env)
         server.config.latency_ms = latency_ms
-        r = measure(admin, tool(mixed_state, "plan", "--detailed-exitcode", str(mixed)), env)
-        p = peer_run(admin, env, work, mixed_state, SANDBOX, server.url)
-        rows.append((f"no-op plan, {n:,} datums + {assets:,} assets + {vms} VMs",
-                     f"{r.seconds:.2f} s, {r.requests} requests, {r.peak_mib:.0f} MiB peak",
-                     f"{p.seconds:.1f} s, {p.requests} requests", f"{p.seconds / r.seconds:.1f}x"))
-        print_counts("no-op plan, mixed", r.counts)
+        cold, warm, load = plans(admin, tool(mixed_state, "plan", "--detailed-exitcode", str(mixed)), env, mixed)
+        p = median_run([peer_run(admin, env, work, mixed_state, SANDBOX, server.url) for _ in range(RUNS)])
+        rows.append((f"no-op plan, {n:,} datums + {assets:,} assets + {vms} VMs", both(cold, warm),
+                     f"{p.seconds:.1f} s, {p.requests} requests",
+                     f"{p.seconds / cold.seconds:.1f}x cold, {p.seconds / warm.seconds:.1f}x warm", load))
+        print_counts("no-op plan, mixed", warm.counts)
 
-        # 4. one property changed on every datum
+        # 4. watch: CPU of an idle run (nothing changed) after the first
+        out = subprocess.run([sys.executable, __file__, "--watch-idle", str(datums), str(state), str(RUNS + 1)],
+                             env=env, capture_output=True, text=True)
+        if out.returncode:
+            raise SystemExit(out.stdout[-2000:] + out.stderr[-2000:])
+        cpu = json.loads(out.stdout.strip().splitlines()[-1])
+        rows.append((f"watch over {n:,} datums: an idle run after the first",
+                     f"{sorted(cpu[1:])[len(cpu[1:]) // 2]:.2f} s CPU (first {cpu[0]:.2f} s)", "-", "",
+                     load_average()))
+
+        # 5. one property changed on every datum
         write_manifest(work / "datums", datum_lines(n, 2, bucket), ("valohai",))
         r = measure(admin, tool(state, "apply", "--auto-approve", str(datums)), env)
         rows.append((f"one property changed on all {n:,} datums: apply",
-                     f"{r.seconds:.1f} s, {r.requests} requests", "-", ""))
+                     f"{r.seconds:.1f} s, {r.requests} requests", "-", "", load_average()))
         print_counts("apply, one property changed", r.counts)
 
-        # 5. start-up: imports of a plan over a one-provider manifest
+        # 6. start-up: imports of a plan over a one-provider manifest
         one = write_manifest(work / "one", datum_lines(1, 1, bucket), ("valohai",))
-        seconds = min(import_seconds(env, one, work / "one.json") for _ in range(3))
-        rows.append(("start-up of a plan over a one-provider manifest", f"{seconds:.2f} s of imports", "-", ""))
+        seconds = sorted(import_seconds(env, one, work / "one.json") for _ in range(RUNS))[RUNS // 2]
+        rows.append(("start-up of a plan over a one-provider manifest", f"{seconds:.2f} s of imports", "-", "",
+                     load_average()))
 
-        # 6. 100,000 datums: apply, then a no-op plan
+        # 7. 100,000 datums: apply, then a no-op plan
         if big:
             big_n = 100_000
             folder = write_manifest(work / "big", datum_lines(big_n, 1, bucket), ("valohai",))
@@ -229,19 +280,34 @@ def main(n: int, big: bool, latency_ms: float) -> None:
             server.config.latency_ms = latency_ms
             r = measure(admin, tool(big_state, "apply", "--auto-approve", str(folder)), env)
             rows.append((f"apply of {big_n:,} new datums", f"{r.seconds:.0f} s, {r.requests} requests, "
-                         f"{r.peak_mib:.0f} MiB peak", "-", ""))
-            r = measure(admin, tool(big_state, "plan", "--detailed-exitcode", str(folder)), env)
-            rows.append((f"no-op plan, {big_n:,} datums", f"{r.seconds:.1f} s, {r.requests} requests, "
-                         f"{r.peak_mib:.0f} MiB peak", "-", ""))
+                         f"{r.peak_mib:.0f} MiB peak", "-", "", load_average()))
+            cold, warm, load = plans(admin, tool(big_state, "plan", "--detailed-exitcode", str(folder)), env, folder)
+            rows.append((f"no-op plan, {big_n:,} datums", both(cold, warm), "-", "", load))
         admin.close()
 
     print()
-    print("| work | reconciler | per-resource peer | ratio |")
-    print("|---|---|---|---|")
+    print(f"median of {RUNS} runs; cold: the manifest cache emptied before each run")
+    print("| work | reconciler | per-resource peer | ratio | load (1 min) |")
+    print("|---|---|---|---|---|")
     for row in rows:
         print("| " + " | ".join(row) + " |")
     for note in notes:
         print(note)
+
+
+def plans(admin, argv: list[str], env: dict, folder: Path) -> tuple[Run, Run, str]:
+    """Median runs of a plan: cold (the manifest cache emptied first), then warm."""
+    cold = []
+    for _ in range(RUNS):
+        shutil.rmtree(folder / ".reconciler" / "cache", ignore_errors=True)
+        cold.append(measure(admin, argv, env))
+    warm = [measure(admin, argv, env) for _ in range(RUNS)]
+    return median_run(cold), median_run(warm), load_average()
+
+
+def both(cold: Run, warm: Run) -> str:
+    return (f"{cold.seconds:.2f} s cold, {warm.seconds:.2f} s warm; {warm.requests} requests, "
+            f"{max(cold.peak_mib, warm.peak_mib):.0f} MiB peak")
 
 
 def print_counts(label: str, counts: dict) -> None:
@@ -252,6 +318,12 @@ if __name__ == "__main__":
     if len(sys.argv) > 2 and sys.argv[1] == "--peer":
         peer(sys.argv[2])
         sys.exit(0)
+    if len(sys.argv) > 4 and sys.argv[1] == "--watch-idle":
+        watch_idle(*sys.argv[2:5])
+        sys.exit(0)
+    if "--runs" in sys.argv:
+        RUNS = int(sys.argv[sys.argv.index("--runs") + 1])
+        sys.argv[sys.argv.index("--runs"):sys.argv.index("--runs") + 2] = []
     args = [a for a in sys.argv[1:] if not a.startswith("--")]
     latency = 50.0
     if "--latency-ms" in sys.argv:
