@@ -74,3 +74,31 @@ def test_the_fast_path_never_hides_a_live_change_or_an_edit(tmp_path, sandbox_en
     infra.edit("properties: {v: 1}", "properties: {v: 2}")  # d0 only
     code, out = infra.plan("--detailed-exitcode")
     assert code == 2 and "~ valohai.datum.d0" in out and "valohai.datum.d1" not in out.split("Plan:")[0]
+
+
+def test_an_idle_watch_run_neither_parses_validates_nor_diffs(tmp_path, sandbox_env, admin, diffs):
+    from reconciler.config.cache import ManifestCache
+    from reconciler.engine.runner import load_workspace
+    from reconciler.providers import load_providers
+    from reconciler.state.local import LocalStateStore
+    from reconciler.watch.eventlog import EventLog
+    from reconciler.watch.loop import Watch, WatchConfig
+
+    for i in range(3):
+        admin.put(f"/_emulator/s3/{BUCKET}/fast/{i}.csv", content=b"x")
+    infra = folder(tmp_path, admin, "a", 1)
+    assert infra.apply()[0] == 0
+    cache = ManifestCache.beside([infra.path], memory=True)  # as `reconciler watch` makes it
+    providers = load_providers()
+    watch = Watch(WatchConfig(interval=3600), load=lambda: load_workspace([str(infra.path)], providers, cache=cache),
+                  open_store=lambda ws: LocalStateStore(infra.path / "state.json"),
+                  log=EventLog("json", out=open(tmp_path / "log", "w")))
+    assert watch.run_once().result == "ok"
+    diffs.clear()
+    for _ in range(2):
+        outcome = watch.run_once()
+        assert outcome.result == "ok" and not outcome.drift and not outcome.pending
+    assert diffs == []
+    assert cache.stats.manifests_cached == 2  # the idle runs built nothing
+    assert cache.stats.documents_read + cache.stats.documents_cached == 1  # the file: in the first run only
+    assert cache.stats.verdicts_checked <= 1  # a full validation at most once (the apply may have cached it)
