@@ -300,7 +300,8 @@ class Load:
 def _fresh(manifest: Manifest) -> Manifest:
     """A copy a run may use as its own: specs and lists are never shared between runs."""
     resources = [replace(r, spec=copy_plain(r.spec), depends_on=list(r.depends_on),
-                         sensitive_paths=set(r.sensitive_paths)) for r in manifest.resources]
+                         sensitive_paths=set(r.sensitive_paths) or frozenset())
+                 for r in manifest.resources]
     return replace(manifest, resources=resources, providers=copy_plain(manifest.providers),
                    variables=copy_plain(manifest.variables))
 

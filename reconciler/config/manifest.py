@@ -464,9 +464,12 @@ class _Builder:
             self.problem(pos, f"{r.address}.spec.{path}" if path else f"{r.address}.spec", message)
 
         if isinstance(spec, dict):
+            found: set[str] = set()
             scope = expressions.Scope(self.env, self.variable, refs=True, instance=instance,
-                                      sensitive=self.sensitive_names, sensitive_paths=resource.sensitive_paths)
+                                      sensitive=self.sensitive_names, sensitive_paths=found)
             resource.spec = expressions.walk(spec, scope, report)
+            if found:
+                resource.sensitive_paths = found
         lifecycle = item.get("lifecycle")
         if isinstance(lifecycle, dict):
             prevent = lifecycle.get("prevent_destroy", False)

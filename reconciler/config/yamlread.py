@@ -376,6 +376,8 @@ class _ReadAgain:
 class Positions(Mapping[str, Position]):
     """A document's positions: the shallow ones at hand, the rest read again on demand."""
 
+    __slots__ = ("_shallow", "_again", "_index", "_full")
+
     def __init__(self, shallow: Mapping[str, Position], again: _ReadAgain, index: int):
         self._shallow, self._again, self._index = shallow, again, index
         self._full: dict[str, Position] | None = None
@@ -407,6 +409,8 @@ class Positions(Mapping[str, Position]):
 class PositionView(Mapping[str, Position]):
     """The positions under one path, keyed relative to it ("" is the path itself), without
     copying them: `resources[3]` of a document gives a resource its "spec.x" positions."""
+
+    __slots__ = ("_positions", "_prefix")  # one per resource
 
     def __init__(self, positions: Mapping[str, Position], prefix: str):
         self._positions, self._prefix = positions, prefix

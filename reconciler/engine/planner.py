@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from dataclasses import replace as dc_replace
-from typing import Any, Callable, Mapping, Sequence
+from typing import AbstractSet, Any, Callable, Mapping, Sequence
 
 from reconciler.config import walk
 from reconciler.config.hints import did_you_mean
@@ -152,7 +152,7 @@ def _mark_sensitive(changes: list[FieldChange], sensitive: set[str],
     return out
 
 
-def _mark_derived(changes: list[FieldChange], paths: set[str]) -> list[FieldChange]:
+def _mark_derived(changes: list[FieldChange], paths: AbstractSet[str]) -> list[FieldChange]:
     """Changes at, above or below a spec path filled from a sensitive variable are sensitive."""
     if not paths:
         return changes
