@@ -229,3 +229,27 @@ def test_plans_with_and_without_the_cache_are_equal_over_random_edits(tmp_path, 
         assert _outcome(path, env, inputs, ManifestCache.beside([path])) == want  # a later process
         assert _outcome(path, env, inputs, memory) == want
         assert _outcome(path, env, inputs, memory) == want  # its memory layer
+
+
+def test_a_plan_over_a_cached_one_provider_folder_imports_no_checker_and_no_other_provider(tmp_path):
+    import subprocess
+    import sys
+
+    (tmp_path / "m.yaml").write_text("resources:\n" + datums(2).replace("${env.SHARD_SUFFIX}", "csv")
+                                     .replace("${var.team}", "t"))
+    code = textwrap.dedent(f"""
+        import sys
+        from reconciler.cli import main
+        try:
+            main(["validate", {str(tmp_path)!r}])
+        except SystemExit as e:
+            assert e.code in (0, None), e.code
+        print(" ".join(sorted(m for m in sys.modules if m.split(".")[0] in ("jsonschema", "deepdiff", "rich")
+                              or m.startswith(("reconciler.providers.valdi", "reconciler.providers.codeocean")))))
+        """)
+    runs = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+            for _ in range(2)]  # the second over a warm cache
+    for run in runs:
+        assert run.returncode == 0, run.stderr
+        loaded = run.stdout.split()
+        assert not [m for m in loaded if m.startswith(("jsonschema", "deepdiff", "reconciler.providers."))], loaded
