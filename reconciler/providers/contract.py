@@ -199,6 +199,11 @@ class Kind:
         """Why the cost is unknown (a price the catalog leaves out); shown with the action."""
         return None
 
+    def gpus(self, ctx: KindContext, attrs: dict) -> tuple[tuple[str, ...], int] | None:
+        """The GPU names (code and type, as the catalogue says) and count of an object in
+        this shape, for the `gpus` policy; None: it has no GPUs we know of."""
+        return None
+
     def create_many(self, ctx: KindContext, specs: list[dict]) -> list[Live | Exception]:
         """A batch endpoint (Valohai metadata/apply); the same contract as `create`, one
         result or exception per spec, in order."""
