@@ -20,7 +20,7 @@ def parse(text: str) -> timedelta | None:
 def say(delta: timedelta) -> str:
     """3h12m, 2d4h, 45s: the two largest units, rounded down (a deadline passed: 0s)."""
     seconds = max(0, int(delta.total_seconds()))
-    parts = []
+    parts: list[str] = []
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
         if seconds >= size or (unit == "s" and not parts):
             parts.append(f"{seconds // size}{unit}")

@@ -1,0 +1,33 @@
+"""`reconciler extend ADDR DURATION [PATHS...]`: move an `expires:` deadline, recorded in
+the state's events (who, when, from, to). A resource an expiry destroyed is brought back
+by the next apply."""
+from __future__ import annotations
+
+import click
+
+from reconciler.cli import common
+from reconciler.cli.common import guarded, open_store, parse_duration
+from reconciler.cli.root import Globals, main
+
+
+@main.command()
+@click.argument("address")
+@click.argument("duration")
+@click.argument("paths", nargs=-1, type=click.Path())
+@click.option("--lock-timeout", default="0s", help="Wait this long for the state lock (e.g. 30s).")
+@click.pass_obj
+@guarded
+def extend(g: Globals, address: str, duration: str, paths: tuple[str, ...], lock_timeout: str) -> None:
+    """Give ADDR more time before its `expires:` action (DURATION: 30m, 8h, 2d)."""
+    from reconciler.config import durations
+    from reconciler.engine import expiry
+
+    by = durations.parse(duration)
+    if by is None or by.total_seconds() <= 0:
+        raise click.BadParameter(f"{duration!r} is not a duration like 30m, 8h, 2d", param_hint="DURATION")
+    store = open_store(g, list(paths) or ["."])
+    with store.lock("extend", timeout=parse_duration(lock_timeout)):
+        state = store.read()
+        said = expiry.extend(state, address, by, common.clock())
+        store.write(state)
+    click.echo(said)
