@@ -106,7 +106,7 @@ def watch(g: Globals, paths: tuple[str, ...], interval: str, auto_apply: str | N
                   metrics=metrics, health=health, notifier=notifier)
         server = MetricsServer(metrics, health, metrics_port, metrics_host).start() \
             if metrics_port is not None else None
-        _stop_on_signals(w, log)
+        previous = _stop_on_signals(w, log)
         store = open_store(g, paths_l, first.manifest.backend)
         log.emit("start", f"watching {' '.join(paths_l)} every {seconds:g}s"
                           f"{f' ±{config.jitter:.0%}' if config.jitter else ''}; "
@@ -121,6 +121,8 @@ def watch(g: Globals, paths: tuple[str, ...], interval: str, auto_apply: str | N
             else:
                 w.run_forever()
         finally:
+            for signum, handler in previous.items():  # a --once run inside a longer process leaves them as found
+                signal.signal(signum, handler)
             if notifier:
                 notifier.close()
             if server:
@@ -139,7 +141,7 @@ def once_exit_code(outcome: RunOutcome) -> int:
     return 2 if outcome.drift else 0
 
 
-def _stop_on_signals(w: Watch, log: EventLog) -> None:
+def _stop_on_signals(w: Watch, log: EventLog) -> dict:
     def abandon() -> None:
         log.emit("abandoned", f"the run did not finish within {HARD_STOP:g}s of the stop signal; exiting. "
                               "The state is as last written (creates in flight are journaled) and the lock "
@@ -156,5 +158,4 @@ def _stop_on_signals(w: Watch, log: EventLog) -> None:
         timer.daemon = True
         timer.start()
 
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    return {signum: signal.signal(signum, on_signal) for signum in (signal.SIGTERM, signal.SIGINT)}

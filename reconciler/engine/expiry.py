@@ -10,6 +10,7 @@ and moved only by `reconciler extend ADDR DURATION`, which the state's events re
 """
 from __future__ import annotations
 
+from dataclasses import replace as dc_replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -59,8 +60,8 @@ def record(resources: list[Resource], state: StateDoc, now: datetime, expired: s
         entry = state.resources.get(r.address)
         if r.expires is not None and entry is not None and not entry.expires_at:
             moment = planned_deadline(r, now)
-            if moment is not None:
-                entry.expires_at = stamp(moment)
+            if moment is not None:  # a new entry, never an edit in place: the file store reuses unchanged ones
+                state.resources[r.address] = dc_replace(entry, expires_at=stamp(moment))
                 changed = True
     for address in sorted(expired):
         if address not in state.resources and address not in state.expired:
@@ -85,7 +86,6 @@ def extend(state: StateDoc, address: str, by: timedelta, now: datetime) -> str:
     if old is None:
         raise StateError(f"{address} has no recorded deadline: give it `expires:` in the manifests and apply")
     new = max(old, now) + by
-    entry.expires_at = stamp(new)
-    add_event(state, now, "extend", address=address, before=stamp(old), after=entry.expires_at,
-              by=durations.say(by))
-    return f"{address} now expires at {entry.expires_at} (in {durations.say(new - now)}; was {stamp(old)})"
+    state.resources[address] = dc_replace(entry, expires_at=stamp(new))
+    add_event(state, now, "extend", address=address, before=stamp(old), after=stamp(new), by=durations.say(by))
+    return f"{address} now expires at {stamp(new)} (in {durations.say(new - now)}; was {stamp(old)})"
