@@ -6,7 +6,7 @@ from __future__ import annotations
 import click
 
 from reconciler.cli import common
-from reconciler.cli.common import guarded, open_store, parse_duration
+from reconciler.cli.common import guarded, open_store, parse_duration, sandbox_option
 from reconciler.cli.root import Globals, main
 
 
@@ -15,6 +15,7 @@ from reconciler.cli.root import Globals, main
 @click.argument("duration")
 @click.argument("paths", nargs=-1, type=click.Path())
 @click.option("--lock-timeout", default="0s", help="Wait this long for the state lock (e.g. 30s).")
+@sandbox_option(hidden=True)  # the sandbox's own state file; no API call is made
 @click.pass_obj
 @guarded
 def extend(g: Globals, address: str, duration: str, paths: tuple[str, ...], lock_timeout: str) -> None:

@@ -114,7 +114,8 @@ def _fail(p: Policy, address: str | None, default: str, values: dict, enforcemen
 def _passed(p: Policy, facts: Facts) -> str:
     if p.rule == "budget":
         hourly, increase, _unknown = _totals(facts)
-        return f"within budget: ${hourly:,.2f}/hour after this plan, {increase:+,.2f} USD/month"
+        sign = "-" if increase < 0 else "+"
+        return f"within budget: ${hourly:,.2f}/hour after this plan, {sign}${abs(increase):,.2f}/month"
     return { "gpus": "GPU types and counts allowed", "require": "every key present",
             "protect": "nothing protected is destroyed or replaced", "deny_if": "no change matches",
             "ttl": "every resource expires in time"}[p.rule]
