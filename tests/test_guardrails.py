@@ -306,3 +306,19 @@ def test_policies_come_from_the_environment_too(infra, tmp_path, monkeypatch):
     monkeypatch.setenv("RECONCILER_POLICY_FILE", str(org))
     code, out = infra(manifest(vm_extra="    expires: {after: 12h}\n")).plan()
     assert code == 3 and "[DENY] org-ttl valdi.vm.trainer: it expires in 12h, later than the 8h allowed" in out
+
+
+def test_a_saved_plan_keeps_the_policy_files_it_was_made_under(infra, admin, tmp_path):
+    org = tmp_path / "org.yaml"
+    org.write_text(BUDGET)
+    work = infra(manifest())
+    state = ("--state", str(work.path / "state.json"))
+    code, out = work.plan("--policy-file", str(org), "-o", str(tmp_path / "p.bin"))
+    assert code == 3, out
+    code, out = cli(*state, "apply", str(tmp_path / "p.bin"))  # without the flag: still denied
+    assert code == 3 and vms(admin) == [], out
+    org.write_text(BUDGET.replace("0.5", "5"))  # the file got laxer: what was reviewed stays denied
+    code, out = cli(*state, "apply", str(tmp_path / "p.bin"))
+    assert code == 3 and vms(admin) == [], out
+    code, out = cli(*state, "apply", str(tmp_path / "p.bin"), "--override-policy", "gpu-budget", "--reason", "ok")
+    assert code == 0 and len(vms(admin)) == 1, out

@@ -20,7 +20,13 @@ from reconciler.cli.common import (
     target_options,
     workspace,
 )
-from reconciler.cli.policy_opt import override_options, override_record, policy_options
+from reconciler.cli.policy_opt import (
+    add_policy_files,
+    current_policy_files,
+    override_options,
+    override_record,
+    policy_options,
+)
 from reconciler.cli.root import Globals, main
 from reconciler.cli.variables_opt import inputs_of, variable_options
 from reconciler.engine import graph as graphmod
@@ -117,7 +123,8 @@ def plan(g: Globals, paths: tuple[str, ...], out: str | None, fmt: str, detailed
                       inputs=pinned, options={"targets": list(targets), "excludes": list(excludes),
                                "replace": list(replace), "destroy": destroy,
                                "refresh_only": refresh_only, "sandbox": g.sandbox,
-                               "variables": _recorded_variables(ws.manifest)},
+                               "variables": _recorded_variables(ws.manifest),
+                               "policy_files": current_policy_files()},
                       overrides=overrides)
         click.echo(f"Saved the plan to {out}. Apply exactly this plan with: reconciler apply {out}", err=True)
     if result.plan.denied:
@@ -224,6 +231,14 @@ def _run_apply(g: Globals, paths: list[str], options: PlanOptions, auto_approve:
                     raise PlanError("the saved plan is stale and was not applied:\n  - " + "\n  - ".join(reasons)
                                     + "\nMake a new plan.")
             granted = _overrides(ws, result.plan, overrides or [])
+            if saved is not None:  # what the reviewer saw denied stays denied without an override
+                from reconciler.engine.policies import override
+
+                for record in granted:
+                    override(saved.policy_results, list(record["policies"]), record)
+                result.plan.policy_results += [r for r in saved.denied
+                                               if (r.name, r.address) not in
+                                               {(f.name, f.address) for f in result.plan.policy_results}]
             if saved is None:
                 click.echo(render(result.plan, "text", g.color), nl=False)
             if result.plan.denied:
@@ -324,6 +339,8 @@ def apply(g: Globals, paths: tuple[str, ...], auto_approve: bool, parallelism: i
             raise PlanError("a saved plan carries the variable values it was made with; "
                             "make a new plan to change them")
         given.recorded = opts.get("variables") or {}
+        # the policies the plan was made under hold at apply time too (an organisation's file)
+        add_policy_files(g, [str(f) for f in opts.get("policy_files") or []])
         with sandbox(g, manifest_paths):
             _run_apply(g, manifest_paths, options, True, parallelism, parse_duration(lock_timeout),
                        saved=saved, verb="destroy" if options.destroy else "apply", saved_inputs=meta["inputs"],

@@ -15,9 +15,13 @@ from reconciler.config.policies import ENV, files_from
 FC = TypeVar("FC", bound=Callable[..., Any])  # a click command function
 
 
+def add_policy_files(g: Any, files: list[str] | tuple[str, ...]) -> None:  # a Globals
+    g.policy_files = [*getattr(g, "policy_files", []), *files]
+
+
 def _store(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> None:
     if value and ctx.obj is not None:
-        ctx.obj.policy_files = [*getattr(ctx.obj, "policy_files", []), *value]
+        add_policy_files(ctx.obj, value)
 
 
 def current_policy_files() -> list[str]:
