@@ -174,6 +174,8 @@ def test_an_override_applies_and_records_who_which_and_why(infra, admin, tmp_pat
     (event,) = [e for e in work.state()["events"] if e["event"] == "policy_override"]
     assert event["policies"] == ["gpu-budget"] and event["reason"] == "the quarterly training run"
     assert "@" in event["overridden_by"] and event["at"] == "2026-12-03T12:00:00Z"
+    code, out = cli("--state", str(work.path / "state.json"), "state", "events", str(work.path))
+    assert code == 0 and "policy_override" in out and "reason=the quarterly training run" in out, out
 
 
 def test_an_override_given_with_the_plan_is_kept_in_the_plan_file_and_honoured(infra, admin, tmp_path):

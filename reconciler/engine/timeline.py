@@ -16,7 +16,7 @@ from reconciler.config import durations
 from reconciler.config.model import Resource
 from reconciler.engine import expiry
 from reconciler.engine import schedule as sched
-from reconciler.engine.clock import stamp
+from reconciler.engine.clock import parse_stamp, stamp
 from reconciler.engine.planner import PlanResult
 from reconciler.errors import Problem
 from reconciler.plan.model import HOURS_PER_MONTH, TimeNote
@@ -54,7 +54,7 @@ def problems(resources: list[Resource], kinds: Mapping[str, Kind]) -> list[Probl
                 add(r, "expires", "give after (8h) or at (2026-12-10T18:00:00Z)")
             elif "after" in r.expires and durations.parse(str(r.expires["after"])) is None:
                 add(r, "expires.after", "expected a duration like 8h")
-            elif "at" in r.expires and expiry.planned_deadline(r, datetime.now().astimezone()) is None:
+            elif "at" in r.expires and parse_stamp(str(r.expires["at"])) is None:
                 add(r, "expires.at", "expected an RFC 3339 time with its zone, like 2026-12-10T18:00:00Z")
             if expiry.action(r) == "stop" and not powered:
                 add(r, "expires.action", f"a {r.kind} has no power to stop; use destroy")

@@ -1,6 +1,7 @@
-"""`reconciler extend ADDR DURATION [PATHS...]`: move an `expires:` deadline, recorded in
-the state's events (who, when, from, to). A resource an expiry destroyed is brought back
-by the next apply."""
+"""Guardrail commands: `reconciler extend ADDR DURATION [PATHS...]` moves an `expires:`
+deadline (a resource an expiry destroyed is brought back by the next apply);
+`reconciler state events` lists what the state recorded: policy overrides (who, which,
+why), extends and expiries."""
 from __future__ import annotations
 
 import click
@@ -8,6 +9,7 @@ import click
 from reconciler.cli import common
 from reconciler.cli.common import guarded, open_store, parse_duration, sandbox_option
 from reconciler.cli.root import Globals, main
+from reconciler.cli.state_cmds import state, state_guarded, state_store
 
 
 @main.command()
@@ -32,3 +34,22 @@ def extend(g: Globals, address: str, duration: str, paths: tuple[str, ...], lock
         said = expiry.extend(state, address, by, common.clock())
         store.write(state)
     click.echo(said)
+
+
+@state.command(name="events")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@sandbox_option(hidden=True)
+@click.argument("paths", nargs=-1, type=click.Path())
+@click.pass_obj
+@state_guarded
+def events_cmd(g: Globals, as_json: bool, paths: tuple[str, ...]) -> None:
+    """Guardrail events, oldest first: policy overrides, extends, expiries."""
+    import json
+
+    for event in state_store(g, paths).read().events:
+        if as_json:
+            click.echo(json.dumps(event, sort_keys=True))
+            continue
+        rest = {k: v for k, v in event.items() if k not in ("at", "who", "event")}
+        said = " ".join(f"{k}={', '.join(map(str, v)) if isinstance(v, list) else v}" for k, v in rest.items())
+        click.echo(f"{event.get('at')}\t{event.get('who')}\t{event.get('event')}\t{said}")
