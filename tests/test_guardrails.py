@@ -121,7 +121,7 @@ def test_require_properties_and_tags_read_the_spec_after_the_change():
                                                            "tags": ["team"]}),
              "valohai.datum.b": step("valohai.datum.b", {"properties": {"owner": ""}})}
     result = PlanResult(Plan(actions=[s.action for s in steps.values()]), steps, {})
-    facts = policies.Facts(result, {}, lambda k: None, START, {}, {})  # type: ignore[arg-type,return-value]
+    facts = policies.Facts(result, {}, lambda k: None, START, {}, {})
     rule = Policy("owners", "require", {"kind": "valohai.datum", "properties": ["owner", "cost_center"],
                                         "tags": ["team"]}, Position("p", 1, 1), enforcement="warn")
     (failed,) = policies.evaluate([rule], facts)
@@ -324,3 +324,30 @@ def test_a_saved_plan_keeps_the_policy_files_it_was_made_under(infra, admin, tmp
     assert code == 3 and vms(admin) == [], out
     code, out = cli(*state, "apply", str(tmp_path / "p.bin"), "--override-policy", "gpu-budget", "--reason", "ok")
     assert code == 0 and len(vms(admin)) == 1, out
+    (kept,) = json.loads((tmp_path / "p.bin").read_text())["overrides"]  # in the plan file and the state
+    assert kept["reason"] == "ok" and kept["policies"] == ["gpu-budget"] and kept["at"] == "2026-12-03T12:00:00Z"
+    assert [e["reason"] for e in work.state()["events"] if e["event"] == "policy_override"] == ["ok"]
+
+
+def test_a_price_the_catalogue_leaves_out_is_never_counted_as_zero():
+    from reconciler.config.model import Position, Resource
+    from reconciler.config.policies import Policy
+    from reconciler.engine import policies
+    from reconciler.engine.planner import PlanResult, Step
+    from reconciler.plan.model import Action, ActionType, Plan
+    from reconciler.providers.contract import Kind
+
+    class Volume(Kind):
+        name = "valdi.volume"
+        unpriced = True  # costs money, no published price
+
+    action = Action("valdi.volume.data", "valdi.volume", ActionType.CREATE, [])
+    steps = {action.address: Step(action, Resource("valdi.volume", "data", {}, Position("m", 1, 1)), None, None,
+                                  spec={})}
+    facts = policies.Facts(PlanResult(Plan(actions=[action]), steps, {}), {"valdi.volume": Volume()},
+                           lambda k: None, START, {}, {})
+    for how, expected in (("deny", ["deny"]), ("warn", ["warn"]), ("ignore", [])):
+        rule = Policy("b", "budget", {"max_hourly_usd": 10, "unknown_price": how}, Position("p", 1, 1))
+        failed = [r for r in policies.evaluate([rule], facts) if not r.passed]
+        assert [r.enforcement for r in failed] == expected
+        assert all(r.address == "valdi.volume.data" for r in failed)

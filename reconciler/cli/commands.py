@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Mapping
 
 import click
 
+from reconciler.cli import common
 from reconciler.cli.common import (
     fingerprint,
     guarded,
@@ -342,9 +343,16 @@ def apply(g: Globals, paths: tuple[str, ...], auto_approve: bool, parallelism: i
         # the policies the plan was made under hold at apply time too (an organisation's file)
         add_policy_files(g, [str(f) for f in opts.get("policy_files") or []])
         with sandbox(g, manifest_paths):
+            if asked:  # who and when now: the same record goes to the state and the plan file
+                from reconciler.engine import expiry
+                from reconciler.engine.clock import stamp
+
+                asked = {"who": expiry.who(), "at": stamp(common.clock()), **asked}
             _run_apply(g, manifest_paths, options, True, parallelism, parse_duration(lock_timeout),
                        saved=saved, verb="destroy" if options.destroy else "apply", saved_inputs=meta["inputs"],
                        overrides=[*meta["overrides"], *([asked] if asked else [])])
+        if asked:  # the plan file keeps the override it was applied with
+            planfile.record_override(paths_l[0], asked)
         return
     options = PlanOptions(tuple(targets), tuple(excludes), tuple(replace), False, refresh_only)
     with sandbox(g, paths_l):

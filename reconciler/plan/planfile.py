@@ -128,6 +128,14 @@ def load(path) -> tuple[Plan, dict]:
                   "inputs": body.get("inputs") or {}, "overrides": body.get("overrides") or []}
 
 
+def record_override(path, override: dict) -> None:
+    """`apply PLANFILE --override-policy NAME --reason TEXT`: the plan file keeps who
+    overrode which policy and why, beside what it was reviewed as."""
+    body = json.loads(Path(path).read_text())
+    body["overrides"] = [*(body.get("overrides") or []), override]
+    Path(path).write_text(json.dumps(body, indent=1, sort_keys=True) + "\n")
+
+
 _TOP = {"manifest_paths": list, "manifest_digest": str, "state_lineage": str, "state_serial": int,
         "actions": list}
 _OPTIONAL = {"fingerprints": dict, "options": dict, "warnings": list, "destroy": bool, "refresh_only": bool,
