@@ -222,11 +222,19 @@ def test_extend_moves_the_deadline_and_watch_gives_notices_before_it(infra, admi
     assert code == 0 and "2026-12-03T16:00:00Z" in out, out
     (event,) = [e for e in work.state()["events"] if e["event"] == "extend"]
     assert event["before"] == "2026-12-03T15:00:00Z" and event["after"] == "2026-12-03T16:00:00Z"
-    clock.advance(hours=2, minutes=30)  # 1 h 30 min left: the 2 h notice
-    code, out = cli(*state, "watch", str(work.path), "--once", "--log-format", "json")
-    notices = [json.loads(line) for line in out.splitlines() if '"expiry_notice"' in line]
-    assert code == 0 and [n["address"] for n in notices] == ["valdi.vm.trainer"], out
-    clock.advance(hours=2)  # past the deadline: action stop, not destroy
+    def notices() -> list[dict]:
+        code, out = cli(*state, "watch", str(work.path), "--once", "--interval", "5m", "--log-format", "json")
+        assert code == 0, out
+        return [json.loads(line) for line in out.splitlines() if '"expiry_notice"' in line]
+    clock.advance(hours=1, minutes=50)  # 2 h 10 min left
+    assert notices() == []
+    clock.advance(minutes=13)  # 1 h 57 min left: the 2 h notice, from the run in the 5 min after it
+    assert [n["address"] for n in notices()] == ["valdi.vm.trainer"]
+    clock.advance(minutes=5)  # the next cron run says nothing more
+    assert notices() == []
+    clock.advance(minutes=85)  # 27 min left: the 30 min notice
+    assert len(notices()) == 1
+    clock.advance(hours=1)  # past the deadline: action stop, not destroy
     assert cli(*state, "watch", str(work.path), "--once", "--auto-apply")[0] == 0
     (vm,) = vms(admin)
     assert vm["state"] == "stopped"

@@ -88,7 +88,7 @@ def watch(g: Globals, paths: tuple[str, ...], interval: str, auto_apply: str | N
     if seconds <= 0:
         raise click.BadParameter(f"{interval!r}: the interval must be longer than 0", param_hint="--interval")
     config = WatchConfig(interval=seconds, jitter=parse_jitter(jitter), auto_apply=auto_apply,
-                         parallelism=parallelism)
+                         parallelism=parallelism, once=once)
     paths_l = list(paths) or ["."]
     log = EventLog(log_format)
     with sandbox(g, paths_l):

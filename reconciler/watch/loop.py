@@ -50,6 +50,9 @@ class WatchConfig:
     auto_apply: str | None = None  # None (report only), "all" or "changes"
     parallelism: int = 8
     finish_grace: float = 2.0  # seconds a run in progress may go on after a stop
+    # one run per process (--once, from cron every `interval`): an expiry notice is sent by
+    # the run in the interval after its threshold passes, not by every run after it
+    once: bool = False
 
 
 @dataclass
@@ -206,10 +209,11 @@ class Watch:
         """A line (and a --notify notice) 2 h and 30 min before each deadline, once each."""
         for address, label, due in timeline_mod.due_notices(timeline, now):
             key = (address, label, due)
-            if key in self._noticed:
+            left = (due - now).total_seconds()
+            threshold = dict((b, a) for a, b in timeline_mod.NOTICES)[label]
+            if key in self._noticed or (self.config.once and left <= threshold - self.config.interval):
                 continue
             self._noticed.add(key)
-            left = (due - now).total_seconds()
             text = f"expires in {left / 60:.0f} min (the {label} notice)" if left < 3600 else \
                 f"expires in {left / 3600:.1f} h (the {label} notice)"
             self.log.emit("expiry_notice", text, address=address, deadline=due.isoformat(), level="warning")
