@@ -6,6 +6,10 @@ with auto-apply make it true, under the same state lock and protections as `appl
           ─▶ [apply what policy.select allows] ─▶ backoff bookkeeping ─▶ unlock
     sleep: the interval (± jitter), or less when a backing-off resource is due
 
+The plan is made for "now" (the workspace's clock): an expired resource is destroyed or
+stopped, a power-schedule window starts or stops its VM, as their moments pass; notices go
+out 2 h and 30 min before a deadline. A plan a deny policy fails is not applied at all.
+
 Stopping (SIGTERM, SIGINT, or stop()): the sleep and a wait for the lock end at once; a
 run in progress may finish for `finish_grace` seconds, then every new API request is
 refused (Interrupted), so the applier records what it has, writes the state and frees
