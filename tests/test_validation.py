@@ -197,8 +197,10 @@ def test_every_schema_in_the_checkout_loads_and_is_valid_2020_12():
 
 def test_every_example_passes_the_envelope_schema():
     examples = Path(__file__).parent.parent / "examples"
-    for f in sorted(examples.glob("*.y*ml")) if examples.is_dir() else []:
-        load_manifest([f], {k: "x" for k in _env_names(f.read_text())})
+    files = sorted(examples.glob("*.y*ml"))
+    assert files, f"no examples in {examples}: nothing would be checked"
+    for f in files:
+        assert load_manifest([f], {k: "x" for k in _env_names(f.read_text())}).resources, f"{f.name} declares nothing"
 
 
 def _env_names(text: str) -> set[str]:
