@@ -240,6 +240,15 @@ class ChecksOnline(Protocol):
 CAPABILITIES: tuple[type, ...] = (CreatesInBatches, UpdatesInBatches, Priced, ChecksOnline)
 
 
+def only(results: list[Live | Exception]) -> Live:
+    """The answer of a batch of one, raised if it failed: how a batching kind writes its
+    `create` and `update` (`return only(self.create_many(ctx, [spec]))`)."""
+    (result,) = results
+    if isinstance(result, Exception):
+        raise result
+    return result
+
+
 class Provider(Protocol):
     """One API: builds its client from the manifest's `providers.<name>` block and env vars."""
 
@@ -253,5 +262,5 @@ class Provider(Protocol):
 
 
 __all__ = ["Live", "Wanted", "Diff", "DeletionPolicy", "DEFAULT_DELETION_EFFECTS", "KindContext", "Kind",
-           "CreatesInBatches", "UpdatesInBatches", "Priced", "ChecksOnline", "CAPABILITIES", "Provider",
+           "CreatesInBatches", "UpdatesInBatches", "Priced", "ChecksOnline", "CAPABILITIES", "only", "Provider",
            "Problem", "Resource"]

@@ -10,7 +10,7 @@ from typing import Any
 from reconciler.config.model import Resource
 from reconciler.errors import ApiError, NotFound, Problem
 from reconciler.plan.model import FieldChange
-from reconciler.providers.contract import Diff, Kind, KindContext, Live
+from reconciler.providers.contract import Diff, Kind, KindContext, Live, only
 from reconciler.providers.shared import problem
 from reconciler.providers.valohai import properties
 from reconciler.providers.valohai.client import ValohaiClient
@@ -102,10 +102,7 @@ class MetadataKind(Kind[ValohaiClient]):
                     properties.diff(spec, live.attrs, last_applied), notes)
 
     def update(self, ctx: KindContext[ValohaiClient], live: Live, spec: dict, diff: Diff) -> Live:
-        result = self.update_many(ctx, [(live, spec, diff)])[0]
-        if isinstance(result, Exception):
-            raise result
-        return result
+        return only(self.update_many(ctx, [(live, spec, diff)]))
 
     def update_many(self, ctx: KindContext[ValohaiClient], items: list[tuple[Live, dict, Diff]]) -> list[Live | Exception]:
         """All changes in one metadata/apply (apply-all when every body is the same)."""

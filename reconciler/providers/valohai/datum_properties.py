@@ -12,7 +12,7 @@ from __future__ import annotations
 from reconciler.config.model import Resource
 from reconciler.errors import ApiError, Problem
 from reconciler.plan.model import FieldChange
-from reconciler.providers.contract import DeletionPolicy, KindContext, Live, Wanted
+from reconciler.providers.contract import DeletionPolicy, KindContext, Live, Wanted, only
 from reconciler.providers.shared import problem
 from reconciler.providers.valohai import properties
 from reconciler.providers.valohai.client import ValohaiClient
@@ -58,10 +58,7 @@ class DatumPropertiesKind(MetadataKind):
                 if isinstance(r.spec.get("datum"), str) and index.resolve(r.spec["datum"], ctx.api) is None]
 
     def create(self, ctx: KindContext[ValohaiClient], spec: dict) -> Live:
-        result = self.create_many(ctx, [spec])[0]
-        if isinstance(result, Exception):
-            raise result
-        return result
+        return only(self.create_many(ctx, [spec]))
 
     def create_many(self, ctx: KindContext[ValohaiClient], specs: list[dict]) -> list[Live | Exception]:
         """Every datum's first properties in ONE metadata/apply."""
