@@ -76,6 +76,7 @@ def test_a_generated_key_found_after_a_crash_says_its_private_key_was_lost(sandb
     spec = {"name": "ci", "private_key_file": "ci.pem"}
     made = kind.create(KindContext(api=PROVIDER.connect({}), base_dir=tmp_path), spec)
     assert "private_key" not in made.outputs and made.secrets["private_key"].startswith("-----BEGIN")
+    assert set(made.secrets) <= kind.sensitive  # so a reference to it is masked before it exists
     found = kind.observe(ctx(), [Wanted("valdi.ssh_key.ci", None, spec, None, lookup=True,
                                         base_dir=str(tmp_path))])["valdi.ssh_key.ci"]
     assert found.id == made.id  # not a second key
@@ -99,6 +100,8 @@ def test_a_missing_credentials_file_is_rewritten_from_the_state(sandbox_env, tmp
     spec = {"bucket_name": "keys", "credentials_file": "creds"}
     made = kind.create(KindContext(api=PROVIDER.connect({}), base_dir=tmp_path), spec)
     (tmp_path / "creds").unlink()
+    # the keys travel as secrets, under names the kind lists as sensitive (a reference to one is masked)
+    assert not set(made.secrets) & set(made.outputs) and set(made.secrets) <= kind.sensitive
     secrets = {k: made.secrets[k] for k in ("access_key_id", "secret_access_key")}
     live = kind.observe(ctx(), [Wanted("valdi.volume.v", made.id, spec, spec, base_dir=str(tmp_path),
                                        secrets=secrets)])["valdi.volume.v"]

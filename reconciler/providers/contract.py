@@ -30,8 +30,9 @@ The contract, which every kind keeps:
   `Live.secrets`, apart from `Live.outputs`, as Crossplane's ConnectionDetails travel
   apart from the observation: the engine seals them in the state's `secrets` and never
   prints them, whatever they are called. Nothing in `Live.attrs`, `Live.outputs` or an
-  error carries a secret. (`sensitive` names the spec fields that hold one, such as a
-  VM's password, and the secrets a reference may name before any Live exists.)
+  error carries a secret. `sensitive` names the spec fields that hold one (a VM's
+  password) and, again, the secrets it returns: a plan masks a reference to one before
+  any Live exists.
 * One engine decides: a kind never calls another kind, never orders work, never
   retries a whole step, never writes the state. It answers the engine's questions.
 
