@@ -9,7 +9,7 @@ import click
 from reconciler.cli import common
 from reconciler.cli.common import guarded, open_store, parse_duration, sandbox_option
 from reconciler.cli.root import Globals, main
-from reconciler.cli.state_cmds import state, state_guarded, state_store
+from reconciler.cli.state_cmds import on_state, state, state_store
 
 
 @main.command()
@@ -39,9 +39,7 @@ def extend(g: Globals, address: str, duration: str, paths: tuple[str, ...], lock
 @state.command(name="events")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
 @sandbox_option(hidden=True)
-@click.argument("paths", nargs=-1, type=click.Path())
-@click.pass_obj
-@state_guarded
+@on_state
 def events_cmd(g: Globals, as_json: bool, paths: tuple[str, ...]) -> None:
     """Guardrail events, oldest first: policy overrides, extends, expiries."""
     import json

@@ -24,7 +24,7 @@ from reconciler.config.policies import Policy, duplicates
 from reconciler.engine.planner import PlanResult, Step
 from reconciler.errors import Problem
 from reconciler.plan.model import HOURS_PER_MONTH, ActionType, PolicyResult
-from reconciler.providers.contract import Kind, KindContext
+from reconciler.providers.contract import HasGpus, Kind, KindContext, Priced
 
 # require: the spec field each kind of key lives in
 REQUIRE_FIELDS = {"properties": "properties", "tags": "tags", "metadata": "custom_metadata"}
@@ -139,7 +139,7 @@ def _totals(facts: Facts) -> tuple[float, float, list[str]]:
         a = step.action
         kind = facts.kinds.get(a.kind)
         after = None if a.type.removes else facts.hourly(step)
-        if not a.type.removes and after is None and kind is not None and (kind.prices or kind.unpriced):
+        if not a.type.removes and after is None and kind is not None and (isinstance(kind, Priced) or kind.unpriced):
             unknown.append(a.address)
         hourly += after or 0.0
         if a.cost_before is not None:
@@ -165,10 +165,10 @@ def _budget(p: Policy, facts: Facts) -> Iterator[PolicyResult]:
 
 
 def _gpus(facts: Facts) -> list[tuple[str, tuple[str, ...], int]]:
-    out = []
+    out: list[tuple[str, tuple[str, ...], int]] = []
     for step in facts.after():
         kind = facts.kinds.get(step.action.kind)
-        if kind is None or type(kind).gpus is Kind.gpus or step.spec is None:
+        if not isinstance(kind, HasGpus) or step.spec is None:
             continue
         try:
             found = kind.gpus(facts.context(step.action.kind), step.spec)

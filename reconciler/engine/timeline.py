@@ -20,7 +20,7 @@ from reconciler.engine.clock import parse_stamp, stamp
 from reconciler.engine.planner import PlanResult
 from reconciler.errors import Problem
 from reconciler.plan.model import HOURS_PER_MONTH, TimeNote
-from reconciler.providers.contract import Kind, KindContext
+from reconciler.providers.contract import Kind, KindContext, Priced
 from reconciler.state.base import StateDoc
 
 NOTICES = ((7200, "2h"), (1800, "30m"))  # seconds before a deadline that watch sends a notice
@@ -145,6 +145,8 @@ def annotate(result: PlanResult, timeline: Timeline, kinds: Mapping[str, Kind],
         if step is None or step.spec is None or step.action.type.removes:
             continue
         kind = kinds[step.action.kind]
+        if not isinstance(kind, Priced):
+            continue
         try:
             ctx = context(step.action.kind)
             running = kind.hourly_cost(ctx, {**step.spec, "power": "running"})
