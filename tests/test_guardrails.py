@@ -342,10 +342,11 @@ def test_a_price_the_catalogue_leaves_out_is_never_counted_as_zero():
     from reconciler.config.policies import Policy
     from reconciler.engine import policies
     from reconciler.engine.planner import PlanResult, Step
-    from reconciler.plan.model import Action, ActionType, Plan
-    from reconciler.providers.contract import Kind
+    from memkind import MemoryKind
 
-    class Volume(Kind):
+    from reconciler.plan.model import Action, ActionType, Plan
+
+    class Volume(MemoryKind):
         name = "valdi.volume"
         unpriced = True  # costs money, no published price
 
