@@ -81,6 +81,8 @@ class Resource:
     # spec paths ("properties.token") whose value came from a sensitive variable
     # (a shared empty frozenset when there are none: an empty set is 216 bytes a resource)
     sensitive_paths: AbstractSet[str] = frozenset()
+    expires: dict[str, Any] | None = None  # {after: 8h | at: RFC 3339, action: destroy|stop}
+    schedule: list[dict[str, Any]] | None = None  # power windows: [{power, cron, duration, timezone}]
 
     @property
     def address(self) -> str:
@@ -123,3 +125,4 @@ class Manifest:
     # a digest of every input of the load (files, variables, environment read, tool version);
     # set only when a manifest cache took part (config/cache.py)
     inputs_key: str = ""
+    policies: list[Any] = field(default_factory=list)  # config.policies.Policy: the manifests', then files'

@@ -30,6 +30,7 @@ from reconciler.providers.contract import (
     Kind,
     KindContext,
     Live,
+    Priced,
 )
 from reconciler.state.base import ResourceState, StateDoc, applied_spec
 
@@ -61,6 +62,7 @@ class PlanResult:
     root: str = ""  # the manifest folder: the state records declaring files relative to it
     live: dict[str, Live | None] = field(default_factory=dict)  # what the plan read
     noops: dict[str, str] = field(default_factory=dict)  # verified no-ops, for the next plan (fastpath.py)
+    timeline: Any = None  # engine.timeline.Timeline: expiry and schedules at the plan's moment
 
 
 @dataclass(frozen=True)
@@ -406,7 +408,7 @@ def _plan_removal(address: str, prior: ResourceState | None, lv: Live | None, ki
 
 
 def _add_cost(step: Step, kind: Kind, context: Callable[[str], KindContext]) -> None:
-    if not kind.prices:
+    if not isinstance(kind, Priced):
         return
     cost = kind.hourly_cost
     ctx = context(step.action.kind)

@@ -14,7 +14,10 @@ from typing import Any, Callable, Iterable, Mapping
 
 from reconciler.config.cache import ManifestCache
 from reconciler.config.model import Manifest, Resource
-from reconciler.engine import graph
+from reconciler.engine import graph, recorded
+from reconciler.engine import policies as policy_engine
+from reconciler.engine import timeline as timeline_mod
+from reconciler.engine.clock import Clock, system_now
 from reconciler.engine.drift import find_drift
 from reconciler.engine.planner import (
     PlanOptions,
@@ -27,7 +30,7 @@ from reconciler.engine.planner import (
 )
 from reconciler.errors import ManifestError, PlanError, Problem, StateError
 from reconciler.plan.model import ActionType, Drift, Plan
-from reconciler.providers.contract import Kind, KindContext, Live, Wanted
+from reconciler.providers.contract import ChecksOnline, Kind, KindContext, Live, Wanted
 from reconciler.state.base import ResourceState, StateDoc, applied_spec
 
 
@@ -48,14 +51,16 @@ class Workspace:
     cache: ManifestCache | None = None  # also keeps the planner's verified no-ops
 
     def plan_resources(self, state: StateDoc, live: dict[str, Live | None],
-                       options: PlanOptions = PlanOptions()) -> PlanResult:
-        """make_plan over the manifests, with the no-ops the last plan over this state verified."""
+                       options: PlanOptions = PlanOptions(), resources: list[Resource] | None = None) -> PlanResult:
+        """make_plan over the manifests (or `resources`: the desired state at a moment), with
+        the no-ops the last plan over this state verified."""
         seen = self.cache.noops(state.lineage) if self.cache is not None else {}
-        result = make_plan(self.manifest.resources, state, live, self.kinds, lambda kind: self.context(kind),
-                           options, seen)
+        desired = self.manifest.resources if resources is None else resources
+        result = make_plan(desired, state, live, self.kinds, lambda kind: self.context(kind), options, seen)
         if self.cache is not None:
             self.cache.remember_noops(state.lineage, result.noops, seen)
         return result
+    clock: Clock = system_now  # "now" for expiry and power schedules (tests inject one)
 
     def __post_init__(self) -> None:
         self._add(self.providers)
@@ -101,7 +106,8 @@ class Workspace:
 def load_workspace(paths: list[str], providers: dict[str, Any] | Callable[[set[str] | None], dict[str, Any]],
                    env: Mapping[str, str] | None = None,
                    progress: Callable[[str], None] = lambda m: None, inputs: Any = None,
-                   require_values: bool = True, cache: ManifestCache | None = None) -> Workspace:
+                   require_values: bool = True, policy_files: list[str] | None = None,
+                   clock: Clock = system_now, cache: ManifestCache | None = None) -> Workspace:
     """Load, validate and check for cycles. Raises ManifestError; makes no API call.
     `inputs`: variable values from the command line (variables.Inputs).
     `providers`: name -> Provider, or a loader called with the provider names the
@@ -112,6 +118,10 @@ def load_workspace(paths: list[str], providers: dict[str, Any] | Callable[[set[s
     from reconciler.engine import outputs
 
     manifest = load_manifest(paths, env if env is not None else os.environ, inputs, require_values, cache)
+    if policy_files:  # an organisation's policies, kept outside the repository
+        from reconciler.config.policies import load_files
+
+        manifest.policies = [*manifest.policies, *load_files(policy_files)]
     from reconciler.providers.http import register_secret
     for name in manifest.sensitive_variables:  # kept out of --debug logs and API error messages
         register_secret(manifest.variables.get(name))
@@ -121,13 +131,16 @@ def load_workspace(paths: list[str], providers: dict[str, Any] | Callable[[set[s
         ws.ensure_kinds(r.kind for r in manifest.resources)  # an unknown kind: all loaded, to list them
     else:
         ws = Workspace(manifest=manifest, providers=providers, progress=progress)
+    ws.clock = clock
     ws.cache = cache
+    # policies (some come from files outside the folder) and the timeline: checked every time
+    always = policy_engine.problems(manifest.policies, ws.kinds) + timeline_mod.problems(manifest.resources, ws.kinds)
     if cache is not None and cache.checked_clean(manifest, ws.kinds):
-        problems = local_problems(manifest, ws.kinds)  # the files beside the manifests may have moved
+        problems = local_problems(manifest, ws.kinds) + always  # local files may have moved since
         if problems:
             raise ManifestError(problems)
         return ws
-    problems = validate(manifest, ws.kinds) + outputs.problems(manifest, ws.kinds)
+    problems = validate(manifest, ws.kinds) + outputs.problems(manifest, ws.kinds) + always
     if problems:
         raise ManifestError(problems)
     graph.check_cycles(manifest.resources)
@@ -143,8 +156,9 @@ def online_checks(ws: Workspace, resources: list[Resource] | None = None) -> Non
     by_kind: dict[str, list[Resource]] = {}
     for r in resources:
         by_kind.setdefault(r.kind, []).append(r)
-    checks = [(kind_name, items, ws.kinds[kind_name]) for kind_name, items in by_kind.items()]
-    checks = [c for c in checks if c[2].checks_online]  # connects only to the APIs whose kinds check
+    # connects only to the APIs whose kinds check
+    checks = [(kind_name, items, kind) for kind_name, items in by_kind.items()
+              if isinstance(kind := ws.kinds[kind_name], ChecksOnline)]
     if checks:
         with ThreadPoolExecutor(max_workers=min(8, len(checks))) as pool:  # each reads its own API
             for found in pool.map(lambda c: c[2].check(ws.context(c[0]), c[1]) or [], checks):
@@ -239,8 +253,11 @@ def plan(ws: Workspace, state: StateDoc, options: PlanOptions = PlanOptions(),
             finally:
                 if checks is not None:
                     checks.result()
-        result = ws.plan_resources(state, live, options)
+        now = ws.clock()
+        timeline = timeline_mod.desired_at(ws.manifest.resources, state, now)
+        result = ws.plan_resources(state, live, options, timeline.resources)
         result.live = live
+        guardrails(ws, result, timeline, now)
     result.root = ws.manifest.root
     left = scope.note(leave, ws.manifest.root)
     if left:
@@ -263,6 +280,24 @@ def plan(ws: Workspace, state: StateDoc, options: PlanOptions = PlanOptions(),
         result.plan.fingerprints = {a: (fingerprint(lv.attrs) if lv is not None else None)
                                     for a, lv in live.items()}
     return result
+
+
+def guardrails(ws: Workspace, result: PlanResult, timeline: timeline_mod.Timeline, now: Any) -> None:
+    """Expiry and schedules said in the plan; every policy evaluated over it."""
+    result.timeline = timeline
+    timeline_mod.annotate(result, timeline, ws.kinds, lambda k: ws.context(k))
+    result.plan.time_notes = timeline.notes
+    facts = policy_engine.Facts(result, ws.kinds, lambda k: ws.context(k), now, timeline.deadlines,
+                                timeline_mod.scheduled_hourly(timeline))
+    result.plan.policy_results = policy_engine.evaluate(ws.manifest.policies, facts)
+
+
+def after_apply(ws: Workspace, state: StateDoc, result: PlanResult) -> bool:
+    """Deadlines of objects just made, tombstones of expired ones: True if `state` changed."""
+    from reconciler.engine import expiry
+
+    expired = set(result.timeline.expired) if result.timeline is not None else set()
+    return expiry.record(ws.manifest.resources, state, ws.clock(), expired)
 
 
 def declared_resource(ws: Workspace, address: str) -> Resource:
@@ -294,11 +329,10 @@ def import_object(ws: Workspace, doc: StateDoc, address: str, remote_id: str) ->
     live = kind.observe(ws.context(resource.kind, resource.base_dir), [wanted]).get(address)
     if live is None:
         raise StateError(f"no {resource.kind} with id {remote_id} is visible with these credentials")
-    sensitive = set(kind.sensitive)
-    recorded = doc.resources[address] = ResourceState(
-        kind=resource.kind, id=live.id, last_applied={},
-        outputs={k: v for k, v in live.outputs.items() if k not in sensitive},
-        secrets={k: v for k, v in live.outputs.items() if k in sensitive and v is not None},
+    outputs, secrets = recorded.split(live)
+    imported = doc.resources[address] = ResourceState(
+        kind=resource.kind, id=live.id, last_applied={}, outputs=outputs,
+        secrets={k: v for k, v in secrets.items() if v is not None},
         protected=resource.lifecycle.prevent_destroy, deletion_policy=resource.deletion_policy,
         adopted=True)
-    return recorded
+    return imported
