@@ -31,7 +31,19 @@ def infra(tmp_path, sandbox_env, monkeypatch):
         copy_example(example, tmp_path / "infra")
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("RECONCILER_STATE", str(tmp_path / "state.json"))
+    monkeypatch.setenv("RECONCILER_PLAN_KEY", PLAN_KEY)  # as the CI examples set it, from a CI secret
     return tmp_path
+
+
+PLAN_KEY = "ci-secret-plan-key-0123456789abcdef"
+
+
+def resign(path: Path, body: dict) -> None:
+    """A damaged body signed with the right key: what the checks after the signature see."""
+    from reconciler.plan.signing import PLAN_ENV, Key
+    text = json.dumps(body)
+    path.write_text(f"reconciler-plan 2 key={PLAN_ENV} hmac-sha256={Key(PLAN_KEY.encode(), PLAN_ENV).sign(text.encode())}\n"
+                    + text)
 
 
 def workflow_commands() -> list[str]:
@@ -191,9 +203,9 @@ def test_a_saved_plan_refuses_a_local_file_edited_after_it(infra):
 ])
 def test_a_damaged_plan_file_is_one_line_naming_the_field(infra, damage, field):
     assert run("plan", "infra", "-o", "plan.bin")[0] == 0
-    body = json.loads(Path("plan.bin").read_text())
+    body = json.loads(Path("plan.bin").read_text().split("\n", 1)[1])
     damage(body)
-    Path("plan.bin").write_text(json.dumps(body))
+    resign(Path("plan.bin"), body)
     code, out = run("apply", "plan.bin")
     assert code == 1 and f"plan.bin: {field}:" in out, out
     assert "internal error" not in out and "Traceback" not in out

@@ -344,7 +344,7 @@ class _Builder:
                     values[name] = self.variable(name)
                 except expressions.ExpressionError:
                     pass
-            for name in varmod.recorded_mismatches(self.inputs.recorded, values):
+            for name in varmod.recorded_mismatches(self.inputs.recorded, values, self.inputs.pin):
                 self.problem(self.variables[name].position if name in self.variables else Position("?", 1, 1),
                              f"variables.{name}", f"sensitive variable '{name}' is not the value the saved plan "
                              "was made with (or has none now); make a new plan")
