@@ -471,8 +471,8 @@ class _Builder:
 
 # -- the envelope schema, fast --------------------------------------------------------------
 _RESOURCE_KEYS = frozenset({"kind", "name", "spec", "lifecycle", "deletion_policy", "depends_on"})  # + for_each, count
-_KIND = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$")
-_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+_KIND = re.compile(r"[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*")  # fullmatch
+_NAME = re.compile(r"[a-z0-9][a-z0-9_-]*")
 
 
 def _envelope_problems(doc: dict, locate: Callable[[str], Position]) -> list[Problem]:
@@ -502,8 +502,8 @@ def _plainly_valid(item: Any) -> bool:
     if not isinstance(item, dict) or not _RESOURCE_KEYS.issuperset(item):
         return False  # for_each / count blocks are rare (one per 2,000 instances): the schema checks them
     kind, name = item.get("kind"), item.get("name")
-    if not (isinstance(kind, str) and _KIND.match(kind) and isinstance(name, str) and len(name) <= 128
-            and _NAME.match(name) and "\n" not in name and "\n" not in kind):
+    if not (isinstance(kind, str) and _KIND.fullmatch(kind) and isinstance(name, str) and len(name) <= 128
+            and _NAME.fullmatch(name) and "\n" not in name and "\n" not in kind):
         return False
     if "spec" in item and not isinstance(item["spec"], dict):
         return False

@@ -16,6 +16,7 @@ validation.py's extended validator.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Any, Callable
 
 from reconciler.config.model import Ref, Template
@@ -211,7 +212,7 @@ class _Compiler:
         return lambda v: not isinstance(v, str) or len(v) <= value
 
     def k_pattern(self, value: str, _s: dict) -> Check:
-        search = re.compile(value).search
+        search = ecma(value).search
         return lambda v: not isinstance(v, str) or search(v) is not None
 
     # -- numbers -------------------------------------------------------------------------
@@ -300,3 +301,23 @@ class _Compiler:
 
 
 __all__ = ["compile_schema", "is_valid", "Unsure"]
+
+
+@lru_cache(maxsize=None)
+def ecma(pattern: str) -> re.Pattern:
+    """A schema's `pattern` with JSON Schema's (ECMA-262) meaning of `$`: the end of the
+    string. Python's `$` also matches before a final newline, so `^[a-z]+$` took "a\\n"."""
+    out, escaped, in_class = [], False, False
+    for ch in pattern:
+        if escaped:
+            escaped = False
+        elif ch == "\\":
+            escaped = True
+        elif ch == "[":
+            in_class = True
+        elif ch == "]":
+            in_class = False
+        elif ch == "$" and not in_class:
+            ch = r"\Z"
+        out.append(ch)
+    return re.compile("".join(out))

@@ -62,9 +62,15 @@ def _jsonschema_class():
     first use: valid input never needs jsonschema (schemafast says so), and its import is
     a sixth of a one-provider plan's start-up."""
     from jsonschema import Draft202012Validator, validators
-    return validators.extend(
-        Draft202012Validator,
-        validators={name: _skip_references(check) for name, check in Draft202012Validator.VALIDATORS.items()})
+    from jsonschema.exceptions import ValidationError
+
+    def pattern(validator, value, instance, schema):  # `$` is the end of the string, as in ECMA-262
+        if validator.is_type(instance, "string") and not schemafast.ecma(value).search(instance):
+            yield ValidationError(f"{instance!r} does not match {value!r}")
+
+    checks = {**Draft202012Validator.VALIDATORS, "pattern": pattern}
+    return validators.extend(Draft202012Validator,
+                             validators={name: _skip_references(check) for name, check in checks.items()})
 
 
 class LazyValidator:
