@@ -108,7 +108,7 @@ def _files(paths: Sequence[str | Path], problems: list[Problem]) -> list[Path]:
         if p.is_dir():
             found = sorted(f for f in p.iterdir()
                            if f.suffix in SUFFIXES and not f.name.startswith(".") and f.is_file())
-        elif p.is_file():
+        elif p.is_file() or p.exists():  # a device or pipe is refused, unread, when read
             found = [p]
         else:
             problems.append(Problem(str(p), 1, 1, "", "no such file or directory"))
@@ -124,13 +124,12 @@ def _files(paths: Sequence[str | Path], problems: list[Problem]) -> list[Path]:
 def _read(f: Path, problems: list[Problem]) -> str | None:
     """The file's text, or None with a Problem: too large, unreadable, not UTF-8."""
     name = str(f)
+    from reconciler.config.boundedread import Refused, read_bytes
     try:
-        size = f.stat().st_size
-        if size > MAX_FILE_BYTES:
-            problems.append(Problem(name, 1, 1, "", f"the file is {size / 1048576:.1f} MB; "
-                                    f"the limit is {MAX_FILE_BYTES // 1048576} MB"))
-            return None
-        data = f.read_bytes()
+        data = read_bytes(f, MAX_FILE_BYTES)
+    except Refused as e:
+        problems.append(Problem(name, 1, 1, "", f"the file {e}"))
+        return None
     except OSError as e:
         problems.append(Problem(name, 1, 1, "", f"cannot read the file: {e.strerror or e}"))
         return None

@@ -62,6 +62,9 @@ class Given:
     position: Position | None = None  # in a var file
 
 
+MAX_VAR_FILE_BYTES = 10 * 1024 * 1024  # as a manifest file
+
+
 @dataclass
 class Inputs:
     """What the command line says about variables."""
@@ -189,9 +192,13 @@ def given_values(inputs: Inputs | None, env: Mapping[str, str], declared: Mappin
 def _var_file(path: str, declared: Mapping[str, Declaration], problems: list[Problem]) -> dict[str, Given]:
     from reconciler.config.yamlread import read_documents
 
-    p = Path(path)
+    from reconciler.config.boundedread import Refused, read_bytes
+
     try:
-        text = p.read_text(encoding="utf-8-sig")
+        text = read_bytes(path, MAX_VAR_FILE_BYTES).decode("utf-8-sig")
+    except Refused as e:
+        problems.append(Problem(path, 1, 1, "", f"the var file {e}"))
+        return {}
     except (OSError, UnicodeDecodeError) as e:
         problems.append(Problem(path, 1, 1, "", f"cannot read the var file: {getattr(e, 'strerror', None) or e}"))
         return {}

@@ -1,0 +1,59 @@
+"""Hostile input that needs a run rather than a manifest case (tests/bad_inputs/): var
+files that are devices, pipes or huge, `show --split` into a folder it did not make,
+odd output names, watch flags. Each is exit 1 and one line naming the file or flag,
+with no traceback."""
+from __future__ import annotations
+
+import os
+import textwrap
+
+import pytest
+from conftest import cli
+
+MANIFEST = "variables:\n  team: {type: string, default: x}\nresources: []\n"
+
+
+def one_line(out: str, *fragments: str) -> None:
+    lines = out.strip().splitlines()
+    assert len(lines) == 1, out
+    assert "Traceback" not in out and "internal error" not in out, out
+    for f in fragments:
+        assert f in lines[0], out
+
+
+@pytest.fixture
+def manifest(tmp_path):
+    f = tmp_path / "main.yaml"
+    f.write_text(MANIFEST)
+    return f
+
+
+def _fifo(tmp_path):
+    path = tmp_path / "fifo"
+    os.mkfifo(path)
+    return str(path)
+
+
+def _huge(tmp_path):
+    path = tmp_path / "huge.yaml"
+    with open(path, "wb") as f:  # sparse: 50 MB on paper, nothing on disk
+        f.truncate(50 * 1024 * 1024)
+    return str(path)
+
+
+@pytest.mark.parametrize("make, fragment", [
+    (lambda tmp: "/dev/zero", "is not a regular file"),
+    (_fifo, "is not a regular file"),
+    (lambda tmp: str(tmp), "is a directory"),
+    (_huge, "is 50.0 MB; the limit is 10 MB"),
+], ids=["dev-zero", "fifo", "directory", "50-mb"])
+@pytest.mark.parametrize("where", ["--var-file", "manifest"])
+def test_a_var_file_or_manifest_that_is_not_a_small_regular_file_is_refused_unread(
+        tmp_path, manifest, make, fragment, where):
+    if where == "manifest" and fragment == "is a directory":
+        pytest.skip("a folder of manifests is a manifest argument")
+    path = make(tmp_path)
+    args = ["validate", str(manifest), "--var-file", path] if where == "--var-file" else ["validate", path]
+    code, out = cli(*args)
+    assert code == 1
+    one_line(out, f"{path}:1:1:", fragment)
