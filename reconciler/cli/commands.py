@@ -324,7 +324,7 @@ def destroy(g: Globals, paths: tuple[str, ...], auto_approve: bool, parallelism:
 @main.command()
 @click.argument("planfile", type=click.Path(exists=True, dir_okay=False))
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text")
-@click.option("--split", "split_dir", type=click.Path(file_okay=False), metavar="DIR",
+@click.option("--split", "split_dir", type=click.Path(), metavar="DIR",
               help="Markdown only: write DIR/001.md, 002.md, ... each fitting one pull-request comment.")
 @click.pass_obj
 @guarded
@@ -334,8 +334,6 @@ def show(g: Globals, planfile: str, fmt: str, split_dir: str | None) -> None:
     from reconciler.plan.signing import unpinned_note
 
     saved, meta = pf.load(planfile)
-    if meta["inputs"].get("secrets_pinned") is False:
-        click.echo(unpinned_note(), err=True)
     if split_dir:
         if fmt != "markdown":
             raise click.UsageError("--split needs --format markdown")
@@ -344,8 +342,10 @@ def show(g: Globals, planfile: str, fmt: str, split_dir: str | None) -> None:
         written = write_pages(saved, Path(split_dir))
         click.echo(f"Wrote {len(written)} page{'s' if len(written) != 1 else ''} to {split_dir}: "
                    + ", ".join(p.name for p in written))
-        return
-    click.echo(render(saved, fmt, g.color), nl=False)
+    else:
+        click.echo(render(saved, fmt, g.color), nl=False)
+    if meta["inputs"].get("secrets_pinned") is False:
+        click.echo(unpinned_note(), err=True)
 
 
 @main.command()
