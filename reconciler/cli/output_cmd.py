@@ -7,11 +7,12 @@ kept in the state. No API call.
     reconciler output NAME --json        one value as JSON
 
 Asked for by name, a sensitive output is printed: the caller named what it wants.
-The first argument is a NAME unless it is an existing file or folder.
+The first argument is a NAME unless it is the only one and an existing file or folder.
 """
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +43,10 @@ def table(outputs: dict[str, dict]) -> str:
 
 
 def _split(args: tuple[str, ...]) -> tuple[str | None, list[str]]:
-    if args and not Path(args[0]).exists():
+    """NAME first unless the only argument is an existing file or folder: `output sub .`
+    asks for the output `sub` even beside a folder named sub (an unknown name is an error,
+    never an empty answer a script would take for the value)."""
+    if args and (not Path(args[0]).exists() or (len(args) > 1 and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", args[0]))):
         return args[0], list(args[1:]) or ["."]
     return None, list(args) or ["."]
 
