@@ -73,7 +73,7 @@ def providers(names: set[str] | None = None) -> dict[str, Any]:
 def workspace(paths: list[str]) -> Workspace:
     from reconciler.engine.runner import load_workspace
 
-    return load_workspace(paths, _provider_loader(), progress=lambda m: click.echo(f"    {m}", err=True),
+    return load_workspace(paths, _provider_loader(), progress=lambda m: click.echo(f"    {_shown(m)}", err=True),
                           inputs=current_inputs())
 
 
@@ -109,7 +109,8 @@ def parse_duration(text: str | None) -> float:
 
 
 def fail(message: str) -> NoReturn:
-    click.echo(f"Error: {message}", err=True)
+    from reconciler.config.terminal import shown
+    click.echo(f"Error: {shown(message)}", err=True)
     sys.exit(1)
 
 
@@ -164,3 +165,8 @@ def target_options(fn: FC) -> FC:
     fn = click.option("--replace", "replace", multiple=True, metavar="ADDR",
                       help="Force replacement of this resource (repeatable).")(fn)
     return fn
+
+
+def _shown(text: str) -> str:
+    from reconciler.config.terminal import shown
+    return shown(text)

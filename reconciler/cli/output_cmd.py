@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ import click
 from reconciler.cli.common import guarded, open_store, providers, sandbox_option
 from reconciler.cli.root import Globals, main
 from reconciler.cli.variables_opt import current_inputs, variable_options
+from reconciler.config.terminal import escape
 from reconciler.config.variables import MASK
 
 
@@ -81,4 +83,6 @@ def output_cmd(g: Globals, args: tuple[str, ...], as_json: bool) -> None:
         declared = " (declared, not yet known: run apply)" if name in ws.manifest.outputs else ""
         raise StateError(f"no output '{name}' in the state{declared}; outputs: {known}")
     value = doc.outputs[name].get("value")
-    click.echo(json.dumps(value, sort_keys=True) if as_json else raw(value))
+    text = json.dumps(value, sort_keys=True) if as_json else raw(value)
+    # a script gets the value as it is; a terminal never gets a control sequence from it
+    click.echo(escape(text) if sys.stdout.isatty() else text)
