@@ -98,3 +98,37 @@ def test_an_unknown_output_name_beside_a_folder_of_that_name_is_an_error(tmp_pat
     code, out = cli("output", "sub", ".")
     assert code == 1
     one_line(out, "no output 'sub'")
+
+
+# -- watch flags ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("url", ["ftp://hooks.example/x", "file:///etc/passwd", "hooks.example/x",
+                                 "http://", "https://h:notaport/x", "http://h/a\x1bb"])
+def test_notify_takes_http_urls_only_in_one_line_without_echoing_the_url(manifest, url):
+    code, out = cli("watch", str(manifest), "--notify", url)
+    assert code == 1
+    one_line(out, "--notify")
+    assert url not in out.replace("http:// or https://", "")  # a webhook URL is a secret of its own
+
+
+def test_a_busy_or_invalid_metrics_address_is_one_line(manifest):
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        code, out = cli("watch", str(manifest), "--metrics-port", str(port))
+        assert code == 1
+        one_line(out, f"--metrics-port {port}")
+    for host in ("999.1.1.1", "no-such-host.invalid", "a\x1bb"):
+        code, out = cli("watch", str(manifest), "--metrics-port", "0", "--metrics-host", host)
+        assert code == 1
+        one_line(out, "--metrics-host")
+        assert "\x1b" not in out
+
+
+def test_metrics_bind_loopback_unless_told_otherwise():
+    from reconciler.cli.watch_cmd import watch
+
+    host = next(p for p in watch.params if p.name == "metrics_host")
+    assert host.default == "127.0.0.1"

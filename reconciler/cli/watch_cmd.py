@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import click
 
 from reconciler.cli.common import (
+    fail,
     guarded,
     open_store,
     parse_duration,
@@ -159,4 +160,4 @@ def _metrics_server(make, metrics, health, port: int, host: str):
         return make(metrics, health, port, host).start()
     except (OSError, OverflowError, UnicodeError) as e:
         reason = getattr(e, "strerror", None) or e.__class__.__name__
-        fail(f"--metrics-host {safe_text(host)} --metrics-port {port}: cannot serve metrics there ({reason})")
+        fail(f"--metrics-host {host} --metrics-port {port}: cannot serve metrics there ({reason})")
