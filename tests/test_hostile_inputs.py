@@ -132,3 +132,31 @@ def test_metrics_bind_loopback_unless_told_otherwise():
 
     host = next(p for p in watch.params if p.name == "metrics_host")
     assert host.default == "127.0.0.1"
+
+
+# -- credentials inside provider addresses ---------------------------------------------------------
+@pytest.mark.parametrize("command", ["validate", "plan", "doctor"])
+def test_a_password_inside_the_endpoint_is_refused_before_any_lookup(tmp_path, monkeypatch, command):
+    monkeypatch.setenv("VALDI_PASSWORD", "hunter2-endpoint-canary")
+    monkeypatch.setenv("VALDI_EMAIL", "a@b.c")
+    (tmp_path / "main.yaml").write_text(textwrap.dedent("""
+        providers:
+          valdi: {endpoint: "https://${env.VALDI_PASSWORD}.example.invalid"}
+        resources:
+          - {kind: valdi.ssh_key, name: k, spec: {name: k, public_key: "ssh-ed25519 AAAA x"}}
+        """))
+    code, out = cli(command, str(tmp_path))
+    assert code == 1
+    one_line(out, "providers.valdi.endpoint: holds a credential (VALDI_PASSWORD)")
+    assert "hunter2-endpoint-canary" not in out
+
+
+def test_a_password_inside_the_endpoint_from_the_environment_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setenv("VALDI_PASSWORD", "hunter2-endpoint-canary")
+    monkeypatch.setenv("VALDI_ENDPOINT", "https://hunter2-endpoint-canary.example.invalid")
+    (tmp_path / "main.yaml").write_text(
+        "resources:\n  - {kind: valdi.ssh_key, name: k, spec: {name: k, public_key: 'ssh-ed25519 AAAA x'}}\n")
+    code, out = cli("validate", str(tmp_path))
+    assert code == 1
+    one_line(out, "VALDI_ENDPOINT: providers.valdi.endpoint: holds a credential (VALDI_PASSWORD)")
+    assert "hunter2-endpoint-canary" not in out

@@ -24,7 +24,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-from reconciler.config import expressions
+from reconciler.config import expressions, sensitivity
 from reconciler.config import variables as varmod
 from reconciler.config.hints import did_you_mean
 from reconciler.config.instances import instances as expand_instances
@@ -396,7 +396,33 @@ class _Builder:
                     continue
                 merged[key] = value
                 origin.setdefault((pname, key), (positions, key))  # located only if it conflicts
+        self._credentials_in_addresses(providers, origin)
         return providers, {k: v for k, v in sinks.items() if v}
+
+    def _credentials_in_addresses(self, providers: dict[str, dict], origin: dict) -> None:
+        """An endpoint, host or domain (set here or by its env fallback) holding a credential
+        is refused before it is ever looked up; the message names where the secret came from."""
+        used = {item["kind"].split(".", 1)[0] for _w, _i, item, _p, _ps in self.raw_resources
+                if isinstance(item, dict) and isinstance(item.get("kind"), str)}
+        found = sensitivity.credentials(providers, self.env, used)
+        why = ("an address must not carry a secret (it would be sent out as a DNS lookup and shown "
+               "in errors)")
+        for pname in sorted(set(providers) | used):
+            config = providers.get(pname) or {}
+            for key in sensitivity.ADDRESS_FIELDS:
+                value, env_name = config.get(key), f"{pname.upper()}_{key.upper()}"
+                from_env = value is None and bool(self.env.get(env_name))
+                text = self.env.get(env_name) if from_env else value
+                if not isinstance(text, str):
+                    continue
+                label = sensitivity.credential_in_address(text, found)
+                if label is None:
+                    continue
+                message = f"holds a credential ({label}); {why}"
+                if from_env:
+                    self.problems.append(varmod.InputProblem(env_name, 0, 0, f"providers.{pname}.{key}", message))
+                else:
+                    self.problem(locate(*origin[(pname, key)]), f"providers.{pname}.{key}", message)
 
     def _resources(self) -> list[Resource]:
         out: list[Resource] = []

@@ -131,6 +131,44 @@ def mask_paths(value: Any, paths: Iterable[str], prefix: str = "") -> Any:
     return value
 
 
+# -- credentials in provider settings -------------------------------------------------------
+ADDRESS_FIELDS = ("endpoint", "host", "domain", "url")  # where a provider's server is named
+
+
+def credentials(providers: Mapping[str, Mapping[str, Any]], env: Mapping[str, str],
+                used: Iterable[str] = ()) -> dict[str, str]:
+    """Every credential in use, by where it comes from ("providers.valdi.password",
+    "VALDI_PASSWORD"): secret-named provider settings and the environment variables the
+    providers (configured, or `used` by a resource) fall back to (NAME_... with a secret's name)."""
+    out: dict[str, str] = {}
+    for pname in sorted(set(providers) | set(used)):
+        config = providers.get(pname) or {}
+        for key, value in config.items():
+            if secret_key(str(key)) and isinstance(value, str) and value:
+                out[f"providers.{pname}.{key}"] = value
+        prefix = pname.upper() + "_"
+        for name, value in env.items():
+            if name.startswith(prefix) and secret_key(name) and value:
+                out[name] = value
+    return out
+
+
+def credential_in_address(address: str, found: Mapping[str, str]) -> str | None:
+    """Where the credential inside a server address comes from, or None. A password in
+    a host name is sent out as a DNS lookup and shown in every connection error."""
+    from urllib.parse import urlsplit
+
+    try:
+        if urlsplit(address if "://" in address else f"https://{address}").password:
+            return "the address's user:password@ part"
+    except ValueError:
+        pass
+    for label, value in found.items():
+        if len(value) >= 4 and value in address:
+            return label
+    return None
+
+
 # -- values the run handles, hidden from logs and messages ---------------------------------
 _values: set[str] = set()
 _lock = threading.Lock()
