@@ -8,7 +8,7 @@ import re
 import signal
 import threading
 from types import FrameType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Callable
 
 import click
 
@@ -154,7 +154,7 @@ def _check_notify(url: str) -> None:
         fail("--notify: expected an http:// or https:// URL with a host (a webhook)")
 
 
-def _metrics_server(make, metrics, health, port: int, host: str):
+def _metrics_server(make: Callable[..., Any], metrics: Any, health: Any, port: int, host: str) -> Any:
     """The metrics server, or one line when the address is busy or not one of this machine's."""
     try:
         return make(metrics, health, port, host).start()

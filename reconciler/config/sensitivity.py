@@ -203,6 +203,25 @@ def scrub(text: str) -> str:
     return text
 
 
+def holds_secret(value: Any) -> bool:
+    """True when a string anywhere in `value` contains a secret the run handles: a value
+    built from a secret (a live `mount` that copies a name made from a key) is one too."""
+    if isinstance(value, str):
+        return scrub(value) != value
+    if isinstance(value, dict):
+        return any(holds_secret(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(holds_secret(v) for v in value)
+    return False
+
+
+def secret_outputs(outputs: Mapping[str, Any], names: Iterable[str]) -> set[str]:
+    """Which of a live object's outputs are kept with its secrets (sealed, never shown):
+    those with a sensitive name, and any whose value holds a secret."""
+    names = set(names)
+    return {k for k, v in outputs.items() if k in names or holds_secret(v)}
+
+
 def new_salt() -> str:
     """A per-plan salt: the same secret pins differently in two plan files."""
     return secrets.token_hex(16)

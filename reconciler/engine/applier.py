@@ -35,7 +35,7 @@ from graphlib import TopologicalSorter
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from reconciler.config.sensitivity import derived_paths, field_names, register
+from reconciler.config.sensitivity import derived_paths, field_names, register, secret_outputs
 from reconciler.engine import graph, recovery
 from reconciler.engine.planner import PlanResult, Step, ignored, resolve, state_outputs
 from reconciler.errors import ApplyError, CreatedIncomplete, ReconcilerError
@@ -380,7 +380,8 @@ class Applier:
         kind = self.kinds[a.kind]
         derived = self._derived(step)
         # an output echoing a field derived from a secret (a name built from a key) is a secret too
-        sensitive = field_names(kind) | {p.split(".", 1)[0].split("[", 1)[0] for p in derived}
+        sensitive = secret_outputs(live.outputs, field_names(kind) | {p.split(".", 1)[0].split("[", 1)[0]
+                                                                      for p in derived})
         for k, v in live.outputs.items():
             if k in sensitive:
                 register(v)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
 from reconciler.config.model import Manifest, Resource
+from reconciler.config.sensitivity import secret_outputs
 from reconciler.engine import graph
 from reconciler.engine.drift import find_drift
 from reconciler.engine.planner import (
@@ -279,7 +280,7 @@ def import_object(ws: Workspace, doc: StateDoc, address: str, remote_id: str) ->
     live = kind.observe(ws.context(resource.kind, resource.base_dir), [wanted]).get(address)
     if live is None:
         raise StateError(f"no {resource.kind} with id {remote_id} is visible with these credentials")
-    sensitive = set(kind.sensitive)
+    sensitive = secret_outputs(live.outputs, kind.sensitive)
     recorded = doc.resources[address] = ResourceState(
         kind=resource.kind, id=live.id, last_applied={},
         outputs={k: v for k, v in live.outputs.items() if k not in sensitive},
