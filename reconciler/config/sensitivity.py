@@ -111,6 +111,17 @@ def derived_paths(spec: Any, kinds: Mapping[str, DeclaredKind], prefix: str = ""
     yield from dict.fromkeys(path for path, ref in walk.refs_at(spec, prefix) if sensitive_ref(ref, kinds, taint))
 
 
+def hidden(path: str, names: Iterable[str], derived: Iterable[str] = (), values: Iterable[Any] = ()) -> bool:
+    """THE rule every writer asks (plans, drift, refresh-only, the watch log, import):
+    a field is shown masked when any segment of its path is a secret's name for its kind
+    (`field_names`: SECRET_NAMES and the kind's own), when it is at, inside or above a
+    path derived from a secret, or when one of its values holds a secret the run handles."""
+    names = set(names)
+    if any(seg in names for seg in re.split(r"[.\[\]]", path) if seg):
+        return True
+    return covers(derived, path) or any(holds_secret(v) for v in values)
+
+
 def covers(paths: Iterable[str], path: str) -> bool:
     """True when `path` is, holds or lies inside one of `paths` (dotted, [i] for items)."""
     for p in paths:
