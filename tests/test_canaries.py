@@ -181,3 +181,29 @@ def _watch_logs(folder: Path) -> str:
         out.append(lines.getvalue())
     assert "codeocean.data_asset.from_var" in "".join(out)
     return json.dumps(out) + "\n".join(out)
+
+
+def test_a_sensitive_number_is_not_shown_by_the_range_check(tmp_path, sandbox_env, monkeypatch):
+    """`87654 GB is out of range` printed the sensitive variable it came from."""
+    (tmp_path / "main.yaml").write_text(textwrap.dedent("""
+        variables:
+          size: {type: number, sensitive: true}
+        resources:
+          - kind: valdi.ssh_key
+            name: deploy
+            spec: {name: deploy, public_key: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHk7 x"}
+          - kind: valdi.vm
+            name: trainer
+            spec:
+              name: trainer
+              provider_id: bd3731eb-37c7-4577-817e-b8fe9dd02dfd
+              details:
+                config: vcpu-8_memory-48g_nvidia-rtx-3090-2
+                image_id: 2cd0e25f-a39e-4bc6-aa78-b4c40b87072a
+                ssh_key_id: ${valdi.ssh_key.deploy.id}
+                additional_storage: ${var.size}
+        """))
+    monkeypatch.setenv("RECONCILER_VAR_size", "87654")
+    code, out = run("--state", str(tmp_path / "state.json"), "plan", str(tmp_path))
+    assert code == 1 and "additional_storage" in out and "out of range" in out, out
+    assert "87654" not in out, out

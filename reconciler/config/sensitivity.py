@@ -195,6 +195,8 @@ def register(value: Any, min_length: int = MIN_LENGTH) -> None:
     elif isinstance(value, list):
         for v in value:
             register(v, min_length)
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):  # a sensitive size: 87654 GB
+        register(str(value), min_length)
     elif isinstance(value, str) and len(value) >= min_length:
         with _lock:
             _values.add(value)

@@ -12,6 +12,7 @@ import json
 import re
 from collections import Counter
 
+from reconciler.config.sensitivity import scrub
 from reconciler.plan.model import Action, ActionType, Drift, FieldChange, Plan
 from reconciler.render.outputs import markdown_lines
 from reconciler.render.text import (
@@ -80,7 +81,7 @@ def _section(a: Action) -> list[str]:
         lines.append(f"**{escape(headline(a))}**")
         lines.append("")
     for reason in a.reasons:
-        lines.append(f"- {escape(reason)}")
+        lines.append(f"- {escape(scrub(reason))}")
     longs: list[tuple[str, str]] = []
     if a.changes and not a.type.removes:
         lines += ["", "| field | before | after |", "|---|---|---|"]
@@ -93,7 +94,7 @@ def _section(a: Action) -> list[str]:
     if a.effect and not a.type.removes:
         lines += ["", f"_{escape(a.effect)}_"]
     for w in a.warnings:
-        lines += ["", f"> ⚠️ {escape(w)}"]
+        lines += ["", f"> ⚠️ {escape(scrub(w))}"]
     lines += ["", "</details>", ""]
     return lines
 
@@ -148,13 +149,13 @@ def _head(plan: Plan, title: str) -> list[str]:
         head += ["**No changes.** The live services match the manifests.", ""]
     else:
         head += [f"**{escape(summary_line(plan))}**", ""] + _table(plan)
-    warnings = [escape(w) for w in plan.warnings]
+    warnings = [escape(scrub(w)) for w in plan.warnings]
     if plan.unpriced:
         names = ", ".join(code(a) for a in plan.unpriced[:UNPRICED_SHOWN])
         more = len(plan.unpriced) - UNPRICED_SHOWN
         warnings.append(f"No price known for {names}{f' and {more:,} more' if more > 0 else ''} "
                         "(not in the cost change)")
-    per_resource = [f"{code(a.address)}: {escape(w)}" for a in changes for w in a.warnings]
+    per_resource = [f"{code(a.address)}: {escape(scrub(w))}" for a in changes for w in a.warnings]
     room = HEAD_WARNINGS - sum(len(w) for w in warnings)
     for i, w in enumerate(per_resource):  # each is in its resource's section too
         if len(w) > room:
