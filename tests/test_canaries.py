@@ -207,3 +207,17 @@ def test_a_sensitive_number_is_not_shown_by_the_range_check(tmp_path, sandbox_en
     code, out = run("--state", str(tmp_path / "state.json"), "plan", str(tmp_path))
     assert code == 1 and "additional_storage" in out and "out of range" in out, out
     assert "87654" not in out, out
+
+
+def test_a_watch_notice_never_carries_a_secret():
+    from reconciler.config.sensitivity import register
+    from reconciler.watch.notify import Notifier, failure_payload
+
+    secret = "canary-notice-9d2e7f4a"
+    register(secret)
+    sent: list[dict] = []
+    notifier = Notifier("https://hooks.example/x", post=lambda url, payload: sent.append(payload))
+    notifier.send(failure_payload({"codeocean.data_asset.a": (f"data asset 'k-{secret}' already exists", 1, 2.0)},
+                                  "state.json"))
+    notifier.close()
+    assert sent and "already exists" in json.dumps(sent) and secret not in json.dumps(sent)
