@@ -24,10 +24,7 @@ ENV_CANARY = "canary-env-8b2f4a6c1d"
 LIVE_CANARY = "tok-canary-live-4c7e2a"  # set in the console on a property named like a secret: drift
 
 MANIFEST = """
-providers:
-  valdi: {email: "${env.VALDI_EMAIL}", password: "${env.VALDI_PASSWORD}"}
-  valohai: {token: "${env.VALOHAI_TOKEN}", project: "${env.VALOHAI_PROJECT}"}
-  codeocean: {domain: "${env.CODEOCEAN_DOMAIN}", token: "${env.CODEOCEAN_TOKEN}"}
+# the providers read VALDI_PASSWORD and the other credentials from the environment
 variables:
   tok: {type: string, sensitive: true}
 resources:

@@ -8,33 +8,15 @@ import hashlib
 import hmac
 import json
 import stat
-import textwrap
 
 import pytest
-from conftest import Infra, api_calls, cli
-
-SECRET = "hunter2-plan-canary"
-MANIFEST = """
-variables:
-  owner: {type: string}
-  token: {type: string, sensitive: true}
-resources:
-  - kind: valohai.datum
-    name: train
-    spec:
-      store: sandbox-store
-      url: s3://sandbox-bucket/data/train.csv
-      properties: {owner: "${var.owner}", ingest_ref: "${var.token}"}
-"""
+from conftest import api_calls, cli
+from test_variables import SECRET, infra  # noqa: F401 - the fixture: a sensitive variable in a datum
 
 
-@pytest.fixture
-def infra(tmp_path, sandbox_env, monkeypatch):
-    (tmp_path / "m").mkdir()
-    (tmp_path / "m" / "main.yaml").write_text(textwrap.dedent(MANIFEST))
-    monkeypatch.setenv("RECONCILER_VAR_token", SECRET)
+@pytest.fixture(autouse=True)
+def plan_key(monkeypatch):
     monkeypatch.setenv("RECONCILER_PLAN_KEY", "the-ci-secret-0123456789")
-    return Infra(tmp_path / "m", "main.yaml")
 
 
 def saved_plan(infra, tmp_path):
