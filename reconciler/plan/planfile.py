@@ -17,7 +17,6 @@ import os
 import re
 import stat
 from dataclasses import asdict
-from pathlib import Path
 from typing import Any
 
 from reconciler.config.model import UNKNOWN
