@@ -57,3 +57,9 @@ def test_an_apply_with_a_hostile_bucket_name_prints_no_control_sequence(tmp_path
         code, out = run()
         assert code == 0 and "PWNED" in out, out
         assert not RAW.search(out.replace("\n", "").replace("\t", "")), repr(out)
+
+
+def test_a_pull_request_comment_shows_bidi_overrides_and_controls_as_text():
+    from reconciler.render.values import escape as markdown_escape
+    shown = markdown_escape(HOSTILE)
+    assert not RAW.search(shown) and "u202e" in shown and "PWNED" in shown
