@@ -63,3 +63,17 @@ def test_a_pull_request_comment_shows_bidi_overrides_and_controls_as_text():
     from reconciler.render.values import escape as markdown_escape
     shown = markdown_escape(HOSTILE)
     assert not RAW.search(shown) and "u202e" in shown and "PWNED" in shown
+
+
+def test_every_plan_format_printed_has_no_control_sequence_even_in_a_live_field_name():
+    """A live property named with ESC or U+202E (set in a console) reaches drift as a path."""
+    from reconciler.cli.common import render
+    from reconciler.plan.model import Drift, FieldChange, Plan
+
+    plan = Plan(actions=[], drift=[Drift("valohai.datum.d", "valohai.datum", "id-1", "d",
+                                         changes=[FieldChange(f"properties.{HOSTILE}", "a", HOSTILE, False, False)])])
+    for fmt in ("text", "json", "markdown"):
+        for color in (False, True):
+            out = render(plan, fmt, color)
+            assert "PWNED" in out and not RAW.search(re.sub(r"\x1b\[[0-9;]*m", "", out).replace("\n", "")), (fmt, out)
+    json.loads(render(plan, "json", False))  # still JSON

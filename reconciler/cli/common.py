@@ -89,8 +89,12 @@ def _provider_loader() -> Callable[[set[str] | None], dict[str, Any]]:
 
 def render(plan: Plan, fmt: str, color: bool) -> str:
     from reconciler import render as r
+    from reconciler.config.terminal import escape_keeping_colors, json_line
 
-    return r.render(plan, fmt, color=color)
+    # every format is printed on a terminal: a value that slipped past its renderer's own
+    # escaping (a live property name in a drift path) still cannot send a control sequence
+    text = r.render(plan, fmt, color=color)
+    return json_line(text) if fmt == "json" else escape_keeping_colors(text)
 
 
 def fingerprint(attrs: dict) -> str:

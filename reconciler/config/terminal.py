@@ -37,3 +37,13 @@ def json_line(line: str) -> str:
     character to a JSON reader)."""
     return re.sub("[\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]",
                   lambda m: f"\\u{ord(m.group()):04x}", line)
+
+
+_OUR_COLORS = re.compile(r"(\x1b\[[0-9;]*m)")
+
+
+def escape_keeping_colors(text: str) -> str:
+    """A whole rendered document made safe: colour sequences (SGR, ESC [ ... m, all a
+    renderer paints with) pass, every other control or override is escaped."""
+    parts = _OUR_COLORS.split(text)
+    return "".join(p if i % 2 else escape(p) for i, p in enumerate(parts))
