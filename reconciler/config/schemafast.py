@@ -285,13 +285,13 @@ class _Compiler:
         return check
 
     def k_patternProperties(self, value: dict, _s: dict) -> Check:
-        subs = [(re.compile(p).search, self.compile(s)) for p, s in value.items()]
+        subs = [(ecma(p).search, self.compile(s)) for p, s in value.items()]
         return lambda v: not isinstance(v, dict) or all(
             sub(item) for name, item in v.items() for search, sub in subs if search(name))
 
     def k_additionalProperties(self, value: Any, schema: dict) -> Check:
         known = frozenset(schema.get("properties") or ())
-        patterns = [re.compile(p).search for p in schema.get("patternProperties") or ()]
+        patterns = [ecma(p).search for p in schema.get("patternProperties") or ()]
         if value is False:  # any other key is an error, whatever its value
             return lambda v: not isinstance(v, dict) or all(
                 name in known or any(p(name) for p in patterns) for name in v)

@@ -153,7 +153,7 @@ def _messages(error: ValidationError, key: str, secret: bool) -> Iterator[tuple[
     shown = "the value" if secret else _short(instance)
     if v == "additionalProperties" and isinstance(instance, dict):
         allowed = list(schema.get("properties") or {})
-        patterns = [re.compile(p) for p in schema.get("patternProperties") or {}]
+        patterns = [schemafast.ecma(p) for p in schema.get("patternProperties") or {}]
         for extra in instance:
             if extra in allowed or any(p.search(extra) for p in patterns):
                 continue
