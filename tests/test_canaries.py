@@ -218,3 +218,26 @@ def test_a_watch_notice_never_carries_a_secret():
                                   "state.json"))
     notifier.close()
     assert sent and "already exists" in json.dumps(sent) and secret not in json.dumps(sent)
+
+
+def test_the_already_exists_refusal_does_not_show_a_name_built_from_a_secret(tmp_path, sandbox_env, monkeypatch):
+    (tmp_path / "main.yaml").write_text(textwrap.dedent("""
+        variables:
+          tok: {type: string, sensitive: true}
+        resources:
+          - kind: codeocean.data_asset
+            name: a
+            spec:
+              name: "asset-${var.tok}"
+              mount: a
+              source:
+                aws: {bucket: sandbox-bucket, prefix: data/, keep_on_external_storage: false, public: false}
+        """))
+    monkeypatch.setenv("RECONCILER_VAR_tok", VAR_CANARY)
+    state = str(tmp_path / "state.json")
+    assert run("--state", state, "apply", str(tmp_path), "--auto-approve")[0] == 0
+    assert run("--state", state, "state", "rm", "codeocean.data_asset.a", str(tmp_path))[0] == 0
+    for fmt in ("text", "json", "markdown"):
+        code, out = run("--state", state, "plan", str(tmp_path), "--format", fmt)
+        assert code == 1 and "already exists" in out and "reconciler import" in out, out
+        assert VAR_CANARY not in out, out
