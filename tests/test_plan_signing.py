@@ -111,3 +111,11 @@ def test_without_a_configured_key_secrets_are_not_pinned_and_plan_and_show_say_s
     assert "a secret changed before apply will not be detected" in out
     code, out = apply(infra, plan)
     assert code == 0, out
+
+
+def test_a_plan_file_that_cannot_be_written_is_one_line(infra, tmp_path):
+    blocked = tmp_path / "blocked"
+    blocked.write_text("a file where a folder should be")
+    code, out = infra.plan("--var", "owner=ml", "-o", str(blocked / "p.plan"))
+    assert code == 1 and "cannot write the plan file" in out.strip().splitlines()[-1], out
+    assert "internal error" not in out

@@ -107,7 +107,10 @@ def save(plan: Plan, path, *, manifest_paths: list[str], options: dict,
                                 "sensitive": c.sensitive} for c in plan.output_changes]}
     text = json.dumps(body, indent=1, sort_keys=True) + "\n"
     header = f"{FORMAT} {VERSION} key={key.source} hmac-sha256={key.sign(text.encode())}\n"
-    write_private(path, header + text)
+    try:
+        write_private(path, header + text)
+    except OSError as e:
+        raise PlanError(f"{path}: cannot write the plan file ({e.strerror or e.__class__.__name__})") from None
 
 
 def _verified(path, key: signing.Key | None) -> bytes:
