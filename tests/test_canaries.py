@@ -180,12 +180,13 @@ def _watch_logs(folder: Path) -> str:
     return json.dumps(out) + "\n".join(out)
 
 
+def with_sensitive_variable(folder: Path, variable: str, resources: str) -> None:
+    (folder / "main.yaml").write_text(f"variables:\n  {variable}\nresources:\n" + textwrap.dedent(resources))
+
+
 def test_a_sensitive_number_is_not_shown_by_the_range_check(tmp_path, sandbox_env, monkeypatch):
     """`87654 GB is out of range` printed the sensitive variable it came from."""
-    (tmp_path / "main.yaml").write_text(textwrap.dedent("""
-        variables:
-          size: {type: number, sensitive: true}
-        resources:
+    with_sensitive_variable(tmp_path, "size: {type: number, sensitive: true}", """
           - kind: valdi.ssh_key
             name: deploy
             spec: {name: deploy, public_key: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHk7 x"}
@@ -199,7 +200,7 @@ def test_a_sensitive_number_is_not_shown_by_the_range_check(tmp_path, sandbox_en
                 image_id: 2cd0e25f-a39e-4bc6-aa78-b4c40b87072a
                 ssh_key_id: ${valdi.ssh_key.deploy.id}
                 additional_storage: ${var.size}
-        """))
+        """)
     monkeypatch.setenv("RECONCILER_VAR_size", "87654")
     code, out = run("--state", str(tmp_path / "state.json"), "plan", str(tmp_path))
     assert code == 1 and "additional_storage" in out and "out of range" in out, out
@@ -221,10 +222,7 @@ def test_a_watch_notice_never_carries_a_secret():
 
 
 def test_the_already_exists_refusal_does_not_show_a_name_built_from_a_secret(tmp_path, sandbox_env, monkeypatch):
-    (tmp_path / "main.yaml").write_text(textwrap.dedent("""
-        variables:
-          tok: {type: string, sensitive: true}
-        resources:
+    with_sensitive_variable(tmp_path, "tok: {type: string, sensitive: true}", """
           - kind: codeocean.data_asset
             name: a
             spec:
@@ -232,7 +230,7 @@ def test_the_already_exists_refusal_does_not_show_a_name_built_from_a_secret(tmp
               mount: a
               source:
                 aws: {bucket: sandbox-bucket, prefix: data/, keep_on_external_storage: false, public: false}
-        """))
+        """)
     monkeypatch.setenv("RECONCILER_VAR_tok", VAR_CANARY)
     state = str(tmp_path / "state.json")
     assert run("--state", state, "apply", str(tmp_path), "--auto-approve")[0] == 0
