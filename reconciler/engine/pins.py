@@ -38,14 +38,16 @@ def _secret(step: Step, kind: Kind | None, path: str) -> bool:
 
 
 def inputs(steps: Mapping[str, Step], kinds: Mapping[str, Kind], providers: Mapping[str, dict],
-           salt: str, key: Key) -> dict[str, str]:
-    """field -> pin, for every resolved spec value (secret ones only under a configured
-    key), every local file a spec reads, and every provider setting except credentials
-    (which may rotate between plan and apply without changing what the plan does)."""
+           salt: str, key: Key) -> tuple[dict[str, str], int]:
+    """(field -> pin, how many secret values were left out): every resolved spec value
+    (secret ones only under a configured key), every local file a spec reads, and every
+    provider setting except credentials (which may rotate between plan and apply without
+    changing what the plan does)."""
     def pin(value: Any) -> str:
         return key.pin(salt, value)
 
     out: dict[str, str] = {}
+    left_out = 0
     for address, step in steps.items():
         resource = step.resource
         kind = kinds.get(resource.kind) if resource is not None else None
@@ -53,6 +55,8 @@ def inputs(steps: Mapping[str, Step], kinds: Mapping[str, Kind], providers: Mapp
             for path, value in walk.leaves(step.spec):
                 if key.configured or not _secret(step, kind, path):
                     out[f"{address}.spec.{path}" if path else f"{address}.spec"] = pin(value)
+                else:
+                    left_out += 1
         if resource is None or kind is None:
             continue
         for field, value, mode in localfiles.declared(resource, kind):
@@ -62,7 +66,7 @@ def inputs(steps: Mapping[str, Step], kinds: Mapping[str, Kind], providers: Mapp
         for field, value in walk.leaves(dict(config or {}), f"providers.{name}"):
             if not secret_key(field.rsplit(".", 1)[-1]):
                 out[field] = pin(value)
-    return out
+    return out, left_out
 
 
 def differences(saved: Mapping[str, str], fresh: Mapping[str, str]) -> list[str]:
