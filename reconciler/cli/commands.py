@@ -206,7 +206,8 @@ def _run_apply(g: Globals, paths: list[str], options: PlanOptions, auto_approve:
             from reconciler.render.text import counts
 
             past = {"to add": "added", "to change": "changed", "to destroy": "destroyed", "to forget": "forgotten",
-                    "to release": "released", "to orphan": "orphaned"}
+                    "to release": "released", "to orphan": "orphaned", "to import": "imported",
+                    "moved": "moved"}
             done = ", ".join(f"{n} {past[words]}" for words, n in counts(result.plan))
             click.echo(f"\n{'Apply' if verb == 'apply' else 'Destroy'} complete! Resources: {done}. "
                        f"({time.monotonic() - started:.1f}s)")

@@ -128,6 +128,9 @@ def _evaluate(expr: str, scope: Scope) -> Any:
         return scope.variable(rest)
     if head in ("each", "count"):
         return _instance_value(expr, scope)
+    if "(" in expr:
+        from reconciler.config import functions
+        return functions.evaluate(expr, scope, _evaluate)
     m = _REFERENCE.match(expr)
     if m is None:
         raise ExpressionError(f"cannot read ${{{expr}}}: expected ${{env.NAME}}, ${{var.NAME}} "

@@ -25,12 +25,18 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from reconciler.config import expressions
+from reconciler.config import imports as importsmod
+from reconciler.config import lookups as lookupsmod
+from reconciler.config import moved as movedmod
 from reconciler.config import variables as varmod
 from reconciler.config.hints import did_you_mean
 from reconciler.config.instances import instances as expand_instances
 from reconciler.config.model import (
+    Import,
     Lifecycle,
+    Lookup,
     Manifest,
+    Move,
     Output,
     Position,
     Ref,
@@ -50,7 +56,8 @@ from reconciler.errors import ManifestError, Problem
 
 MAX_FILE_BYTES = 10 * 1024 * 1024
 SUFFIXES = (".yaml", ".yml")
-TOP_KEYS = ("providers", "variables", "resources", "backend", "outputs", "templates")
+TOP_KEYS = ("providers", "variables", "resources", "backend", "outputs", "templates", "moved", "imports",
+            "lookups")
 OUTPUT_LONG_KEYS = frozenset({"value", "description", "sensitive"})
 
 
@@ -172,6 +179,9 @@ class _Builder:
         self.backend: tuple[dict, Position, Mapping[str, Position]] | None = None
         self.raw_resources: list[tuple[str, int, dict, Position, Mapping[str, Position]]] = []
         self._folders: dict[str, str] = {}  # manifest file -> its folder
+        self.moves: list[Move] = []
+        self.imports: list[Import] = []
+        self.lookups: dict[str, Lookup] = {}
 
     def problem(self, pos: Position, path: str, message: str, sink: list | None = None) -> None:
         (self.problems if sink is None else sink).append(Problem(pos.file, pos.line, pos.column, path, str(message)))
@@ -222,6 +232,9 @@ class _Builder:
                     self.raw_providers.append((pname, block, _sub(doc.positions, f"providers.{pname}")))
         if isinstance(value.get("backend"), dict):
             self._backend(value["backend"], locate("backend"), _sub(doc.positions, "backend"))
+        self.moves += movedmod.entries(value.get("moved"), locate, self.problems)
+        self.imports += importsmod.entries(value.get("imports"), locate, self.problems)
+        lookupsmod.entries(value.get("lookups"), locate, doc.positions, self.lookups, self.problems)
         resources = value.get("resources")
         if isinstance(resources, list):
             for i, item in enumerate(resources):
@@ -293,6 +306,11 @@ class _Builder:
                 locate(positions, path), f"backend.{path}", message))
         resources = self._resources()
         outputs = self._outputs()
+        declared = {r.address for r in resources}
+        blocks = {a.split("[", 1)[0] for a in declared if "[" in a}
+        moves = movedmod.resolve(self.moves, declared | blocks, self.problems)
+        imports = importsmod.check(self.imports, declared, blocks, self.problems)
+        lookups = self._lookups()
         variables = {}
         for name in self.variables:
             try:
@@ -302,7 +320,20 @@ class _Builder:
         return Manifest(resources=resources, providers=providers, provider_problems=provider_problems,
                         variables=variables, backend=backend, files=[str(f) for f in files],
                         digest=digest, root=root, outputs=outputs,
-                        sensitive_variables=self.sensitive_names | self.credential_names)
+                        sensitive_variables=self.sensitive_names | self.credential_names,
+                        moved=moves, imports=imports, lookups=lookups)
+
+    def _lookups(self) -> dict[str, Lookup]:
+        """`where` values may use ${var.X} and ${env.X}, never a resource reference."""
+        out = {}
+        for name, lookup in self.lookups.items():
+            scope = expressions.Scope(self.env, self.variable, refs=False, where="in a lookup (it is read "
+                                      "before any resource exists)")
+            where = expressions.walk(copy_plain(dict(lookup.where)), scope, lambda path, message, lk=lookup:
+                                     self.problem(lk.positions.get(f"where.{path.split('.')[0]}", lk.position),
+                                                  f"lookups.{lk.name}.where.{path}", message))
+            out[name] = Lookup(name, lookup.kind, where, lookup.position, lookup.positions)
+        return out
 
     def _credential(self, name: str) -> Any:
         """A variable read by a providers or backend block: it may be a password, so a saved

@@ -214,7 +214,9 @@ def with_items(changes: list[FieldChange], kind: Kind) -> list[FieldChange]:
 
 def make_plan(desired: list[Resource], state: StateDoc, live: dict[str, Live | None],
               kinds: Mapping[str, Kind], context: Callable[[str], KindContext],
-              options: PlanOptions = PlanOptions()) -> PlanResult:
+              options: PlanOptions = PlanOptions(), imports: Mapping[str, str] | None = None) -> PlanResult:
+    """`imports`: address -> id of the `imports:` entries the state does not hold yet."""
+    imports = imports or {}
     by_addr = {r.address: r for r in desired}
     if options.destroy:
         by_addr = {}
@@ -254,7 +256,10 @@ def make_plan(desired: list[Resource], state: StateDoc, live: dict[str, Live | N
             continue
         if resource is not None:
             step = _plan_desired(resource, prior, lv, kind, outputs, options, state, kinds, taint)
-            if lv is not None and prior is None and address not in state.pending \
+            if address in imports and step.action.adopt:
+                step.action.imported = True
+                step.action.reasons[0] = f"will be imported: {imports[address]} exists and is taken under management"
+            elif lv is not None and prior is None and address not in state.pending \
                     and kind.natural_key_conflicts:
                 errors.append(conflict_message(address, resource.kind, lv))
             if step.action.type in (ActionType.CREATE, ActionType.REPLACE) and not step.action.adopt:

@@ -132,8 +132,11 @@ def online_checks(ws: Workspace, resources: list[Resource] | None = None) -> Non
         raise ManifestError(problems)
 
 
-def observe(ws: Workspace, state: StateDoc, addresses: set[str] | None = None) -> dict[str, Live | None]:
-    """ONE batched observe per kind, the kinds read concurrently."""
+def observe(ws: Workspace, state: StateDoc, addresses: set[str] | None = None,
+            imports: Mapping[str, str] | None = None) -> dict[str, Live | None]:
+    """ONE batched observe per kind, the kinds read concurrently. `imports`: address -> id
+    of objects to read by id before the state knows them."""
+    imports = imports or {}
     desired = {r.address: r for r in ws.manifest.resources}
     wanted_by_kind: dict[str, list[Wanted]] = {}
 
@@ -150,11 +153,11 @@ def observe(ws: Workspace, state: StateDoc, addresses: set[str] | None = None) -
         if kind_name not in ws.kinds:
             continue  # the planner reports it
         wanted_by_kind.setdefault(kind_name, []).append(Wanted(
-            address=address, id=prior.id if prior else None,
+            address=address, id=prior.id if prior else imports.get(address),
             spec=resolve(r.spec, known) if r else (pending or {}).get("spec"),
             last_applied=applied_spec(prior, pending),
             lookup=pending is not None, outputs=dict(prior.outputs) if prior else {},
-            probe=r is not None and prior is None and pending is None,
+            probe=r is not None and prior is None and pending is None and address not in imports,
             base_dir=r.base_dir if r else None, secrets=dict(prior.secrets) if prior else {}))
     live: dict[str, Live | None] = {}
     if not wanted_by_kind:
@@ -202,8 +205,17 @@ def _refresh_only_plan(ws: Workspace, state: StateDoc, options: PlanOptions) -> 
 
 def plan(ws: Workspace, state: StateDoc, options: PlanOptions = PlanOptions(),
          fingerprint: Callable[[dict], str] | None = None) -> PlanResult:
+    from reconciler.engine import imports as importing
+    from reconciler.engine import moves
     from reconciler.plan import scope
 
+    # the store's document is untouched: the applier renames it when it applies the plan
+    state, moved, move_notes = (state, [], []) if options.refresh_only else moves.planned(state, ws.manifest.moved)
+    if ws.manifest.lookups and not options.destroy:
+        from reconciler.engine import lookups
+
+        ws.manifest = lookups.substituted(ws)
+    wanted_imports = {} if options.destroy or options.refresh_only else importing.pending(ws.manifest.imports, state)
     leave = scope.left_out(ws.manifest, state)
     state = scope.narrowed(state, leave)  # other files' resources: neither read nor planned
     if options.refresh_only:
@@ -214,13 +226,16 @@ def plan(ws: Workspace, state: StateDoc, options: PlanOptions = PlanOptions(),
             # the checks read the same cached listings as observe: both at once, checks win
             checks = pool.submit(online_checks, ws) if not options.destroy else None
             try:
-                live = observe(ws, state)
+                live = observe(ws, state, imports=wanted_imports)
             finally:
                 if checks is not None:
                     checks.result()
+        importing.check_found(ws.manifest.imports, wanted_imports, live, ws.manifest.resources)
         result = make_plan(ws.manifest.resources, state, live, ws.kinds,
-                           lambda kind: ws.context(kind), options)
+                           lambda kind: ws.context(kind), options, imports=wanted_imports)
         result.live = live
+        _record_moves(result.plan, moved)
+    result.plan.warnings.extend(move_notes)
     result.root = ws.manifest.root
     left = scope.note(leave, ws.manifest.root)
     if left:
@@ -243,6 +258,15 @@ def plan(ws: Workspace, state: StateDoc, options: PlanOptions = PlanOptions(),
         result.plan.fingerprints = {a: (fingerprint(lv.attrs) if lv is not None else None)
                                     for a, lv in live.items()}
     return result
+
+
+def _record_moves(plan_: Plan, moved: list[tuple[str, str]]) -> None:
+    """The plan lists the moves, and each moved action says where it came from."""
+    plan_.moves = [[old, new] for old, new in moved]
+    by_target = {new: old for old, new in moved}
+    for a in plan_.actions:
+        if a.address in by_target:
+            a.moved_from = by_target[a.address]
 
 
 def declared_resource(ws: Workspace, address: str) -> Resource:

@@ -86,10 +86,13 @@ class Action:
     policy: str | None = None  # the deletion policy a removal (or a replace's old object) follows
     effect: str | None = None  # the kind's words for what that policy does to the object
     remote_name: str | None = None  # the live object's name in the service
+    moved_from: str | None = None  # the address the state knew it by (`moved:`)
+    imported: bool = False  # an adoption an `imports:` entry asked for, by id
 
     @property
     def is_change(self) -> bool:
         return self.type is not ActionType.NOOP
+
 
 
 @dataclass
@@ -124,6 +127,8 @@ class Plan:
     unpriced: list[str] = field(default_factory=list)  # changed resources that cost money, price unknown
     # top-level outputs that change: FieldChange(name, before, after, sensitive=...)
     output_changes: list[FieldChange] = field(default_factory=list)
+    # [from, to] address pairs the state is renamed by (`moved:`): no destroy, no create
+    moves: list[list[str]] = field(default_factory=list)
 
     def count(self, *types: ActionType) -> int:
         return sum(1 for a in self.actions if a.type in types)
@@ -132,7 +137,7 @@ class Plan:
     def has_changes(self) -> bool:
         if self.refresh_only:
             return bool(self.drift)
-        return any(a.is_change for a in self.actions)
+        return bool(self.moves) or any(a.is_change for a in self.actions)
 
     @property
     def changes_outputs_only(self) -> bool:

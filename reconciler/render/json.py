@@ -54,6 +54,7 @@ def _change(c: FieldChange) -> dict:
 def _resource(a: Action) -> dict:
     return {
         "address": a.address, "kind": a.kind, "actions": _ACTIONS[a.type], "adopt": a.adopt,
+        "imported": a.imported, "moved_from": a.moved_from,
         "deletion_policy": a.policy, "effect": a.effect,
         "remote_id": a.remote_id, "remote": {"id": a.remote_id, "name": a.remote_name},
         "reasons": list(a.reasons), "warnings": list(a.warnings), "depends_on": list(a.depends_on),
@@ -78,6 +79,7 @@ def plan_to_dict(plan: Plan) -> dict:
                     "forget": plan.count(ActionType.FORGET), "release": plan.count(ActionType.RELEASE),
                     "orphan": plan.count(ActionType.ORPHAN),
                     "unchanged": plan.count(ActionType.NOOP), "drifted": len(plan.drift),
+                    "imported": sum(1 for a in plan.actions if a.imported), "moved": len(plan.moves),
                     "has_changes": plan.has_changes,
                     "hourly_cost_change": plan.cost_delta, "monthly_cost_change": _monthly(plan.cost_delta),
                     "unpriced": list(plan.unpriced)},
