@@ -446,7 +446,9 @@ class _Builder:
                              f"{first_positions.get('name', first_pos)}")
                 continue
             seen[address] = (positions, item_pos)
-            instances = expand_instances(item, address, item_pos, positions, self._instance_scope, self.problem)
+            folder = str(Path(item_pos.file).parent)
+            instances = expand_instances(item, address, item_pos, positions,
+                                         lambda field, folder=folder: self._instance_scope(field, folder), self.problem)
             if instances is None:
                 out.append(self._resource(item, kind, name, item_pos, positions, item.get("spec"), None, None))
                 continue
@@ -462,9 +464,10 @@ class _Builder:
                     r.depends_on = [x for d in r.depends_on for x in expanded.get(d, [d])]
         return out
 
-    def _instance_scope(self, field: str) -> expressions.Scope:
+    def _instance_scope(self, field: str, folder: str | None = None) -> expressions.Scope:
         return expressions.Scope(self.env, self.variable, refs=False, where=f"in {field} (it must be known before "
-                                 "any API call)", sensitive=self.sensitive_names, sensitive_paths=set())
+                                 "any API call)", sensitive=self.sensitive_names, sensitive_paths=set(),
+                                 base_dir=folder)
 
     def _resource(self, item: dict, kind: str, name: str, item_pos: Position, positions: Mapping[str, Position],
                   spec: Any, instance: dict | None, said: set | None) -> Resource:
@@ -484,7 +487,8 @@ class _Builder:
 
         if isinstance(spec, dict):
             scope = expressions.Scope(self.env, self.variable, refs=True, instance=instance,
-                                      sensitive=self.sensitive_names, sensitive_paths=resource.sensitive_paths)
+                                      sensitive=self.sensitive_names, sensitive_paths=resource.sensitive_paths,
+                                      base_dir=base_dir)
             resource.spec = expressions.walk(spec, scope, report)
         lifecycle = item.get("lifecycle")
         if isinstance(lifecycle, dict):

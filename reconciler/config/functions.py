@@ -1,0 +1,231 @@
+"""Functions inside `${...}`: `${range(50)}`, `${format("shard-%03d", each.value)}`,
+`${lower(var.team)}`, `${file("keys/deploy.pub")}`.
+
+Arguments are literals ("text", 'text', 12, 1.5, true, false, null, [a, b], {"k": v}),
+the values expressions read (env.X, var.X, each.key, each.value.x, count.index) and other
+calls. Evaluated at load, like ${var.X}: a resource reference (known only after apply) is
+not an argument. A wrong name, arity or type is one message naming the function.
+
+| function | gives |
+|---|---|
+| range(n), range(a, b), range(a, b, step) | [0..n-1], [a..b-1]: `for_each: ${range(50)}` makes 50 instances |
+| format(fmt, args...) | printf-style: format("gpu-%02d", 3) = "gpu-03" (%s %d %f %x %%) |
+| lower(s), upper(s) | the string in lower / upper case |
+| replace(s, old, new) | every `old` in s replaced by `new` |
+| join(sep, list), split(sep, s) | list -> string, string -> list |
+| keys(map), values(map) | a mapping's keys (sorted) / values (in key order) |
+| length(x) | items in a list or mapping, characters in a string |
+| merge(map, ...), concat(list, ...) | later keys win / lists one after another |
+| lookup(map, key, default) | map[key], or default when the key is absent |
+| coalesce(a, ...) | the first argument that is neither null nor "" |
+| file(path) | a text file's content, beside the manifest (confined like every local read) |
+"""
+from __future__ import annotations
+
+import re
+from typing import Any, Callable
+
+from reconciler.config.model import Ref, Template
+
+MAX_RANGE = 10_000
+_TOKEN = re.compile(r"""\s*(?:(?P<string>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')|(?P<number>-?\d+(?:\.\d+)?)
+                        |(?P<name>[A-Za-z_][A-Za-z0-9_-]*(?:\.[A-Za-z0-9_][A-Za-z0-9_-]*|\[[^\[\]]*\])*)
+                        |(?P<punct>[(),\[\]{}:]))""", re.VERBOSE)
+_ESCAPES = {"n": "\n", "t": "\t", '"': '"', "'": "'", "\\": "\\"}
+
+
+class FunctionError(ValueError):
+    pass
+
+
+def evaluate(expr: str, scope: Any, read: Callable[[str, Any], Any]) -> Any:
+    """The value of `expr` (a call, possibly nested). read(path, scope) evaluates a plain
+    expression (var.X, each.key); raises the caller's ExpressionError on a bad one."""
+    from reconciler.config.expressions import ExpressionError
+
+    try:
+        tokens = _tokens(expr)
+        parser = _Parser(tokens, lambda path: read(path, scope), getattr(scope, "base_dir", None))
+        value = parser.expression()
+        if parser.at < len(tokens):
+            raise FunctionError(f"unexpected {tokens[parser.at][1]!r} after the expression")
+        return value
+    except FunctionError as e:
+        raise ExpressionError(f"${{{expr}}}: {e}") from None
+
+
+def _tokens(expr: str) -> list[tuple[str, str]]:
+    out, at = [], 0
+    expr = expr.rstrip()
+    while at < len(expr):
+        m = _TOKEN.match(expr, at)
+        if m is None or m.end() == at:
+            raise FunctionError(f"cannot read {expr[at:at + 20].strip()!r}")
+        kind = next(k for k in ("string", "number", "name", "punct") if m.group(k) is not None)
+        out.append((kind, m.group(kind)))
+        at = m.end()
+    return out
+
+
+class _Parser:
+    def __init__(self, tokens: list[tuple[str, str]], read: Callable[[str], Any], base_dir: str | None):
+        self.tokens, self.at, self.read, self.base_dir = tokens, 0, read, base_dir
+
+    def _peek(self) -> tuple[str, str] | None:
+        return self.tokens[self.at] if self.at < len(self.tokens) else None
+
+    def _take(self, text: str) -> None:
+        tok = self._peek()
+        if tok is None or tok[1] != text:
+            raise FunctionError(f"expected {text!r}, found {tok[1] if tok else 'the end'!r}")
+        self.at += 1
+
+    def expression(self) -> Any:
+        tok = self._peek()
+        if tok is None:
+            raise FunctionError("an argument is missing")
+        kind, text = tok
+        self.at += 1
+        if kind == "string":
+            return re.sub(r"\\(.)", lambda m: _ESCAPES.get(m.group(1), "\\" + m.group(1)), text[1:-1])
+        if kind == "number":
+            return float(text) if "." in text else int(text)
+        if kind == "punct":
+            if text == "[":
+                return self._items("]")
+            if text == "{":
+                return self._mapping()
+            raise FunctionError(f"unexpected {text!r}")
+        if text in ("true", "false", "null"):
+            return {"true": True, "false": False, "null": None}[text]
+        nxt = self._peek()
+        if nxt is not None and nxt[1] == "(":
+            self.at += 1
+            return call(text, self._items(")"), self.base_dir)
+        value = self.read(text)
+        if isinstance(value, (Ref, Template)):
+            raise FunctionError(f"{text} is known only after apply; a function's arguments must be known at load")
+        return value
+
+    def _items(self, close: str) -> list[Any]:
+        items: list[Any] = []
+        while True:
+            tok = self._peek()
+            if tok is not None and tok[1] == close:
+                self.at += 1
+                return items
+            if items:
+                self._take(",")
+            items.append(self.expression())
+
+    def _mapping(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        while True:
+            tok = self._peek()
+            if tok is not None and tok[1] == "}":
+                self.at += 1
+                return out
+            if out:
+                self._take(",")
+            key = self.expression()
+            if not isinstance(key, str):
+                raise FunctionError("mapping keys are strings")
+            self._take(":")
+            out[key] = self.expression()
+
+
+# -- the functions ------------------------------------------------------------------------
+def _type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    return {str: "string", int: "number", float: "number", list: "list", dict: "mapping",
+            type(None): "null"}.get(type(value), type(value).__name__)
+
+
+def _want(name: str, args: list[Any], *types: str, more: str | None = None, least: int | None = None) -> None:
+    """Check arity and argument types: `types` for the fixed ones, `more` for the rest."""
+    least = len(types) if least is None else least
+    if len(args) < least or (more is None and len(args) > len(types)):
+        count = f"{least}" if more is None and least == len(types) else f"{least} or more" if more else \
+            f"{least} to {len(types)}"
+        raise FunctionError(f"{name}() takes {count} argument{'s' if count != '1' else ''}, got {len(args)}")
+    for i, arg in enumerate(args):
+        want = types[i] if i < len(types) else more
+        if want and want != "any" and _type(arg) not in want.split("|"):
+            raise FunctionError(f"{name}(): argument {i + 1} must be a {want.replace('|', ' or ')}, "
+                                f"got a {_type(arg)}")
+
+
+def _range(args: list[Any]) -> list[int]:
+    _want("range", args, "number", "number", "number", least=1)
+    if any(isinstance(a, float) for a in args):
+        raise FunctionError("range() takes whole numbers")
+    values = range(*args)
+    if len(values) > MAX_RANGE:
+        raise FunctionError(f"range() of {len(values):,} numbers; the limit is {MAX_RANGE:,}")
+    return list(values)
+
+
+def _format(args: list[Any]) -> str:
+    _want("format", args, "string", more="string|number|boolean|null")
+    try:
+        return str(args[0] % tuple(args[1:]))
+    except (TypeError, ValueError) as e:
+        raise FunctionError(f"format(): {e}") from None
+
+
+def _coalesce(args: list[Any]) -> Any:
+    _want("coalesce", args, more="any", least=1)
+    return next((a for a in args if a is not None and a != ""), None)
+
+
+def _file(args: list[Any], base_dir: str | None) -> str:
+    from reconciler.config.localfiles import read_text
+
+    _want("file", args, "string")
+    try:
+        return read_text(base_dir or ".", args[0])
+    except ValueError as e:
+        raise FunctionError(f"file(): {e}") from None
+
+
+_TABLE: dict[str, Callable[[list[Any]], Any]] = {
+    "range": _range,
+    "format": _format,
+    "lower": lambda a: (_want("lower", a, "string"), a[0].lower())[1],
+    "upper": lambda a: (_want("upper", a, "string"), a[0].upper())[1],
+    "replace": lambda a: (_want("replace", a, "string", "string", "string"), a[0].replace(a[1], a[2]))[1],
+    "join": lambda a: (_want("join", a, "string", "list"), a[0].join(
+        v if isinstance(v, str) else _text(v, "join") for v in a[1]))[1],
+    "split": lambda a: (_want("split", a, "string", "string"), a[1].split(a[0]) if a[0] else list(a[1]))[1],
+    "keys": lambda a: (_want("keys", a, "mapping"), sorted(a[0]))[1],
+    "values": lambda a: (_want("values", a, "mapping"), [a[0][k] for k in sorted(a[0])])[1],
+    "length": lambda a: (_want("length", a, "string|list|mapping"), len(a[0]))[1],
+    "merge": lambda a: (_want("merge", a, more="mapping", least=1), {k: v for m in a for k, v in m.items()})[1],
+    "concat": lambda a: (_want("concat", a, more="list", least=1), [v for lst in a for v in lst])[1],
+    "lookup": lambda a: (_want("lookup", a, "mapping", "string", "any", least=2), a[0][a[1]] if a[1] in a[0]
+                         else a[2] if len(a) == 3 else _missing(a[1], a[0]))[1],
+    "coalesce": _coalesce,
+}
+NAMES = sorted([*_TABLE, "file"])
+
+
+def _text(value: Any, name: str) -> str:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    raise FunctionError(f"{name}(): a list item is a {_type(value)}, not a string or number")
+
+
+def _missing(key: str, mapping: dict) -> Any:
+    raise FunctionError(f"lookup(): no key {key!r} (it has: {', '.join(map(str, mapping)) or 'none'}); "
+                        "give a default as the third argument")
+
+
+def call(name: str, args: list[Any], base_dir: str | None = None) -> Any:
+    if name == "file":
+        return _file(args, base_dir)
+    fn = _TABLE.get(name)
+    if fn is None:
+        from reconciler.config.hints import did_you_mean
+        raise FunctionError(f"no function {name}(){did_you_mean(name, NAMES)} (there are: {', '.join(NAMES)})")
+    return fn(args)
