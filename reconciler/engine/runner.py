@@ -26,7 +26,7 @@ from reconciler.engine.planner import (
 )
 from reconciler.errors import ManifestError, PlanError, Problem, StateError
 from reconciler.plan.model import ActionType, Drift, Plan
-from reconciler.providers.contract import Kind, KindContext, Live, Wanted
+from reconciler.providers.contract import Catalogue, Kind, KindContext, Live, Wanted
 from reconciler.state.base import ResourceState, StateDoc, applied_spec
 
 
@@ -75,6 +75,20 @@ class Workspace:
             self._clients[pname] = self.providers[pname].connect(dict(self.manifest.providers.get(pname) or {}))
         return self._clients[pname]
 
+    def catalogue(self, name: str) -> Catalogue:
+        """The catalogue a lookup reads ("valdi.flavor"), its provider loaded if need be."""
+        self.ensure_kinds([name])
+        for provider in self.providers.values():
+            for catalogue in getattr(provider, "catalogues", ()):  # fakes in tests may have none
+                if catalogue.name == name:
+                    return catalogue
+        raise PlanError(f"no provider offers the lookup kind {name}")
+
+    def api_for(self, name: str) -> Any:
+        """The API client of the provider a kind or catalogue name starts with."""
+        with self._client_lock:
+            return self._client(name.split(".", 1)[0])
+
     def context(self, kind_name: str, base_dir: str | None = None) -> KindContext:
         return KindContext(api=self.client(kind_name), base_dir=Path(base_dir or self.manifest.root),
                            progress=self.progress, options=self.options)
@@ -103,7 +117,8 @@ def load_workspace(paths: list[str], providers: dict[str, Any] | Callable[[set[s
     for name in manifest.sensitive_variables:  # kept out of --debug logs and API error messages
         register_secret(manifest.variables.get(name))
     if callable(providers):
-        used = {r.kind.split(".", 1)[0] for r in manifest.resources} | set(manifest.providers)
+        used = {r.kind.split(".", 1)[0] for r in manifest.resources} | set(manifest.providers) \
+            | {lk.kind.split(".", 1)[0] for lk in manifest.lookups.values()}
         ws = Workspace(manifest=manifest, providers=dict(providers(used)), progress=progress, loader=providers)
         ws.ensure_kinds(r.kind for r in manifest.resources)  # an unknown kind: all loaded, to list them
     else:

@@ -213,6 +213,26 @@ class Kind:
         return []
 
 
+class Catalogue:
+    """A read-only listing that `lookups:` pick one row of (Terraform's data sources):
+    VALDI's flavours, Valohai's stores, Code Ocean's data assets. `rows` reads through the
+    provider client's cached listings, the ones a plan reads anyway, and changes nothing.
+    Rows use the service's own field names; the lookup's `where` compares them."""
+
+    name: str = ""  # "valdi.flavor": the lookup's `kind:`
+
+    def rows(self, api: Any) -> list[dict[str, Any]]:
+        raise NotImplementedError
+
+    def more_rows(self, api: Any) -> list[dict[str, Any]]:
+        """A wider listing, read only when `rows` has no match (none by default)."""
+        return []
+
+    def label(self, row: Mapping[str, Any]) -> str:
+        """A candidate as a reader knows it: its name and key fields, never a bare UUID."""
+        return repr(row.get("name"))
+
+
 def _attempt(call: Callable[..., Live], *args: Any) -> Live | Exception:
     try:
         return call(*args)
@@ -232,4 +252,4 @@ class Provider(Protocol):
         ...
 
 
-__all__ = ["Live", "Wanted", "Diff", "DeletionPolicy", "DEFAULT_DELETION_EFFECTS", "KindContext", "Kind", "Provider", "Problem", "Resource"]
+__all__ = ["Catalogue", "Live", "Wanted", "Diff", "DeletionPolicy", "DEFAULT_DELETION_EFFECTS", "KindContext", "Kind", "Provider", "Problem", "Resource"]
