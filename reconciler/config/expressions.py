@@ -134,7 +134,10 @@ def _evaluate(expr: str, scope: Scope) -> Any:
         return _instance_value(expr, scope)
     if "(" in expr:
         from reconciler.config import functions
-        return functions.evaluate(expr, scope, _evaluate)
+        try:
+            return functions.evaluate(expr, scope, _evaluate)
+        except functions.FunctionError as e:
+            raise ExpressionError(str(e)) from None
     m = _REFERENCE.match(expr)
     if m is None:
         raise ExpressionError(f"cannot read ${{{expr}}}: expected ${{env.NAME}}, ${{var.NAME}} "

@@ -40,9 +40,7 @@ class FunctionError(ValueError):
 
 def evaluate(expr: str, scope: Any, read: Callable[[str, Any], Any]) -> Any:
     """The value of `expr` (a call, possibly nested). read(path, scope) evaluates a plain
-    expression (var.X, each.key); raises the caller's ExpressionError on a bad one."""
-    from reconciler.config.expressions import ExpressionError
-
+    expression and raises the caller's own error on a bad one; FunctionError otherwise."""
     try:
         tokens = _tokens(expr)
         parser = _Parser(tokens, lambda path: read(path, scope), getattr(scope, "base_dir", None))
@@ -51,7 +49,7 @@ def evaluate(expr: str, scope: Any, read: Callable[[str, Any], Any]) -> Any:
             raise FunctionError(f"unexpected {tokens[parser.at][1]!r} after the expression")
         return value
     except FunctionError as e:
-        raise ExpressionError(f"${{{expr}}}: {e}") from None
+        raise FunctionError(f"${{{expr}}}: {e}") from None
 
 
 def _tokens(expr: str) -> list[tuple[str, str]]:
@@ -142,7 +140,7 @@ def _type(value: Any) -> str:
             type(None): "null"}.get(type(value), type(value).__name__)
 
 
-def _want(name: str, args: list[Any], *types: str, more: str | None = None, least: int | None = None) -> None:
+def _want(name: str, args: list[Any], *types: str, more: str | None = None, least: int | None = None) -> list[Any]:
     """Check arity and argument types: `types` for the fixed ones, `more` for the rest."""
     least = len(types) if least is None else least
     if len(args) < least or (more is None and len(args) > len(types)):
@@ -154,6 +152,7 @@ def _want(name: str, args: list[Any], *types: str, more: str | None = None, leas
         if want and want != "any" and _type(arg) not in want.split("|"):
             raise FunctionError(f"{name}(): argument {i + 1} must be a {want.replace('|', ' or ')}, "
                                 f"got a {_type(arg)}")
+    return args
 
 
 def _range(args: list[Any]) -> list[int]:
@@ -192,19 +191,18 @@ def _file(args: list[Any], base_dir: str | None) -> str:
 _TABLE: dict[str, Callable[[list[Any]], Any]] = {
     "range": _range,
     "format": _format,
-    "lower": lambda a: (_want("lower", a, "string"), a[0].lower())[1],
-    "upper": lambda a: (_want("upper", a, "string"), a[0].upper())[1],
-    "replace": lambda a: (_want("replace", a, "string", "string", "string"), a[0].replace(a[1], a[2]))[1],
-    "join": lambda a: (_want("join", a, "string", "list"), a[0].join(
-        v if isinstance(v, str) else _text(v, "join") for v in a[1]))[1],
-    "split": lambda a: (_want("split", a, "string", "string"), a[1].split(a[0]) if a[0] else list(a[1]))[1],
-    "keys": lambda a: (_want("keys", a, "mapping"), sorted(a[0]))[1],
-    "values": lambda a: (_want("values", a, "mapping"), [a[0][k] for k in sorted(a[0])])[1],
-    "length": lambda a: (_want("length", a, "string|list|mapping"), len(a[0]))[1],
-    "merge": lambda a: (_want("merge", a, more="mapping", least=1), {k: v for m in a for k, v in m.items()})[1],
-    "concat": lambda a: (_want("concat", a, more="list", least=1), [v for lst in a for v in lst])[1],
-    "lookup": lambda a: (_want("lookup", a, "mapping", "string", "any", least=2), a[0][a[1]] if a[1] in a[0]
-                         else a[2] if len(a) == 3 else _missing(a[1], a[0]))[1],
+    "lower": lambda a: _want("lower", a, "string")[0].lower(),
+    "upper": lambda a: _want("upper", a, "string")[0].upper(),
+    "replace": lambda a: _want("replace", a, "string", "string", "string")[0].replace(a[1], a[2]),
+    "join": lambda a: _want("join", a, "string", "list")[0].join(
+        v if isinstance(v, str) else _text(v, "join") for v in a[1]),
+    "split": lambda a: _split(*_want("split", a, "string", "string")),
+    "keys": lambda a: sorted(_want("keys", a, "mapping")[0]),
+    "values": lambda a: [a[0][k] for k in sorted(_want("values", a, "mapping")[0])],
+    "length": lambda a: len(_want("length", a, "string|list|mapping")[0]),
+    "merge": lambda a: {k: v for m in _want("merge", a, more="mapping", least=1) for k, v in m.items()},
+    "concat": lambda a: [v for lst in _want("concat", a, more="list", least=1) for v in lst],
+    "lookup": lambda a: _lookup(_want("lookup", a, "mapping", "string", "any", least=2)),
     "coalesce": _coalesce,
 }
 NAMES = sorted([*_TABLE, "file"])
@@ -216,7 +214,16 @@ def _text(value: Any, name: str) -> str:
     raise FunctionError(f"{name}(): a list item is a {_type(value)}, not a string or number")
 
 
-def _missing(key: str, mapping: dict) -> Any:
+def _split(sep: str, text: str) -> list[str]:
+    return text.split(sep) if sep else list(text)
+
+
+def _lookup(args: list[Any]) -> Any:
+    mapping, key = args[0], args[1]
+    if key in mapping:
+        return mapping[key]
+    if len(args) == 3:
+        return args[2]
     raise FunctionError(f"lookup(): no key {key!r} (it has: {', '.join(map(str, mapping)) or 'none'}); "
                         "give a default as the third argument")
 

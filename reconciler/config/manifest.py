@@ -329,9 +329,12 @@ class _Builder:
         for name, lookup in self.lookups.items():
             scope = expressions.Scope(self.env, self.variable, refs=False, where="in a lookup (it is read "
                                       "before any resource exists)")
-            where = expressions.walk(copy_plain(dict(lookup.where)), scope, lambda path, message, lk=lookup:
-                                     self.problem(lk.positions.get(f"where.{path.split('.')[0]}", lk.position),
-                                                  f"lookups.{lk.name}.where.{path}", message))
+
+            def report(path: str, message: str, lk: Lookup = lookup) -> None:
+                self.problem(lk.positions.get(f"where.{path.split('.')[0]}", lk.position),
+                             f"lookups.{lk.name}.where.{path}", message)
+
+            where = expressions.walk(copy_plain(dict(lookup.where)), scope, report)
             out[name] = Lookup(name, lookup.kind, where, lookup.position, lookup.positions)
         return out
 
@@ -447,8 +450,11 @@ class _Builder:
                 continue
             seen[address] = (positions, item_pos)
             folder = str(Path(item_pos.file).parent)
-            instances = expand_instances(item, address, item_pos, positions,
-                                         lambda field, folder=folder: self._instance_scope(field, folder), self.problem)
+
+            def scope(field: str, folder: str = folder) -> expressions.Scope:
+                return self._instance_scope(field, folder)
+
+            instances = expand_instances(item, address, item_pos, positions, scope, self.problem)
             if instances is None:
                 out.append(self._resource(item, kind, name, item_pos, positions, item.get("spec"), None, None))
                 continue

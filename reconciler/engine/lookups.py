@@ -11,25 +11,22 @@ it has; zero or several matches list the candidates by name and key fields.
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from typing import Any, Callable, Mapping
 
 from reconciler.config.lookups import name_of
 from reconciler.config.model import Lookup, Manifest, Position, Ref, Resource, Template
 from reconciler.errors import ManifestError, Problem
 from reconciler.providers.contract import Catalogue
 
-if TYPE_CHECKING:
-    from reconciler.engine.runner import Workspace
-
 SHOWN = 20  # candidates named in an error
 
 
-def substituted(ws: Workspace) -> Manifest:
+def substituted(manifest: Manifest, catalogue: Callable[[str], Catalogue], api: Callable[[str], Any]) -> Manifest:
     """The manifest with every lookup reference replaced by its value (a new Manifest:
-    the loaded one, which a cache may keep, is not changed)."""
-    manifest = ws.manifest
+    the loaded one, which a cache may keep, is not changed). catalogue(kind) and
+    api(kind) give a lookup kind's catalogue and its provider's client."""
     problems: list[Problem] = []
-    rows = {name: row for name, row in ((lk.name, pick(lk, ws.catalogue(lk.kind), ws.api_for(lk.kind), problems))
+    rows = {name: row for name, row in ((lk.name, pick(lk, catalogue(lk.kind), api(lk.kind), problems))
                                         for lk in manifest.lookups.values()) if row is not None}
     if problems:
         raise ManifestError(problems)

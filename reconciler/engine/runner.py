@@ -229,7 +229,7 @@ def plan(ws: Workspace, state: StateDoc, options: PlanOptions = PlanOptions(),
     if ws.manifest.lookups and not options.destroy:
         from reconciler.engine import lookups
 
-        ws.manifest = lookups.substituted(ws)
+        ws.manifest = lookups.substituted(ws.manifest, ws.catalogue, ws.api_for)
     wanted_imports = {} if options.destroy or options.refresh_only else importing.pending(ws.manifest.imports, state)
     leave = scope.left_out(ws.manifest, state)
     state = scope.narrowed(state, leave)  # other files' resources: neither read nor planned
