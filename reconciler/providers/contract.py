@@ -148,12 +148,17 @@ class Kind:
     # spec fields naming local files, held to reconciler.config.localfiles' rules:
     # {"public_key_file": "read", "files[].source": "read", "credentials_file": "write"}
     local_files: Mapping[str, str] = MappingProxyType({})
+    # `reconciler discover`: objects whose specs differ only in the last path segment of
+    # the first field (a URL) and in the values of the second (a mapping) are written as
+    # one for_each block: ("url", "properties") for datums under one prefix
+    discover_group: tuple[str, str] | None = None
 
     # -- set when the class is defined, from the hooks it overrides ------------------
     batches_creates: ClassVar[bool] = False  # overrides create_many
     batches_updates: ClassVar[bool] = False  # overrides update_many
     prices: ClassVar[bool] = False  # overrides hourly_cost
     checks_online: ClassVar[bool] = False  # overrides check
+    discovers: ClassVar[bool] = False  # overrides discover
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -161,6 +166,7 @@ class Kind:
         cls.batches_updates = cls.update_many is not Kind.update_many
         cls.prices = cls.hourly_cost is not Kind.hourly_cost
         cls.checks_online = cls.check is not Kind.check
+        cls.discovers = cls.discover is not Kind.discover
 
     # -- the five calls every kind writes ------------------------------------------
     def observe(self, ctx: KindContext, wanted: list[Wanted]) -> dict[str, Live | None]:
@@ -185,6 +191,12 @@ class Kind:
     def check(self, ctx: KindContext, resources: list[Resource]) -> list[Problem]:
         """Plan-time checks against live catalogs (VM shapes, custom-metadata schema);
         read-only, called before any write."""
+        return []
+
+    def discover(self, ctx: KindContext) -> list[Live]:
+        """`reconciler discover`: every object of this kind the credentials see, read from
+        the listing observe reads (no write, no per-object GET). Each Live's `attrs` is a
+        spec that, once imported, plans no change; it holds no secret and no local path."""
         return []
 
     def check_offline(self, resources: list[Resource]) -> list[Problem]:
