@@ -76,7 +76,7 @@ class VmKind(Kind):
             status = vm.get("status")
             if not vm.get("user_provided_name") or status not in RUNNING + STOPPED:
                 continue  # on its way, failed or gone: nothing to take over yet
-            style = catalog.style(devices.get(vm.get("provider_id"), []))
+            style = catalog.style(devices.get(str(vm.get("provider_id")), []))
             details = {f: vm[ECHOED_AS.get(f, f)] for f in DISCOVERED_DETAILS.get(style or "", ())
                        if vm.get(ECHOED_AS.get(f, f)) is not None}
             if style == "flavor":
