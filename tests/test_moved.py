@@ -89,3 +89,37 @@ def test_state_mv_refuses_a_taken_address_and_an_unknown_one(infra):
     assert code == 1 and "not in the state" in out
     code, out = cli("--state", state, "state", "mv", "valohai.datum.old", "valdi.vm.x", str(infra.path))
     assert code == 1 and "keeps the kind" in out
+
+
+def test_a_vm_and_a_data_asset_renamed_keep_their_objects(tmp_path, sandbox_env, admin):
+    """Where a destroy and a create lose data and money: a VM and a Code Ocean asset."""
+    body = """\
+resources:
+  - kind: valdi.ssh_key
+    name: k
+    spec: {{name: k, public_key: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBx1 me@example"}}
+  - kind: valdi.vm
+    name: {vm}
+    spec:
+      name: trainer
+      provider_id: a45088e0-1681-446e-9a3e-3ed9dfc3d57e
+      details: {{flavor_id: 94d76997-44ec-4f1e-8291-231de42b6030, ssh_key_id: "${{valdi.ssh_key.k.id}}"}}
+  - kind: codeocean.data_asset
+    name: {asset}
+    spec: {{name: Data, source: {{aws: {{bucket: sandbox-bucket, prefix: data/}}}}}}
+"""
+    (tmp_path / "m.yaml").write_text(body.format(vm="old", asset="old"))
+    infra = Infra(tmp_path, "m.yaml")
+    assert infra.apply()[0] == 0
+    ids = {a.rsplit(".", 1)[0]: r["id"] for a, r in infra.state()["resources"].items()}
+    (tmp_path / "m.yaml").write_text(body.format(vm="trainer", asset="data") + """\
+moved:
+  - {from: valdi.vm.old, to: valdi.vm.trainer}
+  - {from: codeocean.data_asset.old, to: codeocean.data_asset.data}
+""")
+    code, out = infra.apply()
+    assert code == 0 and "0 added, 0 changed, 0 destroyed, 2 moved" in out, out
+    state = infra.state()["resources"]
+    assert state["valdi.vm.trainer"]["id"] == ids["valdi.vm"]
+    assert state["codeocean.data_asset.data"]["id"] == ids["codeocean.data_asset"]
+    assert infra.plan("--detailed-exitcode")[0] == 0
