@@ -86,6 +86,8 @@ def test_discover_then_apply_creates_nothing_and_leaves_no_changes(seeded, admin
     assert shards["spec"]["url"] == "s3://sandbox-bucket/shards/${each.key}"
     assert blocks["valohai.datum.train-csv"]["spec"]["properties"] == {"note": "costs $${HOME}"}
     assert len(doc["imports"]) == 9
+    names = [r["name"] for r in doc["resources"] if r["kind"] == "codeocean.data_asset"]
+    assert names == ["raw-data", "raw-bundle"]  # what a block refers to comes first
     assert "private" not in text.lower() and "secret" not in text.lower()
 
     code, out = cli("--state", state, "plan", str(seeded))

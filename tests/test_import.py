@@ -123,6 +123,7 @@ def test_an_import_plans_the_take_over_and_the_difference_then_nothing(tmp_path,
     code, out = infra.plan("--detailed-exitcode")
     assert code == 2, out
     assert "# codeocean.data_asset.data will be imported" in out and f"id={made_in_console}" in out, out
+    assert 'live: name = "Console data", tags = ["imported"]' in out, out  # what is taken over
     assert '+ "reviewed"' in out  # the difference from the spec, as an update
     assert "Plan: 0 to add, 0 to change, 0 to destroy, 1 to import." in out, out
     made = api_calls(admin).get("POST /api/v1/data_assets", 0)  # the console's

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from conftest import Infra, api_calls
+from conftest import Infra, api_calls, cli
 
 from reconciler.emulator.core import SANDBOX
 
@@ -29,6 +29,7 @@ resources:
 def test_a_lookup_picks_the_a6000_flavour_by_name(tmp_path, sandbox_env, admin):
     (tmp_path / "m.yaml").write_text(VM.format(where='{gpu_type: "RTX A6000 48GB", gpu_count: 1}'))
     infra = Infra(tmp_path, "m.yaml")
+    assert cli("validate", str(tmp_path))[0] == 0 and not api_calls(admin)  # known at plan time only
     code, out = infra.plan()
     assert code == 0, out
     assert "94d76997-44ec-4f1e-8291-231de42b6030" in out and "a45088e0-1681-446e-9a3e-3ed9dfc3d57e" in out, out

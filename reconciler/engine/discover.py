@@ -70,7 +70,16 @@ def discover(kinds: Mapping[str, Kind], context: Callable[[str], KindContext], s
             fresh = [lv for lv in fresh if fnmatch.fnmatchcase(_remote_name(lv), match)]
         out.blocks += _blocks(kind, fresh, taken)
     _reference(out.blocks, {rs.id: a for a, rs in state.resources.items()})
+    out.blocks = _used_first(out.blocks)
     return out
+
+
+def _used_first(blocks: list[Block]) -> list[Block]:
+    """Within a kind, a block that refers to others of its kind (a combined asset) after them."""
+    def refers(b: Block) -> bool:
+        return f"${{{b.kind}." in repr(b.spec)
+    kinds = list(dict.fromkeys(b.kind for b in blocks))
+    return [b for k in kinds for late in (False, True) for b in blocks if b.kind == k and refers(b) == late]
 
 
 def _remote_name(lv: Live) -> str:
