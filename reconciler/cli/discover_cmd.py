@@ -56,7 +56,7 @@ def discover_cmd(g: Globals, paths: tuple[str, ...], kind_names: tuple[str, ...]
     with sandbox(g, paths_l):
         ws = workspace(paths_l) if _has_manifests(paths_l) else _bare(paths_l)
         try:
-            ws.ensure_kinds(kind_names or [f"{p}.*" for p in ("valdi", "valohai", "codeocean")])  # every provider
+            ws.ensure_kinds(["*"])  # a name no provider has loads every provider (only the chosen kinds connect)
             able = sorted(k for k, kind in ws.kinds.items() if kind.discovers)
             unknown = [k for k in kind_names if k not in able]
             if unknown:

@@ -38,7 +38,7 @@ def _remote(a: Action | Drift) -> str:
 
 
 def _label(a: Action) -> str:
-    return "➕ adopt" if a.adopt else ICONS[a.type]
+    return "📥 import" if a.imported else "➕ adopt" if a.adopt else ICONS[a.type]
 
 
 def _rows(c: FieldChange, longs: list[tuple[str, str]]) -> list[str]:
