@@ -117,3 +117,37 @@ def test_discover_never_overwrites_and_filters(seeded):
     assert [r["name"] for r in doc["resources"]] == ["trainer-01"]
     code, out = cli("--state", state, "discover", str(seeded), "--kind", "valdi.nope", "--out", str(seeded / "x.yaml"))
     assert code == 1 and "discover reads" in out
+
+
+@pytest.mark.parametrize("provider, details", [
+    ("66730e5d-98d2-45f6-8aaa-6ad8cdcbc285",
+     "{hostnode: b2ce5479-fa59-483f-86ba-0aa128051821, gpu_model: a100-pcie-80gb, operating_system: Ubuntu 22.04 LTS, "
+     "gpu_count: 1, vcpus: 8, ram: 32, storage: 100, external_ports: '{21297}', internal_ports: '{22}', "
+     "ssh_key_id: '${valdi.ssh_key.k.id}', password: '${env.VM_PASSWORD}'}"),
+    ("bd3731eb-37c7-4577-817e-b8fe9dd02dfd",
+     "{config: vcpu-8_memory-48g_nvidia-rtx-3090-2, image_id: 2cd0e25f-a39e-4bc6-aa78-b4c40b87072a, "
+     "ssh_key_id: '${valdi.ssh_key.k.id}'}"),
+    ("0a53cf4e-7b2d-4c8e-9f61-2d4a8e6b3c15",
+     "{data_center_id: ca-montreal-3, machine_type: sapphire-rapids-h100, ssh_key_id: '${valdi.ssh_key.k.id}', "
+     "boot_disk_size: 64, vcpus: 8, ram: 64, gpu_count: 1}"),
+], ids=["hostnode", "shape", "machine-type"])
+def test_a_vm_of_every_provider_style_is_taken_over_unchanged(tmp_path, sandbox_env, monkeypatch, provider, details):
+    monkeypatch.setenv("VM_PASSWORD", "Sandbox-pw-7f3a9c!")
+    seed = tmp_path / "seed"
+    seed.mkdir()
+    (seed / "m.yaml").write_text(SEED.split("  - kind: valdi.volume")[0].replace(
+        "a45088e0-1681-446e-9a3e-3ed9dfc3d57e", provider).replace(
+        '{flavor_id: 94d76997-44ec-4f1e-8291-231de42b6030, ssh_key_id: "${valdi.ssh_key.k.id}", ipv4: true}', details))
+    code, out = cli("--state", str(tmp_path / "other.json"), "apply", str(seed), "--auto-approve")
+    assert code == 0, out
+    work = tmp_path / "work"
+    work.mkdir()
+    state = str(work / "state.json")
+    code, out = cli("--state", state, "discover", str(work), "--kind", "valdi.vm", "--kind", "valdi.ssh_key",
+                    "--out", str(work / "found.yaml"))
+    assert code == 0, out
+    assert "password" not in (work / "found.yaml").read_text()
+    code, out = cli("--state", state, "apply", str(work), "--auto-approve")
+    assert code == 0 and "2 imported" in out, out
+    code, out = cli("--state", state, "plan", str(work), "--detailed-exitcode")
+    assert code == 0 and "No changes" in out, out
