@@ -90,3 +90,12 @@ resources:
     (tmp_path / "note.txt").write_text("second")
     code, out = cli("--state", str(tmp_path / "state.json"), "apply", str(tmp_path / "plan.bin"))
     assert code == 1 and "stale" in out and "description" in out, out
+
+
+def test_file_reads_beside_the_declaring_manifest_wherever_it_is_run(tmp_path, monkeypatch):
+    (tmp_path / "key.pub").write_text("ssh-ed25519 AAAA me")
+    (tmp_path / "m.yaml").write_text(HEAD.replace("variables:\n", "variables:\n  key: '${file(\"key.pub\")}'\n")
+                                     + "      properties: {k: '${var.key}', v: '${upper(file(\"key.pub\"))}'}\n")
+    monkeypatch.chdir(tmp_path.parent)
+    props = load_manifest([tmp_path / "m.yaml"], env={}).resources[0].spec["properties"]
+    assert props == {"k": "ssh-ed25519 AAAA me", "v": "SSH-ED25519 AAAA ME"}

@@ -272,7 +272,8 @@ class _Builder:
             if given is not None:
                 var.value = copy_plain(given.value)
             elif decl.has_default:
-                scope = expressions.Scope(self.env, self._no_nested_variables, refs=False, where="in variables")
+                scope = expressions.Scope(self.env, self._no_nested_variables, refs=False, where="in variables",
+                                          base_dir=str(Path(var.position.file).parent))
                 var.value = expressions.walk(copy_plain(decl.default), scope,
                                              lambda path, message: problems.append(message))
             else:
@@ -396,7 +397,7 @@ class _Builder:
                 given_description = block.get("description")
                 description = given_description if isinstance(given_description, str) else ""
             scope = expressions.Scope(self.env, self.variable, refs=True, sensitive=self.sensitive_names,
-                                      sensitive_paths=set())
+                                      sensitive_paths=set(), base_dir=str(Path(pos.file).parent))
 
             def report(path: str, message: str, name: str = name, positions: Mapping[str, Position] = positions,
                        prefix: str = prefix) -> None:
