@@ -90,6 +90,7 @@ resources:
     (tmp_path / "note.txt").write_text("second")
     code, out = cli("--state", str(tmp_path / "state.json"), "apply", str(tmp_path / "plan.bin"))
     assert code == 1 and "stale" in out and "description" in out, out
+    assert "file(note.txt): the file changed since the plan was made" in out, out
 
 
 def test_file_reads_beside_the_declaring_manifest_wherever_it_is_run(tmp_path, monkeypatch):

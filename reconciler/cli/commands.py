@@ -104,7 +104,8 @@ def plan(g: Globals, paths: tuple[str, ...], out: str | None, fmt: str, detailed
         from reconciler.plan import planfile
 
         salt = pins.new_salt()
-        pinned = {"salt": salt, "pins": pins.inputs(result.steps, ws.kinds, ws.manifest.providers, salt)}
+        pinned = {"salt": salt, "pins": pins.inputs(result.steps, ws.kinds, ws.manifest.providers, salt,
+                                                    ws.manifest.files_read, ws.manifest.root)}
         # paths relative to the working directory: CI applies on another runner's checkout
         planfile.save(result.plan, out, manifest_paths=[os.path.relpath(Path(p).resolve()) for p in paths_l],
                       inputs=pinned, options={"targets": list(targets), "excludes": list(excludes),
@@ -148,7 +149,8 @@ def _moved_inputs(saved_inputs: dict, result: PlanResult, ws: Workspace) -> list
     if not isinstance(salt, str) or not isinstance(saved_inputs.get("pins"), dict):
         return ["the plan file pins no inputs (made by an older reconciler)"]
     try:
-        fresh = pins.inputs(result.steps, ws.kinds, ws.manifest.providers, salt)
+        fresh = pins.inputs(result.steps, ws.kinds, ws.manifest.providers, salt, ws.manifest.files_read,
+                            ws.manifest.root)
     except ValueError:
         return ["the plan file's inputs.salt is damaged"]
     return pins.differences(saved_inputs["pins"], fresh)

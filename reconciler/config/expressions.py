@@ -70,6 +70,7 @@ class Scope:
     # walk() adds the path of every string that read a sensitive variable
     sensitive_paths: set | None = None
     base_dir: str | None = None  # the declaring file's folder: file(path) reads from here
+    files_read: list | None = None  # file(path) appends the resolved path: a saved plan pins it
 
 
 def has_expression(text: str) -> bool:

@@ -43,7 +43,8 @@ def evaluate(expr: str, scope: Any, read: Callable[[str, Any], Any]) -> Any:
     expression and raises the caller's own error on a bad one; FunctionError otherwise."""
     try:
         tokens = _tokens(expr)
-        parser = _Parser(tokens, lambda path: read(path, scope), getattr(scope, "base_dir", None))
+        parser = _Parser(tokens, lambda path: read(path, scope), getattr(scope, "base_dir", None),
+                         getattr(scope, "files_read", None))
         value = parser.expression()
         if parser.at < len(tokens):
             raise FunctionError(f"unexpected {tokens[parser.at][1]!r} after the expression")
@@ -66,8 +67,10 @@ def _tokens(expr: str) -> list[tuple[str, str]]:
 
 
 class _Parser:
-    def __init__(self, tokens: list[tuple[str, str]], read: Callable[[str], Any], base_dir: str | None):
+    def __init__(self, tokens: list[tuple[str, str]], read: Callable[[str], Any], base_dir: str | None,
+                 files_read: list | None = None):
         self.tokens, self.at, self.read, self.base_dir = tokens, 0, read, base_dir
+        self.files_read = files_read
 
     def _peek(self) -> tuple[str, str] | None:
         return self.tokens[self.at] if self.at < len(self.tokens) else None
@@ -99,7 +102,7 @@ class _Parser:
         nxt = self._peek()
         if nxt is not None and nxt[1] == "(":
             self.at += 1
-            return call(text, self._items(")"), self.base_dir)
+            return call(text, self._items(")"), self.base_dir, self.files_read)
         value = self.read(text)
         if isinstance(value, (Ref, Template)):
             raise FunctionError(f"{text} is known only after apply; a function's arguments must be known at load")
@@ -178,12 +181,17 @@ def _coalesce(args: list[Any]) -> Any:
     return next((a for a in args if a is not None and a != ""), None)
 
 
-def _file(args: list[Any], base_dir: str | None) -> str:
+def _file(args: list[Any], base_dir: str | None, files_read: list | None) -> str:
+    from pathlib import Path
+
     from reconciler.config.localfiles import read_text
 
     _want("file", args, "string")
     try:
-        return read_text(base_dir or ".", args[0])
+        text = read_text(base_dir or ".", args[0])
+        if files_read is not None:
+            files_read.append(str((Path(base_dir or ".") / args[0]).resolve()))
+        return text
     except ValueError as e:
         raise FunctionError(f"file(): {e}") from None
 
@@ -228,9 +236,9 @@ def _lookup(args: list[Any]) -> Any:
                         "give a default as the third argument")
 
 
-def call(name: str, args: list[Any], base_dir: str | None = None) -> Any:
+def call(name: str, args: list[Any], base_dir: str | None = None, files_read: list | None = None) -> Any:
     if name == "file":
-        return _file(args, base_dir)
+        return _file(args, base_dir, files_read)
     fn = _TABLE.get(name)
     if fn is None:
         from reconciler.config.hints import did_you_mean

@@ -179,9 +179,14 @@ class _Builder:
         self.backend: tuple[dict, Position, Mapping[str, Position]] | None = None
         self.raw_resources: list[tuple[str, int, dict, Position, Mapping[str, Position]]] = []
         self._folders: dict[str, str] = {}  # manifest file -> its folder
+        self.files_read: list[str] = []  # by file(path) in expressions: a saved plan pins them
         self.moves: list[Move] = []
         self.imports: list[Import] = []
         self.lookups: dict[str, Lookup] = {}
+
+    def _scope(self, variable: Callable[[str], Any], **kw: Any) -> expressions.Scope:
+        """A Scope over this run's environment; file(path) calls are recorded in files_read."""
+        return expressions.Scope(self.env, variable, files_read=self.files_read, **kw)
 
     def problem(self, pos: Position, path: str, message: str, sink: list | None = None) -> None:
         (self.problems if sink is None else sink).append(Problem(pos.file, pos.line, pos.column, path, str(message)))
@@ -272,7 +277,7 @@ class _Builder:
             if given is not None:
                 var.value = copy_plain(given.value)
             elif decl.has_default:
-                scope = expressions.Scope(self.env, self._no_nested_variables, refs=False, where="in variables",
+                scope = self._scope(self._no_nested_variables, refs=False, where="in variables",
                                           base_dir=str(Path(var.position.file).parent))
                 var.value = expressions.walk(copy_plain(decl.default), scope,
                                              lambda path, message: problems.append(message))
@@ -302,7 +307,7 @@ class _Builder:
         backend = None
         if self.backend is not None:
             block, _pos, positions = self.backend
-            scope = expressions.Scope(self.env, self._credential, refs=False, where="in the backend block")
+            scope = self._scope(self._credential, refs=False, where="in the backend block")
             backend = expressions.walk(copy_plain(block), scope, lambda path, message: self.problem(
                 locate(positions, path), f"backend.{path}", message))
         resources = self._resources()
@@ -322,13 +327,14 @@ class _Builder:
                         variables=variables, backend=backend, files=[str(f) for f in files],
                         digest=digest, root=root, outputs=outputs,
                         sensitive_variables=self.sensitive_names | self.credential_names,
-                        moved=moves, imports=imports, lookups=lookups)
+                        moved=moves, imports=imports, lookups=lookups,
+                        files_read=sorted(set(self.files_read)))
 
     def _lookups(self) -> dict[str, Lookup]:
         """`where` values may use ${var.X} and ${env.X}, never a resource reference."""
         out = {}
         for name, lookup in self.lookups.items():
-            scope = expressions.Scope(self.env, self.variable, refs=False, where="in a lookup (it is read "
+            scope = self._scope(self.variable, refs=False, where="in a lookup (it is read "
                                       "before any resource exists)")
 
             def report(path: str, message: str, lk: Lookup = lookup) -> None:
@@ -396,7 +402,7 @@ class _Builder:
                 sensitive = flag is True
                 given_description = block.get("description")
                 description = given_description if isinstance(given_description, str) else ""
-            scope = expressions.Scope(self.env, self.variable, refs=True, sensitive=self.sensitive_names,
+            scope = self._scope(self.variable, refs=True, sensitive=self.sensitive_names,
                                       sensitive_paths=set(), base_dir=str(Path(pos.file).parent))
 
             def report(path: str, message: str, name: str = name, positions: Mapping[str, Position] = positions,
@@ -415,7 +421,7 @@ class _Builder:
         sinks: dict[str, list[Problem]] = {}
         for pname, block, positions in self.raw_providers:
             sink = sinks.setdefault(pname, [])
-            scope = expressions.Scope(self.env, self._credential, refs=False, where="in the providers block")
+            scope = self._scope(self._credential, refs=False, where="in the providers block")
 
             def report(path: str, message: str, positions: Mapping[str, Position] = positions, pname: str = pname,
                        sink: list[Problem] = sink) -> None:
@@ -472,7 +478,7 @@ class _Builder:
         return out
 
     def _instance_scope(self, field: str, folder: str | None = None) -> expressions.Scope:
-        return expressions.Scope(self.env, self.variable, refs=False, where=f"in {field} (it must be known before "
+        return self._scope(self.variable, refs=False, where=f"in {field} (it must be known before "
                                  "any API call)", sensitive=self.sensitive_names, sensitive_paths=set(),
                                  base_dir=folder)
 
@@ -493,7 +499,7 @@ class _Builder:
             self.problem(pos, f"{r.address}.spec.{path}" if path else f"{r.address}.spec", message)
 
         if isinstance(spec, dict):
-            scope = expressions.Scope(self.env, self.variable, refs=True, instance=instance,
+            scope = self._scope(self.variable, refs=True, instance=instance,
                                       sensitive=self.sensitive_names, sensitive_paths=resource.sensitive_paths,
                                       base_dir=base_dir)
             resource.spec = expressions.walk(spec, scope, report)

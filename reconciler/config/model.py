@@ -122,6 +122,7 @@ class Manifest:
     moved: list["Move"] = field(default_factory=list)  # chains resolved: each source -> its final target
     imports: list["Import"] = field(default_factory=list)
     lookups: dict[str, "Lookup"] = field(default_factory=dict)
+    files_read: list[str] = field(default_factory=list)  # local files file(path) read (resolved paths)
 
 
 @dataclass(frozen=True)
