@@ -61,7 +61,7 @@ def test_an_undeclared_lookup_is_an_error_at_load(tmp_path, sandbox_env):
     assert code == 1 and "m.yaml:13:" in out and "no lookup 'a600'" in out, out
 
 
-def test_a_store_and_an_asset_made_elsewhere_by_name(tmp_path, sandbox_env, emulator):
+def test_a_store_and_an_asset_made_elsewhere_by_name(tmp_path, sandbox_env, emulator, admin):
     with httpx.Client(base_url=f"{emulator.url}/api/v1", auth=(SANDBOX["codeocean_token"], "")) as co:
         asset = co.post("/data_assets", json={"name": "Reference genome", "mount": "genome", "tags": [],
                                               "source": {"aws": {"bucket": "sandbox-bucket", "prefix": "data/",
@@ -83,5 +83,8 @@ resources:
       name: Bundle
       source: {combined: ["${lookup.genome.id}"]}
 """)
+    admin.delete("/_emulator/requests")
     code, out = Infra(tmp_path, "m.yaml").plan()
     assert code == 0 and asset in out, out
+    calls = api_calls(admin)  # the listings the plan reads anyway, read once
+    assert calls.get("GET /api/v0/stores/") == 1 and calls.get("POST /api/v1/data_assets/search") == 2, calls

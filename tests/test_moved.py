@@ -61,6 +61,23 @@ def test_a_block_moves_into_an_instance_and_instances_move(infra):
     assert code == 0, out
 
 
+def test_json_and_markdown_plans_show_moves(infra):
+    import json
+
+    import jsonschema
+
+    from reconciler.config.validation import load_schema
+    infra.manifest.write_text(DATUM.format(name="trainer", extra="moved:\n  - {from: valohai.datum.old, "
+                                           "to: valohai.datum.trainer}\n"))
+    code, out = infra.plan("--format", "json")
+    doc = json.loads(out)
+    jsonschema.validate(doc, load_schema("plan.schema.json"))
+    assert doc["summary"]["moved"] == 1 and doc["summary"]["has_changes"] is True
+    assert doc["resource_changes"][0]["moved_from"] == "valohai.datum.old"
+    code, out = infra.plan("--format", "markdown")
+    assert "<code>valohai.datum.old</code> has moved to <code>valohai.datum.trainer</code>" in out, out
+
+
 def test_chains_resolve(infra):
     infra.manifest.write_text(DATUM.format(name="c", extra="moved:\n  - {from: valohai.datum.old, to: "
                                            "valohai.datum.b}\n  - {from: valohai.datum.b, to: valohai.datum.c}\n"))
