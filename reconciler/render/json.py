@@ -71,15 +71,16 @@ def drift_to_dict(d: Drift) -> dict:
 
 
 def plan_to_dict(plan: Plan) -> dict:
+    imported = sum(1 for a in plan.actions if a.imported)  # counted apart from the adds, as the text plan does
     return {
         "format_version": PLAN_FORMAT_VERSION,
         "destroy": plan.destroy, "refresh_only": plan.refresh_only,
-        "summary": {"add": plan.count(ActionType.CREATE), "change": plan.count(ActionType.UPDATE),
+        "summary": {"add": plan.count(ActionType.CREATE) - imported, "change": plan.count(ActionType.UPDATE),
                     "replace": plan.count(ActionType.REPLACE), "destroy": plan.count(ActionType.DELETE),
                     "forget": plan.count(ActionType.FORGET), "release": plan.count(ActionType.RELEASE),
                     "orphan": plan.count(ActionType.ORPHAN),
                     "unchanged": plan.count(ActionType.NOOP), "drifted": len(plan.drift),
-                    "imported": sum(1 for a in plan.actions if a.imported), "moved": len(plan.moves),
+                    "imported": imported, "moved": len(plan.moves),
                     "has_changes": plan.has_changes,
                     "hourly_cost_change": plan.cost_delta, "monthly_cost_change": _monthly(plan.cost_delta),
                     "unpriced": list(plan.unpriced)},
