@@ -105,7 +105,9 @@ class _Parser:
             return call(text, self._items(")"), self.base_dir, self.files_read)
         value = self.read(text)
         if isinstance(value, (Ref, Template)):
-            raise FunctionError(f"{text} is known only after apply; a function's arguments must be known at load")
+            when = "at plan time" if text.startswith("lookup.") else "after apply"
+            raise FunctionError(f"{text} is known only {when}; a function's arguments must be known when the "
+                                "manifests are read")
         return value
 
     def _items(self, close: str) -> list[Any]:
