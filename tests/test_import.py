@@ -100,17 +100,7 @@ def test_a_create_whose_natural_key_is_taken_is_a_plan_time_conflict_offering_im
 
 
 # -- imports: in manifests (a declarative import, reviewed like any change) ------------------
-IMPORTS = """\
-resources:
-  - kind: codeocean.data_asset
-    name: data
-    spec:
-      name: Console data
-      tags: [imported, reviewed]
-      source: {{aws: {{bucket: sandbox-bucket, prefix: data/}}}}
-imports:
-  - {{to: codeocean.data_asset.data, id: "{id}"}}
-"""
+IMPORTS = MANIFEST.replace("{", "{{").replace("}", "}}") + 'imports:\n  - {{to: codeocean.data_asset.data, id: "{id}"}}\n'
 
 
 def _writes(admin) -> list[str]:
