@@ -90,7 +90,8 @@ def test_chains_resolve(infra):
     ("  - {from: valohai.datum.old, to: valohai.datum.new}\n  - {from: valohai.datum.x, to: valohai.datum.new}\n",
      "two moves to valohai.datum.new"),
     ("  - {from: valohai.datum.old, to: valdi.vm.new}\n", "a move keeps the kind"),
-], ids=["undeclared-to", "two-to-one", "other-kind"])
+    ("  - {from: valohai.datum.new, to: valohai.datum.old}\n", "valohai.datum.new is still declared"),
+], ids=["undeclared-to", "two-to-one", "other-kind", "from-still-declared"])
 def test_bad_moves_are_one_line_with_file_and_line(infra, moved, message, admin):
     infra.manifest.write_text(DATUM.format(name="new", extra="moved:\n" + moved))
     before = sum(api_calls(admin).values())

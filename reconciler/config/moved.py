@@ -7,8 +7,8 @@
       - {from: valohai.datum.old, to: valohai.datum.new}         # two for_each blocks: every key
 
 Rules, checked at load (one line each, file:line:col): both ends are addresses of the
-same kind; the final `to` is declared in the manifests (an intermediate one of a chain
-a -> b -> c need not be); no two entries move to one address or from one address; no
+same kind; the `from` is no longer declared; the final `to` is (an intermediate one of a
+chain a -> b -> c need not be); no two entries move to one address or from one address; no
 cycle. Chains resolve here, so the engine sees each source with its final target.
 """
 from __future__ import annotations
@@ -56,6 +56,10 @@ def resolve(moves: list[Move], declared: Collection[str], problems: list[Problem
     by_source: dict[str, Move] = {}
     by_target: dict[str, Move] = {}
     for m in moves:
+        if m.source in declared:
+            problems.append(_problem(m.position, "moved.from", f"{m.source} is still declared in the manifests: "
+                                     "remove its block (it is now the move's `to`), or the move"))
+            continue
         if m.source in by_source:
             problems.append(_problem(m.position, "moved", f"{m.source} is moved twice (also at "
                                      f"{by_source[m.source].position}); keep one entry"))
