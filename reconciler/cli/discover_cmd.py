@@ -47,6 +47,7 @@ def discover_cmd(g: Globals, paths: tuple[str, ...], kind_names: tuple[str, ...]
                  out: str) -> None:
     """Write a manifest (and imports:) for the live objects no state manages."""
     from reconciler.engine.discover import discover, manifest_text
+    from reconciler.providers.contract import Discovers
 
     paths_l = list(paths) or ["."]
     if Path(out).exists():
@@ -57,7 +58,7 @@ def discover_cmd(g: Globals, paths: tuple[str, ...], kind_names: tuple[str, ...]
         ws = workspace(paths_l) if _has_manifests(paths_l) else _bare(paths_l)
         try:
             ws.ensure_kinds(["*"])  # a name no provider has loads every provider (only the chosen kinds connect)
-            able = sorted(k for k, kind in ws.kinds.items() if kind.discovers)
+            able = sorted(k for k, kind in ws.kinds.items() if isinstance(kind, Discovers))
             unknown = [k for k in kind_names if k not in able]
             if unknown:
                 raise DiscoverError(f"--kind {unknown[0]}: discover reads {', '.join(able)}")

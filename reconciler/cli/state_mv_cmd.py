@@ -6,16 +6,14 @@ from __future__ import annotations
 import click
 
 from reconciler.cli.root import Globals
-from reconciler.cli.state_cmds import state, state_guarded, state_store
+from reconciler.cli.state_cmds import on_state, state, state_store
 from reconciler.config.moved import ADDRESS
 
 
 @state.command(name="mv")
 @click.argument("source", metavar="FROM")
 @click.argument("target", metavar="TO")
-@click.argument("paths", nargs=-1, type=click.Path())
-@click.pass_obj
-@state_guarded
+@on_state
 def mv_cmd(g: Globals, source: str, target: str, paths: tuple[str, ...]) -> None:
     """Manage the object recorded as FROM under the address TO (no API call)."""
     from reconciler.engine import moves

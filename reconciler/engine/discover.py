@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping
 
 from reconciler.config.expressions import INSTANCE_KEY
-from reconciler.providers.contract import Kind, KindContext, Live
+from reconciler.providers.contract import Discovers, Kind, KindContext, Live
 from reconciler.state.base import StateDoc
 
 MIN_GROUP = 3  # fewer alike objects are written one by one
@@ -61,7 +61,7 @@ def discover(kinds: Mapping[str, Kind], context: Callable[[str], KindContext], s
     out = Discovered()
     for kind_name in sorted(kinds, key=lambda k: (ORDER.index(k) if k in ORDER else len(ORDER), k)):
         kind = kinds[kind_name]
-        if not kind.discovers:
+        if not isinstance(kind, Discovers):
             continue
         found = kind.discover(context(kind_name))
         fresh = [lv for lv in found if lv.id not in managed]
