@@ -28,6 +28,7 @@ from reconciler.config import expressions
 from reconciler.config import imports as importsmod
 from reconciler.config import lookups as lookupsmod
 from reconciler.config import moved as movedmod
+from reconciler.config import policies as policy_config
 from reconciler.config import variables as varmod
 from reconciler.config.hints import did_you_mean
 from reconciler.config.instances import instances as expand_instances
@@ -56,8 +57,8 @@ from reconciler.errors import ManifestError, Problem
 
 MAX_FILE_BYTES = 10 * 1024 * 1024
 SUFFIXES = (".yaml", ".yml")
-TOP_KEYS = ("providers", "variables", "resources", "backend", "outputs", "templates", "moved", "imports",
-            "lookups")
+TOP_KEYS = ("providers", "variables", "resources", "backend", "outputs", "templates", "policies", "moved",
+            "imports", "lookups")
 OUTPUT_LONG_KEYS = frozenset({"value", "description", "sensitive"})
 
 
@@ -179,6 +180,7 @@ class _Builder:
         self.backend: tuple[dict, Position, Mapping[str, Position]] | None = None
         self.raw_resources: list[tuple[str, int, dict, Position, Mapping[str, Position]]] = []
         self._folders: dict[str, str] = {}  # manifest file -> its folder
+        self.policies: list[policy_config.Policy] = []
         self.files_read: list[str] = []  # by file(path) in expressions: a saved plan pins them
         self.moves: list[Move] = []
         self.imports: list[Import] = []
@@ -235,6 +237,8 @@ class _Builder:
             for pname, block in value["providers"].items():
                 if isinstance(block, dict):
                     self.raw_providers.append((pname, block, _sub(doc.positions, f"providers.{pname}")))
+        if "policies" in value:  # guardrails: config/policies.py
+            self.policies.extend(policy_config.parse(value["policies"], "policies", locate, self.problems, broken))
         if isinstance(value.get("backend"), dict):
             self._backend(value["backend"], locate("backend"), _sub(doc.positions, "backend"))
         self.moves += movedmod.entries(value.get("moved"), locate, self.problems)
@@ -327,7 +331,7 @@ class _Builder:
                         variables=variables, backend=backend, files=[str(f) for f in files],
                         digest=digest, root=root, outputs=outputs,
                         sensitive_variables=self.sensitive_names | self.credential_names,
-                        moved=moves, imports=imports, lookups=lookups,
+                        policies=self.policies, moved=moves, imports=imports, lookups=lookups,
                         files_read=sorted(set(self.files_read)))
 
     def _lookups(self) -> dict[str, Lookup]:
@@ -515,6 +519,8 @@ class _Builder:
         depends = item.get("depends_on")
         if isinstance(depends, list):
             resource.depends_on = [d for d in depends if isinstance(d, str)]
+        resource.expires = item.get("expires") if isinstance(item.get("expires"), dict) else None
+        resource.schedule = item.get("schedule") if isinstance(item.get("schedule"), list) else None
         return resource
 
 # -- the envelope schema, fast --------------------------------------------------------------

@@ -37,7 +37,7 @@ The contract, which every kind keeps:
   retries a whole step, never writes the state. It answers the engine's questions.
 
 What only some kinds can do is a capability: a small Protocol below (`CreatesInBatches`,
-`UpdatesInBatches`, `Priced`, `ChecksOnline`, `Discovers`). A kind has it by writing its methods and
+`UpdatesInBatches`, `Priced`, `ChecksOnline`, `HasGpus`, `Discovers`). A kind has it by writing its methods and
 the engine asks `isinstance(kind, Priced)`: there is no flag to set, so none can lie.
 `check_offline` and `plan_notes` cost nothing to ask, so they are no-ops here instead.
 """
@@ -243,6 +243,16 @@ class ChecksOnline(Protocol):
 
 
 @runtime_checkable
+class HasGpus(Protocol):
+    """Objects with GPUs the catalog names: the `gpus` policy reads their type and count."""
+
+    def gpus(self, ctx: KindContext[Any], attrs: dict) -> tuple[tuple[str, ...], int] | None:
+        """The GPU names (code and type, as the catalogue says) and count of an object in
+        this shape; None: the catalogue does not know the shape."""
+        ...
+
+
+@runtime_checkable
 class Discovers(Protocol):
     """`reconciler discover`: every object of this kind the credentials see, read from the
     listing observe reads (no write, no per-object GET). Each Live's `attrs` is a spec
@@ -252,7 +262,8 @@ class Discovers(Protocol):
         ...
 
 
-CAPABILITIES: tuple[type, ...] = (CreatesInBatches, UpdatesInBatches, Priced, ChecksOnline, Discovers)
+CAPABILITIES: tuple[type, ...] = (CreatesInBatches, UpdatesInBatches, Priced, ChecksOnline, HasGpus,
+                                  Discovers)
 
 
 class Catalogue:
@@ -297,6 +308,5 @@ class Provider(Protocol):
 
 
 __all__ = ["Live", "Wanted", "Diff", "DeletionPolicy", "DEFAULT_DELETION_EFFECTS", "KindContext", "Kind",
-           "CreatesInBatches", "UpdatesInBatches", "Priced", "ChecksOnline", "Discovers", "CAPABILITIES", "only",
-           "Catalogue", "Provider",
-           "Problem", "Resource"]
+           "CreatesInBatches", "UpdatesInBatches", "Priced", "ChecksOnline", "HasGpus", "Discovers", "CAPABILITIES",
+           "only", "Catalogue", "Provider", "Problem", "Resource"]
