@@ -120,7 +120,8 @@ def plan(g: Globals, paths: tuple[str, ...], out: str | None, fmt: str, detailed
 
         key = signing.key()
         salt = pins.new_salt()
-        pinned_values, left_out = pins.inputs(result.steps, ws.kinds, ws.manifest.providers, salt, key)
+        pinned_values, left_out = pins.inputs(result.steps, ws.kinds, ws.manifest.providers, salt, key,
+                                              ws.manifest.files_read, ws.manifest.root)
         variables = _recorded_variables(ws.manifest, (lambda v: key.pin(salt, v)) if key.configured else None)
         left_out += sum(1 for v in variables.values() if isinstance(v, dict) and v.get("$unpinned"))
         # secrets_left_out: how many secret values a changed one of would go unnoticed
@@ -205,7 +206,8 @@ def _moved_inputs(saved_inputs: dict, result: PlanResult, ws: Workspace, key: Pl
     salt = saved_inputs.get("salt")
     if not isinstance(salt, str) or not isinstance(saved_inputs.get("pins"), dict):
         return ["the plan file pins no inputs (made by an older reconciler)"]
-    fresh, _ = pins.inputs(result.steps, ws.kinds, ws.manifest.providers, salt, key)
+    fresh, _ = pins.inputs(result.steps, ws.kinds, ws.manifest.providers, salt, key, ws.manifest.files_read,
+                           ws.manifest.root)
     return pins.differences(saved_inputs["pins"], fresh)
 
 
@@ -279,7 +281,8 @@ def _run_apply(g: Globals, paths: list[str], options: PlanOptions, auto_approve:
             from reconciler.render.text import counts
 
             past = {"to add": "added", "to change": "changed", "to destroy": "destroyed", "to forget": "forgotten",
-                    "to release": "released", "to orphan": "orphaned"}
+                    "to release": "released", "to orphan": "orphaned", "to import": "imported",
+                    "moved": "moved"}
             done = ", ".join(f"{n} {past[words]}" for words, n in counts(result.plan))
             click.echo(f"\n{'Apply' if verb == 'apply' else 'Destroy'} complete! Resources: {done}. "
                        f"({time.monotonic() - started:.1f}s)")

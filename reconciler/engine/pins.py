@@ -13,7 +13,9 @@ field by field.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Mapping
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from reconciler.config import localfiles, sensitivity, walk
 from reconciler.config.sensitivity import secret_key
@@ -38,16 +40,20 @@ def _secret(step: Step, kind: Kind | None, path: str) -> bool:
 
 
 def inputs(steps: Mapping[str, Step], kinds: Mapping[str, Kind], providers: Mapping[str, dict],
-           salt: str, key: Key) -> tuple[dict[str, str], int]:
+           salt: str, key: Key, files_read: Sequence[str] = (), root: str = ".") -> tuple[dict[str, str], int]:
     """(field -> pin, how many secret values were left out): every resolved spec value
-    (secret ones only under a configured key), every local file a spec reads, and every
-    provider setting except credentials (which may rotate between plan and apply without
-    changing what the plan does)."""
+    (secret ones only under a configured key), every local file a spec reads, every file
+    a file(path) expression read (it may feed for_each keys or an output, not only a
+    spec), and every provider setting except credentials (which may rotate between plan
+    and apply without changing what the plan does)."""
     def pin(value: Any) -> str:
         return key.pin(salt, value)
 
     out: dict[str, str] = {}
     left_out = 0
+    for path in files_read:
+        shown = os.path.relpath(path, root) if os.path.isabs(path) else path
+        out[f"file({shown}){FILE}"] = pin(localfiles.digest(Path(path)))
     for address, step in steps.items():
         resource = step.resource
         kind = kinds.get(resource.kind) if resource is not None else None
