@@ -256,7 +256,7 @@ class CodeOceanAdmin:
 
     async def users(self, request: Request):
         body = await self.body_of(request)
-        email = m.text(body.get("email"), "email", required=True, empty_ok=False)
+        email = m.needed(body.get("email"), "email")
         token = m.text(body.get("token"), "token", empty_ok=False)
         if m.user_by_email(self.store, email):
             raise m.bad(f"email: a user {email} exists")

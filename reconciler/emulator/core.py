@@ -12,7 +12,7 @@ import uuid
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, TypedDict
 
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
@@ -20,8 +20,26 @@ from starlette.responses import JSONResponse, Response
 from reconciler.emulator import quirks
 from reconciler.emulator.store import Store
 
-# The identities a fresh sandbox holds. Fixed values, so docs and tests can name them.
-SANDBOX = {
+class SandboxIds(TypedDict):
+    """The identities a fresh sandbox holds. Fixed values, so docs and tests can name them."""
+
+    valdi_email: str
+    valdi_password: str
+    valdi_user_id: int
+    valohai_token: str
+    valohai_username: str
+    valohai_user_id: int
+    valohai_project_id: str
+    valohai_project_name: str
+    valohai_store_id: str
+    valohai_store_name: str
+    valohai_bucket: str
+    codeocean_token: str
+    codeocean_user_id: str
+    codeocean_email: str
+
+
+SANDBOX: SandboxIds = {
     "valdi_email": "sandbox@valdi.example",
     "valdi_password": "valdi-sandbox-pw-7f3a9c",
     "valdi_user_id": 8,

@@ -314,11 +314,11 @@ class ValdiAPI:
             return Response(status_code=200, headers={"ETag": f'"{hashlib.md5(body).hexdigest()}"'})
         if not self.signed_download(blob, request.query_params):
             raise HTTPError(403, {"detail": "SignatureDoesNotMatch: the link is expired or not signed for this"})
-        body = self.store.get_blob(blob)
-        if body is None:
+        content = self.store.get_blob(blob)
+        if content is None:
             raise HTTPError(404, {"detail": "NoSuchKey: the object does not exist"})
         name = blob.rsplit("/", 1)[-1]
-        return Response(body, media_type="application/octet-stream",
+        return Response(content, media_type="application/octet-stream",
                         headers={"Content-Disposition": f'attachment; filename="{quote(name)}"'})
 
     # -- admin -----------------------------------------------------------------------------

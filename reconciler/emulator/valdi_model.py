@@ -50,7 +50,7 @@ def check_public_key(text: str) -> str:
     key = text.strip()
     match = PUBLIC_KEY.match(key)
     valid = match is not None
-    if valid:
+    if match is not None:
         try:
             base64.b64decode(match.group(2), validate=True)
         except (binascii.Error, ValueError):

@@ -15,6 +15,7 @@ import hashlib
 import hmac
 import secrets
 import time
+from typing import Callable
 from urllib.parse import parse_qsl, quote
 
 from starlette.requests import Request
@@ -192,8 +193,11 @@ class ValohaiAPI:
         project_id = body.get("project")
         if not isinstance(project_id, str) or project_id not in m.project_ids_of(self.store, user):
             raise m.bad("project", f"Invalid project {project_id!r}", "invalid_project")
+        project = self.store.get(m.PROJECT, project_id)
+        if project is None:
+            raise m.not_found()
         with self.store.lock:  # check-then-create must not interleave with another adopt
-            created, errors = m.adopt(self.store, found[0], self.store.get(m.PROJECT, project_id), urls,
+            created, errors = m.adopt(self.store, found[0], project, urls,
                                       per_store=self.emu.quirk("valohai-adopt-store-scoped"))
         if errors:
             if not bulk:
@@ -253,7 +257,10 @@ class ValohaiAPI:
         d = self.datum_for(user, request.path_params["id"])
         props = m.check_metadata(await read_json(request, _PARSE_ERROR), "body", **self.rules())
         with self.store.lock:
-            m.apply_metadata(self.store, self.store.get(m.DATUM, d["id"]), props, **self.writes())
+            doc = self.store.get(m.DATUM, d["id"])
+            if doc is None:  # purged from the store in between
+                raise m.not_found()
+            m.apply_metadata(self.store, doc, props, **self.writes())
         return json_response({"ok": True, "updated": [d["id"]]})
 
     def rules(self) -> dict:
@@ -262,7 +269,7 @@ class ValohaiAPI:
     def writes(self) -> dict:
         return {"tags_add": self.emu.quirk("valohai-tags-add")}
 
-    def apply_each(self, checked: dict, ids, project_ids: set[str]):
+    def apply_each(self, checked: Callable[[str], dict], ids: list, project_ids: set[str]):
         """All or nothing (a 400 naming the unknown ids), or per datum under the quirk."""
         with self.store.lock:
             if self.emu.quirk("valohai-metadata-per-datum"):
@@ -321,7 +328,10 @@ class ValohaiAPI:
         if alias is None or alias["datum"] is None:
             raise HTTPError(404, {"detail": "Not found.", "message": f"No datum alias {name!r}",
                                   "code": "alias_not_found"})
-        return json_response({"datum": self.shown(self.store.get(m.DATUM, alias["datum"]), self.base(request)),
+        datum = self.store.get(m.DATUM, alias["datum"])
+        if datum is None:
+            raise m.not_found()
+        return json_response({"datum": self.shown(datum, self.base(request)),
                               "alias": m.render_alias(self.store, alias, self.base(request))})
 
     async def alias_detail(self, request: Request):

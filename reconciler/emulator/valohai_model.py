@@ -64,7 +64,7 @@ def add_project(store: Store, name: str, owner: dict, *, project_id: str | None 
                "owner": {"id": owner["id"], "username": owner["username"]}, "ctime": now, "mtime": now,
                "yaml_path": "valohai.yaml", "environment_variables": {},
                "execution_summary": {"count": 0}}
-    store.put(PROJECT, project["id"], project)
+    store.put(PROJECT, str(project["id"]), project)
     return project
 
 
@@ -123,7 +123,7 @@ def new_datum(store: Store, *, project: dict, store_doc: dict, uri: str, body: b
              "project": {"id": project["id"], "name": project["name"]},
              "store": {"id": store_doc["id"], "name": store_doc["name"]} if store_doc else None,
              "purged": False, "deleted": False}
-    store.put(DATUM, datum["id"], datum)
+    store.put(DATUM, str(datum["id"]), datum)
     return datum
 
 
@@ -139,7 +139,8 @@ def adopt(store: Store, store_doc: dict, project: dict, urls: list[str],
     taken = {d["uri"] for d in store.iter_raw(DATUM)
              if not d.get("purged") and (d["project"]["id"] == project["id"] if not per_store
                                          else (d.get("store") or {}).get("id") == store_doc["id"])}
-    errors, bodies = [], {}
+    errors: list[dict[str, Any]] = []
+    bodies: dict[str, bytes] = {}
     for url in urls:
         parts = split_s3(url)
         if parts is None or parts[0] != bucket:
@@ -223,7 +224,7 @@ def apply_metadata(store: Store, datum: dict, props: dict, *, tags_add: bool = F
         else:
             datum["metadata"][key] = value
     datum["mtime"] = iso_z()
-    store.put(DATUM, datum["id"], datum)
+    store.put(DATUM, str(datum["id"]), datum)
     return datum
 
 
