@@ -158,15 +158,22 @@ class ValdiAPI:
 
     # -- VMs ---------------------------------------------------------------------------------------
     def vm_of(self, request: Request, user: dict) -> dict:
-        return m.settle(self.store, m.owned(self.store, m.VM, request.path_params["id"], user, "VM"), self.emu.config)
+        vm = m.settle(self.store, m.owned(self.store, m.VM, request.path_params["id"], user, "VM"), self.emu.config)
+        if vm is None:  # its termination ended just now
+            raise m.not_found("VM")
+        return vm
 
     async def vms(self, request: Request):
         user = self.authenticate(request)
         mine = [m.settle(self.store, vm, self.emu.config) for vm in self.store.all(m.VM) if vm["user_id"] == user["user_id"]]
-        return json_response({"virtual_machines": [self.shown_vm(vm) for vm in mine]})
+        return json_response({"virtual_machines": [self.shown_vm(vm) for vm in mine if vm is not None]})
 
     def shown_vm(self, vm: dict) -> dict:
         body = m.render_vm(vm)
+        if self.emu.quirk("valdi-vm-state-unrecognised") and body["status"] in ("provisioning", "starting"):
+            body["status"] = "pending"
+        if self.emu.quirk("valdi-vm-listing-seed-fields"):  # seed 002's fields, none of the details echoed
+            body = {k: v for k, v in body.items() if k in m.VM_FIELDS or k == "status"}
         if self.emu.quirk("valdi-vm-status-case"):
             body["status"] = str(body["status"]).capitalize()
         return body
@@ -197,7 +204,10 @@ class ValdiAPI:
 
     async def destroy(self, request: Request):
         found = m.owned(self.store, m.VM, request.path_params["id"], self.authenticate(request), "VM")
-        self.store.delete(m.VM, found["server"])  # its claim on capacity goes with it
+        if self.emu.quirk("valdi-vm-state-unrecognised"):  # listed as `terminating` for a while first
+            m.terminate_vm(self.store, found)
+        else:
+            self.store.delete(m.VM, found["server"])  # its claim on capacity goes with it
         return json_response({"message": "success"})
 
     # -- volumes -------------------------------------------------------------------------------------
@@ -223,8 +233,14 @@ class ValdiAPI:
             return json_response({"message": "Successfully deleted"})
         listed = None
         if request.query_params.get("include_contents", "") in ("True", "true", "1"):
-            listed = m.contents(self.store, doc, request.query_params.get("subdirs"))
+            subdirs = request.query_params.get("subdirs")
+            listed = m.contents(self.store, doc, subdirs)
+            if self.emu.quirk("valdi-contents-toplevel"):  # one level: the rest through `subdirs`
+                listed = m.one_level(listed, subdirs)
             listed = [self.contents_entry(e) for e in listed]
+            if self.emu.quirk("valdi-contents-object"):
+                return json_response(m.render_volume(doc, contents={
+                    e["path"]: {k: v for k, v in e.items() if k != "path"} for e in listed}))
         return json_response(m.render_volume(doc, contents=listed))
 
     def contents_entry(self, entry: dict):

@@ -103,6 +103,8 @@ class ValohaiAPI:
             body.pop("tags", None)
         elif self.emu.quirk("valohai-metadata-list"):
             body["metadata"] = [{"key": k, "value": v} for k, v in body["metadata"].items()]
+        if self.emu.quirk("valohai-tags-objects") and isinstance(body.get("tags"), list):
+            body["tags"] = [{"name": t} for t in body["tags"]]
         return body
 
     def datum_for(self, user: dict, datum_id: str) -> dict:
@@ -199,6 +201,9 @@ class ValohaiAPI:
         with self.store.lock:  # check-then-create must not interleave with another adopt
             created, errors = m.adopt(self.store, found[0], project, urls,
                                       per_store=self.emu.quirk("valohai-adopt-store-scoped"))
+        if errors and self.emu.quirk("valohai-adopt-409") and all(e["code"] is None for e in errors):
+            raise HTTPError(409, {field: [{**e, "message": f"Datum for {e['url']} exists", "code": "conflict"}
+                                          for e in errors]})
         if errors:
             if not bulk:
                 errors = [{"message": e["message"], "code": e["code"]} for e in errors]
@@ -267,7 +272,8 @@ class ValohaiAPI:
         return {"alias_null_ok": not self.emu.quirk("valohai-alias-null-refused")}
 
     def writes(self) -> dict:
-        return {"tags_add": self.emu.quirk("valohai-tags-add")}
+        return {"tags_add": self.emu.quirk("valohai-tags-add"),
+                "alias_null_ignored": self.emu.quirk("valohai-alias-null-ignored")}
 
     def apply_each(self, checked: Callable[[str], dict], ids: list, project_ids: set[str]):
         """All or nothing (a 400 naming the unknown ids), or per datum under the quirk."""

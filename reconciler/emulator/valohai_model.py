@@ -208,7 +208,8 @@ def check_metadata(props: Any, where: str, *, alias_null_ok: bool = True) -> dic
     return props
 
 
-def apply_metadata(store: Store, datum: dict, props: dict, *, tags_add: bool = False) -> dict:
+def apply_metadata(store: Store, datum: dict, props: dict, *, tags_add: bool = False,
+                   alias_null_ignored: bool = False) -> dict:
     """Merge properties into one datum (null removes a key); tags and alias are special:
     `valohai.tags` replaces the tags (or, `tags_add`, adds to them)."""
     for key, value in props.items():
@@ -216,7 +217,8 @@ def apply_metadata(store: Store, datum: dict, props: dict, *, tags_add: bool = F
             datum["tags"] = list(dict.fromkeys((datum["tags"] if tags_add else []) + list(value or [])))
         elif key == RESERVED_ALIAS:
             if value is None:
-                detach_aliases(store, datum)
+                if not alias_null_ignored:
+                    detach_aliases(store, datum)
             else:
                 point_alias(store, datum["project"]["id"], value, datum["id"])
         elif value is None:
