@@ -128,6 +128,25 @@ def test_a_vm_that_ends_in_error_fails_the_apply_at_once_and_is_replaced_next(qu
         quirky.post("/_emulator/config", json={"vm_final_state": "running"})
 
 
+def test_a_vm_in_a_state_nobody_documented_is_waited_on_reported_never_replaced_and_destroyed(quirky, tmp_path):
+    """`pending` until long after the timeout: apply waits, then reports it (not "failed");
+    the next plan replaces nothing; destroy deletes it and waits until it is gone."""
+    quirky.post("/_emulator/config", json={"quirks": ["valdi-vm-state-unrecognised"],
+                                           "vm_provision_delay": 600}).raise_for_status()
+    try:
+        inf = infra(tmp_path, VM.replace('password: "${env.VALDI_PASSWORD}"}',
+                                         'password: "${env.VALDI_PASSWORD}", vm_timeout: 1}'))
+        code, out = inf.apply()
+        assert code == 1 and "unrecognised 'pending'" in out, out
+        code, out = inf.plan()
+        assert "-/+" not in out and "forces replacement" not in out and "No changes" in out, out
+        code, out = inf.destroy()
+        assert code == 0, out
+        assert not quirky.get("/_emulator/docs/valdi_vm").json()["items"], out
+    finally:
+        quirky.post("/_emulator/config", json={"vm_provision_delay": FAST["vm_provision_delay"]})
+
+
 def test_tags_a_server_only_adds_to_fail_in_one_line_instead_of_a_change_forever(quirky, tmp_path):
     quirky.post("/_emulator/config", json={"quirks": ["valohai-tags-add"]}).raise_for_status()
     inf = infra(tmp_path, DATUM)

@@ -97,6 +97,8 @@ class CodeOceanAPI:
         body = m.render(self.store, doc)
         if self.emu.quirk("codeocean-no-archived"):
             body.pop("archived", None)
+        if self.emu.quirk("codeocean-no-external") and isinstance(body.get("source_bucket"), dict):
+            body["source_bucket"] = {k: v for k, v in body["source_bucket"].items() if k != "external"}
         return body
 
     def rendered(self, doc: dict) -> Response:

@@ -63,6 +63,7 @@ class EmulatorConfig:
     valdi_refresh_ttl: float = 30 * 24 * 3600.0
     vm_provision_delay: float = 1.0  # seconds from provision to "running"
     vm_start_delay: float = 0.0
+    vm_destroy_delay: float = 0.2  # seconds a destroyed VM stays listed (quirk valdi-vm-state-unrecognised)
     asset_ready_delay: float = 0.5  # seconds from create to "ready" / "failed"
     latency_ms: float = 0.0  # added to every API request
     fault_rate: float = 0.0  # share of API requests answered with a fault

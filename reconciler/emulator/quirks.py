@@ -47,6 +47,7 @@ QUIRKS: dict[str, str] = {
                                    "storage_cost, gpu_cost, running_cost, stopped_cost)",
     # Code Ocean
     "codeocean-no-archived": "data assets carry no `archived` field",
+    "codeocean-no-external": "a data asset's `source_bucket` carries no `external` flag",
     "codeocean-metadata-merge": "PUT merges `custom_metadata` into the asset's (null removes a key) "
                                 "instead of replacing it",
 }

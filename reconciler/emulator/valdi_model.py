@@ -176,7 +176,7 @@ def settle(store: Store, vm: dict, config: EmulatorConfig) -> dict | None:
     """The VM with its status as of now, written back when it changed; None once a
     terminating VM is gone."""
     now = time.time()
-    if vm["state"] == "terminating" and now >= vm["since"] + config.vm_provision_delay:
+    if vm["state"] == "terminating" and now >= vm["since"] + config.vm_destroy_delay:
         store.delete(VM, vm["server"])
         return None
     current = status(vm, config, now)

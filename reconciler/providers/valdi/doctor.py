@@ -3,7 +3,7 @@ the fields the kinds read in each. Read-only: login and refresh are the only POS
 from __future__ import annotations
 
 from reconciler.providers.doctor import Checks, Finding
-from reconciler.providers.valdi.client import ValdiClient, normal_entry
+from reconciler.providers.valdi.client import ValdiClient, contents_items, normal_entry
 from reconciler.providers.valdi.vm import VM_STATES, vm_status
 
 COSTS = {"flavor_id": ("running_cost", "stopped_cost"), "shape_code": ("running_cost", "stopped_cost"),
@@ -100,12 +100,21 @@ def _devices(c: Checks, api: ValdiClient) -> None:
 def _contents(c: Checks, api: ValdiClient, volume_id: str) -> None:
     check = "GET /volume/{id}?include_contents=True"
     body = c.call(check, lambda: api._call("GET", f"/volume/{volume_id}", params={"include_contents": "True"}))
-    items = (body or {}).get("contents") if isinstance(body, dict) else None
+    raw = (body or {}).get("contents") if isinstance(body, dict) else None
     if body is None:
         return
-    if items is not None and not isinstance(items, list):
-        c.problem(check, f"`contents` is {type(items).__name__}, not a list")
+    if isinstance(raw, dict):
+        c.note(check, "`contents` is an object, not a list: its entries are read by path", "valdi-contents-object")
+    items = c.call(check, lambda: contents_items(raw))
+    if items is None:
         return
+    paths = [i if isinstance(i, str) else str(next((i.get(k) for k in ("path", "Key", "key", "name")
+                                                    if isinstance(i, dict) and isinstance(i.get(k), str)), ""))
+             for i in items]
+    if any(p.endswith("/") or (isinstance(i, dict) and i.get("type") == "folder") for p, i in zip(paths, items)) \
+            and not any("/" in p.rstrip("/") for p in paths):
+        c.note(check, "contents list the top level only: folders are read one by one with `subdirs`",
+               "valdi-contents-toplevel")
     files = [i for i in items or [] if not (isinstance(i, str) and i.endswith("/"))]
     if any(isinstance(i, str) for i in files):
         c.note(check, "contents are plain paths: files are compared by presence only", "valdi-contents-plain")

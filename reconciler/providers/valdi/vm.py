@@ -20,7 +20,7 @@ from functools import partial
 from typing import Any
 
 from reconciler.config.model import Resource
-from reconciler.errors import ApiError, Problem
+from reconciler.errors import ApiError, CreatedIncomplete, Problem
 from reconciler.plan.diffing import left_diff
 from reconciler.plan.model import FieldChange
 from reconciler.providers.contract import (
@@ -144,10 +144,16 @@ class VmKind(Kind):
                                "no new VM of that name; the next apply looks for it again", api="valdi",
                                endpoint="POST /v1/vm/provision")
             server = made["server"]
-        vm = self._wait_running(ctx, server, spec["name"])
-        if spec.get("power") == "stopped":
-            api.vm_action("stop", server)
-            vm = api.vm(server) or vm
+        try:
+            vm = self._wait_running(ctx, server, spec["name"])
+            if spec.get("power") == "stopped":
+                api.vm_action("stop", server)
+                vm = api.vm(server) or vm
+        except ApiError as e:  # it exists (and bills): into the state, so plan and destroy see it
+            made = api.vm(server)
+            if made is None:
+                raise
+            raise CreatedIncomplete(make_live(made, spec), e) from None
         return make_live(vm, spec)
 
     def _wait_running(self, ctx: KindContext, server: str, name: str) -> dict:
