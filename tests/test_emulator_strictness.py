@@ -151,12 +151,16 @@ def test_codeocean_quirks(emulator, admin):
                                                              "keep_on_external_storage": False, "public": False}}})
     asset_id = asset.json()["id"]
     assert "archived" in co.get(f"/data_assets/{asset_id}").json()
-    co.put(f"/data_assets/{asset_id}", json={"custom_metadata": {"modality": "CT"}}).raise_for_status()
+    put = {"name": "q", "description": "", "tags": [], "mount": "q"}  # seed 003: all four required
+    co.put(f"/data_assets/{asset_id}", json={**put, "custom_metadata": {"modality": "CT"}}).raise_for_status()
     assert co.get(f"/data_assets/{asset_id}").json()["custom_metadata"] == {"modality": "CT"}  # replaced
     quirks(admin, "codeocean-no-archived", "codeocean-metadata-merge")
     assert "archived" not in co.get(f"/data_assets/{asset_id}").json()
-    co.put(f"/data_assets/{asset_id}", json={"custom_metadata": {"lab": "y"}}).raise_for_status()
+    co.put(f"/data_assets/{asset_id}", json={**put, "custom_metadata": {"lab": "y"}}).raise_for_status()
     assert co.get(f"/data_assets/{asset_id}").json()["custom_metadata"] == {"modality": "CT", "lab": "y"}
-    co.put(f"/data_assets/{asset_id}", json={"custom_metadata": {"modality": None}}).raise_for_status()
+    co.put(f"/data_assets/{asset_id}", json={**put, "custom_metadata": {"modality": None}}).raise_for_status()
     assert co.get(f"/data_assets/{asset_id}").json()["custom_metadata"] == {"lab": "y"}
+    quirks(admin, "codeocean-no-external")
+    assert "external" not in co.get(f"/data_assets/{asset_id}").json()["source_bucket"]
+    quirks(admin)
     co.close()

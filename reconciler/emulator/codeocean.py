@@ -32,6 +32,7 @@ from reconciler.emulator.core import (
     empty_response,
     json_response,
     read_json,
+    require_json_type,
 )
 
 API = "/api/v1"
@@ -124,6 +125,7 @@ class CodeOceanAPI:
     # -- data assets -------------------------------------------------------------------------------
     async def create(self, request: Request):
         user = self.authenticate(request)
+        require_json_type(request, lambda media: {"message": f"Unsupported media type \"{media}\" in request."})
         body = await self.json_body(request)
         with self.store.lock:  # the ids of a combined asset must not vanish while it is made
             doc = m.create_asset(self.store, user, body, now=time.time())

@@ -302,7 +302,11 @@ def create_asset(store: Store, user: dict, body: Any, *, now: float) -> dict:
             _from_bucket(store, user, doc, kind, obj(source[kind], f"source.{kind}") or {})
         else:
             _from_computation(store, user, doc, kind, obj(source[kind], f"source.{kind}") or {}, target)
-    _results_info(doc, obj(body.get("results_info"), "results_info"))
+    info = obj(body.get("results_info"), "results_info")
+    if info is not None and isinstance(source, dict) and any(source.get(k) for k in ("computation",
+                                                                                    "cloud_workstation")):
+        raise bad("results_info: only for results produced outside Code Ocean (not with a computation source)")
+    _results_info(doc, info)
     store.put(ASSET, doc["id"], doc)
     return doc
 
@@ -473,6 +477,9 @@ def update_metadata(store: Store, schema: dict, doc: dict, body: Any, *, merge: 
     body = obj(body, "body")
     if body is None:
         raise bad("body: expected a JSON object")
+    for key in ("name", "description", "tags", "mount"):  # seed 003 Update Metadata: all four required
+        if body.get(key) is None:
+            raise bad(f"{key}: is required (name, description, tags and mount are all required)")
     changes: dict[str, Any] = {
         "name": text(body.get("name"), "name", empty_ok=False),
         "description": text(body.get("description"), "description"),
@@ -508,9 +515,12 @@ def set_permissions(store: Store, doc: dict, body: Any) -> dict:
     if body is None:
         raise bad("body: expected a JSON object")
     perms = doc["permissions"]
-    missing = [k for k in ("users", "groups", "everyone") if body.get(k) is None]
+    missing = [k for k in ("users", "groups", "everyone") if k not in body]
     if missing:  # seed 003: users*, groups*, everyone*; share_assets optional
         raise bad(f"{missing[0]}: is required (users, groups and everyone are all required)")
+    # the SDK sends null for what it leaves unset: null reads as empty
+    body = {**body, **{k: v for k, v in (("users", []), ("groups", []), ("everyone", "none"))
+                       if body.get(k) is None}}
     users = body.get("users")
     if users is not None:
         if not isinstance(users, list):
@@ -550,6 +560,8 @@ def transfer(store: Store, doc: dict, body: Any, *, now: float) -> dict:
     if aws is None:
         raise bad("target.aws: is required")
     bucket = needed(aws.get("bucket"), "target.aws.bucket")
+    if "prefix" not in aws:  # seed 003 marks it required; the SDK sends null when unset
+        raise bad("target.aws.prefix: is required")
     prefix = text(aws.get("prefix"), "target.aws.prefix")
     flag(body.get("force"), "force")
     if doc["type"] == "combined":

@@ -196,6 +196,14 @@ def empty_response(status: int = 204) -> Response:
     return Response(status_code=status)
 
 
+def require_json_type(request: Request, error: Any) -> None:
+    """415 for a body sent under a media type that is not JSON (text/plain, form data), as
+    Django REST Framework's JSONParser answers; no Content-Type at all is read as JSON."""
+    media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media and media != "application/json" and not media.endswith("+json"):
+        raise HTTPError(415, error(media) if callable(error) else error)
+
+
 async def read_json(request: Request, error: Any = None, *, allow_empty: bool = False) -> Any:
     """The request body as JSON, or a 400 in the API's own error shape."""
     try:

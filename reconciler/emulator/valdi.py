@@ -219,8 +219,8 @@ class ValdiAPI:
         if request.method == "POST":
             body = await body_object(request)
             bucket = body.get("bucket_name")
-            if not isinstance(bucket, str) or not bucket.strip() or "/" in bucket:
-                raise HTTPError(400, {"detail": "bucket_name: a non-empty name without '/' is required"})
+            if not isinstance(bucket, str) or not bucket:  # seed 002: any characters
+                raise HTTPError(400, {"detail": "bucket_name: a non-empty name is required"})
             return json_response(m.render_volume(m.add_volume(self.store, user, bucket), with_keys=True))
         return json_response({"volumes": [m.render_volume(v) for v in self.store.all(m.VOLUME)
                                           if v["user_id"] == user["user_id"]]})
@@ -317,9 +317,8 @@ class ValdiAPI:
                                                 "(it is signed as empty)"})
             if not self.signed_upload(blob, request.query_params):
                 raise HTTPError(403, {"detail": "SignatureDoesNotMatch: the link is expired or not signed for this"})
-            parts = request.path_params["key"].split("/", 2)
-            volume_doc = m.volume_by_bucket(self.store, int(parts[0]), parts[1]) \
-                if len(parts) == 3 and parts[0].isdigit() and parts[2] else None
+            owner, _, rest = request.path_params["key"].partition("/")
+            volume_doc = m.volume_holding(self.store, int(owner), rest) if owner.isdigit() else None
             if volume_doc is None:
                 raise HTTPError(404, {"detail": "NoSuchBucket: the volume no longer exists"})
             try:

@@ -196,13 +196,11 @@ def _costs(*, running: str | None = None, stopped: str | None = None, cpu=None, 
 
 
 def _ports(details: dict, field: str) -> list[int]:
-    """Brace-set port strings, "{21297, 21298}" (a JSON list is tolerated)."""
+    """Brace-set port strings, "{21297, 21298}", as seed 002 gives them (not a JSON list)."""
     value = details.get(field)
     if value is None:
         return []
-    if isinstance(value, list):
-        items = value
-    elif isinstance(value, str) and value.strip().startswith("{") and value.strip().endswith("}"):
+    if isinstance(value, str) and value.strip().startswith("{") and value.strip().endswith("}"):
         inner = value.strip()[1:-1].strip()
         items = [p.strip() for p in inner.split(",")] if inner else []
     else:

@@ -252,9 +252,12 @@ def render_volume(doc: dict, *, with_keys: bool = False, contents: list | dict |
     return body
 
 
-def volume_by_bucket(store: Store, user_id: int, bucket_name: str) -> dict | None:
-    return next((v for v in store.iter_raw(VOLUME)
-                 if v["user_id"] == user_id and v["bucket_name"] == bucket_name), None)
+def volume_holding(store: Store, user_id: int, key: str) -> dict | None:
+    """The volume an object key "<bucket_name>/<path>" belongs to (a bucket name may hold
+    '/': the longest one that is a prefix of the key)."""
+    found = [v for v in store.iter_raw(VOLUME)
+             if v["user_id"] == user_id and key.startswith(v["bucket_name"] + "/") and key[len(v["bucket_name"]) + 1:]]
+    return max(found, key=lambda v: len(v["bucket_name"]), default=None)
 
 
 def prefix_of(volume: dict) -> str:

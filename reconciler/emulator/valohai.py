@@ -29,6 +29,7 @@ from reconciler.emulator.core import (
     HTTPError,
     json_response,
     read_json,
+    require_json_type,
 )
 
 API = "/api/v0"
@@ -44,6 +45,10 @@ SEED_OBJECTS = {
     "shards/p2.csv": b"x,y\n3,6\n",
 }
 _PARSE_ERROR = {"message": "JSON parse error: the body is not valid JSON", "code": "parse_error"}
+
+
+def _media_error(media: str) -> dict:
+    return {"detail": f'Unsupported media type "{media}" in request.', "code": "unsupported_media_type"}
 
 
 def seed(emu: Emulator) -> None:
@@ -260,6 +265,7 @@ class ValohaiAPI:
     async def metadata_one(self, request: Request):
         user = self.authenticate(request)
         d = self.datum_for(user, request.path_params["id"])
+        require_json_type(request, _media_error)
         props = m.check_metadata(await read_json(request, _PARSE_ERROR), "body", **self.rules())
         with self.store.lock:
             doc = self.store.get(m.DATUM, d["id"])
@@ -292,6 +298,7 @@ class ValohaiAPI:
 
     async def metadata_apply(self, request: Request):
         user = self.authenticate(request)
+        require_json_type(request, _media_error)
         body = await read_json(request, _PARSE_ERROR)
         per = body.get("datum_metadata") if isinstance(body, dict) else None
         if not isinstance(per, dict):
@@ -301,6 +308,7 @@ class ValohaiAPI:
 
     async def metadata_apply_all(self, request: Request):
         user = self.authenticate(request)
+        require_json_type(request, _media_error)
         body = await read_json(request, _PARSE_ERROR)
         if not isinstance(body, dict):
             raise HTTPError(400, {"message": "expected a JSON object", "code": "invalid"})
