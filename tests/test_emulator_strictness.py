@@ -96,10 +96,11 @@ def test_valohai_write_quirks(emulator, admin):
 
 
 def test_valohai_adopt_and_store_quirks(emulator, admin):
-    quirks(admin, "valohai-adopt-single-only")
-    refused = adopt_train(emulator.url, urls=["s3://sandbox-bucket/data/test.csv"])
+    refused = adopt_train(emulator.url, urls=["s3://sandbox-bucket/data/test.csv"])  # seed 000: one `url`
     assert refused.status_code == 400 and "url" in refused.json()
     assert adopt_train(emulator.url).status_code == 200
+    quirks(admin, "valohai-adopt-bulk")
+    assert adopt_train(emulator.url, urls=["s3://sandbox-bucket/data/test.csv"]).status_code == 200
     quirks(admin, "valohai-stores-bare-list")
     stores = httpx.get(f"{emulator.url}/api/v0/stores/", headers=VH).json()
     assert isinstance(stores, list) and stores[0]["id"] == STORE

@@ -21,7 +21,8 @@ QUIRKS: dict[str, str] = {
     "valohai-metadata-per-datum": "metadata/apply and apply-all update the datums they can and list "
                                   "the others as errors, instead of all or nothing",
     # Valohai: adoption
-    "valohai-adopt-single-only": "adopt knows only `url`: a body with `urls` is refused (url: required)",
+    "valohai-adopt-bulk": "adopt also takes a `urls` list (seed 000 shows one `url`; the web UI adopts many "
+                          "at once)",
     "valohai-adopt-409": "adopting a URL that is already a datum is answered 409 (not 400), "
                          "with the wording `Datum for <url> exists`",
     "valohai-adopt-store-scoped": "'already exists' is judged per store, so the datum may live in "

@@ -189,7 +189,9 @@ class ValohaiAPI:
         body = await read_json(request, _PARSE_ERROR)
         if not isinstance(body, dict):
             raise HTTPError(400, {"message": "expected a JSON object", "code": "invalid"})
-        if "urls" in body and self.emu.quirk("valohai-adopt-single-only"):  # DRF ignores the unknown field
+        if "urls" in body and not self.emu.quirk("valohai-adopt-bulk"):  # seed 000: one `url`; DRF
+            body = {k: v for k, v in body.items() if k != "urls"}  # ignores the unknown field
+        if "url" not in body and "urls" not in body:
             raise HTTPError(400, {"url": ["This field is required."]})
         bulk = "urls" in body
         urls = body.get("urls") if bulk else [body.get("url")]

@@ -51,6 +51,7 @@ class ValohaiClient:
             "User-Agent": "reconciler"})
         self._cache = RunCache()
         self.alias_kept: set[str] = set()  # datums whose `valohai.alias: null` the server refused
+        self._bulk_adopt = True  # until the server refuses the `urls` form (seed 000 documents `url` only)
 
     def close(self) -> None:
         self.http.close()
@@ -161,15 +162,19 @@ class ValohaiClient:
 
     # -- writes ---------------------------------------------------------------------------
     def adopt(self, store: dict, urls: list[str]) -> AdoptOutcome:
-        """Adopt URLs into the project: the bulk form (`urls`) in chunks, or concurrent
-        single adopts if the server does not know the bulk form. Safe to retry: a URL
+        """Adopt URLs into the project: one URL in the documented `url` form; many in the
+        bulk form (`urls`) in chunks, or concurrent single adopts once the server refuses
+        the bulk form (remembered for the run). Safe to retry: a URL
         adopted by an earlier attempt comes back as `existing`."""
         self._need_token()
         out = AdoptOutcome()
         try:
+            if len(urls) == 1 or not self._bulk_adopt:
+                raise _NoBulkForm()  # the documented form
             for i in range(0, len(urls), ADOPT_CHUNK):
                 self._adopt_bulk(store, urls[i:i + ADOPT_CHUNK], out)
         except _NoBulkForm:
+            self._bulk_adopt = self._bulk_adopt and len(urls) == 1
             self._adopt_singly(store, [u for u in urls if u not in out.created
                                        and u not in out.existing and u not in out.failed], out)
         finally:
