@@ -168,6 +168,32 @@ def test_an_alias_null_the_server_refuses_fails_the_update_and_lets_destroy_thro
     assert code == 0 and "alias" in out, out  # released; the alias it could not detach is said
 
 
+def test_an_alias_null_answered_200_but_ignored_is_reported_not_released(quirky, tmp_path):
+    quirky.post("/_emulator/config", json={"quirks": ["valohai-alias-null-ignored"]}).raise_for_status()
+    inf = infra(tmp_path, DATUM)
+    assert inf.apply()[0] == 0
+    inf.edit(", alias: al}", "}")
+    code, out = inf.apply()
+    assert code == 1 and "still points at datum" in out, out
+    code, out = inf.destroy()
+    assert code == 0 and "not fully released" in out and "still points" in out, out
+
+
+def test_a_url_adopted_before_and_answered_409_is_taken_over(quirky, tmp_path):
+    """A lost answer: the URL is a datum already, and this server says so with a 409."""
+    quirky.post("/_emulator/config", json={"quirks": ["valohai-adopt-409"]}).raise_for_status()
+    made = httpx.post(f"{quirky.base_url}/api/v0/stores/{SANDBOX['valohai_store_id']}/adopt/",
+                      headers={"Authorization": f"Token {SANDBOX['valohai_token']}"},
+                      json={"url": "s3://sandbox-bucket/data/test.csv", "project": SANDBOX["valohai_project_id"]})
+    made.raise_for_status()
+    inf = infra(tmp_path, DATUM)
+    code, out = inf.apply()
+    assert code == 0, out
+    assert inf.state()["resources"]["valohai.datum.d"]["id"] == next(iter(made.json()["created"].values()))
+    code, out = inf.plan("--detailed-exitcode")
+    assert code == 0 and "No changes" in out, out
+
+
 def test_a_file_adopted_in_another_project_of_the_store_is_one_clear_error(quirky, tmp_path):
     quirky.post("/_emulator/config", json={"quirks": ["valohai-adopt-store-scoped"]}).raise_for_status()
     other = quirky.post("/_emulator/valohai/projects", json={"name": "other"}).json()["id"]
