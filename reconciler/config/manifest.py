@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from reconciler.config import expressions
+from reconciler.config import policies as policy_config
 from reconciler.config import variables as varmod
 from reconciler.config.hints import did_you_mean
 from reconciler.config.instances import instances as expand_instances
@@ -50,7 +51,7 @@ from reconciler.errors import ManifestError, Problem
 
 MAX_FILE_BYTES = 10 * 1024 * 1024
 SUFFIXES = (".yaml", ".yml")
-TOP_KEYS = ("providers", "variables", "resources", "backend", "outputs", "templates")
+TOP_KEYS = ("providers", "variables", "resources", "backend", "outputs", "templates", "policies")
 OUTPUT_LONG_KEYS = frozenset({"value", "description", "sensitive"})
 
 
@@ -172,6 +173,7 @@ class _Builder:
         self.backend: tuple[dict, Position, Mapping[str, Position]] | None = None
         self.raw_resources: list[tuple[str, int, dict, Position, Mapping[str, Position]]] = []
         self._folders: dict[str, str] = {}  # manifest file -> its folder
+        self.policies: list[policy_config.Policy] = []
 
     def problem(self, pos: Position, path: str, message: str, sink: list | None = None) -> None:
         (self.problems if sink is None else sink).append(Problem(pos.file, pos.line, pos.column, path, str(message)))
@@ -220,6 +222,8 @@ class _Builder:
             for pname, block in value["providers"].items():
                 if isinstance(block, dict):
                     self.raw_providers.append((pname, block, _sub(doc.positions, f"providers.{pname}")))
+        if "policies" in value:  # guardrails: config/policies.py
+            self.policies.extend(policy_config.parse(value["policies"], "policies", locate, self.problems, broken))
         if isinstance(value.get("backend"), dict):
             self._backend(value["backend"], locate("backend"), _sub(doc.positions, "backend"))
         resources = value.get("resources")
@@ -302,7 +306,8 @@ class _Builder:
         return Manifest(resources=resources, providers=providers, provider_problems=provider_problems,
                         variables=variables, backend=backend, files=[str(f) for f in files],
                         digest=digest, root=root, outputs=outputs,
-                        sensitive_variables=self.sensitive_names | self.credential_names)
+                        sensitive_variables=self.sensitive_names | self.credential_names,
+                        policies=self.policies)
 
     def _credential(self, name: str) -> Any:
         """A variable read by a providers or backend block: it may be a password, so a saved
@@ -467,6 +472,8 @@ class _Builder:
         depends = item.get("depends_on")
         if isinstance(depends, list):
             resource.depends_on = [d for d in depends if isinstance(d, str)]
+        resource.expires = item.get("expires") if isinstance(item.get("expires"), dict) else None
+        resource.schedule = item.get("schedule") if isinstance(item.get("schedule"), list) else None
         return resource
 
 # -- the envelope schema, fast --------------------------------------------------------------

@@ -80,6 +80,8 @@ class Resource:
     base_dir: str = "."  # folder of the manifest file: relative file paths start here
     # spec paths ("properties.token") whose value came from a sensitive variable
     sensitive_paths: set[str] = field(default_factory=set)
+    expires: dict[str, Any] | None = None  # {after: 8h | at: RFC 3339, action: destroy|stop}
+    schedule: list[dict[str, Any]] | None = None  # power windows: [{power, cron, duration, timezone}]
 
     @property
     def address(self) -> str:
@@ -119,3 +121,4 @@ class Manifest:
     root: str  # the folder the state lives beside
     outputs: dict[str, Output] = field(default_factory=dict)
     sensitive_variables: frozenset = frozenset()  # declared so, or read by a providers/backend block
+    policies: list[Any] = field(default_factory=list)  # config.policies.Policy: the manifests', then files'

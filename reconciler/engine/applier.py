@@ -393,7 +393,9 @@ class Applier:
             deletion_policy=policy, adopted=bool(adopted),
             depends_on=sorted(self.result.graph.get(a.address, ())), sensitive_paths=derived,
             file=(declaring_file(resource.position.file, self.result.root) if resource and self.result.root
-                  else prior.file if prior else None))
+                  else prior.file if prior else None),
+            # an expires: deadline is the object's: kept until a replace makes a new one
+            expires_at=prior.expires_at if prior and a.type is not ActionType.REPLACE else None)
         self.state.pending.pop(a.address, None)
 
     def _derived(self, step: Step) -> list[str]:

@@ -62,6 +62,7 @@ class PlanResult:
     errors: list[str] = field(default_factory=list)
     root: str = ""  # the manifest folder: the state records declaring files relative to it
     live: dict[str, Live | None] = field(default_factory=dict)  # what the plan read
+    timeline: Any = None  # engine.timeline.Timeline: expiry and schedules at the plan's moment
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,9 @@ from typing import Any, Callable, Iterable, Mapping
 
 from reconciler.config.model import Manifest, Resource
 from reconciler.engine import graph, recorded
+from reconciler.engine import policies as policy_engine
+from reconciler.engine import timeline as timeline_mod
+from reconciler.engine.clock import Clock, system_now
 from reconciler.engine.drift import find_drift
 from reconciler.engine.planner import (
     PlanOptions,
@@ -44,6 +47,7 @@ class Workspace:
     # provider names -> {name: Provider}: loads providers on demand (None: all are given)
     loader: Callable[[set[str] | None], dict[str, Any]] | None = None
     _client_lock: Any = field(default_factory=threading.RLock)
+    clock: Clock = system_now  # "now" for expiry and power schedules (tests inject one)
 
     def __post_init__(self) -> None:
         self._add(self.providers)
@@ -89,7 +93,8 @@ class Workspace:
 def load_workspace(paths: list[str], providers: dict[str, Any] | Callable[[set[str] | None], dict[str, Any]],
                    env: Mapping[str, str] | None = None,
                    progress: Callable[[str], None] = lambda m: None, inputs: Any = None,
-                   require_values: bool = True) -> Workspace:
+                   require_values: bool = True, policy_files: list[str] | None = None,
+                   clock: Clock = system_now) -> Workspace:
     """Load, validate and check for cycles. Raises ManifestError; makes no API call.
     `inputs`: variable values from the command line (variables.Inputs).
     `providers`: name -> Provider, or a loader called with the provider names the
@@ -99,6 +104,10 @@ def load_workspace(paths: list[str], providers: dict[str, Any] | Callable[[set[s
     from reconciler.engine import outputs
 
     manifest = load_manifest(paths, env if env is not None else os.environ, inputs, require_values)
+    if policy_files:  # an organisation's policies, kept outside the repository
+        from reconciler.config.policies import load_files
+
+        manifest.policies = [*manifest.policies, *load_files(policy_files)]
     from reconciler.providers.http import register_secret
     for name in manifest.sensitive_variables:  # kept out of --debug logs and API error messages
         register_secret(manifest.variables.get(name))
@@ -108,7 +117,10 @@ def load_workspace(paths: list[str], providers: dict[str, Any] | Callable[[set[s
         ws.ensure_kinds(r.kind for r in manifest.resources)  # an unknown kind: all loaded, to list them
     else:
         ws = Workspace(manifest=manifest, providers=providers, progress=progress)
+    ws.clock = clock
     problems = validate(manifest, ws.kinds) + outputs.problems(manifest, ws.kinds)
+    problems += policy_engine.problems(manifest.policies, ws.kinds)
+    problems += timeline_mod.problems(manifest.resources, ws.kinds)
     if problems:
         raise ManifestError(problems)
     graph.check_cycles(manifest.resources)
@@ -219,9 +231,12 @@ def plan(ws: Workspace, state: StateDoc, options: PlanOptions = PlanOptions(),
             finally:
                 if checks is not None:
                     checks.result()
-        result = make_plan(ws.manifest.resources, state, live, ws.kinds,
+        now = ws.clock()
+        timeline = timeline_mod.desired_at(ws.manifest.resources, state, now)
+        result = make_plan(timeline.resources, state, live, ws.kinds,
                            lambda kind: ws.context(kind), options)
         result.live = live
+        guardrails(ws, result, timeline, now)
     result.root = ws.manifest.root
     left = scope.note(leave, ws.manifest.root)
     if left:
@@ -244,6 +259,24 @@ def plan(ws: Workspace, state: StateDoc, options: PlanOptions = PlanOptions(),
         result.plan.fingerprints = {a: (fingerprint(lv.attrs) if lv is not None else None)
                                     for a, lv in live.items()}
     return result
+
+
+def guardrails(ws: Workspace, result: PlanResult, timeline: timeline_mod.Timeline, now: Any) -> None:
+    """Expiry and schedules said in the plan; every policy evaluated over it."""
+    result.timeline = timeline
+    timeline_mod.annotate(result, timeline, ws.kinds, lambda k: ws.context(k))
+    result.plan.time_notes = timeline.notes
+    facts = policy_engine.Facts(result, ws.kinds, lambda k: ws.context(k), now, timeline.deadlines,
+                                timeline_mod.scheduled_hourly(timeline))
+    result.plan.policy_results = policy_engine.evaluate(ws.manifest.policies, facts)
+
+
+def after_apply(ws: Workspace, state: StateDoc, result: PlanResult) -> bool:
+    """Deadlines of objects just made, tombstones of expired ones: True if `state` changed."""
+    from reconciler.engine import expiry
+
+    expired = set(result.timeline.expired) if result.timeline is not None else set()
+    return expiry.record(ws.manifest.resources, state, ws.clock(), expired)
 
 
 def declared_resource(ws: Workspace, address: str) -> Resource:

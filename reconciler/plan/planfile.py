@@ -23,6 +23,8 @@ from reconciler.plan.model import (
     FieldChange,
     ItemChange,
     Plan,
+    PolicyResult,
+    TimeNote,
 )
 
 FORMAT = "reconciler-plan"
@@ -83,9 +85,12 @@ def _action_from(d: dict) -> Action:
 
 
 def save(plan: Plan, path, *, manifest_paths: list[str], options: dict,
-         inputs: dict | None = None) -> None:
-    """`inputs`: {"salt": hex, "pins": {field: keyed hash}} (reconciler.engine.pins)."""
-    body = {"inputs": inputs or {}, "format": FORMAT, "format_version": VERSION, "manifest_paths": manifest_paths,
+         inputs: dict | None = None, overrides: list[dict] | None = None) -> None:
+    """`inputs`: {"salt": hex, "pins": {field: keyed hash}} (reconciler.engine.pins).
+    `overrides`: [{policies, reason, who, at}] given with the plan: apply honours them."""
+    body = {"policy_results": [asdict(r) for r in plan.policy_results],
+            "time_notes": [asdict(n) for n in plan.time_notes], "overrides": overrides or [],
+            "inputs": inputs or {}, "format": FORMAT, "format_version": VERSION, "manifest_paths": manifest_paths,
             "manifest_digest": plan.manifest_digest, "state_lineage": plan.state_lineage,
             "state_serial": plan.state_serial, "fingerprints": plan.fingerprints, "options": options,
             "destroy": plan.destroy, "refresh_only": plan.refresh_only, "warnings": plan.warnings,
@@ -116,15 +121,26 @@ def load(path) -> tuple[Plan, dict]:
                        for d in body.get("drift", [])],
                 partial=body.get("partial"), unpriced=body.get("unpriced", []),
                 output_changes=[FieldChange(c["name"], _unsafe(c["old"]), _unsafe(c["new"]), False, c["sensitive"])
-                                for c in body.get("output_changes", [])])
+                                for c in body.get("output_changes", [])],
+                policy_results=[PolicyResult(**r) for r in body.get("policy_results", [])],
+                time_notes=[TimeNote(**n) for n in body.get("time_notes", [])])
     return plan, {"manifest_paths": body["manifest_paths"], "options": body.get("options", {}),
-                  "inputs": body.get("inputs") or {}}
+                  "inputs": body.get("inputs") or {}, "overrides": body.get("overrides") or []}
+
+
+def record_override(path, override: dict) -> None:
+    """`apply PLANFILE --override-policy NAME --reason TEXT`: the plan file keeps who
+    overrode which policy and why, beside what it was reviewed as."""
+    body = json.loads(Path(path).read_text())
+    body["overrides"] = [*(body.get("overrides") or []), override]
+    Path(path).write_text(json.dumps(body, indent=1, sort_keys=True) + "\n")
 
 
 _TOP = {"manifest_paths": list, "manifest_digest": str, "state_lineage": str, "state_serial": int,
         "actions": list}
 _OPTIONAL = {"fingerprints": dict, "options": dict, "warnings": list, "destroy": bool, "refresh_only": bool,
-             "inputs": dict, "output_changes": list}
+             "inputs": dict, "output_changes": list, "policy_results": list, "time_notes": list, "overrides": list}
+_POLICY_RESULT = {"name": str, "enforcement": str, "passed": bool, "message": str}
 _ACTION = {"address": str, "kind": str, "type": str, "reasons": list}
 _CHANGE = {"path": str, "forces_replacement": bool, "sensitive": bool}
 
@@ -162,6 +178,17 @@ def _check(body: dict, path) -> None:
             for name in ("old", "new"):
                 if name not in c:
                     fail(f"actions[{i}].changes[{j}].{name}", "missing")
+    for i, r in enumerate(body.get("policy_results", [])):
+        if not isinstance(r, dict) or set(r) - set(PolicyResult.__dataclass_fields__):
+            fail(f"policy_results[{i}]", "expected a policy result")
+        need(r, f"policy_results[{i}].", _POLICY_RESULT)
+    for i, n in enumerate(body.get("time_notes", [])):
+        if not isinstance(n, dict) or set(n) - set(TimeNote.__dataclass_fields__) \
+                or not all(isinstance(n.get(k), str) for k in ("address", "what", "text")):
+            fail(f"time_notes[{i}]", "expected an expiry or schedule note")
+    for i, o in enumerate(body.get("overrides", [])):
+        if not isinstance(o, dict) or not isinstance(o.get("policies"), list) or not isinstance(o.get("reason"), str):
+            fail(f"overrides[{i}]", "expected {policies, reason, who, at}")
     for i, c in enumerate(body.get("output_changes", [])):
         if not isinstance(c, dict):
             fail(f"output_changes[{i}]", "expected a mapping")

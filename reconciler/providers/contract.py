@@ -37,7 +37,7 @@ The contract, which every kind keeps:
   retries a whole step, never writes the state. It answers the engine's questions.
 
 What only some kinds can do is a capability: a small Protocol below (`CreatesInBatches`,
-`UpdatesInBatches`, `Priced`, `ChecksOnline`). A kind has it by writing its methods and
+`UpdatesInBatches`, `Priced`, `ChecksOnline`, `HasGpus`). A kind has it by writing its methods and
 the engine asks `isinstance(kind, Priced)`: there is no flag to set, so none can lie.
 `check_offline` and `plan_notes` cost nothing to ask, so they are no-ops here instead.
 """
@@ -238,7 +238,17 @@ class ChecksOnline(Protocol):
         ...
 
 
-CAPABILITIES: tuple[type, ...] = (CreatesInBatches, UpdatesInBatches, Priced, ChecksOnline)
+@runtime_checkable
+class HasGpus(Protocol):
+    """Objects with GPUs the catalog names: the `gpus` policy reads their type and count."""
+
+    def gpus(self, ctx: KindContext[Any], attrs: dict) -> tuple[tuple[str, ...], int] | None:
+        """The GPU names (code and type, as the catalogue says) and count of an object in
+        this shape; None: the catalogue does not know the shape."""
+        ...
+
+
+CAPABILITIES: tuple[type, ...] = (CreatesInBatches, UpdatesInBatches, Priced, ChecksOnline, HasGpus)
 
 
 def only(results: list[Live | Exception]) -> Live:
@@ -263,5 +273,5 @@ class Provider(Protocol):
 
 
 __all__ = ["Live", "Wanted", "Diff", "DeletionPolicy", "DEFAULT_DELETION_EFFECTS", "KindContext", "Kind",
-           "CreatesInBatches", "UpdatesInBatches", "Priced", "ChecksOnline", "CAPABILITIES", "only", "Provider",
-           "Problem", "Resource"]
+           "CreatesInBatches", "UpdatesInBatches", "Priced", "ChecksOnline", "HasGpus", "CAPABILITIES", "only",
+           "Provider", "Problem", "Resource"]

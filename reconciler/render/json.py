@@ -19,6 +19,7 @@ from reconciler.plan.model import (
     FieldChange,
     Plan,
 )
+from reconciler.render import policies as guardrails
 from reconciler.render.outputs import json_list
 
 PLAN_FORMAT_VERSION = "2.0"
@@ -86,6 +87,7 @@ def plan_to_dict(plan: Plan) -> dict:
         "drift": [drift_to_dict(d) for d in plan.drift],
         "resource_changes": [_resource(a) for a in plan.actions],
         "output_changes": _output_changes(plan),
+        **guardrails.json_fields(plan),
     }
 
 

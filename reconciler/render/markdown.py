@@ -12,6 +12,7 @@ import json
 from collections import Counter
 
 from reconciler.plan.model import Action, ActionType, Drift, FieldChange, Plan
+from reconciler.render import policies as guardrails
 from reconciler.render.outputs import markdown_lines
 from reconciler.render.text import (
     UNPRICED_SHOWN,
@@ -137,7 +138,7 @@ def _table(plan: Plan) -> list[str]:
 
 
 def _head(plan: Plan, title: str) -> list[str]:
-    head = [f"### {escape(title)}", ""]
+    head = [f"### {escape(title)}", ""] + guardrails.markdown_lines(plan)
     changes = [a for a in plan.actions if a.is_change]
     if plan.refresh_only:
         head += [f"**{escape(refresh_only_line(plan))}**", ""]

@@ -13,6 +13,7 @@ from reconciler.plan.model import (
     ItemChange,
     Plan,
 )
+from reconciler.render import policies as guardrails
 from reconciler.render.outputs import text_lines
 from reconciler.render.values import money, value
 
@@ -98,7 +99,7 @@ def drift_lines(drift: list[Drift], color: bool = False) -> list[str]:
 
 
 def render_plan(plan: Plan, *, color: bool = False) -> str:
-    lines: list[str] = drift_lines(plan.drift, color)
+    lines: list[str] = guardrails.text_lines(plan) + drift_lines(plan.drift, color)
     changes = [a for a in plan.actions if a.is_change]
     if changes:
         lines.append("Reconciler will perform these actions:")

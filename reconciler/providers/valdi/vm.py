@@ -110,6 +110,12 @@ class VmKind(Kind[ValdiClient]):
         return (f"hourly cost unknown: VALDI's catalog gives no {', '.join(missing)} for this "
                 "shape") if missing else None
 
+    def gpus(self, ctx: KindContext[ValdiClient], attrs: dict) -> tuple[tuple[str, ...], int] | None:
+        details = attrs.get("details")
+        if not isinstance(details, dict) or not isinstance(attrs.get("provider_id"), str):
+            return None
+        return catalog.gpus(attrs["provider_id"], details, ctx.api.devices())
+
     # -- comparing ----------------------------------------------------------------------------
     def diff(self, spec: dict, live: Live, last_applied: dict | None) -> Diff:
         want = {"name": spec.get("name"), "provider_id": spec.get("provider_id"),
