@@ -118,7 +118,8 @@ def plan(g: Globals, paths: tuple[str, ...], out: str | None, fmt: str, detailed
         from reconciler.plan import planfile
 
         salt = pins.new_salt()
-        pinned = {"salt": salt, "pins": pins.inputs(result.steps, ws.kinds, ws.manifest.providers, salt)}
+        pinned = {"salt": salt, "pins": pins.inputs(result.steps, ws.kinds, ws.manifest.providers, salt,
+                                                    ws.manifest.files_read, ws.manifest.root)}
         # paths relative to the working directory: CI applies on another runner's checkout
         planfile.save(result.plan, out, manifest_paths=[os.path.relpath(Path(p).resolve()) for p in paths_l],
                       inputs=pinned, options={"targets": list(targets), "excludes": list(excludes),
@@ -199,7 +200,8 @@ def _moved_inputs(saved_inputs: dict, result: PlanResult, ws: Workspace) -> list
     if not isinstance(salt, str) or not isinstance(saved_inputs.get("pins"), dict):
         return ["the plan file pins no inputs (made by an older reconciler)"]
     try:
-        fresh = pins.inputs(result.steps, ws.kinds, ws.manifest.providers, salt)
+        fresh = pins.inputs(result.steps, ws.kinds, ws.manifest.providers, salt, ws.manifest.files_read,
+                            ws.manifest.root)
     except ValueError:
         return ["the plan file's inputs.salt is damaged"]
     return pins.differences(saved_inputs["pins"], fresh)
@@ -273,7 +275,8 @@ def _run_apply(g: Globals, paths: list[str], options: PlanOptions, auto_approve:
             from reconciler.render.text import counts
 
             past = {"to add": "added", "to change": "changed", "to destroy": "destroyed", "to forget": "forgotten",
-                    "to release": "released", "to orphan": "orphaned"}
+                    "to release": "released", "to orphan": "orphaned", "to import": "imported",
+                    "moved": "moved"}
             done = ", ".join(f"{n} {past[words]}" for words, n in counts(result.plan))
             click.echo(f"\n{'Apply' if verb == 'apply' else 'Destroy'} complete! Resources: {done}. "
                        f"({time.monotonic() - started:.1f}s)")

@@ -81,7 +81,8 @@ def _action_from(d: dict) -> Action:
                   changes=changes, remote_id=d.get("remote_id"), depends_on=d.get("depends_on", []),
                   warnings=d.get("warnings", []), cost_before=d.get("cost_before"),
                   cost_after=d.get("cost_after"), adopt=bool(d.get("adopt")), policy=d.get("policy"),
-                  effect=d.get("effect"), remote_name=d.get("remote_name"))
+                  effect=d.get("effect"), remote_name=d.get("remote_name"), moved_from=d.get("moved_from"),
+                  imported=bool(d.get("imported")))
 
 
 def save(plan: Plan, path, *, manifest_paths: list[str], options: dict,
@@ -96,7 +97,7 @@ def save(plan: Plan, path, *, manifest_paths: list[str], options: dict,
             "destroy": plan.destroy, "refresh_only": plan.refresh_only, "warnings": plan.warnings,
             "actions": [_action_dict(a) for a in plan.actions],
             "drift": [{**asdict(d), "changes": [_change_dict(c) for c in d.changes]} for d in plan.drift],
-            "partial": plan.partial, "unpriced": plan.unpriced,
+            "partial": plan.partial, "unpriced": plan.unpriced, "moves": plan.moves,
             "output_changes": [{"name": c.path, "old": _safe(c.old, c.sensitive), "new": _safe(c.new, c.sensitive),
                                 "sensitive": c.sensitive} for c in plan.output_changes]}
     Path(path).write_text(json.dumps(body, indent=1, sort_keys=True) + "\n")
@@ -120,6 +121,7 @@ def load(path) -> tuple[Plan, dict]:
                 drift=[Drift(**{**d, "changes": [_change_from(c) for c in d["changes"]]})
                        for d in body.get("drift", [])],
                 partial=body.get("partial"), unpriced=body.get("unpriced", []),
+                moves=[list(m) for m in body.get("moves", [])],
                 output_changes=[FieldChange(c["name"], _unsafe(c["old"]), _unsafe(c["new"]), False, c["sensitive"])
                                 for c in body.get("output_changes", [])],
                 policy_results=[PolicyResult(**r) for r in body.get("policy_results", [])],
@@ -139,7 +141,8 @@ def record_override(path, override: dict) -> None:
 _TOP = {"manifest_paths": list, "manifest_digest": str, "state_lineage": str, "state_serial": int,
         "actions": list}
 _OPTIONAL = {"fingerprints": dict, "options": dict, "warnings": list, "destroy": bool, "refresh_only": bool,
-             "inputs": dict, "output_changes": list, "policy_results": list, "time_notes": list, "overrides": list}
+             "inputs": dict, "output_changes": list, "policy_results": list, "time_notes": list, "overrides": list,
+             "moves": list}
 _POLICY_RESULT = {"name": str, "enforcement": str, "passed": bool, "message": str}
 _ACTION = {"address": str, "kind": str, "type": str, "reasons": list}
 _CHANGE = {"path": str, "forces_replacement": bool, "sensitive": bool}
@@ -178,6 +181,9 @@ def _check(body: dict, path) -> None:
             for name in ("old", "new"):
                 if name not in c:
                     fail(f"actions[{i}].changes[{j}].{name}", "missing")
+    for i, m in enumerate(body.get("moves", [])):
+        if not (isinstance(m, list) and len(m) == 2 and all(isinstance(x, str) for x in m)):
+            fail(f"moves[{i}]", "expected [from, to]")
     for i, r in enumerate(body.get("policy_results", [])):
         if not isinstance(r, dict) or set(r) - set(PolicyResult.__dataclass_fields__):
             fail(f"policy_results[{i}]", "expected a policy result")
@@ -223,7 +229,7 @@ def stale_reasons(saved: Plan, *, manifest_digest: str, state_lineage: str, stat
 
 
 def _key(a: Action) -> tuple:
-    return (a.type.name, a.adopt, a.policy, tuple((c.path, c.forces_replacement) for c in a.changes))
+    return (a.type.name, a.adopt, a.imported, a.policy, tuple((c.path, c.forces_replacement) for c in a.changes))
 
 
 def same_actions(saved: Plan, fresh: Plan) -> list[str]:
@@ -233,4 +239,6 @@ def same_actions(saved: Plan, fresh: Plan) -> list[str]:
     for address in sorted(set(old) | set(new)):
         if old.get(address) != new.get(address):
             diffs.append(f"{address}: the saved plan and a fresh plan disagree")
+    if saved.moves != fresh.moves:
+        diffs.append("the moves (moved:) of the saved plan and a fresh plan disagree")
     return diffs

@@ -39,7 +39,7 @@ def _remote(a: Action | Drift) -> str:
 
 
 def _label(a: Action) -> str:
-    return "➕ adopt" if a.adopt else ICONS[a.type]
+    return "📥 import" if a.imported else "➕ adopt" if a.adopt else ICONS[a.type]
 
 
 def _rows(c: FieldChange, longs: list[tuple[str, str]]) -> list[str]:
@@ -144,10 +144,11 @@ def _head(plan: Plan, title: str) -> list[str]:
         head += [f"**{escape(refresh_only_line(plan))}**", ""]
     elif plan.changes_outputs_only:
         head += ["**No changes to resources.** Apply to record the new output values.", ""]
-    elif not changes:
+    elif not changes and not plan.moves:
         head += ["**No changes.** The live services match the manifests.", ""]
     else:
         head += [f"**{escape(summary_line(plan))}**", ""] + _table(plan)
+        head += [f"- {code(old)} has moved to {code(new)}" for old, new in plan.moves] + ([""] if plan.moves else [])
     warnings = [escape(w) for w in plan.warnings]
     if plan.unpriced:
         names = ", ".join(code(a) for a in plan.unpriced[:UNPRICED_SHOWN])

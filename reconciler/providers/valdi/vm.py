@@ -74,6 +74,28 @@ class VmKind(Kind[ValdiClient]):
             out[w.address] = None if vm is None else make_live(vm, w.last_applied or spec)
         return out
 
+    def discover(self, ctx: KindContext[ValdiClient]) -> list[Live]:
+        """Each VM with the details its listing shows (no password: the API never returns
+        one); a fixed-flavour VM's flavor_id found in the catalogue when not listed."""
+        api: ValdiClient = ctx.api
+        devices = api.devices()
+        out = []
+        for vm in api.vms():
+            status = vm_status(vm)
+            if not vm.get("user_provided_name") or status.phase not in (Phase.RUNNING, Phase.STOPPED):
+                continue  # on its way, failed or gone: nothing to take over yet
+            style = catalog.style(devices.get(str(vm.get("provider_id")), []))
+            details = {f: vm[ECHOED_AS.get(f, f)] for f in DISCOVERED_DETAILS.get(style or "", ())
+                       if vm.get(ECHOED_AS.get(f, f)) is not None}
+            if style == "flavor":
+                flavor = vm.get("flavor_id") or _flavor_of(vm, devices.get(vm["provider_id"], []))
+                details = {"flavor_id": flavor, **details} if flavor else details
+                details["ipv4"] = vm["ipv4"] if isinstance(vm.get("ipv4"), bool) else "." in str(vm.get("ip") or "")
+            spec = {"name": vm["user_provided_name"], "provider_id": vm.get("provider_id"), "details": details,
+                    "power": "stopped" if status.phase is Phase.STOPPED else "running"}
+            out.append(Live(vm["server"], spec))
+        return out
+
     def check(self, ctx: KindContext[ValdiClient], resources: list[Resource]) -> list[Problem]:
         """Every VM's details against the catalog, before any provisioning call."""
         api: ValdiClient = ctx.api
@@ -211,6 +233,22 @@ class VmKind(Kind[ValdiClient]):
         name = live.attrs.get("name") or live.id
         wait_for(gone, f"VM {name}", float(ctx.options.get("vm_timeout") or api.vm_timeout), ctx.progress,
                  api="valdi")
+
+
+# the details fields a listing shows, per provider style (the rest were given at provisioning only)
+DISCOVERED_DETAILS = {"flavor": ("ssh_key_id",),
+                      "hostnode": ("hostnode", "gpu_model", "operating_system", "gpu_count", "vcpus", "ram", "storage",
+                                   "ssh_key_id"),
+                      "shape": ("config", "image_id", "ssh_key_id"),
+                      "machine": ("data_center_id", "machine_type", "ssh_key_id", "boot_disk_size", "vcpus", "ram",
+                                  "gpu_count")}
+
+
+def _flavor_of(vm: dict, devices: list[dict]) -> str | None:
+    """The one flavour with the VM's shape, when the listing does not name it."""
+    found = [d.get("flavor_id") for d in devices if (d.get("gpu_count"), d.get("cpu_core_count"), d.get("main_ram"),
+             d.get("storage")) == (vm.get("gpu_count"), vm.get("vcpus"), vm.get("ram"), vm.get("storage"))]
+    return found[0] if len(found) == 1 else None
 
 
 def make_live(vm: dict, prior: dict | None) -> Live:
