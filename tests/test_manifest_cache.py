@@ -90,6 +90,20 @@ def test_an_environment_value_the_manifests_read_invalidates_it_and_others_do_no
     assert specs(ws)["valohai.datum.d0"]["url"] == "s3://b/0.parquet"
 
 
+def test_a_file_the_manifests_read_invalidates_it(tmp_path):
+    (tmp_path / "note.txt").write_text("first")
+    (tmp_path / "m.yaml").write_text("resources:\n  - {kind: valohai.datum, name: d, spec: {store: s, "
+                                     "url: 's3://b/x', properties: {note: '${file(\"note.txt\")}'}}}\n")
+    memory = ManifestCache.beside([tmp_path], memory=True)
+    assert specs(load(tmp_path, memory))["valohai.datum.d"]["properties"]["note"] == "first"
+    (tmp_path / "note.txt").write_text("second")
+    assert specs(load(tmp_path, memory))["valohai.datum.d"]["properties"]["note"] == "second"
+    assert memory.stats.manifests_cached == 0 and memory.stats.verdicts_checked == 2
+    again = ManifestCache.beside([tmp_path])
+    assert specs(load(tmp_path, again))["valohai.datum.d"]["properties"]["note"] == "second"
+    assert again.stats.verdicts_cached == 1  # the disk layer knows the second content
+
+
 def test_another_tool_version_trusts_nothing(tmp_path, monkeypatch):
     path = folder(tmp_path)
     load(path, ManifestCache.beside([path]))

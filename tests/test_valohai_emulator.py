@@ -23,9 +23,11 @@ VH = str(Path(sys.executable).with_name("vh"))
 
 @pytest.fixture
 def vh(emulator):
-    """An authenticated httpx client for the emulator's Valohai API."""
+    """An authenticated httpx client for the emulator's Valohai API, whose adopt also takes
+    `urls` (the quirk valohai-adopt-bulk: seed 000 documents one `url`)."""
     with httpx.Client(base_url=emulator.url, timeout=30,
                       headers={"Authorization": f"Token {SANDBOX['valohai_token']}"}) as client:
+        client.post("/_emulator/config", json={"quirks": ["valohai-adopt-bulk"]}).raise_for_status()
         yield client
 
 
@@ -318,4 +320,5 @@ def test_admin_seeds_projects_stores_and_tokens(emulator, vh, admin):
     token = admin.post("/_emulator/valohai/tokens", json={"username": "sandbox"}).json()["token"]
     me = httpx.get(f"{emulator.url}/api/v0/users/me/", headers={"Authorization": f"Token {token}"})
     assert me.json()["username"] == "sandbox"
-    assert admin.post("/_emulator/valohai/stores", content=b"{").status_code == 400
+    broken = admin.post("/_emulator/valohai/stores", content=b"{", headers={"Content-Type": "application/json"})
+    assert broken.status_code == 400

@@ -8,8 +8,8 @@ Three layers, each keyed by digests, so a changed input is a different key, neve
     again from the text only when a message needs one.
   * verdicts (disk and memory): "these inputs check clean". The key is the manifest's
     `inputs_key` (every file's path and digest, the command-line variables and var files,
-    the environment values the load read, the tool's version and code) plus the schemas
-    and the kinds. A hit skips the schema, reference and cycle checks; the checks that look
+    the environment values and the ${file(...)} contents the load read, the tool's version
+    and code) plus the schemas and the kinds. A hit skips the schema, reference and cycle checks; the checks that look
     at the disk (local files) run every time.
   * manifests (memory only, for `watch`): the whole built manifest, by `inputs_key`.
   * no-ops: the planner's verified no-ops of the last plan over a state (engine/fastpath.py).
@@ -55,12 +55,15 @@ def code_stamp() -> str:
 
 
 class RecordingEnv(Mapping[str, str]):
-    """The environment, remembering every name the load asked for (and the answer)."""
+    """The environment, remembering every name the load asked for (and the answer).
+
+    Listing it is not recorded: the one reader that lists it (credentials in provider
+    addresses, config/sensitivity.py) only finds problems, which the builder finds afresh
+    on every load; the manifest a verdict is about depends on the names read one by one."""
 
     def __init__(self, env: Mapping[str, str]):
         self._env = env
         self.read: dict[str, str | None] = {}
-        self.listed = False  # someone iterated it: every value counts
 
     def __getitem__(self, name: str) -> str:
         value = self._env.get(name)
@@ -75,16 +78,22 @@ class RecordingEnv(Mapping[str, str]):
         self.read[name] = self._env.get(name)
         return self.read[name] is not None
 
+    def get(self, name: str, default: Any = None) -> Any:
+        value = self._env.get(name)
+        self.read[name] = value
+        return default if value is None else value
+
     def __iter__(self) -> Iterator[str]:
-        self.listed = True
         return iter(self._env)
 
     def __len__(self) -> int:
-        self.listed = True
         return len(self._env)
 
+    def items(self) -> Any:  # a listing: not recorded (see above)
+        return self._env.items()
+
     def values_read(self) -> dict[str, str | None]:
-        return dict(self._env) if self.listed else dict(self.read)
+        return dict(self.read)
 
 
 @dataclass
@@ -277,7 +286,8 @@ class Load:
     def remembered(self) -> Manifest | None:
         """The manifest an identical earlier load built (memory layer only)."""
         for values, manifest in self.cache._manifests.get(self.base_key, ()):
-            if all(self.real_env.get(n) == v for n, v in values.items()):
+            if all(self.real_env.get(n) == v for n, v in values.items() if n != _FILES_READ) \
+                    and _files_digest(manifest.files_read) == values.get(_FILES_READ):
                 self.cache.stats.manifests_cached += 1
                 return _fresh(manifest)
         return None
@@ -288,6 +298,7 @@ class Load:
     def finish(self, manifest: Manifest) -> None:
         """Stamp a manifest built without problems with its inputs' key, and keep it."""
         values = self.env.values_read()
+        values[_FILES_READ] = _files_digest(manifest.files_read)  # what ${file(...)} read
         h = hashlib.sha256(self.base_key.encode())
         h.update(json.dumps(sorted(values.items())).encode())
         manifest.inputs_key = h.hexdigest()
@@ -295,6 +306,19 @@ class Load:
             kept = self.cache._manifests.setdefault(self.base_key, [])
             kept.insert(0, (values, manifest))
             del kept[4:]  # a few environments (e.g. two credentials) at most
+
+
+_FILES_READ = "\0files read"  # no environment variable has this name
+
+
+def _files_digest(paths: list[str]) -> str:
+    h = hashlib.sha256()
+    for path in paths:
+        try:
+            h.update(f"{path}\0".encode() + Path(path).read_bytes() + b"\0")
+        except OSError:
+            h.update(f"{path}\0missing\0".encode())
+    return h.hexdigest()
 
 
 def _fresh(manifest: Manifest) -> Manifest:

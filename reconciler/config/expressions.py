@@ -11,6 +11,8 @@
     ${each.key} ${each.value}    in a resource with for_each; ${each.value.a.b} walks a
                                  mapping value
     ${count.index}               in a resource with count: 0, 1, ...
+    ${range(3)} ${lower(var.x)}  functions (config/functions.py), evaluated at load
+    ${lookup.NAME.FIELD}         a row of a service catalogue (`lookups:`), read at plan time
     $${                          a literal "${"
 
 Values substituted from the environment or variables are never parsed again, so an
@@ -24,11 +26,11 @@ from typing import Any, Callable, Mapping
 
 from reconciler.config.model import Ref, Template
 
-_TOKEN = re.compile(r"\$\$\{|\$\{([^}]*)\}|\$\{")
-_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_SEGMENT = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+# one level of braces inside: a mapping literal in a function call, ${merge(var.m, {"k": 1})}
+_TOKEN = re.compile(r"\$\$\{|\$\{((?:[^{}]|\{[^{}]*\})*)\}|\$\{")
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")  # names: always fullmatch
 # an instance key, as it stands in an address: `part[p0]`, `part[0]`
-INSTANCE_KEY = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+INSTANCE_KEY = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 _REFERENCE = re.compile(r"^(?P<address>[a-z0-9][a-z0-9_-]*(?:\.[a-z0-9][a-z0-9_-]*)+?(?:\[(?P<key>[^\[\]]*)\])?)"
                         r"\.(?P<attribute>[a-z0-9][a-z0-9_-]*)$")
 
@@ -66,6 +68,8 @@ class Scope:
     used_sensitive: bool = False  # set when an expression read a sensitive variable
     # walk() adds the path of every string that read a sensitive variable
     sensitive_paths: set | None = None
+    base_dir: str | None = None  # the declaring file's folder: file(path) reads from here
+    files_read: list | None = None  # file(path) appends the resolved path: a saved plan pins it
 
 
 def has_expression(text: str) -> bool:
@@ -115,20 +119,26 @@ def expand(text: str, scope: Scope, problems: list[str]) -> Any:
 def _evaluate(expr: str, scope: Scope) -> Any:
     head, _, rest = expr.partition(".")
     if head == "env":
-        if not _IDENT.match(rest):
+        if not _IDENT.fullmatch(rest):
             raise ExpressionError(f"${{{expr}}}: expected ${{env.NAME}}")
         if rest not in scope.env:
             raise MissingValue(f"environment variable {rest} is not set (${{env.{rest}}})")
         return scope.env[rest]
     if head == "var":
-        if not _IDENT.match(rest):
+        if not _IDENT.fullmatch(rest):
             raise ExpressionError(f"${{{expr}}}: expected ${{var.NAME}}")
         if rest in scope.sensitive:
             scope.used_sensitive = True
         return scope.variable(rest)
     if head in ("each", "count"):
         return _instance_value(expr, scope)
-    m = _REFERENCE.match(expr)
+    if "(" in expr:
+        from reconciler.config import functions
+        try:
+            return functions.evaluate(expr, scope, _evaluate)
+        except functions.FunctionError as e:
+            raise ExpressionError(str(e)) from None
+    m = _REFERENCE.fullmatch(expr)
     if m is None:
         raise ExpressionError(f"cannot read ${{{expr}}}: expected ${{env.NAME}}, ${{var.NAME}} "
                               "or ${<kind>.<name>.<attribute>}")
@@ -147,7 +157,7 @@ def _instance_key(key: str, expr: str, scope: Scope) -> str:
         if isinstance(value, bool) or not isinstance(value, (str, int)):
             raise ExpressionError(f"${{{expr}}}: {key} is a {type(value).__name__}, not an instance key")
         key = str(value)
-    if not INSTANCE_KEY.match(key):
+    if not INSTANCE_KEY.fullmatch(key):
         raise ExpressionError(f"${{{expr}}}: '{key}' is not an instance key (letters, digits, '_', '-', '.')")
     return key
 

@@ -83,12 +83,26 @@ def _ledger_path(folder: Path) -> Path:
 
 
 def _ledger(folder: Path) -> dict[str, str]:
+    """relative path -> SHA-256 of what we wrote there. A hand-edited entry counts for
+    nothing unless it names a file inside the folder and its digest is the file's."""
     try:
         body = json.loads(_ledger_path(folder).read_text())
-        return {k: v for k, v in body.items() if isinstance(k, str) and isinstance(v, str)} \
-            if isinstance(body, dict) else {}
     except (OSError, ValueError):
         return {}
+    if not isinstance(body, dict):
+        return {}
+    return {k: v for k, v in body.items()
+            if isinstance(k, str) and isinstance(v, str) and re.fullmatch(r"[0-9a-f]{64}", v)
+            and _inside(folder, k)}
+
+
+def _inside(folder: Path, relative: str) -> bool:
+    if os.path.isabs(relative) or ".." in Path(relative).parts or "\0" in relative:
+        return False
+    try:
+        return (folder / relative).resolve().is_relative_to(folder.resolve())
+    except (OSError, ValueError):
+        return False
 
 
 def write_output(base_dir: Path, value: str, text: str) -> Path:
@@ -157,6 +171,29 @@ def check(manifest: Manifest, kinds: Mapping[str, DeclaredKind], env: Mapping[st
             problems.append(_problem(r, key, f"'{value}' is written by {other.address} ({other_key}): "
                                      "a resource cannot read another's output file"))
     return problems
+
+
+MAX_READ = 1024 * 1024  # file(path) in an expression: its content goes into a spec
+
+
+def read_text(base_dir: str, value: str) -> str:
+    """file(path) in an expression: a UTF-8 text file inside the manifest folder, held to
+    the same rules as the paths kinds declare. ValueError says why not."""
+    base = Path(base_dir).resolve()
+    target = (Path(base_dir) / value).resolve()
+    problem = _confinement(value, target, base, [base / RESERVED], set(), outside=False)
+    if problem is None and base not in target.parents:
+        problem = f"'{value}' is outside the manifest folder {base}; keep files beside the manifests"
+    if problem:
+        raise ValueError(problem)
+    try:
+        if target.stat().st_size > MAX_READ:
+            raise ValueError(f"'{value}' is over {MAX_READ // 1024} KiB")
+        return target.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ValueError(f"'{value}' does not exist (beside {base})") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ValueError(f"cannot read '{value}': {getattr(e, 'strerror', None) or e.__class__.__name__}") from None
 
 
 def _confinement(value: str, target: Path, base: Path, folders: list[Path], files: set[Path],

@@ -24,15 +24,21 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-from reconciler.config import expressions
+from reconciler.config import expressions, sensitivity
+from reconciler.config import imports as importsmod
+from reconciler.config import lookups as lookupsmod
+from reconciler.config import moved as movedmod
 from reconciler.config import policies as policy_config
 from reconciler.config import variables as varmod
 from reconciler.config.cache import ManifestCache
 from reconciler.config.hints import did_you_mean
 from reconciler.config.instances import instances as expand_instances
 from reconciler.config.model import (
+    Import,
     Lifecycle,
+    Lookup,
     Manifest,
+    Move,
     Output,
     Position,
     Ref,
@@ -52,7 +58,8 @@ from reconciler.errors import ManifestError, Problem
 
 MAX_FILE_BYTES = 10 * 1024 * 1024
 SUFFIXES = (".yaml", ".yml")
-TOP_KEYS = ("providers", "variables", "resources", "backend", "outputs", "templates", "policies")
+TOP_KEYS = ("providers", "variables", "resources", "backend", "outputs", "templates", "policies", "moved",
+            "imports", "lookups")
 OUTPUT_LONG_KEYS = frozenset({"value", "description", "sensitive"})
 
 
@@ -121,7 +128,7 @@ def _files(paths: Sequence[str | Path], problems: list[Problem]) -> list[Path]:
         if p.is_dir():
             found = sorted(f for f in p.iterdir()
                            if f.suffix in SUFFIXES and not f.name.startswith(".") and f.is_file())
-        elif p.is_file():
+        elif p.is_file() or p.exists():  # a device or pipe is refused, unread, when read
             found = [p]
         else:
             problems.append(Problem(str(p), 1, 1, "", "no such file or directory"))
@@ -137,13 +144,12 @@ def _files(paths: Sequence[str | Path], problems: list[Problem]) -> list[Path]:
 def _read(f: Path, problems: list[Problem]) -> str | None:
     """The file's text, or None with a Problem: too large, unreadable, not UTF-8."""
     name = str(f)
+    from reconciler.config.boundedread import Refused, read_bytes
     try:
-        size = f.stat().st_size
-        if size > MAX_FILE_BYTES:
-            problems.append(Problem(name, 1, 1, "", f"the file is {size / 1048576:.1f} MB; "
-                                    f"the limit is {MAX_FILE_BYTES // 1048576} MB"))
-            return None
-        data = f.read_bytes()
+        data = read_bytes(f, MAX_FILE_BYTES)
+    except Refused as e:
+        problems.append(Problem(name, 1, 1, "", f"the file {e}"))
+        return None
     except OSError as e:
         problems.append(Problem(name, 1, 1, "", f"cannot read the file: {e.strerror or e}"))
         return None
@@ -186,6 +192,14 @@ class _Builder:
         self.raw_resources: list[tuple[str, int, dict, Position, Mapping[str, Position]]] = []
         self._folders: dict[str, str] = {}  # manifest file -> its folder
         self.policies: list[policy_config.Policy] = []
+        self.files_read: list[str] = []  # by file(path) in expressions: a saved plan pins them
+        self.moves: list[Move] = []
+        self.imports: list[Import] = []
+        self.lookups: dict[str, Lookup] = {}
+
+    def _scope(self, variable: Callable[[str], Any], **kw: Any) -> expressions.Scope:
+        """A Scope over this run's environment; file(path) calls are recorded in files_read."""
+        return expressions.Scope(self.env, variable, files_read=self.files_read, **kw)
 
     def problem(self, pos: Position, path: str, message: str, sink: list | None = None) -> None:
         (self.problems if sink is None else sink).append(Problem(pos.file, pos.line, pos.column, path, str(message)))
@@ -238,6 +252,9 @@ class _Builder:
             self.policies.extend(policy_config.parse(value["policies"], "policies", locate, self.problems, broken))
         if isinstance(value.get("backend"), dict):
             self._backend(value["backend"], locate("backend"), _sub(doc.positions, "backend"))
+        self.moves += movedmod.entries(value.get("moved"), locate, self.problems)
+        self.imports += importsmod.entries(value.get("imports"), locate, self.problems)
+        lookupsmod.entries(value.get("lookups"), locate, doc.positions, self.lookups, self.problems)
         resources = value.get("resources")
         if isinstance(resources, list):
             for i, item in enumerate(resources):
@@ -275,7 +292,8 @@ class _Builder:
             if given is not None:
                 var.value = copy_plain(given.value)
             elif decl.has_default:
-                scope = expressions.Scope(self.env, self._no_nested_variables, refs=False, where="in variables")
+                scope = self._scope(self._no_nested_variables, refs=False, where="in variables",
+                                          base_dir=str(Path(var.position.file).parent))
                 var.value = expressions.walk(copy_plain(decl.default), scope,
                                              lambda path, message: problems.append(message))
             else:
@@ -304,11 +322,16 @@ class _Builder:
         backend = None
         if self.backend is not None:
             block, _pos, positions = self.backend
-            scope = expressions.Scope(self.env, self._credential, refs=False, where="in the backend block")
+            scope = self._scope(self._credential, refs=False, where="in the backend block")
             backend = expressions.walk(copy_plain(block), scope, lambda path, message: self.problem(
                 locate(positions, path), f"backend.{path}", message))
         resources = self._resources()
         outputs = self._outputs()
+        declared = {r.address for r in resources}
+        blocks = {a.split("[", 1)[0] for a in declared if "[" in a}
+        moves = movedmod.resolve(self.moves, declared | blocks, self.problems)
+        imports = importsmod.check(self.imports, declared, blocks, self.problems)
+        lookups = self._lookups()
         variables = {}
         for name in self.variables:
             try:
@@ -319,7 +342,23 @@ class _Builder:
                         variables=variables, backend=backend, files=[str(f) for f in files],
                         digest=digest, root=root, outputs=outputs,
                         sensitive_variables=self.sensitive_names | self.credential_names,
-                        policies=self.policies)
+                        policies=self.policies, moved=moves, imports=imports, lookups=lookups,
+                        files_read=sorted(set(self.files_read)))
+
+    def _lookups(self) -> dict[str, Lookup]:
+        """`where` values may use ${var.X} and ${env.X}, never a resource reference."""
+        out = {}
+        for name, lookup in self.lookups.items():
+            scope = self._scope(self.variable, refs=False, where="in a lookup (it is read "
+                                      "before any resource exists)")
+
+            def report(path: str, message: str, lk: Lookup = lookup) -> None:
+                self.problem(lk.positions.get(f"where.{path.split('.')[0]}", lk.position),
+                             f"lookups.{lk.name}.where.{path}", message)
+
+            where = expressions.walk(copy_plain(dict(lookup.where)), scope, report)
+            out[name] = Lookup(name, lookup.kind, where, lookup.position, lookup.positions)
+        return out
 
     def _credential(self, name: str) -> Any:
         """A variable read by a providers or backend block: it may be a password, so a saved
@@ -361,7 +400,7 @@ class _Builder:
                     values[name] = self.variable(name)
                 except expressions.ExpressionError:
                     pass
-            for name in varmod.recorded_mismatches(self.inputs.recorded, values):
+            for name in varmod.recorded_mismatches(self.inputs.recorded, values, self.inputs.pin):
                 self.problem(self.variables[name].position if name in self.variables else Position("?", 1, 1),
                              f"variables.{name}", f"sensitive variable '{name}' is not the value the saved plan "
                              "was made with (or has none now); make a new plan")
@@ -378,8 +417,8 @@ class _Builder:
                 sensitive = flag is True
                 given_description = block.get("description")
                 description = given_description if isinstance(given_description, str) else ""
-            scope = expressions.Scope(self.env, self.variable, refs=True, sensitive=self.sensitive_names,
-                                      sensitive_paths=set())
+            scope = self._scope(self.variable, refs=True, sensitive=self.sensitive_names,
+                                      sensitive_paths=set(), base_dir=str(Path(pos.file).parent))
 
             def report(path: str, message: str, name: str = name, positions: Mapping[str, Position] = positions,
                        prefix: str = prefix) -> None:
@@ -397,7 +436,7 @@ class _Builder:
         sinks: dict[str, list[Problem]] = {}
         for pname, block, positions in self.raw_providers:
             sink = sinks.setdefault(pname, [])
-            scope = expressions.Scope(self.env, self._credential, refs=False, where="in the providers block")
+            scope = self._scope(self._credential, refs=False, where="in the providers block")
 
             def report(path: str, message: str, positions: Mapping[str, Position] = positions, pname: str = pname,
                        sink: list[Problem] = sink) -> None:
@@ -414,7 +453,33 @@ class _Builder:
                     continue
                 merged[key] = value
                 origin.setdefault((pname, key), (positions, key))  # located only if it conflicts
+        self._credentials_in_addresses(providers, origin)
         return providers, {k: v for k, v in sinks.items() if v}
+
+    def _credentials_in_addresses(self, providers: dict[str, dict], origin: dict) -> None:
+        """An endpoint, host or domain (set here or by its env fallback) holding a credential
+        is refused before it is ever looked up; the message names where the secret came from."""
+        used = {item["kind"].split(".", 1)[0] for _w, _i, item, _p, _ps in self.raw_resources
+                if isinstance(item, dict) and isinstance(item.get("kind"), str)}
+        found = sensitivity.credentials(providers, self.env, used)
+        why = ("an address must not carry a secret (it would be sent out as a DNS lookup and shown "
+               "in errors)")
+        for pname in sorted(set(providers) | used):
+            config = providers.get(pname) or {}
+            for key in sensitivity.ADDRESS_FIELDS:
+                value, env_name = config.get(key), f"{pname.upper()}_{key.upper()}"
+                from_env = value is None and bool(self.env.get(env_name))
+                text = self.env.get(env_name) if from_env else value
+                if not isinstance(text, str):
+                    continue
+                label = sensitivity.credential_in_address(text, found)
+                if label is None:
+                    continue
+                message = f"holds a credential ({label}); {why}"
+                if from_env:
+                    self.problems.append(varmod.InputProblem(env_name, 0, 0, f"providers.{pname}.{key}", message))
+                else:
+                    self.problem(locate(*origin[(pname, key)]), f"providers.{pname}.{key}", message)
 
     def _resources(self) -> list[Resource]:
         out: list[Resource] = []
@@ -432,7 +497,12 @@ class _Builder:
                              f"{first_positions.get('name', first_pos)}")
                 continue
             seen[address] = (positions, item_pos)
-            instances = expand_instances(item, address, item_pos, positions, self._instance_scope, self.problem)
+            folder = str(Path(item_pos.file).parent)
+
+            def scope(field: str, folder: str = folder) -> expressions.Scope:
+                return self._instance_scope(field, folder)
+
+            instances = expand_instances(item, address, item_pos, positions, scope, self.problem)
             if instances is None:
                 out.append(self._resource(item, kind, name, item_pos, positions, item.get("spec"), None, None))
                 continue
@@ -448,9 +518,10 @@ class _Builder:
                     r.depends_on = [x for d in r.depends_on for x in expanded.get(d, [d])]
         return out
 
-    def _instance_scope(self, field: str) -> expressions.Scope:
-        return expressions.Scope(self.env, self.variable, refs=False, where=f"in {field} (it must be known before "
-                                 "any API call)", sensitive=self.sensitive_names, sensitive_paths=set())
+    def _instance_scope(self, field: str, folder: str | None = None) -> expressions.Scope:
+        return self._scope(self.variable, refs=False, where=f"in {field} (it must be known before "
+                                 "any API call)", sensitive=self.sensitive_names, sensitive_paths=set(),
+                                 base_dir=folder)
 
     def _resource(self, item: dict, kind: str, name: str, item_pos: Position, positions: Mapping[str, Position],
                   spec: Any, instance: dict | None, said: set | None) -> Resource:
@@ -470,8 +541,9 @@ class _Builder:
 
         if isinstance(spec, dict):
             found: set[str] = set()
-            scope = expressions.Scope(self.env, self.variable, refs=True, instance=instance,
-                                      sensitive=self.sensitive_names, sensitive_paths=found)
+            scope = self._scope(self.variable, refs=True, instance=instance,
+                                      sensitive=self.sensitive_names, sensitive_paths=found,
+                                      base_dir=base_dir)
             resource.spec = expressions.walk(spec, scope, report)
             if found:
                 resource.sensitive_paths = found
@@ -493,8 +565,8 @@ class _Builder:
 
 # -- the envelope schema, fast --------------------------------------------------------------
 _RESOURCE_KEYS = frozenset({"kind", "name", "spec", "lifecycle", "deletion_policy", "depends_on"})  # + for_each, count
-_KIND = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$")
-_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+_KIND = re.compile(r"[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*")  # fullmatch
+_NAME = re.compile(r"[a-z0-9][a-z0-9_-]*")
 
 
 def _envelope_problems(doc: dict, locate: Callable[[str], Position]) -> list[Problem]:
@@ -524,8 +596,8 @@ def _plainly_valid(item: Any) -> bool:
     if not isinstance(item, dict) or not _RESOURCE_KEYS.issuperset(item):
         return False  # for_each / count blocks are rare (one per 2,000 instances): the schema checks them
     kind, name = item.get("kind"), item.get("name")
-    if not (isinstance(kind, str) and _KIND.match(kind) and isinstance(name, str) and len(name) <= 128
-            and _NAME.match(name) and "\n" not in name and "\n" not in kind):
+    if not (isinstance(kind, str) and _KIND.fullmatch(kind) and isinstance(name, str) and len(name) <= 128
+            and _NAME.fullmatch(name) and "\n" not in name and "\n" not in kind):
         return False
     if "spec" in item and not isinstance(item["spec"], dict):
         return False

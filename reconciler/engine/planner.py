@@ -5,6 +5,7 @@ the provider client has cached.
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from dataclasses import replace as dc_replace
 from typing import AbstractSet, Any, Callable, Mapping, Sequence
@@ -17,12 +18,13 @@ from reconciler.config.sensitivity import (
     covers,
     derived_paths,
     field_names,
+    hidden,
     register,
 )
 from reconciler.engine import fastpath, graph
 from reconciler.errors import PlanError
-from reconciler.plan.diffing import item_changes
-from reconciler.plan.model import Action, ActionType, FieldChange, Plan
+from reconciler.plan.diffing import item_changes, live_only
+from reconciler.plan.model import Action, ActionType, Drift, FieldChange, Plan
 from reconciler.providers.contract import (
     DEFAULT_DELETION_EFFECTS,
     DeletionPolicy,
@@ -47,6 +49,7 @@ class Step:
     pending: dict | None = None  # journaled create from an interrupted apply
     spec: dict | None = None  # the desired spec with known references resolved
     derived: list[str] = field(default_factory=list)  # spec paths derived from a secret: sealed at rest
+    moved: list[FieldChange] = field(default_factory=list)  # replace-forcing live moves: drift, not acted on
 
     @property
     def last_applied(self) -> dict | None:
@@ -149,7 +152,7 @@ def _mark_sensitive(changes: list[FieldChange], sensitive: set[str],
     """Mark changes of secret fields, and of fields holding a value derived from a secret."""
     out = []
     for c in changes:
-        hit = c.sensitive or any(seg in sensitive for seg in c.path.split(".")) or covers(derived, c.path)
+        hit = c.sensitive or hidden(c.path, sensitive, derived, (c.old, c.new))
         out.append(dc_replace(c, sensitive=True) if hit and not c.sensitive else c)
     return out
 
@@ -182,6 +185,20 @@ def deletion_effect(kind: Kind, policy: str) -> DeletionPolicy:
     found = kind.deletion_effects.get(policy) or DEFAULT_DELETION_EFFECTS.get(policy)
     return found or DeletionPolicy(policy if policy in ("forget", "release", "orphan") else "delete",
                                    f"deletion policy {policy}")
+
+
+def live_values(spec: Mapping[str, Any], live: Live | None, kind: Kind) -> str:
+    """The live object's values of the fields the spec sets, short, secrets masked: what
+    an import takes over."""
+    if live is None:
+        return "live: (not read)"
+    shown = []
+    for key in spec:
+        if key in live.attrs:
+            value = "(sensitive)" if key in kind.sensitive else _mask(live.attrs[key], set(kind.sensitive))
+            text = value if isinstance(value, str) and value == "(sensitive)" else json.dumps(value, default=str)
+            shown.append(f"{key} = {text if len(text) <= 60 else text[:57] + '...'}")
+    return "live: " + (", ".join(shown) or "(no field the spec sets)")
 
 
 def live_name(live: Live | None) -> str | None:
@@ -217,8 +234,11 @@ def with_items(changes: list[FieldChange], kind: Kind) -> list[FieldChange]:
 
 def make_plan(desired: list[Resource], state: StateDoc, live: dict[str, Live | None],
               kinds: Mapping[str, Kind], context: Callable[[str], KindContext],
-              options: PlanOptions = PlanOptions(), seen: Mapping[str, str] | None = None) -> PlanResult:
-    """`seen`: the no-ops an earlier plan verified (address -> fastpath digest)."""
+              options: PlanOptions = PlanOptions(), imports: Mapping[str, str] | None = None,
+              seen: Mapping[str, str] | None = None) -> PlanResult:
+    """`imports`: address -> id of the `imports:` entries the state does not hold yet.
+    `seen`: the no-ops an earlier plan verified (address -> fastpath digest)."""
+    imports = imports or {}
     by_addr = {r.address: r for r in desired}
     noops: dict[str, str] = {}
     if options.destroy:
@@ -236,6 +256,7 @@ def make_plan(desired: list[Resource], state: StateDoc, live: dict[str, Live | N
     errors: list[str] = []
     plan_warnings: list[str] = []
     unknown_outputs: set[str] = set()  # addresses created or replaced: outputs unknown
+    drift: list[Drift] = []  # replace-forcing fields that moved in the service, not in the manifest
 
     recorded = state_outputs(state)
     taint = Taint(by_addr.values())  # secrets followed through references, asked on demand
@@ -260,7 +281,13 @@ def make_plan(desired: list[Resource], state: StateDoc, live: dict[str, Live | N
             continue
         if resource is not None:
             step = _plan_desired(resource, prior, lv, kind, outputs, options, state, kinds, taint, fast)
-            if lv is not None and prior is None and address not in state.pending \
+            if step.moved:
+                drift.append(_held_back(step, plan_warnings))
+            if address in imports and step.action.adopt:
+                step.action.imported = True
+                step.action.reasons[0] = f"will be imported: {imports[address]} exists and is taken under management"
+                step.action.reasons.insert(1, live_values(step.spec or {}, lv, kind))
+            elif lv is not None and prior is None and address not in state.pending \
                     and kind.natural_key_conflicts:
                 errors.append(conflict_message(address, resource.kind, lv))
             if step.action.type in (ActionType.CREATE, ActionType.REPLACE) and not step.action.adopt:
@@ -295,7 +322,7 @@ def make_plan(desired: list[Resource], state: StateDoc, live: dict[str, Live | N
                 and kinds[a.kind].unpriced]
     plan = Plan(actions=actions, warnings=plan_warnings, state_lineage=state.lineage,
                 state_serial=state.serial, destroy=options.destroy, refresh_only=options.refresh_only,
-                partial=partial, unpriced=unpriced)
+                partial=partial, unpriced=unpriced, drift=drift)
     return PlanResult(plan=plan, steps=steps, graph=g, errors=errors, noops=noops)
 
 
@@ -358,6 +385,7 @@ def _plan_desired(resource: Resource, prior: ResourceState | None, lv: Live | No
         fast.verified(resource, spec, prior, lv, kind, pending, diff)
     changes = [c for c in diff.changes if not ignored(c.path, resource.lifecycle.ignore_changes)]
     changes = _mark_derived(_mark_sensitive(changes, sensitive, derived), resource.sensitive_paths)
+    changes, moved = live_only(changes, spec, last_applied)
     diff = Diff(changes=changes, notes=list(diff.notes))
     adopt = prior is None
     if address in options.replace or address.split("[")[0] in options.replace:  # the block: every instance
@@ -387,7 +415,19 @@ def _plan_desired(resource: Resource, prior: ResourceState | None, lv: Live | No
         effect = deletion_effect(kind, action.policy)
         if effect.action != "delete":
             action.effect = f"the old object: {effect.effect}"
-    return Step(action, resource, lv, prior, diff, pending=pending, spec=spec, derived=derived)
+    return Step(action, resource, lv, prior, diff, pending=pending, spec=spec, derived=derived,
+                moved=masked_changes(moved, sensitive))
+
+
+def _held_back(step: Step, warnings: list[str]) -> Drift:
+    """A replace-forcing field the service moved but the manifest did not: shown as drift
+    (last applied -> live) with a warning, never acted on; `--replace` forces it."""
+    a = step.action
+    fields = ", ".join(c.path for c in step.moved)
+    warnings.append(f"{a.address}: {fields} differs in the live service but not in the manifest; "
+                    f"not replaced (`--replace {a.address}` forces it)")
+    return Drift(a.address, a.kind, a.remote_id, a.remote_name,
+                 changes=[dc_replace(c, old=c.new, new=c.old, forces_replacement=False) for c in step.moved])
 
 
 def _plan_removal(address: str, prior: ResourceState | None, lv: Live | None, kind: Kind,

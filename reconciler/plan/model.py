@@ -86,10 +86,13 @@ class Action:
     policy: str | None = None  # the deletion policy a removal (or a replace's old object) follows
     effect: str | None = None  # the kind's words for what that policy does to the object
     remote_name: str | None = None  # the live object's name in the service
+    moved_from: str | None = None  # the address the state knew it by (`moved:`)
+    imported: bool = False  # an adoption an `imports:` entry asked for, by id
 
     @property
     def is_change(self) -> bool:
         return self.type is not ActionType.NOOP
+
 
 
 @dataclass
@@ -152,6 +155,8 @@ class Plan:
     unpriced: list[str] = field(default_factory=list)  # changed resources that cost money, price unknown
     # top-level outputs that change: FieldChange(name, before, after, sensitive=...)
     output_changes: list[FieldChange] = field(default_factory=list)
+    # [from, to] address pairs the state is renamed by (`moved:`): no destroy, no create
+    moves: list[list[str]] = field(default_factory=list)
     policy_results: list[PolicyResult] = field(default_factory=list)  # every policy, every plan
     time_notes: list[TimeNote] = field(default_factory=list)  # expiry and power schedules now
 
@@ -167,7 +172,7 @@ class Plan:
     def has_changes(self) -> bool:
         if self.refresh_only:
             return bool(self.drift)
-        return any(a.is_change for a in self.actions)
+        return bool(self.moves) or any(a.is_change for a in self.actions)
 
     @property
     def changes_outputs_only(self) -> bool:

@@ -11,6 +11,7 @@ import json
 from typing import Any
 
 from reconciler.config.model import UNKNOWN
+from reconciler.config.sensitivity import scrub
 from reconciler.plan.model import (
     HOURS_PER_MONTH,
     Action,
@@ -55,9 +56,10 @@ def _change(c: FieldChange) -> dict:
 def _resource(a: Action) -> dict:
     return {
         "address": a.address, "kind": a.kind, "actions": _ACTIONS[a.type], "adopt": a.adopt,
+        "imported": a.imported, "moved_from": a.moved_from,
         "deletion_policy": a.policy, "effect": a.effect,
         "remote_id": a.remote_id, "remote": {"id": a.remote_id, "name": a.remote_name},
-        "reasons": list(a.reasons), "warnings": list(a.warnings), "depends_on": list(a.depends_on),
+        "reasons": [scrub(r) for r in a.reasons], "warnings": [scrub(w) for w in a.warnings], "depends_on": list(a.depends_on),
         "changes": [_change(c) for c in a.changes],
         "cost": None if a.cost_before is None and a.cost_after is None else
         {"hourly_before": a.cost_before, "hourly_after": a.cost_after,
@@ -71,19 +73,21 @@ def drift_to_dict(d: Drift) -> dict:
 
 
 def plan_to_dict(plan: Plan) -> dict:
+    imported = sum(1 for a in plan.actions if a.imported)  # counted apart from the adds, as the text plan does
     return {
         "format_version": PLAN_FORMAT_VERSION,
         "destroy": plan.destroy, "refresh_only": plan.refresh_only,
-        "summary": {"add": plan.count(ActionType.CREATE), "change": plan.count(ActionType.UPDATE),
+        "summary": {"add": plan.count(ActionType.CREATE) - imported, "change": plan.count(ActionType.UPDATE),
                     "replace": plan.count(ActionType.REPLACE), "destroy": plan.count(ActionType.DELETE),
                     "forget": plan.count(ActionType.FORGET), "release": plan.count(ActionType.RELEASE),
                     "orphan": plan.count(ActionType.ORPHAN),
                     "unchanged": plan.count(ActionType.NOOP), "drifted": len(plan.drift),
+                    "imported": imported, "moved": len(plan.moves),
                     "has_changes": plan.has_changes,
                     "hourly_cost_change": plan.cost_delta, "monthly_cost_change": _monthly(plan.cost_delta),
                     "unpriced": list(plan.unpriced)},
         "partial": plan.partial,
-        "warnings": list(plan.warnings),
+        "warnings": [scrub(w) for w in plan.warnings],
         "drift": [drift_to_dict(d) for d in plan.drift],
         "resource_changes": [_resource(a) for a in plan.actions],
         "output_changes": _output_changes(plan),

@@ -45,7 +45,7 @@ PUBLIC_KEY = re.compile(r"^(ssh-rsa|ssh-ed25519|ssh-dss|ecdsa-sha2-nistp(256|384
 
 
 def looks_public(text: str | None) -> bool:
-    return bool(text) and bool(PUBLIC_KEY.match(str(text).strip()))
+    return bool(text) and bool(PUBLIC_KEY.fullmatch(str(text).strip()))
 
 
 MAX_PUBLIC_KEY_BYTES = 64 * 1024  # an RSA-16384 public key is under 3 KB
@@ -108,6 +108,11 @@ class SshKeyKind(Kind[ValdiClient]):
         return Live(key["ssh_key_id"], attrs,
                     {"id": key["ssh_key_id"], "name": key.get("name"), "public_key": key.get("public_key")},
                     local={"public_key": local})
+
+    def discover(self, ctx: KindContext[ValdiClient]) -> list[Live]:
+        """A key's public half is no secret; VALDI never lists the private one."""
+        return [Live(k["ssh_key_id"], {"name": k.get("name"), "public_key": k.get("public_key")})
+                for k in ctx.api.ssh_keys() if k.get("name") and k.get("public_key")]
 
     def check_offline(self, resources: list[Resource]) -> list[Problem]:
         problems = []
