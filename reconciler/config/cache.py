@@ -24,6 +24,7 @@ import hashlib
 import json
 import logging
 import os
+import stat
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
@@ -38,6 +39,7 @@ log = logging.getLogger("reconciler.config.cache")
 FORMAT = 1  # of the files below; part of every key
 FOLDER = Path(".reconciler") / "cache"
 KEEP_FILES = 256  # the oldest go beyond this many (each edit of a file writes one)
+MAX_INPUT_BYTES = 10 * 1024 * 1024  # a var file or file() larger than this is the loader's to refuse
 
 
 @lru_cache(maxsize=1)
@@ -139,10 +141,7 @@ class ManifestCache:
             h.update(json.dumps([list(inputs.var_files), list(inputs.var_args), inputs.recorded],
                                 default=repr, sort_keys=True).encode())
             for path in inputs.var_files:  # their contents, not only their names
-                try:
-                    h.update(Path(path).read_bytes())
-                except OSError:
-                    h.update(b"\0missing")
+                h.update(_small_file(path))
         return Load(self, h.hexdigest(), RecordingEnv(env), env)
 
     # -- documents ------------------------------------------------------------------------
@@ -314,11 +313,21 @@ _FILES_READ = "\0files read"  # no environment variable has this name
 def _files_digest(paths: list[str]) -> str:
     h = hashlib.sha256()
     for path in paths:
-        try:
-            h.update(f"{path}\0".encode() + Path(path).read_bytes() + b"\0")
-        except OSError:
-            h.update(f"{path}\0missing\0".encode())
+        h.update(f"{path}\0".encode() + _small_file(path) + b"\0")
     return h.hexdigest()
+
+
+def _small_file(path: str) -> bytes:
+    """A regular file's bytes; a marker for anything else (/dev/zero, a FIFO, a huge file:
+    reading those is the loader's to refuse, with its own message)."""
+    try:
+        st = os.stat(path)
+        if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_INPUT_BYTES:
+            return f"\0not read: mode {st.st_mode:o}, {st.st_size} bytes, mtime {st.st_mtime_ns}".encode()
+        with open(path, "rb") as f:
+            return f.read(MAX_INPUT_BYTES + 1)
+    except OSError as e:
+        return f"\0unreadable: {e.errno}".encode()
 
 
 def _fresh(manifest: Manifest) -> Manifest:
