@@ -30,6 +30,7 @@ def datums(n: int, version: int = 1, first: int = 0) -> str:
 
 
 def folder(tmp_path: Path) -> Path:
+    tmp_path.mkdir(exist_ok=True)
     (tmp_path / "a.yaml").write_text("variables: {team: vision}\nresources:\n" + datums(3))
     (tmp_path / "b.yaml").write_text("resources:\n" + datums(2, first=10))
     return tmp_path
@@ -160,6 +161,20 @@ def test_a_deleted_cache_is_rebuilt(tmp_path):
     again = ManifestCache.beside([path])
     load(path, again)
     assert again.stats.documents_read == 2 and again.stats.verdicts_checked == 1
+
+
+def test_a_cache_folder_that_is_a_symbolic_link_is_not_used(tmp_path):
+    path = folder(tmp_path / "m")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "keep.txt").write_text("mine")
+    (path / ".reconciler").mkdir()
+    (path / ".reconciler" / "cache").symlink_to(elsewhere)
+    cache = ManifestCache.beside([path])
+    load(path, cache)
+    load(path, cache)
+    assert [p.name for p in elsewhere.iterdir()] == ["keep.txt"]
+    assert cache.stats.documents_cached == 0
 
 
 def test_watch_keeps_the_built_manifest_in_memory_and_each_run_gets_its_own_copy(tmp_path):

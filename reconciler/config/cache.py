@@ -24,6 +24,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import stat
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
@@ -38,6 +39,7 @@ from reconciler.errors import Problem
 log = logging.getLogger("reconciler.config.cache")
 FORMAT = 1  # of the files below; part of every key
 FOLDER = Path(".reconciler") / "cache"
+_ENTRY = re.compile(r"(docs|clean|noops)-[0-9a-f]{64}")
 KEEP_FILES = 256  # the oldest go beyond this many (each edit of a file writes one)
 MAX_INPUT_BYTES = 10 * 1024 * 1024  # a var file or file() larger than this is the loader's to refuse
 
@@ -240,8 +242,15 @@ class ManifestCache:
         return "noops-" + hashlib.sha256(f"{code_stamp()}\0{lineage}".encode()).hexdigest()
 
     # -- the disk ---------------------------------------------------------------------------
-    def _read(self, key: str) -> str | None:
+    def _usable(self) -> bool:
+        """No cache through a symbolic link (a checkout could point .reconciler/cache
+        anywhere: entries would be written, and pruned, there)."""
         if self.folder is None:
+            return False
+        return not any(os.path.islink(p) for p in (self.folder, self.folder.parent))
+
+    def _read(self, key: str) -> str | None:
+        if self.folder is None or not self._usable():
             return None
         try:
             return (self.folder / key).read_text(encoding="utf-8")
@@ -252,7 +261,8 @@ class ManifestCache:
             return None
 
     def _write(self, key: str, text: str) -> None:
-        if self.folder is None:
+        if self.folder is None or not self._usable():
+            log.debug("manifest cache: %s is a symbolic link: not used", self.folder)
             return
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
@@ -265,7 +275,7 @@ class ManifestCache:
 
     def _prune(self) -> None:
         assert self.folder is not None
-        entries = [p for p in self.folder.iterdir() if not p.name.startswith(".")]
+        entries = [p for p in self.folder.iterdir() if _ENTRY.fullmatch(p.name)]  # only what we wrote
         if len(entries) <= KEEP_FILES:
             return
         entries.sort(key=lambda p: p.stat().st_mtime_ns)
