@@ -223,6 +223,8 @@ def make_plan(desired: list[Resource], state: StateDoc, live: dict[str, Live | N
     for address, recorded_state in state.resources.items():
         if address not in by_addr:
             g[address] = {d for d in recorded_state.depends_on if d in state.resources or d in by_addr}
+    for address in state.pending:  # an interrupted create may have made its object: finish or remove it
+        g.setdefault(address, set())
     for d in list(g.values()):
         for dep in d:
             g.setdefault(dep, set())
@@ -351,15 +353,17 @@ def _plan_removal(address: str, prior: ResourceState | None, lv: Live | None, ki
     policy = (prior.deletion_policy if prior and prior.deletion_policy else kind.deletion_policies[0])
     remote_id = lv.id if lv is not None else (prior.id if prior else None)
     if lv is None:
-        action = Action(address, kind_name, ActionType.FORGET,
-                        ["already gone from the live service; only the state entry is removed"],
-                        remote_id=remote_id, policy=policy)
-        return Step(action, None, None, prior)
+        why = ("already gone from the live service; only the state entry is removed" if prior is not None
+               else "an interrupted create made nothing; its journal entry is dropped")
+        action = Action(address, kind_name, ActionType.FORGET, [why], remote_id=remote_id, policy=policy)
+        return Step(action, None, None, prior, pending=state.pending.get(address))
     effect = deletion_effect(kind, policy)
     reason = "destroy requested" if options.destroy else "it is no longer in the manifests"
+    if prior is None:
+        reason += "; made by an interrupted create (found by its natural key)"
     action = Action(address, kind_name, ActionType[effect.action.upper()], [reason], remote_id=remote_id,
                     policy=policy, effect=effect.effect, remote_name=live_name(lv))
-    return Step(action, None, lv, prior)
+    return Step(action, None, lv, prior, pending=state.pending.get(address))
 
 
 def _add_cost(step: Step, kind: Kind, context: Callable[[str], KindContext]) -> None:
