@@ -76,3 +76,73 @@ def test_a_pending_entry_that_made_nothing_is_dropped(infra, admin):
     code, out = infra.destroy()
     assert code == 0, out
     assert infra.state()["pending"] == {}
+
+
+# -- batches (item 4): one answer per item, a missing answer is in doubt -------------------
+from memkind import MemoryApi, MemoryKind  # noqa: E402
+
+from reconciler.config.model import Lifecycle, Manifest, Position, Resource  # noqa: E402
+from reconciler.engine.applier import Applier  # noqa: E402
+from reconciler.engine.runner import Workspace, plan  # noqa: E402
+from reconciler.state.local import LocalStateStore  # noqa: E402
+
+
+class ShortBatches(MemoryKind):
+    """A batch endpoint that answers one item short: `made_last` says whether it acted on it."""
+
+    made_last = True
+
+    def create_many(self, ctx, specs):
+        made = [self.create(ctx, s) for s in (specs if self.made_last else specs[:-1])]
+        return made[:len(specs) - 1]
+
+    def update_many(self, ctx, items):
+        done = [self.update(ctx, *item) for item in (items if self.made_last else items[:-1])]
+        return done[:len(items) - 1]
+
+
+class ShortProvider:
+    name = "test"
+
+    def __init__(self, api, kind):
+        self.api, self.kinds = api, [kind]
+
+    def connect(self, config):
+        return self.api
+
+
+def run(api, kind, store, resources):
+    manifest = Manifest(resources=resources, providers={}, provider_problems={}, variables={},
+                        backend=None, files=["m.yaml"], digest="d", root=".")
+    ws = Workspace(manifest=manifest, providers={"test": ShortProvider(api, kind)})
+    state = store.read()
+    result = plan(ws, state)
+    Applier(result, ws.kinds, lambda k: ws.context(k), store, state).run()
+
+
+def item(name, **spec):
+    return Resource(kind="test.item", name=name, spec={"name": name, **spec},
+                    position=Position("m.yaml", 1, 1), lifecycle=Lifecycle())
+
+
+@pytest.mark.parametrize("made_last", [True, False], ids=["made-but-unanswered", "never-made"])
+def test_a_short_create_batch_is_looked_up_never_marked_done(tmp_path, made_last):
+    api, kind = MemoryApi(), ShortBatches()
+    kind.made_last = made_last
+    store = LocalStateStore(tmp_path / "state.json")
+    run(api, kind, store, [item("a"), item("b"), item("c")])
+    doc = store.read()
+    assert doc.pending == {}
+    assert sorted(doc.resources) == ["test.item.a", "test.item.b", "test.item.c"]
+    names = sorted(o["name"] for o in api.objects.values())
+    assert names == ["a", "b", "c"]  # found by its name when made, made once when not
+    assert {doc.resources[f"test.item.{n}"].id for n in "abc"} == set(api.objects)
+
+
+def test_a_short_update_batch_never_records_an_update_not_made(tmp_path):
+    api, kind = MemoryApi(), ShortBatches()
+    store = LocalStateStore(tmp_path / "state.json")
+    run(api, kind, store, [item("a", value=1), item("b", value=1)])
+    kind.made_last = False
+    run(api, kind, store, [item("a", value=2), item("b", value=2)])
+    assert sorted(o["value"] for o in api.objects.values()) == [2, 2]

@@ -38,7 +38,7 @@ from typing import Any, Callable, Mapping
 from reconciler.config.sensitivity import derived_paths, field_names, register
 from reconciler.engine import graph, recovery
 from reconciler.engine.planner import PlanResult, Step, ignored, resolve, state_outputs
-from reconciler.errors import ApplyError, CreatedIncomplete, ReconcilerError
+from reconciler.errors import ApiError, ApplyError, CreatedIncomplete, ReconcilerError
 from reconciler.plan.diffing import has_unknown
 from reconciler.plan.model import Action, ActionType
 from reconciler.plan.scope import declaring_file
@@ -126,7 +126,7 @@ class Applier:
             for fut in done:
                 group, started = futures.pop(fut)
                 results = fut.result()  # _execute_group never raises
-                for step, outcome in zip(group, results):
+                for step, outcome in zip(group, results, strict=True):
                     changed |= self._record(step, outcome, specs.get(step.action.address), forward,
                                             time.monotonic() - started)
                 sorter.done(*(step.action.address for step in group))
@@ -272,11 +272,13 @@ class Applier:
         ctx = self._ctx(group[0].action.kind, label)
         if group[0].action.type is ActionType.CREATE and not group[0].action.adopt:
             try:
-                made = kind.create_many(ctx, [specs[s.action.address] for s in group])
+                made = answered(kind.create_many(ctx, [specs[s.action.address] for s in group]), len(group),
+                                f"{kind.name} create_many")
             except Exception as e:  # noqa: BLE001 - each create is resolved on its own below
                 made = [e] * len(group)
+            # an error, or no answer, is resolved on its own: looked up by natural key before any create
             return [self._create(s, specs[s.action.address], first_error=m) if isinstance(m, Exception) else m
-                    for s, m in zip(group, made)]
+                    for s, m in zip(group, made, strict=True)]
         results: list[Any] = [s.live for s in group]  # a take-over with nothing to change
         items: list[tuple[Live, dict, Diff]] = []
         where: list[int] = []
@@ -289,10 +291,10 @@ class Applier:
                 where.append(i)
         if items:
             try:
-                outcomes = kind.update_many(ctx, items)
+                outcomes = answered(kind.update_many(ctx, items), len(items), f"{kind.name} update_many")
             except Exception as e:  # noqa: BLE001 - each update is tried again on its own below
                 outcomes = [e] * len(items)
-            for i, (live, spec, diff), outcome in zip(where, items, outcomes):
+            for i, (live, spec, diff), outcome in zip(where, items, outcomes, strict=True):
                 if isinstance(outcome, Exception) and recovery.transient(outcome):
                     try:
                         outcome = recovery.retry(lambda: kind.update(ctx, live, spec, diff))
@@ -445,6 +447,18 @@ class Applier:
     def _write(self) -> None:
         self.store.write(self.state)
         self._dirty = False
+
+
+def answered(results: list[Any], count: int, what: str) -> list[Any]:
+    """A batch's answers, one per item in order. A short (or long) answer cannot be matched
+    to its items: those without an answer are in doubt (a long one, all of them), never done."""
+    results = list(results)
+    if len(results) == count:
+        return results
+    doubt = ApiError(f"{what} answered {len(results)} results for {count} items: the outcome is in doubt",
+                     endpoint=what)
+    doubt.in_doubt = True
+    return results + [doubt] * (count - len(results)) if len(results) < count else [doubt] * count
 
 
 def _observed(step: Step) -> Live:
