@@ -146,3 +146,24 @@ def test_a_short_update_batch_never_records_an_update_not_made(tmp_path):
     kind.made_last = False
     run(api, kind, store, [item("a", value=2), item("b", value=2)])
     assert sorted(o["value"] for o in api.objects.values()) == [2, 2]
+
+
+# -- a state id that answers nothing (item 2) ----------------------------------------------
+def test_a_dangling_id_refuses_with_the_exact_import_command(infra, admin):
+    assert infra.apply()[0] == 0
+    path = infra.path / "state.json"
+    doc = json.loads(path.read_text())
+    real = doc["resources"]["valdi.volume.scratch"]["id"]
+    doc["resources"]["valdi.volume.scratch"]["id"] = "00000000-0000-4000-8000-000000000000"  # a restored backup
+    path.write_text(json.dumps(doc))
+    code, out = infra.plan()
+    assert code == 1, out
+    command = f"reconciler --state {path} import valdi.volume.scratch {real} {infra.path}"
+    assert command in out, out
+    assert len(live(admin, "valdi_volume")) == 1
+    code, out = infra.apply()
+    assert code == 1 and len(live(admin, "valdi_volume")) == 1, out  # no second volume
+    code, out = cli(*command.split()[1:])  # run exactly as printed
+    assert code == 0, out
+    code, out = infra.plan("--detailed-exitcode")
+    assert code == 0, out

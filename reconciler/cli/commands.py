@@ -1,6 +1,7 @@
 """validate, plan, apply, destroy, show, drift, graph."""
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 import time
@@ -12,6 +13,7 @@ import click
 from reconciler.cli.common import (
     fingerprint,
     guarded,
+    invoked_flags,
     open_store,
     parse_duration,
     render,
@@ -70,6 +72,7 @@ def _make_plan(g: Globals, paths: list[str], options: PlanOptions, store: StateS
     ws = workspace(paths)
     store = store or open_store(g, paths, ws.manifest.backend)
     state = store.read()
+    options = dataclasses.replace(options, flags=invoked_flags(g), paths=tuple(p for p in paths if p != "."))
     try:
         result = run_plan(ws, state, options, fingerprint=fingerprint)
     except BaseException:

@@ -71,6 +71,14 @@ class PlanOptions:
     replace: tuple[str, ...] = ()
     destroy: bool = False
     refresh_only: bool = False
+    # how this run was invoked, for the commands a message offers: the global flags
+    # (`--sandbox`, `--state PATH`) and the manifest paths, shell-quoted
+    flags: tuple[str, ...] = ()
+    paths: tuple[str, ...] = ()
+
+    def import_command(self, address: str, remote_id: str) -> str:
+        import shlex
+        return shlex.join(["reconciler", *self.flags, "import", address, remote_id, *self.paths])
 
 
 def state_outputs(state: StateDoc) -> Callable[[str, str], Any]:
@@ -125,11 +133,21 @@ def resolve(value: Any, outputs: Callable[[str, str], Any]) -> Any:
 _LEAVES = (str, int, float, type(None))  # bool is an int
 
 
-def conflict_message(address: str, kind_name: str, lv: Live) -> str:
+def conflict_message(address: str, kind_name: str, lv: Live, options: PlanOptions | None = None,
+                     dangling: str | None = None) -> str:
+    """A plan that would make a second object with an existing one's natural key refuses,
+    naming the import command exactly as this run would need it (flags, paths).
+    `dangling`: the id the state recorded, which answers nothing any more."""
     name = lv.attrs.get("name") or lv.attrs.get("bucket_name") or lv.outputs.get("name")
-    return (f"{address}: a {kind_name} {('named ' + repr(name) + ' ') if name else ''}already exists in the live "
+    named = f"a {kind_name} {('named ' + repr(name) + ' ') if name else ''}"
+    command = (options or PlanOptions()).import_command(address, lv.id)
+    if dangling:
+        return (f"{address}: the state records id {dangling}, which no longer exists in the live service, but "
+                f"{named}exists (id {lv.id}); creating {address} would make a second one. Take it over with "
+                f"`{command}`, or give the resource another name.")
+    return (f"{address}: {named}already exists in the live "
             f"service (id {lv.id}) and reconciler does not manage it; creating {address} would make a second one. "
-            f"Take it over with `reconciler import {address} {lv.id}`, or give the resource another name.")
+            f"Take it over with `{command}`, or give the resource another name.")
 
 
 def ignored(path: str, ignore: tuple[str, ...]) -> bool:
@@ -256,9 +274,11 @@ def make_plan(desired: list[Resource], state: StateDoc, live: dict[str, Live | N
             continue
         if resource is not None:
             step = _plan_desired(resource, prior, lv, kind, outputs, options, state, kinds, taint)
-            if lv is not None and prior is None and address not in state.pending \
-                    and kind.natural_key_conflicts:
-                errors.append(conflict_message(address, resource.kind, lv))
+            if lv is not None and address not in state.pending and kind.natural_key_conflicts:
+                if prior is None:
+                    errors.append(conflict_message(address, resource.kind, lv, options))
+                elif lv.id != prior.id:  # the recorded id answers nothing; the natural key found this
+                    errors.append(conflict_message(address, resource.kind, lv, options, dangling=prior.id))
             if step.action.type in (ActionType.CREATE, ActionType.REPLACE) and not step.action.adopt:
                 unknown_outputs.add(address)
             if step.action.type is ActionType.REPLACE and (

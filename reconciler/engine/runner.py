@@ -132,8 +132,11 @@ def online_checks(ws: Workspace, resources: list[Resource] | None = None) -> Non
         raise ManifestError(problems)
 
 
-def observe(ws: Workspace, state: StateDoc, addresses: set[str] | None = None) -> dict[str, Live | None]:
-    """ONE batched observe per kind, the kinds read concurrently."""
+def observe(ws: Workspace, state: StateDoc, addresses: set[str] | None = None,
+            probe_managed: bool = False) -> dict[str, Live | None]:
+    """ONE batched observe per kind, the kinds read concurrently. `probe_managed`: a
+    managed resource whose id answers nothing is looked for by its natural key too (a
+    plan must not create a second one); drift wants the recorded object or nothing."""
     desired = {r.address: r for r in ws.manifest.resources}
     wanted_by_kind: dict[str, list[Wanted]] = {}
 
@@ -154,7 +157,7 @@ def observe(ws: Workspace, state: StateDoc, addresses: set[str] | None = None) -
             spec=resolve(r.spec, known) if r else (pending or {}).get("spec"),
             last_applied=applied_spec(prior, pending),
             lookup=pending is not None, outputs=dict(prior.outputs) if prior else {},
-            probe=r is not None and prior is None and pending is None,
+            probe=r is not None and pending is None and (prior is None or probe_managed),
             base_dir=r.base_dir if r else None, secrets=dict(prior.secrets) if prior else {}))
     live: dict[str, Live | None] = {}
     if not wanted_by_kind:
@@ -214,7 +217,7 @@ def plan(ws: Workspace, state: StateDoc, options: PlanOptions = PlanOptions(),
             # the checks read the same cached listings as observe: both at once, checks win
             checks = pool.submit(online_checks, ws) if not options.destroy else None
             try:
-                live = observe(ws, state)
+                live = observe(ws, state, probe_managed=True)
             finally:
                 if checks is not None:
                     checks.result()
@@ -262,14 +265,18 @@ def import_object(ws: Workspace, doc: StateDoc, address: str, remote_id: str) ->
     exist and be visible) and record it in `doc` as the adopted `address`. The next plan
     shows how it differs from the manifest."""
     resource = declared_resource(ws, address)
-    if address in doc.resources:
-        raise StateError(f"{address} is already managed (id {doc.resources[address].id}); "
-                         f"`reconciler state rm {address}` first to point it elsewhere")
-    taken = next((a for a, rs in doc.resources.items() if rs.id == remote_id), None)
-    if taken:
-        raise StateError(f"{remote_id} is already managed as {taken}")
     kind = ws.kinds[resource.kind]
     spec = resolve(resource.spec, state_outputs(doc))
+    prior = doc.resources.get(address)
+    if prior is not None:  # a recorded id that answers nothing (a restored backup) may be replaced
+        still = kind.observe(ws.context(resource.kind, resource.base_dir),
+                             [Wanted(address, prior.id, spec, None, base_dir=resource.base_dir)]).get(address)
+        if still is not None and still.id == prior.id:
+            raise StateError(f"{address} is already managed (id {prior.id}); "
+                             f"`reconciler state rm {address}` first to point it elsewhere")
+    taken = next((a for a, rs in doc.resources.items() if rs.id == remote_id and a != address), None)
+    if taken:
+        raise StateError(f"{remote_id} is already managed as {taken}")
     wanted = Wanted(address, remote_id, spec, None, base_dir=resource.base_dir)
     live = kind.observe(ws.context(resource.kind, resource.base_dir), [wanted]).get(address)
     if live is None:
