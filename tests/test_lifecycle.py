@@ -167,3 +167,38 @@ def test_a_dangling_id_refuses_with_the_exact_import_command(infra, admin):
     assert code == 0, out
     code, out = infra.plan("--detailed-exitcode")
     assert code == 0, out
+
+
+# -- forgotten objects (item 3): apply, destroy, apply ------------------------------------
+@pytest.mark.parametrize("example", ["valdi.yaml", "valohai.yaml", "codeocean.yaml"])
+def test_apply_destroy_apply_converges_for_every_example(example, tmp_path, sandbox_env, admin):
+    from crash_harness import duplicates
+    work = Infra.example(tmp_path, example)
+    code, out = work.apply()
+    assert code == 0, out
+    state = str(work.path / "state.json")
+    for address, rs in work.state()["resources"].items():
+        if rs.get("protected"):
+            assert cli("--state", state, "state", "unprotect", address, str(work.path))[0] == 0
+    code, out = work.destroy()
+    assert code == 0, out
+    code, out = work.apply()
+    assert code == 0, out
+    assert duplicates(admin) == 0
+    code, out = work.plan("--detailed-exitcode")
+    assert code == 0, out
+
+
+def test_a_forgotten_key_is_adopted_when_unchanged_and_refused_when_its_content_moved(tmp_path, sandbox_env, admin):
+    work = Infra.example(tmp_path, "valdi.yaml")
+    text = work.manifest.read_text()
+    work.manifest.write_text(text[:text.index("  # A key pair VALDI generates")])  # the deploy key alone
+    assert work.apply()[0] == 0
+    assert work.destroy()[0] == 0
+    code, out = work.plan()
+    assert code == 0 and "made by an earlier apply and forgotten" in out, out
+    (work.path / "keys" / "deploy.pub").write_text(
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOtherKeyOtherKeyOtherKeyOtherKeyOtherKeyOth other@host\n")
+    code, out = work.plan()
+    assert code == 1 and "made by an earlier apply and forgotten" in out, out
+    assert f"reconciler --state {work.path / 'state.json'} import valdi.ssh_key.deploy" in out, out

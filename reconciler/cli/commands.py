@@ -65,6 +65,11 @@ def validate(g: Globals, paths: tuple[str, ...]) -> None:
     click.echo(f"Valid: {len(ws.manifest.resources)} resources in {len(ws.manifest.files)} files.")
 
 
+def _invoked(g: Globals, paths: list[str], options: PlanOptions) -> PlanOptions:
+    """The options with how this run was invoked, for the commands its messages offer."""
+    return dataclasses.replace(options, flags=invoked_flags(g), paths=tuple(p for p in paths if p != "."))
+
+
 def _make_plan(g: Globals, paths: list[str], options: PlanOptions, store: StateStore | None = None
                ) -> tuple[Workspace, StateStore, StateDoc, PlanResult]:
     from reconciler.engine.runner import plan as run_plan
@@ -72,7 +77,7 @@ def _make_plan(g: Globals, paths: list[str], options: PlanOptions, store: StateS
     ws = workspace(paths)
     store = store or open_store(g, paths, ws.manifest.backend)
     state = store.read()
-    options = dataclasses.replace(options, flags=invoked_flags(g), paths=tuple(p for p in paths if p != "."))
+    options = _invoked(g, paths, options)
     try:
         result = run_plan(ws, state, options, fingerprint=fingerprint)
     except BaseException:
@@ -171,7 +176,7 @@ def _run_apply(g: Globals, paths: list[str], options: PlanOptions, auto_approve:
             from reconciler.engine.runner import plan as run_plan
 
             state = store.read()
-            result = run_plan(ws, state, options, fingerprint=fingerprint)
+            result = run_plan(ws, state, _invoked(g, paths, options), fingerprint=fingerprint)
             if saved is not None:
                 from reconciler.plan import planfile
 

@@ -41,6 +41,7 @@ from reconciler.engine.planner import PlanResult, Step, ignored, resolve, state_
 from reconciler.errors import ApiError, ApplyError, CreatedIncomplete, ReconcilerError
 from reconciler.plan.diffing import has_unknown
 from reconciler.plan.model import Action, ActionType
+from reconciler.plan.planfile import fingerprint
 from reconciler.plan.scope import declaring_file
 from reconciler.providers.contract import Diff, Kind, KindContext, Live, Wanted
 from reconciler.providers.http import describe_failure
@@ -371,6 +372,10 @@ class Applier:
         if a.type.removes:
             self.state.resources.pop(a.address, None)
             self.state.pending.pop(a.address, None)
+            if a.type is not ActionType.DELETE and step.live is not None and not (step.prior and step.prior.adopted):
+                # made by us and left in the service: a later create of the same content takes it back
+                self.state.forgotten[a.address] = {"kind": a.kind, "id": step.live.id,
+                                                   "fingerprint": fingerprint(step.live.attrs)}
         else:
             self._store_live(step, outcome, spec)
         self.report.done.append(a.address)
@@ -388,7 +393,9 @@ class Applier:
                 register(v)
         resource = step.resource
         prior = step.prior
-        adopted = (prior.adopted if prior else (a.adopt and step.pending is None)) or live.adopted
+        ours = self.state.forgotten.pop(a.address, {}).get("id") == live.id  # made by an earlier apply
+        adopted = (prior.adopted if prior else (a.adopt and step.pending is None and not ours)) \
+            or (live.adopted and not ours)
         policy = resource.deletion_policy if resource and resource.deletion_policy else None
         self.state.resources[a.address] = ResourceState(
             kind=a.kind, id=live.id, last_applied=spec or {},

@@ -23,6 +23,7 @@ from reconciler.engine import graph
 from reconciler.errors import PlanError
 from reconciler.plan.diffing import item_changes
 from reconciler.plan.model import Action, ActionType, FieldChange, Plan
+from reconciler.plan.planfile import fingerprint
 from reconciler.providers.contract import (
     DEFAULT_DELETION_EFFECTS,
     DeletionPolicy,
@@ -133,8 +134,17 @@ def resolve(value: Any, outputs: Callable[[str, str], Any]) -> Any:
 _LEAVES = (str, int, float, type(None))  # bool is an int
 
 
+def _made_and_forgotten(step: Step, state: StateDoc, lv: Live) -> bool:
+    """The object an earlier apply made and then forgot (a key VALDI cannot delete),
+    unchanged since, and what the manifest asks for now: taking it back is no surprise."""
+    remembered = state.forgotten.get(step.action.address) or {}
+    return (remembered.get("id") == lv.id and remembered.get("kind") == step.action.kind
+            and remembered.get("fingerprint") == fingerprint(lv.attrs)
+            and step.action.type is ActionType.CREATE and step.action.adopt and not step.action.changes)
+
+
 def conflict_message(address: str, kind_name: str, lv: Live, options: PlanOptions | None = None,
-                     dangling: str | None = None) -> str:
+                     dangling: str | None = None, forgotten: bool = False) -> str:
     """A plan that would make a second object with an existing one's natural key refuses,
     naming the import command exactly as this run would need it (flags, paths).
     `dangling`: the id the state recorded, which answers nothing any more."""
@@ -145,6 +155,10 @@ def conflict_message(address: str, kind_name: str, lv: Live, options: PlanOption
         return (f"{address}: the state records id {dangling}, which no longer exists in the live service, but "
                 f"{named}exists (id {lv.id}); creating {address} would make a second one. Take it over with "
                 f"`{command}`, or give the resource another name.")
+    if forgotten:
+        return (f"{address}: {named}made by an earlier apply and forgotten exists in the live service "
+                f"(id {lv.id}), but its content is not what the manifest asks for now; creating {address} "
+                f"would make a second one. Take it over with `{command}`, or give the resource another name.")
     return (f"{address}: {named}already exists in the live "
             f"service (id {lv.id}) and reconciler does not manage it; creating {address} would make a second one. "
             f"Take it over with `{command}`, or give the resource another name.")
@@ -275,8 +289,11 @@ def make_plan(desired: list[Resource], state: StateDoc, live: dict[str, Live | N
         if resource is not None:
             step = _plan_desired(resource, prior, lv, kind, outputs, options, state, kinds, taint)
             if lv is not None and address not in state.pending and kind.natural_key_conflicts:
-                if prior is None:
-                    errors.append(conflict_message(address, resource.kind, lv, options))
+                if prior is None and _made_and_forgotten(step, state, lv):
+                    step.action.reasons[0] = "will be adopted: made by an earlier apply and forgotten"
+                elif prior is None:
+                    errors.append(conflict_message(address, resource.kind, lv, options,
+                                                   forgotten=address in state.forgotten))
                 elif lv.id != prior.id:  # the recorded id answers nothing; the natural key found this
                     errors.append(conflict_message(address, resource.kind, lv, options, dangling=prior.id))
             if step.action.type in (ActionType.CREATE, ActionType.REPLACE) and not step.action.adopt:

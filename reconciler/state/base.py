@@ -5,6 +5,9 @@ State JSON:
      "resources": {address: {kind, id, last_applied, outputs, secrets, protected,
                              deletion_policy, adopted, depends_on}},
      "pending":   {address: {kind, spec, started_at}},   # journaled creates in flight
+     "forgotten": {address: {kind, id, fingerprint}},    # objects we made, then stopped managing
+                                                         # (VALDI keys cannot be deleted): a later
+                                                         # create of the same content adopts them
      "outputs":   {name: {value, sensitive}}}            # top-level outputs, after apply
 
 Writes are compare-and-swap on `serial`: `write(doc)` succeeds only if the stored serial
@@ -61,12 +64,14 @@ class StateDoc:
     pending: dict[str, dict[str, Any]] = field(default_factory=dict)
     version: int = STATE_VERSION
     outputs: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> {value, sensitive}
+    forgotten: dict[str, dict[str, Any]] = field(default_factory=dict)  # address -> {kind, id, fingerprint}
 
     def to_dict(self) -> dict:
         return {"version": self.version, "lineage": self.lineage, "serial": self.serial,
                 "resources": {a: asdict(r) for a, r in sorted(self.resources.items())},
                 "pending": dict(sorted(self.pending.items())),
-                **({"outputs": dict(sorted(self.outputs.items()))} if self.outputs else {})}
+                **({"outputs": dict(sorted(self.outputs.items()))} if self.outputs else {}),
+                **({"forgotten": dict(sorted(self.forgotten.items()))} if self.forgotten else {})}
 
     @classmethod
     def from_dict(cls, d: dict, where: str = "the state") -> "StateDoc":
@@ -76,7 +81,7 @@ class StateDoc:
         return cls(lineage=d.get("lineage") or str(uuid.uuid4()), serial=int(d.get("serial", 0)),
                    resources={a: ResourceState.from_dict(r) for a, r in d.get("resources", {}).items()},
                    pending=dict(d.get("pending", {})), version=int(d.get("version", STATE_VERSION)),
-                outputs=dict(d.get("outputs") or {}))
+                outputs=dict(d.get("outputs") or {}), forgotten=dict(d.get("forgotten") or {}))
 
 
 @dataclass
