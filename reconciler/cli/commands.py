@@ -79,7 +79,8 @@ def _make_plan(g: Globals, paths: list[str], options: PlanOptions, store: StateS
     state = store.read()
     options = _invoked(g, paths, options)
     try:
-        result = run_plan(ws, state, options, fingerprint=fingerprint)
+        result = run_plan(ws, state, options, fingerprint=fingerprint,
+                          elsewhere=getattr(store, "managed_elsewhere", None))
     except BaseException:
         ws.close()
         raise
@@ -176,7 +177,8 @@ def _run_apply(g: Globals, paths: list[str], options: PlanOptions, auto_approve:
             from reconciler.engine.runner import plan as run_plan
 
             state = store.read()
-            result = run_plan(ws, state, _invoked(g, paths, options), fingerprint=fingerprint)
+            result = run_plan(ws, state, _invoked(g, paths, options), fingerprint=fingerprint,
+                              elsewhere=getattr(store, "managed_elsewhere", None))
             if saved is not None:
                 from reconciler.plan import planfile
 

@@ -204,7 +204,10 @@ def _refresh_only_plan(ws: Workspace, state: StateDoc, options: PlanOptions) -> 
 
 
 def plan(ws: Workspace, state: StateDoc, options: PlanOptions = PlanOptions(),
-         fingerprint: Callable[[dict], str] | None = None) -> PlanResult:
+         fingerprint: Callable[[dict], str] | None = None,
+         elsewhere: Callable[[set[str]], dict[str, tuple[str, str]]] | None = None) -> PlanResult:
+    """`elsewhere`: which remote ids other states of the same backend manage (id ->
+    (workspace, address)); taking one of those over is refused."""
     from reconciler.plan import scope
 
     leave = scope.left_out(ws.manifest, state)
@@ -228,6 +231,8 @@ def plan(ws: Workspace, state: StateDoc, options: PlanOptions = PlanOptions(),
     left = scope.note(leave, ws.manifest.root)
     if left:
         result.plan.warnings.append(left)
+    if elsewhere is not None:
+        result.errors += _managed_elsewhere(result, elsewhere)
     if result.errors:
         raise PlanError("\n".join(result.errors))
     from reconciler.config import localfiles
@@ -246,6 +251,15 @@ def plan(ws: Workspace, state: StateDoc, options: PlanOptions = PlanOptions(),
         result.plan.fingerprints = {a: (fingerprint(lv.attrs) if lv is not None else None)
                                     for a, lv in live.items()}
     return result
+
+
+def _managed_elsewhere(result: PlanResult, elsewhere: Callable[[set[str]], dict[str, tuple[str, str]]]) -> list[str]:
+    """Adoptions of objects another workspace of this backend manages: refused by name."""
+    adopting = {a.remote_id: a.address for a in result.plan.actions if a.adopt and a.remote_id}
+    found = elsewhere(set(adopting)) if adopting else {}
+    return [f"{adopting[rid]}: the live object {rid} is already managed as {address} by workspace {workspace} "
+            f"of the same state backend; two states would undo each other's changes. Manage it in one of them."
+            for rid, (workspace, address) in sorted(found.items())]
 
 
 def declared_resource(ws: Workspace, address: str) -> Resource:

@@ -174,6 +174,18 @@ class PostgresStateStore:
             conn.execute("SELECT pg_terminate_backend(%s)", (row[1],))
             conn.execute("DELETE FROM reconciler_locks WHERE workspace = %s", (self.workspace,))
 
+    def managed_elsewhere(self, ids: set[str]) -> dict[str, tuple[str, str]]:
+        """Which of these remote ids another workspace of this database manages:
+        id -> (workspace, address). Two states adopting one datum would fight over it."""
+        if not ids:
+            return {}
+        with self._connect() as conn:
+            rows = conn.execute(
+                "SELECT s.workspace, r.key, r.value->>'id' FROM reconciler_state s, "
+                "jsonb_each(s.doc->'resources') r WHERE s.workspace <> %s AND r.value->>'id' = ANY(%s)",
+                (self.workspace, sorted(ids))).fetchall()
+        return {row[2]: (row[0], row[1]) for row in rows}
+
     def history(self, limit: int = 20) -> list[dict]:
         with self._connect() as conn:
             rows = conn.execute("SELECT serial, at, who, command, doc FROM reconciler_history "
