@@ -159,10 +159,15 @@ class PostgresStateStore:
         deadline = time.monotonic() + timeout
         info = LockInfo.new(operation)
         try:
+            misses = 0
             while not self._take(conn, key, info):
+                holder = self._holder(conn)
+                if holder is None and misses < 10:  # freed since our try: try again at once
+                    misses += 1
+                    continue
                 if time.monotonic() >= deadline:
-                    raise LockError(f"{self.location} is locked: {self._holder(conn)}. A killed process "
-                                    "frees its lock at once; use --lock-timeout to wait.")
+                    raise LockError(f"{self.location} is locked: {holder or 'another process'}. A killed "
+                                    "process frees its lock at once; use --lock-timeout to wait.")
                 time.sleep(0.2)
             try:
                 yield info
@@ -194,11 +199,11 @@ class PostgresStateStore:
             raise StateError(f"{self.location}: cannot take the state lock ({e.__class__.__name__})") from None
         return True
 
-    def _holder(self, conn: psycopg.Connection) -> str:
+    def _holder(self, conn: psycopg.Connection) -> str | None:
         row = conn.execute("SELECT lock_id, who, pid, command, started FROM reconciler_locks WHERE workspace = %s",
                            (self.workspace,)).fetchone()
         if row is None:
-            return "another process"
+            return None
         return LockInfo(id=row[0], who=row[1], pid=row[2], operation=row[3], created=row[4]).describe()
 
     def unlock(self, lock_id: str) -> None:
