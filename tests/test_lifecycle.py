@@ -202,3 +202,24 @@ def test_a_forgotten_key_is_adopted_when_unchanged_and_refused_when_its_content_
     code, out = work.plan()
     assert code == 1 and "made by an earlier apply and forgotten" in out, out
     assert f"reconciler --state {work.path / 'state.json'} import valdi.ssh_key.deploy" in out, out
+
+
+# -- an interrupted replace (item 5) -------------------------------------------------------
+def test_an_interrupted_replace_leaves_no_drift_the_plan_does_not_show(infra, admin):
+    assert infra.apply()[0] == 0
+    old = infra.state()["resources"]["valdi.volume.scratch"]
+    infra.edit("bucket_name: scratch-bucket", "bucket_name: scratch-bucket-2")
+    assert infra.apply()[0] == 0  # the replace, to completion
+    # the state a kill during the replace leaves: the old record, the new object's journal
+    path = infra.path / "state.json"
+    doc = json.loads(path.read_text())
+    new_spec = doc["resources"]["valdi.volume.scratch"]["last_applied"]
+    doc["resources"]["valdi.volume.scratch"] = old
+    doc["pending"]["valdi.volume.scratch"] = {"kind": "valdi.volume", "spec": new_spec, "started_at": 0}
+    path.write_text(json.dumps(doc))
+    code, out = infra.apply()
+    assert code == 0, out
+    code, out = infra._run("drift")
+    assert code == 0, out
+    assert infra.state()["resources"]["valdi.volume.scratch"]["last_applied"]["bucket_name"] == "scratch-bucket-2"
+    assert [v["bucket_name"] for v in live(admin, "valdi_volume")] == ["scratch-bucket-2"]

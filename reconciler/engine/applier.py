@@ -423,7 +423,10 @@ class Applier:
             return
         spec = self._resolve(step) or (step.prior.last_applied if step.prior else {})
         before = step.prior
-        self._store_live(step, step.live, spec if before is None else before.last_applied)
+        # an object found after an interrupted create or replace: its id and the spec it was
+        # made from are recorded together (never the new id with the old object's spec)
+        found = before is None or step.live.id != before.id
+        self._store_live(step, step.live, spec if found else before.last_applied)
         after = self.state.resources[step.action.address]
         if before is None or after != before:
             self._dirty = True

@@ -50,7 +50,7 @@ class Step:
 
     @property
     def last_applied(self) -> dict | None:
-        return applied_spec(self.prior, self.pending)
+        return applied_spec(self.prior, self.pending, self.live.id if self.live is not None else None)
 
 
 @dataclass
@@ -348,7 +348,7 @@ def _plan_desired(resource: Resource, prior: ResourceState | None, lv: Live | No
         action = Action(address, resource.kind, ActionType.CREATE, [reason], masked_changes(changes, sensitive),
                         remote_id=prior.id if prior else None)
         return Step(action, resource, None, prior, pending=pending, spec=spec, derived=derived)
-    last_applied = applied_spec(prior, pending)
+    last_applied = applied_spec(prior, pending, lv.id)
     diff = kind.diff(spec, lv, last_applied)
     changes = [c for c in diff.changes if not ignored(c.path, resource.lifecycle.ignore_changes)]
     changes = _mark_derived(_mark_sensitive(changes, sensitive, derived), resource.sensitive_paths)

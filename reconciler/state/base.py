@@ -48,12 +48,15 @@ class ResourceState:
         return cls(**known)
 
 
-def applied_spec(prior: ResourceState | None, pending: dict | None) -> dict | None:
-    """The spec we last applied: the state's record, else the spec of a create an
-    interrupted apply journaled (it may have made the object)."""
-    if prior is not None:
+def applied_spec(prior: ResourceState | None, pending: dict | None, live_id: str | None = None) -> dict | None:
+    """The spec we last applied to the object `live_id`: the state's record, else the spec
+    of a create an interrupted apply journaled (it may have made the object). An
+    interrupted replace has both: the journaled spec is the one of its new object (found
+    by natural key, another id than the record's), the record's the one of the old."""
+    journaled = pending.get("spec") if pending else None
+    if prior is not None and (journaled is None or live_id is None or live_id == prior.id):
         return prior.last_applied
-    return pending.get("spec") if pending else None
+    return journaled
 
 
 @dataclass
