@@ -223,3 +223,19 @@ def test_an_interrupted_replace_leaves_no_drift_the_plan_does_not_show(infra, ad
     assert code == 0, out
     assert infra.state()["resources"]["valdi.volume.scratch"]["last_applied"]["bucket_name"] == "scratch-bucket-2"
     assert [v["bucket_name"] for v in live(admin, "valdi_volume")] == ["scratch-bucket-2"]
+
+
+# -- state entries are values (item 9) -----------------------------------------------------
+def test_state_entries_are_values_and_every_edit_reaches_the_file(tmp_path):
+    import dataclasses
+
+    from reconciler.state.base import ResourceState, StateDoc
+    store = LocalStateStore(tmp_path / "state.json")
+    doc = StateDoc()
+    doc.resources["valdi.vm.a"] = ResourceState(kind="valdi.vm", id="vm-1", protected=True)
+    store.write(doc)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        doc.resources["valdi.vm.a"].protected = False  # an in-place edit the encoder would not see
+    doc.resources["valdi.vm.a"] = dataclasses.replace(doc.resources["valdi.vm.a"], protected=False)
+    store.write(doc)
+    assert json.loads((tmp_path / "state.json").read_text())["resources"]["valdi.vm.a"]["protected"] is False

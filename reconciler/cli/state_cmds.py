@@ -132,6 +132,7 @@ def unprotect_cmd(g: Globals, address: str, paths: tuple[str, ...]) -> None:
         if address not in doc.resources:  # only a journaled create: nothing was protected yet
             raise StateError(f"{address} is a create that did not finish (pending), not a protected "
                              "resource: nothing to unprotect; the next apply finishes or retries it")
-        doc.resources[address].protected = False
+        import dataclasses
+        doc.resources[address] = dataclasses.replace(doc.resources[address], protected=False)
     _edit(g, paths, address, change)
     click.echo(f"{address} is no longer protected; the next plan may destroy it.")

@@ -425,8 +425,8 @@ class Applier:
         before = step.prior
         # an object found after an interrupted create or replace: its id and the spec it was
         # made from are recorded together (never the new id with the old object's spec)
-        found = before is None or step.live.id != before.id
-        self._store_live(step, step.live, spec if found else before.last_applied)
+        self._store_live(step, step.live, spec if before is None or step.live.id != before.id
+                         else before.last_applied)
         after = self.state.resources[step.action.address]
         if before is None or after != before:
             self._dirty = True

@@ -82,11 +82,12 @@ def record(state: StateDoc, live: dict[str, Live | None], drift: list[Drift], ki
         for c in _moved(kind, prior.last_applied or {}, lv):
             if c.sensitive or not _set_path(applied, c.path, c.new):
                 skipped.append(f"{d.address}.{c.path}")
-        prior.last_applied = applied
         # an output echoing a field derived from a secret stays with the secrets, out of outputs
         sensitive = set(kind.sensitive) | {p.split(".", 1)[0].split("[", 1)[0] for p in prior.sensitive_paths}
-        prior.outputs = {k: v for k, v in lv.outputs.items() if k not in sensitive}
-        prior.secrets.update({k: v for k, v in lv.outputs.items() if k in sensitive and k not in kind.sensitive})
+        state.resources[d.address] = dataclasses.replace(  # a new entry: state entries are values
+            prior, last_applied=applied, outputs={k: v for k, v in lv.outputs.items() if k not in sensitive},
+            secrets={**prior.secrets,
+                     **{k: v for k, v in lv.outputs.items() if k in sensitive and k not in kind.sensitive}})
     return skipped
 
 

@@ -26,8 +26,11 @@ from typing import Any, ContextManager, Protocol
 STATE_VERSION = 1
 
 
-@dataclass
+@dataclass(frozen=True)
 class ResourceState:
+    """One managed object, a value: an edit makes a new one (dataclasses.replace), so the
+    file store may reuse an entry's encoded bytes while the same object stays in place."""
+
     kind: str
     id: str
     last_applied: dict[str, Any] = field(default_factory=dict)
