@@ -239,3 +239,37 @@ def test_state_entries_are_values_and_every_edit_reaches_the_file(tmp_path):
     doc.resources["valdi.vm.a"] = dataclasses.replace(doc.resources["valdi.vm.a"], protected=False)
     store.write(doc)
     assert json.loads((tmp_path / "state.json").read_text())["resources"]["valdi.vm.a"]["protected"] is False
+
+
+TWO_DATUMS = """\
+providers:
+  valohai: {token: "${env.VALOHAI_TOKEN}", project: "${env.VALOHAI_PROJECT}"}
+resources:
+  - kind: valohai.datum
+    name: mine
+    spec: {store: sandbox-store, url: "s3://sandbox-bucket/data/train.csv", tags: [ours]}
+  - kind: valohai.datum
+    name: theirs
+    spec: {store: sandbox-store, url: "s3://sandbox-bucket/data/test.csv", tags: [ours]}
+"""
+
+
+@pytest.mark.parametrize("quirks", [[], ["valohai-metadata-per-datum"]], ids=["default", "per-datum"])
+def test_one_datum_of_another_project_fails_alone_in_its_batch(quirks, tmp_path, sandbox_env, admin):
+    import httpx
+
+    from reconciler.emulator.core import SANDBOX
+    admin.post("/_emulator/config", json={"quirks": ["valohai-adopt-store-scoped", *quirks]}).raise_for_status()
+    other = admin.post("/_emulator/valohai/projects", json={"name": "other"}).json()["id"]
+    httpx.post(f"{admin.base_url}/api/v0/stores/{SANDBOX['valohai_store_id']}/adopt/",
+               headers={"Authorization": f"Token {SANDBOX['valohai_token']}"},
+               json={"url": "s3://sandbox-bucket/data/test.csv", "project": other}).raise_for_status()
+    d = tmp_path / "infra"
+    d.mkdir()
+    (d / "main.yaml").write_text(TWO_DATUMS)
+    work = Infra(d, "main.yaml")
+    code, out = work.apply()
+    assert code == 1 and "another project" in out, out
+    failed = [line for line in out.splitlines() if "valohai.datum.mine" in line and "fail" in line.lower()]
+    assert not failed, out
+    assert "valohai.datum.mine" in work.state()["resources"]

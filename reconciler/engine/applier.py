@@ -28,6 +28,7 @@ what it uses), lets independent branches finish, and is reported in the summary.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -277,9 +278,10 @@ class Applier:
                                 f"{kind.name} create_many")
             except Exception as e:  # noqa: BLE001 - each create is resolved on its own below
                 made = [e] * len(group)
-            # an error, or no answer, is resolved on its own: looked up by natural key before any create
-            return [self._create(s, specs[s.action.address], first_error=m) if isinstance(m, Exception) else m
-                    for s, m in zip(group, made, strict=True)]
+            # an error, or no answer, is resolved on its own (looked up by natural key before any
+            # create), and fails alone: the other items keep their own outcome
+            return [_outcome(functools.partial(self._create, s, specs[s.action.address], first_error=m))
+                    if isinstance(m, Exception) else m for s, m in zip(group, made, strict=True)]
         results: list[Any] = [s.live for s in group]  # a take-over with nothing to change
         items: list[tuple[Live, dict, Diff]] = []
         where: list[int] = []
@@ -459,6 +461,14 @@ class Applier:
         self._dirty = False
 
 
+def _outcome(call: Callable[[], Any]) -> Any:
+    """call's result, or the exception it raised: one item's outcome in a batch."""
+    try:
+        return call()
+    except Exception as e:  # noqa: BLE001 - reported per step
+        return e
+
+
 def answered(results: list[Any], count: int, what: str) -> list[Any]:
     """A batch's answers, one per item in order. A short (or long) answer cannot be matched
     to its items: those without an answer are in doubt (a long one, all of them), never done."""
@@ -475,3 +485,4 @@ def _observed(step: Step) -> Live:
     """The object an update, a delete or a take-over acts on: the plan observed it."""
     assert step.live is not None, step.action.address
     return step.live
+
