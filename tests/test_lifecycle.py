@@ -273,3 +273,16 @@ def test_one_datum_of_another_project_fails_alone_in_its_batch(quirks, tmp_path,
     failed = [line for line in out.splitlines() if "valohai.datum.mine" in line and "fail" in line.lower()]
     assert not failed, out
     assert "valohai.datum.mine" in work.state()["resources"]
+
+
+def test_kill_9_after_the_create_then_destroy_leaves_nothing(infra, admin, sandbox_env):
+    import os
+
+    from crash_harness import kill_at
+    killed_at, state = kill_at(0, infra.path, infra.path, admin, {**os.environ, **sandbox_env})
+    assert killed_at and killed_at.startswith("POST"), killed_at
+    assert len(live(admin, "valdi_volume")) == 1 and "valdi.volume.scratch" in json.loads(state.read_text())["pending"]
+    code, out = infra.destroy()
+    assert code == 0, out
+    assert live(admin, "valdi_volume") == []
+    assert json.loads(state.read_text())["pending"] == {}
