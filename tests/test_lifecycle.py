@@ -6,6 +6,12 @@ import json
 
 import pytest
 from conftest import Infra, cli
+from memkind import MemoryApi, MemoryKind
+
+from reconciler.config.model import Lifecycle, Manifest, Position, Resource
+from reconciler.engine.applier import Applier
+from reconciler.engine.runner import Workspace, plan
+from reconciler.state.local import LocalStateStore
 
 VOLUME = """\
 providers:
@@ -79,12 +85,6 @@ def test_a_pending_entry_that_made_nothing_is_dropped(infra, admin):
 
 
 # -- batches (item 4): one answer per item, a missing answer is in doubt -------------------
-from memkind import MemoryApi, MemoryKind  # noqa: E402
-
-from reconciler.config.model import Lifecycle, Manifest, Position, Resource  # noqa: E402
-from reconciler.engine.applier import Applier  # noqa: E402
-from reconciler.engine.runner import Workspace, plan  # noqa: E402
-from reconciler.state.local import LocalStateStore  # noqa: E402
 
 
 class ShortBatches(MemoryKind):
