@@ -18,6 +18,7 @@ import dataclasses
 from typing import Any, Mapping
 
 from reconciler.config.sensitivity import covers
+from reconciler.engine import recorded
 from reconciler.plan.model import Drift, FieldChange
 from reconciler.providers.contract import Kind, Live
 from reconciler.state.base import StateDoc
@@ -83,11 +84,10 @@ def record(state: StateDoc, live: dict[str, Live | None], drift: list[Drift], ki
             if c.sensitive or not _set_path(applied, c.path, c.new):
                 skipped.append(f"{d.address}.{c.path}")
         # an output echoing a field derived from a secret stays with the secrets, out of outputs
-        sensitive = set(kind.sensitive) | {p.split(".", 1)[0].split("[", 1)[0] for p in prior.sensitive_paths}
+        outputs, secrets = recorded.split(lv, prior.sensitive_paths)
         state.resources[d.address] = dataclasses.replace(  # a new entry: state entries are values
-            prior, last_applied=applied, outputs={k: v for k, v in lv.outputs.items() if k not in sensitive},
-            secrets={**prior.secrets,
-                     **{k: v for k, v in lv.outputs.items() if k in sensitive and k not in kind.sensitive}})
+            prior, last_applied=applied, outputs=outputs,
+            secrets={**prior.secrets, **{k: v for k, v in secrets.items() if v is not None}})  # one not returned is kept
     return skipped
 
 
