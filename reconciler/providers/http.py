@@ -169,6 +169,7 @@ class HttpApi:
         self._clock = clock  # None: the budget's (budget.clock)
         self.deadline = deadline  # seconds per call; None: budget.deadline_seconds()
         self._refused_since: float | None = None  # first connection refusal of a streak
+        self._given_up = False  # a call gave up on this streak: the next ones try once
         self._client = httpx.Client(base_url=self.base_url, auth=auth, headers=headers or {},
                                     timeout=httpx.Timeout(timeout, connect=10.0),
                                     event_hooks={"request": [self._on_request]})
@@ -201,7 +202,7 @@ class HttpApi:
         if self._refused_since is None:
             return None
         left = budget.CONNECT_GIVE_UP - (now - self._refused_since)
-        return httpx.Timeout(self._client.timeout.read, connect=max(0.1, min(10.0, left)))
+        return httpx.Timeout(self._client.timeout.read, connect=max(1.0, min(10.0, left)))
 
     def request(self, method: str, path: str, *, json: Any = None, params: Any = None,
                 data: Any = None, content: bytes | None = None, headers: dict | None = None,
@@ -253,7 +254,7 @@ class HttpApi:
                                          api=self.api, endpoint=endpoint)
                 cause = network_cause(e)
             except (httpx.TransportError,) as e:  # sent, answer lost: in doubt
-                self._refused_since = None
+                self._refused_since, self._given_up = None, False
                 failure = TransportError(f"connection to {self._origin(e)} lost: {network_cause(e)}",
                                          api=self.api, endpoint=endpoint)
                 failure.in_doubt = not idempotent
@@ -261,7 +262,7 @@ class HttpApi:
                 if not idempotent:
                     raise failure from None
             else:
-                self._refused_since = None
+                self._refused_since, self._given_up = None, False
                 log.debug("-> %s %s", response.status_code, endpoint)
                 status = response.status_code
                 cause = f"{status} {response.reason_phrase}".strip()
@@ -272,6 +273,7 @@ class HttpApi:
                 if not retryable or not self._may_retry(attempt, delay, spend):
                     return self._result(response, raw, endpoint, idempotent)
             elif not self._may_retry(attempt, delay, spend):
+                self._given_up = self._refused_since is not None
                 raise failure from None
             self._count("retries")
             spend.retried()
@@ -282,7 +284,7 @@ class HttpApi:
         if attempt >= self.max_attempts or not spend.allows(delay):
             return False
         refused = self._refused_since
-        return refused is None or spend.now() + delay - refused <= budget.CONNECT_GIVE_UP
+        return refused is None or (not self._given_up and spend.now() + delay - refused <= budget.CONNECT_GIVE_UP)
 
     def _origin(self, error: httpx.TransportError) -> str:
         """scheme://host:port of the failed request (never its path or query: presigned URLs)."""
