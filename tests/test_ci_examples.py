@@ -243,3 +243,12 @@ def test_the_comment_marker_is_in_the_markdown_plan():
     from reconciler.plan.model import Plan
     from reconciler.render import render
     assert "<!-- reconciler-plan -->" in render(Plan(actions=[]), "markdown", color=False)
+
+
+def test_both_pipelines_sign_plan_files_with_a_key_from_a_ci_secret():
+    """A plan artifact is applied only when signed with RECONCILER_PLAN_KEY (reconciler.plan.signing):
+    GitHub takes it from a repository secret; GitLab passes masked CI/CD variables to every job."""
+    env = yaml.safe_load(GITHUB.read_text())["env"]
+    assert env.get("RECONCILER_PLAN_KEY") == "${{ secrets.RECONCILER_PLAN_KEY }}"
+    assert "RECONCILER_PLAN_KEY" in GITLAB.read_text().split("stages:")[0]  # named among the variables to set
+    assert "RECONCILER_PLAN_KEY" not in (gitlab_doc().get("variables") or {}), "never a plain-text value"
