@@ -286,3 +286,10 @@ def test_kill_9_after_the_create_then_destroy_leaves_nothing(infra, admin, sandb
     assert code == 0, out
     assert live(admin, "valdi_volume") == []
     assert json.loads(state.read_text())["pending"] == {}
+
+
+def test_the_import_command_carries_the_flags_and_paths_of_the_run():
+    from reconciler.engine.planner import PlanOptions
+    options = PlanOptions(flags=("--sandbox",), paths=("my infra/",))
+    assert options.import_command("valdi.ssh_key.deploy", "k-1") == \
+        "reconciler --sandbox import valdi.ssh_key.deploy k-1 'my infra/'"
