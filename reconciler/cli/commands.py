@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -110,8 +111,11 @@ def plan(g: Globals, paths: tuple[str, ...], out: str | None, fmt: str, detailed
                       inputs=pinned, options={"targets": list(targets), "excludes": list(excludes),
                                "replace": list(replace), "destroy": destroy,
                                "refresh_only": refresh_only, "sandbox": g.sandbox,
-                               "variables": _recorded_variables(ws.manifest)})
-        click.echo(f"Saved the plan to {out}. Apply exactly this plan with: reconciler apply {out}", err=True)
+                               "variables": _recorded_variables(ws.manifest)},
+                      manifest_files=ws.manifest.file_digests, manifest_folder=os.getcwd())
+        again = " ".join(["reconciler", *(["--sandbox"] if g.sandbox else []),
+                          *(["--state", shlex.quote(g.state)] if g.state else []), "apply", shlex.quote(out)])
+        click.echo(f"Saved the plan to {out}. Apply exactly this plan with: {again}", err=True)
     if detailed_exitcode and (result.plan.has_changes or result.plan.changes_outputs_only):
         sys.exit(2)
 
@@ -156,7 +160,7 @@ def _moved_inputs(saved_inputs: dict, result: PlanResult, ws: Workspace) -> list
 
 def _run_apply(g: Globals, paths: list[str], options: PlanOptions, auto_approve: bool, parallelism: int,
                lock_timeout: float, saved: Plan | None = None, verb: str = "apply",
-               saved_inputs: dict | None = None) -> None:
+               saved_inputs: dict | None = None, saved_files: dict[str, str] | None = None) -> None:
     from reconciler.engine.applier import Applier
 
     ws = workspace(paths)
@@ -172,9 +176,13 @@ def _run_apply(g: Globals, paths: list[str], options: PlanOptions, auto_approve:
             if saved is not None:
                 from reconciler.plan import planfile
 
-                reasons = planfile.stale_reasons(saved, manifest_digest=ws.manifest.digest,
-                                                 state_lineage=state.lineage, state_serial=state.serial,
-                                                 fingerprints=result.plan.fingerprints)
+                done = planfile.already_applied(saved, result.plan, state.serial)
+                if done:
+                    raise PlanError(f"{done}. Make a new plan to change more.")
+                reasons = planfile.stale_reasons(
+                    saved, manifest_digest=ws.manifest.digest, state_lineage=state.lineage,
+                    state_serial=state.serial, fingerprints=result.plan.fingerprints,
+                    saved_files=saved_files, fresh_files=ws.manifest.file_digests)
                 reasons += planfile.same_actions(saved, result.plan) if not reasons else []
                 reasons += _moved_inputs(saved_inputs or {}, result, ws)
                 if reasons:
@@ -254,7 +262,7 @@ def apply(g: Globals, paths: tuple[str, ...], auto_approve: bool, parallelism: i
         options = PlanOptions(tuple(opts.get("targets", ())), tuple(opts.get("excludes", ())),
                               tuple(opts.get("replace", ())), bool(opts.get("destroy")),
                               bool(opts.get("refresh_only")))
-        manifest_paths = meta["manifest_paths"]
+        manifest_paths = _plan_paths(meta, paths_l[0])
         given = inputs_of(g)
         if given.var_args or given.var_files:
             raise PlanError("a saved plan carries the variable values it was made with; "
@@ -262,11 +270,36 @@ def apply(g: Globals, paths: tuple[str, ...], auto_approve: bool, parallelism: i
         given.recorded = opts.get("variables") or {}
         with sandbox(g, manifest_paths):
             _run_apply(g, manifest_paths, options, True, parallelism, parse_duration(lock_timeout),
-                       saved=saved, verb="destroy" if options.destroy else "apply", saved_inputs=meta["inputs"])
+                       saved=saved, verb="destroy" if options.destroy else "apply", saved_inputs=meta["inputs"],
+                       saved_files=meta["manifest_files"])
         return
     options = PlanOptions(tuple(targets), tuple(excludes), tuple(replace), False, refresh_only)
     with sandbox(g, paths_l):
         _run_apply(g, paths_l, options, auto_approve, parallelism, parse_duration(lock_timeout))
+
+
+def _plan_paths(meta: dict, planfile_path: str) -> list[str]:
+    """The manifests a saved plan was made from. Its paths are relative to the folder the
+    plan was made in: here when that is this folder or another checkout of the same
+    layout (CI); the plan's own folder when that exists on this machine and this one
+    is elsewhere, said on stderr."""
+    paths = list(meta["manifest_paths"])
+    folder = meta.get("manifest_folder")
+    if not isinstance(folder, str) or not Path(folder).is_dir():
+        return paths
+    if Path(folder).resolve() == Path.cwd().resolve():
+        return paths
+    moved = [str(Path(folder) / p) for p in paths]
+    if not all(Path(p).exists() for p in moved):
+        return paths
+    here = all(Path(p).exists() for p in paths) and not any(Path(p).resolve() == Path.cwd().resolve()
+                                                            for p in paths)
+    if here:  # the same layout here (another checkout): the paths as written
+        return paths
+    shown = ", ".join(os.path.relpath(p) for p in moved)
+    click.echo(f"Using the manifests the plan was made from: {shown} (the plan was made in {folder}, "
+               f"not here; {planfile_path} names its paths from there).", err=True)
+    return moved
 
 
 def _record_refresh(store: StateStore, state: StateDoc, result: PlanResult, kinds: Mapping[str, Kind],

@@ -18,6 +18,7 @@ Everything wrong is collected and raised at once as one ManifestError.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 from functools import lru_cache
@@ -67,13 +68,17 @@ def load_manifest(paths: Sequence[str | Path], env: Mapping[str, str] | None = N
     files = _files(paths, problems)
     builder = _Builder(env, problems, inputs, require_values)
     digest = hashlib.sha256()
+    file_digests: dict[str, str] = {}
     for f in files:
         text = _read(f, problems)
         if text is None:
             continue
-        digest.update(_relative(f, root).encode() + b"\0" + text.encode() + b"\0")
         before = len(problems)
         docs = read_documents(text, str(f), problems)
+        # what the file says, not its bytes: a comment or a reflow leaves a saved plan valid
+        said = hashlib.sha256(json.dumps([d.value for d in docs], sort_keys=True, default=repr).encode()).hexdigest()
+        file_digests[_relative(f, root)] = said
+        digest.update(_relative(f, root).encode() + b"\0" + said.encode() + b"\0")
         if len(problems) == before and not any(d.value is not None and d.value != {} for d in docs):
             problems.append(Problem(str(f), 1, 1, "", "the file is empty: expected a mapping with "
                                     "resources: (and optionally providers:, variables:, backend:)"))
@@ -82,6 +87,7 @@ def load_manifest(paths: Sequence[str | Path], env: Mapping[str, str] | None = N
     if not files and not problems:
         problems.append(Problem(str(first), 1, 1, "", "no *.yaml or *.yml files here"))
     manifest = builder.finish(files, digest.hexdigest(), str(root))
+    manifest.file_digests = file_digests
     if problems:
         raise ManifestError(sorted(dict.fromkeys(problems), key=_order(files)))
     return manifest

@@ -83,9 +83,14 @@ def _action_from(d: dict) -> Action:
 
 
 def save(plan: Plan, path, *, manifest_paths: list[str], options: dict,
-         inputs: dict | None = None) -> None:
-    """`inputs`: {"salt": hex, "pins": {field: keyed hash}} (reconciler.engine.pins)."""
+         inputs: dict | None = None, manifest_files: dict[str, str] | None = None,
+         manifest_folder: str | None = None) -> None:
+    """`inputs`: {"salt": hex, "pins": {field: keyed hash}} (reconciler.engine.pins);
+    `manifest_files`: each manifest's digest, to name the file that moved;
+    `manifest_folder`: the absolute folder the paths were given from, so an apply
+    started elsewhere on this machine finds the manifests."""
     body = {"inputs": inputs or {}, "format": FORMAT, "format_version": VERSION, "manifest_paths": manifest_paths,
+            "manifest_files": manifest_files or {}, "manifest_folder": manifest_folder,
             "manifest_digest": plan.manifest_digest, "state_lineage": plan.state_lineage,
             "state_serial": plan.state_serial, "fingerprints": plan.fingerprints, "options": options,
             "destroy": plan.destroy, "refresh_only": plan.refresh_only, "warnings": plan.warnings,
@@ -118,13 +123,14 @@ def load(path) -> tuple[Plan, dict]:
                 output_changes=[FieldChange(c["name"], _unsafe(c["old"]), _unsafe(c["new"]), False, c["sensitive"])
                                 for c in body.get("output_changes", [])])
     return plan, {"manifest_paths": body["manifest_paths"], "options": body.get("options", {}),
-                  "inputs": body.get("inputs") or {}}
+                  "inputs": body.get("inputs") or {}, "manifest_files": body.get("manifest_files") or {},
+                  "manifest_folder": body.get("manifest_folder")}
 
 
 _TOP = {"manifest_paths": list, "manifest_digest": str, "state_lineage": str, "state_serial": int,
         "actions": list}
 _OPTIONAL = {"fingerprints": dict, "options": dict, "warnings": list, "destroy": bool, "refresh_only": bool,
-             "inputs": dict, "output_changes": list}
+             "inputs": dict, "output_changes": list, "manifest_files": dict}
 _ACTION = {"address": str, "kind": str, "type": str, "reasons": list}
 _CHANGE = {"path": str, "forces_replacement": bool, "sensitive": bool}
 
@@ -171,11 +177,36 @@ def _check(body: dict, path) -> None:
                 fail(f"output_changes[{i}].{name}", "missing")
 
 
+def already_applied(saved: Plan, fresh: Plan, state_serial: int) -> str | None:
+    """The one reason worth giving when a plan is applied twice: it changed something, the
+    state moved on since, and nothing it would do is left to do."""
+    if saved.has_changes and not fresh.has_changes and state_serial > saved.state_serial:
+        return (f"this plan was already applied (the state is at serial {state_serial} now, "
+                f"it was made at serial {saved.state_serial}); nothing it would change is left to do")
+    return None
+
+
+def moved_files(saved: dict[str, str], fresh: dict[str, str]) -> list[str]:
+    """The manifest files whose content (not layout or comments) differs."""
+    out = []
+    for name in sorted(set(saved) | set(fresh)):
+        if name not in fresh:
+            out.append(f"{name} is gone")
+        elif name not in saved:
+            out.append(f"{name} is new")
+        elif saved[name] != fresh[name]:
+            out.append(f"{name} changed")
+    return out
+
+
 def stale_reasons(saved: Plan, *, manifest_digest: str, state_lineage: str, state_serial: int,
-                  fingerprints: dict[str, str | None]) -> list[str]:
+                  fingerprints: dict[str, str | None], saved_files: dict[str, str] | None = None,
+                  fresh_files: dict[str, str] | None = None) -> list[str]:
     reasons = []
     if saved.manifest_digest != manifest_digest:
-        reasons.append("the manifests changed since the plan was made")
+        files = moved_files(saved_files, fresh_files or {}) if saved_files else []
+        reasons.append("the manifests changed since the plan was made"
+                       + (f" ({', '.join(files)})" if files else ""))
     if saved.state_serial == 0 and state_serial == 0:
         pass  # no state written yet, then or now: a new state's lineage is made on first write
     elif saved.state_lineage != state_lineage:
