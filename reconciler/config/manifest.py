@@ -51,6 +51,7 @@ from reconciler.errors import ManifestError, Problem
 
 MAX_FILE_BYTES = 10 * 1024 * 1024
 SUFFIXES = (".yaml", ".yml")
+VAR_FILE_SUFFIXES = (".vars.yaml", ".vars.yml")  # variable files by convention (--var-file), never manifests
 TOP_KEYS = ("providers", "variables", "resources", "backend", "outputs", "templates")
 OUTPUT_LONG_KEYS = frozenset({"value", "description", "sensitive"})
 
@@ -65,7 +66,8 @@ def load_manifest(paths: Sequence[str | Path], env: Mapping[str, str] | None = N
     problems: list[Problem] = []
     first = Path(paths[0])
     root = first if first.is_dir() else first.parent
-    files = _files(paths, problems)
+    var_files = {Path(f).resolve() for f in (inputs.var_files if inputs is not None else ())}
+    files = [f for f in _files(paths, problems) if f.resolve() not in var_files]  # --var-file: never a manifest
     builder = _Builder(env, problems, inputs, require_values)
     digest = hashlib.sha256()
     file_digests: dict[str, str] = {}
@@ -112,8 +114,8 @@ def _files(paths: Sequence[str | Path], problems: list[Problem]) -> list[Path]:
     for raw in paths:
         p = Path(raw)
         if p.is_dir():
-            found = sorted(f for f in p.iterdir()
-                           if f.suffix in SUFFIXES and not f.name.startswith(".") and f.is_file())
+            found = sorted(f for f in p.iterdir() if f.suffix in SUFFIXES and not f.name.startswith(".")
+                           and not f.name.endswith(VAR_FILE_SUFFIXES) and f.is_file())
         elif p.is_file():
             found = [p]
         else:
