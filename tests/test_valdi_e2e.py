@@ -98,6 +98,12 @@ def test_a_flavor_change_replaces_the_vm_and_protection_is_honoured(work, admin)
     code, out = work.plan()
     assert "-/+ valdi.vm.trainer" in out and "details.flavor_id" in out and "forces replacement" in out
     assert "$0.66/h ($481.80/month) -> $1.32/h ($963.60/month)" in out
+    work.edit("power: running", "power: stopped")
+    code, stopped = work.plan()
+    # what a replace does: the disk goes; no "stopped, local data kept" beside it
+    assert "the old object: the VM is destroyed in VALDI (its disk too)" in stopped
+    assert "local data kept" not in stopped
+    work.edit("power: stopped", "power: running")
     code, out = work.apply()
     assert code == 0, out
     (new,) = docs(admin, "valdi_vm")

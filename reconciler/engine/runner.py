@@ -221,6 +221,8 @@ def plan(ws: Workspace, state: StateDoc, options: PlanOptions = PlanOptions(),
         result = make_plan(ws.manifest.resources, state, live, ws.kinds,
                            lambda kind: ws.context(kind), options)
         result.live = live
+        if not options.destroy:  # Terraform's "Objects have changed outside": from what was read already
+            result.plan.drift = find_drift(state, live, ws.kinds)
     result.root = ws.manifest.root
     left = scope.note(leave, ws.manifest.root)
     if left:

@@ -114,8 +114,9 @@ class VmKind(Kind):
         if isinstance(status, str) and status not in RUNNING + STOPPED + ON_THE_WAY:
             changes.append(FieldChange("status", status, "running", forces_replacement=True))
             notes.append(f"the live VM is {status!r}: it is destroyed and provisioned again")
+        replaced = any(c.forces_replacement for c in changes)
         for c in changes:
-            if c.path == "power":
+            if c.path == "power" and not replaced:  # a replace destroys the VM: no stop keeps its data
                 notes.append("the VM will be started" if c.new == "running" else
                              "the VM will be stopped (local data kept; a stopped VM still costs its stopped rate)")
         return Diff(changes, notes)
