@@ -1,12 +1,13 @@
 """validate, plan, apply, destroy, show, drift, graph."""
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Mapping
+from typing import TYPE_CHECKING, Iterator, Mapping
 
 import click
 
@@ -25,7 +26,7 @@ from reconciler.cli.root import Globals, main
 from reconciler.cli.variables_opt import inputs_of, variable_options
 from reconciler.engine import graph as graphmod
 from reconciler.engine.planner import PlanOptions
-from reconciler.errors import PlanError
+from reconciler.errors import LockError, PlanError
 from reconciler.plan.model import Plan
 
 if TYPE_CHECKING:
@@ -61,7 +62,13 @@ def validate(g: Globals, paths: tuple[str, ...]) -> None:
     """Check manifests: syntax, schemas, references, cycles. Makes no API call."""
     paths_l = list(paths) or ["."]
     ws = workspace(paths_l)
-    click.echo(f"Valid: {len(ws.manifest.resources)} resources in {len(ws.manifest.files)} files.")
+    click.echo(f"Valid: {counted(len(ws.manifest.resources), 'resource')} in "
+               f"{counted(len(ws.manifest.files), 'file')}.")
+
+
+def counted(n: int, noun: str) -> str:
+    """'1 resource', '2 resources'."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def _make_plan(g: Globals, paths: list[str], options: PlanOptions, store: StateStore | None = None
@@ -82,7 +89,8 @@ def _make_plan(g: Globals, paths: list[str], options: PlanOptions, store: StateS
 @main.command()
 @click.argument("paths", nargs=-1, type=click.Path())
 @click.option("-o", "--out", "out", type=click.Path(dir_okay=False), help="Save the plan to apply later.")
-@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text",
+              show_default=True, help="text for a terminal, json for scripts, markdown for a pull-request comment.")
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 0 no changes, 1 error, 2 changes.")
 @click.option("--refresh-only", is_flag=True, help="Show drift only; propose no changes.")
 @click.option("--destroy", is_flag=True, help="Plan the destruction of everything in the state.")
@@ -168,7 +176,7 @@ def _run_apply(g: Globals, paths: list[str], options: PlanOptions, auto_approve:
         store = open_store(g, paths, ws.manifest.backend)
         if hasattr(store, "command"):
             store.command = verb
-        with store.lock(verb, timeout=lock_timeout):
+        with _state_lock(store, verb, lock_timeout):
             from reconciler.engine.runner import plan as run_plan
 
             state = store.read()
@@ -229,6 +237,21 @@ def _run_apply(g: Globals, paths: list[str], options: PlanOptions, auto_approve:
         ws.close()
 
 
+@contextlib.contextmanager
+def _state_lock(store: StateStore, verb: str, timeout: float) -> Iterator[None]:
+    """The state lock; while --lock-timeout waits for another holder, one line says whose."""
+    with contextlib.ExitStack() as stack:
+        try:
+            stack.enter_context(store.lock(verb, timeout=0))
+        except LockError as e:
+            if timeout <= 0:
+                raise
+            held = str(e).split(" is locked: ", 1)[-1].split(". ", 1)[0]
+            click.echo(f"Waiting up to {timeout:g}s for the state lock, {held} ...", err=True)
+            stack.enter_context(store.lock(verb, timeout=timeout))
+        yield
+
+
 def _record_outputs(ws: Workspace, store: StateStore, state: StateDoc, options: PlanOptions) -> None:
     """Top-level outputs from what the state now holds, kept in the state."""
     if options.refresh_only:
@@ -242,9 +265,11 @@ def _record_outputs(ws: Workspace, store: StateStore, state: StateDoc, options: 
 @main.command()
 @click.argument("paths", nargs=-1, type=click.Path())
 @click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation.")
-@click.option("--parallelism", default=8, show_default=True, type=click.IntRange(1, 64))
+@click.option("--parallelism", default=8, show_default=True, type=click.IntRange(1, 64),
+              help="At most this many resources changed at once.")
 @click.option("--lock-timeout", default="0s", help="Wait this long for the state lock (e.g. 30s).")
-@click.option("--refresh-only", is_flag=True)
+@click.option("--refresh-only", is_flag=True,
+              help="Record the live values in the state (drift); change nothing in the services.")
 @target_options
 @sandbox_option
 @variable_options
@@ -324,9 +349,10 @@ def _record_refresh(store: StateStore, state: StateDoc, result: PlanResult, kind
 
 @main.command()
 @click.argument("paths", nargs=-1, type=click.Path())
-@click.option("--auto-approve", is_flag=True)
-@click.option("--parallelism", default=8, show_default=True, type=click.IntRange(1, 64))
-@click.option("--lock-timeout", default="0s")
+@click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--parallelism", default=8, show_default=True, type=click.IntRange(1, 64),
+              help="At most this many resources changed at once.")
+@click.option("--lock-timeout", default="0s", help="Wait this long for the state lock (e.g. 30s).")
 @target_options
 @sandbox_option
 @variable_options
@@ -347,7 +373,8 @@ def destroy(g: Globals, paths: tuple[str, ...], auto_approve: bool, parallelism:
 
 @main.command()
 @click.argument("planfile", type=click.Path(exists=True, dir_okay=False))
-@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text",
+              show_default=True, help="text for a terminal, json for scripts, markdown for a pull-request comment.")
 @click.option("--split", "split_dir", type=click.Path(file_okay=False), metavar="DIR",
               help="Markdown only: write DIR/001.md, 002.md, ... each fitting one pull-request comment.")
 @click.pass_obj
@@ -371,7 +398,8 @@ def show(g: Globals, planfile: str, fmt: str, split_dir: str | None) -> None:
 
 @main.command()
 @click.argument("paths", nargs=-1, type=click.Path())
-@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text",
+              show_default=True, help="text for a terminal, json for scripts, markdown for a pull-request comment.")
 @sandbox_option
 @variable_options
 @click.pass_obj

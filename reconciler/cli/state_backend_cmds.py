@@ -21,7 +21,7 @@ def unlock_cmd(g: Globals, lock_id: str, paths: tuple[str, ...]) -> None:
 
 
 @state.command(name="history")
-@click.option("--limit", default=20, show_default=True)
+@click.option("--limit", default=20, show_default=True, help="Show the newest this many serials.")
 @click.argument("paths", nargs=-1, type=click.Path())
 @click.pass_obj
 @state_guarded

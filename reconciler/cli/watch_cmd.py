@@ -57,11 +57,13 @@ def _auto_apply(value: str | None) -> str | None:
 @click.option("--metrics-port", type=click.IntRange(0, 65535), default=None,
               help="Serve Prometheus /metrics and /healthz on this port (0: a free port, logged).")
 @click.option("--metrics-host", default="0.0.0.0", show_default=True, help="Address the metrics server binds.")
-@click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="One line per event: text, or JSON for log collectors.")
 @click.option("--notify", "notify_url", metavar="URL", envvar="RECONCILER_NOTIFY_URL", show_envvar=True,
               help="POST a JSON notice (with a Slack-compatible `text`) when drift appears or clears "
                    "and when an apply fails.")
-@click.option("--parallelism", default=8, show_default=True, type=click.IntRange(1, 64))
+@click.option("--parallelism", default=8, show_default=True, type=click.IntRange(1, 64),
+              help="At most this many resources changed at once (--auto-apply).")
 @sandbox_option
 @variable_options
 @click.pass_obj

@@ -104,6 +104,22 @@ def write_output(base_dir: Path, value: str, text: str) -> Path:
     return target
 
 
+def remove_output(base_dir: Path, value: str) -> bool:
+    """Remove a file we wrote (its content still the one the ledger records) and its
+    ledger entry: what a deleted object's keys were written to. Anything else stays."""
+    folder = Path(base_dir).resolve()
+    target = (folder / Path(value).expanduser()).resolve()
+    name = os.path.relpath(target, folder)
+    with _ledger_lock:
+        ledger = _ledger(folder)
+        if name not in ledger or digest(target) != ledger[name]:
+            return False
+        target.unlink()
+        del ledger[name]
+        write_private(_ledger_path(folder), json.dumps(ledger, indent=1, sort_keys=True) + "\n")
+    return True
+
+
 def _reserved(manifest: Manifest, env: Mapping[str, str]) -> tuple[list[Path], set[Path]]:
     """(folders nothing may name, files nothing may name)."""
     folders = {Path(manifest.root).resolve() / RESERVED}

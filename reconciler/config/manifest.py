@@ -87,7 +87,7 @@ def load_manifest(paths: Sequence[str | Path], env: Mapping[str, str] | None = N
         for doc in docs:
             builder.document(str(f), doc)
     if not files and not problems:
-        problems.append(Problem(str(first), 1, 1, "", "no *.yaml or *.yml files here"))
+        problems.append(Problem(str(first), 0, 0, "", "no *.yaml or *.yml files here"))
     manifest = builder.finish(files, digest.hexdigest(), str(root))
     manifest.file_digests = file_digests
     if problems:
@@ -119,7 +119,7 @@ def _files(paths: Sequence[str | Path], problems: list[Problem]) -> list[Path]:
         elif p.is_file():
             found = [p]
         else:
-            problems.append(Problem(str(p), 1, 1, "", "no such file or directory"))
+            problems.append(Problem(str(p), 0, 0, "", "no such file or directory"))
             continue
         for f in found:
             key = f.resolve()
