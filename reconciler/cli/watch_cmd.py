@@ -51,7 +51,7 @@ def _auto_apply(value: str | None) -> str | None:
 @click.option("--auto-apply", "auto_apply", is_flag=False, flag_value="all", default=None,
               metavar="[=all|=changes]", callback=lambda ctx, param, value: _auto_apply(value),
               help="Apply what the plan says (under the state lock, never destroying a prevent_destroy "
-                   "resource). =changes: creates and in-place updates only, never a delete or replace. "
+                   "resource). =changes: in-place updates only (it heals drift): never a create, delete or replace. "
                    "Put PATHS before it, or write --auto-apply=all.")
 @click.option("--jitter", default="0%", show_default=True, help="Spread each interval by up to this share (10%).")
 @click.option("--metrics-port", type=click.IntRange(0, 65535), default=None,

@@ -237,9 +237,11 @@ class Watch:
             store.write(state)  # top-level outputs, as `reconciler apply` keeps them
         report = applier.report
         outcome.applied = list(report.done)
-        for address in report.done:
-            if self.backoff.succeeded(address):
-                self.log.emit("recovered", "applied after earlier failures", address=address)
+        recovered = [a for a in report.done if self.backoff.succeeded(a)]
+        for address in recovered:
+            self.log.emit("recovered", "applied after earlier failures", address=address)
+        if recovered and self.notifier:
+            self.notifier.send(notify.recovered_payload(recovered, self._location))
         if self.stopping and report.failed:
             outcome.result = "interrupted"
             for address in report.failed:
@@ -256,8 +258,9 @@ class Watch:
                           retry_in_seconds=round(wait, 1))
             if before is None or before.error != error:
                 fresh[address] = (error, entry.count, wait)
-        outcome.failed = dict(report.failed)
-        if report.failed or report.skipped:
+        # still failing, waiting out their backoff: not tried this run, but not ok either
+        outcome.failed = {**{a: f.error for a, f in self.backoff.failing.items()}, **report.failed}
+        if outcome.failed or report.skipped:
             outcome.result = "failed"
         if fresh and self.notifier:
             self.notifier.send(notify.failure_payload(fresh, self._location))
