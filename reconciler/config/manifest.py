@@ -140,7 +140,7 @@ def _read(f: Path, problems: list[Problem]) -> str | None:
             return None
         data = f.read_bytes()
     except OSError as e:
-        problems.append(Problem(name, 1, 1, "", f"cannot read the file: {e.strerror or e}"))
+        problems.append(Problem(name, 0, 0, "", f"cannot read the file: {e.strerror or e}"))
         return None
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         problems.append(Problem(name, 1, 1, "", "the file is UTF-16; save it as UTF-8"))

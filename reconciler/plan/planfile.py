@@ -1,7 +1,9 @@
 """Saved plans: what a reviewer approved is exactly what runs.
 
-A plan file is JSON: format version, the manifest paths and digest, the state lineage
-and serial, a fingerprint of every live object read, the options, and the actions.
+A plan file is JSON: format version, the manifest paths (and the folder they were given
+from), the digest of what the manifests say (per file, so a refusal names the file; a
+comment or a reflow changes nothing), the state lineage and serial, a fingerprint of
+every live object read, the options, and the actions.
 It holds no secret: sensitive values are masked; `apply PLANFILE` re-reads secrets from
 the manifests and the environment, re-plans, and refuses unless the fresh plan has the
 same actions and nothing it fingerprinted moved.
