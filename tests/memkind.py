@@ -48,8 +48,9 @@ class MemoryKind(Kind):
         return out
 
     def _live(self, id_, attrs):
-        return Live(id=id_, attrs=dict(attrs),
-                    outputs={"id": id_, "value": attrs.get("value"), "token": f"tok-{id_}"})
+        # the token is what an API returns as a credential: a secret, apart from the outputs
+        return Live(id=id_, attrs=dict(attrs), outputs={"id": id_, "value": attrs.get("value")},
+                    secrets={"token": f"tok-{id_}"})
 
     def diff(self, spec, live, last_applied):
         return Diff(left_diff(spec, live.attrs, last_applied, replace_on=["name", "shape"],
@@ -84,8 +85,11 @@ class MemoryKind(Kind):
         if policy == "delete":
             ctx.api.objects.pop(live.id, None)
 
-    def hourly_cost(self, ctx, attrs):
+    def hourly_cost(self, ctx, attrs):  # with cost_unknown, the Priced capability
         return float(attrs.get("size", 0)) * 0.5
+
+    def cost_unknown(self, ctx, attrs):
+        return None
 
 
 class MemoryProvider:

@@ -391,7 +391,6 @@ def test_ownership_sharing_and_what_other_users_see(co, admin):
 
 
 def test_next_token_pages_over_more_than_1000_assets_and_wins_over_offset(emulator, co):
-    started = time.monotonic()
     ids = set(bulk_assets(emulator, 1201, "bulk"))
     first = search(co, limit=1000, offset=0)
     assert len(first["results"]) == 1000 and first["has_more"] is True
@@ -403,7 +402,6 @@ def test_next_token_pages_over_more_than_1000_assets_and_wins_over_offset(emulat
     assert search(co)["has_more"] is True and len(search(co)["results"]) == 100  # default limit
     page = search(co, limit=10, offset=1195)
     assert len(page["results"]) == 6 and page["has_more"] is False
-    assert time.monotonic() - started < 3
 
 
 # -- permissions, files, transfer ----------------------------------------------------------------
@@ -460,13 +458,15 @@ def test_files_list_by_folder_and_signed_urls_serve_the_bytes(co, admin):
 def test_transfer_moves_the_files_and_makes_the_asset_external(co, admin):
     asset = create(co)
     settled(co, asset["id"])
+    before = int(time.time())
     r = co.post(f"/data_assets/{asset['id']}/transfer",
                 json={"target": {"aws": {"bucket": "archive", "prefix": "moved", "endpoint_name": None}},
                       "force": None})
+    after = time.time()
     assert r.status_code == 204
     got = co.get(f"/data_assets/{asset['id']}").json()
     assert got["source_bucket"] == {"origin": "aws", "bucket": "archive", "prefix": "moved", "external": True}
-    assert abs(got["last_transferred"] - time.time()) < 5 and got["transfer_error"] is None
+    assert before <= got["last_transferred"] <= after and got["transfer_error"] is None  # stamped when it ran
     assert [o["key"] for o in admin.get("/_emulator/s3/archive").json()["objects"]] == \
         ["moved/test.csv", "moved/train.csv"]
     assert names(co, origin="external") == ["asset"]

@@ -53,12 +53,52 @@ def test_help_documents_every_exit_code():
     assert "| 2 | changes present" in readme and "usage errors" in readme
 
 
-def test_global_flags_work_after_the_command(tmp_path):
-    (tmp_path / "m.yaml").write_text("resources: []\n")
-    code, out = run("validate", str(tmp_path), "--no-color", "--debug")
-    assert code == 0, out
-    code, out = run("--no-color", "validate", str(tmp_path))
-    assert code == 0, out
+ASSET = """\
+providers:
+  codeocean: {domain: "${env.CODEOCEAN_DOMAIN}", token: "${env.CODEOCEAN_TOKEN}"}
+resources:
+  - kind: codeocean.data_asset
+    name: data
+    spec: {name: data, mount: data, source: {aws: {bucket: sandbox-bucket, prefix: data/}}}
+"""
+
+
+def plan_on_a_terminal(folder: Path, *args: str) -> tuple[str, str]:
+    """`reconciler ... plan` with its stdout on a pseudo-terminal, where colour is on unless
+    turned off (NO_COLOR is taken out of its environment): (stdout, stderr)."""
+    import pty
+
+    env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
+    master, slave = pty.openpty()
+    with open(folder / "stderr.txt", "w+") as err:
+        proc = subprocess.Popen([*RECONCILER, *args], stdout=slave, stderr=err, env=env)
+        os.close(slave)
+        out = b""
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not chunk:
+                break
+            out += chunk
+        os.close(master)
+        assert proc.wait(60) == 0, out.decode(errors="replace")
+        err.seek(0)
+        return out.decode(), err.read()
+
+
+def test_no_color_and_debug_take_effect_before_and_after_the_command(tmp_path, sandbox_env):
+    (tmp_path / "m.yaml").write_text(ASSET)
+    state = str(tmp_path / "state.json")
+    out, err = plan_on_a_terminal(tmp_path, "--state", state, "plan", str(tmp_path))
+    assert "codeocean.data_asset.data" in out and "\x1b[" in out, out  # a terminal gets colour
+    assert "data_assets" not in err, err  # and no request log
+    for args in (["--state", state, "plan", str(tmp_path), "--no-color", "--debug"],
+                 ["--no-color", "--debug", "--state", state, "plan", str(tmp_path)]):
+        out, err = plan_on_a_terminal(tmp_path, *args)
+        assert "codeocean.data_asset.data" in out and "\x1b" not in out, (args, out)
+        assert re.search(r"reconciler\.providers\.http .*/data_assets", err), (args, err)  # the requests
 
 
 def test_validate_does_not_offer_sandbox_but_accepts_it(tmp_path):

@@ -6,11 +6,15 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
+from types import SimpleNamespace
 
 import pytest
 
 from reconciler.errors import LockError, StaleStateError, StateError
+from reconciler.state import local as local_store
+from reconciler.state import postgres as postgres_store
 from reconciler.state.base import ResourceState, StateDoc
 from reconciler.state.select import open_location, open_store
 
@@ -80,22 +84,43 @@ def test_lock_is_exclusive_and_names_the_holder(location):
         pass
 
 
-def test_lock_timeout_waits_for_the_holder(location):
+def test_lock_timeout_waits_for_the_holder(location, monkeypatch):
+    """Taken only after the holder lets go, having waited: the holder lets go when told to,
+    once the waiter has been refused at least once (its naps are counted, not timed)."""
     script = textwrap.dedent(f"""
-        import sys, time
+        import sys
         sys.path.insert(0, {os.getcwd()!r})
         from reconciler.state.select import open_location
         with open_location({location!r}, {{}}).lock("apply"):
             print("locked", flush=True)
-            time.sleep(1.5)
+            sys.stdin.readline()
     """)
-    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     assert proc.stdout.readline().strip() == "locked"
-    start = time.monotonic()
-    with open_location(location, {}).lock("apply", timeout=20):
-        waited = time.monotonic() - start
+    naps: list[float] = []
+    napping = threading.Event()
+
+    def nap(seconds: float) -> None:
+        naps.append(seconds)
+        napping.set()
+        time.sleep(seconds)
+    fake = SimpleNamespace(monotonic=time.monotonic, sleep=nap)
+    monkeypatch.setattr(local_store, "time", fake)
+    monkeypatch.setattr(postgres_store, "time", fake)
+    taken_after: list[int] = []
+
+    def wait_for_lock() -> None:
+        with open_location(location, {}).lock("apply", timeout=120):
+            taken_after.append(len(naps))
+    waiter = threading.Thread(target=wait_for_lock)
+    waiter.start()
+    assert napping.wait(60), "the waiter never found the lock held"
+    proc.stdin.write("go\n")
+    proc.stdin.flush()
+    waiter.join(120)
     proc.wait(10)
-    assert 0.3 < waited < 20
+    assert taken_after and taken_after[0] >= 1  # refused while held, then taken
+
 
 
 def test_kill_9_frees_the_lock_at_once(location):

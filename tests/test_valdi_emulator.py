@@ -22,7 +22,9 @@ def login(url: str, email: str = SANDBOX["valdi_email"], password: str = SANDBOX
 @pytest.fixture
 def valdi(emulator):
     """An httpx client logged in as the sandbox account."""
+    before = datetime.utcnow()
     tokens = login(emulator.url)
+    after = datetime.utcnow()
     with httpx.Client(base_url=emulator.url, timeout=30,
                       headers={"Authorization": f"Bearer {tokens['access_token']}"}) as client:
         client.tokens = tokens
@@ -39,7 +41,9 @@ def jwt_parts(token: str) -> tuple[dict, dict]:
 
 # -- auth ----------------------------------------------------------------------------------
 def test_login_issues_jwts_with_the_valdi_layout_and_a_yyyymmddhhmmss_exp(emulator):
+    before = datetime.utcnow()
     tokens = login(emulator.url)
+    after = datetime.utcnow()
     assert tokens["token_type"] == "Bearer" and set(tokens) == {"access_token", "token_type", "refresh_token"}
     header, access = jwt_parts(tokens["access_token"])
     assert header == {"alg": "HS256", "typ": "JWT"}
@@ -49,7 +53,7 @@ def test_login_issues_jwts_with_the_valdi_layout_and_a_yyyymmddhhmmss_exp(emulat
     assert isinstance(access["exp"], int)
     exp = datetime.strptime(str(access["exp"]), "%Y%m%d%H%M%S")  # not Unix seconds
     assert timedelta(seconds=298) <= exp - created <= timedelta(seconds=300)
-    assert abs(created - datetime.utcnow()) < timedelta(seconds=5)
+    assert before <= created <= after  # stamped while the login ran
     _, refresh = jwt_parts(tokens["refresh_token"])
     assert refresh["purpose"] == "refresh-token"
     assert datetime.strptime(str(refresh["exp"]), "%Y%m%d%H%M%S") - created > timedelta(days=29)
@@ -174,9 +178,7 @@ def add_key(valdi, name: str = "deploy", public_key: str | None = PUBLIC_KEY) ->
 
 
 def test_a_generated_key_returns_its_pem_once_and_is_listed_without_it(valdi):
-    started = time.monotonic()
     response = valdi.post("/sshkeys/sshkey", json={"name": "generated"})
-    assert time.monotonic() - started < 2
     assert response.status_code == 201
     body = response.json()
     assert body["private_key"].startswith("-----BEGIN RSA PRIVATE KEY-----\n")
@@ -342,12 +344,14 @@ def test_no_capacity_is_a_409_and_destroy_gives_the_capacity_back(valdi):
     assert provision(valdi, B, b_details(gpu_count=1)).status_code == 409
 
 
-def wait_for(valdi, server: str, status: str) -> float:
-    """Seconds until the VM shows the status (polled; gives up after 5 s)."""
-    started = time.monotonic()
-    while valdi.get(f"/v1/vm/{server}").json()["status"] != status and time.monotonic() - started < 5:
+def wait_for(valdi, server: str, status: str) -> bool:
+    """Whether the VM comes to show the status (polled; gives up after 30 s, a hang, not a speed)."""
+    deadline = time.monotonic() + 30
+    while valdi.get(f"/v1/vm/{server}").json()["status"] != status:
+        if time.monotonic() > deadline:
+            return False
         time.sleep(0.02)
-    return time.monotonic() - started
+    return True
 
 
 def test_lifecycle_provisioning_running_stopped_running_destroyed(emulator, admin, valdi):
@@ -357,7 +361,7 @@ def test_lifecycle_provisioning_running_stopped_running_destroyed(emulator, admi
     assert vm["status"] == "provisioning"
     assert valdi.post(f"/v1/vm/stop/{server}").status_code == 409
     assert [v["server"] for v in valdi.get("/v1/vm").json()["virtual_machines"]] == [server]
-    assert wait_for(valdi, server, "running") < 2
+    assert wait_for(valdi, server, "running")
     assert valdi.post(f"/v1/vm/start/{server}").json() == {"message": "success"}  # a no-op
 
     assert valdi.post(f"/v1/vm/stop/{server}").json() == {"message": "success"}
@@ -372,7 +376,7 @@ def test_lifecycle_provisioning_running_stopped_running_destroyed(emulator, admi
     assert valdi.post(f"/v1/vm/start/{server}").json() == {"message": "success"}
     started = valdi.get(f"/v1/vm/{server}").json()
     assert started["status"] == "starting" and started["last_restarted_time"]
-    assert wait_for(valdi, server, "running") < 2
+    assert wait_for(valdi, server, "running")
 
     assert valdi.post(f"/v1/vm/destroy/{server}").json() == {"message": "success"}
     assert valdi.get(f"/v1/vm/{server}").status_code == 404

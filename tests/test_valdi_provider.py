@@ -75,7 +75,8 @@ def test_a_generated_key_found_after_a_crash_says_its_private_key_was_lost(sandb
     kind = SshKeyKind()
     spec = {"name": "ci", "private_key_file": "ci.pem"}
     made = kind.create(KindContext(api=PROVIDER.connect({}), base_dir=tmp_path), spec)
-    assert made.outputs["private_key"].startswith("-----BEGIN")
+    assert "private_key" not in made.outputs and made.secrets["private_key"].startswith("-----BEGIN")
+    assert set(made.secrets) <= kind.sensitive  # so a reference to it is masked before it exists
     found = kind.observe(ctx(), [Wanted("valdi.ssh_key.ci", None, spec, None, lookup=True,
                                         base_dir=str(tmp_path))])["valdi.ssh_key.ci"]
     assert found.id == made.id  # not a second key
@@ -89,7 +90,7 @@ def test_a_volume_found_after_a_crash_has_no_keys_and_says_so(sandbox_env, tmp_p
     ctx().api.create_volume("crashed")  # made, then the apply died before it heard back
     found = kind.observe(ctx(), [Wanted("valdi.volume.v", None, spec, None, lookup=True,
                                         base_dir=str(tmp_path))])["valdi.volume.v"]
-    assert found is not None and found.outputs["secret_access_key"] is None
+    assert found is not None and found.secrets["secret_access_key"] is None
     assert not kind.diff(spec, found, None).changed  # no change it could never make
     assert any("returned only when it is created" in n for n in kind.plan_notes(spec, found, None))
 
@@ -99,7 +100,9 @@ def test_a_missing_credentials_file_is_rewritten_from_the_state(sandbox_env, tmp
     spec = {"bucket_name": "keys", "credentials_file": "creds"}
     made = kind.create(KindContext(api=PROVIDER.connect({}), base_dir=tmp_path), spec)
     (tmp_path / "creds").unlink()
-    secrets = {k: made.outputs[k] for k in ("access_key_id", "secret_access_key")}
+    # the keys travel as secrets, under names the kind lists as sensitive (a reference to one is masked)
+    assert not set(made.secrets) & set(made.outputs) and set(made.secrets) <= kind.sensitive
+    secrets = {k: made.secrets[k] for k in ("access_key_id", "secret_access_key")}
     live = kind.observe(ctx(), [Wanted("valdi.volume.v", made.id, spec, spec, base_dir=str(tmp_path),
                                        secrets=secrets)])["valdi.volume.v"]
     diff = kind.diff(spec, live, spec)

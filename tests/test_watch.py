@@ -169,6 +169,7 @@ def test_a_console_edit_is_reported_healed_counted_and_notified(work, admin):
     watch, lines = make_watch(work, notifier=Notifier(hook.url), metrics=metrics)
     watch.health = health
     base = f"http://127.0.0.1:{server.port}"
+    started = time.time()
     try:
         with Running(watch):
             wait_until(lambda: lines.of("run"), what="a first run")
@@ -188,7 +189,7 @@ def test_a_console_edit_is_reported_healed_counted_and_notified(work, admin):
         assert metric(text, 'reconciler_runs_total{result="ok"}') >= 3
         assert metric(text, 'reconciler_api_requests_total{api="codeocean"}') >= 3
         assert metric(text, 'reconciler_api_requests_total{api="valdi"}') == 0
-        assert metric(text, "reconciler_last_run_timestamp_seconds") > time.time() - 60
+        assert started <= metric(text, "reconciler_last_run_timestamp_seconds") <= time.time()
         assert metric(text, "reconciler_run_duration_seconds_count") >= 3
         assert metric(text, "reconciler_failed_resources") == 0
         time.sleep(0.7)  # over 3 intervals without a run: stale
@@ -246,22 +247,26 @@ def test_a_failing_resource_backs_off_while_another_converges(tmp_path, sandbox_
     work = Infra(tmp_path, "m.yaml")
     hook = Webhook()
     watch, lines = make_watch(work, interval=0.2, notifier=Notifier(hook.url))
+    now = [0.0]
+    watch.backoff.clock = lambda: now[0]  # the backoff's clock, moved by hand: runs wait on nothing
     broken, data = "codeocean.data_asset.broken", "codeocean.data_asset.data"
-    with Running(watch):
-        wait_until(lambda: lines.of("applied", data), what="the good asset created")
-        wait_until(lambda: lines.of("apply_failed", broken), what="the broken one failing")
-        asset_id = assets(admin)["Watched data"]["id"]
-        assert co(f"/data_assets/{asset_id}", "PUT", json={"tags": ["moved"]}).is_success
-        wait_until(lambda: lines.of("drift_cleared", data), what="the good asset healed", timeout=3)
-        failures = wait_until(lambda: lines.of("apply_failed", broken)[2:] and lines.of("apply_failed", broken),
-                              timeout=10, what="a third failure")
-        runs = len(lines.of("run"))
-    assert assets(admin)["Watched data"]["tags"] == ["training"]
-    # a try every run (0.2 s apart) without backoff; 1 s, then 2 s apart with it, then 4 s
-    assert [f["retry_in_seconds"] for f in failures[:3]] == pytest.approx([1, 2, 4], abs=0.3)
-    started = [e for e in lines.of("apply", broken)]
-    assert seconds_between(started[0], started[1]) >= 1.0 and seconds_between(started[1], started[2]) >= 2.0
-    assert runs > len(failures) + 2  # the others' runs went on in between
+
+    def tried(advance: float = 0.0) -> bool:
+        """One run, `advance` seconds on; whether it tried the broken resource again."""
+        now[0] += advance
+        before = len(lines.of("apply", broken))
+        watch.run_once()
+        return len(lines.of("apply", broken)) > before
+
+    assert tried() and lines.of("applied", data) and lines.of("apply_failed", broken)
+    asset_id = assets(admin)["Watched data"]["id"]
+    assert co(f"/data_assets/{asset_id}", "PUT", json={"tags": ["moved"]}).is_success
+    # backing off the broken one (1 s, then 2 s), the good one heals meanwhile
+    assert [tried(), tried(0.5), tried(0.5)] == [False, False, True]
+    assert lines.of("drift_cleared", data) and assets(admin)["Watched data"]["tags"] == ["training"]
+    assert [tried(1.5), tried(0.5), tried(3.5), tried(0.5)] == [False, True, False, True]
+    failures = lines.of("apply_failed", broken)
+    assert [f["retry_in_seconds"] for f in failures] == [1, 2, 4, 8]
     assert "no objects found" in failures[0]["error"]
     assert watch.metrics.failed._value.get() == 1
     watch.notifier.close()
@@ -336,15 +341,16 @@ class Process:
     def of(self, event: str) -> list[dict]:
         return [e for e in list(self.events) if e["event"] == event]
 
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 10.0) -> tuple[int, float]:
-        started = time.monotonic()
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 25.0) -> int:
+        """The exit code after the signal. Giving up at `timeout` catches a hang, not a slow
+        machine: a watch that waited out its 30 s create instead of cutting it short is
+        caught by what the state holds afterwards (the intent still pending)."""
         self.proc.send_signal(sig)
         try:
-            code = self.proc.wait(timeout)
+            return self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
             self.proc.kill()
-            raise AssertionError("still running 10 s after SIGTERM:\n" + "".join(self.raw))
-        return code, time.monotonic() - started
+            raise AssertionError(f"still running {timeout} s after the signal:\n" + "".join(self.raw)) from None
 
 
 def test_sigterm_mid_apply_exits_0_and_the_next_run_completes_without_a_duplicate(work, admin):
@@ -356,8 +362,7 @@ def test_sigterm_mid_apply_exits_0_and_the_next_run_completes_without_a_duplicat
     port = p.of("start")[0]["metrics_port"]
     assert httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200
     assert 'reconciler_api_requests_total{api="codeocean"}' in httpx.get(f"http://127.0.0.1:{port}/metrics").text
-    code, seconds = p.stop()
-    assert code == 0 and seconds < 10, "".join(p.raw)
+    assert p.stop() == 0, "".join(p.raw)
     assert p.of("stopping") and p.of("stopped") or p.of("abandoned"), "".join(p.raw)
     journaled = json.loads(state.read_text())
     assert "codeocean.data_asset.data" in journaled["pending"]  # the intent was written before the create
@@ -389,9 +394,9 @@ def test_replicas_on_one_postgres_state_take_turns(work, admin, pg_url):
                        what="the second replica's turn")
             assert not second.of("apply")  # nothing left to do: the first one did it
         finally:
-            assert second.stop()[0] == 0
+            assert second.stop() == 0
     finally:
-        assert first.stop(signal.SIGINT)[0] == 0  # Ctrl-C stops as cleanly
+        assert first.stop(signal.SIGINT) == 0  # Ctrl-C stops as cleanly
     assert "SIGINT" in first.of("stopping")[0]["message"]
     assert len(assets(admin)) == 1 and len(first.of("applied")) == 1
 

@@ -6,14 +6,12 @@ import os
 import click
 
 from reconciler.cli.root import Globals
-from reconciler.cli.state_cmds import state, state_guarded, state_store
+from reconciler.cli.state_cmds import on_state, state, state_store
 
 
 @state.command(name="unlock")
 @click.argument("lock_id")
-@click.argument("paths", nargs=-1, type=click.Path())
-@click.pass_obj
-@state_guarded
+@on_state
 def unlock_cmd(g: Globals, lock_id: str, paths: tuple[str, ...]) -> None:
     """Release a lock left by a killed run (PostgreSQL: ends the session holding it)."""
     state_store(g, paths).unlock(lock_id)
@@ -22,9 +20,7 @@ def unlock_cmd(g: Globals, lock_id: str, paths: tuple[str, ...]) -> None:
 
 @state.command(name="history")
 @click.option("--limit", default=20, show_default=True, help="Show the newest this many serials.")
-@click.argument("paths", nargs=-1, type=click.Path())
-@click.pass_obj
-@state_guarded
+@on_state
 def history_cmd(g: Globals, limit: int, paths: tuple[str, ...]) -> None:
     """Past serials of the state: when, who, which command, what changed (PostgreSQL)."""
     from reconciler.errors import StateError
@@ -43,9 +39,7 @@ def history_cmd(g: Globals, limit: int, paths: tuple[str, ...]) -> None:
 
 @state.command(name="migrate")
 @click.option("--to", "target", required=True, metavar="URL|PATH", help="Where to move the state.")
-@click.argument("paths", nargs=-1, type=click.Path())
-@click.pass_obj
-@state_guarded
+@on_state
 def migrate_cmd(g: Globals, target: str, paths: tuple[str, ...]) -> None:
     """Move the state to another store without changing it (lineage, serial, content)."""
     from reconciler.errors import StateError

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any, Callable, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 import click
 
@@ -12,7 +12,6 @@ from reconciler.config.sensitivity import mask_paths
 if TYPE_CHECKING:
     from reconciler.state.base import StateDoc, StateStore
 
-P = ParamSpec("P")
 R = TypeVar("R")
 
 
@@ -27,15 +26,15 @@ def state() -> None:
     """Inspect or edit the state (which live objects the manifests own)."""
 
 
-def state_guarded(fn: Callable[P, R]) -> Callable[P, R]:
+def on_state(fn: Callable[..., R]) -> Callable[..., R]:
+    """What every `state` subcommand takes last: PATHS (the manifest folders that name the
+    backend; the current one by default) and the globals; errors as one line."""
     from reconciler.cli.common import guarded
-    return guarded(fn)
+    return click.argument("paths", nargs=-1, type=click.Path())(click.pass_obj(guarded(fn)))
 
 
 @state.command(name="list")
-@click.argument("paths", nargs=-1, type=click.Path())
-@click.pass_obj
-@state_guarded
+@on_state
 def list_cmd(g: Globals, paths: tuple[str, ...]) -> None:
     """Every address the state manages, with its remote id."""
     doc = state_store(g, paths).read()
@@ -48,9 +47,7 @@ def list_cmd(g: Globals, paths: tuple[str, ...]) -> None:
 
 @state.command(name="show")
 @click.argument("address")
-@click.argument("paths", nargs=-1, type=click.Path())
-@click.pass_obj
-@state_guarded
+@on_state
 def show_cmd(g: Globals, address: str, paths: tuple[str, ...]) -> None:
     """One resource's state, secrets masked."""
     from reconciler.errors import StateError
@@ -87,9 +84,7 @@ def _edit(g: Globals, paths: tuple[str, ...], address: str, change: Callable[[St
 
 @state.command(name="rm")
 @click.argument("address")
-@click.argument("paths", nargs=-1, type=click.Path())
-@click.pass_obj
-@state_guarded
+@on_state
 def rm_cmd(g: Globals, address: str, paths: tuple[str, ...]) -> None:
     """Stop managing ADDRESS without touching the live object."""
     def change(doc: StateDoc) -> None:
@@ -101,9 +96,7 @@ def rm_cmd(g: Globals, address: str, paths: tuple[str, ...]) -> None:
 
 @state.command(name="unprotect")
 @click.argument("address")
-@click.argument("paths", nargs=-1, type=click.Path())
-@click.pass_obj
-@state_guarded
+@on_state
 def unprotect_cmd(g: Globals, address: str, paths: tuple[str, ...]) -> None:
     """Lift prevent_destroy remembered for ADDRESS, so a plan may destroy it."""
     def change(doc: StateDoc) -> None:

@@ -83,7 +83,7 @@ class Taint:
         found = False
         if resource is not None and kind is not None and attribute in kind.outputs:
             # the output echoes the spec field of its name: tainted when that field is
-            if any(_top(p) == attribute for p in resource.sensitive_paths):
+            if any(top_field(p) == attribute for p in resource.sensitive_paths):
                 found = True
             elif isinstance(resource.spec, dict) and attribute in resource.spec:
                 found = any(sensitive_ref(ref, kinds, self) for ref in walk.refs(resource.spec[attribute]))
@@ -91,7 +91,8 @@ class Taint:
         return found
 
 
-def _top(path: str) -> str:
+def top_field(path: str) -> str:
+    """The spec field a path starts in: "details.password" and "files[0].source" -> the first name."""
     return path.split(".", 1)[0].split("[", 1)[0]
 
 

@@ -23,6 +23,7 @@ from reconciler.config.declared import DeclaredKind
 from reconciler.config.hints import did_you_mean
 from reconciler.config.model import Manifest, Position, Ref, Resource, Template
 from reconciler.config.sensitivity import SECRET_NAMES
+from reconciler.config.variables import json_type
 from reconciler.errors import Problem
 
 if TYPE_CHECKING:
@@ -104,24 +105,6 @@ def field_key(prefix: str, parts: Iterable) -> str:
     return out
 
 
-def _json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "list"
-    if isinstance(value, dict):
-        return "mapping"
-    return type(value).__name__
-
-
 def _looks_secret(value: Any) -> bool:
     """A value that is a secret whatever field it sits in: a private key pasted where the
     public one goes is never echoed back."""
@@ -158,7 +141,7 @@ def _messages(error: ValidationError, key: str, secret: bool) -> Iterator[tuple[
         yield key, "missing required field " + ", ".join(f"'{p}'" for p in missing)
     elif v == "type":
         wanted = value if isinstance(value, list) else [value]
-        got = _json_type(instance)
+        got = json_type(instance)
         shown_value = "" if secret or got in ("mapping", "list", "null") else " " + (
             json.dumps(instance) if isinstance(instance, bool) else _short(instance))
         yield key, f"expected {' or '.join(wanted)}, got {got}{shown_value}"

@@ -119,20 +119,22 @@ def type_problem(value: Any, kind: str | None, sensitive: bool) -> str | None:
     return f"expected a {kind}, got {got}{shown}"
 
 
-def describe_type(value: Any) -> str:
+# a YAML value's type by its JSON name; bool before int, which it subclasses
+_TYPES = ((bool, "boolean"), (int, "integer"), (float, "number"), (str, "string"), (list, "list"), (dict, "mapping"))
+
+
+def json_type(value: Any) -> str:
+    """"null", "boolean", "integer", "number", "string", "list", "mapping" (as a schema says)."""
     if value is None:
         return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, (int, float)):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, dict):
-        return "a mapping"
-    return type(value).__name__
+    return next((name for t, name in _TYPES if isinstance(value, t)), type(value).__name__)
+
+
+def describe_type(value: Any) -> str:
+    """As a message says it: "a number" (an integer too), "a list", "null"."""
+    name = json_type(value)
+    name = "number" if name == "integer" else name
+    return f"a {name}" if name in {n for _, n in _TYPES} else name
 
 
 def _short(value: Any) -> str:
@@ -252,4 +254,4 @@ def recorded_mismatches(recorded: Mapping[str, Any], values: Mapping[str, Any]) 
 
 
 __all__ = ["Declaration", "Given", "Inputs", "InputProblem", "declare", "given_values", "type_problem",
-           "record", "recorded_mismatches", "is_long_form", "ENV_PREFIX", "MASK"]
+           "record", "recorded_mismatches", "is_long_form", "json_type", "describe_type", "ENV_PREFIX", "MASK"]

@@ -35,14 +35,14 @@ from graphlib import TopologicalSorter
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from reconciler.config.sensitivity import derived_paths, field_names, register
-from reconciler.engine import graph, recovery
+from reconciler.config.sensitivity import derived_paths
+from reconciler.engine import graph, recorded, recovery
 from reconciler.engine.planner import PlanResult, Step, ignored, resolve, state_outputs
 from reconciler.errors import ApplyError, CreatedIncomplete, ReconcilerError
 from reconciler.plan.diffing import has_unknown
 from reconciler.plan.model import Action, ActionType
 from reconciler.plan.scope import declaring_file
-from reconciler.providers.contract import Diff, Kind, KindContext, Live, Wanted
+from reconciler.providers.contract import CreatesInBatches, Diff, Kind, KindContext, Live, UpdatesInBatches, Wanted
 from reconciler.providers.http import describe_failure
 from reconciler.state.base import ResourceState, StateDoc, StateStore
 
@@ -236,9 +236,9 @@ class Applier:
             kind = self.kinds[step.action.kind]
             a = step.action
             key = None
-            if a.type is ActionType.CREATE and not a.adopt and kind.batches_creates:
+            if a.type is ActionType.CREATE and not a.adopt and isinstance(kind, CreatesInBatches):
                 key = (a.kind, "create")
-            elif self._updates(a) and kind.batches_updates:
+            elif self._updates(a) and isinstance(kind, UpdatesInBatches):
                 key = (a.kind, "update")  # updates and take-overs of existing objects
             if key:
                 batch.setdefault(key, []).append(step)
@@ -263,14 +263,15 @@ class Applier:
     def _is_batch(self, step: Step) -> bool:
         kind = self.kinds[step.action.kind]
         a = step.action
-        return (a.type is ActionType.CREATE and not a.adopt and kind.batches_creates) or \
-               (self._updates(a) and kind.batches_updates)
+        return (a.type is ActionType.CREATE and not a.adopt and isinstance(kind, CreatesInBatches)) or \
+               (self._updates(a) and isinstance(kind, UpdatesInBatches))
 
     def _execute_batch(self, group: list[Step], specs: dict[str, dict]) -> list[Any]:
         kind = self.kinds[group[0].action.kind]
         label = group[0].action.address if len(group) == 1 else f"{group[0].action.kind} (x{len(group)})"
         ctx = self._ctx(group[0].action.kind, label)
         if group[0].action.type is ActionType.CREATE and not group[0].action.adopt:
+            assert isinstance(kind, CreatesInBatches)  # _groups batches only the kinds that can
             try:
                 made = kind.create_many(ctx, [specs[s.action.address] for s in group])
             except Exception as e:  # noqa: BLE001 - each create is resolved on its own below
@@ -288,6 +289,7 @@ class Applier:
                 items.append((_observed(s), spec, diff))
                 where.append(i)
         if items:
+            assert isinstance(kind, UpdatesInBatches)  # _groups batches only the kinds that can
             try:
                 outcomes = kind.update_many(ctx, items)
             except Exception as e:  # noqa: BLE001 - each update is tried again on its own below
@@ -381,22 +383,16 @@ class Applier:
 
     def _store_live(self, step: Step, live: Live, spec: dict | None) -> None:
         a = step.action
-        kind = self.kinds[a.kind]
         derived = self._derived(step)
-        # an output echoing a field derived from a secret (a name built from a key) is a secret too
-        sensitive = field_names(kind) | {p.split(".", 1)[0].split("[", 1)[0] for p in derived}
-        for k, v in live.outputs.items():
-            if k in sensitive:
-                register(v)
+        outputs, secrets = recorded.split(live, derived)  # an output echoing a derived field is a secret too
         resource = step.resource
         prior = step.prior
         adopted = (prior.adopted if prior else (a.adopt and step.pending is None)) or live.adopted
         policy = resource.deletion_policy if resource and resource.deletion_policy else None
         self.state.resources[a.address] = ResourceState(
             kind=a.kind, id=live.id, last_applied=spec or {},
-            outputs={k: v for k, v in live.outputs.items() if k not in sensitive},
-            secrets={**(prior.secrets if prior and a.type is not ActionType.REPLACE else {}),
-                     **{k: v for k, v in live.outputs.items() if k in sensitive}},
+            outputs=outputs,
+            secrets={**(prior.secrets if prior and a.type is not ActionType.REPLACE else {}), **secrets},
             protected=bool(resource and resource.lifecycle.prevent_destroy),
             deletion_policy=policy, adopted=bool(adopted),
             depends_on=sorted(self.result.graph.get(a.address, ())), sensitive_paths=derived,

@@ -18,6 +18,7 @@ import dataclasses
 from typing import Any, Mapping
 
 from reconciler.config.sensitivity import covers
+from reconciler.engine import recorded
 from reconciler.plan.model import Drift, FieldChange
 from reconciler.providers.contract import Kind, Live
 from reconciler.state.base import StateDoc
@@ -84,9 +85,8 @@ def record(state: StateDoc, live: dict[str, Live | None], drift: list[Drift], ki
                 skipped.append(f"{d.address}.{c.path}")
         prior.last_applied = applied
         # an output echoing a field derived from a secret stays with the secrets, out of outputs
-        sensitive = set(kind.sensitive) | {p.split(".", 1)[0].split("[", 1)[0] for p in prior.sensitive_paths}
-        prior.outputs = {k: v for k, v in lv.outputs.items() if k not in sensitive}
-        prior.secrets.update({k: v for k, v in lv.outputs.items() if k in sensitive and k not in kind.sensitive})
+        prior.outputs, secrets = recorded.split(lv, prior.sensitive_paths)
+        prior.secrets.update({k: v for k, v in secrets.items() if v is not None})  # one not returned is kept
     return skipped
 
 

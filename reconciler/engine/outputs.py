@@ -18,6 +18,7 @@ from reconciler.config.hints import did_you_mean
 from reconciler.config.model import UNKNOWN, Manifest, Output
 from reconciler.config.sensitivity import Taint, sensitive_ref
 from reconciler.engine.planner import resolve, state_outputs
+from reconciler.plan.diffing import has_unknown
 from reconciler.errors import Problem
 from reconciler.plan.model import ActionType, FieldChange
 from reconciler.state.base import StateDoc
@@ -59,16 +60,6 @@ def is_sensitive(output: Output, manifest: Manifest, kinds: Mapping[str, Kind],
     return any(sensitive_ref(ref, kinds, taint) for ref in _refs(output.value))
 
 
-def _known(value: Any) -> bool:
-    if value is UNKNOWN:
-        return False
-    if isinstance(value, dict):
-        return all(_known(v) for v in value.values())
-    if isinstance(value, list):
-        return all(_known(v) for v in value)
-    return True
-
-
 def evaluate(manifest: Manifest, kinds: Mapping[str, Kind],
              lookup: Callable[[str, str], Any]) -> dict[str, dict]:
     """{name: {"value", "sensitive"}}; a value not (yet) known is UNKNOWN."""
@@ -76,7 +67,7 @@ def evaluate(manifest: Manifest, kinds: Mapping[str, Kind],
     taint = Taint(manifest.resources)
     for name, output in manifest.outputs.items():
         value = resolve(output.value, lookup)
-        out[name] = {"value": value if _known(value) else UNKNOWN,
+        out[name] = {"value": UNKNOWN if has_unknown(value) else value,
                      "sensitive": is_sensitive(output, manifest, kinds, taint)}
     return out
 

@@ -30,6 +30,7 @@ from reconciler.providers.contract import (
     Kind,
     KindContext,
     Live,
+    Priced,
 )
 from reconciler.state.base import ResourceState, StateDoc, applied_spec
 
@@ -362,7 +363,7 @@ def _plan_removal(address: str, prior: ResourceState | None, lv: Live | None, ki
 
 
 def _add_cost(step: Step, kind: Kind, context: Callable[[str], KindContext]) -> None:
-    if not kind.prices:
+    if not isinstance(kind, Priced):
         return
     cost = kind.hourly_cost
     ctx = context(step.action.kind)

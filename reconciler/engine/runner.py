@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
 from reconciler.config.model import Manifest, Resource
-from reconciler.engine import graph
+from reconciler.engine import graph, recorded
 from reconciler.engine.drift import find_drift
 from reconciler.engine.planner import (
     PlanOptions,
@@ -26,7 +26,7 @@ from reconciler.engine.planner import (
 )
 from reconciler.errors import ManifestError, PlanError, Problem, StateError
 from reconciler.plan.model import ActionType, Drift, Plan
-from reconciler.providers.contract import Kind, KindContext, Live, Wanted
+from reconciler.providers.contract import ChecksOnline, Kind, KindContext, Live, Wanted
 from reconciler.state.base import ResourceState, StateDoc, applied_spec
 
 
@@ -122,8 +122,9 @@ def online_checks(ws: Workspace, resources: list[Resource] | None = None) -> Non
     by_kind: dict[str, list[Resource]] = {}
     for r in resources:
         by_kind.setdefault(r.kind, []).append(r)
-    checks = [(kind_name, items, ws.kinds[kind_name]) for kind_name, items in by_kind.items()]
-    checks = [c for c in checks if c[2].checks_online]  # connects only to the APIs whose kinds check
+    # connects only to the APIs whose kinds check
+    checks = [(kind_name, items, kind) for kind_name, items in by_kind.items()
+              if isinstance(kind := ws.kinds[kind_name], ChecksOnline)]
     if checks:
         with ThreadPoolExecutor(max_workers=min(8, len(checks))) as pool:  # each reads its own API
             for found in pool.map(lambda c: c[2].check(ws.context(c[0]), c[1]) or [], checks):
@@ -276,11 +277,10 @@ def import_object(ws: Workspace, doc: StateDoc, address: str, remote_id: str) ->
     live = kind.observe(ws.context(resource.kind, resource.base_dir), [wanted]).get(address)
     if live is None:
         raise StateError(f"no {resource.kind} with id {remote_id} is visible with these credentials")
-    sensitive = set(kind.sensitive)
-    recorded = doc.resources[address] = ResourceState(
-        kind=resource.kind, id=live.id, last_applied={},
-        outputs={k: v for k, v in live.outputs.items() if k not in sensitive},
-        secrets={k: v for k, v in live.outputs.items() if k in sensitive and v is not None},
+    outputs, secrets = recorded.split(live)
+    imported = doc.resources[address] = ResourceState(
+        kind=resource.kind, id=live.id, last_applied={}, outputs=outputs,
+        secrets={k: v for k, v in secrets.items() if v is not None},
         protected=resource.lifecycle.prevent_destroy, deletion_policy=resource.deletion_policy,
         adopted=True)
-    return recorded
+    return imported

@@ -1,8 +1,9 @@
 """What a resource kind promises the engine: `Kind`, Crossplane's ExternalClient, batched.
 
-A kind is a class that inherits `Kind`, sets `name` and `schema`, and writes the five
-calls below. Everything else has a default here, so the engine reads every attribute
-and calls every hook directly (no getattr, no second default elsewhere).
+A kind is a class that inherits `Kind[ApiClient]`, sets `name` and `schema`, and writes
+the five abstract calls below; Python refuses to make an instance of a kind that leaves
+one out (`TypeError` at `VmKind()`, long before a plan). `ctx.api` is its provider's
+client, typed by that parameter, so mypy checks every call a kind makes on it.
 
 The contract, which every kind keeps:
 
@@ -25,22 +26,28 @@ The contract, which every kind keeps:
   operation enum and the path as a tuple in FieldChange.op / .key, and `update` reads
   those, never the display text in FieldChange.new. Errors are typed (errors.NotFound,
   Conflict, ...): a client turns an API's wording into a type once, at the boundary.
-* Nothing a kind returns in `Live.attrs` or raises in an error carries a secret; secrets
-  go in `Live.outputs` under names listed in `sensitive` and stay in the state.
+* Secrets the API returns (a volume's access keys, a generated private key) travel in
+  `Live.secrets`, apart from `Live.outputs`, as Crossplane's ConnectionDetails travel
+  apart from the observation: the engine seals them in the state's `secrets` and never
+  prints them, whatever they are called. Nothing in `Live.attrs`, `Live.outputs` or an
+  error carries a secret. `sensitive` names the spec fields that hold one (a VM's
+  password) and, again, the secrets it returns: a plan masks a reference to one before
+  any Live exists.
 * One engine decides: a kind never calls another kind, never orders work, never
   retries a whole step, never writes the state. It answers the engine's questions.
 
-The optional hooks are real methods that do nothing here; a kind overrides the ones it
-needs. Whether a kind overrides the batch, cost or online-check hooks is recorded once,
-when the class is defined (`batches_creates`, `batches_updates`, `prices`,
-`checks_online`): the engine groups, prices or connects only for kinds that do.
+What only some kinds can do is a capability: a small Protocol below (`CreatesInBatches`,
+`UpdatesInBatches`, `Priced`, `ChecksOnline`). A kind has it by writing its methods and
+the engine asks `isinstance(kind, Priced)`: there is no flag to set, so none can lie.
+`check_offline` and `plan_notes` cost nothing to ask, so they are no-ops here instead.
 """
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import AbstractSet, Any, Callable, ClassVar, Mapping, Protocol
+from typing import AbstractSet, Any, Callable, Generic, Mapping, Protocol, TypeVar, runtime_checkable
 
 from reconciler.config.model import Resource
 from reconciler.errors import Problem
@@ -56,6 +63,9 @@ class Live:
     # what the manifest's local files hold now (a public key, file digests), read by
     # observe so that diff, which is pure and has no folder to read from, can compare
     local: dict[str, Any] = field(default_factory=dict)
+    # secrets the API returned (access keys, a private key): recorded in the state's
+    # secrets, never in outputs, never printed; ${addr.attr} may still reference them
+    secrets: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -107,11 +117,14 @@ DEFAULT_DELETION_EFFECTS = {
 }
 
 
+ApiT = TypeVar("ApiT")  # a provider's API client: ValdiClient, ValohaiClient, CodeOceanClient
+
+
 @dataclass
-class KindContext:
+class KindContext(Generic[ApiT]):
     """What a kind's calls get: the provider's API client, a progress line, the options."""
 
-    api: Any
+    api: ApiT
     base_dir: Path = Path(".")  # manifest folder: relative file paths start here
     progress: Callable[[str], None] = lambda message: None
     options: dict[str, Any] = field(default_factory=dict)  # e.g. {"vm_timeout": 1200}
@@ -121,7 +134,7 @@ class KindContext:
         return p if p.is_absolute() else self.base_dir / p
 
 
-class Kind:
+class Kind(ABC, Generic[ApiT]):
     """The base of every resource kind. See the module docstring for the contract."""
 
     # -- what a kind declares ------------------------------------------------------
@@ -129,7 +142,9 @@ class Kind:
     # the spec's JSON schema: a file name in schemas/ ("valdi.vm.schema.json"); a kind
     # written in tests may carry it inline as a dict, or None for no spec check
     schema: str | dict[str, Any] | None = None
-    sensitive: AbstractSet[str] = frozenset()  # field/attribute names never printed ("password")
+    # spec fields holding a secret ("password"), and the secrets it returns in
+    # Live.secrets, by name, so a reference to one is known secret before any apply
+    sensitive: AbstractSet[str] = frozenset()
     # attributes other resources may reference as ${<address>.<attr>}; has "id"
     outputs: AbstractSet[str] = frozenset({"id"})
     # the first is the default: ("delete", "orphan"), ("release", "delete")
@@ -149,75 +164,90 @@ class Kind:
     # {"public_key_file": "read", "files[].source": "read", "credentials_file": "write"}
     local_files: Mapping[str, str] = MappingProxyType({})
 
-    # -- set when the class is defined, from the hooks it overrides ------------------
-    batches_creates: ClassVar[bool] = False  # overrides create_many
-    batches_updates: ClassVar[bool] = False  # overrides update_many
-    prices: ClassVar[bool] = False  # overrides hourly_cost
-    checks_online: ClassVar[bool] = False  # overrides check
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        cls.batches_creates = cls.create_many is not Kind.create_many
-        cls.batches_updates = cls.update_many is not Kind.update_many
-        cls.prices = cls.hourly_cost is not Kind.hourly_cost
-        cls.checks_online = cls.check is not Kind.check
-
     # -- the five calls every kind writes ------------------------------------------
-    def observe(self, ctx: KindContext, wanted: list[Wanted]) -> dict[str, Live | None]:
+    @abstractmethod
+    def observe(self, ctx: KindContext[ApiT], wanted: list[Wanted]) -> dict[str, Live | None]:
         """The live object of every wanted address, or None; read-only, one listing."""
-        raise NotImplementedError
 
+    @abstractmethod
     def diff(self, spec: dict, live: Live, last_applied: dict | None) -> Diff:
         """Pure: what changed in the fields the spec sets, and what forces replacement."""
-        raise NotImplementedError
 
-    def create(self, ctx: KindContext, spec: dict) -> Live:
-        raise NotImplementedError
+    @abstractmethod
+    def create(self, ctx: KindContext[ApiT], spec: dict) -> Live:
+        """Make the object; its API-returned secrets go in Live.secrets."""
 
-    def update(self, ctx: KindContext, live: Live, spec: dict, diff: Diff) -> Live:
-        raise NotImplementedError
+    @abstractmethod
+    def update(self, ctx: KindContext[ApiT], live: Live, spec: dict, diff: Diff) -> Live:
+        """Change in place exactly what `diff` reported."""
 
-    def delete(self, ctx: KindContext, live: Live, policy: str, last_applied: dict | None) -> None:
+    @abstractmethod
+    def delete(self, ctx: KindContext[ApiT], live: Live, policy: str, last_applied: dict | None) -> None:
         """Carry out the deletion policy; an object already gone is success."""
-        raise NotImplementedError
 
-    # -- optional hooks: no-ops here ------------------------------------------------
-    def check(self, ctx: KindContext, resources: list[Resource]) -> list[Problem]:
-        """Plan-time checks against live catalogs (VM shapes, custom-metadata schema);
-        read-only, called before any write."""
-        return []
-
+    # -- free to ask, so every kind answers: no-ops here ----------------------------
     def check_offline(self, resources: list[Resource]) -> list[Problem]:
         """Checks that need no API (local files exist, ...); run by `validate` too."""
         return []
-
-    def hourly_cost(self, ctx: KindContext, attrs: dict) -> float | None:
-        """USD per hour of an object in this shape (VMs: running or stopped)."""
-        return None
-
-    def cost_unknown(self, ctx: KindContext, attrs: dict) -> str | None:
-        """Why the cost is unknown (a price the catalog leaves out); shown with the action."""
-        return None
-
-    def create_many(self, ctx: KindContext, specs: list[dict]) -> list[Live | Exception]:
-        """A batch endpoint (Valohai metadata/apply); the same contract as `create`, one
-        result or exception per spec, in order."""
-        return [_attempt(self.create, ctx, spec) for spec in specs]
-
-    def update_many(self, ctx: KindContext, items: list[tuple[Live, dict, Diff]]) -> list[Live | Exception]:
-        """A batch endpoint; the same contract as `update`, one result per item, in order."""
-        return [_attempt(self.update, ctx, *item) for item in items]
 
     def plan_notes(self, spec: dict | None, live: Live | None, last_applied: dict | None) -> list[str]:
         """Warnings shown with the action (e.g. "the API cannot delete SSH keys")."""
         return []
 
 
-def _attempt(call: Callable[..., Live], *args: Any) -> Live | Exception:
-    try:
-        return call(*args)
-    except Exception as e:  # noqa: BLE001 - one result per item, as a batch endpoint answers
-        return e
+# -- capabilities: a kind has one by writing its methods; the engine asks isinstance() --
+
+
+@runtime_checkable
+class CreatesInBatches(Protocol):
+    """A batch create endpoint (Valohai metadata/apply): the engine groups a kind's creates."""
+
+    def create_many(self, ctx: KindContext[Any], specs: list[dict]) -> list[Live | Exception]:
+        """The same contract as `create`: one result or exception per spec, in order."""
+        ...
+
+
+@runtime_checkable
+class UpdatesInBatches(Protocol):
+    """A batch update endpoint: the engine groups a kind's updates and take-overs."""
+
+    def update_many(self, ctx: KindContext[Any], items: list[tuple[Live, dict, Diff]]) -> list[Live | Exception]:
+        """The same contract as `update`: one result or exception per item, in order."""
+        ...
+
+
+@runtime_checkable
+class Priced(Protocol):
+    """Objects with a price in the API's catalog: the plan shows what an action costs."""
+
+    def hourly_cost(self, ctx: KindContext[Any], attrs: dict) -> float | None:
+        """USD per hour of an object in this shape (VMs: running or stopped)."""
+        ...
+
+    def cost_unknown(self, ctx: KindContext[Any], attrs: dict) -> str | None:
+        """Why the cost is unknown (a price the catalog leaves out); shown with the action."""
+        ...
+
+
+@runtime_checkable
+class ChecksOnline(Protocol):
+    """Plan-time checks against live catalogs (VM shapes, custom-metadata schema):
+    read-only, called before any write; the engine connects only for the kinds that have them."""
+
+    def check(self, ctx: KindContext[Any], resources: list[Resource]) -> list[Problem]:
+        ...
+
+
+CAPABILITIES: tuple[type, ...] = (CreatesInBatches, UpdatesInBatches, Priced, ChecksOnline)
+
+
+def only(results: list[Live | Exception]) -> Live:
+    """The answer of a batch of one, raised if it failed: how a batching kind writes its
+    `create` and `update` (`return only(self.create_many(ctx, [spec]))`)."""
+    (result,) = results
+    if isinstance(result, Exception):
+        raise result
+    return result
 
 
 class Provider(Protocol):
@@ -232,4 +262,6 @@ class Provider(Protocol):
         ...
 
 
-__all__ = ["Live", "Wanted", "Diff", "DeletionPolicy", "DEFAULT_DELETION_EFFECTS", "KindContext", "Kind", "Provider", "Problem", "Resource"]
+__all__ = ["Live", "Wanted", "Diff", "DeletionPolicy", "DEFAULT_DELETION_EFFECTS", "KindContext", "Kind",
+           "CreatesInBatches", "UpdatesInBatches", "Priced", "ChecksOnline", "CAPABILITIES", "only", "Provider",
+           "Problem", "Resource"]

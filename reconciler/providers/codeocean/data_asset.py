@@ -35,7 +35,7 @@ from reconciler.providers.shared import newest_unclaimed, problem, wait_for
 OUTPUTS = {"id", "name", "state", "type", "size", "files", "mount", "owner_email"}
 
 
-class DataAssetKind(Kind):
+class DataAssetKind(Kind[CodeOceanClient]):
     name = "codeocean.data_asset"
     schema = "codeocean.data_asset.schema.json"
     sensitive = {"client_secret"}  # source.gcp.client_secret
@@ -46,7 +46,7 @@ class DataAssetKind(Kind):
                         "orphan": DeletionPolicy("orphan", "reconciler stops managing it; the data asset stays")}
 
     # -- reading ------------------------------------------------------------------------------
-    def observe(self, ctx: KindContext, wanted: list[Wanted]) -> dict[str, Live | None]:
+    def observe(self, ctx: KindContext[CodeOceanClient], wanted: list[Wanted]) -> dict[str, Live | None]:
         api: CodeOceanClient = ctx.api
         owned = api.owned_assets()
         claimed = {w.id for w in wanted if w.id}
@@ -97,7 +97,7 @@ class DataAssetKind(Kind):
                                                      f"(got: {', '.join(source) or 'none'})"))
         return problems
 
-    def check(self, ctx: KindContext, resources: list[Resource]) -> list[Problem]:
+    def check(self, ctx: KindContext[CodeOceanClient], resources: list[Resource]) -> list[Problem]:
         """Custom metadata against the deployment's schema, before anything is written."""
         if not any(isinstance(r.spec.get("custom_metadata"), dict) for r in resources):
             return []
@@ -127,7 +127,7 @@ class DataAssetKind(Kind):
         return Diff(kept, notes)
 
     # -- writing ------------------------------------------------------------------------------
-    def create(self, ctx: KindContext, spec: dict) -> Live:
+    def create(self, ctx: KindContext[CodeOceanClient], spec: dict) -> Live:
         api: CodeOceanClient = ctx.api
         asset = api.create(shape.create_body(spec))
         asset = self._wait_ready(ctx, asset)
@@ -147,7 +147,7 @@ class DataAssetKind(Kind):
             asset = api.get(asset["id"]) or asset
         return make_live(asset, archived, perms, spec)
 
-    def _wait_ready(self, ctx: KindContext, asset: dict) -> dict:
+    def _wait_ready(self, ctx: KindContext[CodeOceanClient], asset: dict) -> dict:
         api: CodeOceanClient = ctx.api
         timeout = float(ctx.options.get("asset_timeout") or api.asset_timeout)
         latest: dict[str, Any] = {"asset": asset, "fresh": True}
@@ -167,7 +167,7 @@ class DataAssetKind(Kind):
                            api="codeocean", endpoint="POST /api/v1/data_assets")
         return asset
 
-    def update(self, ctx: KindContext, live: Live, spec: dict, diff: Diff) -> Live:
+    def update(self, ctx: KindContext[CodeOceanClient], live: Live, spec: dict, diff: Diff) -> Live:
         api: CodeOceanClient = ctx.api
         paths = {c.path.split(".")[0] for c in diff.changes}
         asset_id = live.id
@@ -204,7 +204,7 @@ class DataAssetKind(Kind):
         return [f"source.aws: Code Ocean requires {', '.join(missing)}; sent as {sent} (the manifest leaves "
                 "them out)"]
 
-    def delete(self, ctx: KindContext, live: Live, policy: str, last_applied: dict | None) -> None:
+    def delete(self, ctx: KindContext[CodeOceanClient], live: Live, policy: str, last_applied: dict | None) -> None:
         if policy == "orphan":
             return
         ctx.api.delete(live.id)

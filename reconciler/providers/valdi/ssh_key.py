@@ -62,7 +62,7 @@ def read_text(path: Path) -> str | None:
         return None
 
 
-class SshKeyKind(Kind):
+class SshKeyKind(Kind[ValdiClient]):
     name = "valdi.ssh_key"
     schema = "valdi.ssh_key.schema.json"
     sensitive = {"private_key"}
@@ -73,7 +73,7 @@ class SshKeyKind(Kind):
     deletion_effects = {"forget": DeletionPolicy("forget", "VALDI has no API to delete SSH keys: the key stays in "
                                                          "your VALDI account; only reconciler's state entry is removed")}
 
-    def observe(self, ctx: KindContext, wanted: list[Wanted]) -> dict[str, Live | None]:
+    def observe(self, ctx: KindContext[ValdiClient], wanted: list[Wanted]) -> dict[str, Live | None]:
         api: ValdiClient = ctx.api
         keys = api.ssh_keys()
         by_id = {k["ssh_key_id"]: k for k in keys}
@@ -162,7 +162,7 @@ class SshKeyKind(Kind):
             notes.append(f"a new key is uploaded; {CANNOT_DELETE}")
         return notes
 
-    def create(self, ctx: KindContext, spec: dict) -> Live:
+    def create(self, ctx: KindContext[ValdiClient], spec: dict) -> Live:
         api: ValdiClient = ctx.api
         public_key = spec.get("public_key")
         if public_key is None and spec.get("public_key_file"):
@@ -182,24 +182,26 @@ class SshKeyKind(Kind):
             key_id = made["ssh_key_id"]
         private = answer.get("private_key")
         outputs = {"id": key_id, "name": spec["name"], "public_key": public_key}
+        secrets: dict[str, str] = {}
         if private:
             private = private.replace("\\n", "\n")  # the API may return escaped line breaks
             if not private.endswith("\n"):
                 private += "\n"
-            outputs["private_key"] = private
+            secrets = {"private_key": private}
             if spec.get("private_key_file"):
                 write_output(ctx.base_dir, spec["private_key_file"], private)
             try:
                 listed = next((k for k in api.ssh_keys() if k["ssh_key_id"] == key_id), None)
             except ApiError as e:  # the private key exists only here: the engine records it first
-                raise CreatedIncomplete(Live(key_id, {"name": spec["name"], "public_key": None}, outputs), e) from None
+                raise CreatedIncomplete(Live(key_id, {"name": spec["name"], "public_key": None}, outputs,
+                                             secrets=secrets), e) from None
             outputs["public_key"] = (listed or {}).get("public_key")
         return Live(key_id, {"name": spec["name"], "public_key": key_body(outputs["public_key"])}, outputs,
-                    local={"public_key": key_body(public_key)})
+                    local={"public_key": key_body(public_key)}, secrets=secrets)
 
-    def update(self, ctx: KindContext, live: Live, spec: dict, diff: Diff) -> Live:
+    def update(self, ctx: KindContext[ValdiClient], live: Live, spec: dict, diff: Diff) -> Live:
         raise ApiError("VALDI cannot change an SSH key in place", api="valdi")  # diff only replaces
 
-    def delete(self, ctx: KindContext, live: Live, policy: str, last_applied: dict | None) -> None:
+    def delete(self, ctx: KindContext[ValdiClient], live: Live, policy: str, last_applied: dict | None) -> None:
         """Nothing to call: the key stays in the account (the plan said so)."""
 

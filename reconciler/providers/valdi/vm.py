@@ -40,7 +40,7 @@ STOPPED = ("stopped", "stopping")
 ON_THE_WAY = ("provisioning", "starting")  # any other status ends a wait at once
 
 
-class VmKind(Kind):
+class VmKind(Kind[ValdiClient]):
     name = "valdi.vm"
     schema = "valdi.vm.schema.json"
     sensitive = {"password"}  # details.password
@@ -50,7 +50,7 @@ class VmKind(Kind):
     deletion_effects = {"delete": DeletionPolicy("delete", "the VM is destroyed in VALDI (its disk too)")}
 
     # -- reading ------------------------------------------------------------------------------
-    def observe(self, ctx: KindContext, wanted: list[Wanted]) -> dict[str, Live | None]:
+    def observe(self, ctx: KindContext[ValdiClient], wanted: list[Wanted]) -> dict[str, Live | None]:
         api: ValdiClient = ctx.api
         vms = api.vms()
         by_id = {v["server"]: v for v in vms}
@@ -66,7 +66,7 @@ class VmKind(Kind):
             out[w.address] = None if vm is None else make_live(vm, w.last_applied or spec)
         return out
 
-    def check(self, ctx: KindContext, resources: list[Resource]) -> list[Problem]:
+    def check(self, ctx: KindContext[ValdiClient], resources: list[Resource]) -> list[Problem]:
         """Every VM's details against the catalog, before any provisioning call."""
         api: ValdiClient = ctx.api
         devices = api.devices()
@@ -85,14 +85,14 @@ class VmKind(Kind):
                 problems.append(problem(r, f"details.{field}" if field != "provider_id" else field, issue.message))
         return problems
 
-    def hourly_cost(self, ctx: KindContext, attrs: dict) -> float | None:
+    def hourly_cost(self, ctx: KindContext[ValdiClient], attrs: dict) -> float | None:
         details = attrs.get("details")
         if not isinstance(details, dict) or not isinstance(attrs.get("provider_id"), str):
             return None
         return catalog.hourly(attrs["provider_id"], details, ctx.api.devices(),
                               running=attrs.get("power", "running") != "stopped")
 
-    def cost_unknown(self, ctx: KindContext, attrs: dict) -> str | None:
+    def cost_unknown(self, ctx: KindContext[ValdiClient], attrs: dict) -> str | None:
         """Why this VM's hourly cost is unknown (cost fields the catalog leaves out), or None."""
         details = attrs.get("details")
         if not isinstance(details, dict) or not isinstance(attrs.get("provider_id"), str):
@@ -122,7 +122,7 @@ class VmKind(Kind):
         return Diff(changes, notes)
 
     # -- writing ------------------------------------------------------------------------------
-    def create(self, ctx: KindContext, spec: dict) -> Live:
+    def create(self, ctx: KindContext[ValdiClient], spec: dict) -> Live:
         api: ValdiClient = ctx.api
         before = {v["server"] for v in api.vms()}
         server = api.provision(spec["provider_id"], spec["name"], dict(spec.get("details") or {}))
@@ -141,7 +141,7 @@ class VmKind(Kind):
             vm = api.vm(server) or vm
         return make_live(vm, spec)
 
-    def _wait_running(self, ctx: KindContext, server: str, name: str) -> dict:
+    def _wait_running(self, ctx: KindContext[ValdiClient], server: str, name: str) -> dict:
         api: ValdiClient = ctx.api
         seen: dict[str, Any] = {}
 
@@ -161,7 +161,7 @@ class VmKind(Kind):
         wait_for(check, f"VM {name}", timeout, ctx.progress, api="valdi")
         return seen["vm"]
 
-    def update(self, ctx: KindContext, live: Live, spec: dict, diff: Diff) -> Live:
+    def update(self, ctx: KindContext[ValdiClient], live: Live, spec: dict, diff: Diff) -> Live:
         api: ValdiClient = ctx.api
         power = spec.get("power", "running")
         if any(c.path == "power" for c in diff.changes):
@@ -176,7 +176,7 @@ class VmKind(Kind):
             return make_live(vm, spec)
         return live
 
-    def delete(self, ctx: KindContext, live: Live, policy: str, last_applied: dict | None) -> None:
+    def delete(self, ctx: KindContext[ValdiClient], live: Live, policy: str, last_applied: dict | None) -> None:
         ctx.api.vm_action("destroy", live.id)
 
 

@@ -103,7 +103,7 @@ def _folders_leaving(spec: dict, last: dict, have_files: dict, have_folders: set
     return changes
 
 
-class VolumeKind(Kind):
+class VolumeKind(Kind[ValdiClient]):
     name = "valdi.volume"
     schema = "valdi.volume.schema.json"
     sensitive = set(KEYS)
@@ -116,7 +116,7 @@ class VolumeKind(Kind):
     unpriced = True  # VALDI bills storage but publishes no per-volume price
 
     # -- reading ------------------------------------------------------------------------------
-    def observe(self, ctx: KindContext, wanted: list[Wanted]) -> dict[str, Live | None]:
+    def observe(self, ctx: KindContext[ValdiClient], wanted: list[Wanted]) -> dict[str, Live | None]:
         api: ValdiClient = ctx.api
         volumes = api.volumes()
         by_id = {v["volume_id"]: v for v in volumes}
@@ -190,7 +190,7 @@ class VolumeKind(Kind):
         changes += _folders_leaving(spec, last, have_files, have_folders,
                                     {c.key[1] for c in changes if c.op is Op.DELETE_FILE})
         creds = spec.get("credentials_file")
-        if creds and live.local.get("credentials_file") is False and all(live.outputs.get(k) for k in KEYS):
+        if creds and live.local.get("credentials_file") is False and all(live.secrets.get(k) for k in KEYS):
             changes.append(FieldChange("credentials_file", None, f"write {creds}", op=Op.WRITE_CREDENTIALS,
                                        key=("credentials_file",)))
         notes = [f"VALDI listed {', '.join(unsure)} without an etag: compared by size or presence only, "
@@ -199,13 +199,13 @@ class VolumeKind(Kind):
 
     def plan_notes(self, spec: dict | None, live: Live | None, last_applied: dict | None) -> list[str]:
         if spec and live and spec.get("credentials_file") and live.local.get("credentials_file") is False \
-                and not all(live.outputs.get(k) for k in KEYS):
+                and not all(live.secrets.get(k) for k in KEYS):
             return ["the volume's access keys are returned only when it is created and are not in the state; "
                     "the credentials file cannot be written (replace the volume for new keys)"]
         return []
 
     # -- writing ------------------------------------------------------------------------------
-    def create(self, ctx: KindContext, spec: dict) -> Live:
+    def create(self, ctx: KindContext[ValdiClient], spec: dict) -> Live:
         api: ValdiClient = ctx.api
         try:
             volume = api.create_volume(spec["bucket_name"])
@@ -223,10 +223,10 @@ class VolumeKind(Kind):
         except Exception as e:  # the keys exist only here: the engine records them, then retries
             raise CreatedIncomplete(live, e) from None
 
-    def update(self, ctx: KindContext, live: Live, spec: dict, diff: Diff) -> Live:
+    def update(self, ctx: KindContext[ValdiClient], live: Live, spec: dict, diff: Diff) -> Live:
         return self._sync(ctx, live, spec, diff)
 
-    def _sync(self, ctx: KindContext, live: Live, spec: dict, diff: Diff | None) -> Live:
+    def _sync(self, ctx: KindContext[ValdiClient], live: Live, spec: dict, diff: Diff | None) -> Live:
         """Folders, then files (uploads and deletes), then the credentials file."""
         api: ValdiClient = ctx.api
         vid = live.id
@@ -247,7 +247,7 @@ class VolumeKind(Kind):
             files[f["path"]] = hashlib.md5(content, usedforsecurity=False).hexdigest()
             local = dict(live.local)
             local[f["path"]] = (files[f["path"]], len(content))
-            live = Live(live.id, live.attrs, live.outputs, local=local)
+            live = Live(live.id, live.attrs, live.outputs, local=local, secrets=live.secrets)
         for change in (diff.changes if diff else []):
             if change.op is Op.DELETE_FILE:
                 api.delete_path(vid, change.key[1], folder=False)
@@ -260,13 +260,13 @@ class VolumeKind(Kind):
                 api.delete_path(vid, change.key[1] + "/", folder=False)  # the marker we made
         creds = spec.get("credentials_file")
         if ops and (Op.WRITE_CREDENTIALS, ("credentials_file",)) in ops and creds \
-                and all(live.outputs.get(k) for k in KEYS):
-            write_output(ctx.base_dir, creds, credentials_text(live.outputs, spec["bucket_name"],
+                and all(live.secrets.get(k) for k in KEYS):
+            write_output(ctx.base_dir, creds, credentials_text(live.secrets, spec["bucket_name"],
                                                                gateway=gateway_of(ctx.api)))
         attrs = {**live.attrs, "bucket_name": spec["bucket_name"], "files": files, "folders": sorted(folders)}
-        return Live(vid, attrs, dict(live.outputs), local=dict(live.local))
+        return Live(vid, attrs, dict(live.outputs), local=dict(live.local), secrets=dict(live.secrets))
 
-    def delete(self, ctx: KindContext, live: Live, policy: str, last_applied: dict | None) -> None:
+    def delete(self, ctx: KindContext[ValdiClient], live: Live, policy: str, last_applied: dict | None) -> None:
         if policy == "delete":
             ctx.api.delete_volume(live.id)
             creds = (last_applied or {}).get("credentials_file")
@@ -316,6 +316,5 @@ def make_live(volume: dict, contents: list[dict], secrets: dict, local: dict) ->
                      {_folder(p.rsplit("/", 1)[0]) for p in files if "/" in p})
     attrs = {"bucket_name": volume.get("bucket_name"), "files": files, "folders": folders}
     outputs: dict[str, Any] = {"id": volume["volume_id"], "bucket_name": volume.get("bucket_name")}
-    for k in KEYS:
-        outputs[k] = volume.get(k) or secrets.get(k)
-    return Live(volume["volume_id"], attrs, outputs, local=local)
+    kept = {k: volume.get(k) or secrets.get(k) for k in KEYS}  # returned by the create only
+    return Live(volume["volume_id"], attrs, outputs, local=local, secrets=kept)

@@ -10,9 +10,10 @@ from typing import Any
 from reconciler.config.model import Resource
 from reconciler.errors import ApiError, NotFound, Problem
 from reconciler.plan.model import FieldChange
-from reconciler.providers.contract import Diff, Kind, KindContext, Live
+from reconciler.providers.contract import Diff, Kind, KindContext, Live, only
 from reconciler.providers.shared import problem
 from reconciler.providers.valohai import properties
+from reconciler.providers.valohai.client import ValohaiClient
 
 OUTPUTS = {"id", "uri", "name", "sha256", "size"}
 DATUM_SCHEME = "datum://"
@@ -81,7 +82,7 @@ def make_live(datum: dict, aliases: list[str], spec: dict | None, identity: dict
     return Live(id=datum["id"], attrs=attrs, outputs=outputs, adopted=adopted)
 
 
-class MetadataKind(Kind):
+class MetadataKind(Kind[ValohaiClient]):
     """Properties, tags and alias of a datum: diff, update, update_many, release."""
 
     sensitive: set[str] = set()
@@ -100,13 +101,10 @@ class MetadataKind(Kind):
         return Diff(self.identity_changes(spec, live.attrs) +
                     properties.diff(spec, live.attrs, last_applied), notes)
 
-    def update(self, ctx: KindContext, live: Live, spec: dict, diff: Diff) -> Live:
-        result = self.update_many(ctx, [(live, spec, diff)])[0]
-        if isinstance(result, Exception):
-            raise result
-        return result
+    def update(self, ctx: KindContext[ValohaiClient], live: Live, spec: dict, diff: Diff) -> Live:
+        return only(self.update_many(ctx, [(live, spec, diff)]))
 
-    def update_many(self, ctx: KindContext, items: list[tuple[Live, dict, Diff]]) -> list[Live | Exception]:
+    def update_many(self, ctx: KindContext[ValohaiClient], items: list[tuple[Live, dict, Diff]]) -> list[Live | Exception]:
         """All changes in one metadata/apply (apply-all when every body is the same)."""
         bodies: dict[str, dict] = {}
         for live, _spec, diff in items:
@@ -125,7 +123,7 @@ class MetadataKind(Kind):
         return out
 
     @staticmethod
-    def _not_done(ctx: KindContext, bodies: dict[str, dict], lives: dict[str, Live],
+    def _not_done(ctx: KindContext[ValohaiClient], bodies: dict[str, dict], lives: dict[str, Live],
                   failures: dict[str, Exception]) -> dict[str, Exception]:
         """What a write answered with success but did not do: an alias the server would not
         detach, or tags it kept when `valohai.tags` dropped them (a server that adds tags
@@ -152,7 +150,7 @@ class MetadataKind(Kind):
                                       api="valohai", endpoint="POST /api/v0/data/metadata/apply/")
         return out
 
-    def release(self, ctx: KindContext, live: Live, last_applied: dict | None) -> None:
+    def release(self, ctx: KindContext[ValohaiClient], live: Live, last_applied: dict | None) -> None:
         body = properties.release_body(live.attrs, last_applied)
         if not body:
             return

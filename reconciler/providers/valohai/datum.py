@@ -13,7 +13,7 @@ from __future__ import annotations
 from reconciler.config.model import Resource
 from reconciler.errors import ApiError, Problem
 from reconciler.plan.model import FieldChange
-from reconciler.providers.contract import DeletionPolicy, KindContext, Live, Wanted
+from reconciler.providers.contract import DeletionPolicy, KindContext, Live, Wanted, only
 from reconciler.providers.shared import problem
 from reconciler.providers.valohai import properties
 from reconciler.providers.valohai.client import ValohaiClient
@@ -30,7 +30,7 @@ class DatumKind(MetadataKind):
         "delete": DeletionPolicy("delete", "the datum is purged: Valohai deletes the stored file")}
 
     # -- reading ------------------------------------------------------------------------
-    def observe(self, ctx: KindContext, wanted: list[Wanted]) -> dict[str, Live | None]:
+    def observe(self, ctx: KindContext[ValohaiClient], wanted: list[Wanted]) -> dict[str, Live | None]:
         index = Index.read(ctx.api)
         out: dict[str, Live | None] = {}
         for w in wanted:
@@ -72,7 +72,7 @@ class DatumKind(MetadataKind):
                 "deletion_policy (default release: our properties, tags and alias removed, the file kept; "
                 "`deletion_policy: delete` purges it)"]
 
-    def check(self, ctx: KindContext, resources: list[Resource]) -> list[Problem]:
+    def check(self, ctx: KindContext[ValohaiClient], resources: list[Resource]) -> list[Problem]:
         """Stores exist and each URL lies in its store's bucket (before anything is written)."""
         problems = []
         for r in resources:
@@ -92,13 +92,10 @@ class DatumKind(MetadataKind):
         return problems
 
     # -- writing ------------------------------------------------------------------------
-    def create(self, ctx: KindContext, spec: dict) -> Live:
-        result = self.create_many(ctx, [spec])[0]
-        if isinstance(result, Exception):
-            raise result
-        return result
+    def create(self, ctx: KindContext[ValohaiClient], spec: dict) -> Live:
+        return only(self.create_many(ctx, [spec]))
 
-    def create_many(self, ctx: KindContext, specs: list[dict]) -> list[Live | Exception]:
+    def create_many(self, ctx: KindContext[ValohaiClient], specs: list[dict]) -> list[Live | Exception]:
         api: ValohaiClient = ctx.api
         results: list[Live | Exception | None] = [None] * len(specs)
         by_store: dict[str, tuple[dict, list[int]]] = {}
@@ -153,7 +150,7 @@ class DatumKind(MetadataKind):
             results[i] = failures.get(live.id) or live
         return results  # type: ignore[return-value]
 
-    def delete(self, ctx: KindContext, live: Live, policy: str, last_applied: dict | None) -> None:
+    def delete(self, ctx: KindContext[ValohaiClient], live: Live, policy: str, last_applied: dict | None) -> None:
         if policy == "delete":
             ctx.api.purge(live.id)
         else:

@@ -12,9 +12,10 @@ from __future__ import annotations
 from reconciler.config.model import Resource
 from reconciler.errors import ApiError, Problem
 from reconciler.plan.model import FieldChange
-from reconciler.providers.contract import DeletionPolicy, KindContext, Live, Wanted
+from reconciler.providers.contract import DeletionPolicy, KindContext, Live, Wanted, only
 from reconciler.providers.shared import problem
 from reconciler.providers.valohai import properties
+from reconciler.providers.valohai.client import ValohaiClient
 from reconciler.providers.valohai.common import Index, MetadataKind, fetch, make_live
 
 
@@ -25,7 +26,7 @@ class DatumPropertiesKind(MetadataKind):
     deletion_effects = {"release": DeletionPolicy("release", "the properties, tags and alias reconciler set are "
                                                              "removed; the datum is never touched")}
 
-    def observe(self, ctx: KindContext, wanted: list[Wanted]) -> dict[str, Live | None]:
+    def observe(self, ctx: KindContext[ValohaiClient], wanted: list[Wanted]) -> dict[str, Live | None]:
         index = Index.read(ctx.api)
         out: dict[str, Live | None] = {}
         for w in wanted:
@@ -49,20 +50,17 @@ class DatumPropertiesKind(MetadataKind):
             return []
         return [FieldChange("datum", attrs.get("datum"), spec.get("datum"), forces_replacement=True)]
 
-    def check(self, ctx: KindContext, resources: list[Resource]) -> list[Problem]:
+    def check(self, ctx: KindContext[ValohaiClient], resources: list[Resource]) -> list[Problem]:
         """Every datum named exists (ids and aliases known at plan time)."""
         index = Index.read(ctx.api)
         return [problem(r, "datum", f"no datum {r.spec['datum']!r} in the Valohai project")
                 for r in resources
                 if isinstance(r.spec.get("datum"), str) and index.resolve(r.spec["datum"], ctx.api) is None]
 
-    def create(self, ctx: KindContext, spec: dict) -> Live:
-        result = self.create_many(ctx, [spec])[0]
-        if isinstance(result, Exception):
-            raise result
-        return result
+    def create(self, ctx: KindContext[ValohaiClient], spec: dict) -> Live:
+        return only(self.create_many(ctx, [spec]))
 
-    def create_many(self, ctx: KindContext, specs: list[dict]) -> list[Live | Exception]:
+    def create_many(self, ctx: KindContext[ValohaiClient], specs: list[dict]) -> list[Live | Exception]:
         """Every datum's first properties in ONE metadata/apply."""
         index = Index.read(ctx.api)
         results: list[Live | Exception] = []
@@ -81,5 +79,5 @@ class DatumPropertiesKind(MetadataKind):
         failures = ctx.api.apply_metadata(bodies)
         return [failures.get(r.id, r) if isinstance(r, Live) else r for r in results]
 
-    def delete(self, ctx: KindContext, live: Live, policy: str, last_applied: dict | None) -> None:
+    def delete(self, ctx: KindContext[ValohaiClient], live: Live, policy: str, last_applied: dict | None) -> None:
         self.release(ctx, live, last_applied)
