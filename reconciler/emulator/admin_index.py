@@ -95,7 +95,7 @@ def routes(all_routes: list[BaseRoute]) -> list[Route]:
         return JSONResponse({"emulator": base, "admin": listed, "kinds": list(KINDS),
                              "note": "examples use $E for the emulator's URL"})
 
-    return [Route(PREFIX + "/", index, methods=["GET"]), Route(PREFIX, index, methods=["GET"])]
+    return [Route(PREFIX + "/", index, methods=["GET"])]
 
 
 def _page(listed: list[dict], base: str) -> str:

@@ -367,10 +367,6 @@ class Applier:
             self.report.failed[a.address] = message
             self.on_event(a, "failed", seconds, message)
             self._block_after(a.address, forward)
-            if not stored and a.address in self.state.pending and recovery.refused(outcome):
-                # a clean refusal (a 4xx) made nothing: no journaled create stays behind to look up
-                del self.state.pending[a.address]
-                return True
             return stored
         if a.type.removes:
             self.state.resources.pop(a.address, None)

@@ -21,7 +21,7 @@ import random
 import time
 from typing import Any, Callable
 
-from reconciler.errors import ApiError, AuthError, Conflict, CreatedIncomplete, TransportError
+from reconciler.errors import ApiError, AuthError, CreatedIncomplete, TransportError
 from reconciler.providers.contract import Kind, KindContext, Live
 
 log = logging.getLogger("reconciler.engine.recovery")
@@ -41,13 +41,6 @@ def transient(error: BaseException) -> bool:
     if error.in_doubt:
         return True
     return error.status is not None and (error.status >= 500 or error.status == 429)  # a timeout is no accident
-
-
-def refused(error: BaseException) -> bool:
-    """A create that ended in a decision, not an accident (a 4xx, a failed asset the
-    provider removed): the service holds nothing of it, so no journal entry stays to look
-    up. A conflict (409) is not one: an object may hold the natural key."""
-    return isinstance(error, ApiError) and not isinstance(error, Conflict) and not transient(error)
 
 
 def _pause(attempt: int, sleep: Callable[[float], None]) -> None:

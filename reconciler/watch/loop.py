@@ -15,6 +15,7 @@ object by its natural key instead of making a second one.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import random
 import threading
 import time
@@ -199,8 +200,13 @@ class Watch:
     def _plan_and_report(self, ws: Workspace, store: StateStore) -> RunOutcome:
         state = store.read()
         result, live = self._plan(ws, state)
-        outcome = RunOutcome("ok", drift=find_drift(result, state, live, ws.kinds),
-                             pending=find_pending(result, state, ws.kinds))
+        pending = find_pending(result, state, ws.kinds)
+        for address, m in pending.items():
+            if m.what == "interrupted" and address in self.backoff.failing:
+                # its create failed here, in front of us (a 400, a failed asset), and is retried after
+                # its backoff: still an addition, not a create some interrupted run left behind
+                pending[address] = dataclasses.replace(m, what="added")
+        outcome = RunOutcome("ok", drift=find_drift(result, state, live, ws.kinds), pending=pending)
         verbs = {a: s.action.type.verb for a, s in result.steps.items()}
         self._report_moves("drift", outcome.drift, verbs)
         self._report_moves("pending", outcome.pending, verbs)
