@@ -7,7 +7,8 @@
     │   ├── LockError               another process holds the lock (names the holder)
     │   └── StaleStateError         compare-and-swap on the serial failed
     ├── PlanError                   a plan that cannot be made or applied (stale plan file,
-    │                               prevent_destroy, ...)
+    │   │                           prevent_destroy, ...)
+    │   └── PolicyDenied            a policy with enforcement deny failed (exit 3)
     ├── ApiError                    an API answered with an error (names API and endpoint)
     │   ├── AuthError               401 / 403
     │   ├── NotFound                404
@@ -69,6 +70,12 @@ class StaleStateError(StateError):
 
 class PlanError(ReconcilerError):
     pass
+
+
+class PolicyDenied(PlanError):
+    """A plan a policy denies: nothing is applied; the CLI exits 3."""
+
+    exit_code = 3
 
 
 class ApiError(ReconcilerError):

@@ -128,6 +128,111 @@ def run_outputs(text: str, tmp_path: Path, monkeypatch) -> None:
     assert "+ bucket_key = (sensitive)" in out and "+ trainer_ip = (known after apply)" in out
 
 
+DEPLOY_KEY = """  - kind: valdi.ssh_key
+    name: deploy
+    spec: {name: deploy, public_key_file: keys/deploy.pub}
+"""
+
+
+def folder_with_keys(tmp_path: Path, name: str) -> Path:
+    folder = tmp_path / name
+    folder.mkdir()
+    copy_tracked(ROOT / "examples" / "keys", folder / "keys")
+    return folder
+
+
+def run_lookups(text: str, tmp_path: Path, monkeypatch) -> None:
+    """Lookups pick rows the sandbox holds: its catalogue, its store, and a Code Ocean asset
+    "managed elsewhere" (made first under another state in the same sandbox). The key the VM
+    names is declared beside it."""
+    folder = folder_with_keys(tmp_path, "lookups")
+    (folder / "elsewhere.yaml").write_text(
+        "resources:\n  - kind: codeocean.data_asset\n    name: genome\n    spec: {name: Reference genome, "
+        "mount: genome, source: {aws: {bucket: sandbox-bucket, prefix: data/}}}\n")
+    code, out = reconciler(tmp_path, f"reconciler --sandbox --state {tmp_path / 'elsewhere.json'} apply "
+                                     f"{folder / 'elsewhere.yaml'} --auto-approve", monkeypatch)
+    assert code == 0, out
+    (folder / "main.yaml").write_text(text + DEPLOY_KEY)
+    code, out = reconciler(tmp_path, f"reconciler --sandbox plan {folder / 'main.yaml'}", monkeypatch)
+    assert code == 0, out
+    assert "valdi.vm.trainer will be created" in out
+
+
+def run_imports(text: str, tmp_path: Path, monkeypatch) -> None:
+    """The ids are placeholders (`9f2c3a1e-...`): objects made in the sandbox under another
+    state stand in for them; the plan then imports both."""
+    folder = folder_with_keys(tmp_path, "imports")
+    vm = ("  - kind: valdi.vm\n    name: trainer\n    spec: {{name: trainer, provider_id: "
+          "a45088e0-1681-446e-9a3e-3ed9dfc3d57e, details: {{flavor_id: 94d76997-44ec-4f1e-8291-231de42b6030, "
+          "ssh_key_id: '{key}'}}}}\n")
+    datum = "  - kind: valohai.datum\n    name: part\n{each}    spec: {{store: sandbox-store, url: s3://sandbox-bucket/shards/p0.csv}}\n"
+    (folder / "made.yaml").write_text("resources:\n" + DEPLOY_KEY + vm.format(key="${valdi.ssh_key.deploy.id}")
+                                      + datum.format(each=""))
+    made_state = tmp_path / "made.json"
+    code, out = reconciler(tmp_path, f"reconciler --sandbox --state {made_state} apply {folder / 'made.yaml'} "
+                                     "--auto-approve", monkeypatch)
+    assert code == 0, out
+    import json
+    ids = {a: r["id"] for a, r in json.loads(made_state.read_text())["resources"].items()}
+    (folder / "made.yaml").unlink()
+    entries = text.replace("9f2c3a1e-...", ids["valdi.vm.trainer"]).replace("0190a5e2-...", ids["valohai.datum.part"])
+    (folder / "main.yaml").write_text("resources:\n" + vm.format(key=ids["valdi.ssh_key.deploy"])
+                                      + datum.format(each="    for_each: [p0]\n") + entries)
+    code, out = reconciler(tmp_path, f"reconciler --sandbox plan {folder / 'main.yaml'}", monkeypatch)
+    assert code == 0, out
+    assert "valdi.vm.trainer will be imported" in out and "valohai.datum.part[p0] will be imported" in out
+
+
+def run_moved(text: str, tmp_path: Path, monkeypatch) -> None:
+    """The entries' targets declared (and their sources not), as the README says they must be."""
+    folder = folder_with_keys(tmp_path, "moved")
+    datum = "  - kind: valohai.datum\n    name: {name}\n{each}    spec: {{store: sandbox-store, url: {url}}}\n"
+    (folder / "main.yaml").write_text(
+        "resources:\n" + DEPLOY_KEY +
+        "  - kind: valdi.vm\n    name: trainer\n    spec: {name: trainer, provider_id: "
+        "a45088e0-1681-446e-9a3e-3ed9dfc3d57e, details: {flavor_id: 94d76997-44ec-4f1e-8291-231de42b6030, "
+        "ssh_key_id: '${valdi.ssh_key.deploy.id}'}}\n"
+        + datum.format(name="part", each="    for_each: [p0]\n", url="s3://sandbox-bucket/shards/p0.csv")
+        + datum.format(name="b", each="    for_each: [y]\n", url="s3://sandbox-bucket/shards/p1.csv")
+        + datum.format(name="new", each="    for_each: [k]\n", url="s3://sandbox-bucket/shards/p2.csv")
+        + text)
+    code, out = reconciler(tmp_path, f"reconciler validate {folder}", monkeypatch)
+    assert code == 0, out
+    code, out = reconciler(tmp_path, f"reconciler --sandbox plan {folder}", monkeypatch)
+    assert code == 0, out
+
+
+def run_guard(text: str, tmp_path: Path, monkeypatch) -> None:
+    """The worked guardrails example: `guard/` with keys/deploy.pub and gpu.yaml."""
+    folder = folder_with_keys(tmp_path, "guard")
+    (folder / "gpu.yaml").write_text(text)
+
+
+def run_schedule(text: str, tmp_path: Path, monkeypatch) -> None:
+    """Added under the VM of guard/gpu.yaml (its last block)."""
+    gpu = tmp_path / "guard" / "gpu.yaml"
+    gpu.write_text(gpu.read_text() + text)
+
+
+def run_console(text: str, tmp_path: Path, monkeypatch) -> None:
+    """`$ command` lines run; the lines shown after one (not `...`, not times) are in its output,
+    and `echo "exit $?"` is its exit code."""
+    session: list[tuple[str, list[str]]] = []
+    for line in text.splitlines():
+        if line.startswith("$ "):
+            session.append((line[2:], []))
+        elif session:
+            session[-1][1].append(line)
+    for command, shown in session:
+        command, _, echo = command.partition("; echo")
+        code, out = reconciler(tmp_path, command, monkeypatch)
+        wanted = next((int(ln.split()[1]) for ln in shown if ln.startswith("exit ")), None)
+        assert code == (wanted if wanted is not None else 0) or (wanted is None and code == 2), (command, out)
+        for ln in shown:
+            if ln.strip() and ln.strip() != "..." and not ln.startswith("exit ") and not re.search(r"\d{4}-\d\d-", ln):
+                assert ln.strip() in out, (command, ln, out)
+
+
 def run_quirks(text: str, tmp_path: Path, monkeypatch) -> None:
     """An emulator on a free port stands for the one on 8700; `serve --quirks` starts a second."""
     first, second = free_port(), free_port()
@@ -157,7 +262,19 @@ def handler(lang: str, text: str):
             return run_emulator_block
         if "_emulator/quirks" in text:
             return run_quirks
+    if lang == "console":
+        return run_console
     if lang == "yaml":
+        if text.startswith("lookups:"):
+            return run_lookups
+        if text.startswith("imports:"):
+            return run_imports
+        if text.startswith("moved:"):
+            return run_moved
+        if "policies:" in text:
+            return run_guard
+        if text.lstrip().startswith("schedule:"):
+            return run_schedule
         if "resources:" in text:
             return run_manifest
         if text.lstrip().startswith("variables:"):

@@ -228,4 +228,5 @@ def test_a_plain_pip_install_ships_the_schemas(tmp_path):
             "print(json.dumps(sorted(v.load_schema('manifest.schema.json')['properties'])))")
     out = subprocess.run([str(py), "-c", code], capture_output=True, text=True, cwd=tmp_path, env=env)
     assert out.returncode == 0, out.stderr
-    assert json.loads(out.stdout) == ["backend", "outputs", "providers", "resources", "templates", "variables"]
+    assert json.loads(out.stdout) == ["backend", "imports", "lookups", "moved", "outputs", "policies", "providers",
+                                      "resources", "templates", "variables"]

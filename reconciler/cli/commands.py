@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Iterator, Mapping
 
 import click
 
+from reconciler.cli import common
 from reconciler.cli.common import (
     fingerprint,
     guarded,
@@ -22,11 +23,18 @@ from reconciler.cli.common import (
     target_options,
     workspace,
 )
+from reconciler.cli.policy_opt import (
+    add_policy_files,
+    current_policy_files,
+    override_options,
+    override_record,
+    policy_options,
+)
 from reconciler.cli.root import Globals, main
 from reconciler.cli.variables_opt import inputs_of, variable_options
 from reconciler.engine import graph as graphmod
 from reconciler.engine.planner import PlanOptions
-from reconciler.errors import LockError, PlanError
+from reconciler.errors import LockError, PlanError, PolicyDenied
 from reconciler.plan.model import Plan
 
 if TYPE_CHECKING:
@@ -55,6 +63,7 @@ def secrets_note(store: StateStore, state: StateDoc, had_secrets: bool) -> str |
 @main.command()
 @click.argument("paths", nargs=-1, type=click.Path())
 @sandbox_option(hidden=True)
+@policy_options
 @variable_options
 @click.pass_obj
 @guarded
@@ -95,37 +104,79 @@ def _make_plan(g: Globals, paths: list[str], options: PlanOptions, store: StateS
 @click.option("--refresh-only", is_flag=True, help="Show drift only; propose no changes.")
 @click.option("--destroy", is_flag=True, help="Plan the destruction of everything in the state.")
 @target_options
+@override_options
+@policy_options
 @sandbox_option
 @variable_options
 @click.pass_obj
 @guarded
 def plan(g: Globals, paths: tuple[str, ...], out: str | None, fmt: str, detailed_exitcode: bool, refresh_only: bool,
-         destroy: bool, targets: tuple[str, ...], excludes: tuple[str, ...], replace: tuple[str, ...]) -> None:
-    """Show what apply would change, and why."""
+         destroy: bool, targets: tuple[str, ...], excludes: tuple[str, ...], replace: tuple[str, ...],
+         override_policies: tuple[str, ...], override_reason: str | None) -> None:
+    """Show what apply would change, and why. Exit 3 when a policy denies the plan."""
     paths_l = list(paths) or ["."]
     options = PlanOptions(tuple(targets), tuple(excludes), tuple(replace), destroy, refresh_only)
+    asked = override_record(override_policies, override_reason)
     with sandbox(g, paths_l):
         ws, store, state, result = _make_plan(g, paths_l, options)
         ws.close()
+    overrides = _overrides(ws, result.plan, [asked] if asked else [])
     click.echo(render(result.plan, fmt, g.color), nl=False)
     if out:
         from reconciler.engine import pins
         from reconciler.plan import planfile
 
         salt = pins.new_salt()
-        pinned = {"salt": salt, "pins": pins.inputs(result.steps, ws.kinds, ws.manifest.providers, salt)}
+        pinned = {"salt": salt, "pins": pins.inputs(result.steps, ws.kinds, ws.manifest.providers, salt,
+                                                    ws.manifest.files_read, ws.manifest.root)}
         # paths relative to the working directory: CI applies on another runner's checkout
         planfile.save(result.plan, out, manifest_paths=[os.path.relpath(Path(p).resolve()) for p in paths_l],
                       inputs=pinned, options={"targets": list(targets), "excludes": list(excludes),
                                "replace": list(replace), "destroy": destroy,
                                "refresh_only": refresh_only, "sandbox": g.sandbox,
-                               "variables": _recorded_variables(ws.manifest)},
-                      manifest_files=ws.manifest.file_digests, manifest_folder=os.getcwd())
+                               "variables": _recorded_variables(ws.manifest),
+                               "policy_files": current_policy_files()},
+                      overrides=overrides, manifest_files=ws.manifest.file_digests, manifest_folder=os.getcwd())
         again = " ".join(["reconciler", *(["--sandbox"] if g.sandbox else []),
                           *(["--state", shlex.quote(g.state)] if g.state else []), "apply", shlex.quote(out)])
         click.echo(f"Saved the plan to {out}. Apply exactly this plan with: {again}", err=True)
+    if result.plan.denied:
+        sys.exit(3)
     if detailed_exitcode and (result.plan.has_changes or result.plan.changes_outputs_only):
         sys.exit(2)
+
+
+def _overrides(ws: Workspace, plan: Plan, asked: list[dict]) -> list[dict]:
+    """Each override (from the command line or a saved plan) marks the failed results of
+    the policies it names, with who and when; a name that is no policy is an error."""
+    from reconciler.engine import expiry, policies
+    from reconciler.engine.clock import stamp
+
+    done = []
+    for record in asked:
+        full = {"who": expiry.who(), "at": stamp(ws.clock()), **record}
+        unknown = policies.override(plan.policy_results, list(full["policies"]), full)
+        if unknown:
+            raise PlanError(f"--override-policy {unknown[0]}: no such policy (policies: "
+                            f"{', '.join(sorted({r.name for r in plan.policy_results})) or 'none'})")
+        done.append(full)
+    return done
+
+
+def _record_overrides(ws: Workspace, store: StateStore, state: StateDoc, plan: Plan, overrides: list[dict]) -> None:
+    """The state's events keep who overrode which failed policy and why, before anything is applied."""
+    from reconciler.engine import expiry
+
+    used = [r for r in plan.policy_results if r.overridden is not None]
+    if not used:
+        return
+    for record in overrides:
+        failed = sorted({r.name for r in used if r.name in record["policies"]})
+        if failed:
+            expiry.add_event(state, ws.clock(), "policy_override", policies=failed, reason=record["reason"],
+                             overridden_by=record["who"],
+                             addresses=sorted({r.address for r in used if r.address and r.name in failed}))
+    store.write(state)
 
 
 def _recorded_variables(manifest: Manifest) -> dict:
@@ -160,7 +211,8 @@ def _moved_inputs(saved_inputs: dict, result: PlanResult, ws: Workspace) -> list
     if not isinstance(salt, str) or not isinstance(saved_inputs.get("pins"), dict):
         return ["the plan file pins no inputs (made by an older reconciler)"]
     try:
-        fresh = pins.inputs(result.steps, ws.kinds, ws.manifest.providers, salt)
+        fresh = pins.inputs(result.steps, ws.kinds, ws.manifest.providers, salt, ws.manifest.files_read,
+                            ws.manifest.root)
     except ValueError:
         return ["the plan file's inputs.salt is damaged"]
     return pins.differences(saved_inputs["pins"], fresh)
@@ -168,7 +220,8 @@ def _moved_inputs(saved_inputs: dict, result: PlanResult, ws: Workspace) -> list
 
 def _run_apply(g: Globals, paths: list[str], options: PlanOptions, auto_approve: bool, parallelism: int,
                lock_timeout: float, saved: Plan | None = None, verb: str = "apply",
-               saved_inputs: dict | None = None, saved_files: dict[str, str] | None = None) -> None:
+               saved_inputs: dict | None = None, overrides: list[dict] | None = None,
+               saved_files: dict[str, str] | None = None) -> None:
     from reconciler.engine.applier import Applier
 
     ws = workspace(paths)
@@ -196,14 +249,29 @@ def _run_apply(g: Globals, paths: list[str], options: PlanOptions, auto_approve:
                 if reasons:
                     raise PlanError("the saved plan is stale and was not applied:\n  - " + "\n  - ".join(reasons)
                                     + "\nMake a new plan.")
-            else:
+            granted = _overrides(ws, result.plan, overrides or [])
+            if saved is not None:  # what the reviewer saw denied stays denied without an override
+                from reconciler.engine.policies import override
+
+                for record in granted:
+                    override(saved.policy_results, list(record["policies"]), record)
+                result.plan.policy_results += [r for r in saved.denied
+                                               if (r.name, r.address) not in
+                                               {(f.name, f.address) for f in result.plan.policy_results}]
+            if saved is None:
                 click.echo(render(result.plan, "text", g.color), nl=False)
+            if result.plan.denied:
+                from reconciler.render.policies import verdict
+
+                raise PolicyDenied(f"{verdict(result.plan)} Nothing was applied.")
+            _record_overrides(ws, store, state, result.plan, granted)
             if options.refresh_only:
                 _record_refresh(store, state, result, ws.kinds, saved is not None or auto_approve)
                 return
             if not result.plan.has_changes:
                 Applier(result, ws.kinds, lambda k: ws.context(k), store, state).run()  # state sync only
                 _record_outputs(ws, store, state, options)
+                _record_deadlines(ws, store, state, result)
                 return
             if saved is None:
                 _confirm(auto_approve, "perform these actions" if verb == "apply" else "destroy these resources")
@@ -218,11 +286,13 @@ def _run_apply(g: Globals, paths: list[str], options: PlanOptions, auto_approve:
                 applier.run()
             finally:
                 display.close()
+                _record_deadlines(ws, store, state, result)
             _record_outputs(ws, store, state, options)
             from reconciler.render.text import counts
 
             past = {"to add": "added", "to change": "changed", "to destroy": "destroyed", "to forget": "forgotten",
-                    "to release": "released", "to orphan": "orphaned"}
+                    "to release": "released", "to orphan": "orphaned", "to import": "imported",
+                    "moved": "moved"}
             done = ", ".join(f"{n} {past[words]}" for words, n in counts(result.plan))
             click.echo(f"\n{'Apply' if verb == 'apply' else 'Destroy'} complete! Resources: {done}. "
                        f"({time.monotonic() - started:.1f}s)")
@@ -252,6 +322,14 @@ def _state_lock(store: StateStore, verb: str, timeout: float) -> Iterator[None]:
         yield
 
 
+def _record_deadlines(ws: Workspace, store: StateStore, state: StateDoc, result: PlanResult) -> None:
+    """expires: deadlines of objects just made; tombstones of expired ones (even after a failure)."""
+    from reconciler.engine.runner import after_apply
+
+    if after_apply(ws, state, result):
+        store.write(state)
+
+
 def _record_outputs(ws: Workspace, store: StateStore, state: StateDoc, options: PlanOptions) -> None:
     """Top-level outputs from what the state now holds, kept in the state."""
     if options.refresh_only:
@@ -271,14 +349,19 @@ def _record_outputs(ws: Workspace, store: StateStore, state: StateDoc, options: 
 @click.option("--refresh-only", is_flag=True,
               help="Record the live values in the state (drift); change nothing in the services.")
 @target_options
+@override_options
+@policy_options
 @sandbox_option
 @variable_options
 @click.pass_obj
 @guarded
 def apply(g: Globals, paths: tuple[str, ...], auto_approve: bool, parallelism: int, lock_timeout: str, refresh_only: bool,
-          targets: tuple[str, ...], excludes: tuple[str, ...], replace: tuple[str, ...]) -> None:
-    """Make the live services match the manifests (or apply a saved PLANFILE exactly)."""
+          targets: tuple[str, ...], excludes: tuple[str, ...], replace: tuple[str, ...],
+          override_policies: tuple[str, ...], override_reason: str | None) -> None:
+    """Make the live services match the manifests (or apply a saved PLANFILE exactly).
+    A plan a policy denies is not applied (exit 3) unless --override-policy NAME --reason TEXT."""
     paths_l = list(paths) or ["."]
+    asked = override_record(override_policies, override_reason)
     if _is_planfile(paths_l):
         from reconciler.plan import planfile
 
@@ -293,14 +376,25 @@ def apply(g: Globals, paths: tuple[str, ...], auto_approve: bool, parallelism: i
             raise PlanError("a saved plan carries the variable values it was made with; "
                             "make a new plan to change them")
         given.recorded = opts.get("variables") or {}
+        # the policies the plan was made under hold at apply time too (an organisation's file)
+        add_policy_files(g, [str(f) for f in opts.get("policy_files") or []])
         with sandbox(g, manifest_paths):
+            if asked:  # who and when now: the same record goes to the state and the plan file
+                from reconciler.engine import expiry
+                from reconciler.engine.clock import stamp
+
+                asked = {"who": expiry.who(), "at": stamp(common.clock()), **asked}
             _run_apply(g, manifest_paths, options, True, parallelism, parse_duration(lock_timeout),
                        saved=saved, verb="destroy" if options.destroy else "apply", saved_inputs=meta["inputs"],
+                       overrides=[*meta["overrides"], *([asked] if asked else [])],
                        saved_files=meta["manifest_files"])
+        if asked:  # the plan file keeps the override it was applied with
+            planfile.record_override(paths_l[0], asked)
         return
     options = PlanOptions(tuple(targets), tuple(excludes), tuple(replace), False, refresh_only)
     with sandbox(g, paths_l):
-        _run_apply(g, paths_l, options, auto_approve, parallelism, parse_duration(lock_timeout))
+        _run_apply(g, paths_l, options, auto_approve, parallelism, parse_duration(lock_timeout),
+                   overrides=[asked] if asked else [])
 
 
 def _plan_paths(meta: dict, planfile_path: str) -> list[str]:
@@ -354,21 +448,25 @@ def _record_refresh(store: StateStore, state: StateDoc, result: PlanResult, kind
               help="At most this many resources changed at once.")
 @click.option("--lock-timeout", default="0s", help="Wait this long for the state lock (e.g. 30s).")
 @target_options
+@override_options
+@policy_options
 @sandbox_option
 @variable_options
 @click.pass_obj
 @guarded
 def destroy(g: Globals, paths: tuple[str, ...], auto_approve: bool, parallelism: int, lock_timeout: str,
-            targets: tuple[str, ...], excludes: tuple[str, ...], replace: tuple[str, ...]) -> None:
+            targets: tuple[str, ...], excludes: tuple[str, ...], replace: tuple[str, ...],
+            override_policies: tuple[str, ...], override_reason: str | None) -> None:
     """Destroy everything the state manages, in reverse dependency order."""
     if replace:
         raise PlanError("destroy --replace makes no sense: destroy replaces nothing "
                         "(use `apply --replace ADDR` to replace a resource)")
     paths_l = list(paths) or ["."]
     options = PlanOptions(tuple(targets), tuple(excludes), (), True, False)
+    asked = override_record(override_policies, override_reason)
     with sandbox(g, paths_l):
         _run_apply(g, paths_l, options, auto_approve, parallelism, parse_duration(lock_timeout),
-                   verb="destroy")
+                   verb="destroy", overrides=[asked] if asked else [])
 
 
 @main.command()

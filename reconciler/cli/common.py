@@ -11,8 +11,10 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, NoReturn, ParamSpec, 
 
 import click
 
+from reconciler.cli.policy_opt import current_policy_files
 from reconciler.cli.root import Globals
 from reconciler.cli.variables_opt import current_inputs
+from reconciler.engine.clock import Clock, system_now
 from reconciler.errors import ReconcilerError
 from reconciler.plan.model import Plan
 
@@ -92,11 +94,14 @@ def providers(names: set[str] | None = None) -> dict[str, Any]:
     return load_providers(names)
 
 
+clock: Clock = system_now  # "now" for expiry and schedules; tests put a clock of their own here
+
+
 def workspace(paths: list[str]) -> Workspace:
     from reconciler.engine.runner import load_workspace
 
     return load_workspace(paths, _provider_loader(), progress=lambda m: click.echo(f"    {m}", err=True),
-                          inputs=current_inputs())
+                          inputs=current_inputs(), policy_files=current_policy_files(), clock=lambda: clock())
 
 
 def _provider_loader() -> Callable[[set[str] | None], dict[str, Any]]:
@@ -130,9 +135,9 @@ def parse_duration(text: str | None) -> float:
     return float(m.group(1)) * {"ms": 0.001, "s": 1, "m": 60, "h": 3600, None: 1}[m.group(2)]
 
 
-def fail(message: str) -> NoReturn:
+def fail(message: str, code: int = 1) -> NoReturn:
     click.echo(f"Error: {message}", err=True)
-    sys.exit(1)
+    sys.exit(code)
 
 
 def guarded(fn: Callable[P, R]) -> Callable[P, R]:
@@ -144,7 +149,7 @@ def guarded(fn: Callable[P, R]) -> Callable[P, R]:
         try:
             return fn(*args, **kwargs)
         except ReconcilerError as e:
-            fail(str(e))
+            fail(str(e), getattr(e, "exit_code", 1))  # PolicyDenied: 3
         except click.exceptions.Exit:
             raise
         except (click.ClickException, click.Abort, SystemExit):

@@ -43,7 +43,8 @@ EXIT_CODES = """\b
 Exit codes:
   0  success, or no changes
   1  an error, including a usage error (an unknown command, flag or value)
-  2  changes present (plan --detailed-exitcode), or drift (drift)"""
+  2  changes present (plan --detailed-exitcode), or drift (drift, watch --once)
+  3  denied by policy: the plan cannot be applied (plan, apply, destroy, watch --once)"""
 
 
 @click.group(cls=RootGroup, context_settings={"help_option_names": ["-h", "--help"]}, epilog=EXIT_CODES)

@@ -6,12 +6,14 @@ from __future__ import annotations
 import os
 import re
 import signal
+import sys
 import threading
 from types import FrameType
 from typing import TYPE_CHECKING
 
 import click
 
+from reconciler.cli import common
 from reconciler.cli.common import (
     guarded,
     open_store,
@@ -20,12 +22,13 @@ from reconciler.cli.common import (
     sandbox,
     sandbox_option,
 )
+from reconciler.cli.policy_opt import current_policy_files, policy_options
 from reconciler.cli.root import Globals, main
 from reconciler.cli.variables_opt import current_inputs, variable_options
 
 if TYPE_CHECKING:
     from reconciler.watch.eventlog import EventLog
-    from reconciler.watch.loop import Watch
+    from reconciler.watch.loop import RunOutcome, Watch
 
 HARD_STOP = 8.0  # seconds after a stop signal: a run still going is abandoned (exit 0 under 10 s)
 
@@ -64,14 +67,18 @@ def _auto_apply(value: str | None) -> str | None:
                    "and when an apply fails.")
 @click.option("--parallelism", default=8, show_default=True, type=click.IntRange(1, 64),
               help="At most this many resources changed at once (--auto-apply).")
+@click.option("--once", is_flag=True, help="One run, then exit (cron jobs, CI schedules): 0 nothing drifted, "
+              "1 an error or a failed apply, 2 drift found, 3 denied by policy.")
+@policy_options
 @sandbox_option
 @variable_options
 @click.pass_obj
 @guarded
 def watch(g: Globals, paths: tuple[str, ...], interval: str, auto_apply: str | None, jitter: str,
           metrics_port: int | None, metrics_host: str, log_format: str, notify_url: str | None,
-          parallelism: int) -> None:
-    """Keep watching: every interval plan, report what moved, and with --auto-apply heal it.
+          parallelism: int, once: bool) -> None:
+    """Keep watching: every interval plan, report what moved, and with --auto-apply heal it
+    (expiry and power schedules are carried out as their moments pass).
     Stops cleanly on SIGTERM or SIGINT (exit 0)."""
     from reconciler.engine.runner import load_workspace
     from reconciler.watch.eventlog import EventLog
@@ -83,14 +90,15 @@ def watch(g: Globals, paths: tuple[str, ...], interval: str, auto_apply: str | N
     if seconds <= 0:
         raise click.BadParameter(f"{interval!r}: the interval must be longer than 0", param_hint="--interval")
     config = WatchConfig(interval=seconds, jitter=parse_jitter(jitter), auto_apply=auto_apply,
-                         parallelism=parallelism)
+                         parallelism=parallelism, once=once)
     paths_l = list(paths) or ["."]
     log = EventLog(log_format)
     with sandbox(g, paths_l):
         kinds = providers()
         inputs = current_inputs()  # --var / --var-file, read again on every run's load
+        policy_files = current_policy_files()
         load = lambda: load_workspace(paths_l, kinds, progress=lambda m: log.emit("progress", m),  # noqa: E731
-                                      inputs=inputs)
+                                      inputs=inputs, policy_files=policy_files, clock=lambda: common.clock())
         first = load()  # bad manifests at start: one line each, exit 1, no API call
         first.close()
         metrics, health = Metrics(), Health(seconds)
@@ -100,7 +108,7 @@ def watch(g: Globals, paths: tuple[str, ...], interval: str, auto_apply: str | N
                   metrics=metrics, health=health, notifier=notifier)
         server = MetricsServer(metrics, health, metrics_port, metrics_host).start() \
             if metrics_port is not None else None
-        _stop_on_signals(w, log)
+        previous = _stop_on_signals(w, log)
         store = open_store(g, paths_l, first.manifest.backend)
         log.emit("start", f"watching {' '.join(paths_l)} every {seconds:g}s"
                           f"{f' ±{config.jitter:.0%}' if config.jitter else ''}; "
@@ -108,17 +116,34 @@ def watch(g: Globals, paths: tuple[str, ...], interval: str, auto_apply: str | N
                           + (f"; metrics on http://{metrics_host}:{server.port}/metrics" if server else ""),
                  interval_seconds=seconds, auto_apply=auto_apply, state=store.location,
                  metrics_port=server.port if server else None)
+        code = 0
         try:
-            w.run_forever()
+            if once:
+                code = once_exit_code(w.run_once())
+            else:
+                w.run_forever()
         finally:
+            for signum, handler in previous.items():  # a --once run inside a longer process leaves them as found
+                signal.signal(signum, handler)
             if notifier:
                 notifier.close()
             if server:
                 server.stop()
+        if once:
+            sys.exit(code)
         log.emit("stopped", "stopped cleanly: the state is written and the lock is free")
 
 
-def _stop_on_signals(w: Watch, log: EventLog) -> None:
+def once_exit_code(outcome: RunOutcome) -> int:
+    """`watch --once` exits as `drift` does (0 none, 1 error, 2 drift), and 3 when denied."""
+    if outcome.result == "denied":
+        return 3
+    if outcome.result in ("error", "failed", "interrupted"):
+        return 1
+    return 2 if outcome.drift else 0
+
+
+def _stop_on_signals(w: Watch, log: EventLog) -> dict:
     def abandon() -> None:
         log.emit("abandoned", f"the run did not finish within {HARD_STOP:g}s of the stop signal; exiting. "
                               "The state is as last written (creates in flight are journaled) and the lock "
@@ -135,5 +160,4 @@ def _stop_on_signals(w: Watch, log: EventLog) -> None:
         timer.daemon = True
         timer.start()
 
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    return {signum: signal.signal(signum, on_signal) for signum in (signal.SIGTERM, signal.SIGINT)}

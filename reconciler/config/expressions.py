@@ -11,6 +11,8 @@
     ${each.key} ${each.value}    in a resource with for_each; ${each.value.a.b} walks a
                                  mapping value
     ${count.index}               in a resource with count: 0, 1, ...
+    ${range(3)} ${lower(var.x)}  functions (config/functions.py), evaluated at load
+    ${lookup.NAME.FIELD}         a row of a service catalogue (`lookups:`), read at plan time
     $${                          a literal "${"
 
 Values substituted from the environment or variables are never parsed again, so an
@@ -24,7 +26,8 @@ from typing import Any, Callable, Mapping
 
 from reconciler.config.model import Ref, Template
 
-_TOKEN = re.compile(r"\$\$\{|\$\{([^}]*)\}|\$\{")
+# one level of braces inside: a mapping literal in a function call, ${merge(var.m, {"k": 1})}
+_TOKEN = re.compile(r"\$\$\{|\$\{((?:[^{}]|\{[^{}]*\})*)\}|\$\{")
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _SEGMENT = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 # an instance key, as it stands in an address: `part[p0]`, `part[0]`
@@ -66,6 +69,8 @@ class Scope:
     used_sensitive: bool = False  # set when an expression read a sensitive variable
     # walk() adds the path of every string that read a sensitive variable
     sensitive_paths: set | None = None
+    base_dir: str | None = None  # the declaring file's folder: file(path) reads from here
+    files_read: list | None = None  # file(path) appends the resolved path: a saved plan pins it
 
 
 def has_expression(text: str) -> bool:
@@ -128,6 +133,12 @@ def _evaluate(expr: str, scope: Scope) -> Any:
         return scope.variable(rest)
     if head in ("each", "count"):
         return _instance_value(expr, scope)
+    if "(" in expr:
+        from reconciler.config import functions
+        try:
+            return functions.evaluate(expr, scope, _evaluate)
+        except functions.FunctionError as e:
+            raise ExpressionError(str(e)) from None
     m = _REFERENCE.match(expr)
     if m is None:
         raise ExpressionError(f"cannot read ${{{expr}}}: expected ${{env.NAME}}, ${{var.NAME}} "

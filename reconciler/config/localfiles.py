@@ -175,6 +175,29 @@ def check(manifest: Manifest, kinds: Mapping[str, DeclaredKind], env: Mapping[st
     return problems
 
 
+MAX_READ = 1024 * 1024  # file(path) in an expression: its content goes into a spec
+
+
+def read_text(base_dir: str, value: str) -> str:
+    """file(path) in an expression: a UTF-8 text file inside the manifest folder, held to
+    the same rules as the paths kinds declare. ValueError says why not."""
+    base = Path(base_dir).resolve()
+    target = (Path(base_dir) / value).resolve()
+    problem = _confinement(value, target, base, [base / RESERVED], set(), outside=False)
+    if problem is None and base not in target.parents:
+        problem = f"'{value}' is outside the manifest folder {base}; keep files beside the manifests"
+    if problem:
+        raise ValueError(problem)
+    try:
+        if target.stat().st_size > MAX_READ:
+            raise ValueError(f"'{value}' is over {MAX_READ // 1024} KiB")
+        return target.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ValueError(f"'{value}' does not exist (beside {base})") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ValueError(f"cannot read '{value}': {getattr(e, 'strerror', None) or e.__class__.__name__}") from None
+
+
 def _confinement(value: str, target: Path, base: Path, folders: list[Path], files: set[Path],
                  outside: bool) -> str | None:
     if outside and target != base and base not in target.parents:

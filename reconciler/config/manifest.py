@@ -26,12 +26,19 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from reconciler.config import expressions
+from reconciler.config import imports as importsmod
+from reconciler.config import lookups as lookupsmod
+from reconciler.config import moved as movedmod
+from reconciler.config import policies as policy_config
 from reconciler.config import variables as varmod
 from reconciler.config.hints import did_you_mean
 from reconciler.config.instances import instances as expand_instances
 from reconciler.config.model import (
+    Import,
     Lifecycle,
+    Lookup,
     Manifest,
+    Move,
     Output,
     Position,
     Ref,
@@ -52,7 +59,8 @@ from reconciler.errors import ManifestError, Problem
 MAX_FILE_BYTES = 10 * 1024 * 1024
 SUFFIXES = (".yaml", ".yml")
 VAR_FILE_SUFFIXES = (".vars.yaml", ".vars.yml")  # variable files by convention (--var-file), never manifests
-TOP_KEYS = ("providers", "variables", "resources", "backend", "outputs", "templates")
+TOP_KEYS = ("providers", "variables", "resources", "backend", "outputs", "templates", "policies", "moved",
+            "imports", "lookups")
 OUTPUT_LONG_KEYS = frozenset({"value", "description", "sensitive"})
 
 
@@ -180,6 +188,15 @@ class _Builder:
         self.backend: tuple[dict, Position, Mapping[str, Position]] | None = None
         self.raw_resources: list[tuple[str, int, dict, Position, Mapping[str, Position]]] = []
         self._folders: dict[str, str] = {}  # manifest file -> its folder
+        self.policies: list[policy_config.Policy] = []
+        self.files_read: list[str] = []  # by file(path) in expressions: a saved plan pins them
+        self.moves: list[Move] = []
+        self.imports: list[Import] = []
+        self.lookups: dict[str, Lookup] = {}
+
+    def _scope(self, variable: Callable[[str], Any], **kw: Any) -> expressions.Scope:
+        """A Scope over this run's environment; file(path) calls are recorded in files_read."""
+        return expressions.Scope(self.env, variable, files_read=self.files_read, **kw)
 
     def problem(self, pos: Position, path: str, message: str, sink: list | None = None) -> None:
         (self.problems if sink is None else sink).append(Problem(pos.file, pos.line, pos.column, path, str(message)))
@@ -228,8 +245,13 @@ class _Builder:
             for pname, block in value["providers"].items():
                 if isinstance(block, dict):
                     self.raw_providers.append((pname, block, _sub(doc.positions, f"providers.{pname}")))
+        if "policies" in value:  # guardrails: config/policies.py
+            self.policies.extend(policy_config.parse(value["policies"], "policies", locate, self.problems, broken))
         if isinstance(value.get("backend"), dict):
             self._backend(value["backend"], locate("backend"), _sub(doc.positions, "backend"))
+        self.moves += movedmod.entries(value.get("moved"), locate, self.problems)
+        self.imports += importsmod.entries(value.get("imports"), locate, self.problems)
+        lookupsmod.entries(value.get("lookups"), locate, doc.positions, self.lookups, self.problems)
         resources = value.get("resources")
         if isinstance(resources, list):
             for i, item in enumerate(resources):
@@ -267,7 +289,8 @@ class _Builder:
             if given is not None:
                 var.value = copy_plain(given.value)
             elif decl.has_default:
-                scope = expressions.Scope(self.env, self._no_nested_variables, refs=False, where="in variables")
+                scope = self._scope(self._no_nested_variables, refs=False, where="in variables",
+                                          base_dir=str(Path(var.position.file).parent))
                 var.value = expressions.walk(copy_plain(decl.default), scope,
                                              lambda path, message: problems.append(message))
             else:
@@ -296,11 +319,16 @@ class _Builder:
         backend = None
         if self.backend is not None:
             block, _pos, positions = self.backend
-            scope = expressions.Scope(self.env, self._credential, refs=False, where="in the backend block")
+            scope = self._scope(self._credential, refs=False, where="in the backend block")
             backend = expressions.walk(copy_plain(block), scope, lambda path, message: self.problem(
                 locate(positions, path), f"backend.{path}", message))
         resources = self._resources()
         outputs = self._outputs()
+        declared = {r.address for r in resources}
+        blocks = {a.split("[", 1)[0] for a in declared if "[" in a}
+        moves = movedmod.resolve(self.moves, declared | blocks, self.problems)
+        imports = importsmod.check(self.imports, declared, blocks, self.problems)
+        lookups = self._lookups()
         variables = {}
         for name in self.variables:
             try:
@@ -310,7 +338,24 @@ class _Builder:
         return Manifest(resources=resources, providers=providers, provider_problems=provider_problems,
                         variables=variables, backend=backend, files=[str(f) for f in files],
                         digest=digest, root=root, outputs=outputs,
-                        sensitive_variables=self.sensitive_names | self.credential_names)
+                        sensitive_variables=self.sensitive_names | self.credential_names,
+                        policies=self.policies, moved=moves, imports=imports, lookups=lookups,
+                        files_read=sorted(set(self.files_read)))
+
+    def _lookups(self) -> dict[str, Lookup]:
+        """`where` values may use ${var.X} and ${env.X}, never a resource reference."""
+        out = {}
+        for name, lookup in self.lookups.items():
+            scope = self._scope(self.variable, refs=False, where="in a lookup (it is read "
+                                      "before any resource exists)")
+
+            def report(path: str, message: str, lk: Lookup = lookup) -> None:
+                self.problem(lk.positions.get(f"where.{path.split('.')[0]}", lk.position),
+                             f"lookups.{lk.name}.where.{path}", message)
+
+            where = expressions.walk(copy_plain(dict(lookup.where)), scope, report)
+            out[name] = Lookup(name, lookup.kind, where, lookup.position, lookup.positions)
+        return out
 
     def _credential(self, name: str) -> Any:
         """A variable read by a providers or backend block: it may be a password, so a saved
@@ -369,8 +414,8 @@ class _Builder:
                 sensitive = flag is True
                 given_description = block.get("description")
                 description = given_description if isinstance(given_description, str) else ""
-            scope = expressions.Scope(self.env, self.variable, refs=True, sensitive=self.sensitive_names,
-                                      sensitive_paths=set())
+            scope = self._scope(self.variable, refs=True, sensitive=self.sensitive_names,
+                                      sensitive_paths=set(), base_dir=str(Path(pos.file).parent))
 
             def report(path: str, message: str, name: str = name, positions: Mapping[str, Position] = positions,
                        prefix: str = prefix) -> None:
@@ -388,7 +433,7 @@ class _Builder:
         sinks: dict[str, list[Problem]] = {}
         for pname, block, positions in self.raw_providers:
             sink = sinks.setdefault(pname, [])
-            scope = expressions.Scope(self.env, self._credential, refs=False, where="in the providers block")
+            scope = self._scope(self._credential, refs=False, where="in the providers block")
 
             def report(path: str, message: str, positions: Mapping[str, Position] = positions, pname: str = pname,
                        sink: list[Problem] = sink) -> None:
@@ -423,7 +468,12 @@ class _Builder:
                              f"{first_positions.get('name', first_pos)}")
                 continue
             seen[address] = (positions, item_pos)
-            instances = expand_instances(item, address, item_pos, positions, self._instance_scope, self.problem)
+            folder = str(Path(item_pos.file).parent)
+
+            def scope(field: str, folder: str = folder) -> expressions.Scope:
+                return self._instance_scope(field, folder)
+
+            instances = expand_instances(item, address, item_pos, positions, scope, self.problem)
             if instances is None:
                 out.append(self._resource(item, kind, name, item_pos, positions, item.get("spec"), None, None))
                 continue
@@ -439,9 +489,10 @@ class _Builder:
                     r.depends_on = [x for d in r.depends_on for x in expanded.get(d, [d])]
         return out
 
-    def _instance_scope(self, field: str) -> expressions.Scope:
-        return expressions.Scope(self.env, self.variable, refs=False, where=f"in {field} (it must be known before "
-                                 "any API call)", sensitive=self.sensitive_names, sensitive_paths=set())
+    def _instance_scope(self, field: str, folder: str | None = None) -> expressions.Scope:
+        return self._scope(self.variable, refs=False, where=f"in {field} (it must be known before "
+                                 "any API call)", sensitive=self.sensitive_names, sensitive_paths=set(),
+                                 base_dir=folder)
 
     def _resource(self, item: dict, kind: str, name: str, item_pos: Position, positions: Mapping[str, Position],
                   spec: Any, instance: dict | None, said: set | None) -> Resource:
@@ -460,8 +511,9 @@ class _Builder:
             self.problem(pos, f"{r.address}.spec.{path}" if path else f"{r.address}.spec", message)
 
         if isinstance(spec, dict):
-            scope = expressions.Scope(self.env, self.variable, refs=True, instance=instance,
-                                      sensitive=self.sensitive_names, sensitive_paths=resource.sensitive_paths)
+            scope = self._scope(self.variable, refs=True, instance=instance,
+                                      sensitive=self.sensitive_names, sensitive_paths=resource.sensitive_paths,
+                                      base_dir=base_dir)
             resource.spec = expressions.walk(spec, scope, report)
         lifecycle = item.get("lifecycle")
         if isinstance(lifecycle, dict):
@@ -475,6 +527,8 @@ class _Builder:
         depends = item.get("depends_on")
         if isinstance(depends, list):
             resource.depends_on = [d for d in depends if isinstance(d, str)]
+        resource.expires = item.get("expires") if isinstance(item.get("expires"), dict) else None
+        resource.schedule = item.get("schedule") if isinstance(item.get("schedule"), list) else None
         return resource
 
 # -- the envelope schema, fast --------------------------------------------------------------

@@ -80,6 +80,8 @@ class Resource:
     base_dir: str = "."  # folder of the manifest file: relative file paths start here
     # spec paths ("properties.token") whose value came from a sensitive variable
     sensitive_paths: set[str] = field(default_factory=set)
+    expires: dict[str, Any] | None = None  # {after: 8h | at: RFC 3339, action: destroy|stop}
+    schedule: list[dict[str, Any]] | None = None  # power windows: [{power, cron, duration, timezone}]
 
     @property
     def address(self) -> str:
@@ -119,4 +121,40 @@ class Manifest:
     root: str  # the folder the state lives beside
     outputs: dict[str, Output] = field(default_factory=dict)
     sensitive_variables: frozenset = frozenset()  # declared so, or read by a providers/backend block
+    policies: list[Any] = field(default_factory=list)  # config.policies.Policy: the manifests', then files'
+    moved: list["Move"] = field(default_factory=list)  # chains resolved: each source -> its final target
+    imports: list["Import"] = field(default_factory=list)
+    lookups: dict[str, "Lookup"] = field(default_factory=dict)
+    files_read: list[str] = field(default_factory=list)  # local files file(path) read (resolved paths)
     file_digests: dict[str, str] = field(default_factory=dict)  # relative path -> its part of `digest`
+
+
+@dataclass(frozen=True)
+class Move:
+    """A `moved:` entry: the object the state knows as `source` is now `target` (a block
+    renamed, a block given for_each, an instance renamed). Plain data."""
+
+    source: str
+    target: str
+    position: Position  # of the entry's `to`, where errors about it point
+
+
+@dataclass(frozen=True)
+class Import:
+    """An `imports:` entry: the live object `id` becomes the declared `to` at the next apply."""
+
+    to: str
+    id: str
+    position: Position
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """A `lookups:` entry: one row of a read-only catalogue (VALDI flavours, Valohai stores,
+    Code Ocean data assets), chosen by `where` (the catalogue's own field names)."""
+
+    name: str
+    kind: str
+    where: Mapping[str, Any]
+    position: Position
+    positions: Mapping[str, Position] = field(default_factory=dict)  # "where.gpu_type" -> Position

@@ -201,7 +201,13 @@ class _Compiler:
         test = self.compile(value)
         then = self.compile(schema.get("then", True))
         otherwise = self.compile(schema.get("else", True))
-        return lambda v: then(v) if test(v) else otherwise(v)
+        keys = tuple(value.get("properties", {})) if isinstance(value, dict) else ()
+
+        def check(v: Any) -> bool:
+            if isinstance(v, dict) and any(isinstance(v.get(k), _REFERENCE) for k in keys):
+                return True  # which branch applies is known at plan time (validation.py's _if_known)
+            return then(v) if test(v) else otherwise(v)
+        return check
 
     # -- strings -------------------------------------------------------------------------
     def k_minLength(self, value: int, _s: dict) -> Check:

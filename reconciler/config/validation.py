@@ -16,11 +16,12 @@ import re
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Collection, Iterable, Iterator, Mapping
 
 from reconciler.config import schemafast, walk
 from reconciler.config.declared import DeclaredKind
 from reconciler.config.hints import did_you_mean
+from reconciler.config.lookups import PREFIX as LOOKUP_PREFIX
 from reconciler.config.model import Manifest, Position, Ref, Resource, Template
 from reconciler.config.sensitivity import SECRET_NAMES
 from reconciler.config.variables import json_type
@@ -57,6 +58,18 @@ def _skip_references(check: Callable) -> Callable:
     return keyword
 
 
+def _if_known(check: Callable) -> Callable:
+    """An `if` on a field holding a reference (provider_id: ${lookup.a6000.provider_id})
+    cannot tell which branch applies: neither is applied here; the plan-time checks judge
+    the resolved value."""
+    def keyword(validator, if_schema, instance, schema):
+        if isinstance(instance, dict) and isinstance(if_schema, dict) and any(
+                isinstance(instance.get(k), (Ref, Template)) for k in if_schema.get("properties", {})):
+            return iter(())
+        return check(validator, if_schema, instance, schema)
+    return keyword
+
+
 @lru_cache(maxsize=1)
 def _jsonschema_class():
     """Draft 2020-12 where every keyword treats a reference as "any value". Imported on
@@ -65,7 +78,8 @@ def _jsonschema_class():
     from jsonschema import Draft202012Validator, validators
     return validators.extend(
         Draft202012Validator,
-        validators={name: _skip_references(check) for name, check in Draft202012Validator.VALIDATORS.items()})
+        validators={name: _if_known(check) if name == "if" else _skip_references(check)
+                    for name, check in Draft202012Validator.VALIDATORS.items()})
 
 
 class LazyValidator:
@@ -240,8 +254,9 @@ class _Addresses:
     """The manifest's addresses, with "did you mean" among those of the same kind: cheap
     and cached, because 10,000 resources may all name the same missing address."""
 
-    def __init__(self, by_address: Mapping[str, Resource]):
+    def __init__(self, by_address: Mapping[str, Resource], lookups: Collection[str] = ()):
         self.by_address = by_address
+        self.lookups = lookups
         self.by_kind: dict[str, list[str]] = {}
         for address, r in by_address.items():
             self.by_kind.setdefault(r.kind, []).append(address)
@@ -260,6 +275,12 @@ def _reference_problems(resource: Resource, addresses: _Addresses,
                         kinds: Mapping[str, DeclaredKind]) -> Iterator[Problem]:
     by_address = addresses.by_address
     for field, ref in _refs(resource.spec, "spec"):
+        if ref.address.startswith(LOOKUP_PREFIX):  # ${lookup.NAME.FIELD}: its fields are known at plan time
+            name = ref.address[len(LOOKUP_PREFIX):]
+            if name not in addresses.lookups:
+                yield _problem(resource, field, f"{ref}: no lookup '{name}' is declared under lookups:"
+                               + _hint(name, addresses.lookups))
+            continue
         if ref.address == resource.address:
             yield _problem(resource, field, f"{ref} refers to the resource itself")
             continue
@@ -350,7 +371,7 @@ def _number_problems(resource: Resource) -> Iterator[Problem]:
 def validate(manifest: Manifest, kinds: Mapping[str, DeclaredKind]) -> list[Problem]:
     """Every problem found, in file order. `kinds`: kind name -> DeclaredKind (from the engine)."""
     problems: list[Problem] = []
-    addresses = _Addresses({r.address: r for r in manifest.resources})
+    addresses = _Addresses({r.address: r for r in manifest.resources}, manifest.lookups)
     by_kind: dict[str, list[Resource]] = {}
     for r in manifest.resources:
         kind = kinds.get(r.kind)

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from reconciler.config.sensitivity import derived_paths
-from reconciler.engine import graph, recorded, recovery
+from reconciler.engine import graph, moves, recorded, recovery
 from reconciler.engine.planner import PlanResult, Step, ignored, resolve, state_outputs
 from reconciler.errors import ApplyError, CreatedIncomplete, ReconcilerError
 from reconciler.plan.diffing import has_unknown
@@ -82,6 +82,9 @@ class Applier:
     def run(self) -> ApplyReport:
         steps = self.result.steps
         g = self.result.graph
+        if self.result.plan.moves:  # `moved:`: the state's entries take their new addresses first
+            moves.rename(self.state, [(old, new) for old, new in self.result.plan.moves])
+            self._dirty = True
         forward = {a for a, s in steps.items() if not s.action.type.removes}
         deletes = {a for a, s in steps.items() if s.action.type.removes}
         fwd_graph = {a: {d for d in g.get(a, ()) if d in forward} for a in forward}
@@ -393,7 +396,9 @@ class Applier:
             deletion_policy=policy, adopted=bool(adopted),
             depends_on=sorted(self.result.graph.get(a.address, ())), sensitive_paths=derived,
             file=(declaring_file(resource.position.file, self.result.root) if resource and self.result.root
-                  else prior.file if prior else None))
+                  else prior.file if prior else None),
+            # an expires: deadline is the object's: kept until a replace makes a new one
+            expires_at=prior.expires_at if prior and a.type is not ActionType.REPLACE else None)
         self.state.pending.pop(a.address, None)
 
     def _derived(self, step: Step) -> list[str]:

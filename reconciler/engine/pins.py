@@ -11,7 +11,9 @@ difference is named, field by field.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Mapping
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Mapping, Sequence
 
 from reconciler.config import localfiles, sensitivity, walk
 from reconciler.config.sensitivity import secret_key
@@ -31,11 +33,15 @@ _leaves = walk.leaves
 
 
 def inputs(steps: Mapping[str, Step], kinds: Mapping[str, Kind], providers: Mapping[str, dict],
-           salt: str) -> dict[str, str]:
-    """field -> pin, for every resolved spec value, every local file a spec reads, and
-    every provider setting except credentials (which may rotate between plan and apply
-    without changing what the plan does)."""
+           salt: str, files_read: Sequence[str] = (), root: str = ".") -> dict[str, str]:
+    """field -> pin, for every resolved spec value, every local file a spec reads, every
+    file a file(path) expression read (it may feed for_each keys or an output, not only a
+    spec), and every provider setting except credentials (which may rotate between plan
+    and apply without changing what the plan does)."""
     out: dict[str, str] = {}
+    for path in files_read:
+        shown = os.path.relpath(path, root) if os.path.isabs(path) else path
+        out[f"file({shown}){FILE}"] = _pin(salt, localfiles.digest(Path(path)))
     for address, step in steps.items():
         if step.spec is not None:
             for key, value in _leaves(step.spec, f"{address}.spec"):

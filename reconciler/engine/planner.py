@@ -5,6 +5,7 @@ the provider client has cached.
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from dataclasses import replace as dc_replace
 from typing import Any, Callable, Mapping, Sequence
@@ -61,6 +62,7 @@ class PlanResult:
     errors: list[str] = field(default_factory=list)
     root: str = ""  # the manifest folder: the state records declaring files relative to it
     live: dict[str, Live | None] = field(default_factory=dict)  # what the plan read
+    timeline: Any = None  # engine.timeline.Timeline: expiry and schedules at the plan's moment
 
 
 @dataclass(frozen=True)
@@ -182,6 +184,20 @@ def deletion_effect(kind: Kind, policy: str) -> DeletionPolicy:
                                    f"deletion policy {policy}")
 
 
+def live_values(spec: Mapping[str, Any], live: Live | None, kind: Kind) -> str:
+    """The live object's values of the fields the spec sets, short, secrets masked: what
+    an import takes over."""
+    if live is None:
+        return "live: (not read)"
+    shown = []
+    for key in spec:
+        if key in live.attrs:
+            value = "(sensitive)" if key in kind.sensitive else _mask(live.attrs[key], set(kind.sensitive))
+            text = value if isinstance(value, str) and value == "(sensitive)" else json.dumps(value, default=str)
+            shown.append(f"{key} = {text if len(text) <= 60 else text[:57] + '...'}")
+    return "live: " + (", ".join(shown) or "(no field the spec sets)")
+
+
 def live_name(live: Live | None) -> str | None:
     """The object's own name in its service, for a reviewer to recognise it."""
     if live is None:
@@ -215,7 +231,9 @@ def with_items(changes: list[FieldChange], kind: Kind) -> list[FieldChange]:
 
 def make_plan(desired: list[Resource], state: StateDoc, live: dict[str, Live | None],
               kinds: Mapping[str, Kind], context: Callable[[str], KindContext],
-              options: PlanOptions = PlanOptions()) -> PlanResult:
+              options: PlanOptions = PlanOptions(), imports: Mapping[str, str] | None = None) -> PlanResult:
+    """`imports`: address -> id of the `imports:` entries the state does not hold yet."""
+    imports = imports or {}
     by_addr = {r.address: r for r in desired}
     if options.destroy:
         by_addr = {}
@@ -255,7 +273,11 @@ def make_plan(desired: list[Resource], state: StateDoc, live: dict[str, Live | N
             continue
         if resource is not None:
             step = _plan_desired(resource, prior, lv, kind, outputs, options, state, kinds, taint)
-            if lv is not None and prior is None and address not in state.pending \
+            if address in imports and step.action.adopt:
+                step.action.imported = True
+                step.action.reasons[0] = f"will be imported: {imports[address]} exists and is taken under management"
+                step.action.reasons.insert(1, live_values(step.spec or {}, lv, kind))
+            elif lv is not None and prior is None and address not in state.pending \
                     and kind.natural_key_conflicts:
                 errors.append(conflict_message(address, resource.kind, lv))
             if step.action.type in (ActionType.CREATE, ActionType.REPLACE) and not step.action.adopt:

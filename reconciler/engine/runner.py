@@ -14,6 +14,9 @@ from typing import Any, Callable, Iterable, Mapping
 
 from reconciler.config.model import Manifest, Resource
 from reconciler.engine import graph, recorded
+from reconciler.engine import policies as policy_engine
+from reconciler.engine import timeline as timeline_mod
+from reconciler.engine.clock import Clock, system_now
 from reconciler.engine.drift import find_drift
 from reconciler.engine.planner import (
     PlanOptions,
@@ -26,7 +29,7 @@ from reconciler.engine.planner import (
 )
 from reconciler.errors import ManifestError, PlanError, Problem, StateError
 from reconciler.plan.model import ActionType, Drift, Plan
-from reconciler.providers.contract import ChecksOnline, Kind, KindContext, Live, Wanted
+from reconciler.providers.contract import Catalogue, ChecksOnline, Kind, KindContext, Live, Wanted
 from reconciler.state.base import ResourceState, StateDoc, applied_spec
 
 
@@ -44,6 +47,7 @@ class Workspace:
     # provider names -> {name: Provider}: loads providers on demand (None: all are given)
     loader: Callable[[set[str] | None], dict[str, Any]] | None = None
     _client_lock: Any = field(default_factory=threading.RLock)
+    clock: Clock = system_now  # "now" for expiry and power schedules (tests inject one)
 
     def __post_init__(self) -> None:
         self._add(self.providers)
@@ -75,6 +79,20 @@ class Workspace:
             self._clients[pname] = self.providers[pname].connect(dict(self.manifest.providers.get(pname) or {}))
         return self._clients[pname]
 
+    def catalogue(self, name: str) -> Catalogue:
+        """The catalogue a lookup reads ("valdi.flavor"), its provider loaded if need be."""
+        self.ensure_kinds([name])
+        for provider in self.providers.values():
+            for catalogue in getattr(provider, "catalogues", ()):  # fakes in tests may have none
+                if catalogue.name == name:
+                    return catalogue
+        raise PlanError(f"no provider offers the lookup kind {name}")
+
+    def api_for(self, name: str) -> Any:
+        """The API client of the provider a kind or catalogue name starts with."""
+        with self._client_lock:
+            return self._client(name.split(".", 1)[0])
+
     def context(self, kind_name: str, base_dir: str | None = None) -> KindContext:
         return KindContext(api=self.client(kind_name), base_dir=Path(base_dir or self.manifest.root),
                            progress=self.progress, options=self.options)
@@ -89,7 +107,8 @@ class Workspace:
 def load_workspace(paths: list[str], providers: dict[str, Any] | Callable[[set[str] | None], dict[str, Any]],
                    env: Mapping[str, str] | None = None,
                    progress: Callable[[str], None] = lambda m: None, inputs: Any = None,
-                   require_values: bool = True) -> Workspace:
+                   require_values: bool = True, policy_files: list[str] | None = None,
+                   clock: Clock = system_now) -> Workspace:
     """Load, validate and check for cycles. Raises ManifestError; makes no API call.
     `inputs`: variable values from the command line (variables.Inputs).
     `providers`: name -> Provider, or a loader called with the provider names the
@@ -99,16 +118,24 @@ def load_workspace(paths: list[str], providers: dict[str, Any] | Callable[[set[s
     from reconciler.engine import outputs
 
     manifest = load_manifest(paths, env if env is not None else os.environ, inputs, require_values)
+    if policy_files:  # an organisation's policies, kept outside the repository
+        from reconciler.config.policies import load_files
+
+        manifest.policies = [*manifest.policies, *load_files(policy_files)]
     from reconciler.providers.http import register_secret
     for name in manifest.sensitive_variables:  # kept out of --debug logs and API error messages
         register_secret(manifest.variables.get(name))
     if callable(providers):
-        used = {r.kind.split(".", 1)[0] for r in manifest.resources} | set(manifest.providers)
+        used = {r.kind.split(".", 1)[0] for r in manifest.resources} | set(manifest.providers) \
+            | {lk.kind.split(".", 1)[0] for lk in manifest.lookups.values()}
         ws = Workspace(manifest=manifest, providers=dict(providers(used)), progress=progress, loader=providers)
         ws.ensure_kinds(r.kind for r in manifest.resources)  # an unknown kind: all loaded, to list them
     else:
         ws = Workspace(manifest=manifest, providers=providers, progress=progress)
+    ws.clock = clock
     problems = validate(manifest, ws.kinds) + outputs.problems(manifest, ws.kinds)
+    problems += policy_engine.problems(manifest.policies, ws.kinds)
+    problems += timeline_mod.problems(manifest.resources, ws.kinds)
     if problems:
         raise ManifestError(problems)
     graph.check_cycles(manifest.resources)
@@ -133,8 +160,11 @@ def online_checks(ws: Workspace, resources: list[Resource] | None = None) -> Non
         raise ManifestError(problems)
 
 
-def observe(ws: Workspace, state: StateDoc, addresses: set[str] | None = None) -> dict[str, Live | None]:
-    """ONE batched observe per kind, the kinds read concurrently."""
+def observe(ws: Workspace, state: StateDoc, addresses: set[str] | None = None,
+            imports: Mapping[str, str] | None = None) -> dict[str, Live | None]:
+    """ONE batched observe per kind, the kinds read concurrently. `imports`: address -> id
+    of objects to read by id before the state knows them."""
+    imports = imports or {}
     desired = {r.address: r for r in ws.manifest.resources}
     wanted_by_kind: dict[str, list[Wanted]] = {}
 
@@ -151,11 +181,11 @@ def observe(ws: Workspace, state: StateDoc, addresses: set[str] | None = None) -
         if kind_name not in ws.kinds:
             continue  # the planner reports it
         wanted_by_kind.setdefault(kind_name, []).append(Wanted(
-            address=address, id=prior.id if prior else None,
+            address=address, id=prior.id if prior else imports.get(address),
             spec=resolve(r.spec, known) if r else (pending or {}).get("spec"),
             last_applied=applied_spec(prior, pending),
             lookup=pending is not None, outputs=dict(prior.outputs) if prior else {},
-            probe=r is not None and prior is None and pending is None,
+            probe=r is not None and prior is None and pending is None and address not in imports,
             base_dir=r.base_dir if r else None, secrets=dict(prior.secrets) if prior else {}))
     live: dict[str, Live | None] = {}
     if not wanted_by_kind:
@@ -203,8 +233,17 @@ def _refresh_only_plan(ws: Workspace, state: StateDoc, options: PlanOptions) -> 
 
 def plan(ws: Workspace, state: StateDoc, options: PlanOptions = PlanOptions(),
          fingerprint: Callable[[dict], str] | None = None) -> PlanResult:
+    from reconciler.engine import imports as importing
+    from reconciler.engine import moves
     from reconciler.plan import scope
 
+    # the store's document is untouched: the applier renames it when it applies the plan
+    state, moved, move_notes = (state, [], []) if options.refresh_only else moves.planned(state, ws.manifest.moved)
+    if ws.manifest.lookups and not options.destroy:
+        from reconciler.engine import lookups
+
+        ws.manifest = lookups.substituted(ws.manifest, ws.catalogue, ws.api_for)
+    wanted_imports = {} if options.destroy or options.refresh_only else importing.pending(ws.manifest.imports, state)
     leave = scope.left_out(ws.manifest, state)
     state = scope.narrowed(state, leave)  # other files' resources: neither read nor planned
     if options.refresh_only:
@@ -215,15 +254,21 @@ def plan(ws: Workspace, state: StateDoc, options: PlanOptions = PlanOptions(),
             # the checks read the same cached listings as observe: both at once, checks win
             checks = pool.submit(online_checks, ws) if not options.destroy else None
             try:
-                live = observe(ws, state)
+                live = observe(ws, state, imports=wanted_imports)
             finally:
                 if checks is not None:
                     checks.result()
-        result = make_plan(ws.manifest.resources, state, live, ws.kinds,
-                           lambda kind: ws.context(kind), options)
+        importing.check_found(ws.manifest.imports, wanted_imports, live, ws.manifest.resources)
+        now = ws.clock()
+        timeline = timeline_mod.desired_at(ws.manifest.resources, state, now)
+        result = make_plan(timeline.resources, state, live, ws.kinds,
+                           lambda kind: ws.context(kind), options, imports=wanted_imports)
         result.live = live
+        _record_moves(result.plan, moved)
+        guardrails(ws, result, timeline, now)
         if not options.destroy:  # Terraform's "Objects have changed outside": from what was read already
             result.plan.drift = find_drift(state, live, ws.kinds)
+    result.plan.warnings.extend(move_notes)
     result.root = ws.manifest.root
     left = scope.note(leave, ws.manifest.root)
     if left:
@@ -246,6 +291,33 @@ def plan(ws: Workspace, state: StateDoc, options: PlanOptions = PlanOptions(),
         result.plan.fingerprints = {a: (fingerprint(lv.attrs) if lv is not None else None)
                                     for a, lv in live.items()}
     return result
+
+
+def _record_moves(plan_: Plan, moved: list[tuple[str, str]]) -> None:
+    """The plan lists the moves, and each moved action says where it came from."""
+    plan_.moves = [[old, new] for old, new in moved]
+    by_target = {new: old for old, new in moved}
+    for a in plan_.actions:
+        if a.address in by_target:
+            a.moved_from = by_target[a.address]
+
+
+def guardrails(ws: Workspace, result: PlanResult, timeline: timeline_mod.Timeline, now: Any) -> None:
+    """Expiry and schedules said in the plan; every policy evaluated over it."""
+    result.timeline = timeline
+    timeline_mod.annotate(result, timeline, ws.kinds, lambda k: ws.context(k))
+    result.plan.time_notes = timeline.notes
+    facts = policy_engine.Facts(result, ws.kinds, lambda k: ws.context(k), now, timeline.deadlines,
+                                timeline_mod.scheduled_hourly(timeline))
+    result.plan.policy_results = policy_engine.evaluate(ws.manifest.policies, facts)
+
+
+def after_apply(ws: Workspace, state: StateDoc, result: PlanResult) -> bool:
+    """Deadlines of objects just made, tombstones of expired ones: True if `state` changed."""
+    from reconciler.engine import expiry
+
+    expired = set(result.timeline.expired) if result.timeline is not None else set()
+    return expiry.record(ws.manifest.resources, state, ws.clock(), expired)
 
 
 def declared_resource(ws: Workspace, address: str) -> Resource:

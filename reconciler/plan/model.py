@@ -86,10 +86,13 @@ class Action:
     policy: str | None = None  # the deletion policy a removal (or a replace's old object) follows
     effect: str | None = None  # the kind's words for what that policy does to the object
     remote_name: str | None = None  # the live object's name in the service
+    moved_from: str | None = None  # the address the state knew it by (`moved:`)
+    imported: bool = False  # an adoption an `imports:` entry asked for, by id
 
     @property
     def is_change(self) -> bool:
         return self.type is not ActionType.NOOP
+
 
 
 @dataclass
@@ -109,6 +112,34 @@ HOURS_PER_MONTH = 730
 
 
 @dataclass
+class PolicyResult:
+    """One policy checked against one resource (or the plan as a whole: address None).
+    `values` are what decided it (a total, a GPU count, the missing keys), never a secret."""
+
+    name: str
+    enforcement: str  # deny | warn
+    passed: bool
+    message: str
+    address: str | None = None
+    values: dict[str, Any] = field(default_factory=dict)
+    overridden: dict[str, Any] | None = None  # {who, reason, at}: applied anyway
+
+    @property
+    def denies(self) -> bool:
+        return not self.passed and self.enforcement == "deny" and self.overridden is None
+
+
+@dataclass
+class TimeNote:
+    """What an `expires:` or `schedule:` means for a resource now ("expires in 3h12m")."""
+
+    address: str
+    what: str  # expires | expired | schedule
+    text: str
+    values: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
 class Plan:
     actions: list[Action]  # in dependency order
     warnings: list[str] = field(default_factory=list)
@@ -124,6 +155,15 @@ class Plan:
     unpriced: list[str] = field(default_factory=list)  # changed resources that cost money, price unknown
     # top-level outputs that change: FieldChange(name, before, after, sensitive=...)
     output_changes: list[FieldChange] = field(default_factory=list)
+    # [from, to] address pairs the state is renamed by (`moved:`): no destroy, no create
+    moves: list[list[str]] = field(default_factory=list)
+    policy_results: list[PolicyResult] = field(default_factory=list)  # every policy, every plan
+    time_notes: list[TimeNote] = field(default_factory=list)  # expiry and power schedules now
+
+    @property
+    def denied(self) -> list[PolicyResult]:
+        """Failed deny policies not overridden: the plan cannot be applied (exit 3)."""
+        return [r for r in self.policy_results if r.denies]
 
     def count(self, *types: ActionType) -> int:
         return sum(1 for a in self.actions if a.type in types)
@@ -132,7 +172,7 @@ class Plan:
     def has_changes(self) -> bool:
         if self.refresh_only:
             return bool(self.drift)
-        return any(a.is_change for a in self.actions)
+        return bool(self.moves) or any(a.is_change for a in self.actions)
 
     @property
     def changes_outputs_only(self) -> bool:

@@ -25,6 +25,8 @@ from reconciler.plan.model import (
     FieldChange,
     ItemChange,
     Plan,
+    PolicyResult,
+    TimeNote,
 )
 
 FORMAT = "reconciler-plan"
@@ -81,24 +83,28 @@ def _action_from(d: dict) -> Action:
                   changes=changes, remote_id=d.get("remote_id"), depends_on=d.get("depends_on", []),
                   warnings=d.get("warnings", []), cost_before=d.get("cost_before"),
                   cost_after=d.get("cost_after"), adopt=bool(d.get("adopt")), policy=d.get("policy"),
-                  effect=d.get("effect"), remote_name=d.get("remote_name"))
+                  effect=d.get("effect"), remote_name=d.get("remote_name"), moved_from=d.get("moved_from"),
+                  imported=bool(d.get("imported")))
 
 
 def save(plan: Plan, path, *, manifest_paths: list[str], options: dict,
-         inputs: dict | None = None, manifest_files: dict[str, str] | None = None,
-         manifest_folder: str | None = None) -> None:
-    """`inputs`: {"salt": hex, "pins": {field: keyed hash}} (reconciler.engine.pins);
+         inputs: dict | None = None, overrides: list[dict] | None = None,
+         manifest_files: dict[str, str] | None = None, manifest_folder: str | None = None) -> None:
+    """`inputs`: {"salt": hex, "pins": {field: keyed hash}} (reconciler.engine.pins).
+    `overrides`: [{policies, reason, who, at}] given with the plan: apply honours them.
     `manifest_files`: each manifest's digest, to name the file that moved;
     `manifest_folder`: the absolute folder the paths were given from, so an apply
     started elsewhere on this machine finds the manifests."""
-    body = {"inputs": inputs or {}, "format": FORMAT, "format_version": VERSION, "manifest_paths": manifest_paths,
+    body = {"policy_results": [asdict(r) for r in plan.policy_results],
+            "time_notes": [asdict(n) for n in plan.time_notes], "overrides": overrides or [],
+            "inputs": inputs or {}, "format": FORMAT, "format_version": VERSION, "manifest_paths": manifest_paths,
             "manifest_files": manifest_files or {}, "manifest_folder": manifest_folder,
             "manifest_digest": plan.manifest_digest, "state_lineage": plan.state_lineage,
             "state_serial": plan.state_serial, "fingerprints": plan.fingerprints, "options": options,
             "destroy": plan.destroy, "refresh_only": plan.refresh_only, "warnings": plan.warnings,
             "actions": [_action_dict(a) for a in plan.actions],
             "drift": [{**asdict(d), "changes": [_change_dict(c) for c in d.changes]} for d in plan.drift],
-            "partial": plan.partial, "unpriced": plan.unpriced,
+            "partial": plan.partial, "unpriced": plan.unpriced, "moves": plan.moves,
             "output_changes": [{"name": c.path, "old": _safe(c.old, c.sensitive), "new": _safe(c.new, c.sensitive),
                                 "sensitive": c.sensitive} for c in plan.output_changes]}
     Path(path).write_text(json.dumps(body, indent=1, sort_keys=True) + "\n")
@@ -122,17 +128,30 @@ def load(path) -> tuple[Plan, dict]:
                 drift=[Drift(**{**d, "changes": [_change_from(c) for c in d["changes"]]})
                        for d in body.get("drift", [])],
                 partial=body.get("partial"), unpriced=body.get("unpriced", []),
+                moves=[list(m) for m in body.get("moves", [])],
                 output_changes=[FieldChange(c["name"], _unsafe(c["old"]), _unsafe(c["new"]), False, c["sensitive"])
-                                for c in body.get("output_changes", [])])
+                                for c in body.get("output_changes", [])],
+                policy_results=[PolicyResult(**r) for r in body.get("policy_results", [])],
+                time_notes=[TimeNote(**n) for n in body.get("time_notes", [])])
     return plan, {"manifest_paths": body["manifest_paths"], "options": body.get("options", {}),
-                  "inputs": body.get("inputs") or {}, "manifest_files": body.get("manifest_files") or {},
-                  "manifest_folder": body.get("manifest_folder")}
+                  "inputs": body.get("inputs") or {}, "overrides": body.get("overrides") or [],
+                  "manifest_files": body.get("manifest_files") or {}, "manifest_folder": body.get("manifest_folder")}
+
+
+def record_override(path, override: dict) -> None:
+    """`apply PLANFILE --override-policy NAME --reason TEXT`: the plan file keeps who
+    overrode which policy and why, beside what it was reviewed as."""
+    body = json.loads(Path(path).read_text())
+    body["overrides"] = [*(body.get("overrides") or []), override]
+    Path(path).write_text(json.dumps(body, indent=1, sort_keys=True) + "\n")
 
 
 _TOP = {"manifest_paths": list, "manifest_digest": str, "state_lineage": str, "state_serial": int,
         "actions": list}
 _OPTIONAL = {"fingerprints": dict, "options": dict, "warnings": list, "destroy": bool, "refresh_only": bool,
-             "inputs": dict, "output_changes": list, "manifest_files": dict}
+             "inputs": dict, "output_changes": list, "policy_results": list, "time_notes": list, "overrides": list,
+             "moves": list, "manifest_files": dict}
+_POLICY_RESULT = {"name": str, "enforcement": str, "passed": bool, "message": str}
 _ACTION = {"address": str, "kind": str, "type": str, "reasons": list}
 _CHANGE = {"path": str, "forces_replacement": bool, "sensitive": bool}
 
@@ -170,6 +189,20 @@ def _check(body: dict, path) -> None:
             for name in ("old", "new"):
                 if name not in c:
                     fail(f"actions[{i}].changes[{j}].{name}", "missing")
+    for i, m in enumerate(body.get("moves", [])):
+        if not (isinstance(m, list) and len(m) == 2 and all(isinstance(x, str) for x in m)):
+            fail(f"moves[{i}]", "expected [from, to]")
+    for i, r in enumerate(body.get("policy_results", [])):
+        if not isinstance(r, dict) or set(r) - set(PolicyResult.__dataclass_fields__):
+            fail(f"policy_results[{i}]", "expected a policy result")
+        need(r, f"policy_results[{i}].", _POLICY_RESULT)
+    for i, n in enumerate(body.get("time_notes", [])):
+        if not isinstance(n, dict) or set(n) - set(TimeNote.__dataclass_fields__) \
+                or not all(isinstance(n.get(k), str) for k in ("address", "what", "text")):
+            fail(f"time_notes[{i}]", "expected an expiry or schedule note")
+    for i, o in enumerate(body.get("overrides", [])):
+        if not isinstance(o, dict) or not isinstance(o.get("policies"), list) or not isinstance(o.get("reason"), str):
+            fail(f"overrides[{i}]", "expected {policies, reason, who, at}")
     for i, c in enumerate(body.get("output_changes", [])):
         if not isinstance(c, dict):
             fail(f"output_changes[{i}]", "expected a mapping")
@@ -229,7 +262,7 @@ def stale_reasons(saved: Plan, *, manifest_digest: str, state_lineage: str, stat
 
 
 def _key(a: Action) -> tuple:
-    return (a.type.name, a.adopt, a.policy, tuple((c.path, c.forces_replacement) for c in a.changes))
+    return (a.type.name, a.adopt, a.imported, a.policy, tuple((c.path, c.forces_replacement) for c in a.changes))
 
 
 def same_actions(saved: Plan, fresh: Plan) -> list[str]:
@@ -239,4 +272,6 @@ def same_actions(saved: Plan, fresh: Plan) -> list[str]:
     for address in sorted(set(old) | set(new)):
         if old.get(address) != new.get(address):
             diffs.append(f"{address}: the saved plan and a fresh plan disagree")
+    if saved.moves != fresh.moves:
+        diffs.append("the moves (moved:) of the saved plan and a fresh plan disagree")
     return diffs

@@ -37,7 +37,7 @@ The contract, which every kind keeps:
   retries a whole step, never writes the state. It answers the engine's questions.
 
 What only some kinds can do is a capability: a small Protocol below (`CreatesInBatches`,
-`UpdatesInBatches`, `Priced`, `ChecksOnline`). A kind has it by writing its methods and
+`UpdatesInBatches`, `Priced`, `ChecksOnline`, `HasGpus`, `Discovers`). A kind has it by writing its methods and
 the engine asks `isinstance(kind, Priced)`: there is no flag to set, so none can lie.
 `check_offline` and `plan_notes` cost nothing to ask, so they are no-ops here instead.
 """
@@ -163,6 +163,10 @@ class Kind(ABC, Generic[ApiT]):
     # spec fields naming local files, held to reconciler.config.localfiles' rules:
     # {"public_key_file": "read", "files[].source": "read", "credentials_file": "write"}
     local_files: Mapping[str, str] = MappingProxyType({})
+    # `reconciler discover` (a kind that Discovers): objects whose specs differ only in the
+    # last path segment of the first field (a URL) and in the values of the second (a
+    # mapping) are written as one for_each block: ("url", "properties") for datums
+    discover_group: tuple[str, str] | None = None
 
     # -- the five calls every kind writes ------------------------------------------
     @abstractmethod
@@ -238,7 +242,48 @@ class ChecksOnline(Protocol):
         ...
 
 
-CAPABILITIES: tuple[type, ...] = (CreatesInBatches, UpdatesInBatches, Priced, ChecksOnline)
+@runtime_checkable
+class HasGpus(Protocol):
+    """Objects with GPUs the catalog names: the `gpus` policy reads their type and count."""
+
+    def gpus(self, ctx: KindContext[Any], attrs: dict) -> tuple[tuple[str, ...], int] | None:
+        """The GPU names (code and type, as the catalogue says) and count of an object in
+        this shape; None: the catalogue does not know the shape."""
+        ...
+
+
+@runtime_checkable
+class Discovers(Protocol):
+    """`reconciler discover`: every object of this kind the credentials see, read from the
+    listing observe reads (no write, no per-object GET). Each Live's `attrs` is a spec
+    that, once imported, plans no change; it holds no secret and no local path."""
+
+    def discover(self, ctx: KindContext[Any]) -> list[Live]:
+        ...
+
+
+CAPABILITIES: tuple[type, ...] = (CreatesInBatches, UpdatesInBatches, Priced, ChecksOnline, HasGpus,
+                                  Discovers)
+
+
+class Catalogue:
+    """A read-only listing that `lookups:` pick one row of (Terraform's data sources):
+    VALDI's flavours, Valohai's stores, Code Ocean's data assets. `rows` reads through the
+    provider client's cached listings, the ones a plan reads anyway, and changes nothing.
+    Rows use the service's own field names; the lookup's `where` compares them."""
+
+    name: str = ""  # "valdi.flavor": the lookup's `kind:`
+
+    def rows(self, api: Any) -> list[dict[str, Any]]:
+        raise NotImplementedError
+
+    def more_rows(self, api: Any) -> list[dict[str, Any]]:
+        """A wider listing, read only when `rows` has no match (none by default)."""
+        return []
+
+    def label(self, row: Mapping[str, Any]) -> str:
+        """A candidate as a reader knows it: its name and key fields, never a bare UUID."""
+        return repr(row.get("name"))
 
 
 def only(results: list[Live | Exception]) -> Live:
@@ -263,5 +308,5 @@ class Provider(Protocol):
 
 
 __all__ = ["Live", "Wanted", "Diff", "DeletionPolicy", "DEFAULT_DELETION_EFFECTS", "KindContext", "Kind",
-           "CreatesInBatches", "UpdatesInBatches", "Priced", "ChecksOnline", "CAPABILITIES", "only", "Provider",
-           "Problem", "Resource"]
+           "CreatesInBatches", "UpdatesInBatches", "Priced", "ChecksOnline", "HasGpus", "Discovers", "CAPABILITIES",
+           "only", "Catalogue", "Provider", "Problem", "Resource"]

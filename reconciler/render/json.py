@@ -19,6 +19,7 @@ from reconciler.plan.model import (
     FieldChange,
     Plan,
 )
+from reconciler.render import policies as guardrails
 from reconciler.render.outputs import json_list
 
 PLAN_FORMAT_VERSION = "2.0"
@@ -54,6 +55,7 @@ def _change(c: FieldChange) -> dict:
 def _resource(a: Action) -> dict:
     return {
         "address": a.address, "kind": a.kind, "actions": _ACTIONS[a.type], "adopt": a.adopt,
+        "imported": a.imported, "moved_from": a.moved_from,
         "deletion_policy": a.policy, "effect": a.effect,
         "remote_id": a.remote_id, "remote": {"id": a.remote_id, "name": a.remote_name},
         "reasons": list(a.reasons), "warnings": list(a.warnings), "depends_on": list(a.depends_on),
@@ -70,14 +72,16 @@ def drift_to_dict(d: Drift) -> dict:
 
 
 def plan_to_dict(plan: Plan) -> dict:
+    imported = sum(1 for a in plan.actions if a.imported)  # counted apart from the adds, as the text plan does
     return {
         "format_version": PLAN_FORMAT_VERSION,
         "destroy": plan.destroy, "refresh_only": plan.refresh_only,
-        "summary": {"add": plan.count(ActionType.CREATE), "change": plan.count(ActionType.UPDATE),
+        "summary": {"add": plan.count(ActionType.CREATE) - imported, "change": plan.count(ActionType.UPDATE),
                     "replace": plan.count(ActionType.REPLACE), "destroy": plan.count(ActionType.DELETE),
                     "forget": plan.count(ActionType.FORGET), "release": plan.count(ActionType.RELEASE),
                     "orphan": plan.count(ActionType.ORPHAN),
                     "unchanged": plan.count(ActionType.NOOP), "drifted": len(plan.drift),
+                    "imported": imported, "moved": len(plan.moves),
                     "has_changes": plan.has_changes,
                     "hourly_cost_change": plan.cost_delta, "monthly_cost_change": _monthly(plan.cost_delta),
                     "unpriced": list(plan.unpriced)},
@@ -86,6 +90,7 @@ def plan_to_dict(plan: Plan) -> dict:
         "drift": [drift_to_dict(d) for d in plan.drift],
         "resource_changes": [_resource(a) for a in plan.actions],
         "output_changes": _output_changes(plan),
+        **guardrails.json_fields(plan),
     }
 
 

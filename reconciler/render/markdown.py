@@ -12,6 +12,7 @@ import json
 from collections import Counter
 
 from reconciler.plan.model import Action, ActionType, Drift, FieldChange, Plan
+from reconciler.render import policies as guardrails
 from reconciler.render.outputs import markdown_lines
 from reconciler.render.text import (
     UNPRICED_SHOWN,
@@ -38,7 +39,7 @@ def _remote(a: Action | Drift) -> str:
 
 
 def _label(a: Action) -> str:
-    return "➕ adopt" if a.adopt else ICONS[a.type]
+    return "📥 import" if a.imported else "➕ adopt" if a.adopt else ICONS[a.type]
 
 
 def _rows(c: FieldChange, longs: list[tuple[str, str]]) -> list[str]:
@@ -137,16 +138,17 @@ def _table(plan: Plan) -> list[str]:
 
 
 def _head(plan: Plan, title: str) -> list[str]:
-    head = [f"### {escape(title)}", ""]
+    head = [f"### {escape(title)}", ""] + guardrails.markdown_lines(plan)
     changes = [a for a in plan.actions if a.is_change]
     if plan.refresh_only:
         head += [f"**{escape(refresh_only_line(plan))}**", ""]
     elif plan.changes_outputs_only:
         head += ["**No changes to resources.** Apply to record the new output values.", ""]
-    elif not changes:
+    elif not changes and not plan.moves:
         head += ["**No changes.** The live services match the manifests.", ""]
     else:
         head += [f"**{escape(summary_line(plan))}**", ""] + _table(plan)
+        head += [f"- {code(old)} has moved to {code(new)}" for old, new in plan.moves] + ([""] if plan.moves else [])
     warnings = [escape(w) for w in plan.warnings]
     if plan.unpriced:
         names = ", ".join(code(a) for a in plan.unpriced[:UNPRICED_SHOWN])

@@ -15,6 +15,7 @@ from reconciler.plan.model import (
     ItemChange,
     Plan,
 )
+from reconciler.render import policies as guardrails
 from reconciler.render.outputs import text_lines
 from reconciler.render.values import full_value, money
 
@@ -38,9 +39,12 @@ def _paint(text: str, code: str, color: bool) -> str:
     return f"\x1b[{code}m{text}\x1b[0m" if color and code != "0" else text
 
 
+IMPORT_HEADLINE = "will be imported"
+
+
 def headline(a: Action) -> str:
     """What happens to the resource, in words, with the kind's words for a removal."""
-    verb = ADOPT_HEADLINE if a.adopt else HEADLINES[a.type]
+    verb = IMPORT_HEADLINE if a.imported else ADOPT_HEADLINE if a.adopt else HEADLINES[a.type]
     return f"{verb}: {a.effect}" if a.effect and a.type.removes else verb
 
 
@@ -52,8 +56,15 @@ def remote(a: Action | Drift) -> str:
 
 
 def counts(plan: Plan) -> list[tuple[str, int]]:
-    out = [(words, plan.count(*types)) for words, types in COUNTS]
+    """An import counts as one, not as an add; moves count on their own."""
+    imported = sum(1 for a in plan.actions if a.imported)
+    out = [(words, plan.count(*types) - (imported if words == "to add" else 0)) for words, types in COUNTS]
+    out += [("to import", imported), ("moved", len(plan.moves))]
     return out[:ALWAYS_COUNTED] + [(w, n) for w, n in out[ALWAYS_COUNTED:] if n]
+
+
+def moved_line(a: Action) -> str:
+    return f"# {a.moved_from} has moved to {a.address}"
 
 
 def summary_line(plan: Plan) -> str:
@@ -166,12 +177,17 @@ def drift_lines(drift: list[Drift], color: bool = False, refresh_only: bool = Tr
 
 
 def render_plan(plan: Plan, *, color: bool = False) -> str:
-    lines: list[str] = drift_lines(plan.drift, color, plan.refresh_only)
-    changes = [a for a in plan.actions if a.is_change]
+    lines: list[str] = guardrails.text_lines(plan) + drift_lines(plan.drift, color, plan.refresh_only)
+    changes = [a for a in plan.actions if a.is_change or a.moved_from]
     if changes:
         lines.append("Reconciler will perform these actions:")
         lines.append("")
     for a in changes:
+        if a.moved_from:
+            lines.append(moved_line(a))
+            if not a.is_change:
+                lines.append("")
+                continue
         lines.append(_paint(f"# {a.address} {headline(a)}", COLORS[a.type], color))
         for reason in a.reasons:
             lines.append(f"  # ({reason})")

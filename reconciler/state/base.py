@@ -5,7 +5,9 @@ State JSON:
      "resources": {address: {kind, id, last_applied, outputs, secrets, protected,
                              deletion_policy, adopted, depends_on}},
      "pending":   {address: {kind, spec, started_at}},   # journaled creates in flight
-     "outputs":   {name: {value, sensitive}}}            # top-level outputs, after apply
+     "outputs":   {name: {value, sensitive}},            # top-level outputs, after apply
+     "expired":   {address: {at, destroyed_at}},         # expires: destroy carried out
+     "events":    [{at, who, event, ...}]}               # overrides, extends, expiries
 
 Writes are compare-and-swap on `serial`: `write(doc)` succeeds only if the stored serial
 still equals `doc.serial`; it then increments `doc.serial`.
@@ -21,6 +23,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, ContextManager, Protocol
 
 STATE_VERSION = 1
+MAX_EVENTS = 200  # guardrail events kept in the document (a PostgreSQL state keeps every serial too)
 
 
 @dataclass
@@ -38,6 +41,7 @@ class ResourceState:
     # spec paths whose values derive from a secret: masked by `state show`, sealed at rest
     sensitive_paths: list[str] = field(default_factory=list)
     file: str | None = None  # the manifest file that declares it, relative to the manifest folder
+    expires_at: str | None = None  # `expires:`: the deadline (RFC 3339, UTC), fixed at creation
 
     @classmethod
     def from_dict(cls, d: dict) -> "ResourceState":
@@ -61,12 +65,18 @@ class StateDoc:
     pending: dict[str, dict[str, Any]] = field(default_factory=dict)
     version: int = STATE_VERSION
     outputs: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> {value, sensitive}
+    # addresses an `expires: {action: destroy}` removed: not made again until `reconciler extend`
+    expired: dict[str, dict[str, Any]] = field(default_factory=dict)  # address -> {at, destroyed_at}
+    # guardrail events, newest last: policy overrides, extends, expiries ({at, who, event, ...})
+    events: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return {"version": self.version, "lineage": self.lineage, "serial": self.serial,
                 "resources": {a: asdict(r) for a, r in sorted(self.resources.items())},
                 "pending": dict(sorted(self.pending.items())),
-                **({"outputs": dict(sorted(self.outputs.items()))} if self.outputs else {})}
+                **({"outputs": dict(sorted(self.outputs.items()))} if self.outputs else {}),
+                **({"expired": dict(sorted(self.expired.items()))} if self.expired else {}),
+                **({"events": list(self.events[-MAX_EVENTS:])} if self.events else {})}
 
     @classmethod
     def from_dict(cls, d: dict, where: str = "the state") -> "StateDoc":
@@ -76,7 +86,8 @@ class StateDoc:
         return cls(lineage=d.get("lineage") or str(uuid.uuid4()), serial=int(d.get("serial", 0)),
                    resources={a: ResourceState.from_dict(r) for a, r in d.get("resources", {}).items()},
                    pending=dict(d.get("pending", {})), version=int(d.get("version", STATE_VERSION)),
-                outputs=dict(d.get("outputs") or {}))
+                outputs=dict(d.get("outputs") or {}), expired=dict(d.get("expired") or {}),
+                events=list(d.get("events") or []))
 
 
 @dataclass

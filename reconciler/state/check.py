@@ -13,7 +13,7 @@ from reconciler.errors import StateError
 ENTRY_TYPES: dict[str, tuple[type, ...]] = {
     "kind": (str,), "id": (str,), "last_applied": (dict,), "outputs": (dict,), "secrets": (dict,),
     "protected": (bool,), "deletion_policy": (str, type(None)), "adopted": (bool,), "depends_on": (list,),
-    "file": (str, type(None)), "sensitive_paths": (list,),
+    "file": (str, type(None)), "sensitive_paths": (list,), "expires_at": (str, type(None)),
 }
 REQUIRED = ("kind", "id")
 NAMES = {dict: "a mapping", list: "a list", str: "a string", bool: "true or false", int: "an integer",
@@ -44,6 +44,9 @@ def check(doc: Any, where: str, version: int) -> None:
     serial = doc.get("serial")
     if not isinstance(serial, int) or isinstance(serial, bool) or serial < 0:
         fail("serial", f"expected a whole number >= 0, got {serial!r}")
+    for section, wanted in (("expired", dict), ("events", list)):
+        if not isinstance(doc.get(section, wanted()), wanted):
+            fail(section, f"expected {NAMES[wanted]}, got {_type_name(doc.get(section))}")
     for section in ("resources", "pending"):
         entries = doc.get(section, {})
         if not isinstance(entries, dict):

@@ -6,6 +6,10 @@ with auto-apply make it true, under the same state lock and protections as `appl
           ─▶ [apply what policy.select allows] ─▶ backoff bookkeeping ─▶ unlock
     sleep: the interval (± jitter), or less when a backing-off resource is due
 
+The plan is made for "now" (the workspace's clock): an expired resource is destroyed or
+stopped, a power-schedule window starts or stops its VM, as their moments pass; notices go
+out 2 h and 30 min before a deadline. A plan a deny policy fails is not applied at all.
+
 Stopping (SIGTERM, SIGINT, or stop()): the sleep and a wait for the lock end at once; a
 run in progress may finish for `finish_grace` seconds, then every new API request is
 refused (Interrupted), so the applier records what it has, writes the state and frees
@@ -24,7 +28,8 @@ from typing import Any, Callable, Iterator
 
 from reconciler.engine.applier import Applier
 from reconciler.engine.planner import PlanOptions, PlanResult, make_plan
-from reconciler.engine.runner import Workspace, observe, online_checks
+from reconciler.engine import timeline as timeline_mod
+from reconciler.engine.runner import Workspace, after_apply, guardrails, observe, online_checks
 from reconciler.errors import ApplyError, LockError, ReconcilerError
 from reconciler.plan.model import Action
 from reconciler.providers.http import add_request_hook
@@ -50,11 +55,14 @@ class WatchConfig:
     auto_apply: str | None = None  # None (report only), "all" or "changes"
     parallelism: int = 8
     finish_grace: float = 2.0  # seconds a run in progress may go on after a stop
+    # one run per process (--once, from cron every `interval`): an expiry notice is sent by
+    # the run in the interval after its threshold passes, not by every run after it
+    once: bool = False
 
 
 @dataclass
 class RunOutcome:
-    result: str  # ok | failed | error | interrupted
+    result: str  # ok | failed | error | interrupted | denied (a policy denies the plan: nothing applied)
     drift: dict[str, Moved] = field(default_factory=dict)
     pending: dict[str, Moved] = field(default_factory=dict)
     applied: list[str] = field(default_factory=list)
@@ -82,6 +90,7 @@ class Watch:
         self._reported: dict[str, dict[str, Any]] = {"drift": {}, "pending": {}, "held": {}}
         self._last_error: str | None = None  # a run that failed as a whole
         self._last_warning: str | None = None
+        self._noticed: set[tuple[str, str, Any]] = set()  # expiry notices sent: (address, 2h|30m, deadline)
 
     # -- lifecycle -------------------------------------------------------------------
     def stop(self) -> None:
@@ -139,7 +148,7 @@ class Watch:
         m.runs.labels(outcome.result).inc()
         m.duration.observe(outcome.seconds)
         m.last_run.set(time.time())
-        if outcome.result in ("ok", "failed"):
+        if outcome.result in ("ok", "failed", "denied"):
             m.drifted.set(len(outcome.drift))
             m.pending.set(len(outcome.pending))
         m.failed.set(len(self.backoff.failing))
@@ -193,9 +202,29 @@ class Watch:
     def _plan(self, ws: Workspace, state) -> tuple[PlanResult, dict]:
         online_checks(ws)
         live = observe(ws, state)
-        result = make_plan(ws.manifest.resources, state, live, ws.kinds, lambda k: ws.context(k), PlanOptions())
+        now = ws.clock()  # expiry and schedules: the desired state at this moment
+        timeline = timeline_mod.desired_at(ws.manifest.resources, state, now)
+        result = make_plan(timeline.resources, state, live, ws.kinds, lambda k: ws.context(k), PlanOptions())
         result.plan.manifest_digest = ws.manifest.digest
+        guardrails(ws, result, timeline, now)
+        self._expiry_notices(timeline, now)
         return result, live
+
+    def _expiry_notices(self, timeline: timeline_mod.Timeline, now: Any) -> None:
+        """A line (and a --notify notice) 2 h and 30 min before each deadline, once each."""
+        for address, label, due in timeline_mod.due_notices(timeline, now):
+            key = (address, label, due)
+            left = (due - now).total_seconds()
+            threshold = dict((b, a) for a, b in timeline_mod.NOTICES)[label]
+            if key in self._noticed or (self.config.once and left <= threshold - self.config.interval):
+                continue
+            self._noticed.add(key)
+            text = f"expires in {left / 60:.0f} min (the {label} notice)" if left < 3600 else \
+                f"expires in {left / 3600:.1f} h (the {label} notice)"
+            self.log.emit("expiry_notice", text, address=address, deadline=due.isoformat(), level="warning")
+            if self.notifier:
+                self.notifier.send({"event": "expiry_notice", "text": f"reconciler: {address} {text}",
+                                    "address": address, "deadline": due.isoformat(), "state": self._location})
 
     def _plan_and_report(self, ws: Workspace, store: StateStore) -> RunOutcome:
         state = store.read()
@@ -211,6 +240,12 @@ class Watch:
         self._report_moves("drift", outcome.drift, verbs)
         self._report_moves("pending", outcome.pending, verbs)
         mode = self.config.auto_apply
+        denied = result.plan.denied
+        if denied:
+            names = ", ".join(dict.fromkeys(f"{r.name}" + (f" ({r.address})" if r.address else "") for r in denied))
+            self._error(f"denied by policy, nothing applied: {names}")
+            outcome.result = "denied"
+            return outcome
         stable_held = select(result, mode or ALL, {}).held  # without backoff: reported once
         errors = unexplained_errors(result, stable_held)
         if not mode:
@@ -226,6 +261,7 @@ class Watch:
             return outcome
         self.backoff.keep_only({a for a, s in result.steps.items() if s.action.is_change})
         selection = select(result, mode, self.backoff.waiting())
+        selection.result.timeline = result.timeline  # what expired: recorded after the apply
         outcome.held = selection.held
         self._apply(ws, store, state, selection.result, outcome)
         return outcome
@@ -238,6 +274,9 @@ class Watch:
             applier.run()
         except ApplyError:
             pass  # the report below has every failure
+        finally:
+            if after_apply(ws, state, result):  # expires: deadlines of new objects, tombstones
+                store.write(state)
         from reconciler.engine import outputs
         if not applier.report.failed and outputs.record(ws.manifest, ws.kinds, state):
             store.write(state)  # top-level outputs, as `reconciler apply` keeps them

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from reconciler.providers.codeocean.assets import AssetCatalogue
 from reconciler.providers.codeocean.client import CodeOceanClient, connect
 from reconciler.providers.codeocean.data_asset import DataAssetKind
 
@@ -16,6 +17,7 @@ class CodeOceanProvider:
 
     def __init__(self) -> None:
         self.kinds = [DataAssetKind()]
+        self.catalogues = [AssetCatalogue()]  # what lookups: read
 
     def connect(self, config: dict[str, Any]) -> CodeOceanClient:
         return connect(config or {})

@@ -76,6 +76,22 @@ class DataAssetKind(Kind[CodeOceanClient]):
             out[w.address] = make_live(asset, archived, perms.get(w.address), prior)
         return out
 
+    def discover(self, ctx: KindContext[CodeOceanClient]) -> list[Live]:
+        """The assets this token created (the listing observe reads), ready or archived;
+        a failed one is left out (taking it over would plan its replacement)."""
+        api: CodeOceanClient = ctx.api
+        out = []
+        for asset, archived in api.owned_assets().values():
+            if asset.get("state") == "failed" or not asset.get("name"):
+                continue
+            attrs = shape.live_attrs(asset, archived, None, None)
+            spec = {k: attrs[k] for k in ("name", "description", "mount", "tags", "custom_metadata", "source",
+                                          "target") if attrs.get(k) not in (None, "", [], {})}
+            if archived:
+                spec["archived"] = True
+            out.append(Live(asset["id"], spec))
+        return out
+
     @staticmethod
     def _permissions(api: CodeOceanClient, wanted: list[Wanted], found: dict) -> dict[str, dict]:
         """Only for assets whose manifest (or last apply) sets permissions: there is no

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from reconciler.providers.valdi.client import ValdiClient, connect
+from reconciler.providers.valdi.flavors import FlavorCatalogue
 from reconciler.providers.valdi.ssh_key import SshKeyKind
 from reconciler.providers.valdi.vm import VmKind
 from reconciler.providers.valdi.volume import VolumeKind
@@ -18,6 +19,7 @@ class ValdiProvider:
 
     def __init__(self) -> None:
         self.kinds = [SshKeyKind(), VmKind(), VolumeKind()]
+        self.catalogues = [FlavorCatalogue()]  # what lookups: read
 
     def connect(self, config: dict[str, Any]) -> ValdiClient:
         return connect(config or {})

@@ -252,3 +252,23 @@ def hourly(provider_id: str, details: dict, catalog: dict[str, list[dict]], runn
     if not running:
         return storage
     return storage + sum(_num(item.get(rate)) * _num(details.get(field)) for rate, field in rates.items())
+
+
+# -- GPUs ------------------------------------------------------------------------------------
+def gpus(provider_id: str, details: dict, catalog: dict[str, list[dict]]) -> tuple[tuple[str, ...], int] | None:
+    """The GPU names a VM of this shape has (gpu_code and gpu_type, as the catalogue gives
+    them) and how many: a flavor's or shape's own count, a hostnode's or machine type's
+    `gpu_count` detail. None: the catalogue does not know the shape."""
+    devices = catalog.get(provider_id) or []
+    kind = style(devices)
+    if kind in ("flavor", "shape"):
+        key, field = ("flavor_id", "flavor_id") if kind == "flavor" else ("shape_code", "config")
+        item = next((d for d in devices if d.get(key) == details.get(field)), None)
+        count = item.get("gpu_count") if item else None
+    else:
+        item, _rates, _disk = _priced_item(kind, devices, details)
+        count = details.get("gpu_count")
+    if item is None:
+        return None
+    names = tuple(str(item[k]) for k in ("gpu_code", "gpu_type") if item.get(k))
+    return names, count if isinstance(count, int) and not isinstance(count, bool) else 0

@@ -109,6 +109,11 @@ class SshKeyKind(Kind[ValdiClient]):
                     {"id": key["ssh_key_id"], "name": key.get("name"), "public_key": key.get("public_key")},
                     local={"public_key": local})
 
+    def discover(self, ctx: KindContext[ValdiClient]) -> list[Live]:
+        """A key's public half is no secret; VALDI never lists the private one."""
+        return [Live(k["ssh_key_id"], {"name": k.get("name"), "public_key": k.get("public_key")})
+                for k in ctx.api.ssh_keys() if k.get("name") and k.get("public_key")]
+
     def check_offline(self, resources: list[Resource]) -> list[Problem]:
         problems = []
         for r in resources:

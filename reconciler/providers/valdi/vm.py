@@ -66,6 +66,28 @@ class VmKind(Kind[ValdiClient]):
             out[w.address] = None if vm is None else make_live(vm, w.last_applied or spec)
         return out
 
+    def discover(self, ctx: KindContext[ValdiClient]) -> list[Live]:
+        """Each VM with the details its listing shows (no password: the API never returns
+        one); a fixed-flavour VM's flavor_id found in the catalogue when not listed."""
+        api: ValdiClient = ctx.api
+        devices = api.devices()
+        out = []
+        for vm in api.vms():
+            status = vm.get("status")
+            if not vm.get("user_provided_name") or status not in RUNNING + STOPPED:
+                continue  # on its way, failed or gone: nothing to take over yet
+            style = catalog.style(devices.get(str(vm.get("provider_id")), []))
+            details = {f: vm[ECHOED_AS.get(f, f)] for f in DISCOVERED_DETAILS.get(style or "", ())
+                       if vm.get(ECHOED_AS.get(f, f)) is not None}
+            if style == "flavor":
+                flavor = vm.get("flavor_id") or _flavor_of(vm, devices.get(vm["provider_id"], []))
+                details = {"flavor_id": flavor, **details} if flavor else details
+                details["ipv4"] = vm["ipv4"] if isinstance(vm.get("ipv4"), bool) else "." in str(vm.get("ip") or "")
+            spec = {"name": vm["user_provided_name"], "provider_id": vm.get("provider_id"), "details": details,
+                    "power": "stopped" if status in STOPPED else "running"}
+            out.append(Live(vm["server"], spec))
+        return out
+
     def check(self, ctx: KindContext[ValdiClient], resources: list[Resource]) -> list[Problem]:
         """Every VM's details against the catalog, before any provisioning call."""
         api: ValdiClient = ctx.api
@@ -101,6 +123,12 @@ class VmKind(Kind[ValdiClient]):
                                    running=attrs.get("power", "running") != "stopped")
         return (f"hourly cost unknown: VALDI's catalog gives no {', '.join(missing)} for this "
                 "shape") if missing else None
+
+    def gpus(self, ctx: KindContext[ValdiClient], attrs: dict) -> tuple[tuple[str, ...], int] | None:
+        details = attrs.get("details")
+        if not isinstance(details, dict) or not isinstance(attrs.get("provider_id"), str):
+            return None
+        return catalog.gpus(attrs["provider_id"], details, ctx.api.devices())
 
     # -- comparing ----------------------------------------------------------------------------
     def diff(self, spec: dict, live: Live, last_applied: dict | None) -> Diff:
@@ -178,6 +206,22 @@ class VmKind(Kind[ValdiClient]):
 
     def delete(self, ctx: KindContext[ValdiClient], live: Live, policy: str, last_applied: dict | None) -> None:
         ctx.api.vm_action("destroy", live.id)
+
+
+# the details fields a listing shows, per provider style (the rest were given at provisioning only)
+DISCOVERED_DETAILS = {"flavor": ("ssh_key_id",),
+                      "hostnode": ("hostnode", "gpu_model", "operating_system", "gpu_count", "vcpus", "ram", "storage",
+                                   "ssh_key_id"),
+                      "shape": ("config", "image_id", "ssh_key_id"),
+                      "machine": ("data_center_id", "machine_type", "ssh_key_id", "boot_disk_size", "vcpus", "ram",
+                                  "gpu_count")}
+
+
+def _flavor_of(vm: dict, devices: list[dict]) -> str | None:
+    """The one flavour with the VM's shape, when the listing does not name it."""
+    found = [d.get("flavor_id") for d in devices if (d.get("gpu_count"), d.get("cpu_core_count"), d.get("main_ram"),
+             d.get("storage")) == (vm.get("gpu_count"), vm.get("vcpus"), vm.get("ram"), vm.get("storage"))]
+    return found[0] if len(found) == 1 else None
 
 
 def make_live(vm: dict, prior: dict | None) -> Live:

@@ -147,6 +147,12 @@ class VolumeKind(Kind[ValdiClient]):
             out[w.address] = make_live(found[w.address], contents.get(w.address, []), w.secrets, local)
         return out
 
+    def discover(self, ctx: KindContext[ValdiClient]) -> list[Live]:
+        """The bucket only: its access keys were given once, at creation, and its files
+        stay unmanaged until the manifest lists them."""
+        return [Live(v["volume_id"], {"bucket_name": v["bucket_name"]}) for v in ctx.api.volumes()
+                if v.get("bucket_name")]
+
     def check_offline(self, resources: list[Resource]) -> list[Problem]:
         problems = []
         for r in resources:

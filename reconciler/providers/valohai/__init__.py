@@ -11,6 +11,7 @@ from typing import Any
 from reconciler.providers.valohai.client import ValohaiClient, connect
 from reconciler.providers.valohai.datum import DatumKind
 from reconciler.providers.valohai.datum_properties import DatumPropertiesKind
+from reconciler.providers.valohai.stores import StoreCatalogue
 
 
 class ValohaiProvider:
@@ -18,6 +19,7 @@ class ValohaiProvider:
 
     def __init__(self) -> None:
         self.kinds = [DatumKind(), DatumPropertiesKind()]
+        self.catalogues = [StoreCatalogue()]  # what lookups: read
 
     def connect(self, config: dict[str, Any]) -> ValohaiClient:
         return connect(config or {})

@@ -24,6 +24,7 @@ class DatumKind(MetadataKind):
     name = "valohai.datum"
     schema = "valohai.datum.schema.json"
     deletion_policies = ("release", "delete")
+    discover_group = ("url", "properties")  # datums under one prefix with the same property names
     deletion_effects = {
         "release": DeletionPolicy("release", "the properties, tags and alias reconciler set are removed; "
                                              "the datum and its file are kept"),
@@ -44,6 +45,21 @@ class DatumKind(MetadataKind):
             out[w.address] = None if datum is None else make_live(
                 datum, index.aliases_of.get(datum["id"], []), spec,
                 self._identity(ctx.api, datum, spec), adopted, assumed=w.last_applied)
+        return out
+
+    def discover(self, ctx: KindContext[ValohaiClient]) -> list[Live]:
+        """Each datum of the project with its store (by name), URL, properties, tags, alias."""
+        api: ValohaiClient = ctx.api
+        index = Index.read(api)
+        out = []
+        for datum in index.by_id.values():
+            if not datum.get("uri"):
+                continue
+            identity = self._identity(api, datum, {"store": None})
+            attrs = make_live(datum, index.aliases_of.get(datum["id"], []), {}, identity).attrs
+            spec = {"store": attrs["store"], "url": attrs["url"],
+                    **{k: attrs[k] for k in ("properties", "tags", "alias") if attrs.get(k)}}
+            out.append(Live(datum["id"], spec))
         return out
 
     def _identity(self, api: ValohaiClient, datum: dict, spec: dict) -> dict:

@@ -1,0 +1,26 @@
+"""The time a plan is made for. Expiry and power schedules make the desired state depend
+on "now", so the engine never reads the wall clock itself: a Workspace carries a clock
+(tests inject one and move it)."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Callable
+
+Clock = Callable[[], datetime]  # an aware datetime
+
+
+def system_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def stamp(moment: datetime) -> str:
+    """RFC 3339 in UTC, to the second: how the state records a moment."""
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_stamp(text: str) -> datetime | None:
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except (TypeError, ValueError):
+        return None
+    return moment if moment.tzinfo is not None else None

@@ -1,0 +1,362 @@
+"""Guardrails (issue 29) through the CLI against the emulator, with an injected clock:
+every policy kind denies (exit 3) and warns (exit 0) in text, JSON and Markdown; a denied
+plan applies nothing, saved or not; an override is recorded with who, which and why; an
+expiry is carried out by `watch --once --auto-apply`; a power-schedule window covering
+now stops the VM with no drift; bad policy input is one line."""
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from conftest import Infra, api_calls, cli
+
+from reconciler.cli import common
+from reconciler.render.values import code as md_code
+
+KEY = (Path(__file__).resolve().parent.parent / "examples" / "keys" / "deploy.pub").read_text()
+START = datetime(2026, 12, 3, 12, 0, tzinfo=timezone.utc)  # a Thursday, 14:00 in Helsinki
+
+
+class Clock:
+    """The injected clock: tests move it; nothing reads the wall clock."""
+
+    def __init__(self, now: datetime = START):
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **kw: float) -> None:
+        self.now += timedelta(**kw)
+
+
+def manifest(policies: str = "", vm_extra: str = "", power: str = "running") -> str:
+    return f"""
+providers:
+  valdi: {{email: "${{env.VALDI_EMAIL}}", password: "${{env.VALDI_PASSWORD}}"}}
+{policies}
+resources:
+  - kind: valdi.ssh_key
+    name: deploy
+    spec: {{name: deploy, public_key_file: deploy.pub}}
+  - kind: valdi.vm
+    name: trainer
+    spec:
+      name: trainer
+      provider_id: a45088e0-1681-446e-9a3e-3ed9dfc3d57e
+      details: {{flavor_id: 94d76997-44ec-4f1e-8291-231de42b6030, ssh_key_id: "${{valdi.ssh_key.deploy.id}}"}}
+      power: {power}
+{vm_extra}"""
+
+
+@pytest.fixture
+def clock(monkeypatch) -> Clock:
+    c = Clock()
+    monkeypatch.setattr(common, "clock", c)
+    return c
+
+
+@pytest.fixture
+def infra(tmp_path, sandbox_env, clock):
+    d = tmp_path / "infra"
+    d.mkdir()
+    (d / "deploy.pub").write_text(KEY)
+
+    def make(text: str) -> Infra:
+        (d / "m.yaml").write_text(text)
+        return Infra(d, "m.yaml")
+    return make
+
+
+def vms(admin) -> list[dict]:
+    return admin.get("/_emulator/docs/valdi_vm").json()["items"]
+
+
+# -- every policy kind, deny and warn, three formats ---------------------------------------
+# (rule, what makes the one VM fail it, a word of the message)
+RULES = [
+    ("budget", "budget: {max_hourly_usd: 0.5}", "over the $0.50/hour budget"),
+    ("gpus", "gpus: {allowed: [a100-pcie-80gb]}", "RTX A6000 48GB is not allowed"),
+    ("require", "require: {kind: valdi.vm, fields: [details.ipv4]}", "missing fields details.ipv4"),
+    ("deny_if", "kind: valdi.vm\n    deny_if: \"action == 'create' && cost.after > 0.5\"", "deny_if matched"),
+    ("ttl", "ttl: {kind: valdi.vm, max: 24h}", "no expires:"),
+]
+
+
+@pytest.mark.parametrize("enforcement", ["deny", "warn"])
+@pytest.mark.parametrize("rule,body,said", RULES, ids=[r[0] for r in RULES])
+def test_each_policy_kind_denies_or_warns_in_text_json_and_markdown(infra, tmp_path, rule, body, said, enforcement):
+    work = infra(manifest(f"policies:\n  - name: the-{rule}\n    enforcement: {enforcement}\n    {body}\n"))
+    code, text = work.plan("-o", str(tmp_path / "p.bin"))
+    assert code == (3 if enforcement == "deny" else 0), text
+    mark = "DENY" if enforcement == "deny" else "WARN"
+    assert f"[{mark}] the-{rule}" in text and said in text, text
+    # the Policies section is above the actions
+    assert text.index("Policies:") < text.index("Reconciler will perform these actions")
+    assert ("Denied by policy: the-" in text) is (enforcement == "deny")
+    code, out = cli("show", str(tmp_path / "p.bin"), "--format", "json")
+    body_ = json.loads(out)
+    (result,) = [r for r in body_["policy_results"] if r["name"] == f"the-{rule}"][:1]
+    assert result["passed"] is False and result["enforcement"] == enforcement and said in result["message"]
+    assert body_["denied"] is (enforcement == "deny")
+    code, md = cli("show", str(tmp_path / "p.bin"), "--format", "markdown")
+    assert f"| {mark} | {md_code(f'the-{rule}')}" in md
+    assert md.index("**Policies**") < md.index("Plan:") if "Plan:" in md else True
+
+
+def test_require_properties_and_tags_read_the_spec_after_the_change():
+    from reconciler.config.model import Position, Resource
+    from reconciler.config.policies import Policy
+    from reconciler.engine import policies
+    from reconciler.engine.planner import PlanResult, Step
+    from reconciler.plan.model import Action, ActionType, Plan
+
+    def step(address: str, spec: dict) -> Step:
+        return Step(Action(address, "valohai.datum", ActionType.CREATE, []),
+                    Resource("valohai.datum", address.rsplit(".", 1)[1], spec, Position("m", 1, 1)), None, None,
+                    spec=spec)
+    steps = {"valohai.datum.a": step("valohai.datum.a", {"properties": {"owner": "x", "cost_center": "7"},
+                                                           "tags": ["team"]}),
+             "valohai.datum.b": step("valohai.datum.b", {"properties": {"owner": ""}})}
+    result = PlanResult(Plan(actions=[s.action for s in steps.values()]), steps, {})
+    facts = policies.Facts(result, {}, lambda k: None, START, {}, {})
+    rule = Policy("owners", "require", {"kind": "valohai.datum", "properties": ["owner", "cost_center"],
+                                        "tags": ["team"]}, Position("p", 1, 1), enforcement="warn")
+    (failed,) = policies.evaluate([rule], facts)
+    assert failed.address == "valohai.datum.b" and not failed.passed and failed.enforcement == "warn"
+    assert failed.values["missing"] == {"properties": ["owner", "cost_center"], "tags": ["team"]}
+
+
+def test_protect_denies_a_destroy_and_warns_when_asked(infra, admin):
+    work = infra(manifest())
+    assert work.apply()[0] == 0
+    for enforcement, expected in (("deny", 3), ("warn", 0)):
+        work.manifest.write_text(manifest(f"policies:\n  - name: keep-vms\n    enforcement: {enforcement}\n"
+                                          "    protect: {kind: valdi.vm}\n"))
+        code, out = work._run("plan", "--destroy", "--format", "json")
+        assert code == expected, out
+        body = json.loads(out)
+        (r,) = [r for r in body["policy_results"] if r["name"] == "keep-vms"]
+        assert r["address"] == "valdi.vm.trainer" and r["values"] == {"action": "delete"}
+    code, out = work._run("destroy", "--auto-approve")
+    assert code == 0 and len(vms(admin)) == 0, out  # warn: never changes the outcome
+
+
+# -- a denied plan applies nothing; an override is recorded ---------------------------------
+BUDGET = "policies:\n  - name: gpu-budget\n    budget: {max_hourly_usd: 0.5, max_monthly_increase_usd: 100}\n"
+
+
+def test_a_denied_plan_exits_3_and_applies_nothing_saved_or_not(infra, admin, tmp_path):
+    work = infra(manifest(BUDGET))
+    code, out = work.apply()
+    assert code == 3 and "Denied by policy: gpu-budget" in out and "Nothing was applied" in out, out
+    code, out = work.plan("-o", str(tmp_path / "p.bin"))
+    assert code == 3
+    admin.delete("/_emulator/requests")
+    code, out = cli("--state", str(work.path / "state.json"), "apply", str(tmp_path / "p.bin"))
+    assert code == 3 and "gpu-budget" in out, out
+    assert vms(admin) == [] and not any(k.startswith("POST /v1") or k.startswith("POST /sshkeys")
+                                        for k in api_calls(admin)), api_calls(admin)
+    assert not (work.path / "state.json").exists() or work.state()["resources"] == {}
+
+
+def test_an_override_applies_and_records_who_which_and_why(infra, admin, tmp_path):
+    work = infra(manifest(BUDGET))
+    code, out = work.apply("--override-policy", "gpu-nudget", "--reason", "x")
+    assert code == 1 and "no such policy" in out  # a typo never passes silently
+    code, out = work.apply("--override-policy", "gpu-budget")
+    assert code == 1 and "--reason" in out
+    code, out = work.apply("--override-policy", "gpu-budget", "--reason", "the quarterly training run")
+    assert code == 0 and "[OVERRIDDEN] gpu-budget" in out, out
+    assert len(vms(admin)) == 1
+    (event,) = [e for e in work.state()["events"] if e["event"] == "policy_override"]
+    assert event["policies"] == ["gpu-budget"] and event["reason"] == "the quarterly training run"
+    assert "@" in event["overridden_by"] and event["at"] == "2026-12-03T12:00:00Z"
+    code, out = cli("--state", str(work.path / "state.json"), "state", "events", str(work.path))
+    assert code == 0 and "policy_override" in out and "reason=the quarterly training run" in out, out
+
+
+def test_an_override_given_with_the_plan_is_kept_in_the_plan_file_and_honoured(infra, admin, tmp_path):
+    work = infra(manifest(BUDGET))
+    plan_file = tmp_path / "p.bin"
+    code, out = work.plan("-o", str(plan_file), "--override-policy", "gpu-budget", "--reason", "approved in #42")
+    assert code == 0, out
+    (saved,) = json.loads(plan_file.read_text())["overrides"]
+    assert saved["policies"] == ["gpu-budget"] and saved["reason"] == "approved in #42" and saved["who"]
+    code, out = cli("--state", str(work.path / "state.json"), "apply", str(plan_file))
+    assert code == 0 and len(vms(admin)) == 1, out
+    assert [e["reason"] for e in work.state()["events"] if e["event"] == "policy_override"] == ["approved in #42"]
+
+
+# -- expiry ---------------------------------------------------------------------------------
+def test_a_5_second_expiry_is_carried_out_by_watch_once_auto_apply(infra, admin, clock):
+    work = infra(manifest(vm_extra="    expires: {after: 5s}\n"))
+    code, out = work.plan()
+    assert code == 0 and "valdi.vm.trainer: expires in 5s (at 2026-12-03T12:00:05Z; then destroy)" in out, out
+    assert work.apply()[0] == 0 and len(vms(admin)) == 1
+    assert work.state()["resources"]["valdi.vm.trainer"]["expires_at"] == "2026-12-03T12:00:05Z"
+    watch = ("--state", str(work.path / "state.json"), "watch", str(work.path), "--once", "--auto-apply")
+    code, out = cli(*watch)
+    assert code == 0 and len(vms(admin)) == 1, out  # not yet
+    clock.advance(seconds=6)
+    code, out = cli(*watch, "--log-format", "json")
+    assert code == 0, out
+    assert vms(admin) == []
+    state = work.state()
+    assert "valdi.vm.trainer" not in state["resources"] and "valdi.vm.trainer" in state["expired"]
+    code, out = work.plan("--detailed-exitcode")  # not made again until extended
+    assert code == 0 and "expired and destroyed at 2026-12-03T12:00:06Z" in out, out
+    code, out = cli("--state", str(work.path / "state.json"), "extend", "valdi.vm.trainer", "1h", str(work.path))
+    assert code == 0, out
+    code, out = work.plan("--detailed-exitcode")
+    assert code == 2 and "valdi.vm.trainer will be created" in out
+
+
+def test_extend_moves_the_deadline_and_watch_gives_notices_before_it(infra, admin, clock):
+    work = infra(manifest(vm_extra="    expires: {after: 3h, action: stop}\n"))
+    assert work.apply()[0] == 0
+    state = ("--state", str(work.path / "state.json"))
+    code, out = cli(*state, "extend", "valdi.vm.trainer", "1h", str(work.path))
+    assert code == 0 and "2026-12-03T16:00:00Z" in out, out
+    (event,) = [e for e in work.state()["events"] if e["event"] == "extend"]
+    assert event["before"] == "2026-12-03T15:00:00Z" and event["after"] == "2026-12-03T16:00:00Z"
+    def notices() -> list[dict]:
+        code, out = cli(*state, "watch", str(work.path), "--once", "--interval", "5m", "--log-format", "json")
+        assert code == 0, out
+        return [json.loads(line) for line in out.splitlines() if '"expiry_notice"' in line]
+    clock.advance(hours=1, minutes=50)  # 2 h 10 min left
+    assert notices() == []
+    clock.advance(minutes=13)  # 1 h 57 min left: the 2 h notice, from the run in the 5 min after it
+    assert [n["address"] for n in notices()] == ["valdi.vm.trainer"]
+    clock.advance(minutes=5)  # the next cron run says nothing more
+    assert notices() == []
+    clock.advance(minutes=85)  # 27 min left: the 30 min notice
+    assert len(notices()) == 1
+    clock.advance(hours=1)  # past the deadline: action stop, not destroy
+    assert cli(*state, "watch", str(work.path), "--once", "--auto-apply")[0] == 0
+    (vm,) = vms(admin)
+    assert vm["state"] == "stopped"
+    code, out = cli(*state, "drift", str(work.path))
+    assert code == 0, out
+
+
+def test_prevent_destroy_keeps_an_expired_resource(infra, admin, clock):
+    work = infra(manifest(vm_extra="    expires: {after: 1h}\n    lifecycle: {prevent_destroy: true}\n"))
+    assert work.apply()[0] == 0
+    clock.advance(hours=2)
+    code, out = cli("--state", str(work.path / "state.json"), "watch", str(work.path), "--once", "--auto-apply")
+    assert code == 0 and len(vms(admin)) == 1, out
+    code, out = work.plan("--detailed-exitcode")
+    assert code == 0 and "prevent_destroy keeps it" in out, out
+
+
+# -- power schedules ------------------------------------------------------------------------
+NIGHTS = "    schedule: [{power: stopped, cron: \"0 20 * * 1-5\", duration: 12h, timezone: Europe/Helsinki}]\n"
+
+
+def test_a_schedule_window_covering_now_stops_the_vm_and_that_is_no_drift(infra, admin, clock):
+    clock.now = datetime(2026, 12, 3, 19, 0, tzinfo=timezone.utc)  # Thursday 21:00 in Helsinki
+    work = infra(manifest(vm_extra=NIGHTS))
+    code, out = work._run("plan", "--format", "json")
+    (note,) = json.loads(out)["time_notes"]
+    assert note["values"]["power"] == "stopped" and note["values"]["next_change"] == "2026-12-04T06:00:00Z"
+    # 60 of 168 hours stopped: $0.66 running, $0.10 stopped
+    assert note["values"]["monthly_saved"] == pytest.approx((0.66 - 0.10) * 60 / 168 * 730, abs=0.01)
+    assert work.apply()[0] == 0
+    (vm,) = vms(admin)
+    assert vm["state"] == "stopped"
+    code, out = work._run("drift")
+    assert code == 0, out
+    code, out = work.plan("--detailed-exitcode")
+    assert code == 0 and "schedule: stopped (window stopped from cron '0 20 * * 1-5' for 12h" in out, out
+    clock.advance(hours=12)  # Friday 09:00 in Helsinki: outside the window, the spec's power
+    code, out = work.plan("--detailed-exitcode")
+    assert code == 2 and "power" in out and "the VM will be started" in out, out
+    assert cli("--state", str(work.path / "state.json"), "watch", str(work.path), "--once", "--auto-apply")[0] == 0
+    assert vms(admin)[0]["state"] == "running"
+
+
+def test_budget_counts_only_the_hours_a_scheduled_vm_runs(infra, clock):
+    budget = "policies:\n  - name: b\n    budget: {max_hourly_usd: 0.5}\n"
+    assert infra(manifest(budget))._run("plan")[0] == 3  # $0.66 running all week
+    code, out = infra(manifest(budget, vm_extra=NIGHTS))._run("plan")
+    assert code == 0 and "[ok] b: within budget: $0.46/hour" in out, out
+
+
+# -- bad input: one line, exit 1, no API call -----------------------------------------------
+BAD = [
+    ("policies:\n  - name: x\n    deny_if: \"after.name ==\"\n", "3:5", "does not compile"),
+    ("policies:\n  - name: x\n    deny_if: \"spec.name == 'a'\"\n", "3:5", "names spec"),
+    ("policies:\n  - name: x\n    require: {kind: valdi.vmm, fields: [name]}\n", "2:5", "unknown kind 'valdi.vmm'"),
+    ("policies:\n  - name: x\n    budget: {max_hourly: 3}\n", "3:14", "max_hourly"),
+    ("policies:\n  - name: x\n    budget: {max_hourly_usd: 3}\n    ttl: {kind: valdi.vm, max: 1h}\n", "2:5",
+     "exactly one rule"),
+    ("policies: [\n", "", "policies"),
+]
+
+
+@pytest.mark.parametrize("text,where,said", BAD, ids=["cel", "cel-name", "kind", "field", "two-rules", "yaml"])
+def test_bad_policy_input_is_one_line_with_file_and_line(infra, admin, tmp_path, text, where, said):
+    work = infra(manifest())
+    bad = tmp_path / "org-policies.yaml"
+    bad.write_text(text)
+    admin.delete("/_emulator/requests")
+    code, out = work.plan("--policy-file", str(bad))
+    lines = out.strip().splitlines()
+    assert code == 1 and len(lines) == 1 and lines[0].startswith(f"Error: {bad}:{where}"), out
+    assert said in lines[0] or (said == "policies" and "org-policies.yaml" in lines[0]), out
+    assert api_calls(admin) == {}
+
+
+def test_policies_come_from_the_environment_too(infra, tmp_path, monkeypatch):
+    org = tmp_path / "org.yaml"
+    org.write_text("policies:\n  - name: org-ttl\n    ttl: {kind: valdi.vm, max: 8h}\n")
+    monkeypatch.setenv("RECONCILER_POLICY_FILE", str(org))
+    code, out = infra(manifest(vm_extra="    expires: {after: 12h}\n")).plan()
+    assert code == 3 and "[DENY] org-ttl valdi.vm.trainer: it expires in 12h, later than the 8h allowed" in out
+
+
+def test_a_saved_plan_keeps_the_policy_files_it_was_made_under(infra, admin, tmp_path):
+    org = tmp_path / "org.yaml"
+    org.write_text(BUDGET)
+    work = infra(manifest())
+    state = ("--state", str(work.path / "state.json"))
+    code, out = work.plan("--policy-file", str(org), "-o", str(tmp_path / "p.bin"))
+    assert code == 3, out
+    code, out = cli(*state, "apply", str(tmp_path / "p.bin"))  # without the flag: still denied
+    assert code == 3 and vms(admin) == [], out
+    org.write_text(BUDGET.replace("0.5", "5"))  # the file got laxer: what was reviewed stays denied
+    code, out = cli(*state, "apply", str(tmp_path / "p.bin"))
+    assert code == 3 and vms(admin) == [], out
+    code, out = cli(*state, "apply", str(tmp_path / "p.bin"), "--override-policy", "gpu-budget", "--reason", "ok")
+    assert code == 0 and len(vms(admin)) == 1, out
+    (kept,) = json.loads((tmp_path / "p.bin").read_text())["overrides"]  # in the plan file and the state
+    assert kept["reason"] == "ok" and kept["policies"] == ["gpu-budget"] and kept["at"] == "2026-12-03T12:00:00Z"
+    assert [e["reason"] for e in work.state()["events"] if e["event"] == "policy_override"] == ["ok"]
+
+
+def test_a_price_the_catalogue_leaves_out_is_never_counted_as_zero():
+    from reconciler.config.model import Position, Resource
+    from reconciler.config.policies import Policy
+    from reconciler.engine import policies
+    from reconciler.engine.planner import PlanResult, Step
+    from memkind import MemoryKind
+
+    from reconciler.plan.model import Action, ActionType, Plan
+
+    class Volume(MemoryKind):
+        name = "valdi.volume"
+        unpriced = True  # costs money, no published price
+
+    action = Action("valdi.volume.data", "valdi.volume", ActionType.CREATE, [])
+    steps = {action.address: Step(action, Resource("valdi.volume", "data", {}, Position("m", 1, 1)), None, None,
+                                  spec={})}
+    facts = policies.Facts(PlanResult(Plan(actions=[action]), steps, {}), {"valdi.volume": Volume()},
+                           lambda k: None, START, {}, {})
+    for how, expected in (("deny", ["deny"]), ("warn", ["warn"]), ("ignore", [])):
+        rule = Policy("b", "budget", {"max_hourly_usd": 10, "unknown_price": how}, Position("p", 1, 1))
+        failed = [r for r in policies.evaluate([rule], facts) if not r.passed]
+        assert [r.enforcement for r in failed] == expected
+        assert all(r.address == "valdi.volume.data" for r in failed)
