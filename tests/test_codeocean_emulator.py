@@ -244,15 +244,24 @@ def test_a_combined_asset_of_a_failed_part_fails(co):
 
 
 # -- read, update, archive --------------------------------------------------------------------
-def test_update_keeps_null_fields_and_replaces_custom_metadata(co):
+def test_update_needs_its_four_fields_and_replaces_custom_metadata(co):
+    """Seed 003 Update Metadata marks name, description, tags and mount required: absent or
+    null is a 400 naming the field; custom_metadata is optional and replaces the map."""
     asset = create(co, "before", description="d", custom_metadata={"modality": "CT", "lab": "north"})
-    update = {"name": "after", "description": None, "tags": None, "mount": None,
+    update = {"name": "after", "description": "d2", "tags": ["t2"], "mount": "m2",
               "custom_metadata": {"subjects": 3}}
+    for key in ("name", "description", "tags", "mount"):
+        for given in ({k: v for k, v in update.items() if k != key}, {**update, key: None}):
+            r = co.put(f"/data_assets/{asset['id']}", json=given)
+            assert r.status_code == 400 and r.json()["message"].startswith(key), r.text
+    assert co.get(f"/data_assets/{asset['id']}").json()["name"] == "before"
     r = co.put(f"/data_assets/{asset['id']}", json=update)
     assert r.status_code == 200
     got = co.get(f"/data_assets/{asset['id']}").json()
-    assert (got["name"], got["description"], got["tags"], got["mount"]) == ("after", "d", ["t"], "before")
+    assert (got["name"], got["description"], got["tags"], got["mount"]) == ("after", "d2", ["t2"], "m2")
     assert got["custom_metadata"] == {"subjects": 3}
+    kept = co.put(f"/data_assets/{asset['id']}", json={**update, "custom_metadata": None})
+    assert kept.status_code == 200 and kept.json()["custom_metadata"] == {"subjects": 3}
     bad = co.put(f"/data_assets/{asset['id']}", json={**update, "custom_metadata": {"modality": "X-ray"}})
     assert bad.status_code == 400 and bad.json()["message"].startswith("custom_metadata.modality")
     assert co.put(f"/data_assets/{asset['id']}", json={"tags": "x"}).status_code == 400
@@ -422,12 +431,16 @@ def test_permissions_start_with_the_owner_and_post_replaces_the_given_keys(co):
                 {"everyone": "all"}):
         r = co.post(f"/data_assets/{asset['id']}/permissions", json={**complete, **bad})
         assert r.status_code == 400 and r.json()["message"].startswith(next(iter(bad)))
-    # seed 003: users, groups and everyone are all required; null is "not given", not "keep"
+    # seed 003: users, groups and everyone are all required: a missing key is a 400
     for key in ("users", "groups", "everyone"):
-        for given in ({k: v for k, v in complete.items() if k != key}, {**complete, key: None}):
-            r = co.post(f"/data_assets/{asset['id']}/permissions", json=given)
-            assert r.status_code == 400 and r.json()["message"].startswith(key), r.text
+        r = co.post(f"/data_assets/{asset['id']}/permissions", json={k: v for k, v in complete.items() if k != key})
+        assert r.status_code == 400 and r.json()["message"].startswith(key), r.text
     assert co.get(f"/data_assets/{asset['id']}/permissions").json()["everyone"] == "viewer"  # unchanged
+    # the official SDK sends null for what it leaves unset: null reads as empty
+    r = co.post(f"/data_assets/{asset['id']}/permissions", json={"users": [owner], "groups": None, "everyone": None})
+    assert r.status_code == 204
+    assert co.get(f"/data_assets/{asset['id']}/permissions").json() == {
+        "users": [owner], "groups": [], "everyone": "none", "share_assets": True}
 
 
 def test_files_list_by_folder_and_signed_urls_serve_the_bytes(co, admin):

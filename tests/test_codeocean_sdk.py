@@ -78,7 +78,11 @@ def test_create_wait_get_update_archive_and_delete(client):
     assert (asset.files, asset.size) == (2, 34)
     assert asset.source_bucket.bucket == BUCKET and asset.source_bucket.external is False
 
-    updated = assets.update_metadata(asset.id, DataAssetUpdateParams(name="train-v2", tags=["sdk", "v2"]))
+    with pytest.raises(Error) as partial:  # seed 003: name, description, tags and mount are required
+        assets.update_metadata(asset.id, DataAssetUpdateParams(name="train-v2", tags=["sdk", "v2"]))
+    assert partial.value.status_code == 400 and partial.value.message.startswith("description")
+    updated = assets.update_metadata(asset.id, DataAssetUpdateParams(name="train-v2", tags=["sdk", "v2"],
+                                                                     description="raw", mount="train"))
     assert (updated.name, updated.tags, updated.description, updated.mount) == ("train-v2", ["sdk", "v2"],
                                                                                 "raw", "train")
     assert updated.custom_metadata == {"modality": "EEG"}  # not sent (null): kept
@@ -146,8 +150,29 @@ def test_permissions_get_and_update(client):
     assert after.users == [UserPermissions(email="ann@lab.example", role=UserRole.Editor)]
     assert after.groups == [GroupPermissions(group="lab", role=GroupRole.Viewer)]
     assert after.everyone == EveryoneRole.Viewer
-    with pytest.raises(Error):  # seed 003 requires users, groups and everyone; the SDK sends null
-        assets.update_permissions(asset.id, Permissions(users=[], groups=[]))
+    # users only: the SDK sends "groups": null and "everyone": null, read as empty
+    assets.update_permissions(asset.id, Permissions(users=[UserPermissions(email=SANDBOX["codeocean_email"],
+                                                                           role=UserRole.Owner)]))
+    only = assets.get_permissions(asset.id)
+    assert only.users == [UserPermissions(email=SANDBOX["codeocean_email"], role=UserRole.Owner)]
+    assert (only.groups, only.everyone) == ([], EveryoneRole.None_)
+
+
+def test_the_sdk_scenario_create_permissions_with_users_only_archive_delete(client):
+    """What a Code Ocean user's script does with the official SDK, its defaults untouched."""
+    assets = client.data_assets
+    asset = ready(client, aws_params("scenario"))
+    assets.update_permissions(asset.id, Permissions(users=[
+        UserPermissions(email=SANDBOX["codeocean_email"], role=UserRole.Owner),
+        UserPermissions(email="ann@lab.example", role=UserRole.Viewer)]))
+    assert [u.email for u in assets.get_permissions(asset.id).users] == [SANDBOX["codeocean_email"],
+                                                                         "ann@lab.example"]
+    assets.archive_data_asset(asset.id, True)
+    assert [a.id for a in assets.search_data_assets(DataAssetSearchParams(archived=True)).results] == [asset.id]
+    assets.delete_data_asset(asset.id)
+    with pytest.raises(Error) as gone:
+        assets.get_data_asset(asset.id)
+    assert gone.value.status_code == 404
 
 
 def test_files_list_and_urls_that_download_the_bytes(client):

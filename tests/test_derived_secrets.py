@@ -155,9 +155,10 @@ def test_watch_never_logs_a_secret_two_references_away(tmp_path, sandbox_env, ad
     doc = work.state()
     asset_id = doc["resources"]["codeocean.data_asset.c"]["id"]
     secret = doc["resources"]["valdi.volume.vol"]["secrets"]["secret_access_key"]
-    assert httpx.put(f"{sandbox_env['CODEOCEAN_DOMAIN']}/api/v1/data_assets/{asset_id}",
-                     auth=(SANDBOX["codeocean_token"], ""), timeout=10,
-                     json={"name": "C", "mount": "c", "description": "edited in the console"}).is_success
+    url = f"{sandbox_env['CODEOCEAN_DOMAIN']}/api/v1/data_assets/{asset_id}"
+    tags = httpx.get(url, auth=(SANDBOX["codeocean_token"], ""), timeout=10).json()["tags"]
+    assert httpx.put(url, auth=(SANDBOX["codeocean_token"], ""), timeout=10,
+                     json={"name": "C", "mount": "c", "tags": tags, "description": "edited in the console"}).is_success
     work.edit("description: \"from", "description: \"again from")
 
     import io

@@ -4,6 +4,7 @@ quirks change exactly the shape they name (each one's answer, next to the defaul
 from __future__ import annotations
 
 import base64
+import json
 
 import httpx
 import pytest
@@ -96,10 +97,11 @@ def test_valohai_write_quirks(emulator, admin):
 
 
 def test_valohai_adopt_and_store_quirks(emulator, admin):
-    quirks(admin, "valohai-adopt-single-only")
-    refused = adopt_train(emulator.url, urls=["s3://sandbox-bucket/data/test.csv"])
+    refused = adopt_train(emulator.url, urls=["s3://sandbox-bucket/data/test.csv"])  # seed 000: one `url`
     assert refused.status_code == 400 and "url" in refused.json()
     assert adopt_train(emulator.url).status_code == 200
+    quirks(admin, "valohai-adopt-bulk")
+    assert adopt_train(emulator.url, urls=["s3://sandbox-bucket/data/test.csv"]).status_code == 200
     quirks(admin, "valohai-stores-bare-list")
     stores = httpx.get(f"{emulator.url}/api/v0/stores/", headers=VH).json()
     assert isinstance(stores, list) and stores[0]["id"] == STORE
@@ -142,6 +144,58 @@ def test_valdi_quirks(emulator, admin):
     assert shapes["valdi-contents-no-etag"][1] == {"path": "d/f.txt", "type": "file", "size": 3}
     s3 = shapes["valdi-contents-s3-style"][1]
     assert (s3["Key"], s3["Size"], s3["ETag"]) == ("d/f.txt", 3, '"900150983cd24fb0d6963f7d28e17f72"')
+    for quirk in ("valdi-contents-toplevel", "valdi-contents-object"):
+        quirks(admin, quirk)
+        shapes[quirk] = httpx.get(f"{url}/volume/{volume}", headers=bearer,
+                                  params={"include_contents": "True"}).json()["contents"]
+    assert [e["path"] for e in shapes["valdi-contents-toplevel"]] == ["d/"]
+    quirks(admin, "valdi-contents-toplevel")
+    deeper = httpx.get(f"{url}/volume/{volume}", headers=bearer, params={"include_contents": "True", "subdirs": "d"})
+    assert [e["path"] for e in deeper.json()["contents"]] == ["d/f.txt"]
+    assert shapes["valdi-contents-object"]["d/f.txt"]["size"] == 3
+    quirks(admin, "valdi-vm-listing-seed-fields", "valdi-vm-state-unrecognised")
+    (vm,) = httpx.get(f"{url}/v1/vm", headers=bearer).json()["virtual_machines"]
+    assert "flavor_id" not in vm and "ipv4" not in vm and vm["status"] in ("pending", "running")
+    httpx.post(f"{url}/v1/vm/destroy/{vm['server']}", headers=bearer).raise_for_status()
+    assert httpx.get(f"{url}/v1/vm", headers=bearer).json()["virtual_machines"][0]["status"] == "terminating"
+    quirks(admin)
+
+
+def test_requests_the_documents_do_not_allow_are_refused(emulator, admin):
+    """Seed 002: ports are brace-set strings; seed 003: transfer's target.aws.prefix, and no
+    results_info with a computation source; JSON under text/plain is DRF's 415."""
+    url, bearer = emulator.url, valdi_bearer(emulator.url)
+    listed = httpx.get(f"{url}/v1/devices/available", headers=bearer).json()["devices_by_provider"]
+    node = next(d for p in listed if p["provider_id"].startswith("66730e5d") for d in p["provider_devices"])
+    key_id = httpx.post(f"{url}/sshkeys/sshkey", headers=bearer, json={"name": "k"}).json()["ssh_key_id"]
+    details = {"gpu_model": node["gpu_code"], "operating_system": "Ubuntu 22.04 LTS", "gpu_count": 1,
+               "ssh_key_id": key_id, "hostnode": node["hostnode"], "storage": 40, "vcpus": 2, "ram": 8,
+               "external_ports": [node["available_port"][0]], "internal_ports": [22]}
+    r = httpx.post(f"{url}/v1/vm/provision", headers=bearer, json={
+        "provider_id": "66730e5d-98d2-45f6-8aaa-6ad8cdcbc285", "user_provided_name": "p", "details": details})
+    assert r.status_code == 400 and "brace set" in r.text, r.text
+    odd = httpx.post(f"{url}/volume", headers=bearer, json={"bucket_name": "Data set #1/ünïcode"})
+    assert odd.status_code == 200  # seed 002: any characters
+
+    co = httpx.Client(base_url=f"{url}/api/v1", auth=CO)
+    body = {"name": "r", "mount": "r", "tags": [], "source": {"computation": {"id": "c0a1b2c3-d4e5-4f60-8a7b-"
+                                                                                    "9c0d1e2f3a4b"}},
+            "results_info": {"capsule_id": "cap"}}
+    r = co.post("/data_assets", json=body)
+    assert r.status_code == 400 and r.json()["message"].startswith("results_info")
+    r = co.post("/data_assets", content=json.dumps({**body, "results_info": None}),
+                headers={"Content-Type": "text/plain"})
+    assert r.status_code == 415
+    asset = co.post("/data_assets", json={**body, "results_info": None}).json()
+    r = co.post(f"/data_assets/{asset['id']}/transfer", json={"target": {"aws": {"bucket": "moved"}}})
+    assert r.status_code == 400 and r.json()["message"].startswith("target.aws.prefix")
+    co.close()
+    datum = httpx.post(f"{url}/api/v0/stores/{STORE}/adopt/", headers=VH, json={
+        "project": PROJECT, "url": "s3://sandbox-bucket/data/train.csv"}).json()["created"]
+    datum_id = next(iter(datum.values()))
+    r = httpx.post(f"{url}/api/v0/data/{datum_id}/metadata/", content=json.dumps({"k": 1}),
+                   headers={**VH, "Content-Type": "text/plain"})
+    assert r.status_code == 415
 
 
 def test_codeocean_quirks(emulator, admin):
@@ -151,12 +205,16 @@ def test_codeocean_quirks(emulator, admin):
                                                              "keep_on_external_storage": False, "public": False}}})
     asset_id = asset.json()["id"]
     assert "archived" in co.get(f"/data_assets/{asset_id}").json()
-    co.put(f"/data_assets/{asset_id}", json={"custom_metadata": {"modality": "CT"}}).raise_for_status()
+    put = {"name": "q", "description": "", "tags": [], "mount": "q"}  # seed 003: all four required
+    co.put(f"/data_assets/{asset_id}", json={**put, "custom_metadata": {"modality": "CT"}}).raise_for_status()
     assert co.get(f"/data_assets/{asset_id}").json()["custom_metadata"] == {"modality": "CT"}  # replaced
     quirks(admin, "codeocean-no-archived", "codeocean-metadata-merge")
     assert "archived" not in co.get(f"/data_assets/{asset_id}").json()
-    co.put(f"/data_assets/{asset_id}", json={"custom_metadata": {"lab": "y"}}).raise_for_status()
+    co.put(f"/data_assets/{asset_id}", json={**put, "custom_metadata": {"lab": "y"}}).raise_for_status()
     assert co.get(f"/data_assets/{asset_id}").json()["custom_metadata"] == {"modality": "CT", "lab": "y"}
-    co.put(f"/data_assets/{asset_id}", json={"custom_metadata": {"modality": None}}).raise_for_status()
+    co.put(f"/data_assets/{asset_id}", json={**put, "custom_metadata": {"modality": None}}).raise_for_status()
     assert co.get(f"/data_assets/{asset_id}").json()["custom_metadata"] == {"lab": "y"}
+    quirks(admin, "codeocean-no-external")
+    assert "external" not in co.get(f"/data_assets/{asset_id}").json()["source_bucket"]
+    quirks(admin)
     co.close()

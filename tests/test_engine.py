@@ -80,6 +80,24 @@ def test_field_that_cannot_change_in_place_forces_replacement(world):
     assert [c[0] for c in world.api.calls if c[0] != "observe"] == ["create", "delete", "create"]
 
 
+def test_a_replace_forcing_field_moved_only_in_the_service_is_drift_never_a_replace(world):
+    """The service normalised `shape` (the manifest and the last apply agree): the plan
+    names the field as drift and a warning, replaces nothing; --replace still forces it."""
+    world.apply([res("a", shape="small", value=1)])
+    (obj,) = world.api.objects.values()
+    obj["shape"] = "SMALL"
+    p = world.plan([res("a", shape="small", value=1)])[2].plan
+    assert not p.has_changes and p.actions[0].type is ActionType.NOOP
+    assert [(c.path, c.old, c.new) for d in p.drift for c in d.changes] == [("shape", "small", "SMALL")]
+    assert any("shape" in w and "--replace test.item.a" in w for w in p.warnings)
+    # an edit of the manifest is the user's change: it replaces
+    assert world.types([res("a", shape="big", value=1)]) == {"test.item.a": ActionType.REPLACE}
+    assert world.types([res("a", shape="small", value=1)], replace=("test.item.a",)) == \
+        {"test.item.a": ActionType.REPLACE}
+    world.apply([res("a", shape="small", value=2)])  # an update elsewhere leaves the object in place
+    assert [c[0] for c in world.api.calls if c[0] not in ("observe",)] == ["create", "update"]
+
+
 def test_removed_resource_is_destroyed_and_orphan_policy_keeps_object(world):
     world.apply([res("a"), res("b", deletion_policy="orphan")])
     world.apply([])

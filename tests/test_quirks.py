@@ -127,6 +127,25 @@ def test_a_vm_that_ends_in_error_fails_the_apply_at_once_and_is_replaced_next(qu
         quirky.post("/_emulator/config", json={"vm_final_state": "running"})
 
 
+def test_a_vm_in_a_state_nobody_documented_is_waited_on_reported_never_replaced_and_destroyed(quirky, tmp_path):
+    """`pending` until long after the timeout: apply waits, then reports it (not "failed");
+    the next plan replaces nothing; destroy deletes it and waits until it is gone."""
+    quirky.post("/_emulator/config", json={"quirks": ["valdi-vm-state-unrecognised"],
+                                           "vm_provision_delay": 600}).raise_for_status()
+    try:
+        inf = infra(tmp_path, VM.replace('password: "${env.VALDI_PASSWORD}"}',
+                                         'password: "${env.VALDI_PASSWORD}", vm_timeout: 1}'))
+        code, out = inf.apply()
+        assert code == 1 and "unrecognised 'pending'" in out, out
+        code, out = inf.plan()
+        assert "-/+" not in out and "forces replacement" not in out and "No changes" in out, out
+        code, out = inf.destroy()
+        assert code == 0, out
+        assert not quirky.get("/_emulator/docs/valdi_vm").json()["items"], out
+    finally:
+        quirky.post("/_emulator/config", json={"vm_provision_delay": FAST["vm_provision_delay"]})
+
+
 def test_tags_a_server_only_adds_to_fail_in_one_line_instead_of_a_change_forever(quirky, tmp_path):
     quirky.post("/_emulator/config", json={"quirks": ["valohai-tags-add"]}).raise_for_status()
     inf = infra(tmp_path, DATUM)
@@ -137,15 +156,34 @@ def test_tags_a_server_only_adds_to_fail_in_one_line_instead_of_a_change_forever
     assert inf.destroy()[0] == 0
 
 
-def test_an_alias_null_the_server_refuses_fails_the_update_and_lets_destroy_through(quirky, tmp_path):
-    quirky.post("/_emulator/config", json={"quirks": ["valohai-alias-null-refused"]}).raise_for_status()
+@pytest.mark.parametrize("quirk, said", [("valohai-alias-null-refused", "refused `valohai.alias: null`"),
+                                         ("valohai-alias-null-ignored", "still points at datum")])
+def test_an_alias_null_refused_or_ignored_fails_the_update_and_destroy_says_so(quirky, tmp_path, quirk, said):
+    """Refused with a 400, or answered 200 and not done: the update fails naming the kept
+    alias; destroy goes through and says the datum was not fully released."""
+    quirky.post("/_emulator/config", json={"quirks": [quirk]}).raise_for_status()
     inf = infra(tmp_path, DATUM)
     assert inf.apply()[0] == 0
     inf.edit(", alias: al}", "}")
     code, out = inf.apply()
-    assert code == 1 and "valohai.alias: null" in out, out
+    assert code == 1 and said in out, out
     code, out = inf.destroy()
-    assert code == 0 and "alias" in out, out  # released; the alias it could not detach is said
+    assert code == 0 and "not fully released" in out and said in out, out
+
+
+def test_a_url_adopted_before_and_answered_409_is_taken_over(quirky, tmp_path):
+    """A lost answer: the URL is a datum already, and this server says so with a 409."""
+    quirky.post("/_emulator/config", json={"quirks": ["valohai-adopt-409"]}).raise_for_status()
+    made = httpx.post(f"{quirky.base_url}/api/v0/stores/{SANDBOX['valohai_store_id']}/adopt/",
+                      headers={"Authorization": f"Token {SANDBOX['valohai_token']}"},
+                      json={"url": "s3://sandbox-bucket/data/test.csv", "project": SANDBOX["valohai_project_id"]})
+    made.raise_for_status()
+    inf = infra(tmp_path, DATUM)
+    code, out = inf.apply()
+    assert code == 0, out
+    assert inf.state()["resources"]["valohai.datum.d"]["id"] == next(iter(made.json()["created"].values()))
+    code, out = inf.plan("--detailed-exitcode")
+    assert code == 0 and "No changes" in out, out
 
 
 def test_a_file_adopted_in_another_project_of_the_store_is_one_clear_error(quirky, tmp_path):

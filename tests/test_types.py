@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = {"cli", "watch", "engine", "render", "providers", "plan", "state", "config"}
+PACKAGES = {"cli", "watch", "engine", "render", "providers", "plan", "state", "config", "emulator"}
 
 
 def test_every_package_of_the_tool_is_listed_for_mypy():

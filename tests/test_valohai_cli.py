@@ -158,6 +158,7 @@ def test_properties_on_an_execution_output(workdir, vh, admin):
 
 def test_1000_datums_adopt_and_tag_then_a_no_op_plan_reads_listings(tmp_path, sandbox_env, emulator, admin):
     n = 1000
+    admin.post("/_emulator/config", json={"quirks": ["valohai-adopt-bulk"]}).raise_for_status()
     store = emulator.emulator.store
     for i in range(n):  # seed S3 in-process: 1,000 admin PUTs would only time the loopback
         store.put_blob(f"{BUCKET}/bulk/{i:04}.csv", f"row,{i}\n".encode())

@@ -23,9 +23,11 @@ VH = str(Path(sys.executable).with_name("vh"))
 
 @pytest.fixture
 def vh(emulator):
-    """An authenticated httpx client for the emulator's Valohai API."""
+    """An authenticated httpx client for the emulator's Valohai API, whose adopt also takes
+    `urls` (the quirk valohai-adopt-bulk: seed 000 documents one `url`)."""
     with httpx.Client(base_url=emulator.url, timeout=30,
                       headers={"Authorization": f"Token {SANDBOX['valohai_token']}"}) as client:
+        client.post("/_emulator/config", json={"quirks": ["valohai-adopt-bulk"]}).raise_for_status()
         yield client
 
 

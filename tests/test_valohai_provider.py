@@ -130,6 +130,7 @@ def test_unknown_store_and_foreign_bucket_are_caught_at_plan_time(ctx):
 
 
 def test_create_many_groups_adoption_and_properties(ctx, admin):
+    admin.post("/_emulator/config", json={"quirks": ["valohai-adopt-bulk"]}).raise_for_status()
     for i in range(30):
         admin.put(f"/_emulator/s3/{BUCKET}/batch/{i}.txt", content=f"{i}".encode())
     specs = [spec(f"batch/{i}.txt", properties={"i": i}, tags=["batch"]) for i in range(30)]
@@ -137,8 +138,23 @@ def test_create_many_groups_adoption_and_properties(ctx, admin):
     lives = DATUM.create_many(ctx, specs)
     assert all(lv.outputs["size"] == len(str(i)) for i, lv in enumerate(lives))
     calls = api_calls(admin)
+    admin.post("/_emulator/config", json={"quirks": []}).raise_for_status()
     assert calls == {"GET /api/v0/stores/": 1, "POST /api/v0/stores/{id}/adopt/": 1,
                      "GET /api/v0/data/": 1, "POST /api/v0/data/metadata/apply/": 1}
+
+
+def test_a_server_with_only_the_documented_url_form_gets_single_adopts_after_one_refusal(ctx, admin):
+    """Seed 000 shows one `url`: a `urls` body is refused once, then every URL goes alone,
+    and the rest of the run does not try the bulk form again."""
+    for i in range(4):
+        admin.put(f"/_emulator/s3/{BUCKET}/one/{i}.txt", content=b"x")
+    admin.delete("/_emulator/requests")
+    lives = DATUM.create_many(ctx, [spec(f"one/{i}.txt") for i in range(2)])
+    assert len({lv.id for lv in lives}) == 2
+    assert api_calls(admin)["POST /api/v0/stores/{id}/adopt/"] == 1 + 2
+    admin.delete("/_emulator/requests")
+    DATUM.create_many(ctx, [spec(f"one/{i}.txt") for i in range(2, 4)])
+    assert api_calls(admin)["POST /api/v0/stores/{id}/adopt/"] == 2
 
 
 def test_update_many_is_one_request_and_apply_all_when_identical(ctx, admin):

@@ -119,6 +119,13 @@ def co(path: str, method: str = "GET", **kw) -> httpx.Response:
                          auth=(SANDBOX["codeocean_token"], ""), timeout=10, **kw)
 
 
+def console_edit(asset_id: str, **fields) -> httpx.Response:
+    """A console edit: PUT carries the four fields seed 003 requires, as they are, with `fields` changed."""
+    now = co(f"/data_assets/{asset_id}").json()
+    return co(f"/data_assets/{asset_id}", "PUT",
+              json={**{k: now[k] for k in ("name", "description", "tags", "mount")}, **fields})
+
+
 def assets(admin) -> dict[str, dict]:
     return {d["name"]: d for d in admin.get("/_emulator/docs/co_asset").json()["items"]}
 
@@ -174,7 +181,7 @@ def test_a_console_edit_is_reported_healed_counted_and_notified(work, admin):
         with Running(watch):
             wait_until(lambda: lines.of("run"), what="a first run")
             assert lines.of("drift") == [] and httpx.get(f"{base}/healthz").status_code == 200
-            assert co(f"/data_assets/{asset_id}", "PUT", json={"tags": ["training", "edited-in-console"]}).is_success
+            assert console_edit(asset_id, tags=["training", "edited-in-console"]).is_success
             drift = wait_until(lambda: lines.of("drift", "codeocean.data_asset.data"), what="drift")[0]
             assert drift["what"] == "changed" and drift["action"] == "update"
             assert drift["changes"] == [{"field": "tags", "applied": ["training"],
@@ -213,7 +220,7 @@ def test_without_auto_apply_it_reports_drift_and_pending_and_changes_nothing(wor
     watch, lines = make_watch(work, auto_apply=None)
     with Running(watch):
         wait_until(lambda: lines.of("run"), what="a first run")
-        assert co(f"/data_assets/{asset_id}", "PUT", json={"tags": ["by-hand"]}).is_success
+        assert console_edit(asset_id, tags=["by-hand"]).is_success
         admin.delete("/_emulator/requests")
         work.edit("mount: data", "mount: data-v2")  # a git pull beside the watch
         wait_until(lambda: lines.of("drift") and lines.of("pending"), what="drift and pending")
@@ -260,7 +267,7 @@ def test_a_failing_resource_backs_off_while_another_converges(tmp_path, sandbox_
 
     assert tried() and lines.of("applied", data) and lines.of("apply_failed", broken)
     asset_id = assets(admin)["Watched data"]["id"]
-    assert co(f"/data_assets/{asset_id}", "PUT", json={"tags": ["moved"]}).is_success
+    assert console_edit(asset_id, tags=["moved"]).is_success
     # backing off the broken one (1 s, then 2 s), the good one heals meanwhile
     assert [tried(), tried(0.5), tried(0.5)] == [False, False, True]
     assert lines.of("drift_cleared", data) and assets(admin)["Watched data"]["tags"] == ["training"]

@@ -6,7 +6,7 @@ words come from DESCRIPTIONS (tests check that every admin route has its line)."
 from __future__ import annotations
 
 import html
-from typing import Iterable
+from typing import Iterable, Sequence
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse
@@ -84,7 +84,7 @@ def admin_routes(all_routes: Iterable[BaseRoute]) -> list[dict]:
     return listed
 
 
-def routes(all_routes: list[BaseRoute]) -> list[Route]:
+def routes(all_routes: Sequence[BaseRoute]) -> list[Route]:
     """The index over `all_routes` (the app's list, read when asked: routes added later count)."""
     async def index(request: Request):
         listed = admin_routes(all_routes)

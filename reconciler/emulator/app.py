@@ -8,18 +8,18 @@ from pathlib import Path
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import JSONResponse, RedirectResponse
+from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Match
 
 from reconciler.emulator import admin, admin_index, codeocean, valdi, valohai
-from reconciler.emulator.core import Emulator, EmulatorConfig, HTTPError, sleep
+from reconciler.emulator.core import Emulator, EmulatorConfig, Fault, HTTPError, sleep
 from reconciler.emulator.store import Store
 
 log = logging.getLogger("reconciler.emulator")
 API_MODULES = (valdi, valohai, codeocean)
 
 
-def create_app(data_dir: str | Path | None = None, config: EmulatorConfig | None = None) -> Starlette:
+def create_app(data_dir: str | Path | None = None, config: EmulatorConfig | None = None) -> FaultsAndLog:
     store = Store(Path(data_dir) / "emulator.db" if data_dir else None)
     emu = Emulator(store, config or EmulatorConfig())
     routes = list(admin.routes(emu, seed_all=lambda: seed(emu)))
@@ -29,10 +29,12 @@ def create_app(data_dir: str | Path | None = None, config: EmulatorConfig | None
     if store.count("_meta") == 0:
         seed(emu)
 
-    async def http_error(request: Request, exc: HTTPError):
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPError)
         return JSONResponse(exc.body, status_code=exc.status, headers=exc.headers)
 
-    async def starlette_error(request: Request, exc: HTTPException):
+    async def starlette_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
         if exc.status_code == 404:
             moved = _django_append_slash(app, request)
             if moved:
@@ -41,11 +43,11 @@ def create_app(data_dir: str | Path | None = None, config: EmulatorConfig | None
                 "message": "Not found." if exc.status_code == 404 else exc.detail}
         return JSONResponse(body, status_code=exc.status_code)
 
-    async def gone(request: Request, exc: ClientDisconnect):
+    async def gone(request: Request, exc: Exception) -> Response:
         # the client died mid-request (a killed apply): nothing was done, nobody to answer
         return JSONResponse({"detail": "client disconnected", "message": "client disconnected"}, status_code=400)
 
-    async def crash(request: Request, exc: Exception):
+    async def crash(request: Request, exc: Exception) -> Response:
         log.exception("emulator handler failed")
         return JSONResponse({"detail": "internal error", "message": "internal error"}, status_code=500)
 
@@ -104,9 +106,8 @@ class FaultsAndLog:
         emu = self.emu
         await sleep(emu.config.latency_ms / 1000.0)
         picked = emu.pick_fault(method, path)
-        kind = picked[1] if picked else None
+        fault, kind = picked if picked is not None else (Fault(), None)
         if kind in (429, 500, 502, 503, 504):
-            fault = picked[0]
             headers = [(b"content-type", b"application/json")]
             if kind == 429:
                 headers.append((b"retry-after", str(fault.retry_after).encode()))
@@ -120,7 +121,7 @@ class FaultsAndLog:
             emu.record(method, route, path, 0, "drop")
             return
         if kind == "stall":
-            await sleep(picked[0].stall_seconds)
+            await sleep(fault.stall_seconds)
 
         held: list = []
 
@@ -137,7 +138,7 @@ class FaultsAndLog:
             await _drop(send)
         elif kind == "stall_after":  # acted, answer delayed: a client killed now never learns
             emu.record(method, route, path, status_box["status"], kind)  # logged before the wait
-            await sleep(picked[0].stall_seconds)
+            await sleep(fault.stall_seconds)
             for message in held:
                 await send(message)
             return

@@ -32,6 +32,7 @@ from reconciler.emulator.core import (
     empty_response,
     json_response,
     read_json,
+    require_json_type,
 )
 
 API = "/api/v1"
@@ -57,11 +58,15 @@ def seed(emu: Emulator) -> None:
     m.set_schema(store, m.DEFAULT_SCHEMA)
 
 
-def routes(emu: Emulator) -> list[Route]:
-    store = emu.store
-    signing_key = secrets.token_bytes(32)  # per process: file URLs die with it
+class CodeOceanAPI:
+    """The public API: one method per route; the signing key lives as long as the process."""
 
-    def authenticate(request: Request) -> dict:
+    def __init__(self, emu: Emulator) -> None:
+        self.emu = emu
+        self.store = emu.store
+        self.signing_key = secrets.token_bytes(32)  # per process: file URLs die with it
+
+    def authenticate(self, request: Request) -> dict:
         scheme, _, encoded = request.headers.get("authorization", "").partition(" ")
         if scheme.lower() != "basic" or not encoded.strip():
             raise _unauthorized("no credentials: use HTTP Basic with your access token as the user name")
@@ -69,135 +74,138 @@ def routes(emu: Emulator) -> list[Route]:
             token, _, password = base64.b64decode(encoded.strip(), validate=True).decode().partition(":")
         except (binascii.Error, UnicodeDecodeError):
             raise _unauthorized("malformed Basic credentials") from None
-        user = m.user_by_token(store, token) if token and not password else None
+        user = m.user_by_token(self.store, token) if token and not password else None
         if user is None:
             raise _unauthorized("invalid access token")
         return user
 
-    async def body_of(request: Request):
+    async def body_of(self, request: Request):
         return await read_json(request, _BAD_JSON, allow_empty=True)
 
-    async def json_body(request: Request):
+    async def json_body(self, request: Request):
         body = await request.body()
         if not body.strip():
             raise HTTPError(400, _EMPTY_BODY)
         return await read_json(request, _BAD_JSON)
 
-    def current(doc: dict) -> dict:
-        return m.settle(store, doc, emu.config.asset_ready_delay, time.time())
+    def current(self, doc: dict) -> dict:
+        return m.settle(self.store, doc, self.emu.config.asset_ready_delay, time.time())
 
-    def asset(request: Request, user: dict, need: tuple[str, ...] = ()) -> dict:
-        return current(m.asset_for(store, user, request.path_params["id"], need))
+    def asset(self, request: Request, user: dict, need: tuple[str, ...] = ()) -> dict:
+        return self.current(m.asset_for(self.store, user, request.path_params["id"], need))
 
-    def shown(doc: dict) -> dict:
-        body = m.render(store, doc)
-        if emu.quirk("codeocean-no-archived"):
+    def shown(self, doc: dict) -> dict:
+        body = m.render(self.store, doc)
+        if self.emu.quirk("codeocean-no-archived"):
             body.pop("archived", None)
+        if self.emu.quirk("codeocean-no-external") and isinstance(body.get("source_bucket"), dict):
+            body["source_bucket"] = {k: v for k, v in body["source_bucket"].items() if k != "external"}
         return body
 
-    def rendered(doc: dict) -> Response:
-        return json_response(shown(doc))
+    def rendered(self, doc: dict) -> Response:
+        return json_response(self.shown(doc))
 
-    def sign(path: str, expires: int, disposition: str) -> str:
-        return hmac.new(signing_key, f"{path}:{expires}:{disposition}".encode(), hashlib.sha256).hexdigest()
+    def sign(self, path: str, expires: int, disposition: str) -> str:
+        return hmac.new(self.signing_key, f"{path}:{expires}:{disposition}".encode(), hashlib.sha256).hexdigest()
 
-    def signed_url(request: Request, key: str, disposition: str) -> str:
+    def signed_url(self, request: Request, key: str, disposition: str) -> str:
         path = f"{FILES}/{quote(key)}"
         expires = int(time.time()) + URL_TTL
-        return emu.url(request, path) + (f"?disposition={disposition}&expires={expires}"
-                                         f"&signature={sign(path, expires, disposition)}")
+        return self.emu.url(request, path) + (f"?disposition={disposition}&expires={expires}"
+                                         f"&signature={self.sign(path, expires, disposition)}")
 
-    def readable_file(request: Request) -> dict:
-        user = authenticate(request)
-        doc = asset(request, user, need=m.USER_ROLES)
+    def readable_file(self, request: Request) -> dict:
+        user = self.authenticate(request)
+        doc = self.asset(request, user, need=m.USER_ROLES)
         path = request.query_params.get("path")
         if not path:
             raise m.bad("path: is required")
-        return m.file_in(m.objects_of(store, doc), path)
+        return m.file_in(m.objects_of(self.store, doc), path)
 
     # -- data assets -------------------------------------------------------------------------------
-    async def create(request: Request):
-        user = authenticate(request)
-        body = await json_body(request)
-        with store.lock:  # the ids of a combined asset must not vanish while it is made
-            doc = m.create_asset(store, user, body, now=time.time())
-        return rendered(doc)  # always "draft": creation runs in the background
+    async def create(self, request: Request):
+        user = self.authenticate(request)
+        require_json_type(request, lambda media: {"message": f"Unsupported media type \"{media}\" in request."})
+        body = await self.json_body(request)
+        with self.store.lock:  # the ids of a combined asset must not vanish while it is made
+            doc = m.create_asset(self.store, user, body, now=time.time())
+        return self.rendered(doc)  # always "draft": creation runs in the background
 
-    async def one(request: Request):
-        user = authenticate(request)
+    async def one(self, request: Request):
+        user = self.authenticate(request)
         if request.method == "GET":
-            return rendered(asset(request, user))
+            return self.rendered(self.asset(request, user))
         if request.method == "PUT":
-            body = await json_body(request)
-            doc = asset(request, user, need=("owner", "editor"))
-            return rendered(m.update_metadata(store, m.get_schema(store), doc, body,
-                                              merge=emu.quirk("codeocean-metadata-merge")))
-        m.delete_asset(store, asset(request, user, need=("owner",)))
+            body = await self.json_body(request)
+            doc = self.asset(request, user, need=("owner", "editor"))
+            return self.rendered(m.update_metadata(self.store, m.get_schema(self.store), doc, body,
+                                              merge=self.emu.quirk("codeocean-metadata-merge")))
+        m.delete_asset(self.store, self.asset(request, user, need=("owner",)))
         return empty_response()
 
-    async def archive(request: Request):
-        user = authenticate(request)
-        doc = asset(request, user, need=("owner", "editor"))
+    async def archive(self, request: Request):
+        user = self.authenticate(request)
+        doc = self.asset(request, user, need=("owner", "editor"))
         value = (request.query_params.get("archive") or "").lower()
         if value not in ("true", "false"):
             raise m.bad("archive: expected true or false in the query string")
         doc["archived"] = value == "true"
-        store.put(m.ASSET, doc["id"], doc)
+        self.store.put(m.ASSET, doc["id"], doc)
         return empty_response()
 
-    async def search(request: Request):
-        user = authenticate(request)
-        params = m.parse_search(await body_of(request), m.get_schema(store))
-        page, total = m.search(store, user, params, delay=emu.config.asset_ready_delay, now=time.time())
+    async def search(self, request: Request):
+        user = self.authenticate(request)
+        params = m.parse_search(await self.body_of(request), m.get_schema(self.store))
+        page, total = m.search(self.store, user, params, delay=self.emu.config.asset_ready_delay, now=time.time())
         end = params["offset"] + len(page)
         more = end < total and bool(page)
         return json_response({"has_more": more, "next_token": m.encode_token(end) if more else None,
-                              "results": [shown(d) for d in page]})
+                              "results": [self.shown(d) for d in page]})
 
-    async def permissions(request: Request):
-        user = authenticate(request)
+    async def permissions(self, request: Request):
+        user = self.authenticate(request)
         if request.method == "GET":
-            return json_response(asset(request, user)["permissions"])
-        body = await json_body(request)
-        m.set_permissions(store, asset(request, user, need=("owner",)), body)
+            return json_response(self.asset(request, user)["permissions"])
+        body = await self.json_body(request)
+        m.set_permissions(self.store, self.asset(request, user, need=("owner",)), body)
         return empty_response()
 
-    async def files(request: Request):
-        user = authenticate(request)
-        body = m.obj(await body_of(request), "body") or {}
+    async def files(self, request: Request):
+        user = self.authenticate(request)
+        body = m.obj(await self.body_of(request), "body") or {}
         path = m.text(body.get("path"), "path") or ""
-        doc = asset(request, user, need=m.USER_ROLES)
-        return json_response({"items": m.list_folder(m.objects_of(store, doc), path)})
+        doc = self.asset(request, user, need=m.USER_ROLES)
+        return json_response({"items": m.list_folder(m.objects_of(self.store, doc), path)})
 
-    async def file_urls(request: Request):
-        key = readable_file(request)["key"]
-        return json_response({"download_url": signed_url(request, key, "attachment"),
-                              "view_url": signed_url(request, key, "inline")})
+    async def file_urls(self, request: Request):
+        key = self.readable_file(request)["key"]
+        return json_response({"download_url": self.signed_url(request, key, "attachment"),
+                              "view_url": self.signed_url(request, key, "inline")})
 
-    async def file_download_url(request: Request):  # deprecated by Code Ocean 4.0, still served
-        return json_response({"url": signed_url(request, readable_file(request)["key"], "attachment")})
+    async def file_download_url(self, request: Request):  # deprecated by Code Ocean 4.0, still served
+        return json_response({"url": self.signed_url(request, self.readable_file(request)["key"], "attachment")})
 
-    async def transfer(request: Request):
-        user = authenticate(request)
+    async def transfer(self, request: Request):
+        user = self.authenticate(request)
         if not user.get("admin"):
             raise m.forbidden("transferring a data asset is for admins only")
-        body = await json_body(request)
-        with store.lock:
-            m.transfer(store, asset(request, user), body, now=time.time())
+        body = await self.json_body(request)
+        with self.store.lock:
+            m.transfer(self.store, self.asset(request, user), body, now=time.time())
         return empty_response()
 
-    async def custom_metadata(request: Request):
-        authenticate(request)
-        return json_response(m.get_schema(store))
+    async def custom_metadata(self, request: Request):
+        self.authenticate(request)
+        return json_response(m.get_schema(self.store))
 
-    async def computation(request: Request):
-        user = authenticate(request)
-        doc = store.get(m.COMPUTATION, request.path_params["id"])
+    async def computation(self, request: Request):
+        user = self.authenticate(request)
+        doc = self.store.get(m.COMPUTATION, request.path_params["id"])
         if doc is None or (doc["owner"] != user["id"] and not user.get("admin")):
             raise m.not_found(f"computation {request.path_params['id']}")
         return json_response(m.render_computation(doc))
 
-    async def file_blob(request: Request):
+    async def file_blob(self, request: Request):
         """A signed file URL: no token, a signature instead."""
         q = request.query_params
         try:
@@ -206,80 +214,91 @@ def routes(emu: Emulator) -> list[Route]:
             expires = 0
         disposition = q.get("disposition", "")
         if expires < time.time() or not hmac.compare_digest(
-                q.get("signature", ""), sign(f"{FILES}/{quote(request.path_params['key'])}", expires, disposition)):
+                q.get("signature", ""), self.sign(f"{FILES}/{quote(request.path_params['key'])}", expires, disposition)):
             raise HTTPError(403, {"message": "the link has expired or its signature does not match"})
         key = request.path_params["key"]
-        body = store.get_blob(key)
+        body = self.store.get_blob(key)
         if body is None:
             raise HTTPError(404, {"message": "the file no longer exists"})
         name = key.rsplit("/", 1)[-1].replace('"', "")
         return Response(body, media_type="application/octet-stream",
                         headers={"Content-Disposition": f'{disposition}; filename="{name}"'})
 
+
+
+def routes(emu: Emulator) -> list[Route]:
+    api = CodeOceanAPI(emu)
     return [
-        Route(f"{API}/data_assets", create, methods=["POST"]),
-        Route(f"{API}/data_assets/search", search, methods=["POST"]),
-        Route(f"{API}/data_assets/{{id}}", one, methods=["GET", "PUT", "DELETE"]),
-        Route(f"{API}/data_assets/{{id}}/archive", archive, methods=["PATCH"]),
-        Route(f"{API}/data_assets/{{id}}/permissions", permissions, methods=["GET", "POST"]),
-        Route(f"{API}/data_assets/{{id}}/files", files, methods=["POST"]),
-        Route(f"{API}/data_assets/{{id}}/files/urls", file_urls),
-        Route(f"{API}/data_assets/{{id}}/files/download_url", file_download_url),
-        Route(f"{API}/data_assets/{{id}}/transfer", transfer, methods=["POST"]),
-        Route(f"{API}/custom_metadata", custom_metadata),
-        Route(f"{API}/computations/{{id}}", computation),
-        Route(f"{FILES}/{{key:path}}", file_blob),
+        Route(f"{API}/data_assets", api.create, methods=["POST"]),
+        Route(f"{API}/data_assets/search", api.search, methods=["POST"]),
+        Route(f"{API}/data_assets/{{id}}", api.one, methods=["GET", "PUT", "DELETE"]),
+        Route(f"{API}/data_assets/{{id}}/archive", api.archive, methods=["PATCH"]),
+        Route(f"{API}/data_assets/{{id}}/permissions", api.permissions, methods=["GET", "POST"]),
+        Route(f"{API}/data_assets/{{id}}/files", api.files, methods=["POST"]),
+        Route(f"{API}/data_assets/{{id}}/files/urls", api.file_urls),
+        Route(f"{API}/data_assets/{{id}}/files/download_url", api.file_download_url),
+        Route(f"{API}/data_assets/{{id}}/transfer", api.transfer, methods=["POST"]),
+        Route(f"{API}/custom_metadata", api.custom_metadata),
+        Route(f"{API}/computations/{{id}}", api.computation),
+        Route(f"{FILES}/{{key:path}}", api.file_blob),
         *admin_routes(emu),
     ]
 
 
-def admin_routes(emu: Emulator) -> list[Route]:
+class CodeOceanAdmin:
     """/_emulator/codeocean/...: seed what the public API cannot create."""
-    store = emu.store
 
-    async def body_of(request: Request) -> dict:
+    def __init__(self, emu: Emulator) -> None:
+        self.emu = emu
+        self.store = emu.store
+
+    async def body_of(self, request: Request) -> dict:
         body = await read_json(request, {"message": "a JSON object is expected"})
         if not isinstance(body, dict):
             raise m.bad("a JSON object is expected")
         return body
 
-    async def users(request: Request):
-        body = await body_of(request)
-        email = m.text(body.get("email"), "email", required=True, empty_ok=False)
+    async def users(self, request: Request):
+        body = await self.body_of(request)
+        email = m.needed(body.get("email"), "email")
         token = m.text(body.get("token"), "token", empty_ok=False)
-        if m.user_by_email(store, email):
+        if m.user_by_email(self.store, email):
             raise m.bad(f"email: a user {email} exists")
-        if token and m.user_by_token(store, token):
+        if token and m.user_by_token(self.store, token):
             raise m.bad("token: already in use")
-        user = m.add_user(store, email, token=token, admin=bool(m.flag(body.get("admin"), "admin")))
+        user = m.add_user(self.store, email, token=token, admin=bool(m.flag(body.get("admin"), "admin")))
         return json_response(user, status=201)
 
-    async def computations(request: Request):
-        body = await body_of(request)
+    async def computations(self, request: Request):
+        body = await self.body_of(request)
         files = body.get("files") or {}
         if not isinstance(files, dict) or not all(isinstance(k, str) and k.strip("/") and isinstance(v, str)
                                                   for k, v in files.items()):
             raise m.bad("files: expected an object {path: text}")
         comp_id = m.text(body.get("id"), "id", empty_ok=False)
-        if comp_id and store.get(m.COMPUTATION, comp_id):
+        if comp_id and self.store.get(m.COMPUTATION, comp_id):
             raise m.bad(f"id: computation {comp_id} exists")
-        owner = m.user_by_email(store, m.text(body.get("owner"), "owner") or SANDBOX["codeocean_email"])
+        owner = m.user_by_email(self.store, m.text(body.get("owner"), "owner") or SANDBOX["codeocean_email"])
         if owner is None:
             raise m.bad(f"owner: no user {body.get('owner')}")
         extra = {k: m.text(body.get(k), k) for k in ("capsule_id", "commit", "run_script") if body.get(k)}
-        doc = m.add_computation(store, owner, files, computation_id=comp_id,
+        doc = m.add_computation(self.store, owner, files, computation_id=comp_id,
                                 name=m.text(body.get("name"), "name"), now=time.time(), extra=extra)
         return json_response(m.render_computation(doc), status=201)
 
-    async def custom_metadata(request: Request):
+    async def custom_metadata(self, request: Request):
         if request.method == "GET":
-            return json_response(m.get_schema(store))
-        return json_response(m.set_schema(store, await body_of(request)))
+            return json_response(m.get_schema(self.store))
+        return json_response(m.set_schema(self.store, await self.body_of(request)))
 
+
+
+def admin_routes(emu: Emulator) -> list[Route]:
+    api = CodeOceanAdmin(emu)
     return [
-        Route("/_emulator/codeocean/users", users, methods=["POST"]),
-        Route("/_emulator/codeocean/computations", computations, methods=["POST"]),
-        Route("/_emulator/codeocean/custom_metadata", custom_metadata, methods=["GET", "PUT"]),
+        Route("/_emulator/codeocean/users", api.users, methods=["POST"]),
+        Route("/_emulator/codeocean/computations", api.computations, methods=["POST"]),
+        Route("/_emulator/codeocean/custom_metadata", api.custom_metadata, methods=["GET", "PUT"]),
     ]
 
 

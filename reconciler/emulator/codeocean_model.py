@@ -82,6 +82,13 @@ def text(value: Any, where: str, *, required: bool = False, empty_ok: bool = Tru
     return value
 
 
+def needed(value: Any, where: str) -> str:
+    """A required non-empty string."""
+    given = text(value, where, required=True, empty_ok=False)
+    assert given is not None  # text() raised for a missing one
+    return given
+
+
 def flag(value: Any, where: str) -> bool | None:
     """A boolean; "true"/"false" strings too (the user docs' examples send them)."""
     if value is None or isinstance(value, bool):
@@ -122,7 +129,7 @@ def add_user(store: Store, email: str, *, token: str | None = None, admin: bool 
              user_id: str | None = None) -> dict:
     user = {"id": user_id or str(uuid.uuid4()), "email": email, "token": token or f"cop_{secrets.token_hex(16)}",
             "admin": bool(admin)}
-    store.put(USER, user["id"], user)
+    store.put(USER, str(user["id"]), user)
     return user
 
 
@@ -150,7 +157,7 @@ def set_schema(store: Store, schema: Any) -> dict:
         f = obj(f, where)
         if f is None:
             raise bad(f"{where}: expected an object")
-        text(f.get("name"), f"{where}.name", required=True, empty_ok=False)
+        needed(f.get("name"), f"{where}.name")
         if f["name"] in names:
             raise bad(f"{where}.name: duplicate field {f['name']!r}")
         names.add(f["name"])
@@ -249,6 +256,7 @@ def asset_for(store: Store, user: dict, asset_id: str, need: tuple[str, ...] = (
         raise not_found(f"data asset {asset_id}")
     if need and role not in need:
         raise forbidden(f"your role on data asset {asset_id} is {role}; this needs {' or '.join(need)}")
+    assert doc is not None  # a role implies a document
     return doc
 
 
@@ -260,8 +268,8 @@ def create_asset(store: Store, user: dict, body: Any, *, now: float) -> dict:
         raise bad("body: expected a JSON object")
     doc = {
         "id": str(uuid.uuid4()), "created": int(now), "created_ts": now, "last_used": 0,
-        "name": text(body.get("name"), "name", required=True, empty_ok=False),
-        "mount": text(body.get("mount"), "mount", required=True, empty_ok=False),
+        "name": needed(body.get("name"), "name"),
+        "mount": needed(body.get("mount"), "mount"),
         "tags": strings(body.get("tags"), "tags", required=True),
         "description": text(body.get("description"), "description") or "",
         "custom_metadata": check_custom_metadata(get_schema(store), body.get("custom_metadata"), creating=True),
@@ -291,10 +299,14 @@ def create_asset(store: Store, user: dict, body: Any, *, now: float) -> dict:
         if target is not None and kind != "computation":
             raise bad("target: only allowed with a computation source")
         if kind in ("aws", "gcp"):
-            _from_bucket(store, user, doc, kind, obj(source[kind], f"source.{kind}"))
+            _from_bucket(store, user, doc, kind, obj(source[kind], f"source.{kind}") or {})
         else:
-            _from_computation(store, user, doc, kind, obj(source[kind], f"source.{kind}"), target)
-    _results_info(doc, obj(body.get("results_info"), "results_info"))
+            _from_computation(store, user, doc, kind, obj(source[kind], f"source.{kind}") or {}, target)
+    info = obj(body.get("results_info"), "results_info")
+    if info is not None and isinstance(source, dict) and any(source.get(k) for k in ("computation",
+                                                                                    "cloud_workstation")):
+        raise bad("results_info: only for results produced outside Code Ocean (not with a computation source)")
+    _results_info(doc, info)
     store.put(ASSET, doc["id"], doc)
     return doc
 
@@ -307,7 +319,7 @@ def _from_bucket(store: Store, user: dict, doc: dict, kind: str, src: dict) -> N
             raise forbidden(f"{where}.use_input_bucket: only admins may use the input bucket")
         bucket, external = INPUT_BUCKET, False  # "all aws properties ignored except prefix"
     else:
-        bucket = text(src.get("bucket"), f"{where}.bucket", required=True, empty_ok=False)
+        bucket = needed(src.get("bucket"), f"{where}.bucket")
         external = bool(required_flag(src.get("keep_on_external_storage"), f"{where}.keep_on_external_storage",
                                       kind == "aws"))
         required_flag(src.get("public"), f"{where}.public", kind == "aws")  # the emulated S3 needs no credentials
@@ -326,7 +338,7 @@ def _from_bucket(store: Store, user: dict, doc: dict, kind: str, src: dict) -> N
 
 def _from_computation(store: Store, user: dict, doc: dict, kind: str, src: dict, target: dict | None) -> None:
     where = f"source.{kind}"
-    comp_id = text(src.get("id"), f"{where}.id", required=True, empty_ok=False)
+    comp_id = needed(src.get("id"), f"{where}.id")
     path = text(src.get("path"), f"{where}.path", required=kind == "cloud_workstation",
                 empty_ok=kind != "cloud_workstation")
     computation = store.get(COMPUTATION, comp_id)
@@ -345,7 +357,7 @@ def _from_computation(store: Store, user: dict, doc: dict, kind: str, src: dict,
     if target is not None and aws is None:
         raise bad("target.aws: is required")
     if aws is not None:
-        bucket = text(aws.get("bucket"), "target.aws.bucket", required=True, empty_ok=False)
+        bucket = needed(aws.get("bucket"), "target.aws.bucket")
         prefix = text(aws.get("prefix"), "target.aws.prefix")
         doc["source_bucket"] = {"origin": "aws", "bucket": bucket, "prefix": prefix, "external": True}
         found = [_copy(store, o, f"{bucket}/{folder(prefix)}".rstrip("/")) for o in found]
@@ -465,14 +477,16 @@ def update_metadata(store: Store, schema: dict, doc: dict, body: Any, *, merge: 
     body = obj(body, "body")
     if body is None:
         raise bad("body: expected a JSON object")
-    changes = {
+    for key in ("name", "description", "tags", "mount"):  # seed 003 Update Metadata: all four required
+        if body.get(key) is None:
+            raise bad(f"{key}: is required (name, description, tags and mount are all required)")
+    changes: dict[str, Any] = {
         "name": text(body.get("name"), "name", empty_ok=False),
         "description": text(body.get("description"), "description"),
         "tags": strings(body.get("tags"), "tags"),
         "mount": text(body.get("mount"), "mount", empty_ok=False),
-        "custom_metadata": check_custom_metadata(schema, body.get("custom_metadata")),
     }
-    given = changes.pop("custom_metadata")
+    given = check_custom_metadata(schema, body.get("custom_metadata"))
     if given is not None:
         base = dict(doc.get("custom_metadata") or {}) if merge else {}
         base.update(given)
@@ -501,9 +515,12 @@ def set_permissions(store: Store, doc: dict, body: Any) -> dict:
     if body is None:
         raise bad("body: expected a JSON object")
     perms = doc["permissions"]
-    missing = [k for k in ("users", "groups", "everyone") if body.get(k) is None]
+    missing = [k for k in ("users", "groups", "everyone") if k not in body]
     if missing:  # seed 003: users*, groups*, everyone*; share_assets optional
         raise bad(f"{missing[0]}: is required (users, groups and everyone are all required)")
+    # the SDK sends null for what it leaves unset: null reads as empty
+    body = {**body, **{k: v for k, v in (("users", []), ("groups", []), ("everyone", "none"))
+                       if body.get(k) is None}}
     users = body.get("users")
     if users is not None:
         if not isinstance(users, list):
@@ -542,7 +559,9 @@ def transfer(store: Store, doc: dict, body: Any, *, now: float) -> dict:
     aws = obj((target or {}).get("aws"), "target.aws")
     if aws is None:
         raise bad("target.aws: is required")
-    bucket = text(aws.get("bucket"), "target.aws.bucket", required=True, empty_ok=False)
+    bucket = needed(aws.get("bucket"), "target.aws.bucket")
+    if "prefix" not in aws:  # seed 003 marks it required; the SDK sends null when unset
+        raise bad("target.aws.prefix: is required")
     prefix = text(aws.get("prefix"), "target.aws.prefix")
     flag(body.get("force"), "force")
     if doc["type"] == "combined":
@@ -577,7 +596,8 @@ def list_folder(objects: list[dict], path: str) -> list[dict]:
     """The direct children of a folder: folders, then files, each by name."""
     base = folder(path)
     start = f"{base}/" if base else ""
-    folders, files = {}, []
+    folders: dict[str, dict] = {}
+    files: list[dict] = []
     for o in objects:
         if not o["path"].startswith(start):
             continue
@@ -660,7 +680,7 @@ def parse_search(body: Any, schema: dict) -> dict:
         "archived": flag(body.get("archived"), "archived"),
         "filters": _filters(body.get("filters"), schema),
     }
-    params["terms"] = parse_query(params["query"])
+    params["terms"] = parse_query(str(params["query"] or ""))
     return params
 
 
@@ -676,7 +696,7 @@ def _filters(value: Any, schema: dict) -> list[dict]:
         f = obj(f, where)
         if f is None:
             raise bad(f"{where}: expected an object")
-        key = text(f.get("key"), f"{where}.key", required=True, empty_ok=False)
+        key = needed(f.get("key"), f"{where}.key")
         if key not in known:
             raise bad(f"{where}.key: unknown field {key!r} (name, description, tags or a custom field)")
         one = f.get("value")

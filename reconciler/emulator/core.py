@@ -12,7 +12,7 @@ import uuid
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, TypedDict
 
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
@@ -20,8 +20,26 @@ from starlette.responses import JSONResponse, Response
 from reconciler.emulator import quirks
 from reconciler.emulator.store import Store
 
-# The identities a fresh sandbox holds. Fixed values, so docs and tests can name them.
-SANDBOX = {
+class SandboxIds(TypedDict):
+    """The identities a fresh sandbox holds. Fixed values, so docs and tests can name them."""
+
+    valdi_email: str
+    valdi_password: str
+    valdi_user_id: int
+    valohai_token: str
+    valohai_username: str
+    valohai_user_id: int
+    valohai_project_id: str
+    valohai_project_name: str
+    valohai_store_id: str
+    valohai_store_name: str
+    valohai_bucket: str
+    codeocean_token: str
+    codeocean_user_id: str
+    codeocean_email: str
+
+
+SANDBOX: SandboxIds = {
     "valdi_email": "sandbox@valdi.example",
     "valdi_password": "valdi-sandbox-pw-7f3a9c",
     "valdi_user_id": 8,
@@ -45,6 +63,7 @@ class EmulatorConfig:
     valdi_refresh_ttl: float = 30 * 24 * 3600.0
     vm_provision_delay: float = 1.0  # seconds from provision to "running"
     vm_start_delay: float = 0.0
+    vm_destroy_delay: float = 0.2  # seconds a destroyed VM stays listed (quirk valdi-vm-state-unrecognised)
     asset_ready_delay: float = 0.5  # seconds from create to "ready" / "failed"
     latency_ms: float = 0.0  # added to every API request
     fault_rate: float = 0.0  # share of API requests answered with a fault
@@ -175,6 +194,14 @@ def json_response(body: Any, status: int = 200, headers: dict | None = None) -> 
 
 def empty_response(status: int = 204) -> Response:
     return Response(status_code=status)
+
+
+def require_json_type(request: Request, error: Any) -> None:
+    """415 for a body sent under a media type that is not JSON (text/plain, form data), as
+    Django REST Framework's JSONParser answers; no Content-Type at all is read as JSON."""
+    media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media and media != "application/json" and not media.endswith("+json"):
+        raise HTTPError(415, error(media) if callable(error) else error)
 
 
 async def read_json(request: Request, error: Any = None, *, allow_empty: bool = False) -> Any:

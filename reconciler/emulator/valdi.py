@@ -60,67 +60,71 @@ async def body_object(request: Request) -> dict:
     return body
 
 
-def routes(emu: Emulator) -> list[Route]:
-    store = emu.store
-    remembered: dict = {}
+class ValdiAPI:
+    """The VALDI routes (and its admin seeding), one method per route."""
 
-    def key() -> bytes:
-        return auth.signing_key(store, remembered)
+    def __init__(self, emu: Emulator) -> None:
+        self.emu = emu
+        self.store = emu.store
+        self.remembered: dict = {}  # the signing key, read once from the store
 
-    def authenticate(request: Request) -> dict:
+    def key(self) -> bytes:
+        return auth.signing_key(self.store, self.remembered)
+
+    def authenticate(self, request: Request) -> dict:
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise HTTPError(401, {"detail": "Not authenticated"}, {"WWW-Authenticate": "Bearer"})
         try:
-            user_id = auth.verify(key(), token.strip(), auth.ACCESS, emu.config.valdi_access_ttl)
+            user_id = auth.verify(self.key(), token.strip(), auth.ACCESS, self.emu.config.valdi_access_ttl)
         except auth.TokenError as e:
             raise HTTPError(401, {"detail": str(e)}, {"WWW-Authenticate": "Bearer"}) from None
-        user = store.get(auth.USER, str(user_id))
+        user = self.store.get(auth.USER, str(user_id))
         if user is None:
             raise HTTPError(401, {"detail": "Could not validate credentials"}, {"WWW-Authenticate": "Bearer"})
         return user
 
     # -- account ----------------------------------------------------------------------
-    async def login(request: Request):
+    async def login(self, request: Request):
         body = await body_object(request)
         email, password = body.get("email"), body.get("password")
         if not isinstance(email, str) or not isinstance(password, str) or not email or not password:
             raise HTTPError(400, {"detail": "email and password are required"})
-        user = auth.user_by_email(store, email)
+        user = auth.user_by_email(self.store, email)
         if user is None or not auth.password_matches(user, password):
             raise HTTPError(401, {"detail": "Incorrect email or password"})
-        k = key()
+        k = self.key()
         return json_response({
-            "access_token": auth.issue(k, user["user_id"], auth.ACCESS, emu.config.valdi_access_ttl),
+            "access_token": auth.issue(k, user["user_id"], auth.ACCESS, self.emu.config.valdi_access_ttl),
             "token_type": "Bearer",
-            "refresh_token": auth.issue(k, user["user_id"], auth.REFRESH, emu.config.valdi_refresh_ttl)})
+            "refresh_token": auth.issue(k, user["user_id"], auth.REFRESH, self.emu.config.valdi_refresh_ttl)})
 
-    async def refresh(request: Request):
+    async def refresh(self, request: Request):
         body = await body_object(request)
         token = body.get("token")
         if not isinstance(token, str) or not token:
             raise HTTPError(400, {"detail": "token: the refresh token is required"})
         try:
-            user_id = auth.verify(key(), token, auth.REFRESH, emu.config.valdi_refresh_ttl)
+            user_id = auth.verify(self.key(), token, auth.REFRESH, self.emu.config.valdi_refresh_ttl)
         except auth.TokenError as e:
             raise HTTPError(401, {"detail": str(e)}) from None
-        if store.get(auth.USER, str(user_id)) is None:
+        if self.store.get(auth.USER, str(user_id)) is None:
             raise HTTPError(401, {"detail": "Could not validate credentials"})
-        return json_response({"access_token": auth.issue(key(), user_id, auth.ACCESS,
-                                                         emu.config.valdi_access_ttl),
+        return json_response({"access_token": auth.issue(self.key(), user_id, auth.ACCESS,
+                                                         self.emu.config.valdi_access_ttl),
                               "token_type": "Bearer"})
 
-    async def account(request: Request):
-        return json_response(auth.account(authenticate(request)))
+    async def account(self, request: Request):
+        return json_response(auth.account(self.authenticate(request)))
 
     # -- devices -----------------------------------------------------------------------------
-    async def devices(request: Request):
-        authenticate(request)
-        return json_response(cat.render_devices(lambda provider_id, item: m.free(store, provider_id, item),
-                                                costs=not emu.quirk("valdi-catalog-no-unit-costs")))
+    async def devices(self, request: Request):
+        self.authenticate(request)
+        return json_response(cat.render_devices(lambda provider_id, item: m.free(self.store, provider_id, item),
+                                                costs=not self.emu.quirk("valdi-catalog-no-unit-costs")))
 
-    async def images(request: Request):
-        authenticate(request)
+    async def images(self, request: Request):
+        self.authenticate(request)
         found = cat.shape(request.path_params["shape_id"]) \
             if request.path_params["provider_id"] == cat.PROVIDER_C else None
         if found is None:
@@ -128,12 +132,12 @@ def routes(emu: Emulator) -> list[Route]:
         return json_response({"shape_code": found["shape_code"], "available_images": found["_images"]})
 
     # -- SSH keys --------------------------------------------------------------------------------
-    async def sshkeys(request: Request):
-        user = authenticate(request)
-        return json_response({"ssh_keys": [m.render_sshkey(k) for k in m.sshkeys_of(store, user)]})
+    async def sshkeys(self, request: Request):
+        user = self.authenticate(request)
+        return json_response({"ssh_keys": [m.render_sshkey(k) for k in m.sshkeys_of(self.store, user)]})
 
-    async def sshkey_create(request: Request):
-        user = authenticate(request)
+    async def sshkey_create(self, request: Request):
+        user = self.authenticate(request)
         body = await body_object(request)
         name, public_key = body.get("name"), body.get("public_key")
         if not isinstance(name, str) or not name.strip():
@@ -141,212 +145,231 @@ def routes(emu: Emulator) -> list[Route]:
         if public_key is not None:
             if not isinstance(public_key, str):
                 raise HTTPError(400, {"detail": "public_key: must be a string"})
-            doc = m.add_sshkey(store, user, name, m.check_public_key(public_key))
-            return key_made(doc, None)
+            doc = m.add_sshkey(self.store, user, name, m.check_public_key(public_key))
+            return self.key_made(doc, None)
         private_key, public_key = m.generate_keypair()  # the private half is shown once, never stored
-        doc = m.add_sshkey(store, user, name, public_key)
-        return key_made(doc, private_key)
+        doc = m.add_sshkey(self.store, user, name, public_key)
+        return self.key_made(doc, private_key)
 
-    def key_made(doc: dict, private_key: str | None):
-        if emu.quirk("valdi-sshkey-no-id"):
+    def key_made(self, doc: dict, private_key: str | None):
+        if self.emu.quirk("valdi-sshkey-no-id"):
             return json_response({"message": "success", "private_key": private_key}, status=201)
         return json_response({"ssh_key_id": doc["ssh_key_id"], "private_key": private_key}, status=201)
 
     # -- VMs ---------------------------------------------------------------------------------------
-    def vm_of(request: Request, user: dict) -> dict:
-        return m.settle(store, m.owned(store, m.VM, request.path_params["id"], user, "VM"), emu.config)
+    def vm_of(self, request: Request, user: dict) -> dict:
+        vm = m.settle(self.store, m.owned(self.store, m.VM, request.path_params["id"], user, "VM"), self.emu.config)
+        if vm is None:  # its termination ended just now
+            raise m.not_found("VM")
+        return vm
 
-    async def vms(request: Request):
-        user = authenticate(request)
-        mine = [m.settle(store, vm, emu.config) for vm in store.all(m.VM) if vm["user_id"] == user["user_id"]]
-        return json_response({"virtual_machines": [shown_vm(vm) for vm in mine]})
+    async def vms(self, request: Request):
+        user = self.authenticate(request)
+        mine = [m.settle(self.store, vm, self.emu.config) for vm in self.store.all(m.VM) if vm["user_id"] == user["user_id"]]
+        return json_response({"virtual_machines": [self.shown_vm(vm) for vm in mine if vm is not None]})
 
-    def shown_vm(vm: dict) -> dict:
+    def shown_vm(self, vm: dict) -> dict:
         body = m.render_vm(vm)
-        if emu.quirk("valdi-vm-status-case"):
+        if self.emu.quirk("valdi-vm-state-unrecognised") and body["status"] in ("provisioning", "starting"):
+            body["status"] = "pending"
+        if self.emu.quirk("valdi-vm-listing-seed-fields"):  # seed 002's fields, none of the details echoed
+            body = {k: v for k, v in body.items() if k in m.VM_FIELDS or k == "status"}
+        if self.emu.quirk("valdi-vm-status-case"):
             body["status"] = str(body["status"]).capitalize()
         return body
 
-    async def vm(request: Request):
-        return json_response(shown_vm(vm_of(request, authenticate(request))))
+    async def vm(self, request: Request):
+        return json_response(self.shown_vm(self.vm_of(request, self.authenticate(request))))
 
-    async def provision(request: Request):
-        user = authenticate(request)
+    async def provision(self, request: Request):
+        user = self.authenticate(request)
         body = await body_object(request)
         name = body.get("user_provided_name")
         if not isinstance(name, str) or not name.strip():
             raise HTTPError(400, {"detail": "user_provided_name: is required"})
-        keys = {k["ssh_key_id"] for k in m.sshkeys_of(store, user)}
+        keys = {k["ssh_key_id"] for k in m.sshkeys_of(self.store, user)}
         fields = cat.vm_fields(body.get("provider_id"), body.get("details"), keys)
-        created = m.add_vm(store, user, body["provider_id"], name, fields)
-        if emu.quirk("valdi-provision-no-id"):
+        created = m.add_vm(self.store, user, body["provider_id"], name, fields)
+        if self.emu.quirk("valdi-provision-no-id"):
             return json_response({"message": "success"})
         return json_response({"message": "success", "server": created["server"]})
 
-    async def stop(request: Request):
-        m.stop_vm(store, vm_of(request, authenticate(request)), emu.config)
+    async def stop(self, request: Request):
+        m.stop_vm(self.store, self.vm_of(request, self.authenticate(request)), self.emu.config)
         return json_response({"message": "success"})
 
-    async def start(request: Request):
-        m.start_vm(store, vm_of(request, authenticate(request)), emu.config)
+    async def start(self, request: Request):
+        m.start_vm(self.store, self.vm_of(request, self.authenticate(request)), self.emu.config)
         return json_response({"message": "success"})
 
-    async def destroy(request: Request):
-        found = m.owned(store, m.VM, request.path_params["id"], authenticate(request), "VM")
-        store.delete(m.VM, found["server"])  # its claim on capacity goes with it
+    async def destroy(self, request: Request):
+        found = m.owned(self.store, m.VM, request.path_params["id"], self.authenticate(request), "VM")
+        if self.emu.quirk("valdi-vm-state-unrecognised"):  # listed as `terminating` for a while first
+            m.terminate_vm(self.store, found)
+        else:
+            self.store.delete(m.VM, found["server"])  # its claim on capacity goes with it
         return json_response({"message": "success"})
 
     # -- volumes -------------------------------------------------------------------------------------
-    def volume_of(request: Request, user: dict) -> dict:
-        return m.owned(store, m.VOLUME, request.path_params["id"], user, "volume")
+    def volume_of(self, request: Request, user: dict) -> dict:
+        return m.owned(self.store, m.VOLUME, request.path_params["id"], user, "volume")
 
-    async def volumes(request: Request):
-        user = authenticate(request)
+    async def volumes(self, request: Request):
+        user = self.authenticate(request)
         if request.method == "POST":
             body = await body_object(request)
             bucket = body.get("bucket_name")
-            if not isinstance(bucket, str) or not bucket.strip() or "/" in bucket:
-                raise HTTPError(400, {"detail": "bucket_name: a non-empty name without '/' is required"})
-            return json_response(m.render_volume(m.add_volume(store, user, bucket), with_keys=True))
-        return json_response({"volumes": [m.render_volume(v) for v in store.all(m.VOLUME)
+            if not isinstance(bucket, str) or not bucket:  # seed 002: any characters
+                raise HTTPError(400, {"detail": "bucket_name: a non-empty name is required"})
+            return json_response(m.render_volume(m.add_volume(self.store, user, bucket), with_keys=True))
+        return json_response({"volumes": [m.render_volume(v) for v in self.store.all(m.VOLUME)
                                           if v["user_id"] == user["user_id"]]})
 
-    async def volume(request: Request):
-        user = authenticate(request)
-        doc = volume_of(request, user)
+    async def volume(self, request: Request):
+        user = self.authenticate(request)
+        doc = self.volume_of(request, user)
         if request.method == "DELETE":
-            m.delete_volume(store, doc)
+            m.delete_volume(self.store, doc)
             return json_response({"message": "Successfully deleted"})
         listed = None
         if request.query_params.get("include_contents", "") in ("True", "true", "1"):
-            listed = m.contents(store, doc, request.query_params.get("subdirs"))
-            listed = [contents_entry(e) for e in listed]
+            subdirs = request.query_params.get("subdirs")
+            listed = m.contents(self.store, doc, subdirs)
+            if self.emu.quirk("valdi-contents-toplevel"):  # one level: the rest through `subdirs`
+                listed = m.one_level(listed, subdirs)
+            listed = [self.contents_entry(e) for e in listed]
+            if self.emu.quirk("valdi-contents-object"):
+                return json_response(m.render_volume(doc, contents={
+                    e["path"]: {k: v for k, v in e.items() if k != "path"} for e in listed}))
         return json_response(m.render_volume(doc, contents=listed))
 
-    def contents_entry(entry: dict):
+    def contents_entry(self, entry: dict):
         """One contents item, in the shape the quirks ask for."""
-        if emu.quirk("valdi-contents-plain"):
+        if self.emu.quirk("valdi-contents-plain"):
             return entry["path"]
-        if emu.quirk("valdi-contents-s3-style"):
+        if self.emu.quirk("valdi-contents-s3-style"):
             return {"Key": entry["path"], "Size": entry.get("size", 0),
                     **({"ETag": f'"{entry["etag"]}"', "LastModified": entry["last_modified"]}
                        if entry["type"] == "file" else {})}
-        if emu.quirk("valdi-contents-no-etag"):
+        if self.emu.quirk("valdi-contents-no-etag"):
             return {k: v for k, v in entry.items() if k not in ("etag", "last_modified")}
         return entry
 
-    async def folder(request: Request):
-        doc = volume_of(request, authenticate(request))
-        m.make_folder(store, doc, m.decode_path(request.path_params["path"]))
+    async def folder(self, request: Request):
+        doc = self.volume_of(request, self.authenticate(request))
+        m.make_folder(self.store, doc, m.decode_path(request.path_params["path"]))
         return json_response({"message": "Folder created"})
 
-    async def upload_link(request: Request):
-        doc = volume_of(request, authenticate(request))
+    async def upload_link(self, request: Request):
+        doc = self.volume_of(request, self.authenticate(request))
         blob = m.prefix_of(doc) + m.decode_path(request.path_params["path"])
         expires = int(time.time()) + LINK_TTL
-        signature = base64.b64encode(hmac.new(key(), f"PUT\n{blob}\n{expires}".encode(), hashlib.sha1).digest())
-        query = f"AWSAccessKeyId={gateway_key_id()}&Signature={quote(signature.decode(), safe='')}&Expires={expires}"
-        return json_response({"upload_link": emu.url(request, "/gateway/" + quote(blob)) + "?" + query})
+        signature = base64.b64encode(hmac.new(self.key(), f"PUT\n{blob}\n{expires}".encode(), hashlib.sha1).digest())
+        query = f"AWSAccessKeyId={self.gateway_key_id()}&Signature={quote(signature.decode(), safe='')}&Expires={expires}"
+        return json_response({"upload_link": self.emu.url(request, "/gateway/" + quote(blob)) + "?" + query})
 
-    async def object_(request: Request):
-        user = authenticate(request)
-        doc = volume_of(request, user)
+    async def object_(self, request: Request):
+        user = self.authenticate(request)
+        doc = self.volume_of(request, user)
         path = m.decode_path(request.path_params["path"])
         blob = m.prefix_of(doc) + path
         if request.method == "DELETE":
-            m.delete_path(store, doc, path, request.query_params.get("path_type"))
+            m.delete_path(self.store, doc, path, request.query_params.get("path_type"))
             return json_response({"message": "Successfully deleted"})
-        if store.blob_meta(blob) is None:
+        if self.store.blob_meta(blob) is None:
             raise m.not_found(f"object {path!r}")
         now = datetime.now(timezone.utc)
         stamp = now.strftime("%Y%m%dT%H%M%SZ")
-        credential = f"{gateway_key_id()}/{now:%Y%m%d}/us-west-2/s3/aws4_request"
-        signature = hmac.new(key(), f"GET\n{blob}\n{stamp}\n{LINK_TTL}".encode(), hashlib.sha256).hexdigest()
+        credential = f"{self.gateway_key_id()}/{now:%Y%m%d}/us-west-2/s3/aws4_request"
+        signature = hmac.new(self.key(), f"GET\n{blob}\n{stamp}\n{LINK_TTL}".encode(), hashlib.sha256).hexdigest()
         query = ("response-content-disposition=attachment&X-Amz-Algorithm=AWS4-HMAC-SHA256"
                  f"&X-Amz-Credential={quote(credential, safe='')}&X-Amz-Date={stamp}&X-Amz-Expires={LINK_TTL}"
                  f"&X-Amz-SignedHeaders=host&X-Amz-Signature={signature}")
-        return json_response({"download_link": emu.url(request, "/gateway/" + quote(blob)) + "?" + query})
+        return json_response({"download_link": self.emu.url(request, "/gateway/" + quote(blob)) + "?" + query})
 
     # -- the gateway: presigned links, no Bearer token, a signature instead ----------------------------
-    def gateway_key_id() -> str:
-        return hmac.new(key(), b"gateway-access-key-id", hashlib.sha256).hexdigest()[:28]
+    def gateway_key_id(self) -> str:
+        return hmac.new(self.key(), b"gateway-access-key-id", hashlib.sha256).hexdigest()[:28]
 
-    def signed_upload(blob: str, q) -> bool:
+    def signed_upload(self, blob: str, q) -> bool:
         try:
             expires = int(q.get("Expires", ""))
         except ValueError:
             return False
-        wanted = base64.b64encode(hmac.new(key(), f"PUT\n{blob}\n{expires}".encode(), hashlib.sha1).digest())
+        wanted = base64.b64encode(hmac.new(self.key(), f"PUT\n{blob}\n{expires}".encode(), hashlib.sha1).digest())
         return expires >= time.time() and hmac.compare_digest(q.get("Signature", "").encode(), wanted)
 
-    def signed_download(blob: str, q) -> bool:
+    def signed_download(self, blob: str, q) -> bool:
         stamp, ttl = q.get("X-Amz-Date", ""), q.get("X-Amz-Expires", "")
         try:
             issued = datetime.strptime(stamp, "%Y%m%dT%H%M%SZ").replace(tzinfo=timezone.utc).timestamp()
             alive = issued + int(ttl) >= time.time()
         except ValueError:
             return False
-        wanted = hmac.new(key(), f"GET\n{blob}\n{stamp}\n{ttl}".encode(), hashlib.sha256).hexdigest()
+        wanted = hmac.new(self.key(), f"GET\n{blob}\n{stamp}\n{ttl}".encode(), hashlib.sha256).hexdigest()
         return alive and hmac.compare_digest(q.get("X-Amz-Signature", ""), wanted)
 
-    async def gateway(request: Request):
+    async def gateway(self, request: Request):
         blob = f"{m.BLOB_BUCKET}/{request.path_params['key']}"
         if request.method == "PUT":
             if request.headers.get("content-type", "").strip():  # part of the signature: must be empty
                 raise HTTPError(403, {"detail": "SignatureDoesNotMatch: the Content-Type header must be empty "
                                                 "(it is signed as empty)"})
-            if not signed_upload(blob, request.query_params):
+            if not self.signed_upload(blob, request.query_params):
                 raise HTTPError(403, {"detail": "SignatureDoesNotMatch: the link is expired or not signed for this"})
-            parts = request.path_params["key"].split("/", 2)
-            volume_doc = m.volume_by_bucket(store, int(parts[0]), parts[1]) \
-                if len(parts) == 3 and parts[0].isdigit() and parts[2] else None
+            owner, _, rest = request.path_params["key"].partition("/")
+            volume_doc = m.volume_holding(self.store, int(owner), rest) if owner.isdigit() else None
             if volume_doc is None:
                 raise HTTPError(404, {"detail": "NoSuchBucket: the volume no longer exists"})
             try:
                 body = await request.body()
             except ClientDisconnect:
                 raise HTTPError(400, {"detail": "client disconnected before sending its body"}) from None
-            m.put_object(store, blob, body)
+            m.put_object(self.store, blob, body)
             return Response(status_code=200, headers={"ETag": f'"{hashlib.md5(body).hexdigest()}"'})
-        if not signed_download(blob, request.query_params):
+        if not self.signed_download(blob, request.query_params):
             raise HTTPError(403, {"detail": "SignatureDoesNotMatch: the link is expired or not signed for this"})
-        body = store.get_blob(blob)
-        if body is None:
+        content = self.store.get_blob(blob)
+        if content is None:
             raise HTTPError(404, {"detail": "NoSuchKey: the object does not exist"})
         name = blob.rsplit("/", 1)[-1]
-        return Response(body, media_type="application/octet-stream",
+        return Response(content, media_type="application/octet-stream",
                         headers={"Content-Disposition": f'attachment; filename="{quote(name)}"'})
 
     # -- admin -----------------------------------------------------------------------------
-    async def admin_users(request: Request):
+    async def admin_users(self, request: Request):
         body = await body_object(request)
         email, password, user_id = body.get("email"), body.get("password"), body.get("user_id")
         if not isinstance(email, str) or not email or not isinstance(password, str) or not password:
             raise HTTPError(400, {"detail": "email and password are required"})
         if user_id is not None and (isinstance(user_id, bool) or not isinstance(user_id, int)):
             raise HTTPError(400, {"detail": "user_id: an integer"})
-        user = auth.add_user(store, email, password, user_id=user_id)
+        user = auth.add_user(self.store, email, password, user_id=user_id)
         return json_response({"user_id": user["user_id"], "email": user["email"]}, status=201)
 
+
+
+def routes(emu: Emulator) -> list[Route]:
+    api = ValdiAPI(emu)
     return [
-        Route("/account/login", login, methods=["POST"]),
-        Route("/account/refresh_token", refresh, methods=["POST"]),
-        Route("/account", account, methods=["GET"]),
-        Route("/v1/devices/available", devices, methods=["GET"]),
-        Route("/v1/devices/available/{provider_id}/{shape_id}", images, methods=["GET"]),
-        Route("/sshkeys", sshkeys, methods=["GET"]),
-        Route("/sshkeys/sshkey", sshkey_create, methods=["POST"]),
-        Route("/v1/vm", vms, methods=["GET"]),
-        Route("/v1/vm/provision", provision, methods=["POST"]),
-        Route("/v1/vm/stop/{id}", stop, methods=["POST"]),
-        Route("/v1/vm/start/{id}", start, methods=["POST"]),
-        Route("/v1/vm/destroy/{id}", destroy, methods=["POST"]),
-        Route("/v1/vm/{id}", vm, methods=["GET"]),
-        Route("/volume", volumes, methods=["GET", "POST"]),
-        Route("/volume/{id}", volume, methods=["GET", "DELETE"]),
-        Route("/volume/{id}/folder/{path:path}", folder, methods=["PUT"]),
-        Route("/volume/{id}/upload/{path:path}", upload_link, methods=["GET"]),
-        Route("/volume/{id}/object/{path:path}", object_, methods=["GET", "DELETE"]),
-        Route("/gateway/valdi/{key:path}", gateway, methods=["GET", "PUT"]),
-        Route("/_emulator/valdi/users", admin_users, methods=["POST"]),
+        Route("/account/login", api.login, methods=["POST"]),
+        Route("/account/refresh_token", api.refresh, methods=["POST"]),
+        Route("/account", api.account, methods=["GET"]),
+        Route("/v1/devices/available", api.devices, methods=["GET"]),
+        Route("/v1/devices/available/{provider_id}/{shape_id}", api.images, methods=["GET"]),
+        Route("/sshkeys", api.sshkeys, methods=["GET"]),
+        Route("/sshkeys/sshkey", api.sshkey_create, methods=["POST"]),
+        Route("/v1/vm", api.vms, methods=["GET"]),
+        Route("/v1/vm/provision", api.provision, methods=["POST"]),
+        Route("/v1/vm/stop/{id}", api.stop, methods=["POST"]),
+        Route("/v1/vm/start/{id}", api.start, methods=["POST"]),
+        Route("/v1/vm/destroy/{id}", api.destroy, methods=["POST"]),
+        Route("/v1/vm/{id}", api.vm, methods=["GET"]),
+        Route("/volume", api.volumes, methods=["GET", "POST"]),
+        Route("/volume/{id}", api.volume, methods=["GET", "DELETE"]),
+        Route("/volume/{id}/folder/{path:path}", api.folder, methods=["PUT"]),
+        Route("/volume/{id}/upload/{path:path}", api.upload_link, methods=["GET"]),
+        Route("/volume/{id}/object/{path:path}", api.object_, methods=["GET", "DELETE"]),
+        Route("/gateway/valdi/{key:path}", api.gateway, methods=["GET", "PUT"]),
+        Route("/_emulator/valdi/users", api.admin_users, methods=["POST"]),
     ]

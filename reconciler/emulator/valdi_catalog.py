@@ -161,6 +161,13 @@ def _int(details: dict, field: str, low: int, high: int | None, *, even: bool = 
     return value
 
 
+def _given_int(details: dict, field: str, low: int, high: int | None, *, even: bool = False) -> int:
+    """A required integer detail (a 400 naming it otherwise)."""
+    value = _int(details, field, low, high, even=even)
+    assert value is not None  # _int raised for a missing one
+    return value
+
+
 def _ssh_key(details: dict, ssh_key_ids: set[str], required: bool) -> str | None:
     value = details.get("ssh_key_id")
     if value is None:
@@ -184,18 +191,16 @@ def _costs(*, running: str | None = None, stopped: str | None = None, cpu=None, 
     return {"all_inclusive": inclusive,
             "cpu_cost": None if inclusive else money(cpu), "ram_cost": None if inclusive else money(ram),
             "storage_cost": None if inclusive else money(storage), "gpu_cost": None if inclusive else money(gpu),
-            "all_inclusive_running_cost": money(running) if inclusive else None,
-            "all_inclusive_stopped_cost": money(stopped) if inclusive else None}
+            "all_inclusive_running_cost": money(running) if running is not None else None,
+            "all_inclusive_stopped_cost": money(stopped) if inclusive and stopped is not None else None}
 
 
 def _ports(details: dict, field: str) -> list[int]:
-    """Brace-set port strings, "{21297, 21298}" (a JSON list is tolerated)."""
+    """Brace-set port strings, "{21297, 21298}", as seed 002 gives them (not a JSON list)."""
     value = details.get(field)
     if value is None:
         return []
-    if isinstance(value, list):
-        items = value
-    elif isinstance(value, str) and value.strip().startswith("{") and value.strip().endswith("}"):
+    if isinstance(value, str) and value.strip().startswith("{") and value.strip().endswith("}"):
         inner = value.strip()[1:-1].strip()
         items = [p.strip() for p in inner.split(",")] if inner else []
     else:
@@ -238,10 +243,10 @@ def _hostnode_vm(details: dict, ssh_key_ids: set[str]) -> dict:
     system = details.get("operating_system")
     if system not in OS_MIN_STORAGE:
         raise bad("operating_system", f"{what_is_wrong(system)} {_allowed(OS_MIN_STORAGE)}")
-    storage = _int(details, "storage", OS_MIN_STORAGE[system], node["max_storage"])
-    vcpus = _int(details, "vcpus", 2, node["max_vcpus"], even=True)
-    ram = _int(details, "ram", 1, node["max_ram"])
-    gpu_count = _int(details, "gpu_count", 1, node["gpu_count"])
+    storage = _given_int(details, "storage", OS_MIN_STORAGE[system], node["max_storage"])
+    vcpus = _given_int(details, "vcpus", 2, node["max_vcpus"], even=True)
+    ram = _given_int(details, "ram", 1, node["max_ram"])
+    gpu_count = _given_int(details, "gpu_count", 1, node["gpu_count"])
     ssh_key_id = _ssh_key(details, ssh_key_ids, required=False)
     password = details.get("password")
     if password is not None and (not isinstance(password, str) or not password):
@@ -326,10 +331,10 @@ def _machine_vm(details: dict, ssh_key_ids: set[str]) -> dict:
     machine = _pick([i for i in items if i["data_center_id"] == center], "machine_type",
                     details.get("machine_type"))
     ssh_key_id = _ssh_key(details, ssh_key_ids, required=True)
-    disk = _int(details, "boot_disk_size", machine["min_boot_disk_size"], None)
-    gpu_count = _int(details, "gpu_count", 1, machine["max_gpu_count"])
-    ram = _int(details, "ram", 1, None)
-    vcpus = _int(details, "vcpus", 1, None)
+    disk = _given_int(details, "boot_disk_size", machine["min_boot_disk_size"], None)
+    gpu_count = _given_int(details, "gpu_count", 1, machine["max_gpu_count"])
+    ram = _given_int(details, "ram", 1, None)
+    vcpus = _given_int(details, "vcpus", 1, None)
     low = max(machine["min_vcpu_per_memory_gib"] * ram, machine["min_vcpu_per_gpu"] * gpu_count)
     high = min(machine["max_vcpus_per_memory_gib"] * ram, machine["max_vcpu_per_gpu"] * gpu_count)
     if not low <= vcpus <= high:

@@ -50,7 +50,7 @@ def check_public_key(text: str) -> str:
     key = text.strip()
     match = PUBLIC_KEY.match(key)
     valid = match is not None
-    if valid:
+    if match is not None:
         try:
             base64.b64decode(match.group(2), validate=True)
         except (binascii.Error, ValueError):
@@ -172,9 +172,13 @@ def status(vm: dict, config: EmulatorConfig, now: float) -> str:
     return vm["state"]
 
 
-def settle(store: Store, vm: dict, config: EmulatorConfig) -> dict:
-    """The VM with its status as of now, written back when it changed."""
+def settle(store: Store, vm: dict, config: EmulatorConfig) -> dict | None:
+    """The VM with its status as of now, written back when it changed; None once a
+    terminating VM is gone."""
     now = time.time()
+    if vm["state"] == "terminating" and now >= vm["since"] + config.vm_destroy_delay:
+        store.delete(VM, vm["server"])
+        return None
     current = status(vm, config, now)
     if current != vm["state"]:
         vm = {**vm, "state": current, "since": now}
@@ -186,9 +190,23 @@ def render_vm(vm: dict) -> dict:
     return {**{k: vm[k] for k in VM_FIELDS}, "status": vm["state"], **vm["extras"]}
 
 
+def terminate_vm(store: Store, vm: dict) -> None:
+    """Destroy asked: `terminating` (still holding its capacity) until settle removes it."""
+    store.put(VM, vm["server"], {**vm, "state": "terminating", "since": time.time()})
+
+
+def _settled(store: Store, vm: dict, config: EmulatorConfig) -> dict:
+    found = settle(store, vm, config)
+    if found is None:
+        raise not_found("VM")
+    if found["state"] == "terminating":
+        raise HTTPError(409, {"detail": "the VM is being destroyed"})
+    return found
+
+
 def stop_vm(store: Store, vm: dict, config: EmulatorConfig) -> None:
     with store.lock:
-        vm = settle(store, vm, config)
+        vm = _settled(store, vm, config)
         if vm["state"] == "provisioning":
             raise HTTPError(409, {"detail": "the VM is still provisioning; stop it once it is running"})
         if vm["state"] != "stopped":
@@ -198,7 +216,7 @@ def stop_vm(store: Store, vm: dict, config: EmulatorConfig) -> None:
 
 def start_vm(store: Store, vm: dict, config: EmulatorConfig) -> None:
     with store.lock:
-        vm = settle(store, vm, config)
+        vm = _settled(store, vm, config)
         if vm["state"] == "provisioning":
             raise HTTPError(409, {"detail": "the VM is still provisioning; it starts by itself"})
         if vm["state"] != "stopped":
@@ -226,7 +244,7 @@ def add_volume(store: Store, user: dict, bucket_name: str) -> dict:
     return doc
 
 
-def render_volume(doc: dict, *, with_keys: bool = False, contents: list | None = None) -> dict:
+def render_volume(doc: dict, *, with_keys: bool = False, contents: list | dict | None = None) -> dict:
     body = {k: doc[k] for k in VOLUME_FIELDS}
     if not with_keys:
         body["access_key_id"] = body["secret_access_key"] = None
@@ -234,9 +252,12 @@ def render_volume(doc: dict, *, with_keys: bool = False, contents: list | None =
     return body
 
 
-def volume_by_bucket(store: Store, user_id: int, bucket_name: str) -> dict | None:
-    return next((v for v in store.iter_raw(VOLUME)
-                 if v["user_id"] == user_id and v["bucket_name"] == bucket_name), None)
+def volume_holding(store: Store, user_id: int, key: str) -> dict | None:
+    """The volume an object key "<bucket_name>/<path>" belongs to (a bucket name may hold
+    '/': the longest one that is a prefix of the key)."""
+    found = [v for v in store.iter_raw(VOLUME)
+             if v["user_id"] == user_id and key.startswith(v["bucket_name"] + "/") and key[len(v["bucket_name"]) + 1:]]
+    return max(found, key=lambda v: len(v["bucket_name"]), default=None)
 
 
 def prefix_of(volume: dict) -> str:
@@ -281,6 +302,13 @@ def contents(store: Store, volume: dict, subdir: str | None = None) -> list[dict
         entries[path] = {"path": path, "type": "file", "size": size, "etag": etag,
                          "last_modified": meta.get("last_modified") or volume["created_at"]}
     return [entries[p] for p in sorted(entries)]
+
+
+def one_level(entries: list[dict], subdir: str | None) -> list[dict]:
+    """Only the direct children of `subdir` (the volume root when None)."""
+    scope = (subdir or "").strip("/")
+    scope = scope + "/" if scope else ""
+    return [e for e in entries if "/" not in e["path"][len(scope):].rstrip("/")]
 
 
 def put_object(store: Store, key: str, body: bytes) -> None:

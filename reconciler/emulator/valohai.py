@@ -15,6 +15,7 @@ import hashlib
 import hmac
 import secrets
 import time
+from typing import Callable
 from urllib.parse import parse_qsl, quote
 
 from starlette.requests import Request
@@ -28,6 +29,7 @@ from reconciler.emulator.core import (
     HTTPError,
     json_response,
     read_json,
+    require_json_type,
 )
 
 API = "/api/v0"
@@ -49,6 +51,10 @@ SEED_OBJECTS = {
 _PARSE_ERROR = {"message": "JSON parse error: the body is not valid JSON", "code": "parse_error"}
 
 
+def _media_error(media: str) -> dict:
+    return {"detail": f'Unsupported media type "{media}" in request.', "code": "unsupported_media_type"}
+
+
 def seed(emu: Emulator) -> None:
     """A fresh sandbox: user `sandbox` with its token, project `sandbox`, store
     `sandbox-store` over the bucket `sandbox-bucket` holding a few objects."""
@@ -63,26 +69,30 @@ def seed(emu: Emulator) -> None:
         store.put_blob(f"{SANDBOX['valohai_bucket']}/{key}", body)
 
 
-def routes(emu: Emulator) -> list[Route]:
-    store = emu.store
-    signing_key = secrets.token_bytes(32)  # per process: download URLs die with it
+class ValohaiAPI:
+    """The public API: one method per route; the signing key lives as long as the process."""
 
-    def base(request: Request) -> str:
-        return emu.url(request, "")
+    def __init__(self, emu: Emulator) -> None:
+        self.emu = emu
+        self.store = emu.store
+        self.signing_key = secrets.token_bytes(32)  # per process: download URLs die with it
 
-    def authenticate(request: Request) -> dict:
+    def base(self, request: Request) -> str:
+        return self.emu.url(request, "")
+
+    def authenticate(self, request: Request) -> dict:
         header = request.headers.get("authorization", "")
         scheme, _, token = header.partition(" ")
         if not header:
             raise HTTPError(401, {"detail": "Authentication credentials were not provided."},
                             {"WWW-Authenticate": "Token"})
-        entry = store.get(m.TOKEN, token.strip()) if scheme.lower() == "token" and token.strip() else None
-        user = store.get(m.USER, str(entry["user"])) if entry else None
+        entry = self.store.get(m.TOKEN, token.strip()) if scheme.lower() == "token" and token.strip() else None
+        user = self.store.get(m.USER, str(entry["user"])) if entry else None
         if user is None:
             raise HTTPError(401, {"detail": "Invalid token."}, {"WWW-Authenticate": "Token"})
         return user
 
-    def page(request: Request, items: list, render) -> dict:
+    def page(self, request: Request, items: list, render) -> dict:
         q = request.query_params
         limit = _int(q.get("limit"), DEFAULT_LIMIT, minimum=1)
         offset = _int(q.get("offset"), 0, minimum=0)
@@ -94,85 +104,87 @@ def routes(emu: Emulator) -> list[Route]:
         count = None if q.get("no_count") in ("true", "True", "1") else len(items)
         return {"count": count, "next": nxt, "previous": prev, "results": [render(i) for i in chunk]}
 
-    def shown(datum: dict, base_url: str) -> dict:
+    def shown(self, datum: dict, base_url: str) -> dict:
         """A datum as the API renders it, in the shape the quirks ask for."""
         body = m.render_datum(datum, base_url)
-        if emu.quirk("valohai-metadata-absent"):
+        if self.emu.quirk("valohai-metadata-absent"):
             body.pop("metadata", None)
             body.pop("tags", None)
-        elif emu.quirk("valohai-metadata-list"):
+        elif self.emu.quirk("valohai-metadata-list"):
             body["metadata"] = [{"key": k, "value": v} for k, v in body["metadata"].items()]
+        if self.emu.quirk("valohai-tags-objects") and isinstance(body.get("tags"), list):
+            body["tags"] = [{"name": t} for t in body["tags"]]
         return body
 
-    def datum_for(user: dict, datum_id: str) -> dict:
-        datum = store.get(m.DATUM, datum_id)
-        if datum is None or datum["project"]["id"] not in m.project_ids_of(store, user):
+    def datum_for(self, user: dict, datum_id: str) -> dict:
+        datum = self.store.get(m.DATUM, datum_id)
+        if datum is None or datum["project"]["id"] not in m.project_ids_of(self.store, user):
             raise m.not_found()
         return datum
 
-    def sign(path: str, expires: int) -> str:
-        return hmac.new(signing_key, f"{path}:{expires}".encode(), hashlib.sha256).hexdigest()
+    def sign(self, path: str, expires: int) -> str:
+        return hmac.new(self.signing_key, f"{path}:{expires}".encode(), hashlib.sha256).hexdigest()
 
     # -- auth, user, projects -------------------------------------------------------
-    async def get_token(request: Request):
+    async def get_token(self, request: Request):
         body = await read_json_or_form(request)
         username, password = body.get("username"), body.get("password")
         if not username or not password:
             raise HTTPError(400, {"non_field_errors": [{"message": "username and password are required",
                                                         "code": "required"}]})
-        user = m.user_by_name(store, str(username))
+        user = m.user_by_name(self.store, str(username))
         if user is None or not user.get("password") or not hmac.compare_digest(
                 str(user["password"]), str(password)):
             raise HTTPError(400, {"non_field_errors": [{"message": "Unable to log in with provided "
                                                         "credentials.", "code": "authorization"}]})
-        token = next((t["token"] for t in store.iter_raw(m.TOKEN) if t["user"] == user["id"]), None)
+        token = next((t["token"] for t in self.store.iter_raw(m.TOKEN) if t["user"] == user["id"]), None)
         if token is None:
             token = secrets.token_hex(20)
-            store.put(m.TOKEN, token, {"user": user["id"], "token": token})
+            self.store.put(m.TOKEN, token, {"user": user["id"], "token": token})
         return json_response({"token": token})
 
-    async def me(request: Request):
-        return json_response(m.public_user(authenticate(request)))
+    async def me(self, request: Request):
+        return json_response(m.public_user(self.authenticate(request)))
 
-    async def projects(request: Request):
-        user = authenticate(request)
+    async def projects(self, request: Request):
+        user = self.authenticate(request)
         if request.method == "POST":
             body = await read_json_or_form(request)
             name = str(body.get("name") or "").strip()
             if not name:
                 raise HTTPError(400, {"name": ["This field is required."]})
-            if any(p["name"] == name and p["owner"]["id"] == user["id"] for p in store.iter_raw(m.PROJECT)):
+            if any(p["name"] == name and p["owner"]["id"] == user["id"] for p in self.store.iter_raw(m.PROJECT)):
                 raise HTTPError(400, {"name": [f"You already have a project named {name}."]})
-            project = m.add_project(store, name, user, description=str(body.get("description") or ""))
-            return json_response(m.render_project(project, base(request)), status=201)
-        items = [p for p in store.iter_raw(m.PROJECT) if p["owner"]["id"] == user["id"]]
-        return json_response(page(request, items, lambda p: m.render_project(p, base(request))))
+            project = m.add_project(self.store, name, user, description=str(body.get("description") or ""))
+            return json_response(m.render_project(project, self.base(request)), status=201)
+        items = [p for p in self.store.iter_raw(m.PROJECT) if p["owner"]["id"] == user["id"]]
+        return json_response(self.page(request, items, lambda p: m.render_project(p, self.base(request))))
 
-    async def ownership_options(request: Request):
-        return json_response([authenticate(request)["username"]])
+    async def ownership_options(self, request: Request):
+        return json_response([self.authenticate(request)["username"]])
 
-    async def project(request: Request):
-        user = authenticate(request)
+    async def project(self, request: Request):
+        user = self.authenticate(request)
         return json_response(m.render_project(
-            m.visible_project(store, user, request.path_params["id"]), base(request)))
+            m.visible_project(self.store, user, request.path_params["id"]), self.base(request)))
 
     # -- stores and adoption -----------------------------------------------------------
-    async def stores(request: Request):
-        user = authenticate(request)
-        if emu.quirk("valohai-stores-bare-list"):
-            return json_response([dict(s) for s in m.visible_stores(store, user)])
-        return json_response(page(request, m.visible_stores(store, user), dict))
+    async def stores(self, request: Request):
+        user = self.authenticate(request)
+        if self.emu.quirk("valohai-stores-bare-list"):
+            return json_response([dict(s) for s in m.visible_stores(self.store, user)])
+        return json_response(self.page(request, m.visible_stores(self.store, user), dict))
 
-    async def store_detail(request: Request):
-        user = authenticate(request)
-        found = [s for s in m.visible_stores(store, user) if s["id"] == request.path_params["id"]]
+    async def store_detail(self, request: Request):
+        user = self.authenticate(request)
+        found = [s for s in m.visible_stores(self.store, user) if s["id"] == request.path_params["id"]]
         if not found:
             raise m.not_found()
         return json_response(found[0])
 
-    async def adopt(request: Request):
-        user = authenticate(request)
-        found = [s for s in m.visible_stores(store, user) if s["id"] == request.path_params["id"]]
+    async def adopt(self, request: Request):
+        user = self.authenticate(request)
+        found = [s for s in m.visible_stores(self.store, user) if s["id"] == request.path_params["id"]]
         if not found:
             raise m.not_found()
         if found[0]["type"] != "s3" or not found[0].get("allow_adopt", True):
@@ -181,7 +193,9 @@ def routes(emu: Emulator) -> list[Route]:
         body = await read_json(request, _PARSE_ERROR)
         if not isinstance(body, dict):
             raise HTTPError(400, {"message": "expected a JSON object", "code": "invalid"})
-        if "urls" in body and emu.quirk("valohai-adopt-single-only"):  # DRF ignores the unknown field
+        if "urls" in body and not self.emu.quirk("valohai-adopt-bulk"):  # seed 000: one `url`; DRF
+            body = {k: v for k, v in body.items() if k != "urls"}  # ignores the unknown field
+        if "url" not in body and "urls" not in body:
             raise HTTPError(400, {"url": ["This field is required."]})
         bulk = "urls" in body
         urls = body.get("urls") if bulk else [body.get("url")]
@@ -190,11 +204,17 @@ def routes(emu: Emulator) -> list[Route]:
             raise m.bad(field, "url: a storage URL string is required" if not bulk
                         else "urls: a non-empty list of storage URL strings is required", "required")
         project_id = body.get("project")
-        if not isinstance(project_id, str) or project_id not in m.project_ids_of(store, user):
+        if not isinstance(project_id, str) or project_id not in m.project_ids_of(self.store, user):
             raise m.bad("project", f"Invalid project {project_id!r}", "invalid_project")
-        with store.lock:  # check-then-create must not interleave with another adopt
-            created, errors = m.adopt(store, found[0], store.get(m.PROJECT, project_id), urls,
-                                      per_store=emu.quirk("valohai-adopt-store-scoped"))
+        project = self.store.get(m.PROJECT, project_id)
+        if project is None:
+            raise m.not_found()
+        with self.store.lock:  # check-then-create must not interleave with another adopt
+            created, errors = m.adopt(self.store, found[0], project, urls,
+                                      per_store=self.emu.quirk("valohai-adopt-store-scoped"))
+        if errors and self.emu.quirk("valohai-adopt-409") and all(e["code"] is None for e in errors):
+            raise HTTPError(409, {field: [{**e, "message": f"Datum for {e['url']} exists", "code": "conflict"}
+                                          for e in errors]})
         if errors:
             if not bulk:
                 errors = [{"message": e["message"], "code": e["code"]} for e in errors]
@@ -202,27 +222,27 @@ def routes(emu: Emulator) -> list[Route]:
         return json_response({"ok": True, "created": created})
 
     # -- data ------------------------------------------------------------------------------
-    async def data_list(request: Request):
-        user = authenticate(request)
-        items = m.list_datums(store, m.project_ids_of(store, user), request.query_params)
-        b = base(request)
-        return json_response(page(request, items, lambda d: shown(d, b)))
+    async def data_list(self, request: Request):
+        user = self.authenticate(request)
+        items = m.list_datums(self.store, m.project_ids_of(self.store, user), request.query_params)
+        b = self.base(request)
+        return json_response(self.page(request, items, lambda d: self.shown(d, b)))
 
-    async def datum(request: Request):
-        user = authenticate(request)
-        return json_response(shown(datum_for(user, request.path_params["id"]), base(request)))
+    async def datum(self, request: Request):
+        user = self.authenticate(request)
+        return json_response(self.shown(self.datum_for(user, request.path_params["id"]), self.base(request)))
 
-    async def download(request: Request):
-        d = datum_for(authenticate(request), request.path_params["id"])
+    async def download(self, request: Request):
+        d = self.datum_for(self.authenticate(request), request.path_params["id"])
         parts = m.split_s3(d["uri"] or "")
         if d.get("purged") or parts is None:
             raise HTTPError(400, {"message": "The datum's file has been purged", "code": "purged"})
         path = f"/valohai-s3/{parts[0]}/{quote(parts[1])}"
         expires = int(time.time()) + 3600
-        return json_response({"url": emu.url(request, path) +
-                              f"?X-Amz-Expires={expires}&X-Amz-Signature={sign(path, expires)}"})
+        return json_response({"url": self.emu.url(request, path) +
+                              f"?X-Amz-Expires={expires}&X-Amz-Signature={self.sign(path, expires)}"})
 
-    async def blob(request: Request):
+    async def blob(self, request: Request):
         """The presigned-style URL `download/` hands out: no token, a signature instead."""
         path = request.url.path
         try:
@@ -230,118 +250,128 @@ def routes(emu: Emulator) -> list[Route]:
         except ValueError:
             expires = 0
         given = request.query_params.get("X-Amz-Signature", "")
-        if expires < time.time() or not hmac.compare_digest(given, sign(path, expires)):
+        if expires < time.time() or not hmac.compare_digest(given, self.sign(path, expires)):
             raise HTTPError(403, {"detail": "Request has expired or the signature does not match"})
-        body = store.get_blob(f"{request.path_params['bucket']}/{request.path_params['key']}")
+        body = self.store.get_blob(f"{request.path_params['bucket']}/{request.path_params['key']}")
         if body is None:
             raise HTTPError(404, {"detail": "NoSuchKey"})
         return Response(body, media_type="application/octet-stream")
 
-    async def purge(request: Request):
-        user = authenticate(request)
-        d = datum_for(user, request.path_params["id"])
+    async def purge(self, request: Request):
+        user = self.authenticate(request)
+        d = self.datum_for(user, request.path_params["id"])
         parts = m.split_s3(d["uri"] or "")
         if not d.get("purged") and parts:
-            store.delete_blobs(f"{parts[0]}/{parts[1]}", exact=True)
+            self.store.delete_blobs(f"{parts[0]}/{parts[1]}", exact=True)
         d["purged"] = True
-        store.put(m.DATUM, d["id"], d)
+        self.store.put(m.DATUM, d["id"], d)
         return json_response({"ok": True, "purged": [d["id"]]})
 
     # -- properties ("metadata") ------------------------------------------------------------
-    async def metadata_one(request: Request):
-        user = authenticate(request)
-        d = datum_for(user, request.path_params["id"])
-        props = m.check_metadata(await read_json(request, _PARSE_ERROR), "body", **rules())
-        with store.lock:
-            m.apply_metadata(store, store.get(m.DATUM, d["id"]), props, **writes())
+    async def metadata_one(self, request: Request):
+        user = self.authenticate(request)
+        d = self.datum_for(user, request.path_params["id"])
+        require_json_type(request, _media_error)
+        props = m.check_metadata(await read_json(request, _PARSE_ERROR), "body", **self.rules())
+        with self.store.lock:
+            doc = self.store.get(m.DATUM, d["id"])
+            if doc is None:  # purged from the store in between
+                raise m.not_found()
+            m.apply_metadata(self.store, doc, props, **self.writes())
         return json_response({"ok": True, "updated": [d["id"]]})
 
-    def rules() -> dict:
-        return {"alias_null_ok": not emu.quirk("valohai-alias-null-refused")}
+    def rules(self) -> dict:
+        return {"alias_null_ok": not self.emu.quirk("valohai-alias-null-refused")}
 
-    def writes() -> dict:
-        return {"tags_add": emu.quirk("valohai-tags-add")}
+    def writes(self) -> dict:
+        return {"tags_add": self.emu.quirk("valohai-tags-add"),
+                "alias_null_ignored": self.emu.quirk("valohai-alias-null-ignored")}
 
-    def apply_each(checked: dict, ids, project_ids: set[str]):
+    def apply_each(self, checked: Callable[[str], dict], ids: list, project_ids: set[str]):
         """All or nothing (a 400 naming the unknown ids), or per datum under the quirk."""
-        with store.lock:
-            if emu.quirk("valohai-metadata-per-datum"):
-                docs, missing = m.datums_found(store, ids, project_ids)
+        with self.store.lock:
+            if self.emu.quirk("valohai-metadata-per-datum"):
+                docs, missing = m.datums_found(self.store, ids, project_ids)
             else:
-                docs, missing = m.datums_for_write(store, ids, project_ids), []
+                docs, missing = m.datums_for_write(self.store, ids, project_ids), []
             for doc in docs:
-                m.apply_metadata(store, doc, checked(doc["id"]), **writes())
+                m.apply_metadata(self.store, doc, checked(doc["id"]), **self.writes())
         body = {"ok": True, "updated": [d["id"] for d in docs]}
         if missing:
             body["errors"] = [{"datum": i, "message": f"Datum not found: {i}", "code": "datum_not_found"}
                               for i in missing]
         return json_response(body)
 
-    async def metadata_apply(request: Request):
-        user = authenticate(request)
+    async def metadata_apply(self, request: Request):
+        user = self.authenticate(request)
+        require_json_type(request, _media_error)
         body = await read_json(request, _PARSE_ERROR)
         per = body.get("datum_metadata") if isinstance(body, dict) else None
         if not isinstance(per, dict):
             raise m.bad("datum_metadata", "an object {datum_id: {properties}} is required", "required")
-        checked = {k: m.check_metadata(v, f"datum_metadata.{k}", **rules()) for k, v in per.items()}
-        return apply_each(checked.__getitem__, list(checked), m.project_ids_of(store, user))
+        checked = {k: m.check_metadata(v, f"datum_metadata.{k}", **self.rules()) for k, v in per.items()}
+        return self.apply_each(checked.__getitem__, list(checked), m.project_ids_of(self.store, user))
 
-    async def metadata_apply_all(request: Request):
-        user = authenticate(request)
+    async def metadata_apply_all(self, request: Request):
+        user = self.authenticate(request)
+        require_json_type(request, _media_error)
         body = await read_json(request, _PARSE_ERROR)
         if not isinstance(body, dict):
             raise HTTPError(400, {"message": "expected a JSON object", "code": "invalid"})
         ids = body.get("datum_ids")
         if not isinstance(ids, list) or not ids:
             raise m.bad("datum_ids", "a non-empty list of datum ids is required", "required")
-        props = m.check_metadata(body.get("metadata"), "metadata", **rules())
-        return apply_each(lambda _id: props, ids, m.project_ids_of(store, user))
+        props = m.check_metadata(body.get("metadata"), "metadata", **self.rules())
+        return self.apply_each(lambda _id: props, ids, m.project_ids_of(self.store, user))
 
     # -- aliases -------------------------------------------------------------------------------
-    async def aliases(request: Request):
-        user = authenticate(request)
-        mine = m.project_ids_of(store, user)
+    async def aliases(self, request: Request):
+        user = self.authenticate(request)
+        mine = m.project_ids_of(self.store, user)
         wanted = request.query_params.get("project")
-        items = [a for a in store.iter_raw(m.ALIAS)
+        items = [a for a in self.store.iter_raw(m.ALIAS)
                  if a["project"] in mine and (not wanted or a["project"] == wanted)]
         ordering = request.query_params.get("ordering") or ""
         if ordering.lstrip("-") in ("ctime", "mtime", "name"):
             items.sort(key=lambda a: a[ordering.lstrip("-")], reverse=ordering.startswith("-"))
-        b = base(request)
-        return json_response(page(request, items, lambda a: m.render_alias(store, a, b)))
+        b = self.base(request)
+        return json_response(self.page(request, items, lambda a: m.render_alias(self.store, a, b)))
 
-    async def alias_resolve(request: Request):
-        user = authenticate(request)
+    async def alias_resolve(self, request: Request):
+        user = self.authenticate(request)
         name, project_id = request.query_params.get("name"), request.query_params.get("project")
         if not name or not project_id:
             raise HTTPError(400, {"message": "name and project are required", "code": "required"})
-        if project_id not in m.project_ids_of(store, user):
+        if project_id not in m.project_ids_of(self.store, user):
             raise m.not_found()
-        alias = m.alias_by_name(store, project_id, name)
+        alias = m.alias_by_name(self.store, project_id, name)
         if alias is None or alias["datum"] is None:
             raise HTTPError(404, {"detail": "Not found.", "message": f"No datum alias {name!r}",
                                   "code": "alias_not_found"})
-        return json_response({"datum": shown(store.get(m.DATUM, alias["datum"]), base(request)),
-                              "alias": m.render_alias(store, alias, base(request))})
-
-    async def alias_detail(request: Request):
-        user = authenticate(request)
-        alias = store.get(m.ALIAS, request.path_params["id"])
-        if alias is None or alias["project"] not in m.project_ids_of(store, user):
+        datum = self.store.get(m.DATUM, alias["datum"])
+        if datum is None:
             raise m.not_found()
-        return json_response(m.render_alias(store, alias, base(request)))
+        return json_response({"datum": self.shown(datum, self.base(request)),
+                              "alias": m.render_alias(self.store, alias, self.base(request))})
+
+    async def alias_detail(self, request: Request):
+        user = self.authenticate(request)
+        alias = self.store.get(m.ALIAS, request.path_params["id"])
+        if alias is None or alias["project"] not in m.project_ids_of(self.store, user):
+            raise m.not_found()
+        return json_response(m.render_alias(self.store, alias, self.base(request)))
 
     # -- executions ---------------------------------------------------------------------------
-    async def execution(request: Request):
-        user = authenticate(request)
+    async def execution(self, request: Request):
+        user = self.authenticate(request)
         ref = request.path_params["ref"]
-        mine = m.project_ids_of(store, user)
+        mine = m.project_ids_of(self.store, user)
         if ":" in ref:
             project_id, _, counter = ref.partition(":")
-            found = [e for e in store.iter_raw(m.EXECUTION)
+            found = [e for e in self.store.iter_raw(m.EXECUTION)
                      if e["project"] == project_id and str(e["counter"]) == counter and project_id in mine]
         else:
-            found = [e for e in store.iter_raw(m.EXECUTION) if e["id"] == ref and e["project"] in mine]
+            found = [e for e in self.store.iter_raw(m.EXECUTION) if e["id"] == ref and e["project"] in mine]
         if not found:
             raise m.not_found()
         e = dict(found[0])
@@ -349,106 +379,117 @@ def routes(emu: Emulator) -> list[Route]:
             e.pop("outputs", None)
         return json_response(e)
 
+
+
+def routes(emu: Emulator) -> list[Route]:
+    api = ValohaiAPI(emu)
     return [
-        Route(f"{API}/get-token/", get_token, methods=["POST"]),
-        Route(f"{API}/users/me/", me),
-        Route(f"{API}/projects/", projects, methods=["GET", "POST"]),
-        Route(f"{API}/projects/ownership_options/", ownership_options),
-        Route(f"{API}/projects/{{id}}/", project),
-        Route(f"{API}/stores/", stores),
-        Route(f"{API}/stores/{{id}}/", store_detail),
-        Route(f"{API}/stores/{{id}}/adopt/", adopt, methods=["POST"]),
-        Route(f"{API}/data/", data_list),
-        Route(f"{API}/data/metadata/apply/", metadata_apply, methods=["POST"]),
-        Route(f"{API}/data/metadata/apply-all/", metadata_apply_all, methods=["POST"]),
-        Route(f"{API}/data/{{id}}/", datum),
-        Route(f"{API}/data/{{id}}", datum),
-        Route(f"{API}/data/{{id}}/download/", download),
-        Route(f"{API}/data/{{id}}/download_url/", download),
-        Route(f"{API}/data/{{id}}/purge/", purge, methods=["POST"]),
-        Route(f"{API}/data/{{id}}/metadata/", metadata_one, methods=["POST"]),
-        Route(f"{API}/datum-aliases/", aliases),
-        Route(f"{API}/datum-aliases/resolve/", alias_resolve),
-        Route(f"{API}/datum-aliases/{{id}}/", alias_detail),
-        Route(f"{API}/executions/{{ref}}/", execution),
-        Route("/valohai-s3/{bucket}/{key:path}", blob),
+        Route(f"{API}/get-token/", api.get_token, methods=["POST"]),
+        Route(f"{API}/users/me/", api.me),
+        Route(f"{API}/projects/", api.projects, methods=["GET", "POST"]),
+        Route(f"{API}/projects/ownership_options/", api.ownership_options),
+        Route(f"{API}/projects/{{id}}/", api.project),
+        Route(f"{API}/stores/", api.stores),
+        Route(f"{API}/stores/{{id}}/", api.store_detail),
+        Route(f"{API}/stores/{{id}}/adopt/", api.adopt, methods=["POST"]),
+        Route(f"{API}/data/", api.data_list),
+        Route(f"{API}/data/metadata/apply/", api.metadata_apply, methods=["POST"]),
+        Route(f"{API}/data/metadata/apply-all/", api.metadata_apply_all, methods=["POST"]),
+        Route(f"{API}/data/{{id}}/", api.datum),
+        Route(f"{API}/data/{{id}}", api.datum),
+        Route(f"{API}/data/{{id}}/download/", api.download),
+        Route(f"{API}/data/{{id}}/download_url/", api.download),
+        Route(f"{API}/data/{{id}}/purge/", api.purge, methods=["POST"]),
+        Route(f"{API}/data/{{id}}/metadata/", api.metadata_one, methods=["POST"]),
+        Route(f"{API}/datum-aliases/", api.aliases),
+        Route(f"{API}/datum-aliases/resolve/", api.alias_resolve),
+        Route(f"{API}/datum-aliases/{{id}}/", api.alias_detail),
+        Route(f"{API}/executions/{{ref}}/", api.execution),
+        Route("/valohai-s3/{bucket}/{key:path}", api.blob),
         *admin_routes(emu),
     ]
 
 
-def admin_routes(emu: Emulator) -> list[Route]:
+class ValohaiAdmin:
     """/_emulator/valohai/...: seed what the public API cannot create."""
-    store = emu.store
 
-    async def body_of(request: Request) -> dict:
+    def __init__(self, emu: Emulator) -> None:
+        self.emu = emu
+        self.store = emu.store
+
+    async def body_of(self, request: Request) -> dict:
         body = await read_json(request)
         if not isinstance(body, dict):
             raise HTTPError(400, {"detail": "expected a JSON object"})
         return body
 
-    def owner(username: str | None) -> dict:
-        user = m.user_by_name(store, username or SANDBOX["valohai_username"])
+    def owner(self, username: str | None) -> dict:
+        user = m.user_by_name(self.store, username or SANDBOX["valohai_username"])
         if user is None:
             raise HTTPError(400, {"detail": f"no user {username!r}"})
         return user
 
-    async def users(request: Request):
-        body = await body_of(request)
-        if not isinstance(body.get("username"), str) or m.user_by_name(store, body["username"]):
+    async def users(self, request: Request):
+        body = await self.body_of(request)
+        if not isinstance(body.get("username"), str) or m.user_by_name(self.store, body["username"]):
             raise HTTPError(400, {"detail": "username: a new user name is required"})
         token = body.get("token") or secrets.token_hex(20)
-        user = m.add_user(store, body["username"], user_id=body.get("id"), password=body.get("password"),
+        user = m.add_user(self.store, body["username"], user_id=body.get("id"), password=body.get("password"),
                           token=token)
         return json_response({**m.public_user(user), "token": token}, status=201)
 
-    async def tokens(request: Request):
-        body = await body_of(request)
-        user = owner(body.get("username"))
+    async def tokens(self, request: Request):
+        body = await self.body_of(request)
+        user = self.owner(body.get("username"))
         token = body.get("token") or secrets.token_hex(20)
-        store.put(m.TOKEN, str(token), {"user": user["id"], "token": str(token)})
+        self.store.put(m.TOKEN, str(token), {"user": user["id"], "token": str(token)})
         return json_response({"username": user["username"], "token": token}, status=201)
 
-    async def projects(request: Request):
-        body = await body_of(request)
+    async def projects(self, request: Request):
+        body = await self.body_of(request)
         if not isinstance(body.get("name"), str):
             raise HTTPError(400, {"detail": "name is required"})
-        project = m.add_project(store, body["name"], owner(body.get("owner")), project_id=body.get("id"),
+        project = m.add_project(self.store, body["name"], self.owner(body.get("owner")), project_id=body.get("id"),
                                 description=str(body.get("description", "")))
         return json_response(project, status=201)
 
-    async def stores(request: Request):
-        body = await body_of(request)
+    async def stores(self, request: Request):
+        body = await self.body_of(request)
         if not isinstance(body.get("name"), str) or not isinstance(body.get("bucket"), str):
             raise HTTPError(400, {"detail": "name and bucket are required"})
-        doc = m.add_store(store, body["name"], body["bucket"], owner(body.get("owner")),
+        doc = m.add_store(self.store, body["name"], body["bucket"], self.owner(body.get("owner")),
                           store_id=body.get("id"), project_id=body.get("project"))
         return json_response(doc, status=201)
 
-    async def executions(request: Request):
-        body = await body_of(request)
-        project = store.get(m.PROJECT, str(body.get("project") or SANDBOX["valohai_project_id"]))
-        store_doc = store.get(m.STORE, str(body.get("store") or SANDBOX["valohai_store_id"]))
+    async def executions(self, request: Request):
+        body = await self.body_of(request)
+        project = self.store.get(m.PROJECT, str(body.get("project") or SANDBOX["valohai_project_id"]))
+        store_doc = self.store.get(m.STORE, str(body.get("store") or SANDBOX["valohai_store_id"]))
         outputs = body.get("outputs", [])
         if project is None or store_doc is None:
-            raise HTTPError(400, {"detail": "unknown project or store"})
+            raise HTTPError(400, {"detail": "unknown project or self.store"})
         if not isinstance(outputs, list) or not all(isinstance(o, dict) and isinstance(o.get("name"), str)
                                                     for o in outputs):
             raise HTTPError(400, {"detail": "outputs: a list of {name, content|size, properties?, "
                                             "tags?, alias?}"})
-        with store.lock:
-            execution, datums = m.add_execution(store, project, store_doc, outputs,
+        with self.store.lock:
+            execution, datums = m.add_execution(self.store, project, store_doc, outputs,
                                                 counter=body.get("counter"),
                                                 status=str(body.get("status", "complete")))
-        b = emu.url(request, "")
+        b = self.emu.url(request, "")
         return json_response({"execution": execution, "datums": [m.render_datum(d, b) for d in datums]},
                              status=201)
 
+
+
+def admin_routes(emu: Emulator) -> list[Route]:
+    api = ValohaiAdmin(emu)
     return [
-        Route("/_emulator/valohai/users", users, methods=["POST"]),
-        Route("/_emulator/valohai/tokens", tokens, methods=["POST"]),
-        Route("/_emulator/valohai/projects", projects, methods=["POST"]),
-        Route("/_emulator/valohai/stores", stores, methods=["POST"]),
-        Route("/_emulator/valohai/executions", executions, methods=["POST"]),
+        Route("/_emulator/valohai/users", api.users, methods=["POST"]),
+        Route("/_emulator/valohai/tokens", api.tokens, methods=["POST"]),
+        Route("/_emulator/valohai/projects", api.projects, methods=["POST"]),
+        Route("/_emulator/valohai/stores", api.stores, methods=["POST"]),
+        Route("/_emulator/valohai/executions", api.executions, methods=["POST"]),
     ]
 
 

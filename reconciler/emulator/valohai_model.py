@@ -64,7 +64,7 @@ def add_project(store: Store, name: str, owner: dict, *, project_id: str | None 
                "owner": {"id": owner["id"], "username": owner["username"]}, "ctime": now, "mtime": now,
                "yaml_path": "valohai.yaml", "environment_variables": {},
                "execution_summary": {"count": 0}}
-    store.put(PROJECT, project["id"], project)
+    store.put(PROJECT, str(project["id"]), project)
     return project
 
 
@@ -123,7 +123,7 @@ def new_datum(store: Store, *, project: dict, store_doc: dict, uri: str, body: b
              "project": {"id": project["id"], "name": project["name"]},
              "store": {"id": store_doc["id"], "name": store_doc["name"]} if store_doc else None,
              "purged": False, "deleted": False}
-    store.put(DATUM, datum["id"], datum)
+    store.put(DATUM, str(datum["id"]), datum)
     return datum
 
 
@@ -139,7 +139,8 @@ def adopt(store: Store, store_doc: dict, project: dict, urls: list[str],
     taken = {d["uri"] for d in store.iter_raw(DATUM)
              if not d.get("purged") and (d["project"]["id"] == project["id"] if not per_store
                                          else (d.get("store") or {}).get("id") == store_doc["id"])}
-    errors, bodies = [], {}
+    errors: list[dict[str, Any]] = []
+    bodies: dict[str, bytes] = {}
     for url in urls:
         parts = split_s3(url)
         if parts is None or parts[0] != bucket:
@@ -207,7 +208,8 @@ def check_metadata(props: Any, where: str, *, alias_null_ok: bool = True) -> dic
     return props
 
 
-def apply_metadata(store: Store, datum: dict, props: dict, *, tags_add: bool = False) -> dict:
+def apply_metadata(store: Store, datum: dict, props: dict, *, tags_add: bool = False,
+                   alias_null_ignored: bool = False) -> dict:
     """Merge properties into one datum (null removes a key); tags and alias are special:
     `valohai.tags` replaces the tags (or, `tags_add`, adds to them)."""
     for key, value in props.items():
@@ -215,7 +217,8 @@ def apply_metadata(store: Store, datum: dict, props: dict, *, tags_add: bool = F
             datum["tags"] = list(dict.fromkeys((datum["tags"] if tags_add else []) + list(value or [])))
         elif key == RESERVED_ALIAS:
             if value is None:
-                detach_aliases(store, datum)
+                if not alias_null_ignored:
+                    detach_aliases(store, datum)
             else:
                 point_alias(store, datum["project"]["id"], value, datum["id"])
         elif value is None:
@@ -223,7 +226,7 @@ def apply_metadata(store: Store, datum: dict, props: dict, *, tags_add: bool = F
         else:
             datum["metadata"][key] = value
     datum["mtime"] = iso_z()
-    store.put(DATUM, datum["id"], datum)
+    store.put(DATUM, str(datum["id"]), datum)
     return datum
 
 

@@ -22,8 +22,8 @@ from reconciler.config.sensitivity import (
 )
 from reconciler.engine import graph
 from reconciler.errors import PlanError
-from reconciler.plan.diffing import item_changes
-from reconciler.plan.model import Action, ActionType, FieldChange, Plan
+from reconciler.plan.diffing import item_changes, live_only
+from reconciler.plan.model import Action, ActionType, Drift, FieldChange, Plan
 from reconciler.providers.contract import (
     DEFAULT_DELETION_EFFECTS,
     DeletionPolicy,
@@ -48,6 +48,7 @@ class Step:
     pending: dict | None = None  # journaled create from an interrupted apply
     spec: dict | None = None  # the desired spec with known references resolved
     derived: list[str] = field(default_factory=list)  # spec paths derived from a secret: sealed at rest
+    moved: list[FieldChange] = field(default_factory=list)  # replace-forcing live moves: drift, not acted on
 
     @property
     def last_applied(self) -> dict | None:
@@ -249,6 +250,7 @@ def make_plan(desired: list[Resource], state: StateDoc, live: dict[str, Live | N
     errors: list[str] = []
     plan_warnings: list[str] = []
     unknown_outputs: set[str] = set()  # addresses created or replaced: outputs unknown
+    drift: list[Drift] = []  # replace-forcing fields that moved in the service, not in the manifest
 
     recorded = state_outputs(state)
     taint = Taint(by_addr.values())  # secrets followed through references, asked on demand
@@ -273,6 +275,8 @@ def make_plan(desired: list[Resource], state: StateDoc, live: dict[str, Live | N
             continue
         if resource is not None:
             step = _plan_desired(resource, prior, lv, kind, outputs, options, state, kinds, taint)
+            if step.moved:
+                drift.append(_held_back(step, plan_warnings))
             if address in imports and step.action.adopt:
                 step.action.imported = True
                 step.action.reasons[0] = f"will be imported: {imports[address]} exists and is taken under management"
@@ -312,7 +316,7 @@ def make_plan(desired: list[Resource], state: StateDoc, live: dict[str, Live | N
                 and kinds[a.kind].unpriced]
     plan = Plan(actions=actions, warnings=plan_warnings, state_lineage=state.lineage,
                 state_serial=state.serial, destroy=options.destroy, refresh_only=options.refresh_only,
-                partial=partial, unpriced=unpriced)
+                partial=partial, unpriced=unpriced, drift=drift)
     return PlanResult(plan=plan, steps=steps, graph=g, errors=errors)
 
 
@@ -336,6 +340,7 @@ def _plan_desired(resource: Resource, prior: ResourceState | None, lv: Live | No
     diff = kind.diff(spec, lv, last_applied)
     changes = [c for c in diff.changes if not ignored(c.path, resource.lifecycle.ignore_changes)]
     changes = _mark_derived(_mark_sensitive(changes, sensitive, derived), resource.sensitive_paths)
+    changes, moved = live_only(changes, spec, last_applied)
     diff = Diff(changes=changes, notes=list(diff.notes))
     adopt = prior is None
     if address in options.replace or address.split("[")[0] in options.replace:  # the block: every instance
@@ -364,7 +369,19 @@ def _plan_desired(resource: Resource, prior: ResourceState | None, lv: Live | No
                          or kind.deletion_policies[0])
         # said for every policy: a reviewer reads that a replace destroys (a VM's disk with it)
         action.effect = f"the old object: {deletion_effect(kind, action.policy).effect}"
-    return Step(action, resource, lv, prior, diff, pending=pending, spec=spec, derived=derived)
+    return Step(action, resource, lv, prior, diff, pending=pending, spec=spec, derived=derived,
+                moved=masked_changes(moved, sensitive))
+
+
+def _held_back(step: Step, warnings: list[str]) -> Drift:
+    """A replace-forcing field the service moved but the manifest did not: shown as drift
+    (last applied -> live) with a warning, never acted on; `--replace` forces it."""
+    a = step.action
+    fields = ", ".join(c.path for c in step.moved)
+    warnings.append(f"{a.address}: {fields} differs in the live service but not in the manifest; "
+                    f"not replaced (`--replace {a.address}` forces it)")
+    return Drift(a.address, a.kind, a.remote_id, a.remote_name,
+                 changes=[dc_replace(c, old=c.new, new=c.old, forces_replacement=False) for c in step.moved])
 
 
 def _plan_removal(address: str, prior: ResourceState | None, lv: Live | None, kind: Kind,

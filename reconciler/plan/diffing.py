@@ -80,6 +80,54 @@ def left_diff(spec: dict, live: dict, last_applied: dict | None = None, *,
     return changes
 
 
+_ABSENT = object()
+
+
+def value_at(doc: Any, path: str) -> Any:
+    """The value at a dotted path (a key holding dots is found as the remainder), or
+    _ABSENT."""
+    parts = path.split(".")
+    for i, seg in enumerate(parts):
+        if not isinstance(doc, dict):
+            return _ABSENT
+        rest = ".".join(parts[i:])
+        if rest in doc:  # "properties.a.b" where the key is "a.b"
+            return doc[rest]
+        if seg not in doc:
+            return _ABSENT
+        doc = doc[seg]
+    return doc
+
+
+def live_only(changes: list[FieldChange], spec: dict,
+              last_applied: dict | None) -> tuple[list[FieldChange], list[FieldChange]]:
+    """(changes to act on, replace-forcing changes the user did not make).
+
+    A field that forces a replacement is acted on only when the manifest's value differs
+    from the one last applied: a live value that moved on its own (a unit the service
+    normalised, a field its listing leaves out, a word we do not know) is drift to report,
+    never a reason to destroy the object. Without a last applied spec (nothing recorded)
+    every change stands."""
+    if last_applied is None:
+        return changes, []
+    act, moved = [], []
+    for c in changes:
+        wanted = value_at(spec, c.path)
+        if c.forces_replacement and not has_unknown(wanted) and _same_value(wanted, value_at(last_applied, c.path)):
+            moved.append(c)
+        else:
+            act.append(c)
+    return act, moved
+
+
+def _same_value(a: Any, b: Any) -> bool:
+    if a is _ABSENT and b is _ABSENT:
+        return False  # not a manifest field: the kind's own finding (a failed object) stands
+    if a is _ABSENT or b is _ABSENT:
+        return (a is _ABSENT or a is None) and (b is _ABSENT or b is None)
+    return same(a, b)
+
+
 # list fields whose order means nothing: shown as items added and removed, never moved
 SET_LIKE = frozenset({"tags", "users", "groups"})
 _ADDED = {"iterable_item_added", "dictionary_item_added", "set_item_added", "attribute_added"}

@@ -101,6 +101,9 @@ class CodeOceanClient:
         self._call("POST", f"/data_assets/{asset_id}/permissions", json=body, idempotent=True)
 
     def transfer(self, asset_id: str, target: dict, force: bool = False) -> None:
+        aws = target.get("aws") if isinstance(target.get("aws"), dict) else None
+        if aws is not None:  # seed 003 requires target.aws.prefix: "" is the bucket's root
+            target = {**target, "aws": {"prefix": "", **aws}}
         self._call("POST", f"/data_assets/{asset_id}/transfer", json={"target": target, "force": force})
         self.invalidate()
 

@@ -31,8 +31,11 @@ from reconciler.providers.contract import (
     Wanted,
 )
 from reconciler.providers.shared import newest_unclaimed, problem, wait_for
+from reconciler.providers.states import Phase, classify
 
 OUTPUTS = {"id", "name", "state", "type", "size", "files", "mount", "owner_email"}
+# seed 003's states; any other word is in transition: waited on, never taken for a failure (which deletes)
+ASSET_STATES = {"draft": Phase.IN_TRANSITION, "ready": Phase.RUNNING, "failed": Phase.FAILED, "gone": Phase.GONE}
 
 
 class DataAssetKind(Kind[CodeOceanClient]):
@@ -171,12 +174,12 @@ class DataAssetKind(Kind[CodeOceanClient]):
         def settled() -> tuple[bool, str]:
             if not latest.pop("fresh", False):  # the create's answer first, then a GET per poll
                 latest["asset"] = api.get(asset["id"]) or {**latest["asset"], "state": "gone"}
-            state = latest["asset"].get("state")
-            return state != "draft", "being created" if state == "draft" else str(state)
+            state = classify(latest["asset"].get("state"), ASSET_STATES)
+            return state.phase is not Phase.IN_TRANSITION, "being created" if state.word == "draft" else str(state)
 
         wait_for(settled, f"data asset {asset['name']} ({asset['id']})", timeout, ctx.progress, api="codeocean")
         asset = latest["asset"]
-        if asset.get("state") != "ready":
+        if classify(asset.get("state"), ASSET_STATES).phase is not Phase.RUNNING:
             reason = asset.get("failure_reason") or f"state {asset.get('state')}"
             api.delete(asset["id"])  # a failed asset is of no use; the next apply starts clean
             raise ApiError(f"data asset {asset['name']} failed: {reason} (the failed asset was deleted)",

@@ -24,6 +24,10 @@ def doctor(api: CodeOceanClient) -> list[Finding]:
         if any("archived" not in a for a in assets):
             c.note(check, "data assets carry no `archived`: it is read from which search found them",
                    "codeocean-no-archived")
+        if any(isinstance(a.get("source_bucket"), dict) and a["source_bucket"].get("bucket")
+               and not isinstance(a["source_bucket"].get("external"), bool) for a in assets):
+            c.note(check, "a data asset's `source_bucket` has no `external`: keep_on_external_storage is read "
+                   "as last applied", "codeocean-no-external")
         if any(not isinstance(a.get("custom_metadata") or {}, dict) for a in assets):
             c.problem(check, "a data asset's `custom_metadata` is not an object")
         if page["has_more"] and not isinstance(page.get("next_token"), str):

@@ -24,6 +24,9 @@ def live_attrs(asset: dict, archived: bool, permissions: dict | None, prior: dic
     sb = asset.get("source_bucket") or {}
     transferred = bool(asset.get("last_transferred"))
     provenance = asset.get("provenance") or {}
+    # `external` may be absent from source_bucket: then it is what we applied (unknown to
+    # the answer, never a difference)
+    external = sb.get("external") if isinstance(sb.get("external"), bool) else external_applied(prior)
     attrs: dict[str, Any] = {
         "name": asset.get("name"), "description": asset.get("description") or "",
         "mount": asset.get("mount"), "tags": sorted(set(asset.get("tags") or [])),
@@ -46,16 +49,25 @@ def live_attrs(asset: dict, archived: bool, permissions: dict | None, prior: dic
         attrs["source"] = {"aws": {"public": False,  # not returned: as we applied it
                                    **{k: v for k, v in prior_aws.items() if k in ("public", "endpoint_name")},
                                    "bucket": sb["bucket"], "prefix": folder(sb.get("prefix")),
-                                   "keep_on_external_storage": bool(sb.get("external"))}}
+                                   "keep_on_external_storage": external}}
     else:  # moved by a transfer: the origin is only in what we applied
         attrs["source"] = normal_source(prior.get("source"))
-    if sb.get("bucket") and (transferred or (provenance.get("computation") and sb.get("external"))):
+    if sb.get("bucket") and (transferred or (provenance.get("computation") and external)):
         attrs["target"] = {"aws": {"bucket": sb["bucket"], "prefix": folder(sb.get("prefix"))}}
     if permissions is not None:
         attrs["permissions"] = permissions_attrs(permissions, asset.get("owner_email"))
     if "results_info" in prior:
         attrs["results_info"] = prior["results_info"]
     return attrs
+
+
+def external_applied(prior: dict) -> bool:
+    """keep_on_external_storage as last applied (a computation's results kept in a target
+    bucket are external)."""
+    aws = (prior.get("source") or {}).get("aws") if isinstance(prior.get("source"), dict) else None
+    if isinstance(aws, dict) and isinstance(aws.get("keep_on_external_storage"), bool):
+        return aws["keep_on_external_storage"]
+    return bool(prior.get("target"))
 
 
 def present(values: Any) -> dict:

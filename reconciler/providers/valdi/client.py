@@ -208,10 +208,33 @@ class ValdiClient:
 
     def contents(self, volume_id: str) -> list[dict]:
         """The volume's files and folders as [{path, type, size?, etag?}], whichever shape
-        VALDI lists them in (the documents show none): dicts under our names or S3's,
-        or plain path strings."""
-        body = self._call("GET", f"/volume/{volume_id}", params={"include_contents": "True"}) or {}
-        return [normal_entry(e) for e in (body.get("contents") or [])]
+        VALDI lists them in (the documents show none): a list or an object, of dicts under
+        our names or S3's, or of plain path strings. A listing that shows one level only
+        (no nested path) is walked folder by folder with the documented `subdirs`."""
+        found = self._contents_at(volume_id, None)
+        if any("/" in e["path"].rstrip("/") for e in found):
+            return found  # recursive already
+        seen = {e["path"]: e for e in found}
+        todo = [e["path"] for e in found if e["type"] == "folder"]
+        while todo and len(seen) < MAX_CONTENTS:
+            folder = todo.pop(0)
+            for e in self._contents_at(volume_id, folder):
+                if e["path"] not in seen:
+                    seen[e["path"]] = e
+                    if e["type"] == "folder":
+                        todo.append(e["path"])
+        return sorted(seen.values(), key=lambda e: e["path"])
+
+    def _contents_at(self, volume_id: str, folder: str | None) -> list[dict]:
+        params = {"include_contents": "True", **({"subdirs": folder.strip("/")} if folder else {})}
+        body = self._call("GET", f"/volume/{volume_id}", params=params) or {}
+        entries = [normal_entry(e) for e in contents_items(body.get("contents") if isinstance(body, dict) else None)]
+        if folder:  # paths given relative to the folder are made relative to the volume
+            prefix = folder.strip("/") + "/"
+            entries = [e if e["path"].startswith(prefix) else {**e, "path": prefix + e["path"].lstrip("/")}
+                       for e in entries]
+            entries = [e for e in entries if e["path"] != prefix]
+        return entries
 
     def create_volume(self, bucket_name: str) -> dict:
         try:
@@ -258,6 +281,33 @@ def normal_vm(vm: dict) -> dict:
     """Statuses compared in lower case: `Running` and `running` are one state."""
     status = vm.get("status")
     return {**vm, "status": status.lower()} if isinstance(status, str) else vm
+
+
+MAX_CONTENTS = 100_000  # entries a walk of one volume reads at most
+_FOLDER_GROUPS = ("folders", "dirs", "directories", "prefixes", "commonprefixes", "subdirs")
+
+
+def contents_items(contents: Any) -> list:
+    """`contents` as a list of items: a list as is; an object of lists ({files: [...],
+    folders: [...]}) joined, folder names marked with a trailing /; an object keyed by
+    path ({path: {size, etag...}} or {path: size}) turned into items with a path."""
+    if contents is None:
+        return []
+    if isinstance(contents, list):
+        return contents
+    if not isinstance(contents, dict):
+        raise ApiError(f"volume contents are {type(contents).__name__}, neither a list nor an object",
+                       api="valdi", endpoint="GET /volume/{id}?include_contents=True")
+    if contents and all(isinstance(v, list) for v in contents.values()):
+        items: list = []
+        for group, values in contents.items():
+            folders = group.lower() in _FOLDER_GROUPS
+            items.extend((v.rstrip("/") + "/") if folders and isinstance(v, str) else
+                         ({**v, "type": "folder"} if folders and isinstance(v, dict) else v) for v in values)
+        return items
+    return [{**v, "path": k} if isinstance(v, dict) else
+            ({"path": k, "size": v} if isinstance(v, int) and not isinstance(v, bool) else k)
+            for k, v in contents.items()]
 
 
 _PATH_KEYS = ("path", "Key", "key", "name", "Name")

@@ -3,8 +3,8 @@ the fields the kinds read in each. Read-only: login and refresh are the only POS
 from __future__ import annotations
 
 from reconciler.providers.doctor import Checks, Finding
-from reconciler.providers.valdi.client import ValdiClient, normal_entry
-from reconciler.providers.valdi.vm import ON_THE_WAY, RUNNING, STOPPED
+from reconciler.providers.valdi.client import ValdiClient, contents_items, normal_entry
+from reconciler.providers.valdi.vm import VM_STATES, vm_status
 
 COSTS = {"flavor_id": ("running_cost", "stopped_cost"), "shape_code": ("running_cost", "stopped_cost"),
          "hostnode": ("cpu_cost", "ram_cost", "storage_cost", "gpu_cost"),
@@ -33,16 +33,28 @@ def doctor(api: ValdiClient) -> list[Finding]:
              {"ssh_key_id": STR, "name": STR, "public_key": STR})
     vms = _listing(c, api, "GET /v1/vm", "/v1/vm", "virtual_machines", "a VM",
                    {"server": STR, "status": STR, "user_provided_name": STR, "provider_id": STR})
-    for vm in vms:
-        status = vm.get("status")
-        if isinstance(status, str) and status != status.lower() and status.lower() in RUNNING + STOPPED + ON_THE_WAY:
-            c.note("GET /v1/vm", f"VM status {status!r} is capitalised; read case-insensitively",
-                   "valdi-vm-status-case")
-            break
+    _vm_shapes(c, vms)
     volumes = _listing(c, api, "GET /volume", "/volume", "volumes", "a volume", {"volume_id": STR, "bucket_name": STR})
     if volumes:
         _contents(c, api, volumes[0]["volume_id"])
     return c.findings
+
+
+def _vm_shapes(c: Checks, vms: list[dict]) -> None:
+    """Status words the VM kind reads specially, and details the listing does not echo."""
+    words = [vm["status"] for vm in vms]
+    capitalised = [w for w in words if w != w.lower() and w.lower() in VM_STATES]
+    if capitalised:
+        c.note("GET /v1/vm", f"VM status {capitalised[0]!r} is capitalised; read case-insensitively",
+               "valdi-vm-status-case")
+    unknown = sorted({w for vm, w in zip(vms, words) if not vm_status(vm).known})
+    if unknown:
+        c.note("GET /v1/vm", f"VM status {', '.join(map(repr, unknown))} is not one the tool knows: read as in "
+               "transition (waited on up to the timeout, never a failure or a replacement)",
+               "valdi-vm-state-unrecognised")
+    if vms and not any(k in vm for vm in vms for k in ("flavor_id", "hostnode", "config", "machine_type")):
+        c.note("GET /v1/vm", "VMs are listed without the details they were provisioned with (seed 002's "
+               "fields only): those details are read as last applied", "valdi-vm-listing-seed-fields")
 
 
 def _listing(c: Checks, api: ValdiClient, check: str, path: str, key: str, what: str, wanted: dict) -> list[dict]:
@@ -88,12 +100,21 @@ def _devices(c: Checks, api: ValdiClient) -> None:
 def _contents(c: Checks, api: ValdiClient, volume_id: str) -> None:
     check = "GET /volume/{id}?include_contents=True"
     body = c.call(check, lambda: api._call("GET", f"/volume/{volume_id}", params={"include_contents": "True"}))
-    items = (body or {}).get("contents") if isinstance(body, dict) else None
+    raw = (body or {}).get("contents") if isinstance(body, dict) else None
     if body is None:
         return
-    if items is not None and not isinstance(items, list):
-        c.problem(check, f"`contents` is {type(items).__name__}, not a list")
+    if isinstance(raw, dict):
+        c.note(check, "`contents` is an object, not a list: its entries are read by path", "valdi-contents-object")
+    items = c.call(check, lambda: contents_items(raw))
+    if items is None:
         return
+    paths = [i if isinstance(i, str) else str(next((i.get(k) for k in ("path", "Key", "key", "name")
+                                                    if isinstance(i, dict) and isinstance(i.get(k), str)), ""))
+             for i in items]
+    if any(p.endswith("/") or (isinstance(i, dict) and i.get("type") == "folder") for p, i in zip(paths, items)) \
+            and not any("/" in p.rstrip("/") for p in paths):
+        c.note(check, "contents list the top level only: folders are read one by one with `subdirs`",
+               "valdi-contents-toplevel")
     files = [i for i in items or [] if not (isinstance(i, str) and i.endswith("/"))]
     if any(isinstance(i, str) for i in files):
         c.note(check, "contents are plain paths: files are compared by presence only", "valdi-contents-plain")

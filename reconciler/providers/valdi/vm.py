@@ -8,7 +8,9 @@ or stopped as declared.
               if `power: stopped`
     update    power only (start / stop); VALDI cannot resize or rename a VM, so any
               other change is a replacement, named in the plan
-    delete    destroy (prevent_destroy is the engine's)
+    delete    destroy, in any state, then wait until the VM is gone (prevent_destroy is the engine's)
+    states    read by meaning (VM_STATES, case-insensitive); a word not listed there is in
+              transition: waited on, then reported, never a failure or a replacement
     cost      running and stopped USD/hour from the catalog
 """
 from __future__ import annotations
@@ -18,7 +20,7 @@ from functools import partial
 from typing import Any
 
 from reconciler.config.model import Resource
-from reconciler.errors import ApiError, Problem
+from reconciler.errors import ApiError, CreatedIncomplete, Problem
 from reconciler.plan.diffing import left_diff
 from reconciler.plan.model import FieldChange
 from reconciler.providers.contract import (
@@ -30,14 +32,20 @@ from reconciler.providers.contract import (
     Wanted,
 )
 from reconciler.providers.shared import newest_unclaimed, problem, wait_for
+from reconciler.providers.states import Phase, Status, classify
 from reconciler.providers.valdi import catalog
 from reconciler.providers.valdi.client import ValdiClient
 
 # details fields a VM listing echoes under another name
 ECHOED_AS = {"boot_disk_size": "storage", "gpu_model": "gpu_model"}
-RUNNING = ("running",)
-STOPPED = ("stopped", "stopping")
-ON_THE_WAY = ("provisioning", "starting")  # any other status ends a wait at once
+# the words seed 002 and the emulator use; any other word is in transition (unrecognised)
+VM_STATES = {"running": Phase.RUNNING, "stopped": Phase.STOPPED, "stopping": Phase.IN_TRANSITION,
+             "provisioning": Phase.IN_TRANSITION, "starting": Phase.IN_TRANSITION,
+             "error": Phase.FAILED, "failed": Phase.FAILED, "destroyed": Phase.GONE, "deleted": Phase.GONE}
+
+
+def vm_status(vm: dict) -> Status:
+    return classify(vm.get("status"), VM_STATES)
 
 
 class VmKind(Kind[ValdiClient]):
@@ -73,8 +81,8 @@ class VmKind(Kind[ValdiClient]):
         devices = api.devices()
         out = []
         for vm in api.vms():
-            status = vm.get("status")
-            if not vm.get("user_provided_name") or status not in RUNNING + STOPPED:
+            status = vm_status(vm)
+            if not vm.get("user_provided_name") or status.phase not in (Phase.RUNNING, Phase.STOPPED):
                 continue  # on its way, failed or gone: nothing to take over yet
             style = catalog.style(devices.get(str(vm.get("provider_id")), []))
             details = {f: vm[ECHOED_AS.get(f, f)] for f in DISCOVERED_DETAILS.get(style or "", ())
@@ -84,7 +92,7 @@ class VmKind(Kind[ValdiClient]):
                 details = {"flavor_id": flavor, **details} if flavor else details
                 details["ipv4"] = vm["ipv4"] if isinstance(vm.get("ipv4"), bool) else "." in str(vm.get("ip") or "")
             spec = {"name": vm["user_provided_name"], "provider_id": vm.get("provider_id"), "details": details,
-                    "power": "stopped" if status in STOPPED else "running"}
+                    "power": "stopped" if status.phase is Phase.STOPPED else "running"}
             out.append(Live(vm["server"], spec))
         return out
 
@@ -138,10 +146,12 @@ class VmKind(Kind[ValdiClient]):
         changes = left_diff(want, live.attrs, last_applied, replace_on=("name", "provider_id", "details"),
                             opaque=("details.sec_group_rules",), sensitive=self.sensitive)
         notes = []
-        status = live.attrs.get("status")
-        if isinstance(status, str) and status not in RUNNING + STOPPED + ON_THE_WAY:
-            changes.append(FieldChange("status", status, "running", forces_replacement=True))
-            notes.append(f"the live VM is {status!r}: it is destroyed and provisioned again")
+        status = classify(live.attrs.get("status"), VM_STATES)
+        if status.phase is Phase.FAILED:  # a word VALDI uses for a failure, never an unknown one
+            changes.append(FieldChange("status", status.word, "running", forces_replacement=True))
+            notes.append(f"the live VM is {status.word!r}: it is destroyed and provisioned again")
+        elif not status.known:
+            notes.append(f"the live VM is {status}: waited on, never replaced for it")
         replaced = any(c.forces_replacement for c in changes)
         for c in changes:
             if c.path == "power" and not replaced:  # a replace destroys the VM: no stop keeps its data
@@ -163,10 +173,16 @@ class VmKind(Kind[ValdiClient]):
                                "no new VM of that name; the next apply looks for it again", api="valdi",
                                endpoint="POST /v1/vm/provision")
             server = made["server"]
-        vm = self._wait_running(ctx, server, spec["name"])
-        if spec.get("power") == "stopped":
-            api.vm_action("stop", server)
-            vm = api.vm(server) or vm
+        try:
+            vm = self._wait_running(ctx, server, spec["name"])
+            if spec.get("power") == "stopped":
+                api.vm_action("stop", server)
+                vm = api.vm(server) or vm
+        except ApiError as e:  # it exists (and bills): into the state, so plan and destroy see it
+            made = api.vm(server)
+            if made is None:
+                raise
+            raise CreatedIncomplete(make_live(made, spec), e) from None
         return make_live(vm, spec)
 
     def _wait_running(self, ctx: KindContext[ValdiClient], server: str, name: str) -> dict:
@@ -178,12 +194,12 @@ class VmKind(Kind[ValdiClient]):
             if vm is None:
                 raise ApiError(f"VM {name} ({server}) disappeared while starting", api="valdi")
             seen["vm"] = vm
-            status = vm.get("status")
-            if status not in RUNNING + ON_THE_WAY:  # error, failed, an unknown word: waiting will not help
-                raise ApiError(f"VM {name} ({server}) is {status!r}, not running (VALDI ended provisioning "
+            status = vm_status(vm)
+            if status.phase in (Phase.FAILED, Phase.STOPPED, Phase.GONE):  # waiting will not help
+                raise ApiError(f"VM {name} ({server}) is {status.word!r}, not running (VALDI ended provisioning "
                                "there); destroy it or run apply again to replace it", api="valdi",
                                endpoint=f"GET /v1/vm/{server}")
-            return status in RUNNING, str(status)
+            return status.phase is Phase.RUNNING, str(status)  # an unrecognised word: wait on
 
         timeout = float(ctx.options.get("vm_timeout") or api.vm_timeout)
         wait_for(check, f"VM {name}", timeout, ctx.progress, api="valdi")
@@ -205,7 +221,19 @@ class VmKind(Kind[ValdiClient]):
         return live
 
     def delete(self, ctx: KindContext[ValdiClient], live: Live, policy: str, last_applied: dict | None) -> None:
-        ctx.api.vm_action("destroy", live.id)
+        """Destroy in any state, then wait until the listing no longer holds the VM: a
+        destroy answered 'success' is not yet a VM that stopped billing."""
+        api: ValdiClient = ctx.api
+        api.vm_action("destroy", live.id)
+
+        def gone() -> tuple[bool, str]:
+            vm = api.vm(live.id)
+            status = vm_status(vm) if vm is not None else None
+            return status is None or status.phase is Phase.GONE, f"{status} (destroy asked)"
+
+        name = live.attrs.get("name") or live.id
+        wait_for(gone, f"VM {name}", float(ctx.options.get("vm_timeout") or api.vm_timeout), ctx.progress,
+                 api="valdi")
 
 
 # the details fields a listing shows, per provider style (the rest were given at provisioning only)
@@ -239,8 +267,9 @@ def make_live(vm: dict, prior: dict | None) -> Live:
         else:
             details[field] = value
     status = vm.get("status")
+    word = vm_status(vm).word
     attrs = {"name": vm.get("user_provided_name"), "provider_id": vm.get("provider_id"), "details": details,
-             "power": "stopped" if status in STOPPED else "running", "status": status}
+             "power": "stopped" if word in ("stopped", "stopping") else "running", "status": status}
     try:
         forwards = json.loads(vm.get("port_forwards") or "{}")
     except (TypeError, ValueError):

@@ -7,6 +7,7 @@ batch writes of one run share them. Writes are batch endpoints where Valohai has
 from __future__ import annotations
 
 import os
+import re
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -24,6 +25,9 @@ DATUM_FIELDS = frozenset({"id", "uri", "name", "sha256", "size", "store", "metad
 WRITE_CHUNK = 1000  # datums per metadata/apply call (what Valohai's own scripts use)
 ADOPT_CHUNK = 500  # URLs per bulk adopt call
 CONCURRENCY = 8  # single adopts at once, when the server has no bulk form
+ADOPT_REFUSED = (400, 409)  # how a refused adopt may be answered ("already exists": 400, or a 409 conflict)
+# how "this URL is a datum already" may be worded (Valohai's words are not documented)
+ALREADY = re.compile(r"already|exists|duplicate|conflict", re.IGNORECASE)
 
 
 @dataclass
@@ -47,6 +51,7 @@ class ValohaiClient:
             "User-Agent": "reconciler"})
         self._cache = RunCache()
         self.alias_kept: set[str] = set()  # datums whose `valohai.alias: null` the server refused
+        self._bulk_adopt = True  # until the server refuses the `urls` form (seed 000 documents `url` only)
 
     def close(self) -> None:
         self.http.close()
@@ -157,15 +162,19 @@ class ValohaiClient:
 
     # -- writes ---------------------------------------------------------------------------
     def adopt(self, store: dict, urls: list[str]) -> AdoptOutcome:
-        """Adopt URLs into the project: the bulk form (`urls`) in chunks, or concurrent
-        single adopts if the server does not know the bulk form. Safe to retry: a URL
+        """Adopt URLs into the project: one URL in the documented `url` form; many in the
+        bulk form (`urls`) in chunks, or concurrent single adopts once the server refuses
+        the bulk form (remembered for the run). Safe to retry: a URL
         adopted by an earlier attempt comes back as `existing`."""
         self._need_token()
         out = AdoptOutcome()
         try:
+            if len(urls) == 1 or not self._bulk_adopt:
+                raise _NoBulkForm()  # the documented form
             for i in range(0, len(urls), ADOPT_CHUNK):
                 self._adopt_bulk(store, urls[i:i + ADOPT_CHUNK], out)
         except _NoBulkForm:
+            self._bulk_adopt = self._bulk_adopt and len(urls) == 1
             self._adopt_singly(store, [u for u in urls if u not in out.created
                                        and u not in out.existing and u not in out.failed], out)
         finally:
@@ -178,7 +187,7 @@ class ValohaiClient:
                 body = self.http.request("POST", f"/api/v0/stores/{store['id']}/adopt/",
                                          json={"urls": chunk, "project": self.project}, idempotent=True)
             except ApiError as e:
-                errors = _url_errors(e, chunk) if e.status == 400 else None
+                errors = _url_errors(e, chunk) if e.status in ADOPT_REFUSED else None
                 if errors is None:
                     if e.status == 400:
                         raise _NoBulkForm() from None
@@ -200,7 +209,7 @@ class ValohaiClient:
                                          json={"url": url, "project": self.project}, idempotent=True)
                 return url, "created", ((body or {}).get("created") or {}).get(url)
             except ApiError as e:
-                errors = _url_errors(e, [url]) if e.status == 400 else None
+                errors = _url_errors(e, [url]) if e.status in ADOPT_REFUSED else None
                 if not errors:
                     return url, "failed", str(e)
                 exists, message = errors[url]
@@ -324,15 +333,16 @@ def _url_errors(error: ApiError, urls: list[str]) -> dict[str, tuple[bool, str]]
     for item in _error_objects(error.body):
         message = str(item.get("message") or "")
         url = item.get("url") if item.get("url") in urls else None
-        if url is None and len(urls) == 1 and ("already exists" in message
-                                               or item.get("code") == "adoptable_file_not_found"
+        exists = (error.status == 409 or bool(ALREADY.search(message))) and \
+            item.get("code") in (None, "already_exists", "conflict", "duplicate")
+        if url is None and len(urls) == 1 and (exists or item.get("code") == "adoptable_file_not_found"
                                                or urls[0] in message):
             url = urls[0]
         if url is None:
             url = next((u for u in urls if u in message), None)
         if url is None:
             continue
-        found[url] = ("already exists" in message and item.get("code") in (None, "already_exists"), message)
+        found[url] = (exists, message)
     return found or None
 
 

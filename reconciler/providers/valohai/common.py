@@ -135,6 +135,16 @@ class MetadataKind(Kind[ValohaiClient]):
                 out[d] = ApiError(f"Valohai refused `valohai.alias: null`, so the alias of datum {d} still points "
                                   "at it; detach it in Valohai's web UI (or point the alias elsewhere)",
                                   api="valohai", endpoint="POST /api/v0/data/metadata/apply/")
+        detaching = [d for d, b in bodies.items() if properties.ALIAS in b and b[properties.ALIAS] is None
+                     and d not in failures and d not in out]
+        if detaching:  # a server may answer 200 and keep the alias: one listing says
+            still = Index([], ctx.api.aliases()).aliases_of
+            for d in detaching:
+                if still.get(d):
+                    out[d] = ApiError(f"Valohai answered `valohai.alias: null` with success but alias "
+                                      f"{', '.join(sorted(still[d]))} still points at datum {d}; detach it in "
+                                      "Valohai's web UI (or point the alias elsewhere)",
+                                      api="valohai", endpoint="POST /api/v0/data/metadata/apply/")
         dropping = {d: set(lives[d].attrs.get("tags") or []) - set(b[properties.TAGS])
                     for d, b in bodies.items() if properties.TAGS in b and d in lives and d not in failures
                     and "tags" not in (lives[d].attrs.get("unread") or [])}
@@ -142,7 +152,7 @@ class MetadataKind(Kind[ValohaiClient]):
         if dropping:
             now = {x["id"]: x for x in ctx.api.datums()}
             for d, tags in dropping.items():
-                kept = sorted(tags & set((now.get(d) or {}).get("tags") or []))
+                kept = sorted(tags & {properties.tag_name(t) for t in (now.get(d) or {}).get("tags") or []})
                 if kept and "tags" in (now.get(d) or {}):
                     out[d] = ApiError(f"Valohai kept tags {', '.join(kept)} on datum {d}: this server adds the "
                                       "`valohai.tags` list to the datum's tags instead of replacing them, so no "
@@ -156,7 +166,7 @@ class MetadataKind(Kind[ValohaiClient]):
             return
         failures = ctx.api.apply_metadata({live.id: body})
         for d, problem_ in self._not_done(ctx, {live.id: body}, {live.id: live}, failures).items():
-            ctx.progress(f"released datum {d}, but: {problem_}")  # nothing more an API call can do
+            ctx.progress(f"datum {d} not fully released: {problem_}")  # nothing more an API call can do
         error = failures.get(live.id)
         if isinstance(error, NotFound):  # the client gives a 400 saying so this type too
             return  # the datum is gone: nothing of ours is left on it

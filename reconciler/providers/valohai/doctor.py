@@ -79,8 +79,11 @@ def _datums(c: Checks, api: ValohaiClient, datums: list) -> None:
     for d in good:
         if "metadata" in d and c.call(check, lambda: read_properties(d["metadata"])) is None:
             break
-        if "tags" in d and not (isinstance(d["tags"], list) and all(isinstance(t, str) for t in d["tags"])):
-            c.problem(check, f"datum `tags` is {type(d['tags']).__name__}, not a list of strings")
+        if "tags" in d and not isinstance(d["tags"], list):
+            c.problem(check, f"datum `tags` is {type(d['tags']).__name__}, not a list")
+            break
+        if "tags" in d and any(isinstance(t, dict) for t in d["tags"]):
+            c.note(check, "datum `tags` are objects {name}: read by their name", "valohai-tags-objects")
             break
     else:
         if len(good) == len(datums):

@@ -36,7 +36,7 @@ def live_attrs(datum: dict, aliases: list[str], spec: dict | None, assumed: dict
     unread = [f for f, key in (("properties", "metadata"), ("tags", "tags")) if key not in datum]
     props = read_properties(datum["metadata"]) if "metadata" in datum else dict(assumed.get("properties") or {})
     tags = datum.get("tags") if "tags" in datum else assumed.get("tags")
-    attrs = {"properties": props, "tags": [str(t) for t in tags or []],
+    attrs = {"properties": props, "tags": [tag_name(t) for t in tags or []],
              "alias": wanted if wanted in aliases else (aliases[0] if aliases else None),
              "aliases": list(aliases)}
     if unread:
@@ -84,6 +84,15 @@ def _properties_match(want: dict, have: dict, before: dict) -> bool:
         if key not in have or has_unknown(value) or not same(value, have[key]):
             return False
     return all(key in want or have.get(key) is None for key in before)
+
+
+def tag_name(tag: Any) -> str:
+    """A tag as a string, or as an object naming it ({"name": ...}, {"tag": ...})."""
+    if isinstance(tag, dict):
+        name = next((tag[k] for k in ("name", "tag", "value", "label") if isinstance(tag.get(k), str)), None)
+        if name is not None:
+            return name
+    return str(tag)
 
 
 def merged_tags(live: list[str], ours: list[str], ours_before: list[str]) -> list[str]:
