@@ -88,3 +88,12 @@ def api_calls(admin_client: httpx.Client) -> dict[str, int]:
 
 
 os.environ.setdefault("NO_COLOR", "1")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _machine_plan_key(tmp_path_factory):
+    """This machine's plan key (reconciler.plan.signing) in a folder of the test run's own,
+    not the developer's ~/.config."""
+    os.environ["XDG_CONFIG_HOME"] = str(tmp_path_factory.mktemp("config"))
+    for name in ("RECONCILER_PLAN_KEY", "RECONCILER_STATE_KEY"):
+        os.environ.pop(name, None)

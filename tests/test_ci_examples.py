@@ -332,3 +332,12 @@ def test_the_github_workflow_passes_actionlint_when_installed():
         pytest.skip("no actionlint on PATH")
     done = subprocess.run([found, str(GITHUB)], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_both_pipelines_sign_plan_files_with_a_key_from_a_ci_secret():
+    """A plan artifact is applied only when signed with RECONCILER_PLAN_KEY (reconciler.plan.signing):
+    GitHub takes it from a repository secret; GitLab passes masked CI/CD variables to every job."""
+    env = yaml.safe_load(GITHUB.read_text())["env"]
+    assert env.get("RECONCILER_PLAN_KEY") == "${{ secrets.RECONCILER_PLAN_KEY }}"
+    assert "RECONCILER_PLAN_KEY" in GITLAB.read_text().split("stages:")[0]  # named among the variables to set
+    assert "RECONCILER_PLAN_KEY" not in (gitlab_doc().get("variables") or {}), "never a plain-text value"

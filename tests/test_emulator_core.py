@@ -35,5 +35,22 @@ def test_injected_drop_breaks_the_connection(admin):
 
 
 def test_bad_fault_is_400(admin):
-    r = admin.post("/_emulator/faults", content=b"{nope")
+    r = admin.post("/_emulator/faults", content=b"{nope", headers={"Content-Type": "application/json"})
     assert r.status_code == 400
+
+
+@pytest.mark.parametrize("headers, content, status", [
+    ({"Origin": "https://evil.example", "Content-Type": "application/json"}, b"{}", 403),
+    ({"Origin": "null", "Content-Type": "application/json"}, b"{}", 403),
+    ({"Content-Type": "text/plain"}, b'{"latency_ms": 5000}', 415),
+    ({"Content-Type": "application/x-www-form-urlencoded"}, b"latency_ms=5000", 415),
+], ids=["foreign-origin", "null-origin", "text-plain", "form"])
+def test_a_web_page_cannot_reconfigure_the_emulator(admin, headers, content, status):
+    before = admin.get("/_emulator/config").json()
+    r = admin.post("/_emulator/config", content=content, headers=headers)
+    assert r.status_code == status
+    assert admin.post("/_emulator/reset", headers={"Origin": "https://evil.example"}).status_code == 403
+    assert admin.get("/_emulator/config").json() == before
+    # the same origin and JSON still work
+    own = str(admin.base_url).rstrip("/")
+    assert admin.post("/_emulator/config", json={"latency_ms": 0}, headers={"Origin": own}).status_code == 200

@@ -31,7 +31,19 @@ def infra(tmp_path, sandbox_env, monkeypatch):
         copy_example(example, tmp_path / "infra")
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("RECONCILER_STATE", str(tmp_path / "state.json"))
+    monkeypatch.setenv("RECONCILER_PLAN_KEY", PLAN_KEY)  # as the CI examples set it, from a CI secret
     return tmp_path
+
+
+PLAN_KEY = "ci-secret-plan-key-0123456789abcdef"
+
+
+def resign(path: Path, body: dict) -> None:
+    """A damaged body signed with the right key: what the checks after the signature see."""
+    from reconciler.plan.signing import PLAN_ENV, Key
+    text = json.dumps(body)
+    path.write_text(f"reconciler-plan 2 key={PLAN_ENV} hmac-sha256={Key(PLAN_KEY.encode(), PLAN_ENV).sign(text.encode())}\n"
+                    + text)
 
 
 def workflow_commands() -> list[str]:
@@ -76,7 +88,7 @@ def test_workflow_commands_run_in_the_sandbox(infra):
     assert [c.split()[1] for c in commands] == ["validate", "plan", "show", "apply"]
     for line in commands:
         run_shell_line(line)
-    pages = sorted((infra / "plan-pages").iterdir())
+    pages = sorted((infra / "plan-pages").glob("*.md"))
     comment = pages[0].read_text()
     assert pages[0].name == "001.md" and all(len(p.read_text()) <= 65536 for p in pages)
     assert "<!-- reconciler-plan -->" in comment and "| add | change |" in comment
@@ -191,9 +203,9 @@ def test_a_saved_plan_refuses_a_local_file_edited_after_it(infra):
 ])
 def test_a_damaged_plan_file_is_one_line_naming_the_field(infra, damage, field):
     assert run("plan", "infra", "-o", "plan.bin")[0] == 0
-    body = json.loads(Path("plan.bin").read_text())
+    body = json.loads(Path("plan.bin").read_text().split("\n", 1)[1])
     damage(body)
-    Path("plan.bin").write_text(json.dumps(body))
+    resign(Path("plan.bin"), body)
     code, out = run("apply", "plan.bin")
     assert code == 1 and f"plan.bin: {field}:" in out, out
     assert "internal error" not in out and "Traceback" not in out
@@ -252,7 +264,7 @@ def test_the_workflow_posts_every_page_and_updates_them_on_the_next_push(tmp_pat
 
     first = post(400)
     ours = [c for c in first if c["user"]["login"] == "github-actions[bot]"]
-    assert len(ours) == len(list((tmp_path / "plan-pages").iterdir())) >= 3
+    assert len(ours) == len(list((tmp_path / "plan-pages").glob("*.md"))) >= 3
     assert [f"page {i}/{len(ours)}" in c["body"] for i, c in enumerate(ours, 1)] == [True] * len(ours)
     second = post(3)
     ours_now = [c for c in second if c["user"]["login"] == "github-actions[bot]"]

@@ -183,7 +183,7 @@ def test_an_override_given_with_the_plan_is_kept_in_the_plan_file_and_honoured(i
     plan_file = tmp_path / "p.bin"
     code, out = work.plan("-o", str(plan_file), "--override-policy", "gpu-budget", "--reason", "approved in #42")
     assert code == 0, out
-    (saved,) = json.loads(plan_file.read_text())["overrides"]
+    (saved,) = json.loads(plan_file.read_text().split("\n", 1)[1])["overrides"]  # after the signed header
     assert saved["policies"] == ["gpu-budget"] and saved["reason"] == "approved in #42" and saved["who"]
     code, out = cli("--state", str(work.path / "state.json"), "apply", str(plan_file))
     assert code == 0 and len(vms(admin)) == 1, out
@@ -332,7 +332,7 @@ def test_a_saved_plan_keeps_the_policy_files_it_was_made_under(infra, admin, tmp
     assert code == 3 and vms(admin) == [], out
     code, out = cli(*state, "apply", str(tmp_path / "p.bin"), "--override-policy", "gpu-budget", "--reason", "ok")
     assert code == 0 and len(vms(admin)) == 1, out
-    (kept,) = json.loads((tmp_path / "p.bin").read_text())["overrides"]  # in the plan file and the state
+    (kept,) = json.loads((tmp_path / "p.bin").read_text().split("\n", 1)[1])["overrides"]  # in the plan file and the state
     assert kept["reason"] == "ok" and kept["policies"] == ["gpu-budget"] and kept["at"] == "2026-12-03T12:00:00Z"
     assert [e["reason"] for e in work.state()["events"] if e["event"] == "policy_override"] == ["ok"]
 

@@ -137,7 +137,7 @@ def test_show_split_writes_pages_that_together_name_every_resource(api, tmp_path
     out_dir = tmp_path / "pages"
     code, out = run("show", str(plan), "--format", "markdown", "--split", str(out_dir))
     assert code == 0, out
-    pages = sorted(out_dir.iterdir())
+    pages = sorted(out_dir.glob("*.md"))
     assert [p.name for p in pages[:2]] == ["001.md", "002.md"]
     texts = [p.read_text() for p in pages]
     assert all(len(t) <= 65536 for t in texts)
@@ -145,6 +145,33 @@ def test_show_split_writes_pages_that_together_name_every_resource(api, tmp_path
     joined = "".join(texts)
     assert all(f"<code>test.item.r{i}</code>" in joined for i in range(400))
     assert run("show", str(plan), "--split", str(out_dir))[0] != 0  # markdown only
+
+
+def test_show_split_never_removes_what_it_did_not_write(api, project, tmp_path):
+    plan = tmp_path / "plan.bin"
+    assert run("plan", str(project), "-o", str(plan))[0] == 0
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for name in ("001.md", "002.md", "100.md"):
+        (docs / name).write_text(f"the user's {name}")
+    code, out = run("show", str(plan), "--format", "markdown", "--split", str(docs))
+    assert code == 1 and len(out.strip().splitlines()) == 1 and f"--split {docs}" in out, out
+    assert {p.name: p.read_text() for p in docs.iterdir()} == {n: f"the user's {n}" for n in ("001.md", "002.md", "100.md")}
+    odd = tmp_path / "odd"
+    (odd / "001.md").mkdir(parents=True)  # a directory named like a page
+    code, out = run("show", str(plan), "--format", "markdown", "--split", str(odd))
+    assert code == 1 and len(out.strip().splitlines()) == 1 and "internal error" not in out, out
+    assert (odd / "001.md").is_dir()
+    a_file = tmp_path / "a-file"
+    a_file.write_text("x")
+    code, out = run("show", str(plan), "--format", "markdown", "--split", str(a_file))
+    assert code == 1 and "not a folder" in out and a_file.read_text() == "x", out
+    # its own earlier pages are replaced: a second run into the same folder works
+    pages = tmp_path / "pages"
+    for _ in range(2):
+        code, out = run("show", str(plan), "--format", "markdown", "--split", str(pages))
+        assert code == 0, out
+    assert sorted(p.name for p in pages.glob("*.md")) == ["001.md"]
 
 
 def test_a_saved_refresh_only_plan_applies_as_a_record(api, project, tmp_path):

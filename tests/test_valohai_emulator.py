@@ -320,4 +320,5 @@ def test_admin_seeds_projects_stores_and_tokens(emulator, vh, admin):
     token = admin.post("/_emulator/valohai/tokens", json={"username": "sandbox"}).json()["token"]
     me = httpx.get(f"{emulator.url}/api/v0/users/me/", headers={"Authorization": f"Token {token}"})
     assert me.json()["username"] == "sandbox"
-    assert admin.post("/_emulator/valohai/stores", content=b"{").status_code == 400
+    broken = admin.post("/_emulator/valohai/stores", content=b"{", headers={"Content-Type": "application/json"})
+    assert broken.status_code == 400

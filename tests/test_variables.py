@@ -125,7 +125,8 @@ def test_a_variable_with_no_value_is_named_and_nothing_is_called(infra, monkeypa
     assert admin.get("/_emulator/requests").json()["counts"] == before
 
 
-def test_sensitive_values_are_masked_in_every_plan_format_and_the_plan_file(infra, tmp_path):
+def test_sensitive_values_are_masked_in_every_plan_format_and_the_plan_file(infra, tmp_path, monkeypatch):
+    monkeypatch.setenv("RECONCILER_PLAN_KEY", "k" * 32)
     for fmt in ("text", "json", "markdown"):
         code, out = infra.plan("--var", "owner=ml", "--format", fmt)
         assert code == 0, out
@@ -135,12 +136,13 @@ def test_sensitive_values_are_masked_in_every_plan_format_and_the_plan_file(infr
     assert code == 0, out
     saved = (tmp_path / "p.plan").read_text()
     assert SECRET not in saved
-    recorded = json.loads(saved)["options"]["variables"]
-    assert recorded["owner"] == "ml" and set(recorded["token"]) == {"$sha256", "$salt"}
+    recorded = json.loads(saved.split("\n", 1)[1])["options"]["variables"]  # after the signed header line
+    assert recorded["owner"] == "ml" and set(recorded["token"]) == {"$pin"}
 
 
 def test_a_saved_plan_applies_with_no_variables_given_again_and_refuses_a_changed_secret(
         infra, tmp_path, monkeypatch):
+    monkeypatch.setenv("RECONCILER_PLAN_KEY", "k" * 32)  # secrets are pinned only under a configured key
     plan = str(tmp_path / "p.plan")
     assert infra.plan("--var", "owner=ml", "-o", plan)[0] == 0
     state = str(infra.path / "state.json")
@@ -176,7 +178,9 @@ def test_a_variable_read_by_a_providers_block_is_recorded_only_as_a_digest(tmp_p
     code, out = infra.plan("-o", str(plan))
     assert code == 0, out
     assert sandbox_env["VALOHAI_TOKEN"] not in plan.read_text()
-    assert set(json.loads(plan.read_text())["options"]["variables"]["vh"]) == {"$sha256", "$salt"}
+    # no plan key configured: the secret is not pinned, and the plan says so
+    assert json.loads(plan.read_text().split("\n", 1)[1])["options"]["variables"]["vh"] == {"$unpinned": True}
+    assert "a secret changed before apply will not be detected" in out
     code, out = cli("--state", str(infra.path / "state.json"), "apply", str(plan))
     assert code == 0, out  # the token comes from the environment again and matches the digest
 

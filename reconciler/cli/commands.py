@@ -7,7 +7,7 @@ import shlex
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping
 
 import click
 
@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from reconciler.config.model import Manifest
     from reconciler.engine.planner import PlanResult
     from reconciler.engine.runner import Workspace
+    from reconciler.plan.signing import Key as PlanKey
     from reconciler.providers.contract import Kind
     from reconciler.state.base import StateDoc, StateStore
 
@@ -124,22 +125,28 @@ def plan(g: Globals, paths: tuple[str, ...], out: str | None, fmt: str, detailed
     click.echo(render(result.plan, fmt, g.color), nl=False)
     if out:
         from reconciler.engine import pins
-        from reconciler.plan import planfile
+        from reconciler.plan import planfile, signing
 
+        key = signing.key()
         salt = pins.new_salt()
-        pinned = {"salt": salt, "pins": pins.inputs(result.steps, ws.kinds, ws.manifest.providers, salt,
-                                                    ws.manifest.files_read, ws.manifest.root)}
+        pinned_values, left_out = pins.inputs(result.steps, ws.kinds, ws.manifest.providers, salt, key,
+                                              ws.manifest.files_read, ws.manifest.root)
+        variables = _recorded_variables(ws.manifest, (lambda v: key.pin(salt, v)) if key.configured else None)
+        left_out += sum(1 for v in variables.values() if isinstance(v, dict) and v.get("$unpinned"))
+        # secrets_left_out: how many secret values a changed one of would go unnoticed
+        pinned = {"salt": salt, "pins": pinned_values, "secrets_left_out": left_out}
         # paths relative to the working directory: CI applies on another runner's checkout
         planfile.save(result.plan, out, manifest_paths=[os.path.relpath(Path(p).resolve()) for p in paths_l],
-                      inputs=pinned, options={"targets": list(targets), "excludes": list(excludes),
+                      inputs=pinned, key=key, options={"targets": list(targets), "excludes": list(excludes),
                                "replace": list(replace), "destroy": destroy,
                                "refresh_only": refresh_only, "sandbox": g.sandbox,
-                               "variables": _recorded_variables(ws.manifest),
-                               "policy_files": current_policy_files()},
+                               "variables": variables, "policy_files": current_policy_files()},
                       overrides=overrides, manifest_files=ws.manifest.file_digests, manifest_folder=os.getcwd())
         again = " ".join(["reconciler", *(["--sandbox"] if g.sandbox else []),
                           *(["--state", shlex.quote(g.state)] if g.state else []), "apply", shlex.quote(out)])
         click.echo(f"Saved the plan to {out}. Apply exactly this plan with: {again}", err=True)
+        if left_out:
+            click.echo(signing.unpinned_note(), err=True)
     if result.plan.denied:
         sys.exit(3)
     if detailed_exitcode and (result.plan.has_changes or result.plan.changes_outputs_only):
@@ -179,13 +186,13 @@ def _record_overrides(ws: Workspace, store: StateStore, state: StateDoc, plan: P
     store.write(state)
 
 
-def _recorded_variables(manifest: Manifest) -> dict:
+def _recorded_variables(manifest: Manifest, pin: Callable[[Any], str] | None) -> dict:
     from reconciler.config.variables import record
     from reconciler.providers.http import SECRET_KEYS
 
     # declared sensitive, read by a provider block, or named like a secret: only a digest
     secret = set(manifest.sensitive_variables) | {n for n in manifest.variables if SECRET_KEYS.search(n)}
-    return record(manifest.variables, secret)
+    return record(manifest.variables, secret, pin)
 
 
 def _is_planfile(paths: list[str]) -> bool:
@@ -203,25 +210,22 @@ def _confirm(auto_approve: bool, what: str) -> None:
         sys.exit(1)
 
 
-def _moved_inputs(saved_inputs: dict, result: PlanResult, ws: Workspace) -> list[str]:
+def _moved_inputs(saved_inputs: dict, result: PlanResult, ws: Workspace, key: PlanKey) -> list[str]:
     """Every resolved value and local file against the pins the plan file holds."""
     from reconciler.engine import pins
 
     salt = saved_inputs.get("salt")
     if not isinstance(salt, str) or not isinstance(saved_inputs.get("pins"), dict):
         return ["the plan file pins no inputs (made by an older reconciler)"]
-    try:
-        fresh = pins.inputs(result.steps, ws.kinds, ws.manifest.providers, salt, ws.manifest.files_read,
-                            ws.manifest.root)
-    except ValueError:
-        return ["the plan file's inputs.salt is damaged"]
+    fresh, _ = pins.inputs(result.steps, ws.kinds, ws.manifest.providers, salt, key, ws.manifest.files_read,
+                           ws.manifest.root)
     return pins.differences(saved_inputs["pins"], fresh)
 
 
 def _run_apply(g: Globals, paths: list[str], options: PlanOptions, auto_approve: bool, parallelism: int,
                lock_timeout: float, saved: Plan | None = None, verb: str = "apply",
                saved_inputs: dict | None = None, overrides: list[dict] | None = None,
-               saved_files: dict[str, str] | None = None) -> None:
+               key: PlanKey | None = None, saved_files: dict[str, str] | None = None) -> None:
     from reconciler.engine.applier import Applier
 
     ws = workspace(paths)
@@ -245,7 +249,8 @@ def _run_apply(g: Globals, paths: list[str], options: PlanOptions, auto_approve:
                     state_serial=state.serial, fingerprints=result.plan.fingerprints,
                     saved_files=saved_files, fresh_files=ws.manifest.file_digests)
                 reasons += planfile.same_actions(saved, result.plan) if not reasons else []
-                reasons += _moved_inputs(saved_inputs or {}, result, ws)
+                assert key is not None  # a saved plan was verified under it
+                reasons += _moved_inputs(saved_inputs or {}, result, ws, key)
                 if reasons:
                     raise PlanError("the saved plan is stale and was not applied:\n  - " + "\n  - ".join(reasons)
                                     + "\nMake a new plan.")
@@ -363,9 +368,10 @@ def apply(g: Globals, paths: tuple[str, ...], auto_approve: bool, parallelism: i
     paths_l = list(paths) or ["."]
     asked = override_record(override_policies, override_reason)
     if _is_planfile(paths_l):
-        from reconciler.plan import planfile
+        from reconciler.plan import planfile, signing
 
-        saved, meta = planfile.load(paths_l[0])
+        key = signing.key()
+        saved, meta = planfile.load(paths_l[0], key)
         opts = meta.get("options", {})
         options = PlanOptions(tuple(opts.get("targets", ())), tuple(opts.get("excludes", ())),
                               tuple(opts.get("replace", ())), bool(opts.get("destroy")),
@@ -376,6 +382,9 @@ def apply(g: Globals, paths: tuple[str, ...], auto_approve: bool, parallelism: i
             raise PlanError("a saved plan carries the variable values it was made with; "
                             "make a new plan to change them")
         given.recorded = opts.get("variables") or {}
+        salt = meta["inputs"].get("salt")
+        if isinstance(salt, str):
+            given.pin = lambda v: key.pin(salt, v)
         # the policies the plan was made under hold at apply time too (an organisation's file)
         add_policy_files(g, [str(f) for f in opts.get("policy_files") or []])
         with sandbox(g, manifest_paths):
@@ -386,10 +395,10 @@ def apply(g: Globals, paths: tuple[str, ...], auto_approve: bool, parallelism: i
                 asked = {"who": expiry.who(), "at": stamp(common.clock()), **asked}
             _run_apply(g, manifest_paths, options, True, parallelism, parse_duration(lock_timeout),
                        saved=saved, verb="destroy" if options.destroy else "apply", saved_inputs=meta["inputs"],
-                       overrides=[*meta["overrides"], *([asked] if asked else [])],
+                       overrides=[*meta["overrides"], *([asked] if asked else [])], key=key,
                        saved_files=meta["manifest_files"])
         if asked:  # the plan file keeps the override it was applied with
-            planfile.record_override(paths_l[0], asked)
+            planfile.record_override(paths_l[0], asked, key)
         return
     options = PlanOptions(tuple(targets), tuple(excludes), tuple(replace), False, refresh_only)
     with sandbox(g, paths_l):
@@ -473,15 +482,16 @@ def destroy(g: Globals, paths: tuple[str, ...], auto_approve: bool, parallelism:
 @click.argument("planfile", type=click.Path(exists=True, dir_okay=False))
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text",
               show_default=True, help="text for a terminal, json for scripts, markdown for a pull-request comment.")
-@click.option("--split", "split_dir", type=click.Path(file_okay=False), metavar="DIR",
+@click.option("--split", "split_dir", type=click.Path(), metavar="DIR",
               help="Markdown only: write DIR/001.md, 002.md, ... each fitting one pull-request comment.")
 @click.pass_obj
 @guarded
 def show(g: Globals, planfile: str, fmt: str, split_dir: str | None) -> None:
     """Render a saved plan again."""
     from reconciler.plan import planfile as pf
+    from reconciler.plan.signing import unpinned_note
 
-    saved, _ = pf.load(planfile)
+    saved, meta = pf.load(planfile)
     if split_dir:
         if fmt != "markdown":
             raise click.UsageError("--split needs --format markdown")
@@ -490,8 +500,10 @@ def show(g: Globals, planfile: str, fmt: str, split_dir: str | None) -> None:
         written = write_pages(saved, Path(split_dir))
         click.echo(f"Wrote {len(written)} page{'s' if len(written) != 1 else ''} to {split_dir}: "
                    + ", ".join(p.name for p in written))
-        return
-    click.echo(render(saved, fmt, g.color), nl=False)
+    else:
+        click.echo(render(saved, fmt, g.color), nl=False)
+    if meta["inputs"].get("secrets_left_out"):
+        click.echo(unpinned_note(), err=True)
 
 
 @main.command()

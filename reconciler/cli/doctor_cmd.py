@@ -9,6 +9,7 @@ import click
 
 from reconciler.cli.common import guarded, sandbox, sandbox_option, workspace
 from reconciler.cli.root import Globals, main
+from reconciler.config.terminal import shown
 from reconciler.providers import doctor as doc
 
 if TYPE_CHECKING:
@@ -43,7 +44,7 @@ def doctor(g: Globals, paths: tuple[str, ...], fmt: str) -> None:
                   [os.environ[k] for k in SECRET_ENV if os.environ.get(k)]
     if not findings:
         click.echo("No provider is configured or used by these manifests: nothing to check.", err=True)
-    click.echo(doc.render_json(findings, secrets) if fmt == "json" else doc.render_text(findings), nl=False)
+    click.echo(doc.render_json(findings, secrets) if fmt == "json" else shown(doc.render_text(findings)), nl=False)
     raise SystemExit(doc.exit_code(findings))
 
 

@@ -14,6 +14,7 @@ from reconciler.cli.common import (
     workspace,
 )
 from reconciler.cli.root import Globals, main
+from reconciler.config.terminal import shown
 from reconciler.cli.variables_opt import variable_options
 
 
@@ -41,4 +42,4 @@ def import_cmd(g: Globals, address: str, remote_id: str, paths: tuple[str, ...])
                 store.write(doc)
         finally:
             ws.close()
-    click.echo(f"Imported {remote_id} as {address}. Run `reconciler plan` to see how it differs from the manifest.")
+    click.echo(f"Imported {shown(remote_id, one_line=True)} as {address}. Run `reconciler plan` to see how it differs from the manifest.")

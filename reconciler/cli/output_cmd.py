@@ -8,11 +8,13 @@ kept in the state. No API call.
     reconciler output NAME --json        one value as JSON
 
 Asked for by name, a sensitive output is printed: the caller named what it wants.
-The first argument is a NAME unless it is an existing file or folder.
+The first argument is a NAME unless it is the only one and an existing file or folder.
 """
 from __future__ import annotations
 
 import json
+import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +23,7 @@ import click
 from reconciler.cli.common import guarded, open_store, providers, sandbox_option
 from reconciler.cli.root import Globals, main
 from reconciler.cli.variables_opt import current_inputs, variable_options
+from reconciler.config.terminal import escape
 from reconciler.config.variables import MASK
 
 
@@ -65,7 +68,10 @@ def as_json_object(outputs: dict[str, dict], show_sensitive: bool) -> dict[str, 
 
 
 def _split(args: tuple[str, ...]) -> tuple[str | None, list[str]]:
-    if args and not Path(args[0]).exists():
+    """NAME first unless the only argument is an existing file or folder: `output sub .`
+    asks for the output `sub` even beside a folder named sub (an unknown name is an error,
+    never an empty answer a script would take for the value)."""
+    if args and (not Path(args[0]).exists() or (len(args) > 1 and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", args[0]))):
         return args[0], list(args[1:]) or ["."]
     return None, list(args) or ["."]
 
@@ -102,4 +108,6 @@ def output_cmd(g: Globals, args: tuple[str, ...], as_json: bool, show_sensitive:
         declared = " (declared, not yet known: run apply)" if name in ws.manifest.outputs else ""
         raise StateError(f"no output '{name}' in the state{declared}; outputs: {known}")
     value = doc.outputs[name].get("value")
-    click.echo(json.dumps(value, sort_keys=True) if as_json else raw(value))
+    text = json.dumps(value, sort_keys=True) if as_json else raw(value)
+    # a script gets the value as it is; a terminal never gets a control sequence from it
+    click.echo(escape(text) if sys.stdout.isatty() else text)

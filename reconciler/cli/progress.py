@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import click
 
+from reconciler.config.terminal import shown
 from reconciler.plan.model import Action
 from reconciler.render.text import render_apply_line
 
@@ -50,11 +51,13 @@ class ApplyDisplay:
                 self.finished += 1
                 line += f" ({self.finished} of {self.total} done)"
         if status == "failed" and detail:
-            line += f"\n    {detail}"
+            line += f"\n    {shown(detail)}"
         self._print(line)
 
     def progress(self, address: str, message: str) -> None:
-        """A kind's status while it works (e.g. "VM trainer: provisioning")."""
+        """A kind's status while it works (e.g. "VM trainer: provisioning"): it may hold a
+        name built from a secret or a hostile control sequence, so it is made safe first."""
+        message = shown(message, one_line=True)
         now = self.clock()
         with self.lock:
             r = self.running.setdefault(address, {"started": now, "status": "", "shown": "", "shown_at": 0.0})

@@ -8,6 +8,7 @@ import click
 
 from reconciler.cli.root import Globals, main
 from reconciler.config.sensitivity import mask_paths
+from reconciler.config.terminal import shown
 
 if TYPE_CHECKING:
     from reconciler.state.base import StateDoc, StateStore
@@ -40,7 +41,7 @@ def list_cmd(g: Globals, paths: tuple[str, ...]) -> None:
     doc = state_store(g, paths).read()
     for address, rs in sorted(doc.resources.items()):
         flags = " (protected)" if rs.protected else ""
-        click.echo(f"{address}\t{rs.id}{flags}")
+        click.echo(f"{address}\t{shown(str(rs.id), one_line=True)}{flags}")
     for address in sorted(doc.pending):
         click.echo(f"{address}\t(pending: a create was interrupted; the next plan looks it up)")
 

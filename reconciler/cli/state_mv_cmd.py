@@ -20,7 +20,7 @@ def mv_cmd(g: Globals, source: str, target: str, paths: tuple[str, ...]) -> None
     from reconciler.errors import StateError
 
     for end in (source, target):
-        if not ADDRESS.match(end):
+        if not ADDRESS.fullmatch(end):
             raise StateError(f"{end!r} is not a resource address (kind.name or kind.name[key])")
     store = state_store(g, paths)
     with store.lock("state mv"):

@@ -9,12 +9,13 @@ import signal
 import sys
 import threading
 from types import FrameType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Callable
 
 import click
 
 from reconciler.cli import common
 from reconciler.cli.common import (
+    fail,
     guarded,
     open_store,
     parse_duration,
@@ -59,7 +60,8 @@ def _auto_apply(value: str | None) -> str | None:
 @click.option("--jitter", default="0%", show_default=True, help="Spread each interval by up to this share (10%).")
 @click.option("--metrics-port", type=click.IntRange(0, 65535), default=None,
               help="Serve Prometheus /metrics and /healthz on this port (0: a free port, logged).")
-@click.option("--metrics-host", default="0.0.0.0", show_default=True, help="Address the metrics server binds.")
+@click.option("--metrics-host", default="127.0.0.1", show_default=True,
+              help="Address the metrics server binds (0.0.0.0 in a container, for probes and Prometheus).")
 @click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True,
               help="One line per event: text, or JSON for log collectors.")
 @click.option("--notify", "notify_url", metavar="URL", envvar="RECONCILER_NOTIFY_URL", show_envvar=True,
@@ -86,6 +88,8 @@ def watch(g: Globals, paths: tuple[str, ...], interval: str, auto_apply: str | N
     from reconciler.watch.metrics import Health, Metrics, MetricsServer
     from reconciler.watch.notify import Notifier
 
+    if notify_url is not None:
+        _check_notify(notify_url)
     seconds = parse_duration(interval)
     if seconds <= 0:
         raise click.BadParameter(f"{interval!r}: the interval must be longer than 0", param_hint="--interval")
@@ -106,7 +110,7 @@ def watch(g: Globals, paths: tuple[str, ...], interval: str, auto_apply: str | N
             if notify_url else None
         w = Watch(config, load, lambda ws: open_store(g, paths_l, ws.manifest.backend), log,
                   metrics=metrics, health=health, notifier=notifier)
-        server = MetricsServer(metrics, health, metrics_port, metrics_host).start() \
+        server = _metrics_server(MetricsServer, metrics, health, metrics_port, metrics_host) \
             if metrics_port is not None else None
         previous = _stop_on_signals(w, log)
         store = open_store(g, paths_l, first.manifest.backend)
@@ -161,3 +165,25 @@ def _stop_on_signals(w: Watch, log: EventLog) -> dict:
         timer.start()
 
     return {signum: signal.signal(signum, on_signal) for signum in (signal.SIGTERM, signal.SIGINT)}
+
+
+def _check_notify(url: str) -> None:
+    """http(s) only, with a host; the URL is not echoed (a webhook's path is its secret)."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        ok = parts.scheme in ("http", "https") and bool(parts.hostname) and (parts.port or 1) > 0
+    except ValueError:  # a port that is not a number
+        ok = False
+    if not ok or any(ch.isspace() or ord(ch) < 32 for ch in url):
+        fail("--notify: expected an http:// or https:// URL with a host (a webhook)")
+
+
+def _metrics_server(make: Callable[..., Any], metrics: Any, health: Any, port: int, host: str) -> Any:
+    """The metrics server, or one line when the address is busy or not one of this machine's."""
+    try:
+        return make(metrics, health, port, host).start()
+    except (OSError, OverflowError, UnicodeError) as e:
+        reason = getattr(e, "strerror", None) or e.__class__.__name__
+        fail(f"--metrics-host {host} --metrics-port {port}: cannot serve metrics there ({reason})")

@@ -12,7 +12,7 @@ _SECONDS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
 
 def parse(text: str) -> timedelta | None:
     """A timedelta, or None when `text` is not a duration like 8h or 1h30m."""
-    if not isinstance(text, str) or not _WHOLE.match(text):
+    if not isinstance(text, str) or not _WHOLE.fullmatch(text):
         return None
     return timedelta(seconds=sum(float(n) * _SECONDS[u] for n, u in _PART.findall(text)))
 

@@ -28,10 +28,9 @@ from reconciler.config.model import Ref, Template
 
 # one level of braces inside: a mapping literal in a function call, ${merge(var.m, {"k": 1})}
 _TOKEN = re.compile(r"\$\$\{|\$\{((?:[^{}]|\{[^{}]*\})*)\}|\$\{")
-_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_SEGMENT = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")  # names: always fullmatch
 # an instance key, as it stands in an address: `part[p0]`, `part[0]`
-INSTANCE_KEY = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+INSTANCE_KEY = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 _REFERENCE = re.compile(r"^(?P<address>[a-z0-9][a-z0-9_-]*(?:\.[a-z0-9][a-z0-9_-]*)+?(?:\[(?P<key>[^\[\]]*)\])?)"
                         r"\.(?P<attribute>[a-z0-9][a-z0-9_-]*)$")
 
@@ -120,13 +119,13 @@ def expand(text: str, scope: Scope, problems: list[str]) -> Any:
 def _evaluate(expr: str, scope: Scope) -> Any:
     head, _, rest = expr.partition(".")
     if head == "env":
-        if not _IDENT.match(rest):
+        if not _IDENT.fullmatch(rest):
             raise ExpressionError(f"${{{expr}}}: expected ${{env.NAME}}")
         if rest not in scope.env:
             raise MissingValue(f"environment variable {rest} is not set (${{env.{rest}}})")
         return scope.env[rest]
     if head == "var":
-        if not _IDENT.match(rest):
+        if not _IDENT.fullmatch(rest):
             raise ExpressionError(f"${{{expr}}}: expected ${{var.NAME}}")
         if rest in scope.sensitive:
             scope.used_sensitive = True
@@ -139,7 +138,7 @@ def _evaluate(expr: str, scope: Scope) -> Any:
             return functions.evaluate(expr, scope, _evaluate)
         except functions.FunctionError as e:
             raise ExpressionError(str(e)) from None
-    m = _REFERENCE.match(expr)
+    m = _REFERENCE.fullmatch(expr)
     if m is None:
         raise ExpressionError(f"cannot read ${{{expr}}}: expected ${{env.NAME}}, ${{var.NAME}} "
                               "or ${<kind>.<name>.<attribute>}")
@@ -158,7 +157,7 @@ def _instance_key(key: str, expr: str, scope: Scope) -> str:
         if isinstance(value, bool) or not isinstance(value, (str, int)):
             raise ExpressionError(f"${{{expr}}}: {key} is a {type(value).__name__}, not an instance key")
         key = str(value)
-    if not INSTANCE_KEY.match(key):
+    if not INSTANCE_KEY.fullmatch(key):
         raise ExpressionError(f"${{{expr}}}: '{key}' is not an instance key (letters, digits, '_', '-', '.')")
     return key
 

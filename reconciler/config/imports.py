@@ -26,7 +26,7 @@ def entries(value: Any, locate: Callable[[str], Position], problems: list[Proble
         if not isinstance(item, dict) or not isinstance(item.get("to"), str) \
                 or not isinstance(item.get("id"), (str, int)) or isinstance(item.get("id"), bool):
             continue  # the schema reported it
-        if not ADDRESS.match(item["to"]):
+        if not ADDRESS.fullmatch(item["to"]):
             continue  # the schema's address pattern reported it
         out.append(Import(item["to"], str(item["id"]), locate(f"imports[{i}].to")))
     return out

@@ -90,7 +90,7 @@ def instances(item: dict, address: str, item_pos: Position, positions: Mapping[s
     first: dict[str, int] = {}
     for key, element, where in pairs:
         at = locate(positions, where) if where in positions else pos
-        if not expressions.INSTANCE_KEY.match(key):
+        if not expressions.INSTANCE_KEY.fullmatch(key):
             problem(at, f"{address}.for_each", f"{key[:40]!r} is not a valid instance key (letters, "
                          "digits, '_', '-' and '.', at most 128; it becomes part of the address "
                          f"{address}[KEY])")

@@ -83,12 +83,26 @@ def _ledger_path(folder: Path) -> Path:
 
 
 def _ledger(folder: Path) -> dict[str, str]:
+    """relative path -> SHA-256 of what we wrote there. A hand-edited entry counts for
+    nothing unless it names a file inside the folder and its digest is the file's."""
     try:
         body = json.loads(_ledger_path(folder).read_text())
-        return {k: v for k, v in body.items() if isinstance(k, str) and isinstance(v, str)} \
-            if isinstance(body, dict) else {}
     except (OSError, ValueError):
         return {}
+    if not isinstance(body, dict):
+        return {}
+    return {k: v for k, v in body.items()
+            if isinstance(k, str) and isinstance(v, str) and re.fullmatch(r"[0-9a-f]{64}", v)
+            and _inside(folder, k)}
+
+
+def _inside(folder: Path, relative: str) -> bool:
+    if os.path.isabs(relative) or ".." in Path(relative).parts or "\0" in relative:
+        return False
+    try:
+        return (folder / relative).resolve().is_relative_to(folder.resolve())
+    except (OSError, ValueError):
+        return False
 
 
 def write_output(base_dir: Path, value: str, text: str) -> Path:

@@ -25,7 +25,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-from reconciler.config import expressions
+from reconciler.config import expressions, sensitivity
 from reconciler.config import imports as importsmod
 from reconciler.config import lookups as lookupsmod
 from reconciler.config import moved as movedmod
@@ -124,7 +124,7 @@ def _files(paths: Sequence[str | Path], problems: list[Problem]) -> list[Path]:
         if p.is_dir():
             found = sorted(f for f in p.iterdir() if f.suffix in SUFFIXES and not f.name.startswith(".")
                            and not f.name.endswith(VAR_FILE_SUFFIXES) and f.is_file())
-        elif p.is_file():
+        elif p.is_file() or p.exists():  # a device or pipe is refused, unread, when read
             found = [p]
         else:
             problems.append(Problem(str(p), 0, 0, "", "no such file or directory"))
@@ -140,13 +140,12 @@ def _files(paths: Sequence[str | Path], problems: list[Problem]) -> list[Path]:
 def _read(f: Path, problems: list[Problem]) -> str | None:
     """The file's text, or None with a Problem: too large, unreadable, not UTF-8."""
     name = str(f)
+    from reconciler.config.boundedread import Refused, read_bytes
     try:
-        size = f.stat().st_size
-        if size > MAX_FILE_BYTES:
-            problems.append(Problem(name, 1, 1, "", f"the file is {size / 1048576:.1f} MB; "
-                                    f"the limit is {MAX_FILE_BYTES // 1048576} MB"))
-            return None
-        data = f.read_bytes()
+        data = read_bytes(f, MAX_FILE_BYTES)
+    except Refused as e:
+        problems.append(Problem(name, 1, 1, "", f"the file {e}"))
+        return None
     except OSError as e:
         problems.append(Problem(name, 0, 0, "", f"cannot read the file: {e.strerror or e}"))
         return None
@@ -397,7 +396,7 @@ class _Builder:
                     values[name] = self.variable(name)
                 except expressions.ExpressionError:
                     pass
-            for name in varmod.recorded_mismatches(self.inputs.recorded, values):
+            for name in varmod.recorded_mismatches(self.inputs.recorded, values, self.inputs.pin):
                 self.problem(self.variables[name].position if name in self.variables else Position("?", 1, 1),
                              f"variables.{name}", f"sensitive variable '{name}' is not the value the saved plan "
                              "was made with (or has none now); make a new plan")
@@ -450,7 +449,33 @@ class _Builder:
                     continue
                 merged[key] = value
                 origin.setdefault((pname, key), (positions, key))  # located only if it conflicts
+        self._credentials_in_addresses(providers, origin)
         return providers, {k: v for k, v in sinks.items() if v}
+
+    def _credentials_in_addresses(self, providers: dict[str, dict], origin: dict) -> None:
+        """An endpoint, host or domain (set here or by its env fallback) holding a credential
+        is refused before it is ever looked up; the message names where the secret came from."""
+        used = {item["kind"].split(".", 1)[0] for _w, _i, item, _p, _ps in self.raw_resources
+                if isinstance(item, dict) and isinstance(item.get("kind"), str)}
+        found = sensitivity.credentials(providers, self.env, used)
+        why = ("an address must not carry a secret (it would be sent out as a DNS lookup and shown "
+               "in errors)")
+        for pname in sorted(set(providers) | used):
+            config = providers.get(pname) or {}
+            for key in sensitivity.ADDRESS_FIELDS:
+                value, env_name = config.get(key), f"{pname.upper()}_{key.upper()}"
+                from_env = value is None and bool(self.env.get(env_name))
+                text = self.env.get(env_name) if from_env else value
+                if not isinstance(text, str):
+                    continue
+                label = sensitivity.credential_in_address(text, found)
+                if label is None:
+                    continue
+                message = f"holds a credential ({label}); {why}"
+                if from_env:
+                    self.problems.append(varmod.InputProblem(env_name, 0, 0, f"providers.{pname}.{key}", message))
+                else:
+                    self.problem(locate(*origin[(pname, key)]), f"providers.{pname}.{key}", message)
 
     def _resources(self) -> list[Resource]:
         out: list[Resource] = []
@@ -533,8 +558,8 @@ class _Builder:
 
 # -- the envelope schema, fast --------------------------------------------------------------
 _RESOURCE_KEYS = frozenset({"kind", "name", "spec", "lifecycle", "deletion_policy", "depends_on"})  # + for_each, count
-_KIND = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$")
-_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+_KIND = re.compile(r"[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*")  # fullmatch
+_NAME = re.compile(r"[a-z0-9][a-z0-9_-]*")
 
 
 def _envelope_problems(doc: dict, locate: Callable[[str], Position]) -> list[Problem]:
@@ -564,8 +589,8 @@ def _plainly_valid(item: Any) -> bool:
     if not isinstance(item, dict) or not _RESOURCE_KEYS.issuperset(item):
         return False  # for_each / count blocks are rare (one per 2,000 instances): the schema checks them
     kind, name = item.get("kind"), item.get("name")
-    if not (isinstance(kind, str) and _KIND.match(kind) and isinstance(name, str) and len(name) <= 128
-            and _NAME.match(name) and "\n" not in name and "\n" not in kind):
+    if not (isinstance(kind, str) and _KIND.fullmatch(kind) and isinstance(name, str) and len(name) <= 128
+            and _NAME.fullmatch(name) and "\n" not in name and "\n" not in kind):
         return False
     if "spec" in item and not isinstance(item["spec"], dict):
         return False

@@ -36,7 +36,7 @@ def entries(value: Any, locate: Callable[[str], Position], problems: list[Proble
         if not isinstance(item, dict) or not isinstance(item.get("from"), str) or not isinstance(item.get("to"), str):
             continue  # the schema reported it
         where = f"moved[{i}]"
-        if not (ADDRESS.match(item["from"]) and ADDRESS.match(item["to"])):
+        if not (ADDRESS.fullmatch(item["from"]) and ADDRESS.fullmatch(item["to"])):
             continue  # the schema's address pattern reported it
         if kind_of(item["from"]) != kind_of(item["to"]):
             problems.append(_problem(locate(f"{where}.to"), f"{where}.to",

@@ -16,6 +16,7 @@ validation.py's extended validator.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Any, Callable
 
 from reconciler.config.model import Ref, Template
@@ -217,7 +218,7 @@ class _Compiler:
         return lambda v: not isinstance(v, str) or len(v) <= value
 
     def k_pattern(self, value: str, _s: dict) -> Check:
-        search = re.compile(value).search
+        search = ecma(value).search
         return lambda v: not isinstance(v, str) or search(v) is not None
 
     # -- numbers -------------------------------------------------------------------------
@@ -290,13 +291,13 @@ class _Compiler:
         return check
 
     def k_patternProperties(self, value: dict, _s: dict) -> Check:
-        subs = [(re.compile(p).search, self.compile(s)) for p, s in value.items()]
+        subs = [(ecma(p).search, self.compile(s)) for p, s in value.items()]
         return lambda v: not isinstance(v, dict) or all(
             sub(item) for name, item in v.items() for search, sub in subs if search(name))
 
     def k_additionalProperties(self, value: Any, schema: dict) -> Check:
         known = frozenset(schema.get("properties") or ())
-        patterns = [re.compile(p).search for p in schema.get("patternProperties") or ()]
+        patterns = [ecma(p).search for p in schema.get("patternProperties") or ()]
         if value is False:  # any other key is an error, whatever its value
             return lambda v: not isinstance(v, dict) or all(
                 name in known or any(p(name) for p in patterns) for name in v)
@@ -306,3 +307,23 @@ class _Compiler:
 
 
 __all__ = ["compile_schema", "is_valid", "Unsure"]
+
+
+@lru_cache(maxsize=None)
+def ecma(pattern: str) -> re.Pattern:
+    """A schema's `pattern` with JSON Schema's (ECMA-262) meaning of `$`: the end of the
+    string. Python's `$` also matches before a final newline, so `^[a-z]+$` took "a\\n"."""
+    out, escaped, in_class = [], False, False
+    for ch in pattern:
+        if escaped:
+            escaped = False
+        elif ch == "\\":
+            escaped = True
+        elif ch == "[":
+            in_class = True
+        elif ch == "]":
+            in_class = False
+        elif ch == "$" and not in_class:
+            ch = r"\Z"
+        out.append(ch)
+    return re.compile("".join(out))

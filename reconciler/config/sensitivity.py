@@ -112,6 +112,17 @@ def derived_paths(spec: Any, kinds: Mapping[str, DeclaredKind], prefix: str = ""
     yield from dict.fromkeys(path for path, ref in walk.refs_at(spec, prefix) if sensitive_ref(ref, kinds, taint))
 
 
+def hidden(path: str, names: Iterable[str], derived: Iterable[str] = (), values: Iterable[Any] = ()) -> bool:
+    """THE rule every writer asks (plans, drift, refresh-only, the watch log, import):
+    a field is shown masked when any segment of its path is a secret's name for its kind
+    (`field_names`: SECRET_NAMES and the kind's own), when it is at, inside or above a
+    path derived from a secret, or when one of its values holds a secret the run handles."""
+    names = set(names)
+    if any(seg in names for seg in re.split(r"[.\[\]]", path) if seg):
+        return True
+    return covers(derived, path) or any(holds_secret(v) for v in values)
+
+
 def covers(paths: Iterable[str], path: str) -> bool:
     """True when `path` is, holds or lies inside one of `paths` (dotted, [i] for items)."""
     for p in paths:
@@ -132,6 +143,44 @@ def mask_paths(value: Any, paths: Iterable[str], prefix: str = "") -> Any:
     return value
 
 
+# -- credentials in provider settings -------------------------------------------------------
+ADDRESS_FIELDS = ("endpoint", "host", "domain", "url")  # where a provider's server is named
+
+
+def credentials(providers: Mapping[str, Mapping[str, Any]], env: Mapping[str, str],
+                used: Iterable[str] = ()) -> dict[str, str]:
+    """Every credential in use, by where it comes from ("providers.valdi.password",
+    "VALDI_PASSWORD"): secret-named provider settings and the environment variables the
+    providers (configured, or `used` by a resource) fall back to (NAME_... with a secret's name)."""
+    out: dict[str, str] = {}
+    for pname in sorted(set(providers) | set(used)):
+        config = providers.get(pname) or {}
+        for key, value in config.items():
+            if secret_key(str(key)) and isinstance(value, str) and value:
+                out[f"providers.{pname}.{key}"] = value
+        prefix = pname.upper() + "_"
+        for name, value in env.items():
+            if name.startswith(prefix) and secret_key(name) and value:
+                out[name] = value
+    return out
+
+
+def credential_in_address(address: str, found: Mapping[str, str]) -> str | None:
+    """Where the credential inside a server address comes from, or None. A password in
+    a host name is sent out as a DNS lookup and shown in every connection error."""
+    from urllib.parse import urlsplit
+
+    try:
+        if urlsplit(address if "://" in address else f"https://{address}").password:
+            return "the address's user:password@ part"
+    except ValueError:
+        pass
+    for label, value in found.items():
+        if len(value) >= 4 and value in address:
+            return label
+    return None
+
+
 # -- values the run handles, hidden from logs and messages ---------------------------------
 _values: set[str] = set()
 _lock = threading.Lock()
@@ -147,6 +196,8 @@ def register(value: Any, min_length: int = MIN_LENGTH) -> None:
     elif isinstance(value, list):
         for v in value:
             register(v, min_length)
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):  # a sensitive size: 87654 GB
+        register(str(value), min_length)
     elif isinstance(value, str) and len(value) >= min_length:
         with _lock:
             _values.add(value)
@@ -164,6 +215,18 @@ def scrub(text: str) -> str:
     for v in sorted(found, key=len, reverse=True):
         text = text.replace(v, "(redacted)")
     return text
+
+
+def holds_secret(value: Any) -> bool:
+    """True when a string anywhere in `value` contains a secret the run handles: a value
+    built from a secret (a live `mount` that copies a name made from a key) is one too."""
+    if isinstance(value, str):
+        return scrub(value) != value
+    if isinstance(value, dict):
+        return any(holds_secret(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(holds_secret(v) for v in value)
+    return False
 
 
 def new_salt() -> str:

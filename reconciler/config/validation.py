@@ -76,10 +76,17 @@ def _jsonschema_class():
     first use: valid input never needs jsonschema (schemafast says so), and its import is
     a sixth of a one-provider plan's start-up."""
     from jsonschema import Draft202012Validator, validators
+    from jsonschema.exceptions import ValidationError
+
+    def pattern(validator, value, instance, schema):  # `$` is the end of the string, as in ECMA-262
+        if validator.is_type(instance, "string") and not schemafast.ecma(value).search(instance):
+            yield ValidationError(f"{instance!r} does not match {value!r}")
+
+    checks = {**Draft202012Validator.VALIDATORS, "pattern": pattern}
     return validators.extend(
         Draft202012Validator,
         validators={name: _if_known(check) if name == "if" else _skip_references(check)
-                    for name, check in Draft202012Validator.VALIDATORS.items()})
+                    for name, check in checks.items()})
 
 
 class LazyValidator:
@@ -144,7 +151,7 @@ def _messages(error: ValidationError, key: str, secret: bool) -> Iterator[tuple[
     shown = "the value" if secret else _short(instance)
     if v == "additionalProperties" and isinstance(instance, dict):
         allowed = list(schema.get("properties") or {})
-        patterns = [re.compile(p) for p in schema.get("patternProperties") or {}]
+        patterns = [schemafast.ecma(p) for p in schema.get("patternProperties") or {}]
         for extra in instance:
             if extra in allowed or any(p.search(extra) for p in patterns):
                 continue

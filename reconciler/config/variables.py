@@ -20,8 +20,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from reconciler.config.hints import did_you_mean
 from reconciler.config.model import Position
@@ -62,6 +61,9 @@ class Given:
     position: Position | None = None  # in a var file
 
 
+MAX_VAR_FILE_BYTES = 10 * 1024 * 1024  # as a manifest file
+
+
 @dataclass
 class Inputs:
     """What the command line says about variables."""
@@ -69,6 +71,7 @@ class Inputs:
     var_files: list[str] = field(default_factory=list)
     var_args: list[str] = field(default_factory=list)  # "NAME=VALUE"
     recorded: dict[str, Any] | None = None  # from a saved plan (see record())
+    pin: Callable[[Any], str] | None = None  # the saved plan's pin, to compare sensitive values
 
 
 def is_long_form(block: Any) -> bool:
@@ -190,9 +193,13 @@ def given_values(inputs: Inputs | None, env: Mapping[str, str], declared: Mappin
 def _var_file(path: str, declared: Mapping[str, Declaration], problems: list[Problem]) -> dict[str, Given]:
     from reconciler.config.yamlread import read_documents
 
-    p = Path(path)
+    from reconciler.config.boundedread import Refused, read_bytes
+
     try:
-        text = p.read_text(encoding="utf-8-sig")
+        text = read_bytes(path, MAX_VAR_FILE_BYTES).decode("utf-8-sig")
+    except Refused as e:
+        problems.append(Problem(path, 1, 1, "", f"the var file {e}"))
+        return {}
     except (OSError, UnicodeDecodeError) as e:
         problems.append(Problem(path, 0, 0, "", f"cannot read the var file: {getattr(e, 'strerror', None) or e}"))
         return {}
@@ -220,35 +227,35 @@ def _var_file(path: str, declared: Mapping[str, Declaration], problems: list[Pro
 
 
 # -- what a saved plan records ----------------------------------------------------------------
-def _digest(value: Any, salt: str) -> str:
-    from reconciler.config.sensitivity import (
-        salted_digest,  # the plan file's one way to pin a secret
-    )
-    return salted_digest(salt, value)
+PIN = "$pin"  # a sensitive variable's keyed hash (the key is never in the plan file)
+UNPINNED = "$unpinned"  # a sensitive variable recorded without a key: not compared at apply
 
 
 def _is_digest(value: Any) -> bool:
-    return isinstance(value, dict) and set(value) == {"$sha256", "$salt"}
+    return isinstance(value, dict) and len(value) == 1 and (PIN in value or UNPINNED in value)
 
 
-def record(values: Mapping[str, Any], sensitive: set[str] | frozenset) -> dict[str, Any]:
-    """The resolved values for a plan file: plain, or a salted digest where sensitive."""
-    out = {}
+def record(values: Mapping[str, Any], sensitive: set[str] | frozenset,
+           pin: Callable[[Any], str] | None) -> dict[str, Any]:
+    """The resolved values for a plan file: plain, or where sensitive a pin under the plan
+    key (`pin`; None: no key was configured, so the value is only said to be unpinned)."""
+    out: dict[str, Any] = {}
     for name, value in sorted(values.items()):
         if name in sensitive:
-            from reconciler.config.sensitivity import new_salt
-            salt = new_salt()
-            out[name] = {"$sha256": _digest(value, salt), "$salt": salt}
+            out[name] = {PIN: pin(value)} if pin is not None else {UNPINNED: True}
         else:
             out[name] = value
     return out
 
 
-def recorded_mismatches(recorded: Mapping[str, Any], values: Mapping[str, Any]) -> list[str]:
+def recorded_mismatches(recorded: Mapping[str, Any], values: Mapping[str, Any],
+                        pin: Callable[[Any], str] | None) -> list[str]:
     """Sensitive variables whose value now differs from the one the plan was made with."""
     out = []
     for name, saved in recorded.items():
-        if _is_digest(saved) and (name not in values or _digest(values[name], saved["$salt"]) != saved["$sha256"]):
+        if not (_is_digest(saved) and PIN in saved):
+            continue
+        if name not in values or pin is None or pin(values[name]) != saved[PIN]:
             out.append(name)
     return out
 

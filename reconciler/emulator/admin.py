@@ -24,6 +24,26 @@ from reconciler.emulator.admin_index import KINDS
 from reconciler.emulator.quirks import QUIRKS
 
 
+def refusal(scope) -> tuple[int, str] | None:
+    """Why an /_emulator/ request is refused, or None. A web page the developer opens can
+    send a cross-site POST (text/plain or a form, no preflight) to a loopback port: admin
+    requests with a foreign Origin, or a POST whose body is not JSON, are refused, so a
+    page cannot reconfigure or reset the emulator. PUT and DELETE need a CORS preflight,
+    which the emulator never grants."""
+    headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers") or ()}
+    origin = headers.get("origin")
+    if origin is not None:
+        from urllib.parse import urlsplit
+        if origin == "null" or urlsplit(origin).netloc.lower() != headers.get("host", "").lower():
+            return 403, "cross-origin requests to /_emulator/ are refused"
+    if scope.get("method") == "POST":
+        media = headers.get("content-type", "").split(";")[0].strip().lower()
+        has_body = headers.get("content-length", "0") not in ("", "0") or "transfer-encoding" in headers
+        if (media or has_body) and not (media == "application/json" or media.endswith("+json")):
+            return 415, "a POST to /_emulator/ takes application/json"
+    return None
+
+
 class Admin:
     """The /_emulator/ routes, one method each."""
 

@@ -23,7 +23,8 @@ KINDS = tuple(sorted({
     valohai_model.DATUM, valohai_model.ALIAS, valohai_model.EXECUTION,
     codeocean_model.USER, codeocean_model.COMPUTATION, codeocean_model.SCHEMA, codeocean_model.ASSET}))
 
-# path -> (what it does, an example with curl against $E, the emulator's URL)
+# path -> (what it does, an example with curl against $E, the emulator's URL); a POST with a
+# body says it is JSON, as the admin surface requires
 DESCRIPTIONS: dict[str, tuple[str, str]] = {
     "/_emulator/": ("this index (JSON; a browser gets HTML)", "curl $E/_emulator/"),
     "/_emulator/health": ("200 while the emulator answers", "curl $E/_emulator/health"),
@@ -35,11 +36,11 @@ DESCRIPTIONS: dict[str, tuple[str, str]] = {
                             "curl $E/_emulator/requests"),
     "/_emulator/faults": ("inject faults (429, 500, 503, drop, stall) on requests matching a pattern; "
                           "GET lists, DELETE clears",
-                          "curl -X POST $E/_emulator/faults -d '{\"pattern\": \"POST /v1/vm/provision\", "
+                          "curl -X POST $E/_emulator/faults -H 'Content-Type: application/json' -d '{\"pattern\": \"POST /v1/vm/provision\", "
                           "\"kinds\": [503], \"times\": 1}'"),
     "/_emulator/faults/{id}": ("remove one fault", "curl -X DELETE $E/_emulator/faults/ID"),
     "/_emulator/config": ("read or change the configuration (delays, latency, fault rate, quirks)",
-                          "curl -X POST $E/_emulator/config -d '{\"vm_provision_delay\": 0}'"),
+                          "curl -X POST $E/_emulator/config -H 'Content-Type: application/json' -d '{\"vm_provision_delay\": 0}'"),
     "/_emulator/quirks": ("the named quirks (plausible API answers the documents leave open), and the active ones",
                           "curl $E/_emulator/quirks"),
     "/_emulator/reset": ("forget everything and seed the sandbox again", "curl -X POST $E/_emulator/reset"),
@@ -47,22 +48,22 @@ DESCRIPTIONS: dict[str, tuple[str, str]] = {
     "/_emulator/docs/{kind}": (f"the stored objects of one kind ({', '.join(KINDS)})",
                                "curl $E/_emulator/docs/valdi_vm"),
     "/_emulator/valdi/users": ("add a VALDI user (email, password)",
-                               "curl -X POST $E/_emulator/valdi/users -d '{\"email\": \"a@example.com\", "
+                               "curl -X POST $E/_emulator/valdi/users -H 'Content-Type: application/json' -d '{\"email\": \"a@example.com\", "
                                "\"password\": \"pw\"}'"),
     "/_emulator/valohai/users": ("add a Valohai user (username; token optional)",
-                                 "curl -X POST $E/_emulator/valohai/users -d '{\"username\": \"ana\"}'"),
+                                 "curl -X POST $E/_emulator/valohai/users -H 'Content-Type: application/json' -d '{\"username\": \"ana\"}'"),
     "/_emulator/valohai/tokens": ("add an API token for a Valohai user",
-                                  "curl -X POST $E/_emulator/valohai/tokens -d '{\"username\": \"ana\"}'"),
+                                  "curl -X POST $E/_emulator/valohai/tokens -H 'Content-Type: application/json' -d '{\"username\": \"ana\"}'"),
     "/_emulator/valohai/projects": ("add a Valohai project (name, owner)",
-                                    "curl -X POST $E/_emulator/valohai/projects -d '{\"name\": \"vision\"}'"),
+                                    "curl -X POST $E/_emulator/valohai/projects -H 'Content-Type: application/json' -d '{\"name\": \"vision\"}'"),
     "/_emulator/valohai/stores": ("add a Valohai data store over a bucket (name, bucket)",
-                                  "curl -X POST $E/_emulator/valohai/stores -d '{\"name\": \"s\", \"bucket\": \"b\"}'"),
+                                  "curl -X POST $E/_emulator/valohai/stores -H 'Content-Type: application/json' -d '{\"name\": \"s\", \"bucket\": \"b\"}'"),
     "/_emulator/valohai/executions": ("add a finished execution with output datums",
-                                      "curl -X POST $E/_emulator/valohai/executions -d '{...}'"),
+                                      "curl -X POST $E/_emulator/valohai/executions -H 'Content-Type: application/json' -d '{...}'"),
     "/_emulator/codeocean/users": ("add a Code Ocean user (email, token, admin)",
-                                   "curl -X POST $E/_emulator/codeocean/users -d '{\"email\": \"a@example.com\"}'"),
+                                   "curl -X POST $E/_emulator/codeocean/users -H 'Content-Type: application/json' -d '{\"email\": \"a@example.com\"}'"),
     "/_emulator/codeocean/computations": ("add a finished computation with result files (id, files)",
-                                          "curl -X POST $E/_emulator/codeocean/computations -d '{\"id\": \"c1\"}'"),
+                                          "curl -X POST $E/_emulator/codeocean/computations -H 'Content-Type: application/json' -d '{\"id\": \"c1\"}'"),
     "/_emulator/codeocean/custom_metadata": ("read or replace the deployment's custom metadata schema",
                                              "curl $E/_emulator/codeocean/custom_metadata"),
 }

@@ -102,6 +102,10 @@ class FaultsAndLog:
         route = self._route_of(scope)
         status_box = {"status": 0}
         if path.startswith("/_emulator"):
+            refused = admin.refusal(scope)
+            if refused:  # a web page's cross-site request: never reaches a handler
+                return await JSONResponse({"detail": refused[1], "message": refused[1]},
+                                          status_code=refused[0])(scope, receive, send)
             return await self.app(scope, receive, send)
         emu = self.emu
         await sleep(emu.config.latency_ms / 1000.0)

@@ -137,7 +137,7 @@ def _group_key(attrs: Mapping[str, Any], group: tuple[str, str]) -> tuple | None
     if not isinstance(path, str) or "/" not in path or attrs.get("alias"):
         return None  # an alias names one datum: never one of many
     folder, _, leaf = path.rpartition("/")
-    if not INSTANCE_KEY.match(leaf) or "${" in path:
+    if not INSTANCE_KEY.fullmatch(leaf) or "${" in path:
         return None
     mapping = attrs.get(map_field) or {}
     if not isinstance(mapping, dict):

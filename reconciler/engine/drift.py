@@ -17,7 +17,7 @@ import copy
 import dataclasses
 from typing import Any, Mapping
 
-from reconciler.config.sensitivity import covers
+from reconciler.config.sensitivity import covers, field_names, hidden
 from reconciler.engine import recorded
 from reconciler.plan.model import Drift, FieldChange
 from reconciler.providers.contract import Kind, Live
@@ -51,7 +51,7 @@ def find_drift(state: StateDoc, live: dict[str, Live | None], kinds: Mapping[str
             continue
         if changes:
             from reconciler.engine.planner import masked_changes, with_items
-            shown = masked_changes(changes, set(kind.sensitive))  # nested secrets masked
+            shown = masked_changes(changes, set(field_names(kind)))  # nested secrets masked
             found.append(Drift(address, prior.kind, lv.id, _name(lv), changes=with_items(shown, kind)))
     return found
 
@@ -60,9 +60,9 @@ def _moved(kind: Kind, applied: dict, lv: Live) -> list[FieldChange]:
     """The kind's own diff of last applied against live, as old = applied, new = live."""
     # local files are the manifest's side: an edited file is a pending change, not drift
     diff = kind.diff(applied, dataclasses.replace(lv, local={}), applied)
-    sensitive = set(kind.sensitive)
+    sensitive = field_names(kind)
     return [FieldChange(c.path, c.new, c.old, c.forces_replacement,
-                        c.sensitive or any(seg in sensitive for seg in c.path.split(".")))
+                        c.sensitive or hidden(c.path, sensitive, values=(c.old, c.new)))
             for c in diff.changes]
 
 

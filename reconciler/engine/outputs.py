@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping
 from reconciler.config import walk
 from reconciler.config.hints import did_you_mean
 from reconciler.config.model import UNKNOWN, Manifest, Output
-from reconciler.config.sensitivity import Taint, sensitive_ref
+from reconciler.config.sensitivity import Taint, holds_secret, sensitive_ref
 from reconciler.engine.planner import resolve, state_outputs
 from reconciler.plan.diffing import has_unknown
 from reconciler.errors import Problem
@@ -68,7 +68,7 @@ def evaluate(manifest: Manifest, kinds: Mapping[str, Kind],
     for name, output in manifest.outputs.items():
         value = resolve(output.value, lookup)
         out[name] = {"value": UNKNOWN if has_unknown(value) else value,
-                     "sensitive": is_sensitive(output, manifest, kinds, taint)}
+                     "sensitive": is_sensitive(output, manifest, kinds, taint) or holds_secret(value)}
     return out
 
 

@@ -3,20 +3,23 @@
 The manifest digest covers the YAML text, but not what it resolves to: `${env.X}`
 values, the content of the local files a spec names (an edited `files[].source` would
 be uploaded as edited), provider settings from the environment. So the plan file keeps,
-per resolved value, a keyed hash: HMAC-SHA256 under a salt made for this one plan and
-stored beside the hashes. Equal values give equal pins; a pin reveals nothing about a
-secret (no dictionary of guesses can be tried without the salt, and the salt alone
-gives nothing). At apply the fresh plan's values are pinned with the same salt and any
-difference is named, field by field.
+per resolved value, a keyed hash: HMAC-SHA256 under the plan key (never in the file,
+reconciler.plan.signing) and a nonce made for this one plan. Equal values give equal
+pins; without the key a pin gives a guesser nothing to test against. Secret values
+(sensitive fields, values derived from a secret) are pinned only under a key the user
+configured; under this machine's own key they are left out, and the file says so. At
+apply the fresh plan's values are pinned the same way and any difference is named,
+field by field.
 """
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from reconciler.config import localfiles, sensitivity, walk
 from reconciler.config.sensitivity import secret_key
+from reconciler.plan.signing import Key
 
 if TYPE_CHECKING:
     from reconciler.engine.planner import Step
@@ -25,39 +28,51 @@ if TYPE_CHECKING:
 FILE = " (file contents)"
 
 
-new_salt = sensitivity.new_salt
-_pin = sensitivity.salted_digest
+new_salt = sensitivity.new_salt  # the per-plan nonce
 
 
-_leaves = walk.leaves
+def _secret(step: Step, kind: Kind | None, path: str) -> bool:
+    if any(sensitivity.secret_key(part) or part in sensitivity.field_names(kind)
+           for part in path.replace("[", ".[").split(".") if not part.startswith("[")):
+        return True
+    hidden = [*step.derived, *(step.resource.sensitive_paths if step.resource is not None else ())]
+    return sensitivity.covers(hidden, path)
 
 
 def inputs(steps: Mapping[str, Step], kinds: Mapping[str, Kind], providers: Mapping[str, dict],
-           salt: str, files_read: Sequence[str] = (), root: str = ".") -> dict[str, str]:
-    """field -> pin, for every resolved spec value, every local file a spec reads, every
-    file a file(path) expression read (it may feed for_each keys or an output, not only a
+           salt: str, key: Key, files_read: Sequence[str] = (), root: str = ".") -> tuple[dict[str, str], int]:
+    """(field -> pin, how many secret values were left out): every resolved spec value
+    (secret ones only under a configured key), every local file a spec reads, every file
+    a file(path) expression read (it may feed for_each keys or an output, not only a
     spec), and every provider setting except credentials (which may rotate between plan
     and apply without changing what the plan does)."""
+    def pin(value: Any) -> str:
+        return key.pin(salt, value)
+
     out: dict[str, str] = {}
+    left_out = 0
     for path in files_read:
         shown = os.path.relpath(path, root) if os.path.isabs(path) else path
-        out[f"file({shown}){FILE}"] = _pin(salt, localfiles.digest(Path(path)))
+        out[f"file({shown}){FILE}"] = pin(localfiles.digest(Path(path)))
     for address, step in steps.items():
-        if step.spec is not None:
-            for key, value in _leaves(step.spec, f"{address}.spec"):
-                out[key] = _pin(salt, value)
         resource = step.resource
         kind = kinds.get(resource.kind) if resource is not None else None
+        if step.spec is not None:
+            for path, value in walk.leaves(step.spec):
+                if key.configured or not _secret(step, kind, path):
+                    out[f"{address}.spec.{path}" if path else f"{address}.spec"] = pin(value)
+                else:
+                    left_out += 1
         if resource is None or kind is None:
             continue
-        for key, value, mode in localfiles.declared(resource, kind):
+        for field, value, mode in localfiles.declared(resource, kind):
             if mode == localfiles.READ and isinstance(value, str):
-                out[f"{address}.{key}{FILE}"] = _pin(salt, localfiles.digest(localfiles.resolved(resource, value)))
+                out[f"{address}.{field}{FILE}"] = pin(localfiles.digest(localfiles.resolved(resource, value)))
     for name, config in providers.items():
-        for key, value in _leaves(dict(config or {}), f"providers.{name}"):
-            if not secret_key(key.rsplit(".", 1)[-1]):
-                out[key] = _pin(salt, value)
-    return out
+        for field, value in walk.leaves(dict(config or {}), f"providers.{name}"):
+            if not secret_key(field.rsplit(".", 1)[-1]):
+                out[field] = pin(value)
+    return out, left_out
 
 
 def differences(saved: Mapping[str, str], fresh: Mapping[str, str]) -> list[str]:

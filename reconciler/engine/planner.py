@@ -18,6 +18,7 @@ from reconciler.config.sensitivity import (
     covers,
     derived_paths,
     field_names,
+    hidden,
     register,
 )
 from reconciler.engine import graph
@@ -150,7 +151,7 @@ def _mark_sensitive(changes: list[FieldChange], sensitive: set[str],
     """Mark changes of secret fields, and of fields holding a value derived from a secret."""
     out = []
     for c in changes:
-        hit = c.sensitive or any(seg in sensitive for seg in c.path.split(".")) or covers(derived, c.path)
+        hit = c.sensitive or hidden(c.path, sensitive, derived, (c.old, c.new))
         out.append(dc_replace(c, sensitive=True) if hit and not c.sensitive else c)
     return out
 

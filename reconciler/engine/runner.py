@@ -117,14 +117,19 @@ def load_workspace(paths: list[str], providers: dict[str, Any] | Callable[[set[s
     from reconciler.config.validation import validate
     from reconciler.engine import outputs
 
-    manifest = load_manifest(paths, env if env is not None else os.environ, inputs, require_values)
+    env = env if env is not None else os.environ
+    manifest = load_manifest(paths, env, inputs, require_values)
     if policy_files:  # an organisation's policies, kept outside the repository
         from reconciler.config.policies import load_files
 
         manifest.policies = [*manifest.policies, *load_files(policy_files)]
+    from reconciler.config.sensitivity import credentials
     from reconciler.providers.http import register_secret
     for name in manifest.sensitive_variables:  # kept out of --debug logs and API error messages
         register_secret(manifest.variables.get(name))
+    used = {r.kind.split(".", 1)[0] for r in manifest.resources}
+    for value in credentials(manifest.providers, env, used).values():  # and every credential in use
+        register_secret(value)
     if callable(providers):
         used = {r.kind.split(".", 1)[0] for r in manifest.resources} | set(manifest.providers) \
             | {lk.kind.split(".", 1)[0] for lk in manifest.lookups.values()}

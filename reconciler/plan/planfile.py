@@ -1,22 +1,28 @@
 """Saved plans: what a reviewer approved is exactly what runs.
 
-A plan file is JSON: format version, the manifest paths (and the folder they were given
-from), the digest of what the manifests say (per file, so a refusal names the file; a
-comment or a reflow changes nothing), the state lineage and serial, a fingerprint of
-every live object read, the options, and the actions.
-It holds no secret: sensitive values are masked; `apply PLANFILE` re-reads secrets from
-the manifests and the environment, re-plans, and refuses unless the fresh plan has the
-same actions and nothing it fingerprinted moved.
+A plan file is one signed header line, `reconciler-plan 2 key=SOURCE hmac-sha256=HEX`,
+then JSON: the manifest paths (and the folder they were given from), the digest of
+what the manifests say (per file, so a refusal names the file; a comment or a reflow
+changes nothing), the state lineage and serial, a fingerprint
+of every live object read, the options, the input pins, and the actions. The signature
+(reconciler.plan.signing: a key never in the file) is checked over the raw bytes before
+anything else is read, so a forged or edited file is refused whole. It holds no secret:
+sensitive values are masked; `apply PLANFILE` re-reads secrets from the manifests and
+the environment, re-plans, and refuses unless the fresh plan has the same actions and
+nothing it fingerprinted moved. Written 0600 and atomically (config.privatefile).
 """
 from __future__ import annotations
 
 import hashlib
 import json
+import os
+import re
+import stat
 from dataclasses import asdict
-from pathlib import Path
 from typing import Any
 
 from reconciler.config.model import UNKNOWN
+from reconciler.config.privatefile import write_private
 from reconciler.errors import PlanError
 from reconciler.plan.model import (
     Action,
@@ -28,9 +34,12 @@ from reconciler.plan.model import (
     PolicyResult,
     TimeNote,
 )
+from reconciler.plan import signing
 
 FORMAT = "reconciler-plan"
-VERSION = 1
+VERSION = 2
+MAX_BYTES = 256 * 1024 * 1024  # far above any real plan; a bigger "plan" is not read
+_HEADER = re.compile(rb"reconciler-plan (\d+) key=([A-Za-z_]+) hmac-sha256=([0-9a-f]{64})")
 
 
 def fingerprint(attrs: dict) -> str:
@@ -88,13 +97,13 @@ def _action_from(d: dict) -> Action:
 
 
 def save(plan: Plan, path, *, manifest_paths: list[str], options: dict,
-         inputs: dict | None = None, overrides: list[dict] | None = None,
+         inputs: dict | None = None, overrides: list[dict] | None = None, key: signing.Key | None = None,
          manifest_files: dict[str, str] | None = None, manifest_folder: str | None = None) -> None:
-    """`inputs`: {"salt": hex, "pins": {field: keyed hash}} (reconciler.engine.pins).
-    `overrides`: [{policies, reason, who, at}] given with the plan: apply honours them.
-    `manifest_files`: each manifest's digest, to name the file that moved;
-    `manifest_folder`: the absolute folder the paths were given from, so an apply
-    started elsewhere on this machine finds the manifests."""
+    """`inputs`: {"salt": nonce, "pins": {field: keyed hash}, "secrets_left_out": n}
+    (reconciler.engine.pins). `overrides`: [{policies, reason, who, at}] given with the
+    plan: apply honours them. `manifest_files`: each manifest's digest, to name the file
+    that moved; `manifest_folder`: the absolute folder the paths were given from, so an
+    apply started elsewhere on this machine finds the manifests."""
     body = {"policy_results": [asdict(r) for r in plan.policy_results],
             "time_notes": [asdict(n) for n in plan.time_notes], "overrides": overrides or [],
             "inputs": inputs or {}, "format": FORMAT, "format_version": VERSION, "manifest_paths": manifest_paths,
@@ -107,13 +116,63 @@ def save(plan: Plan, path, *, manifest_paths: list[str], options: dict,
             "partial": plan.partial, "unpriced": plan.unpriced, "moves": plan.moves,
             "output_changes": [{"name": c.path, "old": _safe(c.old, c.sensitive), "new": _safe(c.new, c.sensitive),
                                 "sensitive": c.sensitive} for c in plan.output_changes]}
-    Path(path).write_text(json.dumps(body, indent=1, sort_keys=True) + "\n")
+    _write(path, body, key or signing.key())
 
 
-def load(path) -> tuple[Plan, dict]:
+def _write(path, body: dict, key: signing.Key) -> None:
+    """The body under its signed header line, 0600 and atomically."""
+    text = json.dumps(body, indent=1, sort_keys=True) + "\n"
+    header = f"{FORMAT} {VERSION} key={key.source} hmac-sha256={key.sign(text.encode())}\n"
     try:
-        body = json.loads(Path(path).read_text())
-    except (OSError, ValueError) as e:
+        write_private(path, header + text)
+    except OSError as e:
+        raise PlanError(f"{path}: cannot write the plan file ({e.strerror or e.__class__.__name__})") from None
+
+
+def _verified(path, key: signing.Key | None) -> bytes:
+    """The JSON body, once the signature over its raw bytes is the one `key` makes."""
+    try:
+        info = os.stat(path)
+        if not stat.S_ISREG(info.st_mode):
+            raise PlanError(f"{path}: not a regular file, so not a plan file")
+        if info.st_size > MAX_BYTES:
+            raise PlanError(f"{path}: {info.st_size:,} bytes is not a plan file (the limit is {MAX_BYTES:,})")
+        with open(path, "rb") as f:
+            data = f.read(MAX_BYTES + 1)
+    except OSError as e:
+        raise PlanError(f"{path}: not a readable plan file ({e.strerror or e.__class__.__name__})") from None
+    first, _, rest = data.partition(b"\n")
+    m = _HEADER.fullmatch(first)
+    if m is None:
+        if first.lstrip().startswith(b"{"):
+            raise PlanError(f"{path}: the plan file is not signed (made by an older reconciler, or written by "
+                            "hand); apply runs only signed plans; make a new plan")
+        raise PlanError(f"{path}: not a reconciler plan file")
+    if int(m[1]) != VERSION:
+        raise PlanError(f"{path}: plan format version {int(m[1])} is not supported "
+                        f"(this reconciler reads version {VERSION}); make a new plan")
+    key = key or signing.key()
+    if not key.verify(rest, m[3].decode()):
+        made_with = m[2].decode()
+        if made_with == key.source == signing.MACHINE:
+            hint = (f"it was changed after it was made, or made on another machine: set {signing.PLAN_ENV} "
+                    "where plans are made and applied")
+        elif made_with == key.source:
+            hint = f"it was changed after it was made, or {made_with} has another value now"
+        elif made_with == signing.MACHINE:
+            hint = f"it was signed with the key of the machine that made it; set {signing.PLAN_ENV} there too"
+        else:
+            hint = f"it was signed with {made_with[:40]}: set it to the value the plan was made with"
+        raise PlanError(f"{path}: the plan file's signature does not match ({hint}); "
+                        "nothing was applied; make a new plan")
+    return rest
+
+
+def load(path, key: signing.Key | None = None) -> tuple[Plan, dict]:
+    rest = _verified(path, key)
+    try:
+        body = json.loads(rest)
+    except ValueError as e:
         raise PlanError(f"{path}: not a readable plan file ({e.__class__.__name__})") from None
     if not isinstance(body, dict) or body.get("format") != FORMAT:
         raise PlanError(f"{path}: not a reconciler plan file")
@@ -138,12 +197,14 @@ def load(path) -> tuple[Plan, dict]:
                   "manifest_files": body.get("manifest_files") or {}, "manifest_folder": body.get("manifest_folder")}
 
 
-def record_override(path, override: dict) -> None:
+def record_override(path, override: dict, key: signing.Key | None = None) -> None:
     """`apply PLANFILE --override-policy NAME --reason TEXT`: the plan file keeps who
-    overrode which policy and why, beside what it was reviewed as."""
-    body = json.loads(Path(path).read_text())
+    overrode which policy and why, beside what it was reviewed as (signed again: the
+    applier holds the key the file was verified with)."""
+    key = key or signing.key()
+    body = json.loads(_verified(path, key))
     body["overrides"] = [*(body.get("overrides") or []), override]
-    Path(path).write_text(json.dumps(body, indent=1, sort_keys=True) + "\n")
+    _write(path, body, key)
 
 
 _TOP = {"manifest_paths": list, "manifest_digest": str, "state_lineage": str, "state_serial": int,

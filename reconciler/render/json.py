@@ -11,6 +11,7 @@ import json
 from typing import Any
 
 from reconciler.config.model import UNKNOWN
+from reconciler.config.sensitivity import scrub
 from reconciler.plan.model import (
     HOURS_PER_MONTH,
     Action,
@@ -58,7 +59,7 @@ def _resource(a: Action) -> dict:
         "imported": a.imported, "moved_from": a.moved_from,
         "deletion_policy": a.policy, "effect": a.effect,
         "remote_id": a.remote_id, "remote": {"id": a.remote_id, "name": a.remote_name},
-        "reasons": list(a.reasons), "warnings": list(a.warnings), "depends_on": list(a.depends_on),
+        "reasons": [scrub(r) for r in a.reasons], "warnings": [scrub(w) for w in a.warnings], "depends_on": list(a.depends_on),
         "changes": [_change(c) for c in a.changes],
         "cost": None if a.cost_before is None and a.cost_after is None else
         {"hourly_before": a.cost_before, "hourly_after": a.cost_after,
@@ -86,7 +87,7 @@ def plan_to_dict(plan: Plan) -> dict:
                     "hourly_cost_change": plan.cost_delta, "monthly_cost_change": _monthly(plan.cost_delta),
                     "unpriced": list(plan.unpriced)},
         "partial": plan.partial,
-        "warnings": list(plan.warnings),
+        "warnings": [scrub(w) for w in plan.warnings],
         "drift": [drift_to_dict(d) for d in plan.drift],
         "resource_changes": [_resource(a) for a in plan.actions],
         "output_changes": _output_changes(plan),

@@ -9,8 +9,10 @@ or an HTML comment in the pull request.
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 
+from reconciler.config.sensitivity import scrub
 from reconciler.plan.model import Action, ActionType, Drift, FieldChange, Plan
 from reconciler.render import policies as guardrails
 from reconciler.render.outputs import markdown_lines
@@ -80,7 +82,7 @@ def _section(a: Action) -> list[str]:
         lines.append(f"**{escape(headline(a))}**")
         lines.append("")
     for reason in a.reasons:
-        lines.append(f"- {escape(reason)}")
+        lines.append(f"- {escape(scrub(reason))}")
     longs: list[tuple[str, str]] = []
     if a.changes and not a.type.removes:
         lines += ["", "| field | before | after |", "|---|---|---|"]
@@ -93,7 +95,7 @@ def _section(a: Action) -> list[str]:
     if a.effect and not a.type.removes:
         lines += ["", f"_{escape(a.effect)}_"]
     for w in a.warnings:
-        lines += ["", f"> ⚠️ {escape(w)}"]
+        lines += ["", f"> ⚠️ {escape(scrub(w))}"]
     lines += ["", "</details>", ""]
     return lines
 
@@ -149,13 +151,13 @@ def _head(plan: Plan, title: str) -> list[str]:
     else:
         head += [f"**{escape(summary_line(plan))}**", ""] + _table(plan)
         head += [f"- {code(old)} has moved to {code(new)}" for old, new in plan.moves] + ([""] if plan.moves else [])
-    warnings = [escape(w) for w in plan.warnings]
+    warnings = [escape(scrub(w)) for w in plan.warnings]
     if plan.unpriced:
         names = ", ".join(code(a) for a in plan.unpriced[:UNPRICED_SHOWN])
         more = len(plan.unpriced) - UNPRICED_SHOWN
         warnings.append(f"No price known for {names}{f' and {more:,} more' if more > 0 else ''} "
                         "(not in the cost change)")
-    per_resource = [f"{code(a.address)}: {escape(w)}" for a in changes for w in a.warnings]
+    per_resource = [f"{code(a.address)}: {escape(scrub(w))}" for a in changes for w in a.warnings]
     room = HEAD_WARNINGS - sum(len(w) for w in warnings)
     for i, w in enumerate(per_resource):  # each is in its resource's section too
         if len(w) > room:
@@ -214,18 +216,39 @@ def render_plan(plan: Plan, *, max_chars: int = GITHUB_LIMIT, title: str | None 
             "`reconciler show PLANFILE --format markdown --split DIR` writes them all as pages._\n")
 
 
+PAGES_MARKER = ".reconciler-pages"  # in a --split folder: the pages the last run wrote
+
+
 def write_pages(plan: Plan, folder, *, max_chars: int = GITHUB_LIMIT) -> list:
-    """`show --split DIR`: DIR/001.md, 002.md, ...; pages from an earlier, longer plan are
-    removed so that the folder holds exactly this plan."""
+    """`show --split DIR`: DIR/001.md, 002.md, ... Only into an empty folder or one holding
+    only the pages an earlier run wrote (named in its marker file), which are replaced so
+    the folder holds exactly this plan; nothing else is ever removed or overwritten."""
     from pathlib import Path
 
+    from reconciler.errors import PlanError
+
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    for old in folder.glob("[0-9][0-9][0-9].md"):
-        old.unlink()
-    written = []
-    for number, page in enumerate(render_pages(plan, max_chars=max_chars), 1):
-        path = folder / f"{number:03d}.md"
-        path.write_text(page, encoding="utf-8")
-        written.append(path)
+    try:
+        if folder.exists() and not folder.is_dir():
+            raise PlanError(f"--split {folder}: not a folder")
+        folder.mkdir(parents=True, exist_ok=True)
+        marker = folder / PAGES_MARKER
+        listed = marker.read_text(encoding="utf-8").split() if marker.is_file() else []
+        ours = {n for n in listed if re.fullmatch(r"[0-9]{3,}\.md", n)}  # never a path elsewhere
+        foreign = sorted(p.name for p in folder.iterdir()
+                         if p.name != PAGES_MARKER and not (p.name in ours and p.is_file() and not p.is_symlink()))
+        if foreign:
+            shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+            raise PlanError(f"--split {folder}: the folder holds files this command did not write ({shown}); "
+                            "give an empty or new folder")
+        for name in ours:
+            (folder / name).unlink(missing_ok=True)
+        written = []
+        for number, page in enumerate(render_pages(plan, max_chars=max_chars), 1):
+            path = folder / f"{number:03d}.md"
+            path.write_text(page, encoding="utf-8")
+            written.append(path)
+        marker.write_text("".join(f"{p.name}\n" for p in written), encoding="utf-8")
+    except OSError as e:
+        raise PlanError(f"--split {folder}: {e.strerror or e.__class__.__name__}") from None
     return written

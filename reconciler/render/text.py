@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 
+from reconciler.config.terminal import shown
 from reconciler.plan.model import (
     Action,
     ActionType,
@@ -190,7 +191,7 @@ def render_plan(plan: Plan, *, color: bool = False) -> str:
                 continue
         lines.append(_paint(f"# {a.address} {headline(a)}", COLORS[a.type], color))
         for reason in a.reasons:
-            lines.append(f"  # ({reason})")
+            lines.append(f"  # ({shown(reason)})")
         lines.append(_paint(f"  {a.type.value} {a.address}{remote(a)}", COLORS[a.type], color))
         if not a.type.removes:
             for c in a.changes:
@@ -200,11 +201,11 @@ def render_plan(plan: Plan, *, color: bool = False) -> str:
         if a.effect and not a.type.removes:
             lines.append(f"  # ({a.effect})")
         for w in a.warnings:
-            lines.append(_paint(f"  ! {w}", "33", color))
+            lines.append(_paint(f"  ! {shown(w)}", "33", color))
         lines.append("")
     lines.extend(text_lines(plan))
     for w in plan.warnings:
-        lines.append(_paint(f"Warning: {w}", "33", color))
+        lines.append(_paint(f"Warning: {shown(w)}", "33", color))
     if plan.cost_delta:
         lines.append(f"Cost change: {money(plan.cost_delta, sign=True)}")
     if plan.unpriced:

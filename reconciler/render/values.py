@@ -8,6 +8,7 @@ import re
 from typing import Any
 
 from reconciler.config.model import UNKNOWN
+from reconciler.config.terminal import escape as terminal_escape
 from reconciler.plan.model import HOURS_PER_MONTH
 
 MAX_VALUE = 120
@@ -43,9 +44,11 @@ _SPECIAL = re.compile(r"[\\`*_\[\]<>!|~&@]")
 
 def escape(text: str) -> str:
     """Text that renders as itself, in a paragraph or a table cell: Markdown and HTML
-    characters become numeric entities, newlines a visible ↵."""
-    text = _SPECIAL.sub(lambda m: f"&#{ord(m.group())};", str(text))
-    return text.replace("\r\n", "\n").replace("\n", "↵")
+    characters become numeric entities, newlines a visible ↵, control characters and
+    bidi overrides a visible escape (a U+202E in a PR comment would reorder the text)."""
+    text = terminal_escape(str(text).replace("\r\n", "\n"))
+    text = _SPECIAL.sub(lambda m: f"&#{ord(m.group())};", text)
+    return text.replace("\n", "↵")
 
 
 def code(text: str) -> str:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 from reconciler.config import walk
-from reconciler.config.sensitivity import covers
+from reconciler.config.sensitivity import field_names, hidden
 from reconciler.engine.planner import PlanResult, ignored
 from reconciler.plan.diffing import left_diff
 from reconciler.providers.contract import Live
@@ -90,17 +90,17 @@ def find_pending(result: PlanResult, state: StateDoc, kinds: dict[str, Any]) -> 
 def _moves(changes: list, kind: Any, live_first: bool, derived: Sequence[str] = ()) -> tuple[FieldMove, ...]:
     """FieldChanges as moves from the applied value; secrets masked, at any depth, and so
     are fields derived from a secret (however many references away)."""
-    sensitive = set(kind.sensitive) if kind is not None else set()
+    sensitive = set(field_names(kind))
     moves = []
     for c in changes:
-        hidden = c.sensitive or any(seg in sensitive for seg in c.path.split(".")) or covers(derived, c.path)
+        masked = c.sensitive or hidden(c.path, sensitive, derived, (c.old, c.new))
         before, after = (c.new, c.old) if live_first else (c.old, c.new)
-        if hidden:
+        if masked:
             before = SENSITIVE if before is not None else None
             after = SENSITIVE if after is not None else None
         else:
             before, after = _mask(before, sensitive), _mask(after, sensitive)
-        moves.append(FieldMove(c.path, before, after, hidden))
+        moves.append(FieldMove(c.path, before, after, masked))
     return tuple(moves)
 
 

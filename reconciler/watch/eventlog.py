@@ -14,6 +14,8 @@ import threading
 import time
 from typing import Any, TextIO
 
+from reconciler.config.sensitivity import scrub
+from reconciler.config.terminal import json_line, shown
 from reconciler.watch.drift import FieldMove, Moved
 
 VALUE_WIDTH = 80
@@ -53,9 +55,10 @@ class EventLog:
             doc.update({k: v for k, v in fields.items() if v is not None})
             if message:
                 doc["message"] = message
-            line = json.dumps(doc, default=str, ensure_ascii=False)
+            line = json_line(scrub(json.dumps(doc, default=str, ensure_ascii=False)))
         else:
-            message = " | ".join(message.splitlines())  # one problem a line elsewhere; one event a line here
+            message = shown(" | ".join(message.splitlines()), one_line=True)
+            address = shown(address, one_line=True) if address else address  # one problem a line elsewhere; one event a line here
             head = f"{_iso(now)} {event}"
             if level != "info":
                 head += f" [{level}]"

@@ -19,6 +19,8 @@ from typing import Any, Callable
 
 import httpx
 
+from reconciler.config import walk
+from reconciler.config.sensitivity import scrub
 from reconciler.watch.drift import Moved
 
 TIMEOUT = 5.0
@@ -74,7 +76,9 @@ class Notifier:
         self._thread.start()
 
     def send(self, payload: dict[str, Any]) -> None:
-        self._queue.put(payload)
+        """Queued with every secret the run handles scrubbed, at any depth (an API error
+        quoting a name built from a key is sent as its redacted form)."""
+        self._queue.put(walk.masked(payload, lambda key: False, "", scrub))
 
     def close(self, timeout: float = 2.0) -> None:
         """Deliver what is queued, waiting at most `timeout` seconds."""

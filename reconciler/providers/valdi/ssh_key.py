@@ -45,7 +45,7 @@ PUBLIC_KEY = re.compile(r"^(ssh-rsa|ssh-ed25519|ssh-dss|ecdsa-sha2-nistp(256|384
 
 
 def looks_public(text: str | None) -> bool:
-    return bool(text) and bool(PUBLIC_KEY.match(str(text).strip()))
+    return bool(text) and bool(PUBLIC_KEY.fullmatch(str(text).strip()))
 
 
 MAX_PUBLIC_KEY_BYTES = 64 * 1024  # an RSA-16384 public key is under 3 KB
