@@ -76,15 +76,20 @@ def resolved(resource: Resource, value: str) -> Path:
 
 
 def digest(path: Path, algorithm: str = "sha256") -> str | None:
-    """A local file's digest (read in 1 MiB pieces), or None when it cannot be read."""
+    """A local file's digest, or None when it cannot be read."""
+    return _fed(hashlib.new(algorithm, usedforsecurity=False), path)
+
+
+def _fed(h: Any, path: Path) -> str | None:
+    """`h` (a hashlib or hmac object) fed the file in 1 MiB pieces: its hex digest, or None
+    when the file cannot be read."""
     try:
-        h = hashlib.new(algorithm, usedforsecurity=False)
         with path.open("rb") as f:
             for chunk in iter(lambda: f.read(1 << 20), b""):
                 h.update(chunk)
-        return h.hexdigest()
     except OSError:
         return None
+    return str(h.hexdigest())
 
 
 def _ledger_path(folder: Path) -> Path:
@@ -112,17 +117,6 @@ def _mac(secret: bytes, relative: str) -> Any:
     """The keyed hash an entry holds, bound to the file's place: fed the content next."""
     return hmac.new(keys.derived(secret, LEDGER), relative.encode("utf-8", "surrogateescape") + b"\0",
                     hashlib.sha256)
-
-
-def _file_mac(secret: bytes, relative: str, path: Path) -> str | None:
-    h = _mac(secret, relative)
-    try:
-        with path.open("rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                h.update(chunk)
-    except OSError:
-        return None
-    return str(h.hexdigest())
 
 
 def _keyed(entry: Any) -> bool:
@@ -294,12 +288,12 @@ def _not_ours(target: Path, base: Path) -> str | None:
     if not _keyed(entry):
         return f"its entry in {where} is not keyed (written by an older reconciler, or by hand), so it is not trusted"
     secret, source = keys.find()
-    made = _file_mac(secret, relative, target)
+    made = _fed(_mac(secret, relative), target)
     if made is not None and hmac.compare_digest(made, entry["hmac-sha256"]):
         return None  # we wrote it, and nobody changed it since
-    other = f" (it was recorded under the {entry['key']} key; this run has the {source} key)" if entry["key"] != source else ""
-    return (f"it does not match its entry in {where}{other}: it was changed since, or the entry was not "
-            "written by reconciler with this key")
+    other = f"; it was recorded under the {entry['key']} key and this run has {source}" if entry["key"] != source else ""
+    return (f"its entry in {where} does not verify (the file was changed since, or the entry was not written by "
+            f"reconciler under this run's key{other})")
 
 
 def _problem(resource: Resource, key: str, message: str) -> Problem:
