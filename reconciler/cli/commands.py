@@ -1,6 +1,7 @@
 """validate, plan, apply, destroy, show, drift, graph."""
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 import time
@@ -13,6 +14,7 @@ from reconciler.cli import common
 from reconciler.cli.common import (
     fingerprint,
     guarded,
+    invoked_flags,
     open_store,
     parse_duration,
     render,
@@ -73,6 +75,11 @@ def validate(g: Globals, paths: tuple[str, ...]) -> None:
     click.echo(f"Valid: {len(ws.manifest.resources)} resources in {len(ws.manifest.files)} files.")
 
 
+def _invoked(g: Globals, paths: list[str], options: PlanOptions) -> PlanOptions:
+    """The options with how this run was invoked, for the commands its messages offer."""
+    return dataclasses.replace(options, flags=invoked_flags(g), paths=tuple(p for p in paths if p != "."))
+
+
 def _make_plan(g: Globals, paths: list[str], options: PlanOptions, store: StateStore | None = None
                ) -> tuple[Workspace, StateStore, StateDoc, PlanResult]:
     from reconciler.engine.runner import plan as run_plan
@@ -80,8 +87,10 @@ def _make_plan(g: Globals, paths: list[str], options: PlanOptions, store: StateS
     ws = workspace(paths)
     store = store or open_store(g, paths, ws.manifest.backend)
     state = store.read()
+    options = _invoked(g, paths, options)
     try:
-        result = run_plan(ws, state, options, fingerprint=fingerprint)
+        result = run_plan(ws, state, options, fingerprint=fingerprint,
+                          elsewhere=getattr(store, "managed_elsewhere", None))
     except BaseException:
         ws.close()
         raise
@@ -226,7 +235,8 @@ def _run_apply(g: Globals, paths: list[str], options: PlanOptions, auto_approve:
             from reconciler.engine.runner import plan as run_plan
 
             state = store.read()
-            result = run_plan(ws, state, options, fingerprint=fingerprint)
+            result = run_plan(ws, state, _invoked(g, paths, options), fingerprint=fingerprint,
+                              elsewhere=getattr(store, "managed_elsewhere", None))
             if saved is not None:
                 from reconciler.plan import planfile
 
