@@ -82,6 +82,7 @@ class ApiError(ReconcilerError):
     # the request may have taken effect though no answer says so (a lost connection or a
     # 5xx after a non-idempotent call): a create is then looked up before it is retried
     in_doubt: bool = False
+    retry_after: float | None = None  # seconds the server asked us to wait (Retry-After)
 
     def __init__(self, message: str, *, api: str = "", endpoint: str = "", status: int | None = None,
                  body: object = None):

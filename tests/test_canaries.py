@@ -237,5 +237,6 @@ def test_the_already_exists_refusal_does_not_show_a_name_built_from_a_secret(tmp
     assert run("--state", state, "state", "rm", "codeocean.data_asset.a", str(tmp_path))[0] == 0
     for fmt in ("text", "json", "markdown"):
         code, out = run("--state", state, "plan", str(tmp_path), "--format", fmt)
-        assert code == 1 and "already exists" in out and "reconciler import" in out, out
+        # the import command as this run needs it: `reconciler --state ... import ADDR ID PATH`
+        assert code == 1 and "already exists" in out and f"{state} import codeocean.data_asset.a " in out, out
         assert VAR_CANARY not in out, out

@@ -90,10 +90,11 @@ def test_a_create_whose_natural_key_is_taken_is_a_plan_time_conflict_offering_im
     remote_id = json.loads(open(state).read())["resources"][address]["id"]
     assert cli("--state", state, "state", "rm", address, str(d))[0] == 0
     code, out = cli("--state", state, "plan", str(d))
-    assert code == 1 and f"reconciler import {address} {remote_id}" in out, out
+    command = f"reconciler --state {state} import {address} {remote_id} {d}"  # runnable as printed
+    assert code == 1 and command in out, out
     code, out = cli("--state", state, "apply", str(d), "--auto-approve")
     assert code == 1 and duplicates(admin) == 0, out
-    code, out = cli("--state", state, "import", address, remote_id, str(d))
+    code, out = cli(*command.split()[1:])
     assert code == 0, out
     code, out = cli("--state", state, "plan", str(d), "--detailed-exitcode")
     assert code == 0, out

@@ -42,11 +42,11 @@ def raw_bytes(location: str) -> str:
 
         from reconciler.state.postgres import split_url
         dsn, workspace, _ = split_url(location)
+        import zlib
         with psycopg.connect(dsn) as conn:
-            rows = conn.execute("SELECT doc::text FROM reconciler_state WHERE workspace=%s UNION ALL "
-                                "SELECT doc::text FROM reconciler_history WHERE workspace=%s",
-                                (workspace, workspace)).fetchall()
-        return "\n".join(r[0] for r in rows)
+            rows = conn.execute("SELECT doc::text FROM reconciler_state WHERE workspace=%s", (workspace,)).fetchall()
+            packed = conn.execute("SELECT packed FROM reconciler_history WHERE workspace=%s", (workspace,)).fetchall()
+        return "\n".join([r[0] for r in rows] + [zlib.decompress(p[0]).decode() for p in packed])
     with open(location) as f:
         return f.read()
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import shlex
 import sys
@@ -15,6 +16,7 @@ from reconciler.cli import common
 from reconciler.cli.common import (
     fingerprint,
     guarded,
+    invoked_flags,
     open_store,
     parse_duration,
     render,
@@ -81,6 +83,11 @@ def counted(n: int, noun: str) -> str:
     return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
+def _invoked(g: Globals, paths: list[str], options: PlanOptions) -> PlanOptions:
+    """The options with how this run was invoked, for the commands its messages offer."""
+    return dataclasses.replace(options, flags=invoked_flags(g), paths=tuple(p for p in paths if p != "."))
+
+
 def _make_plan(g: Globals, paths: list[str], options: PlanOptions, store: StateStore | None = None
                ) -> tuple[Workspace, StateStore, StateDoc, PlanResult]:
     from reconciler.engine.runner import plan as run_plan
@@ -88,8 +95,10 @@ def _make_plan(g: Globals, paths: list[str], options: PlanOptions, store: StateS
     ws = workspace(paths)
     store = store or open_store(g, paths, ws.manifest.backend)
     state = store.read()
+    options = _invoked(g, paths, options)
     try:
-        result = run_plan(ws, state, options, fingerprint=fingerprint)
+        result = run_plan(ws, state, options, fingerprint=fingerprint,
+                          elsewhere=getattr(store, "managed_elsewhere", None))
     except BaseException:
         ws.close()
         raise
@@ -237,7 +246,8 @@ def _run_apply(g: Globals, paths: list[str], options: PlanOptions, auto_approve:
             from reconciler.engine.runner import plan as run_plan
 
             state = store.read()
-            result = run_plan(ws, state, options, fingerprint=fingerprint)
+            result = run_plan(ws, state, _invoked(g, paths, options), fingerprint=fingerprint,
+                              elsewhere=getattr(store, "managed_elsewhere", None))
             if saved is not None:
                 from reconciler.plan import planfile
 

@@ -88,6 +88,12 @@ def open_store(g: Globals, paths: list[str], backend: dict | None = None) -> Sta
     return select(flag, os.environ, backend, root)
 
 
+def invoked_flags(g: Globals) -> tuple[str, ...]:
+    """The global flags that choose the services and the state, for commands a message
+    offers to be run as printed (`reconciler --sandbox import ...`)."""
+    return (*(["--sandbox"] if g.sandbox else []), *(["--state", g.state] if g.state else []))
+
+
 def providers(names: set[str] | None = None) -> dict[str, Any]:
     from reconciler.providers import load_providers
 

@@ -53,15 +53,28 @@ Exit codes:
               help="State location: a file path or postgresql://... (default .reconciler/state.json).")
 @click.option("--no-color", is_flag=True, help="Plain output (also NO_COLOR).")
 @click.option("--debug", is_flag=True, help="Log HTTP requests (credentials redacted) to stderr.")
+@click.option("--call-deadline", type=click.FloatRange(min=0, min_open=True), metavar="SECONDS",
+              help="How long one API call may go on retrying (default 60; also RECONCILER_CALL_DEADLINE).")
 @click.version_option(package_name="reconciler")
 @click.pass_context
-def main(ctx: click.Context, sandbox: bool, state: str | None, no_color: bool, debug: bool) -> None:
+def main(ctx: click.Context, sandbox: bool, state: str | None, no_color: bool, debug: bool,
+         call_deadline: float | None) -> None:
     """Declarative infrastructure for VALDI, Valohai and Code Ocean."""
     # NO_COLOR set to anything but the empty string (no-color.org): an empty one keeps colour
     color = not no_color and not os.environ.get("NO_COLOR") and sys.stdout.isatty()
     ctx.obj = Globals(sandbox=sandbox, state=state, color=color, debug=debug)
+    from reconciler.providers import budget, http
+
+    budget.set_deadline(call_deadline)
+    if sys.stderr.isatty() and _show_retry not in http.retry_hooks():
+        http.add_retry_hook(_show_retry)
     if debug:
         _start_debug_log()
+
+
+def _show_retry(api: str, endpoint: str, cause: str, attempt: int, delay: float) -> None:
+    """A retry on a terminal: one progress line (its cause is in --debug's log too)."""
+    click.echo(f"    {api} {endpoint}: {cause}; retrying in {delay:.0f}s (attempt {attempt})", err=True)
 
 
 def _start_debug_log() -> None:

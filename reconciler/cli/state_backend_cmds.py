@@ -43,6 +43,7 @@ def history_cmd(g: Globals, limit: int, paths: tuple[str, ...]) -> None:
 def migrate_cmd(g: Globals, target: str, paths: tuple[str, ...]) -> None:
     """Move the state to another store without changing it (lineage, serial, content)."""
     from reconciler.errors import StateError
+    from reconciler.state.local import LocalStateStore
     from reconciler.state.select import open_location
 
     source = state_store(g, paths)
@@ -56,5 +57,8 @@ def migrate_cmd(g: Globals, target: str, paths: tuple[str, ...]) -> None:
             raise StateError(f"{dest.location} already holds a different state (lineage {existing.lineage}); "
                              "nothing was moved")
         dest.replace_all(doc)
+        retired = source.retire() if isinstance(source, LocalStateStore) else None
     click.echo(f"Moved the state (lineage {doc.lineage}, serial {doc.serial}) from {source.location} "
-               f"to {dest.location}. Point --state or RECONCILER_STATE at it from now on.")
+               f"to {dest.location}. Point --state, RECONCILER_STATE or the manifests' backend: at it from now on."
+               + (f" The old file is now {retired.name}; plans refuse to read {source.location} while it is there."
+                  if retired else ""))

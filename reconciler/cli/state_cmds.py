@@ -17,9 +17,29 @@ R = TypeVar("R")
 
 
 def state_store(g: Globals, paths: tuple[str, ...]) -> StateStore:
+    """The state plan and apply would open: --state, RECONCILER_STATE, the manifests'
+    `backend:`, then .reconciler/state.json beside them."""
     from reconciler.cli.common import open_store
 
-    return open_store(g, list(paths) or ["."])
+    paths_l = list(paths) or ["."]
+    return open_store(g, paths_l, manifest_backend(g, paths_l))
+
+
+def manifest_backend(g: Globals, paths: list[str]) -> dict | None:
+    """The manifests' `backend:` block when nothing stronger chooses the state. Only a
+    folder without manifests has none: a state command must never edit a local file
+    while the manifests keep their state elsewhere."""
+    import os
+    from pathlib import Path
+
+    if g.state or g.sandbox or os.environ.get("RECONCILER_STATE"):
+        return None
+    if not any(Path(p).is_file() or any(Path(p).glob("*.y*ml")) for p in paths if Path(p).exists()):
+        return None
+    from reconciler.cli.variables_opt import current_inputs
+    from reconciler.config.manifest import load_manifest
+
+    return load_manifest(paths, os.environ, current_inputs(), require_values=False).backend
 
 
 @main.group()
@@ -106,6 +126,7 @@ def unprotect_cmd(g: Globals, address: str, paths: tuple[str, ...]) -> None:
         if address not in doc.resources:  # only a journaled create: nothing was protected yet
             raise StateError(f"{address} is a create that did not finish (pending), not a protected "
                              "resource: nothing to unprotect; the next apply finishes or retries it")
-        doc.resources[address].protected = False
+        import dataclasses
+        doc.resources[address] = dataclasses.replace(doc.resources[address], protected=False)
     _edit(g, paths, address, change)
     click.echo(f"{address} is no longer protected; the next plan may destroy it.")

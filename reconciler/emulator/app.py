@@ -113,7 +113,7 @@ class FaultsAndLog:
         fault, kind = picked if picked is not None else (Fault(), None)
         if kind in (429, 500, 502, 503, 504):
             headers = [(b"content-type", b"application/json")]
-            if kind == 429:
+            if kind in (429, 503):  # a service that is down for a while says for how long
                 headers.append((b"retry-after", str(fault.retry_after).encode()))
             body = json.dumps({"detail": "injected fault", "message": "injected fault"}).encode()
             await send({"type": "http.response.start", "status": kind, "headers": headers})

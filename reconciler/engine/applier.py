@@ -28,6 +28,7 @@ what it uses), lets independent branches finish, and is reported in the summary.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -38,9 +39,10 @@ from typing import Any, Callable, Mapping
 from reconciler.config.sensitivity import derived_paths
 from reconciler.engine import graph, moves, recorded, recovery
 from reconciler.engine.planner import PlanResult, Step, ignored, resolve, state_outputs
-from reconciler.errors import ApplyError, CreatedIncomplete, ReconcilerError
+from reconciler.errors import ApiError, ApplyError, CreatedIncomplete, ReconcilerError
 from reconciler.plan.diffing import has_unknown
 from reconciler.plan.model import Action, ActionType
+from reconciler.plan.planfile import fingerprint
 from reconciler.plan.scope import declaring_file
 from reconciler.providers.contract import CreatesInBatches, Diff, Kind, KindContext, Live, UpdatesInBatches, Wanted
 from reconciler.providers.http import describe_failure
@@ -129,7 +131,7 @@ class Applier:
             for fut in done:
                 group, started = futures.pop(fut)
                 results = fut.result()  # _execute_group never raises
-                for step, outcome in zip(group, results):
+                for step, outcome in zip(group, results, strict=True):
                     changed |= self._record(step, outcome, specs.get(step.action.address), forward,
                                             time.monotonic() - started)
                 sorter.done(*(step.action.address for step in group))
@@ -276,11 +278,14 @@ class Applier:
         if group[0].action.type is ActionType.CREATE and not group[0].action.adopt:
             assert isinstance(kind, CreatesInBatches)  # _groups batches only the kinds that can
             try:
-                made = kind.create_many(ctx, [specs[s.action.address] for s in group])
+                made = answered(kind.create_many(ctx, [specs[s.action.address] for s in group]), len(group),
+                                f"{kind.name} create_many")
             except Exception as e:  # noqa: BLE001 - each create is resolved on its own below
                 made = [e] * len(group)
-            return [self._create(s, specs[s.action.address], first_error=m) if isinstance(m, Exception) else m
-                    for s, m in zip(group, made)]
+            # an error, or no answer, is resolved on its own (looked up by natural key before any
+            # create), and fails alone: the other items keep their own outcome
+            return [_outcome(functools.partial(self._create, s, specs[s.action.address], first_error=m))
+                    if isinstance(m, Exception) else m for s, m in zip(group, made, strict=True)]
         results: list[Any] = [s.live for s in group]  # a take-over with nothing to change
         items: list[tuple[Live, dict, Diff]] = []
         where: list[int] = []
@@ -294,10 +299,10 @@ class Applier:
         if items:
             assert isinstance(kind, UpdatesInBatches)  # _groups batches only the kinds that can
             try:
-                outcomes = kind.update_many(ctx, items)
+                outcomes = answered(kind.update_many(ctx, items), len(items), f"{kind.name} update_many")
             except Exception as e:  # noqa: BLE001 - each update is tried again on its own below
                 outcomes = [e] * len(items)
-            for i, (live, spec, diff), outcome in zip(where, items, outcomes):
+            for i, (live, spec, diff), outcome in zip(where, items, outcomes, strict=True):
                 if isinstance(outcome, Exception) and recovery.transient(outcome):
                     try:
                         outcome = recovery.retry(lambda: kind.update(ctx, live, spec, diff))
@@ -374,6 +379,10 @@ class Applier:
         if a.type.removes:
             self.state.resources.pop(a.address, None)
             self.state.pending.pop(a.address, None)
+            if a.type is not ActionType.DELETE and step.live is not None and not (step.prior and step.prior.adopted):
+                # made by us and left in the service: a later create of the same content takes it back
+                self.state.forgotten[a.address] = {"kind": a.kind, "id": step.live.id,
+                                                   "fingerprint": fingerprint(step.live.attrs)}
         else:
             self._store_live(step, outcome, spec)
         self.report.done.append(a.address)
@@ -386,7 +395,9 @@ class Applier:
         outputs, secrets = recorded.split(live, derived)  # an output echoing a derived field is a secret too
         resource = step.resource
         prior = step.prior
-        adopted = (prior.adopted if prior else (a.adopt and step.pending is None)) or live.adopted
+        ours = self.state.forgotten.pop(a.address, {}).get("id") == live.id  # made by an earlier apply
+        adopted = (prior.adopted if prior else (a.adopt and step.pending is None and not ours)) \
+            or (live.adopted and not ours)
         policy = resource.deletion_policy if resource and resource.deletion_policy else None
         self.state.resources[a.address] = ResourceState(
             kind=a.kind, id=live.id, last_applied=spec or {},
@@ -415,7 +426,10 @@ class Applier:
             return
         spec = self._resolve(step) or (step.prior.last_applied if step.prior else {})
         before = step.prior
-        self._store_live(step, step.live, spec if before is None else before.last_applied)
+        # an object found after an interrupted create or replace: its id and the spec it was
+        # made from are recorded together (never the new id with the old object's spec)
+        self._store_live(step, step.live, spec if before is None or step.live.id != before.id
+                         else before.last_applied)
         after = self.state.resources[step.action.address]
         if before is None or after != before:
             self._dirty = True
@@ -448,7 +462,28 @@ class Applier:
         self._dirty = False
 
 
+def _outcome(call: Callable[[], Any]) -> Any:
+    """call's result, or the exception it raised: one item's outcome in a batch."""
+    try:
+        return call()
+    except Exception as e:  # noqa: BLE001 - reported per step
+        return e
+
+
+def answered(results: list[Any], count: int, what: str) -> list[Any]:
+    """A batch's answers, one per item in order. A short (or long) answer cannot be matched
+    to its items: those without an answer are in doubt (a long one, all of them), never done."""
+    results = list(results)
+    if len(results) == count:
+        return results
+    doubt = ApiError(f"{what} answered {len(results)} results for {count} items: the outcome is in doubt",
+                     endpoint=what)
+    doubt.in_doubt = True
+    return results + [doubt] * (count - len(results)) if len(results) < count else [doubt] * count
+
+
 def _observed(step: Step) -> Live:
     """The object an update, a delete or a take-over acts on: the plan observed it."""
     assert step.live is not None, step.action.address
     return step.live
+

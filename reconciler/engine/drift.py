@@ -83,10 +83,11 @@ def record(state: StateDoc, live: dict[str, Live | None], drift: list[Drift], ki
         for c in _moved(kind, prior.last_applied or {}, lv):
             if c.sensitive or not _set_path(applied, c.path, c.new):
                 skipped.append(f"{d.address}.{c.path}")
-        prior.last_applied = applied
         # an output echoing a field derived from a secret stays with the secrets, out of outputs
-        prior.outputs, secrets = recorded.split(lv, prior.sensitive_paths)
-        prior.secrets.update({k: v for k, v in secrets.items() if v is not None})  # one not returned is kept
+        outputs, secrets = recorded.split(lv, prior.sensitive_paths)
+        state.resources[d.address] = dataclasses.replace(  # a new entry: state entries are values
+            prior, last_applied=applied, outputs=outputs,
+            secrets={**prior.secrets, **{k: v for k, v in secrets.items() if v is not None}})  # one not returned is kept
     return skipped
 
 

@@ -25,6 +25,7 @@ from reconciler.engine import graph
 from reconciler.errors import PlanError
 from reconciler.plan.diffing import item_changes, live_only
 from reconciler.plan.model import Action, ActionType, Drift, FieldChange, Plan
+from reconciler.plan.planfile import fingerprint
 from reconciler.providers.contract import (
     DEFAULT_DELETION_EFFECTS,
     DeletionPolicy,
@@ -53,7 +54,7 @@ class Step:
 
     @property
     def last_applied(self) -> dict | None:
-        return applied_spec(self.prior, self.pending)
+        return applied_spec(self.prior, self.pending, self.live.id if self.live is not None else None)
 
 
 @dataclass
@@ -76,6 +77,14 @@ class PlanOptions:
     replace: tuple[str, ...] = ()
     destroy: bool = False
     refresh_only: bool = False
+    # how this run was invoked, for the commands a message offers: the global flags
+    # (`--sandbox`, `--state PATH`) and the manifest paths, shell-quoted
+    flags: tuple[str, ...] = ()
+    paths: tuple[str, ...] = ()
+
+    def import_command(self, address: str, remote_id: str) -> str:
+        import shlex
+        return shlex.join(["reconciler", *self.flags, "import", address, remote_id, *self.paths])
 
 
 def state_outputs(state: StateDoc) -> Callable[[str, str], Any]:
@@ -130,11 +139,34 @@ def resolve(value: Any, outputs: Callable[[str, str], Any]) -> Any:
 _LEAVES = (str, int, float, type(None))  # bool is an int
 
 
-def conflict_message(address: str, kind_name: str, lv: Live) -> str:
+def _made_and_forgotten(step: Step, state: StateDoc, lv: Live) -> bool:
+    """The object an earlier apply made and then forgot (a key VALDI cannot delete),
+    unchanged since, and what the manifest asks for now: taking it back is no surprise."""
+    remembered = state.forgotten.get(step.action.address) or {}
+    return (remembered.get("id") == lv.id and remembered.get("kind") == step.action.kind
+            and remembered.get("fingerprint") == fingerprint(lv.attrs)
+            and step.action.type is ActionType.CREATE and step.action.adopt and not step.action.changes)
+
+
+def conflict_message(address: str, kind_name: str, lv: Live, options: PlanOptions | None = None,
+                     dangling: str | None = None, forgotten: bool = False) -> str:
+    """A plan that would make a second object with an existing one's natural key refuses,
+    naming the import command exactly as this run would need it (flags, paths).
+    `dangling`: the id the state recorded, which answers nothing any more."""
     name = lv.attrs.get("name") or lv.attrs.get("bucket_name") or lv.outputs.get("name")
-    return (f"{address}: a {kind_name} {('named ' + repr(name) + ' ') if name else ''}already exists in the live "
+    named = f"a {kind_name} {('named ' + repr(name) + ' ') if name else ''}"
+    command = (options or PlanOptions()).import_command(address, lv.id)
+    if dangling:
+        return (f"{address}: the state records id {dangling}, which no longer exists in the live service, but "
+                f"{named}exists (id {lv.id}); creating {address} would make a second one. Take it over with "
+                f"`{command}`, or give the resource another name.")
+    if forgotten:
+        return (f"{address}: {named}made by an earlier apply and forgotten exists in the live service "
+                f"(id {lv.id}), but its content is not what the manifest asks for now; creating {address} "
+                f"would make a second one. Take it over with `{command}`, or give the resource another name.")
+    return (f"{address}: {named}already exists in the live "
             f"service (id {lv.id}) and reconciler does not manage it; creating {address} would make a second one. "
-            f"Take it over with `reconciler import {address} {lv.id}`, or give the resource another name.")
+            f"Take it over with `{command}`, or give the resource another name.")
 
 
 def ignored(path: str, ignore: tuple[str, ...]) -> bool:
@@ -244,6 +276,8 @@ def make_plan(desired: list[Resource], state: StateDoc, live: dict[str, Live | N
     for address, recorded_state in state.resources.items():
         if address not in by_addr:
             g[address] = {d for d in recorded_state.depends_on if d in state.resources or d in by_addr}
+    for address in state.pending:  # an interrupted create may have made its object: finish or remove it
+        g.setdefault(address, set())
     for d in list(g.values()):
         for dep in d:
             g.setdefault(dep, set())
@@ -282,9 +316,14 @@ def make_plan(desired: list[Resource], state: StateDoc, live: dict[str, Live | N
                 step.action.imported = True
                 step.action.reasons[0] = f"will be imported: {imports[address]} exists and is taken under management"
                 step.action.reasons.insert(1, live_values(step.spec or {}, lv, kind))
-            elif lv is not None and prior is None and address not in state.pending \
-                    and kind.natural_key_conflicts:
-                errors.append(conflict_message(address, resource.kind, lv))
+            elif lv is not None and address not in state.pending and kind.natural_key_conflicts:
+                if prior is None and _made_and_forgotten(step, state, lv):
+                    step.action.reasons[0] = "will be adopted: made by an earlier apply and forgotten"
+                elif prior is None:
+                    errors.append(conflict_message(address, resource.kind, lv, options,
+                                                   forgotten=address in state.forgotten))
+                elif lv.id != prior.id:  # the recorded id answers nothing; the natural key found this
+                    errors.append(conflict_message(address, resource.kind, lv, options, dangling=prior.id))
             if step.action.type in (ActionType.CREATE, ActionType.REPLACE) and not step.action.adopt:
                 unknown_outputs.add(address)
             if step.action.type is ActionType.REPLACE and (
@@ -337,7 +376,7 @@ def _plan_desired(resource: Resource, prior: ResourceState | None, lv: Live | No
         action = Action(address, resource.kind, ActionType.CREATE, [reason], masked_changes(changes, sensitive),
                         remote_id=prior.id if prior else None)
         return Step(action, resource, None, prior, pending=pending, spec=spec, derived=derived)
-    last_applied = applied_spec(prior, pending)
+    last_applied = applied_spec(prior, pending, lv.id)
     diff = kind.diff(spec, lv, last_applied)
     changes = [c for c in diff.changes if not ignored(c.path, resource.lifecycle.ignore_changes)]
     changes = _mark_derived(_mark_sensitive(changes, sensitive, derived), resource.sensitive_paths)
@@ -391,15 +430,17 @@ def _plan_removal(address: str, prior: ResourceState | None, lv: Live | None, ki
     policy = (prior.deletion_policy if prior and prior.deletion_policy else kind.deletion_policies[0])
     remote_id = lv.id if lv is not None else (prior.id if prior else None)
     if lv is None:
-        action = Action(address, kind_name, ActionType.FORGET,
-                        ["already gone from the live service; only the state entry is removed"],
-                        remote_id=remote_id, policy=policy)
-        return Step(action, None, None, prior)
+        why = ("already gone from the live service; only the state entry is removed" if prior is not None
+               else "an interrupted create made nothing; its journal entry is dropped")
+        action = Action(address, kind_name, ActionType.FORGET, [why], remote_id=remote_id, policy=policy)
+        return Step(action, None, None, prior, pending=state.pending.get(address))
     effect = deletion_effect(kind, policy)
     reason = "destroy requested" if options.destroy else "it is no longer in the manifests"
+    if prior is None:
+        reason += "; made by an interrupted create (found by its natural key)"
     action = Action(address, kind_name, ActionType[effect.action.upper()], [reason], remote_id=remote_id,
                     policy=policy, effect=effect.effect, remote_name=live_name(lv))
-    return Step(action, None, lv, prior)
+    return Step(action, None, lv, prior, pending=state.pending.get(address))
 
 
 def _add_cost(step: Step, kind: Kind, context: Callable[[str], KindContext]) -> None:

@@ -12,20 +12,25 @@ failure of theirs is simply tried again.
       ▼
     backoff ─▶ lookup by natural key ─ found ─▶ diff ─▶ update if needed ─▶ live
                          │ not found
-                         └──────────▶ create again (at most ATTEMPTS in all)
+                         └──────────▶ create again
+
+Every attempt here spends the same budget as the HTTP layer's own retries inside it
+(providers/budget.py): at most 8 attempts per call in all and one deadline, so the two
+layers never multiply. A wait the server asks for (Retry-After) that would end past the
+deadline is not waited: the step fails with the error at once.
 """
 from __future__ import annotations
 
 import logging
 import random
-import time
 from typing import Any, Callable
 
 from reconciler.errors import ApiError, AuthError, CreatedIncomplete, TransportError
+from reconciler.providers import budget
 from reconciler.providers.contract import Kind, KindContext, Live
+from reconciler.providers.http import describe_failure, report_retry
 
 log = logging.getLogger("reconciler.engine.recovery")
-ATTEMPTS = 6  # calls of one step in one run, the first included (0.33**6: 1 in 800 at 50% faults)
 BACKOFF, MAX_BACKOFF = 0.5, 8.0
 
 
@@ -43,47 +48,66 @@ def transient(error: BaseException) -> bool:
     return error.status is not None and (error.status >= 500 or error.status == 429)  # a timeout is no accident
 
 
-def _pause(attempt: int, sleep: Callable[[float], None]) -> None:
-    sleep(random.uniform(BACKOFF, min(MAX_BACKOFF, BACKOFF * 2 ** attempt)))
+def _delay(attempt: int, error: BaseException) -> float:
+    """Backoff with jitter, or longer when the server asked for a longer wait."""
+    cause = error.cause if isinstance(error, CreatedIncomplete) else error
+    asked = cause.retry_after if isinstance(cause, ApiError) else None
+    return max(asked or 0.0, random.uniform(BACKOFF, min(MAX_BACKOFF, BACKOFF * 2 ** attempt)))
 
 
-def retry(call: Callable[[], Any], sleep: Callable[[float], None] = time.sleep) -> Any:
-    """An update or delete: again on a transient failure, up to ATTEMPTS calls."""
-    for attempt in range(ATTEMPTS):
-        try:
-            return call()
-        except Exception as e:  # noqa: BLE001 - classified below
-            if not transient(e) or attempt == ATTEMPTS - 1:
-                raise
-        _pause(attempt, sleep)
+def _again(spend: budget.Budget, attempt: int, error: BaseException) -> bool:
+    """Spend one retry of the call's budget on `error` and wait, or say no (no wait)."""
+    if not transient(error):
+        return False
+    delay = _delay(attempt, error)
+    if not spend.allows(delay):
+        return False
+    spend.retried()
+    cause = error.cause if isinstance(error, CreatedIncomplete) else error
+    report_retry(getattr(cause, "api", "") or "step", getattr(cause, "endpoint", "") or "call",
+                 str(cause) if isinstance(cause, ApiError) else describe_failure(cause), spend.retries + 1, delay)
+    spend.wait(delay)
+    return True
+
+
+def retry(call: Callable[[], Any], sleep: Callable[[float], None] | None = None) -> Any:
+    """An update or delete: again on a transient failure, within the call's budget."""
+    with budget.call(wait=sleep) as spend:
+        attempt = 0
+        while True:
+            try:
+                return call()
+            except Exception as e:  # noqa: BLE001 - classified below
+                if not _again(spend, attempt, e):
+                    raise
+            attempt += 1
 
 
 def create(kind: Kind, ctx: KindContext, spec: dict, lookup: Callable[[], Any],
-           sleep: Callable[[float], None] = time.sleep, first_error: BaseException | None = None) -> Live:
+           sleep: Callable[[float], None] | None = None, first_error: BaseException | None = None) -> Live:
     """kind.create, resolving in-doubt failures by lookup before any second create.
     `first_error`: the create already failed once (a batch create_many)."""
     made = None  # a Live known to exist (from CreatedIncomplete, or found by lookup)
     error = first_error
-    for attempt in range(ATTEMPTS):
-        try:
-            if error is None:
-                return kind.create(ctx, spec)
-            if not transient(error):
-                break
-            log.debug("create failed (%s: %s); attempt %d of %d", error.__class__.__name__, error, attempt + 1,
-                      ATTEMPTS)
-            _pause(attempt, sleep)
-            if made is None:
-                made = lookup()  # if this fails, we cannot know: no create follows
-            return finish(kind, ctx, spec, made) if made is not None else kind.create(ctx, spec)
-        except CreatedIncomplete as e:
-            made, error = e.live, e.cause
-        except Exception as e:  # noqa: BLE001 - classified on the next turn
-            error = e
+    with budget.call(wait=sleep) as spend:
+        attempt = 0
+        while True:
+            try:
+                if error is None:
+                    return kind.create(ctx, spec)
+                if not _again(spend, attempt, error):
+                    break
+                attempt += 1
+                if made is None:
+                    made = lookup()  # if this fails, we cannot know: no create follows
+                return finish(kind, ctx, spec, made) if made is not None else kind.create(ctx, spec)
+            except CreatedIncomplete as e:
+                made, error = e.live, e.cause
+            except Exception as e:  # noqa: BLE001 - classified on the next turn
+                error = e
+    assert error is not None  # the loop ends on a failure
     if made is not None:
-        assert error is not None  # the loop ends on a failure
         raise CreatedIncomplete(made, error)  # recorded in the state: the next run finishes it
-    assert error is not None
     raise error
 
 

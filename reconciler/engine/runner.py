@@ -166,9 +166,11 @@ def online_checks(ws: Workspace, resources: list[Resource] | None = None) -> Non
 
 
 def observe(ws: Workspace, state: StateDoc, addresses: set[str] | None = None,
-            imports: Mapping[str, str] | None = None) -> dict[str, Live | None]:
+            imports: Mapping[str, str] | None = None, probe_managed: bool = False) -> dict[str, Live | None]:
     """ONE batched observe per kind, the kinds read concurrently. `imports`: address -> id
-    of objects to read by id before the state knows them."""
+    of objects to read by id before the state knows them. `probe_managed`: a managed
+    resource whose id answers nothing is looked for by its natural key too (a plan must
+    not create a second one); drift wants the recorded object or nothing."""
     imports = imports or {}
     desired = {r.address: r for r in ws.manifest.resources}
     wanted_by_kind: dict[str, list[Wanted]] = {}
@@ -190,7 +192,7 @@ def observe(ws: Workspace, state: StateDoc, addresses: set[str] | None = None,
             spec=resolve(r.spec, known) if r else (pending or {}).get("spec"),
             last_applied=applied_spec(prior, pending),
             lookup=pending is not None, outputs=dict(prior.outputs) if prior else {},
-            probe=r is not None and prior is None and pending is None and address not in imports,
+            probe=r is not None and pending is None and address not in imports and (prior is None or probe_managed),
             base_dir=r.base_dir if r else None, secrets=dict(prior.secrets) if prior else {}))
     live: dict[str, Live | None] = {}
     if not wanted_by_kind:
@@ -237,7 +239,10 @@ def _refresh_only_plan(ws: Workspace, state: StateDoc, options: PlanOptions) -> 
 
 
 def plan(ws: Workspace, state: StateDoc, options: PlanOptions = PlanOptions(),
-         fingerprint: Callable[[dict], str] | None = None) -> PlanResult:
+         fingerprint: Callable[[dict], str] | None = None,
+         elsewhere: Callable[[set[str]], dict[str, tuple[str, str]]] | None = None) -> PlanResult:
+    """`elsewhere`: which remote ids other states of the same backend manage (id ->
+    (workspace, address)); taking one of those over is refused."""
     from reconciler.engine import imports as importing
     from reconciler.engine import moves
     from reconciler.plan import scope
@@ -259,7 +264,7 @@ def plan(ws: Workspace, state: StateDoc, options: PlanOptions = PlanOptions(),
             # the checks read the same cached listings as observe: both at once, checks win
             checks = pool.submit(online_checks, ws) if not options.destroy else None
             try:
-                live = observe(ws, state, imports=wanted_imports)
+                live = observe(ws, state, imports=wanted_imports, probe_managed=True)
             finally:
                 if checks is not None:
                     checks.result()
@@ -278,6 +283,8 @@ def plan(ws: Workspace, state: StateDoc, options: PlanOptions = PlanOptions(),
     left = scope.note(leave, ws.manifest.root)
     if left:
         result.plan.warnings.append(left)
+    if elsewhere is not None:
+        result.errors += _managed_elsewhere(result, elsewhere)
     if result.errors:
         raise PlanError("\n".join(result.errors))
     from reconciler.config import localfiles
@@ -296,6 +303,15 @@ def plan(ws: Workspace, state: StateDoc, options: PlanOptions = PlanOptions(),
         result.plan.fingerprints = {a: (fingerprint(lv.attrs) if lv is not None else None)
                                     for a, lv in live.items()}
     return result
+
+
+def _managed_elsewhere(result: PlanResult, elsewhere: Callable[[set[str]], dict[str, tuple[str, str]]]) -> list[str]:
+    """Adoptions of objects another workspace of this backend manages: refused by name."""
+    adopting = {a.remote_id: a.address for a in result.plan.actions if a.adopt and a.remote_id}
+    found = elsewhere(set(adopting)) if adopting else {}
+    return [f"{adopting[rid]}: the live object {rid} is already managed as {address} by workspace {workspace} "
+            f"of the same state backend; two states would undo each other's changes. Manage it in one of them."
+            for rid, (workspace, address) in sorted(found.items())]
 
 
 def _record_moves(plan_: Plan, moved: list[tuple[str, str]]) -> None:
@@ -342,14 +358,18 @@ def import_object(ws: Workspace, doc: StateDoc, address: str, remote_id: str) ->
     exist and be visible) and record it in `doc` as the adopted `address`. The next plan
     shows how it differs from the manifest."""
     resource = declared_resource(ws, address)
-    if address in doc.resources:
-        raise StateError(f"{address} is already managed (id {doc.resources[address].id}); "
-                         f"`reconciler state rm {address}` first to point it elsewhere")
-    taken = next((a for a, rs in doc.resources.items() if rs.id == remote_id), None)
-    if taken:
-        raise StateError(f"{remote_id} is already managed as {taken}")
     kind = ws.kinds[resource.kind]
     spec = resolve(resource.spec, state_outputs(doc))
+    prior = doc.resources.get(address)
+    if prior is not None:  # a recorded id that answers nothing (a restored backup) may be replaced
+        still = kind.observe(ws.context(resource.kind, resource.base_dir),
+                             [Wanted(address, prior.id, spec, None, base_dir=resource.base_dir)]).get(address)
+        if still is not None and still.id == prior.id:
+            raise StateError(f"{address} is already managed (id {prior.id}); "
+                             f"`reconciler state rm {address}` first to point it elsewhere")
+    taken = next((a for a, rs in doc.resources.items() if rs.id == remote_id and a != address), None)
+    if taken:
+        raise StateError(f"{remote_id} is already managed as {taken}")
     wanted = Wanted(address, remote_id, spec, None, base_dir=resource.base_dir)
     live = kind.observe(ws.context(resource.kind, resource.base_dir), [wanted]).get(address)
     if live is None:

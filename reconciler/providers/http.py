@@ -3,8 +3,12 @@ and secret redaction in logs and messages.
 
 Retry rules:
 * 429, 500, 502, 503, 504 and connection failures are retried with exponential backoff and
-  full jitter, honouring Retry-After, up to `max_attempts` (8: a read fails only after 8
-  faults in a row, 1 in 256 when half of all requests fail).
+  full jitter, honouring Retry-After, within the call's budget (providers/budget.py: 8
+  attempts in all, shared with the engine's recovery, and a deadline, 60 s by default; a
+  wait past the deadline is not waited). A host that refuses connections is given up on
+  10 s after its first refusal.
+* Each retry is one line to the retry hooks (the CLI's progress line on a terminal) and
+  one debug log line, both naming the cause.
 * A request that is not idempotent (a POST that creates something) is retried only when
   we know the server did not act on it: 429, or a connection that was never made. A 5xx
   or a dropped connection after sending leaves it *in doubt*: we raise TransportError
@@ -19,12 +23,12 @@ import logging
 import random
 import re
 import threading
-import time
 from typing import Any, Callable
 
 import httpx
 
 from reconciler.config import walk
+from reconciler.providers import budget
 from reconciler.config.sensitivity import SECRET_PATTERN, register, scrub
 from reconciler.errors import (
     ApiError,
@@ -52,6 +56,28 @@ def add_request_hook(hook: Callable[[str, httpx.Request], None]) -> Callable[[],
     """Register `hook`; returns the function that removes it."""
     _request_hooks.append(hook)
     return lambda: _request_hooks.remove(hook) if hook in _request_hooks else None
+
+
+# Told of every retry before its wait: hook(api, endpoint, cause, attempt, delay).
+RetryHook = Callable[[str, str, str, int, float], None]
+_retry_hooks: list[RetryHook] = []
+
+
+def add_retry_hook(hook: RetryHook) -> Callable[[], None]:
+    """Register `hook`; returns the function that removes it."""
+    _retry_hooks.append(hook)
+    return lambda: _retry_hooks.remove(hook) if hook in _retry_hooks else None
+
+
+def retry_hooks() -> list[RetryHook]:
+    return list(_retry_hooks)
+
+
+def report_retry(api: str, endpoint: str, cause: str, attempt: int, delay: float) -> None:
+    """One debug line with the cause, and the retry hooks told (a terminal's progress line)."""
+    log.debug("%s %s: %s; attempt %d in %.1fs", api, endpoint, cause, attempt, delay)
+    for hook in list(_retry_hooks):
+        hook(api, endpoint, cause, attempt, delay)
 
 
 def register_secret(value: Any) -> None:
@@ -131,14 +157,19 @@ class HttpApi:
 
     def __init__(self, api: str, base_url: str, *, auth: httpx.Auth | None = None,
                  headers: dict[str, str] | None = None, timeout: float = 30.0,
-                 max_attempts: int = 8, backoff: float = 0.25, max_backoff: float = 8.0,
-                 sleep: Callable[[float], None] = time.sleep):
+                 max_attempts: int = budget.MAX_ATTEMPTS, backoff: float = 0.25, max_backoff: float = 8.0,
+                 sleep: Callable[[float], None] | None = None, clock: Callable[[], float] | None = None,
+                 deadline: float | None = None):
         self.api = api
         self.base_url = base_url.rstrip("/")
         self.max_attempts = max_attempts
         self.backoff = backoff
         self.max_backoff = max_backoff
-        self._sleep = sleep
+        self._sleep = sleep  # None: the budget's (budget.sleep)
+        self._clock = clock  # None: the budget's (budget.clock)
+        self.deadline = deadline  # seconds per call; None: budget.deadline_seconds()
+        self._refused_since: float | None = None  # first connection refusal of a streak
+        self._given_up = False  # a call gave up on this streak: the next ones try once
         self._client = httpx.Client(base_url=self.base_url, auth=auth, headers=headers or {},
                                     timeout=httpx.Timeout(timeout, connect=10.0),
                                     event_hooks={"request": [self._on_request]})
@@ -157,12 +188,21 @@ class HttpApi:
             self.stats[key] += 1
 
     def _delay(self, attempt: int, response: httpx.Response | None) -> float:
+        """Retry-After as the server asked (the deadline decides whether it is waited),
+        else exponential backoff with full jitter."""
         if response is not None and "retry-after" in response.headers:
             try:
-                return min(float(response.headers["retry-after"]), 60.0)
+                return max(0.0, float(response.headers["retry-after"]))
             except ValueError:
                 pass
         return random.uniform(0, min(self.max_backoff, self.backoff * (2 ** attempt)))
+
+    def _connect_timeout(self, now: float) -> httpx.Timeout | None:
+        """While a host refuses, each connect waits only what is left of its 10 s."""
+        if self._refused_since is None:
+            return None
+        left = budget.CONNECT_GIVE_UP - (now - self._refused_since)
+        return httpx.Timeout(self._client.timeout.read, connect=max(1.0, min(10.0, left)))
 
     def request(self, method: str, path: str, *, json: Any = None, params: Any = None,
                 data: Any = None, content: bytes | None = None, headers: dict | None = None,
@@ -184,37 +224,67 @@ class HttpApi:
             kwargs["content"] = content
         if auth is not None:
             kwargs["auth"] = auth
-        attempt = 0
+        with budget.call(self.max_attempts, self.deadline, self._clock, self._sleep) as spend:
+            return self._send(method, path, kwargs, endpoint, idempotent, spend)
+
+    def _send(self, method: str, path: str, kwargs: dict[str, Any], endpoint: str, idempotent: bool,
+              spend: budget.Budget) -> Any:
+        attempt = 0  # this request's own, capped by max_attempts; `spend` is the call's
+        wait = self._sleep or spend.wait
         while True:
             attempt += 1
             self._count("requests")
             response = None
+            failure: TransportError | None = None
+            timeout = self._connect_timeout(spend.now())
+            if timeout is not None:
+                kwargs["timeout"] = timeout
             try:
                 if log.isEnabledFor(logging.DEBUG):
                     log.debug("%s %s params=%s body=%s", method, redact_url(path),
-                              redact(params), redact(json if json is not None else data))
+                              redact(kwargs.get("params")), redact(kwargs.get("json", kwargs.get("data"))))
                 # streamed, then the body kept here only: an httpx Response sits in a reference
                 # cycle, so a read one would hold its body (MBs for a listing page) until the GC runs
                 with self._client.stream(method, path, **kwargs) as response:
                     raw = b"".join(response.iter_bytes())
             except httpx.ConnectError as e:  # never reached the server: safe to retry
-                if attempt >= self.max_attempts:
-                    raise TransportError(f"cannot connect to {self._origin(e)}: {network_cause(e)}",
-                                         api=self.api, endpoint=endpoint) from None
-            except (httpx.TransportError,) as e:  # sent, answer lost: in doubt
-                if not idempotent or attempt >= self.max_attempts:
-                    err = TransportError(f"connection to {self._origin(e)} lost: {network_cause(e)}",
+                if self._refused_since is None:
+                    self._refused_since = spend.now()
+                failure = TransportError(f"cannot connect to {self._origin(e)}: {network_cause(e)}",
                                          api=self.api, endpoint=endpoint)
-                    err.in_doubt = not idempotent
-                    raise err from None
+                cause = network_cause(e)
+            except (httpx.TransportError,) as e:  # sent, answer lost: in doubt
+                self._refused_since, self._given_up = None, False
+                failure = TransportError(f"connection to {self._origin(e)} lost: {network_cause(e)}",
+                                         api=self.api, endpoint=endpoint)
+                failure.in_doubt = not idempotent
+                cause = network_cause(e)
+                if not idempotent:
+                    raise failure from None
             else:
+                self._refused_since, self._given_up = None, False
                 log.debug("-> %s %s", response.status_code, endpoint)
                 status = response.status_code
-                retryable = status in RETRY_STATUS and (idempotent or status == 429)
-                if not retryable or attempt >= self.max_attempts:
+                cause = f"{status} {response.reason_phrase}".strip()
+            delay = self._delay(attempt, response)
+            if failure is None:
+                assert response is not None
+                retryable = response.status_code in RETRY_STATUS and (idempotent or response.status_code == 429)
+                if not retryable or not self._may_retry(attempt, delay, spend):
                     return self._result(response, raw, endpoint, idempotent)
+            elif not self._may_retry(attempt, delay, spend):
+                self._given_up = self._refused_since is not None
+                raise failure from None
             self._count("retries")
-            self._sleep(self._delay(attempt, response))
+            spend.retried()
+            report_retry(self.api, endpoint, cause, attempt + 1, delay)
+            wait(delay)
+
+    def _may_retry(self, attempt: int, delay: float, spend: budget.Budget) -> bool:
+        if attempt >= self.max_attempts or not spend.allows(delay):
+            return False
+        refused = self._refused_since
+        return refused is None or (not self._given_up and spend.now() + delay - refused <= budget.CONNECT_GIVE_UP)
 
     def _origin(self, error: httpx.TransportError) -> str:
         """scheme://host:port of the failed request (never its path or query: presigned URLs)."""
@@ -236,14 +306,9 @@ class HttpApi:
         message = error_message(body) or response.reason_phrase or "error"
         message = redact(message)
         kw = dict(api=self.api, endpoint=endpoint, status=status, body=redact(body))
-        if status in (401, 403):
-            raise AuthError(message, **kw)
-        if status == 404:
-            raise NotFound(message, **kw)
-        if status == 409:
-            raise Conflict(message, **kw)
-        if status == 429:
-            raise RateLimited(message, **kw)
-        err = ApiError(message, **kw)
+        types = {401: AuthError, 403: AuthError, 404: NotFound, 409: Conflict, 429: RateLimited}
+        err = types.get(status, ApiError)(message, **kw)
         err.in_doubt = status >= 500 and not idempotent
+        if "retry-after" in response.headers:  # the engine's retry waits as asked, or gives up
+            err.retry_after = self._delay(0, response)
         raise err

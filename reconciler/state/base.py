@@ -5,6 +5,9 @@ State JSON:
      "resources": {address: {kind, id, last_applied, outputs, secrets, protected,
                              deletion_policy, adopted, depends_on}},
      "pending":   {address: {kind, spec, started_at}},   # journaled creates in flight
+     "forgotten": {address: {kind, id, fingerprint}},    # objects we made, then stopped managing
+                                                         # (VALDI keys cannot be deleted): a later
+                                                         # create of the same content adopts them
      "outputs":   {name: {value, sensitive}},            # top-level outputs, after apply
      "expired":   {address: {at, destroyed_at}},         # expires: destroy carried out
      "events":    [{at, who, event, ...}]}               # overrides, extends, expiries
@@ -26,8 +29,11 @@ STATE_VERSION = 1
 MAX_EVENTS = 200  # guardrail events kept in the document (a PostgreSQL state keeps every serial too)
 
 
-@dataclass
+@dataclass(frozen=True)
 class ResourceState:
+    """One managed object, a value: an edit makes a new one (dataclasses.replace), so the
+    file store may reuse an entry's encoded bytes while the same object stays in place."""
+
     kind: str
     id: str
     last_applied: dict[str, Any] = field(default_factory=dict)
@@ -49,12 +55,15 @@ class ResourceState:
         return cls(**known)
 
 
-def applied_spec(prior: ResourceState | None, pending: dict | None) -> dict | None:
-    """The spec we last applied: the state's record, else the spec of a create an
-    interrupted apply journaled (it may have made the object)."""
-    if prior is not None:
+def applied_spec(prior: ResourceState | None, pending: dict | None, live_id: str | None = None) -> dict | None:
+    """The spec we last applied to the object `live_id`: the state's record, else the spec
+    of a create an interrupted apply journaled (it may have made the object). An
+    interrupted replace has both: the journaled spec is the one of its new object (found
+    by natural key, another id than the record's), the record's the one of the old."""
+    journaled = pending.get("spec") if pending else None
+    if prior is not None and (journaled is None or live_id is None or live_id == prior.id):
         return prior.last_applied
-    return pending.get("spec") if pending else None
+    return journaled
 
 
 @dataclass
@@ -65,6 +74,7 @@ class StateDoc:
     pending: dict[str, dict[str, Any]] = field(default_factory=dict)
     version: int = STATE_VERSION
     outputs: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> {value, sensitive}
+    forgotten: dict[str, dict[str, Any]] = field(default_factory=dict)  # address -> {kind, id, fingerprint}
     # addresses an `expires: {action: destroy}` removed: not made again until `reconciler extend`
     expired: dict[str, dict[str, Any]] = field(default_factory=dict)  # address -> {at, destroyed_at}
     # guardrail events, newest last: policy overrides, extends, expiries ({at, who, event, ...})
@@ -75,6 +85,7 @@ class StateDoc:
                 "resources": {a: asdict(r) for a, r in sorted(self.resources.items())},
                 "pending": dict(sorted(self.pending.items())),
                 **({"outputs": dict(sorted(self.outputs.items()))} if self.outputs else {}),
+                **({"forgotten": dict(sorted(self.forgotten.items()))} if self.forgotten else {}),
                 **({"expired": dict(sorted(self.expired.items()))} if self.expired else {}),
                 **({"events": list(self.events[-MAX_EVENTS:])} if self.events else {})}
 
@@ -87,7 +98,7 @@ class StateDoc:
                    resources={a: ResourceState.from_dict(r) for a, r in d.get("resources", {}).items()},
                    pending=dict(d.get("pending", {})), version=int(d.get("version", STATE_VERSION)),
                 outputs=dict(d.get("outputs") or {}), expired=dict(d.get("expired") or {}),
-                events=list(d.get("events") or []))
+                events=list(d.get("events") or []), forgotten=dict(d.get("forgotten") or {}))
 
 
 @dataclass

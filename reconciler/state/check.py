@@ -69,3 +69,12 @@ def check(doc: Any, where: str, version: int) -> None:
                     fail(f"{field}.{name}", f"expected {_wanted(types)}, got {_type_name(entry[name])}")
             if any(not isinstance(d, str) for d in entry.get("depends_on", [])):
                 fail(f"{field}.depends_on", "expected a list of addresses")
+    forgotten = doc.get("forgotten", {})
+    if not isinstance(forgotten, dict):
+        fail("forgotten", f"expected a mapping, got {_type_name(forgotten)}")
+    for address, entry in forgotten.items():
+        if not isinstance(entry, dict):
+            fail(f"forgotten.{address}", f"expected a mapping, got {_type_name(entry)}")
+        for name in ("kind", "id", "fingerprint"):
+            if not isinstance(entry.get(name), str):
+                fail(f"forgotten.{address}.{name}", "expected a string")

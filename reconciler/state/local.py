@@ -34,6 +34,12 @@ class LocalStateStore:
         self._entries: dict[tuple[str, str], tuple[object, str]] = {}  # encoded entries, see _encode
 
     def read(self) -> StateDoc:
+        moved = self.migrated_copies()
+        if moved:  # the state lives elsewhere now: reading this one would plan from the past
+            raise StateError(
+                f"{self.path}: this state was moved by `reconciler state migrate` (the old copy is {moved[-1]}); "
+                "open where it went with --state, RECONCILER_STATE or the manifests' backend:, or remove "
+                f"{moved[-1].name} to use {self.path.name} here again")
         try:
             with open(self.path, encoding="utf-8") as f:
                 seen = os.fstat(f.fileno())
@@ -109,6 +115,17 @@ class LocalStateStore:
         out.append("\n}\n")
         self._entries = fresh
         return out
+
+    def migrated_copies(self) -> list[Path]:
+        return sorted(self.path.parent.glob(self.path.name + ".migrated-*"))
+
+    def retire(self) -> Path:
+        """After `state migrate` moved it: state.json -> state.json.migrated-<date>, so no
+        later run without --state reads the old copy (read() refuses while one exists)."""
+        stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+        target = self.path.with_name(f"{self.path.name}.migrated-{stamp}")
+        os.replace(self.path, target)
+        return target
 
     def replace_all(self, doc: StateDoc) -> None:
         """Write a document as it is (state migrate): lineage and serial kept."""

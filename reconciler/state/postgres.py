@@ -1,22 +1,29 @@
 """State in PostgreSQL, for teams whose pipelines run on many machines.
 
-    postgresql://USER[:PASSWORD]@HOST:PORT/DB?workspace=NAME
+    postgresql://USER[:PASSWORD]@HOST:PORT/DB?workspace=NAME[&history=N]
 
 Tables (created on first use):
     reconciler_state    one row per workspace: the document, lineage, serial
-    reconciler_history  every serial ever written: who, when, which command, the document
+    reconciler_history  the last N serials written (history=N, default 100): who, when,
+                        which command, the document zlib-compressed (a 2,000-entry state
+                        is ~25 kB a serial as JSON, a tenth of that packed)
     reconciler_locks    the holder of each workspace's lock, for the error message
 
 Writes are compare-and-swap on (lineage, serial) in one transaction. The lock is a
 session-level advisory lock held on its own connection: when the holding process dies,
-its connection closes and PostgreSQL frees the lock at once.
+its connection closes and PostgreSQL frees the lock at once. The holder row is written
+in the same transaction that takes the lock (and removed in the one that frees it), the
+row written first: a contender's own write waits on that row until the holder commits,
+so whoever finds the lock taken also finds who holds it.
 """
 from __future__ import annotations
 
 import contextlib
 import getpass
 import hashlib
+import json
 import time
+import zlib
 from typing import TYPE_CHECKING, Any, Iterator, Mapping
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -36,10 +43,15 @@ CREATE TABLE IF NOT EXISTS reconciler_history (
     workspace text NOT NULL, serial integer NOT NULL, lineage text NOT NULL,
     at timestamptz NOT NULL DEFAULT now(), who text NOT NULL, command text NOT NULL,
     doc jsonb NOT NULL, PRIMARY KEY (workspace, lineage, serial));
+ALTER TABLE reconciler_history ADD COLUMN IF NOT EXISTS packed bytea;
+ALTER TABLE reconciler_history ALTER COLUMN doc DROP NOT NULL;
 CREATE TABLE IF NOT EXISTS reconciler_locks (
     workspace text PRIMARY KEY, lock_id text NOT NULL, who text NOT NULL, pid integer NOT NULL,
     backend_pid integer NOT NULL, command text NOT NULL, started double precision NOT NULL);
 """
+
+
+HISTORY_KEEP = 100  # serials of history kept per workspace unless the URL says history=N
 
 
 def split_url(url: str) -> tuple[str, str, str]:
@@ -47,6 +59,7 @@ def split_url(url: str) -> tuple[str, str, str]:
     parts = urlsplit(url)
     query = dict(parse_qsl(parts.query))
     workspace = query.pop("workspace", "default") or "default"
+    query.pop("history", None)
     dsn = urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query), ""))
     netloc = parts.netloc
     if parts.password:
@@ -73,6 +86,10 @@ class PostgresStateStore:
         except ImportError:
             raise StateError("PostgreSQL state needs psycopg: pip install 'reconciler[postgres]'") from None
         self.dsn, self.workspace, self.location = split_url(url)
+        keep = dict(parse_qsl(urlsplit(url).query)).get("history")
+        if keep is not None and not (keep.isdigit() and int(keep) > 0):
+            raise StateError(f"{self.location}: history={keep} is not a number of serials (1 or more)")
+        self.keep = int(keep) if keep else HISTORY_KEEP
         self.env = env
         self.command = "unknown"
         self._ready = False
@@ -124,63 +141,110 @@ class PostgresStateStore:
                 raise StaleStateError(
                     f"{self.location}: the state is at {moved} but this run read serial {doc.serial}; "
                     "another run wrote it in between. Nothing was overwritten; plan again.")
-            conn.execute("INSERT INTO reconciler_history (workspace, serial, lineage, who, command, doc) "
-                         "VALUES (%s, %s, %s, %s, %s, %s)",
-                         (self.workspace, new_serial, doc.lineage, _who(), self.command, Jsonb(sealed)))
+            self._remember(conn, new_serial, doc.lineage, self.command, sealed)
         doc.serial = new_serial
+
+    def _remember(self, conn: psycopg.Connection, serial: int, lineage: str, command: str, sealed: dict) -> None:
+        """One history row, packed, and the serials older than the last `keep` dropped."""
+        conn.execute("INSERT INTO reconciler_history (workspace, serial, lineage, who, command, packed) "
+                     "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                     (self.workspace, serial, lineage, _who(), command, _pack(sealed)))
+        conn.execute("DELETE FROM reconciler_history WHERE workspace = %s AND serial <= %s",
+                     (self.workspace, serial - self.keep))
 
     @contextlib.contextmanager
     def lock(self, operation: str, timeout: float = 0.0) -> Iterator[LockInfo]:
         conn = self._connect()
         key = _lock_key(self.workspace)
         deadline = time.monotonic() + timeout
+        info = LockInfo.new(operation)
         try:
-            while not _scalar(conn, "SELECT pg_try_advisory_lock(%s)", (key,)):
+            misses = 0
+            while not self._take(conn, key, info):
+                holder = self._holder(conn)
+                if holder is None and misses < 10:  # freed since our try: try again at once
+                    misses += 1
+                    continue
                 if time.monotonic() >= deadline:
-                    raise LockError(f"{self.location} is locked: {self._holder(conn)}. A killed process "
-                                    "frees its lock at once; use --lock-timeout to wait.")
+                    raise LockError(f"{self.location} is locked: {holder or 'another process'}. A killed "
+                                    "process frees its lock at once; use --lock-timeout to wait.")
                 time.sleep(0.2)
-            info = LockInfo.new(operation)
-            backend = _scalar(conn, "SELECT pg_backend_pid()")
-            conn.execute("INSERT INTO reconciler_locks (workspace, lock_id, who, pid, backend_pid, command, started) "
-                         "VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (workspace) DO UPDATE SET "
-                         "lock_id = EXCLUDED.lock_id, who = EXCLUDED.who, pid = EXCLUDED.pid, "
-                         "backend_pid = EXCLUDED.backend_pid, command = EXCLUDED.command, started = EXCLUDED.started",
-                         (self.workspace, info.id, info.who, info.pid, backend, operation, info.created))
             try:
                 yield info
             finally:
-                with contextlib.suppress(Exception):
+                with contextlib.suppress(Exception), conn.transaction():
                     conn.execute("DELETE FROM reconciler_locks WHERE workspace = %s AND lock_id = %s",
                                  (self.workspace, info.id))
                     conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
         finally:
             conn.close()
 
-    def _holder(self, conn: psycopg.Connection) -> str:
+    def _take(self, conn: psycopg.Connection, key: int, info: LockInfo) -> bool:
+        """The lock and its holder row in one transaction, the row first (see the module)."""
+        import psycopg
+
+        try:
+            with conn.transaction():
+                conn.execute(
+                    "INSERT INTO reconciler_locks (workspace, lock_id, who, pid, backend_pid, command, started) "
+                    "VALUES (%s, %s, %s, %s, pg_backend_pid(), %s, %s) ON CONFLICT (workspace) DO UPDATE SET "
+                    "lock_id = EXCLUDED.lock_id, who = EXCLUDED.who, pid = EXCLUDED.pid, "
+                    "backend_pid = EXCLUDED.backend_pid, command = EXCLUDED.command, started = EXCLUDED.started",
+                    (self.workspace, info.id, info.who, info.pid, info.operation, info.created))
+                if not _scalar(conn, "SELECT pg_try_advisory_lock(%s)", (key,)):
+                    raise _Taken()
+        except _Taken:
+            return False  # rolled back: the holder's row stands
+        except psycopg.Error as e:
+            raise StateError(f"{self.location}: cannot take the state lock ({e.__class__.__name__})") from None
+        return True
+
+    def _holder(self, conn: psycopg.Connection) -> str | None:
         row = conn.execute("SELECT lock_id, who, pid, command, started FROM reconciler_locks WHERE workspace = %s",
                            (self.workspace,)).fetchone()
         if row is None:
-            return "another process"
+            return None
         return LockInfo(id=row[0], who=row[1], pid=row[2], operation=row[3], created=row[4]).describe()
 
     def unlock(self, lock_id: str) -> None:
-        """Ends the session that holds the lock (its advisory lock goes with it)."""
+        """Ends the session that holds the lock (its advisory lock goes with it), after
+        pg_locks confirms that session holds this workspace's lock: a recorded pid may
+        have been reused by a session of someone else."""
+        key = _lock_key(self.workspace) & 0xFFFFFFFFFFFFFFFF
         with self._connect() as conn:
             row = conn.execute("SELECT lock_id, backend_pid FROM reconciler_locks WHERE workspace = %s",
                                (self.workspace,)).fetchone()
             if row is None or row[0] != lock_id:
                 raise StateError(f"{self.location}: no lock with id {lock_id}")
-            conn.execute("SELECT pg_terminate_backend(%s)", (row[1],))
-            conn.execute("DELETE FROM reconciler_locks WHERE workspace = %s", (self.workspace,))
+            holds = conn.execute(
+                "SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted AND pid = %s "
+                "AND classid::bigint = %s AND objid::bigint = %s AND objsubid = 1",
+                (row[1], key >> 32, key & 0xFFFFFFFF)).fetchone()
+            if holds:
+                conn.execute("SELECT pg_terminate_backend(%s)", (row[1],))
+            conn.execute("DELETE FROM reconciler_locks WHERE workspace = %s AND lock_id = %s",
+                         (self.workspace, lock_id))
+
+    def managed_elsewhere(self, ids: set[str]) -> dict[str, tuple[str, str]]:
+        """Which of these remote ids another workspace of this database manages:
+        id -> (workspace, address). Two states adopting one datum would fight over it."""
+        if not ids:
+            return {}
+        with self._connect() as conn:
+            rows = conn.execute(
+                "SELECT s.workspace, r.key, r.value->>'id' FROM reconciler_state s, "
+                "jsonb_each(s.doc->'resources') r WHERE s.workspace <> %s AND r.value->>'id' = ANY(%s)",
+                (self.workspace, sorted(ids))).fetchall()
+        return {row[2]: (row[0], row[1]) for row in rows}
 
     def history(self, limit: int = 20) -> list[dict]:
         with self._connect() as conn:
-            rows = conn.execute("SELECT serial, at, who, command, doc FROM reconciler_history "
+            rows = conn.execute("SELECT serial, at, who, command, doc, packed FROM reconciler_history "
                                 "WHERE workspace = %s ORDER BY at DESC, serial DESC LIMIT %s",
                                 (self.workspace, limit)).fetchall()
         return [{"serial": r[0], "at": r[1].isoformat(timespec="seconds"), "who": r[2], "command": r[3],
-                 "addresses": sorted(r[4].get("resources", {}))} for r in rows]
+                 "addresses": sorted((r[4] if r[5] is None else _unpack(r[5])).get("resources", {}))}
+                for r in rows]
 
     def replace_all(self, doc: StateDoc) -> None:
         """Write a document as it is (state migrate): lineage and serial kept."""
@@ -192,9 +256,19 @@ class PostgresStateStore:
                          "ON CONFLICT (workspace) DO UPDATE SET lineage = EXCLUDED.lineage, serial = EXCLUDED.serial, "
                          "doc = EXCLUDED.doc, updated_at = now()",
                          (self.workspace, doc.lineage, doc.serial, Jsonb(sealed)))
-            conn.execute("INSERT INTO reconciler_history (workspace, serial, lineage, who, command, doc) "
-                         "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
-                         (self.workspace, doc.serial, doc.lineage, _who(), "state migrate", Jsonb(sealed)))
+            self._remember(conn, doc.serial, doc.lineage, "state migrate", sealed)
+
+
+class _Taken(Exception):
+    """The advisory lock is held by another session: roll the holder row back."""
+
+
+def _pack(doc: dict) -> bytes:
+    return zlib.compress(json.dumps(doc, separators=(",", ":")).encode(), 6)
+
+
+def _unpack(packed: bytes) -> dict:
+    return json.loads(zlib.decompress(packed))
 
 
 def _who() -> str:
