@@ -57,6 +57,16 @@ def test_sandbox_after_state_list_reads_the_sandbox_state(tmp_path):
     assert run("graph", str(tmp_path), "--sandbox")[0] == 0
 
 
+@pytest.mark.parametrize("command", [("state", "list"), ("state", "show", "test.item.a")])
+def test_a_state_command_where_there_is_no_state_says_so_and_exits_1(tmp_path, command):
+    """An empty listing would read as "nothing is managed" while the state is elsewhere
+    (the sandbox's, another --state): one line saying where it looked, exit 1."""
+    (tmp_path / "m.yaml").write_text("resources: []\n")
+    code, out = run(*command, str(tmp_path))
+    assert code == 1 and "no state at" in out and "--sandbox" in out, out
+    assert len(out.strip().splitlines()) == 1, out
+
+
 @pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
 def test_completion_scripts_complete_commands_and_flags(shell):
     code, out = run("completion", shell)
