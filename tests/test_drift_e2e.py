@@ -58,3 +58,13 @@ def test_drift_is_what_moved_outside_not_the_manifest(work, emulator, admin):
     assert sorted(work.state()["resources"]["codeocean.data_asset.baseline-results"]["last_applied"]["tags"]) == \
         ["oops", "results"]
     assert work._run("drift")[0] == 0
+
+
+def test_a_normal_plan_says_what_changed_outside_above_its_actions(work, emulator, admin):
+    assert work.apply()[0] == 0
+    someone_edits_in_code_ocean(emulator, admin, "Baseline results", tags=["results", "oops"])
+    code, out = work.plan("--detailed-exitcode")
+    assert code == 2, out
+    note = out.index("Objects have changed outside reconciler since the last apply")
+    assert note < out.index("Reconciler will perform these actions")
+    assert '+ "oops"' in out[note:out.index("Reconciler will perform")]

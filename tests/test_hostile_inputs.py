@@ -59,39 +59,6 @@ def test_a_var_file_or_manifest_that_is_not_a_small_regular_file_is_refused_unre
     one_line(out, f"{path}:1:1:", fragment)
 
 
-# -- the ledger of files reconciler wrote (.reconciler/written.json) ------------------------------
-KEY_MANIFEST = """resources:
-  - kind: valdi.ssh_key
-    name: k
-    spec: {name: k, private_key_file: notes.txt}
-"""
-
-
-@pytest.mark.parametrize("entries", [
-    lambda digest: {"notes.txt": "0" * 64},  # a digest that is not the file's
-    lambda digest: {"../m/notes.txt": digest, "sub/../notes.txt": digest},  # paths that leave the folder
-    lambda digest: {"notes.txt": digest.upper()},  # not a digest we write
-], ids=["wrong-digest", "outside-the-folder", "not-a-digest"])
-def test_a_hand_edited_ledger_never_lets_a_private_key_overwrite_a_users_file(tmp_path, entries):
-    import hashlib
-    import json
-
-    from reconciler.config import localfiles
-    from reconciler.engine.runner import load_workspace
-    from reconciler.providers import load_providers
-
-    folder = tmp_path / "m"
-    folder.mkdir()
-    (folder / "main.yaml").write_text(KEY_MANIFEST)
-    (folder / "notes.txt").write_text("the user's notes")
-    (folder / ".reconciler").mkdir()
-    digest = hashlib.sha256(b"the user's notes").hexdigest()
-    (folder / ".reconciler" / "written.json").write_text(json.dumps(entries(digest)))
-    ws = load_workspace([str(folder)], load_providers())
-    problems = localfiles.overwrites(list(ws.manifest.resources), ws.kinds)
-    assert len(problems) == 1 and "reconciler did not write it" in str(problems[0])
-
-
 def test_an_unknown_output_name_beside_a_folder_of_that_name_is_an_error(tmp_path, monkeypatch, manifest):
     (tmp_path / "sub").mkdir()
     monkeypatch.chdir(tmp_path)

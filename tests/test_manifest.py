@@ -2,7 +2,6 @@
 templates, escaping, exact positions, merging, and a 10,000-resource manifest."""
 from __future__ import annotations
 
-import hashlib
 import textwrap
 from pathlib import Path
 
@@ -261,16 +260,18 @@ def test_every_problem_is_reported_at_once(tmp_path):
     assert "N1" in lines[1] and "N2" in lines[2] and "'q'" in lines[3]
 
 
-def test_digest_covers_names_and_bytes_in_order(tmp_path):
+def test_digest_covers_names_and_content_in_order_not_comments(tmp_path):
     a = write(tmp_path, "a.yaml", "resources: []\n")
     write(tmp_path, "b.yaml", "resources:\n  - {kind: t.k, name: x}\n")
-    expected = hashlib.sha256()
-    for name in ("a.yaml", "b.yaml"):
-        expected.update(name.encode() + b"\0" + (tmp_path / name).read_bytes() + b"\0")
     first = load_manifest([tmp_path], {})
-    assert first.digest == expected.hexdigest()
-    a.write_text("resources: []  # changed\n")
-    assert load_manifest([tmp_path], {}).digest != first.digest
+    assert sorted(first.file_digests) == ["a.yaml", "b.yaml"]
+    a.write_text("resources: []  # a comment, and layout\n\n")
+    assert load_manifest([tmp_path], {}).digest == first.digest
+    a.write_text("resources: []\nvariables: {x: 1}\n")
+    again = load_manifest([tmp_path], {})
+    assert again.digest != first.digest and again.file_digests["b.yaml"] == first.file_digests["b.yaml"]
+    (tmp_path / "b.yaml").rename(tmp_path / "c.yaml")  # the names count
+    assert load_manifest([tmp_path], {}).digest != again.digest
 
 
 def test_read_documents_reports_duplicate_keys_with_both_lines():

@@ -67,9 +67,14 @@ def test_outputs_are_planned_recorded_and_printed(infra):
     assert code == 0 and len(secret) > 8
     code, out = output(infra)
     assert "secret_key = (sensitive)" in out and secret not in out and 'described  = "s3://team-data/x"' in out
-    code, out = output(infra, "--json")
+    code, out = output(infra, "--json")  # Terraform's shape; a secret is null, never a look-alike string
     body = json.loads(out)
-    assert body["secret_key"] == "(sensitive)" and body["bucket"] == "team-data"
+    assert body["secret_key"] == {"value": None, "sensitive": True, "type": "string"}
+    assert body["bucket"] == {"value": "team-data", "sensitive": False, "type": "string"}
+    assert body["both"]["type"] == ["object", {"bucket": "string", "train": "string"}]
+    assert secret not in out
+    code, out = output(infra, "--json", "--show-sensitive")
+    assert json.loads(out)["secret_key"]["value"] == secret
     code, out = output(infra, "both", "--json")
     assert json.loads(out) == {"bucket": "team-data", "train": train_id}
 

@@ -23,7 +23,7 @@ GOLDEN = Path(__file__).parent / "golden"
 SECRET = "s3cr3t-value-that-must-not-leak"
 
 
-LONG = "A description that goes on " * 10  # 270 characters (272 quoted): cut in the text plan, whole elsewhere
+LONG = "A description that goes on " * 10  # 270 characters: whole in every format
 TAGS = [f"tag-{i:02d}" for i in range(40)]
 
 
@@ -107,9 +107,9 @@ def test_one_tag_added_to_forty_shows_one_item_in_every_format():
     assert raw["changes"][0]["items"] == [{"op": "add", "path": "", "before": None, "after": "tag-new"}]
 
 
-def test_long_create_value_cut_in_text_whole_in_markdown_and_json():
+def test_long_create_value_whole_in_text_markdown_and_json():
     plan = every_action_plan()
-    assert LONG not in render(plan, "text") and "... (272 chars)" in render(plan, "text")
+    assert LONG in render(plan, "text") and "chars)" not in render(plan, "text")
     md = render(plan, "markdown")
     assert "<pre>" + LONG.strip() in md.replace('"', "")  # collapsed, whole
     doc = json.loads(render(plan, "json"))
@@ -216,3 +216,21 @@ def test_a_warning_on_every_one_of_3000_resources_keeps_every_page_under_the_lim
     assert all(len(p) <= 65536 for p in pages)
     assert "more warnings are in their resources" in pages[0] and "and 2,950 more" in pages[0]
     assert "files in v2999 are deleted with it" in pages[-1]
+
+
+def test_a_nested_value_shows_field_by_field_in_the_text_plan():
+    details = {"flavor_id": "94d7", "vcpus": 8, "ram": 64, "storage": 200, "password": "(sensitive)",
+               "sec_group_rules": [{"port": 22, "cidr": "10.0.0.0/8"}]}
+    permissions = {"users": [{"email": f"user{i}@example.com", "role": "viewer"} for i in range(6)],
+                   "everyone": "none"}
+    plan = Plan(actions=[
+        Action("valdi.vm.big", "valdi.vm", ActionType.CREATE, ["new"], [FieldChange("details", None, details)]),
+        Action("codeocean.data_asset.a", "codeocean.data_asset", ActionType.UPDATE, ["permissions changed"],
+               [FieldChange("permissions", {"everyone": "viewer"}, permissions)], remote_id="a-1")])
+    out = render(plan, "text")
+    for line in ('      + details = {', '          + vcpus           = 8', '          + storage         = 200',
+                 '          + sec_group_rules = [', '                  + cidr = "10.0.0.0/8"',
+                 '          + everyone = "none"', '                  + email = "user5@example.com"',
+                 '          - everyone = "viewer"'):
+        assert line in out.splitlines(), (line, out)
+    assert "chars)" not in out and "..." not in out

@@ -4,6 +4,7 @@ delete, keys that cannot be deleted, destroy, a 2-second token lifetime, catalog
 before any provisioning, and one listing per kind per plan."""
 from __future__ import annotations
 
+import os
 import re
 import stat
 import time
@@ -63,6 +64,9 @@ def test_apply_converges_and_writes_the_secrets_only_where_asked(work, admin, mo
     volume = state["resources"]["valdi.volume.datasets"]
     assert "secret_access_key" in volume["secrets"] and "secret_access_key" not in volume["outputs"]
     assert volume["secrets"]["secret_access_key"] in creds.read_text()
+    # the sandbox's keys open the sandbox's gateway, and the file says so
+    gateway = f"{os.environ['VALDI_ENDPOINT']}/gateway"
+    assert f"--endpoint-url {gateway} " in creds.read_text() and "gateway.valdi.ai" not in creds.read_text()
 
 
 def test_power_stop_and_start_in_place_with_the_cost_change(work, admin):
@@ -98,6 +102,12 @@ def test_a_flavor_change_replaces_the_vm_and_protection_is_honoured(work, admin)
     code, out = work.plan()
     assert "-/+ valdi.vm.trainer" in out and "details.flavor_id" in out and "forces replacement" in out
     assert "$0.66/h ($481.80/month) -> $1.32/h ($963.60/month)" in out
+    work.edit("power: running", "power: stopped")
+    code, stopped = work.plan()
+    # what a replace does: the disk goes; no "stopped, local data kept" beside it
+    assert "the old object: the VM is destroyed in VALDI (its disk too)" in stopped
+    assert "local data kept" not in stopped
+    work.edit("power: stopped", "power: running")
     code, out = work.apply()
     assert code == 0, out
     (new,) = docs(admin, "valdi_vm")
@@ -157,6 +167,9 @@ def test_destroy_leaves_nothing_of_ours(work, admin):
     assert code == 0, out
     assert docs(admin, "valdi_vm") == [] and docs(admin, "valdi_volume") == []
     assert objects(admin) == {}
+    # the deleted volume's keys are gone from disk too; the key VALDI keeps stays usable
+    assert not (work.path / ".secrets" / "datasets.credentials").exists()
+    assert (work.path / ".secrets" / "ci-runner.pem").exists()
     assert work.state()["resources"] == {}
 
 

@@ -76,6 +76,16 @@ def test_a_var_file_problem_has_file_line_col(tmp_path):
     assert f"{vars_file}:3:1: teem: no variable 'teem' is declared under variables:; did you mean 'team'?" in lines
 
 
+@pytest.mark.parametrize("name, flag", [("prod.yaml", True), ("prod.vars.yaml", False), ("prod.vars.yml", True)],
+                         ids=["named-by-flag", "by-convention", "both"])
+def test_a_var_file_beside_the_manifests_is_never_read_as_one(tmp_path, name, flag):
+    write(tmp_path, "m.yaml", DECLARED)
+    vars_file = write(tmp_path, name, "team: prod\n")
+    m = load_manifest([tmp_path], {}, Inputs(var_files=[str(vars_file)] if flag else []))
+    assert [f.rsplit("/", 1)[-1] for f in m.files] == ["m.yaml"]
+    assert m.resources[0].spec["team"] == ("prod" if flag else "vision")
+
+
 def test_an_unused_env_var_for_another_manifest_is_ignored(tmp_path):
     assert spec(tmp_path, {"RECONCILER_VAR_other": "x"})["team"] == "vision"
 

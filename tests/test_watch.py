@@ -496,3 +496,33 @@ def test_an_undeliverable_notice_is_logged_without_the_webhook_url():
     notifier.close(timeout=10)
     assert len(said) == 1 and "drift notification was not delivered" in said[0]
     assert "secret-path-token" not in said[0] and "127.0.0.1" not in said[0]
+
+
+def test_runs_in_backoff_count_as_failed_and_a_recovery_is_logged_and_notified(tmp_path, sandbox_env, admin):
+    (tmp_path / "m.yaml").write_text(manifest(DATA, BROKEN))
+    work = Infra(tmp_path, "m.yaml")
+    hook = Webhook()
+    watch, lines = make_watch(work, notifier=Notifier(hook.url))
+    broken = "codeocean.data_asset.broken"
+    assert watch.run_once().result == "failed"
+    waiting = watch.run_once()  # the broken asset waits out its backoff: not tried, still not ok
+    assert waiting.result == "failed" and broken in waiting.failed
+    assert len(lines.of("apply", broken)) == 1
+    assert watch.metrics.runs.labels("ok")._value.get() == 0  # runs_total{result} does not flap
+    # a create that failed in front of the watch is not reported as one an interrupted run left
+    assert not [e for e in lines.of("pending", broken) if e.get("what") == "interrupted"]
+    (tmp_path / "m.yaml").write_text(manifest(DATA, {**BROKEN, "prefix": "data/"}))
+    watch.backoff.clock = lambda: time.monotonic() + 3600  # its retry is due
+    assert watch.run_once().result == "ok"
+    assert lines.of("recovered", broken)
+    watch.notifier.close()
+    recovered = [p for p in hook.received if p["event"] == "recovered"]
+    assert len(recovered) == 1 and recovered[0]["resources"] == [{"address": broken}]
+    assert "recovered" in recovered[0]["text"]
+    hook.close()
+
+
+def test_changes_mode_help_says_in_place_updates_only():
+    code, out = cli("watch", "--help")
+    text = " ".join(out.split())
+    assert "=changes: in-place updates only" in text and "never a create, delete or replace" in text

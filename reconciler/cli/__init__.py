@@ -12,7 +12,8 @@ from reconciler.cli.root import accept_global_flags_after_commands, main
 
 # Command modules register themselves on the root group when imported.
 _COMMAND_MODULES = ("commands", "state_cmds", "state_backend_cmds", "emulator_cmd", "import_cmd",
-                    "watch_cmd", "output_cmd", "doctor_cmd", "guardrail_cmds", "state_mv_cmd", "discover_cmd")
+                    "watch_cmd", "output_cmd", "doctor_cmd", "guardrail_cmds", "state_mv_cmd", "discover_cmd",
+                    "completion_cmd")
 for _name in _COMMAND_MODULES:
     importlib.import_module(f"reconciler.cli.{_name}")
 

@@ -1,12 +1,14 @@
 """validate, plan, apply, destroy, show, drift, graph."""
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
+import shlex
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping
 
 import click
 
@@ -34,7 +36,7 @@ from reconciler.cli.root import Globals, main
 from reconciler.cli.variables_opt import inputs_of, variable_options
 from reconciler.engine import graph as graphmod
 from reconciler.engine.planner import PlanOptions
-from reconciler.errors import PlanError, PolicyDenied
+from reconciler.errors import LockError, PlanError, PolicyDenied
 from reconciler.plan.model import Plan
 
 if TYPE_CHECKING:
@@ -72,7 +74,13 @@ def validate(g: Globals, paths: tuple[str, ...]) -> None:
     """Check manifests: syntax, schemas, references, cycles. Makes no API call."""
     paths_l = list(paths) or ["."]
     ws = workspace(paths_l)
-    click.echo(f"Valid: {len(ws.manifest.resources)} resources in {len(ws.manifest.files)} files.")
+    click.echo(f"Valid: {counted(len(ws.manifest.resources), 'resource')} in "
+               f"{counted(len(ws.manifest.files), 'file')}.")
+
+
+def counted(n: int, noun: str) -> str:
+    """'1 resource', '2 resources'."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def _invoked(g: Globals, paths: list[str], options: PlanOptions) -> PlanOptions:
@@ -100,7 +108,8 @@ def _make_plan(g: Globals, paths: list[str], options: PlanOptions, store: StateS
 @main.command()
 @click.argument("paths", nargs=-1, type=click.Path())
 @click.option("-o", "--out", "out", type=click.Path(dir_okay=False), help="Save the plan to apply later.")
-@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text",
+              show_default=True, help="text for a terminal, json for scripts, markdown for a pull-request comment.")
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 0 no changes, 1 error, 2 changes.")
 @click.option("--refresh-only", is_flag=True, help="Show drift only; propose no changes.")
 @click.option("--destroy", is_flag=True, help="Plan the destruction of everything in the state.")
@@ -141,8 +150,10 @@ def plan(g: Globals, paths: tuple[str, ...], out: str | None, fmt: str, detailed
                                "replace": list(replace), "destroy": destroy,
                                "refresh_only": refresh_only, "sandbox": g.sandbox,
                                "variables": variables, "policy_files": current_policy_files()},
-                      overrides=overrides)
-        click.echo(f"Saved the plan to {out}. Apply exactly this plan with: reconciler apply {out}", err=True)
+                      overrides=overrides, manifest_files=ws.manifest.file_digests, manifest_folder=os.getcwd())
+        again = " ".join(["reconciler", *(["--sandbox"] if g.sandbox else []),
+                          *(["--state", shlex.quote(g.state)] if g.state else []), "apply", shlex.quote(out)])
+        click.echo(f"Saved the plan to {out}. Apply exactly this plan with: {again}", err=True)
         if left_out:
             click.echo(signing.unpinned_note(), err=True)
     if result.plan.denied:
@@ -223,7 +234,7 @@ def _moved_inputs(saved_inputs: dict, result: PlanResult, ws: Workspace, key: Pl
 def _run_apply(g: Globals, paths: list[str], options: PlanOptions, auto_approve: bool, parallelism: int,
                lock_timeout: float, saved: Plan | None = None, verb: str = "apply",
                saved_inputs: dict | None = None, overrides: list[dict] | None = None,
-               key: PlanKey | None = None) -> None:
+               key: PlanKey | None = None, saved_files: dict[str, str] | None = None) -> None:
     from reconciler.engine.applier import Applier
 
     ws = workspace(paths)
@@ -231,7 +242,7 @@ def _run_apply(g: Globals, paths: list[str], options: PlanOptions, auto_approve:
         store = open_store(g, paths, ws.manifest.backend)
         if hasattr(store, "command"):
             store.command = verb
-        with store.lock(verb, timeout=lock_timeout):
+        with _state_lock(store, verb, lock_timeout):
             from reconciler.engine.runner import plan as run_plan
 
             state = store.read()
@@ -240,9 +251,13 @@ def _run_apply(g: Globals, paths: list[str], options: PlanOptions, auto_approve:
             if saved is not None:
                 from reconciler.plan import planfile
 
-                reasons = planfile.stale_reasons(saved, manifest_digest=ws.manifest.digest,
-                                                 state_lineage=state.lineage, state_serial=state.serial,
-                                                 fingerprints=result.plan.fingerprints)
+                done = planfile.already_applied(saved, result.plan, state.serial)
+                if done:
+                    raise PlanError(f"{done}. Make a new plan to change more.")
+                reasons = planfile.stale_reasons(
+                    saved, manifest_digest=ws.manifest.digest, state_lineage=state.lineage,
+                    state_serial=state.serial, fingerprints=result.plan.fingerprints,
+                    saved_files=saved_files, fresh_files=ws.manifest.file_digests)
                 reasons += planfile.same_actions(saved, result.plan) if not reasons else []
                 assert key is not None  # a saved plan was verified under it
                 reasons += _moved_inputs(saved_inputs or {}, result, ws, key)
@@ -307,6 +322,21 @@ def _run_apply(g: Globals, paths: list[str], options: PlanOptions, auto_approve:
         ws.close()
 
 
+@contextlib.contextmanager
+def _state_lock(store: StateStore, verb: str, timeout: float) -> Iterator[None]:
+    """The state lock; while --lock-timeout waits for another holder, one line says whose."""
+    with contextlib.ExitStack() as stack:
+        try:
+            stack.enter_context(store.lock(verb, timeout=0))
+        except LockError as e:
+            if timeout <= 0:
+                raise
+            held = str(e).split(" is locked: ", 1)[-1].split(". ", 1)[0]
+            click.echo(f"Waiting up to {timeout:g}s for the state lock, {held} ...", err=True)
+            stack.enter_context(store.lock(verb, timeout=timeout))
+        yield
+
+
 def _record_deadlines(ws: Workspace, store: StateStore, state: StateDoc, result: PlanResult) -> None:
     """expires: deadlines of objects just made; tombstones of expired ones (even after a failure)."""
     from reconciler.engine.runner import after_apply
@@ -328,9 +358,11 @@ def _record_outputs(ws: Workspace, store: StateStore, state: StateDoc, options: 
 @main.command()
 @click.argument("paths", nargs=-1, type=click.Path())
 @click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation.")
-@click.option("--parallelism", default=8, show_default=True, type=click.IntRange(1, 64))
+@click.option("--parallelism", default=8, show_default=True, type=click.IntRange(1, 64),
+              help="At most this many resources changed at once.")
 @click.option("--lock-timeout", default="0s", help="Wait this long for the state lock (e.g. 30s).")
-@click.option("--refresh-only", is_flag=True)
+@click.option("--refresh-only", is_flag=True,
+              help="Record the live values in the state (drift); change nothing in the services.")
 @target_options
 @override_options
 @policy_options
@@ -354,7 +386,7 @@ def apply(g: Globals, paths: tuple[str, ...], auto_approve: bool, parallelism: i
         options = PlanOptions(tuple(opts.get("targets", ())), tuple(opts.get("excludes", ())),
                               tuple(opts.get("replace", ())), bool(opts.get("destroy")),
                               bool(opts.get("refresh_only")))
-        manifest_paths = meta["manifest_paths"]
+        manifest_paths = _plan_paths(meta, paths_l[0])
         given = inputs_of(g)
         if given.var_args or given.var_files:
             raise PlanError("a saved plan carries the variable values it was made with; "
@@ -373,7 +405,8 @@ def apply(g: Globals, paths: tuple[str, ...], auto_approve: bool, parallelism: i
                 asked = {"who": expiry.who(), "at": stamp(common.clock()), **asked}
             _run_apply(g, manifest_paths, options, True, parallelism, parse_duration(lock_timeout),
                        saved=saved, verb="destroy" if options.destroy else "apply", saved_inputs=meta["inputs"],
-                       overrides=[*meta["overrides"], *([asked] if asked else [])], key=key)
+                       overrides=[*meta["overrides"], *([asked] if asked else [])], key=key,
+                       saved_files=meta["manifest_files"])
         if asked:  # the plan file keeps the override it was applied with
             planfile.record_override(paths_l[0], asked, key)
         return
@@ -381,6 +414,30 @@ def apply(g: Globals, paths: tuple[str, ...], auto_approve: bool, parallelism: i
     with sandbox(g, paths_l):
         _run_apply(g, paths_l, options, auto_approve, parallelism, parse_duration(lock_timeout),
                    overrides=[asked] if asked else [])
+
+
+def _plan_paths(meta: dict, planfile_path: str) -> list[str]:
+    """The manifests a saved plan was made from. Its paths are relative to the folder the
+    plan was made in: here when that is this folder or another checkout of the same
+    layout (CI); the plan's own folder when that exists on this machine and this one
+    is elsewhere, said on stderr."""
+    paths = list(meta["manifest_paths"])
+    folder = meta.get("manifest_folder")
+    if not isinstance(folder, str) or not Path(folder).is_dir():
+        return paths
+    if Path(folder).resolve() == Path.cwd().resolve():
+        return paths
+    moved = [str(Path(folder) / p) for p in paths]
+    if not all(Path(p).exists() for p in moved):
+        return paths
+    here = all(Path(p).exists() for p in paths) and not any(Path(p).resolve() == Path.cwd().resolve()
+                                                            for p in paths)
+    if here:  # the same layout here (another checkout): the paths as written
+        return paths
+    shown = ", ".join(os.path.relpath(p) for p in moved)
+    click.echo(f"Using the manifests the plan was made from: {shown} (the plan was made in {folder}, "
+               f"not here; {planfile_path} names its paths from there).", err=True)
+    return moved
 
 
 def _record_refresh(store: StateStore, state: StateDoc, result: PlanResult, kinds: Mapping[str, Kind],
@@ -405,9 +462,10 @@ def _record_refresh(store: StateStore, state: StateDoc, result: PlanResult, kind
 
 @main.command()
 @click.argument("paths", nargs=-1, type=click.Path())
-@click.option("--auto-approve", is_flag=True)
-@click.option("--parallelism", default=8, show_default=True, type=click.IntRange(1, 64))
-@click.option("--lock-timeout", default="0s")
+@click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--parallelism", default=8, show_default=True, type=click.IntRange(1, 64),
+              help="At most this many resources changed at once.")
+@click.option("--lock-timeout", default="0s", help="Wait this long for the state lock (e.g. 30s).")
 @target_options
 @override_options
 @policy_options
@@ -432,7 +490,8 @@ def destroy(g: Globals, paths: tuple[str, ...], auto_approve: bool, parallelism:
 
 @main.command()
 @click.argument("planfile", type=click.Path(exists=True, dir_okay=False))
-@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text",
+              show_default=True, help="text for a terminal, json for scripts, markdown for a pull-request comment.")
 @click.option("--split", "split_dir", type=click.Path(), metavar="DIR",
               help="Markdown only: write DIR/001.md, 002.md, ... each fitting one pull-request comment.")
 @click.pass_obj
@@ -459,7 +518,8 @@ def show(g: Globals, planfile: str, fmt: str, split_dir: str | None) -> None:
 
 @main.command()
 @click.argument("paths", nargs=-1, type=click.Path())
-@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text",
+              show_default=True, help="text for a terminal, json for scripts, markdown for a pull-request comment.")
 @sandbox_option
 @variable_options
 @click.pass_obj

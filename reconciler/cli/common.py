@@ -42,7 +42,7 @@ def sandbox(g: Globals, paths: list[str]) -> Iterator[None]:
     from reconciler.emulator import EmulatorServer
 
     data = manifest_root(paths) / ".reconciler" / "sandbox"
-    server = EmulatorServer(data_dir=data).start()
+    server = _sandbox_server(EmulatorServer, data)
     saved = {k: os.environ.get(k) for k in server.env()}
     os.environ.update(server.env())
     try:
@@ -54,6 +54,28 @@ def sandbox(g: Globals, paths: list[str]) -> Iterator[None]:
             else:
                 os.environ[k] = v
         server.stop()
+
+
+def _sandbox_server(server_class: Any, data: Path) -> Any:
+    """The sandbox of a folder answers on the same port every run (kept in data/port): the
+    endpoints resolve to the same values, so a saved plan stays valid between
+    `--sandbox plan -o` and `--sandbox apply PLANFILE`. A port taken since (another
+    sandbox of this folder running) falls back to a free one, said on stderr."""
+    port_file = data / "port"
+    try:
+        wanted = int(port_file.read_text().strip())
+    except (OSError, ValueError):
+        wanted = 0
+    try:
+        server = server_class(data_dir=data, port=wanted)
+    except OSError:
+        server = server_class(data_dir=data)
+        click.echo(f"Note: the sandbox's port {wanted} is taken (another sandbox of this folder running?); "
+                   f"this run uses {server.port}, so a plan saved on {wanted} will be refused as stale.", err=True)
+    if server.port != wanted:
+        data.mkdir(parents=True, exist_ok=True)
+        port_file.write_text(f"{server.port}\n")
+    return server.start()
 
 
 def open_store(g: Globals, paths: list[str], backend: dict | None = None) -> StateStore:

@@ -21,8 +21,8 @@ def export_lines(env: dict[str, str]) -> str:
 
 
 @emulator.command()
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8700, show_default=True, type=int)
+@click.option("--host", default="127.0.0.1", show_default=True, help="The address the emulator listens on.")
+@click.option("--port", default=8700, show_default=True, type=int, help="Its port.")
 @click.option("--data", "data_dir", type=click.Path(file_okay=False), default=None,
               help="Keep the emulator's state in DIR (SQLite); survives a restart.")
 @click.option("--latency-ms", type=float, default=0.0, help="Added to every API request.")
@@ -62,8 +62,8 @@ def serve(host: str, port: int, data_dir: str | None, latency_ms: float, fault_r
 
 
 @emulator.command()
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8700, show_default=True, type=int)
+@click.option("--host", default="127.0.0.1", show_default=True, help="The address the emulator listens on.")
+@click.option("--port", default=8700, show_default=True, type=int, help="Its port.")
 @click.option("--wait", "wait", default=10.0, show_default=True, type=float,
               help="Seconds to wait for the emulator to answer (it may still be starting).")
 def env(host: str, port: int, wait: float) -> None:

@@ -3,7 +3,8 @@ kept in the state. No API call.
 
     reconciler output                    every output, a table; sensitive ones masked
     reconciler output trainer_ip         one raw value, for scripts: ssh root@$(reconciler output trainer_ip)
-    reconciler output --json             every output as one JSON object; sensitive ones masked
+    reconciler output --json             every output as Terraform shapes it: {name: {value, sensitive,
+                                         type}}, a sensitive value null unless --show-sensitive
     reconciler output NAME --json        one value as JSON
 
 Asked for by name, a sensitive output is printed: the caller named what it wants.
@@ -44,6 +45,28 @@ def table(outputs: dict[str, dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def type_of(value: Any) -> Any:
+    """Terraform's JSON type of a value: "string", "number", "bool", ["tuple", [...]],
+    ["object", {...}] ("dynamic" for null), so a script reads outputs the same way."""
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return ["tuple", [type_of(v) for v in value]]
+    if isinstance(value, dict):
+        return ["object", {k: type_of(v) for k, v in sorted(value.items())}]
+    return "dynamic"
+
+
+def as_json_object(outputs: dict[str, dict], show_sensitive: bool) -> dict[str, dict]:
+    return {n: {"value": e.get("value") if show_sensitive or not e.get("sensitive") else None,
+                "sensitive": bool(e.get("sensitive")), "type": type_of(e.get("value"))}
+            for n, e in sorted(outputs.items())}
+
+
 def _split(args: tuple[str, ...]) -> tuple[str | None, list[str]]:
     """NAME first unless the only argument is an existing file or folder: `output sub .`
     asks for the output `sub` even beside a folder named sub (an unknown name is an error,
@@ -55,12 +78,15 @@ def _split(args: tuple[str, ...]) -> tuple[str | None, list[str]]:
 
 @main.command(name="output")
 @click.argument("args", nargs=-1, metavar="[NAME] [PATHS]...")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON (an object of every output, or one value).")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print JSON: {name: {value, sensitive, type}} for every output, or NAME's value.")
+@click.option("--show-sensitive", is_flag=True,
+              help="With --json and no NAME: include sensitive values (null otherwise).")
 @sandbox_option
 @variable_options
 @click.pass_obj
 @guarded
-def output_cmd(g: Globals, args: tuple[str, ...], as_json: bool) -> None:
+def output_cmd(g: Globals, args: tuple[str, ...], as_json: bool, show_sensitive: bool) -> None:
     """Print the outputs the last apply recorded (one raw value when NAME is given)."""
     from reconciler.engine.runner import load_workspace
     from reconciler.errors import StateError
@@ -71,8 +97,7 @@ def output_cmd(g: Globals, args: tuple[str, ...], as_json: bool) -> None:
     doc = open_store(g, paths, ws.manifest.backend).read()
     if name is None:
         if as_json:
-            body = {n: (MASK if e.get("sensitive") else e.get("value")) for n, e in sorted(doc.outputs.items())}
-            click.echo(json.dumps(body, indent=2, sort_keys=True))
+            click.echo(json.dumps(as_json_object(doc.outputs, show_sensitive), indent=2, sort_keys=True))
         elif doc.outputs:
             click.echo(table(doc.outputs), nl=False)
         else:

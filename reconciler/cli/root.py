@@ -60,7 +60,8 @@ Exit codes:
 def main(ctx: click.Context, sandbox: bool, state: str | None, no_color: bool, debug: bool,
          call_deadline: float | None) -> None:
     """Declarative infrastructure for VALDI, Valohai and Code Ocean."""
-    color = not no_color and "NO_COLOR" not in os.environ and sys.stdout.isatty()
+    # NO_COLOR set to anything but the empty string (no-color.org): an empty one keeps colour
+    color = not no_color and not os.environ.get("NO_COLOR") and sys.stdout.isatty()
     ctx.obj = Globals(sandbox=sandbox, state=state, color=color, debug=debug)
     from reconciler.providers import budget, http
 
@@ -95,9 +96,16 @@ def _late_debug(ctx: click.Context, param: click.Parameter, value: bool) -> None
         _start_debug_log()
 
 
+def _late_sandbox(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    g = ctx.find_object(Globals)
+    if value and g is not None:
+        g.sandbox = True
+
+
 def accept_global_flags_after_commands(group: click.Group) -> None:
     """`reconciler plan x/ --no-color` as well as `reconciler --no-color plan x/`: every
-    command also takes the global flags that need no value."""
+    command also takes the global flags that need no value (`state list x/ --sandbox`
+    reads the sandbox's state, as `--sandbox state list x/` does)."""
     for command in group.commands.values():
         if isinstance(command, click.Group):
             accept_global_flags_after_commands(command)
@@ -106,6 +114,10 @@ def accept_global_flags_after_commands(group: click.Group) -> None:
         if "no_color" not in names:
             command.params.append(click.Option(["--no-color"], is_flag=True, expose_value=False, is_eager=True,
                                                callback=_late_no_color, help="Plain output (also NO_COLOR)."))
+        if "sandbox" not in names:
+            command.params.append(click.Option(["--sandbox"], is_flag=True, expose_value=False, is_eager=True,
+                                               callback=_late_sandbox,
+                                               help="The sandbox's state and emulator (as before the command)."))
         if "debug" not in names:
             command.params.append(click.Option(["--debug"], is_flag=True, expose_value=False, is_eager=True,
                                                callback=_late_debug, help="Log HTTP requests (redacted)."))

@@ -19,7 +19,7 @@ def unlock_cmd(g: Globals, lock_id: str, paths: tuple[str, ...]) -> None:
 
 
 @state.command(name="history")
-@click.option("--limit", default=20, show_default=True)
+@click.option("--limit", default=20, show_default=True, help="Show the newest this many serials.")
 @on_state
 def history_cmd(g: Globals, limit: int, paths: tuple[str, ...]) -> None:
     """Past serials of the state: when, who, which command, what changed (PostgreSQL)."""

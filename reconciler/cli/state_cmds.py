@@ -54,11 +54,24 @@ def on_state(fn: Callable[..., R]) -> Callable[..., R]:
     return click.argument("paths", nargs=-1, type=click.Path())(click.pass_obj(guarded(fn)))
 
 
+def existing_state(g: Globals, paths: tuple[str, ...]) -> StateDoc:
+    """The state, or one line saying there is none there: an empty listing would look like
+    "nothing is managed" when the state is really somewhere else (--sandbox, --state)."""
+    from reconciler.errors import StateError
+
+    store = state_store(g, paths)
+    doc = store.read()
+    if doc.serial == 0 and not doc.resources and not doc.pending:
+        raise StateError(f"no state at {store.location}: nothing has been applied with these manifests "
+                         "(for the sandbox's state add --sandbox; another state: --state PATH|URL)")
+    return doc
+
+
 @state.command(name="list")
 @on_state
 def list_cmd(g: Globals, paths: tuple[str, ...]) -> None:
     """Every address the state manages, with its remote id."""
-    doc = state_store(g, paths).read()
+    doc = existing_state(g, paths)
     for address, rs in sorted(doc.resources.items()):
         flags = " (protected)" if rs.protected else ""
         click.echo(f"{address}\t{shown(str(rs.id), one_line=True)}{flags}")
@@ -73,7 +86,7 @@ def show_cmd(g: Globals, address: str, paths: tuple[str, ...]) -> None:
     """One resource's state, secrets masked."""
     from reconciler.errors import StateError
 
-    doc = state_store(g, paths).read()
+    doc = existing_state(g, paths)
     rs = doc.resources.get(address)
     if rs is None:
         raise StateError(f"{address} is not in the state")

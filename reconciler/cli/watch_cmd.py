@@ -55,18 +55,20 @@ def _auto_apply(value: str | None) -> str | None:
 @click.option("--auto-apply", "auto_apply", is_flag=False, flag_value="all", default=None,
               metavar="[=all|=changes]", callback=lambda ctx, param, value: _auto_apply(value),
               help="Apply what the plan says (under the state lock, never destroying a prevent_destroy "
-                   "resource). =changes: creates and in-place updates only, never a delete or replace. "
+                   "resource). =changes: in-place updates only (it heals drift): never a create, delete or replace. "
                    "Put PATHS before it, or write --auto-apply=all.")
 @click.option("--jitter", default="0%", show_default=True, help="Spread each interval by up to this share (10%).")
 @click.option("--metrics-port", type=click.IntRange(0, 65535), default=None,
               help="Serve Prometheus /metrics and /healthz on this port (0: a free port, logged).")
 @click.option("--metrics-host", default="127.0.0.1", show_default=True,
               help="Address the metrics server binds (0.0.0.0 in a container, for probes and Prometheus).")
-@click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="One line per event: text, or JSON for log collectors.")
 @click.option("--notify", "notify_url", metavar="URL", envvar="RECONCILER_NOTIFY_URL", show_envvar=True,
               help="POST a JSON notice (with a Slack-compatible `text`) when drift appears or clears "
                    "and when an apply fails.")
-@click.option("--parallelism", default=8, show_default=True, type=click.IntRange(1, 64))
+@click.option("--parallelism", default=8, show_default=True, type=click.IntRange(1, 64),
+              help="At most this many resources changed at once (--auto-apply).")
 @click.option("--once", is_flag=True, help="One run, then exit (cron jobs, CI schedules): 0 nothing drifted, "
               "1 an error or a failed apply, 2 drift found, 3 denied by policy.")
 @policy_options

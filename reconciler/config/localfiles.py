@@ -12,12 +12,17 @@ to the same rules, at `validate`, before any call:
 * an existing file is overwritten only if we wrote it (the ledger below says so); this
   one is checked at plan time for the resources the plan creates or replaces.
 
-The ledger, `.reconciler/written.json` beside the declaring manifest, records the SHA-256
-of every file we wrote. A file there with the same content is ours to replace.
+The ledger, `.reconciler/written.json` beside the declaring manifest, records for every
+file we wrote an HMAC-SHA256 of its place and content under a key never in the ledger
+(reconciler.config.keys, the plan-signing key's own derivation). A file whose entry
+verifies is ours to replace; an entry that is not keyed (older versions, or a hand that
+copied the plain SHA-256 of a user's file) or does not verify is not trusted.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import hmac
 import json
 import os
 import re
@@ -25,9 +30,11 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Mapping
 
+from reconciler.config import keys
+from reconciler.config.boundedread import Refused, read_bytes
 from reconciler.config.model import Manifest, Ref, Resource, Template
 from reconciler.config.privatefile import write_private
-from reconciler.errors import Problem
+from reconciler.errors import PlanError, Problem
 
 if TYPE_CHECKING:  # typing only: the engine never imports a provider
     from reconciler.config.declared import DeclaredKind
@@ -35,6 +42,8 @@ if TYPE_CHECKING:  # typing only: the engine never imports a provider
 READ, WRITE = "read", "write"
 RESERVED = ".reconciler"  # the state, its lock, the sandbox, the ledger
 LEDGER = "written.json"
+LEDGER_LIMIT = 16 * 1024 * 1024  # thousands of entries; a bigger "ledger" is not read
+KEY_SOURCES = (keys.PLAN_ENV, keys.STATE_ENV, keys.MACHINE)
 _ledger_lock = threading.Lock()
 
 
@@ -67,33 +76,52 @@ def resolved(resource: Resource, value: str) -> Path:
 
 
 def digest(path: Path, algorithm: str = "sha256") -> str | None:
-    """A local file's digest (read in 1 MiB pieces), or None when it cannot be read."""
+    """A local file's digest, or None when it cannot be read."""
+    return _fed(hashlib.new(algorithm, usedforsecurity=False), path)
+
+
+def _fed(h: Any, path: Path) -> str | None:
+    """`h` (a hashlib or hmac object) fed the file in 1 MiB pieces: its hex digest, or None
+    when the file cannot be read."""
     try:
-        h = hashlib.new(algorithm, usedforsecurity=False)
         with path.open("rb") as f:
             for chunk in iter(lambda: f.read(1 << 20), b""):
                 h.update(chunk)
-        return h.hexdigest()
     except OSError:
         return None
+    return str(h.hexdigest())
 
 
 def _ledger_path(folder: Path) -> Path:
     return folder / RESERVED / LEDGER
 
 
-def _ledger(folder: Path) -> dict[str, str]:
-    """relative path -> SHA-256 of what we wrote there. A hand-edited entry counts for
-    nothing unless it names a file inside the folder and its digest is the file's."""
+def _read_ledger(folder: Path) -> tuple[dict[str, Any], str | None]:
+    """(entries by relative path, why the ledger cannot be trusted at all, or None)."""
     try:
-        body = json.loads(_ledger_path(folder).read_text())
-    except (OSError, ValueError):
-        return {}
+        body = json.loads(read_bytes(_ledger_path(folder), LEDGER_LIMIT))
+    except FileNotFoundError:
+        return {}, None
+    except Refused as e:
+        return {}, str(e)
+    except OSError as e:
+        return {}, f"cannot be read ({e.strerror or e.__class__.__name__})"
+    except (ValueError, RecursionError):  # not UTF-8, not JSON, or nested past the parser
+        return {}, "is not JSON"
     if not isinstance(body, dict):
-        return {}
-    return {k: v for k, v in body.items()
-            if isinstance(k, str) and isinstance(v, str) and re.fullmatch(r"[0-9a-f]{64}", v)
-            and _inside(folder, k)}
+        return {}, "is not a JSON object"
+    return body, None
+
+
+def _mac(secret: bytes, relative: str) -> Any:
+    """The keyed hash an entry holds, bound to the file's place: fed the content next."""
+    return hmac.new(keys.derived(secret, LEDGER), relative.encode("utf-8", "surrogateescape") + b"\0",
+                    hashlib.sha256)
+
+
+def _keyed(entry: Any) -> bool:
+    return (isinstance(entry, dict) and entry.get("key") in KEY_SOURCES
+            and isinstance(entry.get("hmac-sha256"), str) and re.fullmatch(r"[0-9a-f]{64}", entry["hmac-sha256"]) is not None)
 
 
 def _inside(folder: Path, relative: str) -> bool:
@@ -107,15 +135,47 @@ def _inside(folder: Path, relative: str) -> bool:
 
 def write_output(base_dir: Path, value: str, text: str) -> Path:
     """Write a file the manifest asked for (mode 0600, atomic) and note it in the ledger,
-    so the next run may replace it and nothing else."""
+    so the next run may replace it and nothing else. Entries that are not keyed (older
+    versions) are dropped. The file is written even when the ledger cannot be: it is then
+    never replaced, which is safe, and a generated private key is not lost."""
     folder = Path(base_dir).resolve()
     target = (folder / Path(value).expanduser()).resolve()
+    relative = os.path.relpath(target, folder)
     with _ledger_lock:  # the ledger first: a crash between the two never strands a file of ours
-        ledger = _ledger(folder)
-        ledger[os.path.relpath(target, folder)] = hashlib.sha256(text.encode()).hexdigest()
-        write_private(_ledger_path(folder), json.dumps(ledger, indent=1, sort_keys=True) + "\n")
+        entries, _ = _read_ledger(folder)
+        kept = {k: v for k, v in entries.items() if k != relative and _keyed(v) and _inside(folder, k)}
+        try:
+            secret, source = keys.find()  # found at plan time already (overwrites)
+            mac = _mac(secret, relative)
+            mac.update(text.encode("utf-8"))
+            kept[relative] = {"hmac-sha256": mac.hexdigest(), "key": source}
+        except PlanError:
+            pass
+        with contextlib.suppress(OSError):
+            write_private(_ledger_path(folder), json.dumps(kept, indent=1, sort_keys=True) + "\n")
     write_private(target, text)
     return target
+
+
+def remove_output(base_dir: Path, value: str) -> bool:
+    """Remove a file we wrote (its ledger entry verifies under this run's key: the content is
+    still ours) and its entry: what a deleted object's keys were written to. Anything else
+    stays, and so does everything when no key can be found."""
+    folder = Path(base_dir).resolve()
+    target = (folder / Path(value).expanduser()).resolve()
+    relative = os.path.relpath(target, folder)
+    with _ledger_lock:
+        try:
+            if not target.is_file() or _not_ours(target, folder) is not None:
+                return False
+        except PlanError:  # no key to check the entry with: keep the file
+            return False
+        entries, _ = _read_ledger(folder)
+        target.unlink()
+        entries.pop(relative, None)
+        with contextlib.suppress(OSError):
+            write_private(_ledger_path(folder), json.dumps(entries, indent=1, sort_keys=True) + "\n")
+    return True
 
 
 def _reserved(manifest: Manifest, env: Mapping[str, str]) -> tuple[list[Path], set[Path]]:
@@ -216,26 +276,45 @@ def overwrites(resources: list[Resource], kinds: Mapping[str, DeclaredKind]) -> 
     """For the resources a plan creates or replaces (their files are written then): an
     existing file there that reconciler did not write is never overwritten. Checked at
     plan time, before any call: a file written by an older version beside a resource
-    that is already made is no obstacle, since nothing will write it."""
+    that is already made is no obstacle, since nothing will write it. The key the ledger
+    needs is found here too (PlanError in one line), so writing never lacks it."""
     problems = []
+    writes = False
     for r in resources:
         kind = kinds.get(r.kind)
         for key, value, mode in declared(r, kind) if kind is not None else ():
             if mode == WRITE and isinstance(value, str) and value.strip():
-                problem = _overwrite(value, resolved(r, value), Path(r.base_dir).resolve())
-                if problem:
-                    problems.append(_problem(r, key, problem))
+                writes = True
+                why = _not_ours(resolved(r, value), Path(r.base_dir).resolve())
+                if why:
+                    problems.append(_problem(r, key, f"'{value}' already exists and {why}: it is never "
+                                             "overwritten; move the file away or delete it, or name another file"))
+    if writes and not problems:
+        keys.find()
     return problems
 
 
-def _overwrite(value: str, target: Path, base: Path) -> str | None:
+def _not_ours(target: Path, base: Path) -> str | None:
+    """Why an existing file at `target` is not ours to replace; None when it is (or there is none)."""
     if not target.is_file():
         return None
-    recorded = _ledger(base).get(os.path.relpath(target, base))
-    if recorded is not None and recorded == digest(target):
+    entries, broken = _read_ledger(base)
+    where = f"{RESERVED}/{LEDGER}"
+    if broken:
+        return f"{where} {broken}, so nothing in it is trusted"
+    relative = os.path.relpath(target, base)
+    entry = entries.get(relative)
+    if entry is None:
+        return "reconciler did not write it"
+    if not _keyed(entry):
+        return f"its entry in {where} is not keyed (written by an older reconciler, or by hand), so it is not trusted"
+    secret, source = keys.find()
+    made = _fed(_mac(secret, relative), target)
+    if made is not None and hmac.compare_digest(made, entry["hmac-sha256"]):
         return None  # we wrote it, and nobody changed it since
-    return (f"'{value}' already exists and reconciler did not write it (or it was changed since): "
-            "it is never overwritten; move it away or name another file")
+    other = f"; it was recorded under the {entry['key']} key and this run has {source}" if entry["key"] != source else ""
+    return (f"its entry in {where} does not verify (the file was changed since, or the entry was not written by "
+            f"reconciler under this run's key{other})")
 
 
 def _problem(resource: Resource, key: str, message: str) -> Problem:

@@ -18,6 +18,7 @@ Everything wrong is collected and raised at once as one ManifestError.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 from functools import lru_cache
@@ -58,6 +59,7 @@ from reconciler.errors import ManifestError, Problem
 
 MAX_FILE_BYTES = 10 * 1024 * 1024
 SUFFIXES = (".yaml", ".yml")
+VAR_FILE_SUFFIXES = (".vars.yaml", ".vars.yml")  # variable files by convention (--var-file), never manifests
 TOP_KEYS = ("providers", "variables", "resources", "backend", "outputs", "templates", "policies", "moved",
             "imports", "lookups")
 OUTPUT_LONG_KEYS = frozenset({"value", "description", "sensitive"})
@@ -75,7 +77,8 @@ def load_manifest(paths: Sequence[str | Path], env: Mapping[str, str] | None = N
     problems: list[Problem] = []
     first = Path(paths[0])
     root = first if first.is_dir() else first.parent
-    files = _files(paths, problems)
+    var_files = {Path(f).resolve() for f in (inputs.var_files if inputs is not None else ())}
+    files = [f for f in _files(paths, problems) if f.resolve() not in var_files]  # --var-file: never a manifest
     texts = [(f, _read(f, problems)) for f in files]
     load = None
     if cache is not None and not problems:
@@ -86,20 +89,25 @@ def load_manifest(paths: Sequence[str | Path], env: Mapping[str, str] | None = N
         env = load.env  # what the load reads of the environment is part of the key
     builder = _Builder(env, problems, inputs, require_values)
     digest = hashlib.sha256()
+    file_digests: dict[str, str] = {}
     for f, text in texts:
         if text is None:
             continue
-        digest.update(_relative(f, root).encode() + b"\0" + text.encode() + b"\0")
         before = len(problems)
         docs = load.documents(text, str(f), problems) if load else read_documents(text, str(f), problems)
+        # what the file says, not its bytes: a comment or a reflow leaves a saved plan valid
+        said = hashlib.sha256(json.dumps([d.value for d in docs], sort_keys=True, default=repr).encode()).hexdigest()
+        file_digests[_relative(f, root)] = said
+        digest.update(_relative(f, root).encode() + b"\0" + said.encode() + b"\0")
         if len(problems) == before and not any(d.value is not None and d.value != {} for d in docs):
             problems.append(Problem(str(f), 1, 1, "", "the file is empty: expected a mapping with "
                                     "resources: (and optionally providers:, variables:, backend:)"))
         for doc in docs:
             builder.document(str(f), doc)
     if not files and not problems:
-        problems.append(Problem(str(first), 1, 1, "", "no *.yaml or *.yml files here"))
+        problems.append(Problem(str(first), 0, 0, "", "no *.yaml or *.yml files here"))
     manifest = builder.finish(files, digest.hexdigest(), str(root))
+    manifest.file_digests = file_digests
     if problems:
         raise ManifestError(sorted(dict.fromkeys(problems), key=_order(files)))
     if load is not None:
@@ -126,12 +134,12 @@ def _files(paths: Sequence[str | Path], problems: list[Problem]) -> list[Path]:
     for raw in paths:
         p = Path(raw)
         if p.is_dir():
-            found = sorted(f for f in p.iterdir()
-                           if f.suffix in SUFFIXES and not f.name.startswith(".") and f.is_file())
+            found = sorted(f for f in p.iterdir() if f.suffix in SUFFIXES and not f.name.startswith(".")
+                           and not f.name.endswith(VAR_FILE_SUFFIXES) and f.is_file())
         elif p.is_file() or p.exists():  # a device or pipe is refused, unread, when read
             found = [p]
         else:
-            problems.append(Problem(str(p), 1, 1, "", "no such file or directory"))
+            problems.append(Problem(str(p), 0, 0, "", "no such file or directory"))
             continue
         for f in found:
             key = f.resolve()
@@ -151,7 +159,7 @@ def _read(f: Path, problems: list[Problem]) -> str | None:
         problems.append(Problem(name, 1, 1, "", f"the file {e}"))
         return None
     except OSError as e:
-        problems.append(Problem(name, 1, 1, "", f"cannot read the file: {e.strerror or e}"))
+        problems.append(Problem(name, 0, 0, "", f"cannot read the file: {e.strerror or e}"))
         return None
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         problems.append(Problem(name, 1, 1, "", "the file is UTF-16; save it as UTF-8"))

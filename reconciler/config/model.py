@@ -118,7 +118,7 @@ class Manifest:
     variables: dict[str, Any]
     backend: dict[str, Any] | None
     files: list[str]
-    digest: str  # sha256 over the files' bytes, in order
+    digest: str  # sha256 over what the files say (parsed: comments and layout do not count), in order
     root: str  # the folder the state lives beside
     outputs: dict[str, Output] = field(default_factory=dict)
     sensitive_variables: frozenset = frozenset()  # declared so, or read by a providers/backend block
@@ -130,6 +130,7 @@ class Manifest:
     imports: list["Import"] = field(default_factory=list)
     lookups: dict[str, "Lookup"] = field(default_factory=dict)
     files_read: list[str] = field(default_factory=list)  # local files file(path) read (resolved paths)
+    file_digests: dict[str, str] = field(default_factory=dict)  # relative path -> its part of `digest`
 
 
 @dataclass(frozen=True)

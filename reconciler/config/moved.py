@@ -56,7 +56,9 @@ def resolve(moves: list[Move], declared: Collection[str], problems: list[Problem
     by_source: dict[str, Move] = {}
     by_target: dict[str, Move] = {}
     for m in moves:
-        if m.source in declared:
+        # a block given for_each keeps its address as a block: moving its one object into an
+        # instance of it (`part` -> `part[p0]`) is what the move is for, not a leftover
+        if m.source in declared and not m.target.startswith(m.source + "["):
             problems.append(_problem(m.position, "moved.from", f"{m.source} is still declared in the manifests: "
                                      "remove its block (it is now the move's `to`), or the move"))
             continue

@@ -201,7 +201,7 @@ def _var_file(path: str, declared: Mapping[str, Declaration], problems: list[Pro
         problems.append(Problem(path, 1, 1, "", f"the var file {e}"))
         return {}
     except (OSError, UnicodeDecodeError) as e:
-        problems.append(Problem(path, 1, 1, "", f"cannot read the var file: {getattr(e, 'strerror', None) or e}"))
+        problems.append(Problem(path, 0, 0, "", f"cannot read the var file: {getattr(e, 'strerror', None) or e}"))
         return {}
     before = len(problems)
     docs = [d for d in read_documents(text, path, problems) if d.value is not None]

@@ -20,6 +20,7 @@ from reconciler.emulator.core import (
     json_response,
     read_json,
 )
+from reconciler.emulator.admin_index import KINDS
 from reconciler.emulator.quirks import QUIRKS
 
 
@@ -128,6 +129,8 @@ class Admin:
         if kind is None:
             with self.emu.store.lock:
                 return json_response({k: len(v) for k, v in self.emu.store._docs.items()})
+        if kind not in KINDS and not self.emu.store.count(kind):  # a kind a test stored counts too
+            raise HTTPError(404, {"detail": f"no kind {kind!r}; the kinds are: {', '.join(KINDS)}"})
         return json_response({"items": self.emu.store.all(kind)})
 
     async def health(self, request: Request):

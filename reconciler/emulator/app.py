@@ -11,7 +11,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Match
 
-from reconciler.emulator import admin, codeocean, valdi, valohai
+from reconciler.emulator import admin, admin_index, codeocean, valdi, valohai
 from reconciler.emulator.core import Emulator, EmulatorConfig, Fault, HTTPError, sleep
 from reconciler.emulator.store import Store
 
@@ -25,6 +25,7 @@ def create_app(data_dir: str | Path | None = None, config: EmulatorConfig | None
     routes = list(admin.routes(emu, seed_all=lambda: seed(emu)))
     for module in API_MODULES:
         routes.extend(module.routes(emu))
+    routes.extend(admin_index.routes(routes))
     if store.count("_meta") == 0:
         seed(emu)
 

@@ -16,15 +16,19 @@ from reconciler.emulator.core import SANDBOX, EmulatorConfig
 class EmulatorServer:
     def __init__(self, data_dir: str | Path | None = None, config: EmulatorConfig | None = None,
                  host: str = "127.0.0.1", port: int = 0):
-        self.config = config or EmulatorConfig()
-        self.app = create_app(data_dir, self.config)
-        self.emulator = self.app.state.emulator
         self.host = host
         # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY on accepted sockets only then (40 ms per request otherwise)
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind((host, port))
+        try:  # bound before the data is opened: a taken port (OSError) leaves nothing open
+            self.sock.bind((host, port))
+        except OSError:
+            self.sock.close()
+            raise
         self.port = self.sock.getsockname()[1]
+        self.config = config or EmulatorConfig()
+        self.app = create_app(data_dir, self.config)
+        self.emulator = self.app.state.emulator
         self.url = f"http://{host}:{self.port}"
         self.emulator.base_url = self.url
         self._server = uvicorn.Server(uvicorn.Config(self.app, log_level="warning", access_log=False,

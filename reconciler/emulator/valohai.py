@@ -43,6 +43,10 @@ SEED_OBJECTS = {
     "shards/p0.csv": b"x,y\n1,2\n",
     "shards/p1.csv": b"x,y\n2,4\n",
     "shards/p2.csv": b"x,y\n3,6\n",
+    # for the README's count example
+    "counted/c0.csv": b"x,y\n1,2\n",
+    "counted/c1.csv": b"x,y\n2,4\n",
+    "counted/c2.csv": b"x,y\n3,6\n",
 }
 _PARSE_ERROR = {"message": "JSON parse error: the body is not valid JSON", "code": "parse_error"}
 

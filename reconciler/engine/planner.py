@@ -451,9 +451,8 @@ def _plan_desired(resource: Resource, prior: ResourceState | None, lv: Live | No
     if atype is ActionType.REPLACE:  # the old object goes by the resource's deletion policy
         action.policy = (resource.deletion_policy or (prior.deletion_policy if prior else None)
                          or kind.deletion_policies[0])
-        effect = deletion_effect(kind, action.policy)
-        if effect.action != "delete":
-            action.effect = f"the old object: {effect.effect}"
+        # said for every policy: a reviewer reads that a replace destroys (a VM's disk with it)
+        action.effect = f"the old object: {deletion_effect(kind, action.policy).effect}"
     return Step(action, resource, lv, prior, diff, pending=pending, spec=spec, derived=derived,
                 moved=masked_changes(moved, sensitive))
 

@@ -1,7 +1,9 @@
 """Saved plans: what a reviewer approved is exactly what runs.
 
 A plan file is one signed header line, `reconciler-plan 2 key=SOURCE hmac-sha256=HEX`,
-then JSON: the manifest paths and digest, the state lineage and serial, a fingerprint
+then JSON: the manifest paths (and the folder they were given from), the digest of
+what the manifests say (per file, so a refusal names the file; a comment or a reflow
+changes nothing), the state lineage and serial, a fingerprint
 of every live object read, the options, the input pins, and the actions. The signature
 (reconciler.plan.signing: a key never in the file) is checked over the raw bytes before
 anything else is read, so a forged or edited file is refused whole. It holds no secret:
@@ -95,13 +97,17 @@ def _action_from(d: dict) -> Action:
 
 
 def save(plan: Plan, path, *, manifest_paths: list[str], options: dict,
-         inputs: dict | None = None, overrides: list[dict] | None = None, key: signing.Key | None = None) -> None:
+         inputs: dict | None = None, overrides: list[dict] | None = None, key: signing.Key | None = None,
+         manifest_files: dict[str, str] | None = None, manifest_folder: str | None = None) -> None:
     """`inputs`: {"salt": nonce, "pins": {field: keyed hash}, "secrets_left_out": n}
     (reconciler.engine.pins). `overrides`: [{policies, reason, who, at}] given with the
-    plan: apply honours them."""
+    plan: apply honours them. `manifest_files`: each manifest's digest, to name the file
+    that moved; `manifest_folder`: the absolute folder the paths were given from, so an
+    apply started elsewhere on this machine finds the manifests."""
     body = {"policy_results": [asdict(r) for r in plan.policy_results],
             "time_notes": [asdict(n) for n in plan.time_notes], "overrides": overrides or [],
             "inputs": inputs or {}, "format": FORMAT, "format_version": VERSION, "manifest_paths": manifest_paths,
+            "manifest_files": manifest_files or {}, "manifest_folder": manifest_folder,
             "manifest_digest": plan.manifest_digest, "state_lineage": plan.state_lineage,
             "state_serial": plan.state_serial, "fingerprints": plan.fingerprints, "options": options,
             "destroy": plan.destroy, "refresh_only": plan.refresh_only, "warnings": plan.warnings,
@@ -187,7 +193,8 @@ def load(path, key: signing.Key | None = None) -> tuple[Plan, dict]:
                 policy_results=[PolicyResult(**r) for r in body.get("policy_results", [])],
                 time_notes=[TimeNote(**n) for n in body.get("time_notes", [])])
     return plan, {"manifest_paths": body["manifest_paths"], "options": body.get("options", {}),
-                  "inputs": body.get("inputs") or {}, "overrides": body.get("overrides") or []}
+                  "inputs": body.get("inputs") or {}, "overrides": body.get("overrides") or [],
+                  "manifest_files": body.get("manifest_files") or {}, "manifest_folder": body.get("manifest_folder")}
 
 
 def record_override(path, override: dict, key: signing.Key | None = None) -> None:
@@ -204,7 +211,7 @@ _TOP = {"manifest_paths": list, "manifest_digest": str, "state_lineage": str, "s
         "actions": list}
 _OPTIONAL = {"fingerprints": dict, "options": dict, "warnings": list, "destroy": bool, "refresh_only": bool,
              "inputs": dict, "output_changes": list, "policy_results": list, "time_notes": list, "overrides": list,
-             "moves": list}
+             "moves": list, "manifest_files": dict}
 _POLICY_RESULT = {"name": str, "enforcement": str, "passed": bool, "message": str}
 _ACTION = {"address": str, "kind": str, "type": str, "reasons": list}
 _CHANGE = {"path": str, "forces_replacement": bool, "sensitive": bool}
@@ -266,11 +273,36 @@ def _check(body: dict, path) -> None:
                 fail(f"output_changes[{i}].{name}", "missing")
 
 
+def already_applied(saved: Plan, fresh: Plan, state_serial: int) -> str | None:
+    """The one reason worth giving when a plan is applied twice: it changed something, the
+    state moved on since, and nothing it would do is left to do."""
+    if saved.has_changes and not fresh.has_changes and state_serial > saved.state_serial:
+        return (f"this plan was already applied (the state is at serial {state_serial} now, "
+                f"it was made at serial {saved.state_serial}); nothing it would change is left to do")
+    return None
+
+
+def moved_files(saved: dict[str, str], fresh: dict[str, str]) -> list[str]:
+    """The manifest files whose content (not layout or comments) differs."""
+    out = []
+    for name in sorted(set(saved) | set(fresh)):
+        if name not in fresh:
+            out.append(f"{name} is gone")
+        elif name not in saved:
+            out.append(f"{name} is new")
+        elif saved[name] != fresh[name]:
+            out.append(f"{name} changed")
+    return out
+
+
 def stale_reasons(saved: Plan, *, manifest_digest: str, state_lineage: str, state_serial: int,
-                  fingerprints: dict[str, str | None]) -> list[str]:
+                  fingerprints: dict[str, str | None], saved_files: dict[str, str] | None = None,
+                  fresh_files: dict[str, str] | None = None) -> list[str]:
     reasons = []
     if saved.manifest_digest != manifest_digest:
-        reasons.append("the manifests changed since the plan was made")
+        files = moved_files(saved_files, fresh_files or {}) if saved_files else []
+        reasons.append("the manifests changed since the plan was made"
+                       + (f" ({', '.join(files)})" if files else ""))
     if saved.state_serial == 0 and state_serial == 0:
         pass  # no state written yet, then or now: a new state's lineage is made on first write
     elif saved.state_lineage != state_lineage:

@@ -7,6 +7,7 @@ from reconciler.config.model import UNKNOWN
 from reconciler.plan.model import FieldChange, Plan
 from reconciler.render.values import (  # code: escaped, a value never becomes markup
     code,
+    full_value,
     value,
 )
 
@@ -17,11 +18,11 @@ def text_lines(plan: Plan) -> list[str]:
     lines = ["Changes to outputs:"]
     for c in plan.output_changes:
         if c.old is None:
-            lines.append(f"  + {c.path} = {value(c.new, c.sensitive)}")
+            lines.append(f"  + {c.path} = {full_value(c.new, c.sensitive)}")
         elif c.new is None:
-            lines.append(f"  - {c.path} = {value(c.old, c.sensitive)}")
+            lines.append(f"  - {c.path} = {full_value(c.old, c.sensitive)}")
         else:
-            lines.append(f"  ~ {c.path}: {value(c.old, c.sensitive)} -> {value(c.new, c.sensitive)}")
+            lines.append(f"  ~ {c.path}: {full_value(c.old, c.sensitive)} -> {full_value(c.new, c.sensitive)}")
     return lines + [""]
 
 

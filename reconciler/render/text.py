@@ -1,6 +1,8 @@
 """The text plan, in the style Terraform users know: + create, ~ update, -/+ replace,
 - destroy, . forget, < release, o orphan; only changed fields, `old -> new`, and inside a
-list or nested value only the items that changed; a closing `Plan: ...` line."""
+list or nested value only the items that changed; a closing `Plan: ...` line. Nothing is
+cut: a nested value shows field by field, a long string whole (what a reviewer approves
+is what they saw)."""
 from __future__ import annotations
 
 import json
@@ -16,7 +18,7 @@ from reconciler.plan.model import (
 )
 from reconciler.render import policies as guardrails
 from reconciler.render.outputs import text_lines
-from reconciler.render.values import money, value
+from reconciler.render.values import full_value, money
 
 COLORS = {ActionType.CREATE: "32", ActionType.UPDATE: "33", ActionType.REPLACE: "35",
           ActionType.DELETE: "31", ActionType.FORGET: "36", ActionType.RELEASE: "36",
@@ -70,34 +72,100 @@ def summary_line(plan: Plan) -> str:
     return "Plan: " + ", ".join(f"{n} {w}" for w, n in counts(plan)) + "."
 
 
+INLINE_LIST = 80  # a list of plain values longer than this goes one item a line
+
+
+def _plain(v: object) -> bool:
+    return not isinstance(v, (dict, list)) or not v
+
+
+def assign(mark: str, name: str, v: object, sensitive: bool = False, indent: str = "", suffix: str = "") -> list[str]:
+    """`+ name = value`, a mapping or a list of mappings field by field, Terraform's way."""
+    if sensitive or _plain(v):
+        return [f"{indent}{mark} {name} = {full_value(v, sensitive)}{suffix}"]
+    if isinstance(v, list) and all(_plain(i) for i in v):
+        inline = "[" + ", ".join(full_value(i) for i in v) + "]"
+        if len(inline) <= INLINE_LIST:
+            return [f"{indent}{mark} {name} = {inline}{suffix}"]
+        return ([f"{indent}{mark} {name} = [{suffix}"] + [f"{indent}    {full_value(i)}," for i in v]
+                + [f"{indent}  ]"])
+    return [f"{indent}{mark} {name} = {_open(v)}{suffix}"] + _inside(mark, v, indent) + [f"{indent}  {_close(v)}"]
+
+
+def _open(v: object) -> str:
+    return "{" if isinstance(v, dict) else "["
+
+
+def _close(v: object) -> str:
+    return "}" if isinstance(v, dict) else "]"
+
+
+def _inside(mark: str, v: object, indent: str) -> list[str]:
+    inner = indent + "    "
+    if isinstance(v, dict):
+        width = max(len(str(k)) for k in v)
+        lines: list[str] = []
+        for k in sorted(v, key=str):
+            one_line = _plain(v[k]) or isinstance(v[k], list) and all(_plain(i) for i in v[k])
+            lines += assign(mark, str(k).ljust(width) if one_line else str(k), v[k], indent=inner)
+        return lines
+    lines = []
+    for item in v if isinstance(v, list) else ():
+        if _plain(item):
+            lines.append(f"{inner}{full_value(item)},")
+        else:
+            lines += [f"{inner}{_open(item)}"] + _inside(mark, item, inner) + [f"{inner}{_close(item)},"]
+    return lines
+
+
 def item_line(path: str, item: ItemChange) -> str:
+    """One changed item inside a list or nested value, on one line (Markdown's cells)."""
     where = f"{path}{'' if not item.path or item.path.startswith('[') else '.'}{item.path}"
     if item.op == "add":
-        return f"+ {where} = {value(item.new)}" if item.path else f"+ {value(item.new)}"
+        return f"+ {where} = {full_value(item.new)}" if item.path else f"+ {full_value(item.new)}"
     if item.op == "remove":
-        return f"- {where} = {value(item.old)}" if item.path else f"- {value(item.old)}"
-    return f"~ {where}: {value(item.old)} -> {value(item.new)}"
+        return f"- {where} = {full_value(item.old)}" if item.path else f"- {full_value(item.old)}"
+    return f"~ {where}: {full_value(item.old)} -> {full_value(item.new)}"
+
+
+def _item_lines(path: str, item: ItemChange, indent: str) -> list[str]:
+    where = f"{path}{'' if not item.path or item.path.startswith('[') else '.'}{item.path}"
+    if item.op in ("add", "remove") and item.path:
+        mark, v = ("+", item.new) if item.op == "add" else ("-", item.old)
+        return assign(mark, where, v, indent=indent)
+    if item.op == "change" and not (_plain(item.old) and _plain(item.new)):
+        return assign("-", where, item.old, indent=indent) + assign("+", where, item.new, indent=indent)
+    return [f"{indent}{item_line(path, item)}"]
 
 
 def _change_lines(c: FieldChange, atype: ActionType) -> list[str]:
     mark = "  # forces replacement" if c.forces_replacement else ""
     if atype is ActionType.CREATE and c.old is None:
-        return [f"      + {c.path} = {value(c.new, c.sensitive)}"]
+        return assign("+", c.path, c.new, c.sensitive, "      ")
     if c.new is None:
-        return [f"      - {c.path} = {value(c.old, c.sensitive)}{mark}"]
+        return assign("-", c.path, c.old, c.sensitive, "      ", mark)
     if c.items:
         added = sum(1 for i in c.items if i.op == "add")
         removed = sum(1 for i in c.items if i.op == "remove")
         changed = len(c.items) - added - removed
         tally = ", ".join(f"{n} {w}" for n, w in ((added, "added"), (removed, "removed"), (changed, "changed")) if n)
-        return [f"      ~ {c.path}: {tally}{mark}"] + [f"          {item_line(c.path, i)}" for i in c.items]
-    return [f"      ~ {c.path}: {value(c.old, c.sensitive)} -> {value(c.new, c.sensitive)}{mark}"]
+        lines = [f"      ~ {c.path}: {tally}{mark}"]
+        for i in c.items:
+            lines += _item_lines(c.path, i, "          ")
+        return lines
+    if c.old is None:
+        return assign("+", c.path, c.new, c.sensitive, "      ", mark)
+    if not c.sensitive and not (_plain(c.old) and _plain(c.new)):
+        return assign("-", c.path, c.old, indent="      ", suffix=mark) + assign("+", c.path, c.new, indent="      ")
+    return [f"      ~ {c.path}: {full_value(c.old, c.sensitive)} -> {full_value(c.new, c.sensitive)}{mark}"]
 
 
-def drift_lines(drift: list[Drift], color: bool = False) -> list[str]:
+def drift_lines(drift: list[Drift], color: bool = False, refresh_only: bool = True) -> list[str]:
     if not drift:
         return []
-    lines = ["Objects changed outside reconciler (last applied -> live):", ""]
+    lines = ["Objects changed outside reconciler (last applied -> live):", ""] if refresh_only else [
+        "Note: Objects have changed outside reconciler since the last apply (last applied -> live);",
+        "the actions below are planned against what is live now:", ""]
     for d in drift:
         if d.gone:
             lines.append(_paint(f"# {d.address}{remote(d)} was deleted outside reconciler", "31", color))
@@ -110,7 +178,7 @@ def drift_lines(drift: list[Drift], color: bool = False) -> list[str]:
 
 
 def render_plan(plan: Plan, *, color: bool = False) -> str:
-    lines: list[str] = guardrails.text_lines(plan) + drift_lines(plan.drift, color)
+    lines: list[str] = guardrails.text_lines(plan) + drift_lines(plan.drift, color, plan.refresh_only)
     changes = [a for a in plan.actions if a.is_change or a.moved_from]
     if changes:
         lines.append("Reconciler will perform these actions:")

@@ -19,6 +19,7 @@ object by its natural key instead of making a second one.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import random
 import threading
 import time
@@ -228,8 +229,13 @@ class Watch:
     def _plan_and_report(self, ws: Workspace, store: StateStore) -> RunOutcome:
         state = store.read()
         result, live = self._plan(ws, state)
-        outcome = RunOutcome("ok", drift=find_drift(result, state, live, ws.kinds),
-                             pending=find_pending(result, state, ws.kinds))
+        pending = find_pending(result, state, ws.kinds)
+        for address, m in pending.items():
+            if m.what == "interrupted" and address in self.backoff.failing:
+                # its create failed here, in front of us (a 400, a failed asset), and is retried after
+                # its backoff: still an addition, not a create some interrupted run left behind
+                pending[address] = dataclasses.replace(m, what="added")
+        outcome = RunOutcome("ok", drift=find_drift(result, state, live, ws.kinds), pending=pending)
         verbs = {a: s.action.type.verb for a, s in result.steps.items()}
         self._report_moves("drift", outcome.drift, verbs)
         self._report_moves("pending", outcome.pending, verbs)
@@ -276,9 +282,11 @@ class Watch:
             store.write(state)  # top-level outputs, as `reconciler apply` keeps them
         report = applier.report
         outcome.applied = list(report.done)
-        for address in report.done:
-            if self.backoff.succeeded(address):
-                self.log.emit("recovered", "applied after earlier failures", address=address)
+        recovered = [a for a in report.done if self.backoff.succeeded(a)]
+        for address in recovered:
+            self.log.emit("recovered", "applied after earlier failures", address=address)
+        if recovered and self.notifier:
+            self.notifier.send(notify.recovered_payload(recovered, self._location))
         if self.stopping and report.failed:
             outcome.result = "interrupted"
             for address in report.failed:
@@ -295,8 +303,9 @@ class Watch:
                           retry_in_seconds=round(wait, 1))
             if before is None or before.error != error:
                 fresh[address] = (error, entry.count, wait)
-        outcome.failed = dict(report.failed)
-        if report.failed or report.skipped:
+        # still failing, waiting out their backoff: not tried this run, but not ok either
+        outcome.failed = {**{a: f.error for a, f in self.backoff.failing.items()}, **report.failed}
+        if outcome.failed or report.skipped:
             outcome.result = "failed"
         if fresh and self.notifier:
             self.notifier.send(notify.failure_payload(fresh, self._location))

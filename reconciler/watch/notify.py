@@ -1,5 +1,5 @@
-"""`--notify URL`: a POST of a small JSON document when drift appears, when it clears and
-when an apply fails. It carries a Slack-compatible `text`, so a Slack (or Mattermost,
+"""`--notify URL`: a POST of a small JSON document when drift appears, when it clears,
+when an apply fails and when a failing resource applies again (`recovered`). It carries a Slack-compatible `text`, so a Slack (or Mattermost,
 Teams-via-workflow) incoming webhook shows it as it is:
 
     {"event": "drift", "text": "reconciler: drift in 1 resource: codeocean.data_asset.data (tags)",
@@ -43,6 +43,14 @@ def failure_payload(failures: dict[str, tuple[str, int, float]], state: str) -> 
             "resources": [{"address": a, "error": err, "failures": n, "retry_in_seconds": round(wait, 1)}
                           for a, (err, n, wait) in failures.items()],
             "state": state}
+
+
+def recovered_payload(addresses: list[str], state: str) -> dict[str, Any]:
+    """A failure cleared: the resources applied again after failing."""
+    return {"event": "recovered",
+            "text": f"reconciler: recovered: {_count(len(addresses))} applied again after failing: "
+                    + ", ".join(addresses),
+            "resources": [{"address": a} for a in addresses], "state": state}
 
 
 def _count(n: int) -> str:

@@ -152,8 +152,9 @@ class VmKind(Kind[ValdiClient]):
             notes.append(f"the live VM is {status.word!r}: it is destroyed and provisioned again")
         elif not status.known:
             notes.append(f"the live VM is {status}: waited on, never replaced for it")
+        replaced = any(c.forces_replacement for c in changes)
         for c in changes:
-            if c.path == "power":
+            if c.path == "power" and not replaced:  # a replace destroys the VM: no stop keeps its data
                 notes.append("the VM will be started" if c.new == "running" else
                              "the VM will be stopped (local data kept; a stopped VM still costs its stopped rate)")
         return Diff(changes, notes)

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.config import localfiles
-from reconciler.config.localfiles import write_output
+from reconciler.config.localfiles import remove_output, write_output
 from reconciler.config.model import Resource
 from reconciler.config.validation import check_local_path
 from reconciler.errors import ApiError, Conflict, CreatedIncomplete, Problem
@@ -32,7 +32,7 @@ from reconciler.providers.contract import (
     Live,
     Wanted,
 )
-from reconciler.providers.valdi.client import ValdiClient
+from reconciler.providers.valdi.client import DEFAULT_ENDPOINT, ValdiClient
 
 KEYS = ("access_key_id", "secret_access_key")
 GATEWAY = "https://gateway.valdi.ai"
@@ -47,12 +47,19 @@ def _folder(path: str) -> str:
     return path.strip("/")
 
 
-def credentials_text(keys: dict, bucket_name: str, user_id: Any = None) -> str:
+def gateway_of(api: Any) -> str:
+    """The S3 gateway of the VALDI the client talks to: the real one, or the sandbox's
+    (an emulator serves it under its own URL, /gateway)."""
+    endpoint = getattr(api, "endpoint", DEFAULT_ENDPOINT)
+    return GATEWAY if endpoint == DEFAULT_ENDPOINT else f"{endpoint}/gateway"
+
+
+def credentials_text(keys: dict, bucket_name: str, user_id: Any = None, gateway: str = GATEWAY) -> str:
     """An AWS credentials file (awscli, boto3) for the volume's gateway."""
     # the gateway keeps every volume in the bucket `valdi`, under <user_id>/<volume name>/
     where = f"s3://valdi/{user_id}/{bucket_name}/" if user_id is not None else f"s3://valdi/<user id>/{bucket_name}/"
-    return (f"# VALDI volume {bucket_name}: {where} through {GATEWAY}\n"
-            f"# e.g. aws s3 ls --endpoint-url {GATEWAY} {where}\n"
+    return (f"# VALDI volume {bucket_name}: {where} through {gateway}\n"
+            f"# e.g. aws s3 ls --endpoint-url {gateway} {where}\n"
             "[default]\n"
             f"aws_access_key_id = {keys['access_key_id']}\n"
             f"aws_secret_access_key = {keys['secret_access_key']}\n")
@@ -214,7 +221,8 @@ class VolumeKind(Kind[ValdiClient]):
                            endpoint="POST /volume") from None
         keys = {k: volume.get(k) for k in KEYS}
         if spec.get("credentials_file") and all(keys.values()):
-            write_output(ctx.base_dir, spec["credentials_file"], credentials_text(keys, spec["bucket_name"]))
+            write_output(ctx.base_dir, spec["credentials_file"],
+                         credentials_text(keys, spec["bucket_name"], gateway=gateway_of(api)))
         live = make_live(volume, [], keys, {})
         try:
             return self._sync(ctx, live, spec, None)
@@ -259,13 +267,17 @@ class VolumeKind(Kind[ValdiClient]):
         creds = spec.get("credentials_file")
         if ops and (Op.WRITE_CREDENTIALS, ("credentials_file",)) in ops and creds \
                 and all(live.secrets.get(k) for k in KEYS):
-            write_output(ctx.base_dir, creds, credentials_text(live.secrets, spec["bucket_name"]))
+            write_output(ctx.base_dir, creds, credentials_text(live.secrets, spec["bucket_name"],
+                                                               gateway=gateway_of(ctx.api)))
         attrs = {**live.attrs, "bucket_name": spec["bucket_name"], "files": files, "folders": sorted(folders)}
         return Live(vid, attrs, dict(live.outputs), local=dict(live.local), secrets=dict(live.secrets))
 
     def delete(self, ctx: KindContext[ValdiClient], live: Live, policy: str, last_applied: dict | None) -> None:
         if policy == "delete":
             ctx.api.delete_volume(live.id)
+            creds = (last_applied or {}).get("credentials_file")
+            if isinstance(creds, str):  # its keys died with it; a file we did not write stays
+                remove_output(ctx.base_dir, creds)
 
 
 def local_digest(path: Path) -> tuple[str | None, int | None]:
