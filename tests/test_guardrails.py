@@ -214,6 +214,35 @@ def test_a_5_second_expiry_is_carried_out_by_watch_once_auto_apply(infra, admin,
     assert code == 2 and "valdi.vm.trainer will be created" in out
 
 
+def test_a_failed_expiry_teardown_is_reported_kept_and_carried_out_by_the_next_run(infra, admin, clock,
+                                                                                     monkeypatch):
+    """VALDI answers the destroy with 500s until the retry budget is spent: the watch run
+    says which resource failed and exits 1, the VM stays managed (not marked expired), and
+    the next run carries the teardown out."""
+    from reconciler.providers import budget
+
+    slept: list[float] = []
+    monkeypatch.setattr(budget, "sleep", slept.append)  # the backoff is taken, not waited
+    work = infra(manifest(vm_extra="    expires: {after: 5s}\n"))
+    assert work.apply()[0] == 0 and len(vms(admin)) == 1
+    clock.advance(seconds=6)
+    admin.post("/_emulator/faults", json={"pattern": "POST /v1/vm/destroy/", "kinds": [500], "times": 50})
+    watch = ("--state", str(work.path / "state.json"), "watch", str(work.path), "--once", "--auto-apply",
+             "--log-format", "json")
+    code, out = cli(*watch)
+    assert code == 1, out
+    failed = [json.loads(line) for line in out.splitlines() if line.startswith("{") and "valdi.vm.trainer" in line
+              and "fail" in line]
+    assert failed, out
+    assert len(vms(admin)) == 1 and "valdi.vm.trainer" in work.state()["resources"]
+    destroys = api_calls(admin)["POST /v1/vm/destroy/{id}"]
+    assert 1 < destroys <= 8 and len(slept) >= destroys - 1, (destroys, slept)  # retried within one budget, backed off
+    admin.delete("/_emulator/faults")
+    code, out = cli(*watch)
+    assert code == 0, out
+    assert vms(admin) == [] and "valdi.vm.trainer" in work.state()["expired"]
+
+
 def test_extend_moves_the_deadline_and_watch_gives_notices_before_it(infra, admin, clock):
     work = infra(manifest(vm_extra="    expires: {after: 3h, action: stop}\n"))
     assert work.apply()[0] == 0
