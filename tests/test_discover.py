@@ -151,3 +151,30 @@ def test_a_vm_of_every_provider_style_is_taken_over_unchanged(tmp_path, sandbox_
     assert code == 0 and "2 imported" in out, out
     code, out = cli("--state", state, "plan", str(work), "--detailed-exitcode")
     assert code == 0 and "No changes" in out, out
+
+
+def test_a_live_secret_is_written_as_a_sensitive_variable_and_still_imports(tmp_path, sandbox_env, monkeypatch):
+    """A datum whose property is named like a secret (set in the console, or by another
+    state): the manifest discover writes holds a reference to a sensitive variable, never
+    the value; with the variable set, apply imports it and the next plan has nothing to do."""
+    secret = "tok-discovered-7f3a91c2"
+    seed = tmp_path / "seed"
+    seed.mkdir()
+    (seed / "m.yaml").write_text("resources:\n  - kind: valohai.datum\n    name: d\n    spec: {store: sandbox-store, "
+                                 f"url: s3://sandbox-bucket/data/train.csv, properties: {{token: {secret}, owner: ml}}}}\n")
+    assert cli("--state", str(tmp_path / "other.json"), "apply", str(seed), "--auto-approve")[0] == 0
+    work = tmp_path / "work"
+    work.mkdir()
+    state = str(work / "state.json")
+    code, out = cli("--state", state, "discover", str(work), "--out", str(work / "found.yaml"))
+    text = (work / "found.yaml").read_text()
+    assert code == 0 and secret not in out and secret not in text, text
+    doc = yaml.safe_load(text)
+    (name, declared), = doc["variables"].items()
+    assert declared["sensitive"] is True and f"RECONCILER_VAR_{name}" in out
+    assert doc["resources"][0]["spec"]["properties"] == {"token": f"${{var.{name}}}", "owner": "ml"}
+    monkeypatch.setenv(f"RECONCILER_VAR_{name}", secret)
+    code, out = cli("--state", state, "apply", str(work), "--auto-approve")
+    assert code == 0 and secret not in out, out
+    code, out = cli("--state", state, "plan", str(work), "--detailed-exitcode")
+    assert code == 0 and "No changes" in out, out

@@ -73,8 +73,12 @@ def discover_cmd(g: Globals, paths: tuple[str, ...], kind_names: tuple[str, ...]
               "and `apply` takes them over without creating anything.\n")
     with open(out, "x", encoding="utf-8") as f:  # "x": never overwrite, even if one appeared meanwhile
         f.write(manifest_text(found, header))
+    secret = [name for b in found.blocks for name in b.variables]
     click.echo(f"Wrote {out}: {len(found.blocks)} resource block(s) for {found.count} object(s)"
                f"{f'; {managed} already managed, left out' if managed else ''}.")
+    if secret:
+        click.echo(f"{len(secret)} secret value(s) are not written: set them before planning "
+                   f"({', '.join(f'RECONCILER_VAR_{n}' for n in secret)}).")
 
 
 def _has_manifests(paths: list[str]) -> bool:

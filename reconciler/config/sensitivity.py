@@ -123,6 +123,14 @@ def hidden(path: str, names: Iterable[str], derived: Iterable[str] = (), values:
     return covers(derived, path) or any(holds_secret(v) for v in values)
 
 
+def hidden_leaves(value: Any, names: Iterable[str], derived: Iterable[str] = ()) -> list[tuple[str, Any]]:
+    """(path, value) of every leaf of a spec or live object that `hidden` hides: what a
+    writer with no mask of its own (a generated manifest, a digest kept on disk, an error
+    text quoting a value) must leave out."""
+    names, derived = set(names), list(derived)
+    return [(path, v) for path, v in walk.leaves(value) if path and hidden(path, names, derived, (v,))]
+
+
 def covers(paths: Iterable[str], path: str) -> bool:
     """True when `path` is, holds or lies inside one of `paths` (dotted, [i] for items)."""
     for p in paths:

@@ -11,6 +11,10 @@ takes them over (Terraform's `import` blocks with -generate-config-out, plus for
 * A value equal to the id of another object written here, or of one the state manages,
   becomes a reference: a VM's `ssh_key_id: ${valdi.ssh_key.deploy.id}`.
 * Every object gets an `imports:` entry; a `$${` escapes any `${` a remote value holds.
+* No secret is written: a value the one sensitivity rule hides (a property named `token`,
+  a value holding a secret the run handles) becomes `${var.NAME}` of a sensitive
+  variable declared without a value, and such an object is neither grouped nor named
+  after a remote name that holds a secret.
 
 Read-only: the kinds read their listings; nothing is written to a service or the state.
 """
@@ -22,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping
 
 from reconciler.config.expressions import INSTANCE_KEY
+from reconciler.config.sensitivity import field_names, hidden_leaves, holds_secret
 from reconciler.providers.contract import Discovers, Kind, KindContext, Live
 from reconciler.state.base import StateDoc
 
@@ -37,6 +42,8 @@ class Block:
     spec: dict[str, Any]
     ids: dict[str, str]  # instance key ("" for a plain block) -> remote id
     for_each: dict[str, Any] | list[str] | None = None
+    variables: dict[str, str] = field(default_factory=dict)  # sensitive variable -> its type
+
 
     @property
     def address(self) -> str:
@@ -90,9 +97,11 @@ def _remote_name(lv: Live) -> str:
 def _blocks(kind: Kind, lives: list[Live], taken: set[str]) -> list[Block]:
     groups: dict[tuple, list[Live]] = {}
     singles: list[Live] = []
+    names = field_names(kind)
+    secret = {lv.id: [p for p, _v in hidden_leaves(lv.attrs, names)] for lv in lives}
     if kind.discover_group:
         for lv in lives:
-            key = _group_key(lv.attrs, kind.discover_group)
+            key = None if secret[lv.id] else _group_key(lv.attrs, kind.discover_group)
             if key is None:
                 singles.append(lv)
             else:
@@ -125,9 +134,32 @@ def _blocks(kind: Kind, lives: list[Live], taken: set[str]) -> list[Block]:
         blocks.append(Block(kind.name, name, spec, {key: m.id for key, m in keyed.items()}, for_each))
     for lv in singles:
         label = _remote_name(lv)
-        base = _slug(label.rsplit("/", 1)[-1] if "://" in label else label) or kind.name.rsplit(".", 1)[-1]
-        blocks.append(Block(kind.name, _unique(base, kind.name, taken), _escape(lv.attrs), {"": lv.id}))
+        base = "" if holds_secret(label) else _slug(label.rsplit("/", 1)[-1] if "://" in label else label)
+        name = _unique(base or kind.name.rsplit(".", 1)[-1], kind.name, taken)
+        variables: dict[str, str] = {}
+        spec = _as_variables(_escape(lv.attrs), set(secret[lv.id]), f"{kind.name.rsplit('.', 1)[-1]}_{name}",
+                             variables)
+        blocks.append(Block(kind.name, name, spec, {"": lv.id}, variables=variables))
     return blocks
+
+
+_VARIABLE_TYPES = ((bool, "boolean"), ((int, float), "number"), (list, "list"), (dict, "map"))
+
+
+def _as_variables(value: Any, paths: set[str], stem: str, variables: dict[str, str], path: str = "") -> Any:
+    """`value` with the leaves at `paths` replaced by references to new sensitive variables."""
+    if path in paths:
+        name = re.sub(r"[^A-Za-z0-9_]+", "_", f"{stem}_{path}").strip("_")
+        while name in variables:
+            name += "_"
+        variables[name] = next((t for types, t in _VARIABLE_TYPES if isinstance(value, types)), "string")
+        return f"${{var.{name}}}"
+    if isinstance(value, dict):
+        return {k: _as_variables(v, paths, stem, variables, f"{path}.{k}" if path else str(k))
+                for k, v in value.items()}
+    if isinstance(value, list):
+        return [_as_variables(v, paths, stem, variables, f"{path}[{i}]") for i, v in enumerate(value)]
+    return value
 
 
 def _group_key(attrs: Mapping[str, Any], group: tuple[str, str]) -> tuple | None:
@@ -198,6 +230,9 @@ def manifest_text(found: Discovered, header: str) -> str:
 
     resources = []
     imports = []
+    variables = {name: {"type": kind, "sensitive": True, "description": f"the live value of {b.address}: "
+                        f"not written here (set RECONCILER_VAR_{name})"}
+                 for b in found.blocks for name, kind in b.variables.items()}
     for b in found.blocks:
         item: dict[str, Any] = {"kind": b.kind, "name": b.name}
         if b.for_each is not None:
@@ -205,6 +240,7 @@ def manifest_text(found: Discovered, header: str) -> str:
         item["spec"] = b.spec
         resources.append(item)
         imports += [{"to": f"{b.address}[{key}]" if key else b.address, "id": rid} for key, rid in b.ids.items()]
-    body = yaml.safe_dump({"resources": resources, "imports": imports}, sort_keys=False, allow_unicode=True,
+    document = {"variables": variables} if variables else {}
+    body = yaml.safe_dump({**document, "resources": resources, "imports": imports}, sort_keys=False, allow_unicode=True,
                           width=110, default_flow_style=False)
     return header + body
