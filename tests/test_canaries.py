@@ -56,6 +56,16 @@ resources:
       mount: from-key
       source:
         aws: {bucket: sandbox-bucket, prefix: data/, keep_on_external_storage: false, public: false}
+policies:
+  # a guardrail over a value derived from a secret: its evaluation error quotes the value
+  - name: key-asset-name
+    kind: codeocean.data_asset
+    enforcement: warn
+    deny_if: "has(after.name) && duration(after.name) > duration('1h')"
+  - name: datum-key
+    kind: valohai.datum
+    enforcement: warn
+    deny_if: "has(after.properties) && duration(after.properties.api_key) > duration('1h')"
 outputs:
   asset_name: ${codeocean.data_asset.from_var.name}
   key_asset: ${codeocean.data_asset.from_key.name}
@@ -120,6 +130,10 @@ def test_no_canary_on_any_path(world, tmp_path, sandbox_env, caplog):
         for address in ("valdi.volume.vol", "valdi.ssh_key.gen", "valohai.datum.d", "codeocean.data_asset.from_var",
                         "codeocean.data_asset.from_key"):
             shown.append(run("state", "show", address, folder)[1])
+        # every live object, seen from a state that manages none of them, written as a manifest
+        code, out = run("--state", str(tmp_path / "empty-state.json"), "discover", folder, "--out", "found.yaml")
+        assert code == 0, out
+        shown.append(out)
     shown.append(caplog.text)
     shown.append(_watch_logs(world))
 
@@ -133,13 +147,16 @@ def test_no_canary_on_any_path(world, tmp_path, sandbox_env, caplog):
     assert state_doc.resources["codeocean.data_asset.from_key"].last_applied["name"] == f"k-{volume_key}"
     assert volume_key in (world / ".secrets" / "vol.credentials").read_text()
     written = everything_written(tmp_path, {world / ".secrets" / "gen.pem", world / ".secrets" / "vol.credentials"})
-    assert "plan.bin" in written and "state.json" in written and "001.md" in written
+    assert "plan.bin" in written and "state.json" in written and "001.md" in written and "found.yaml" in written
     text = "\n".join(shown)
     found = {name: where for name, canary in canaries.items()
              for where, body in (("output", text), ("files", written)) if canary in body}
     assert not found, {name: _around(text if where == "output" else written, canaries[name])
                        for name, where in found.items()}
     assert "valohai.datum.d" in text.split("drift", 1)[-1]  # the drift was seen, masked
+    assert "deny_if could not be evaluated" in text  # the policies quoted a value: masked
+    found_yaml = (tmp_path / "found.yaml").read_text()  # discover left the secrets to sensitive variables
+    assert "RECONCILER_VAR_" in found_yaml and "${var.datum_" in found_yaml, found_yaml
     print(f"\n6 canaries checked against {len(text):,} characters of output and {len(written):,} of files: 0 found")
 
 

@@ -225,6 +225,16 @@ def scrub(text: str) -> str:
     return text
 
 
+def scrub_values(text: str, values: Iterable[Any]) -> str:
+    """`text` with these values (the leaves `hidden_leaves` found) and every registered
+    secret replaced: for a message that may quote a value, such as a library's error."""
+    for v in sorted({str(v) for v in values if isinstance(v, (str, int, float)) and not isinstance(v, bool)},
+                    key=len, reverse=True):
+        if len(v) >= 4:  # shorter ones would blank out ordinary words
+            text = text.replace(v, "(redacted)")
+    return scrub(text)
+
+
 def holds_secret(value: Any) -> bool:
     """True when a string anywhere in `value` contains a secret the run handles: a value
     built from a secret (a live `mount` that copies a name made from a key) is one too."""

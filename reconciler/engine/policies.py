@@ -21,6 +21,7 @@ from reconciler.config import durations
 from reconciler.config.hints import did_you_mean
 from reconciler.config.model import UNKNOWN
 from reconciler.config.policies import Policy, duplicates
+from reconciler.config.sensitivity import field_names, hidden_leaves, scrub_values
 from reconciler.engine.planner import PlanResult, Step
 from reconciler.errors import Problem
 from reconciler.plan.model import HOURS_PER_MONTH, ActionType, PolicyResult
@@ -269,12 +270,21 @@ def _deny_if(p: Policy, facts: Facts) -> Iterator[PolicyResult]:
         try:
             hit = p.program.execute(cel.Context(names))
         except Exception as e:  # noqa: BLE001 - fail closed: a guardrail that cannot decide denies
-            first = (str(e).splitlines() or [e.__class__.__name__])[0]
+            # the library's message may quote the value it choked on: a secret's is left out
+            first = scrub_values((str(e).splitlines() or [e.__class__.__name__])[0], _secrets(step, facts))
             yield _fail(p, a.address, f"deny_if could not be evaluated on this change ({first}); guard "
                         "optional fields with has(...)", {"action": a.type.verb, "expression": p.params})
             continue
         if hit is True:
             yield _fail(p, a.address, f"deny_if matched: {p.params}", {"action": a.type.verb, "expression": p.params})
+
+
+def _secrets(step: Step, facts: Facts) -> list[Any]:
+    """The values of this change the one sensitivity rule hides, before and after."""
+    names = field_names(facts.kinds.get(step.action.kind))
+    derived = [*step.derived, *(step.resource.sensitive_paths if step.resource is not None else ())]
+    values = [v for _p, v in hidden_leaves(step.live.attrs if step.live is not None else None, names, derived)]
+    return values + [v for _p, v in hidden_leaves(step.spec, names, derived)]
 
 
 def _ttl(p: Policy, facts: Facts) -> Iterator[PolicyResult]:
