@@ -102,3 +102,36 @@ def test_an_idle_watch_run_neither_parses_validates_nor_diffs(tmp_path, sandbox_
     assert cache.stats.manifests_cached == 2  # the idle runs built nothing
     assert cache.stats.documents_read + cache.stats.documents_cached == 1  # the file: in the first run only
     assert cache.stats.verdicts_checked <= 1  # a full validation at most once (the apply may have cached it)
+
+
+def test_no_digest_of_a_secret_is_kept_on_disk(tmp_path, sandbox_env, admin, diffs):
+    """A datum whose spec holds a secret (a property named like one, or one derived from a
+    volume's access key) never takes the fast path: its digest would sit in
+    .reconciler/cache, a hash of the secret to guess against. Its neighbour still does."""
+    for name in ("plain", "named", "derived"):
+        admin.put(f"/_emulator/s3/{BUCKET}/fast/{name}.csv", content=b"x")
+    d = tmp_path / "s"
+    d.mkdir()
+    (d / "m.yaml").write_text(textwrap.dedent(f"""\
+        resources:
+          - kind: valdi.volume
+            name: vol
+            spec: {{bucket_name: fast-secret-bucket}}
+          - kind: valohai.datum
+            name: plain
+            spec: {{store: sandbox-store, url: 's3://{BUCKET}/fast/plain.csv', properties: {{v: 1}}}}
+          - kind: valohai.datum
+            name: named
+            spec: {{store: sandbox-store, url: 's3://{BUCKET}/fast/named.csv', properties: {{token: tok-fast-1234}}}}
+          - kind: valohai.datum
+            name: derived
+            spec: {{store: sandbox-store, url: 's3://{BUCKET}/fast/derived.csv',
+                    properties: {{note: "k=${{valdi.volume.vol.secret_access_key}}"}}}}
+        """))
+    infra = Infra(d, "m.yaml")
+    assert infra.apply()[0] == 0
+    for _ in range(2):
+        diffs.clear()
+        code, out = infra.plan("--detailed-exitcode")
+        assert code == 0 and "No changes" in out, out
+    assert sorted({u.rsplit("/", 1)[-1] for u in diffs}) == ["derived.csv", "named.csv"]  # plain: fast path

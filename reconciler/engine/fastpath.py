@@ -7,8 +7,10 @@ no-op; the planner fills it as it goes and the runner keeps it (config/cache.py)
 next plan. The digest is of the live fields as decoded (only what the kinds read), so a
 live field the kind compares that moved is a different digest: the full diff runs.
 Kinds that read local files (their contents may change under the same spec) never take
-it, nor kinds with secret fields or specs holding a sensitive value (their digests are kept
-on disk), nor anything adopted, journaled, or asked to be replaced.
+it, nor kinds with secret fields or specs holding a sensitive value: a field with a
+secret's name, one filled from a sensitive variable or derived from a secret output (the
+planner checks that one) -- their digests are kept on disk. Nor anything adopted,
+journaled, or asked to be replaced.
 """
 from __future__ import annotations
 
@@ -17,7 +19,9 @@ from typing import Any, Mapping
 
 import msgspec
 
+from reconciler.config import walk
 from reconciler.config.model import Resource
+from reconciler.config.sensitivity import SECRET_NAMES, hidden
 from reconciler.providers.contract import Kind, Live
 from reconciler.state.base import ResourceState
 
@@ -40,7 +44,13 @@ def eligible(resource: Resource, spec: dict, prior: ResourceState | None, live: 
     kind's comparison depends on nothing but the spec and the live object, and no secret
     would enter a digest."""
     return (prior is not None and live is not None and pending is None and not kind.local_files
-            and not kind.sensitive and not resource.sensitive_paths and spec == prior.last_applied)
+            and not kind.sensitive and not resource.sensitive_paths and spec == prior.last_applied
+            and not _secret_named(spec))
+
+
+def _secret_named(spec: dict) -> bool:
+    """A field the one sensitivity rule hides by its name (a datum's `properties.token`)."""
+    return any(hidden(path, SECRET_NAMES) for path, _v in walk.leaves(spec))
 
 
 def unchanged(address: str, spec: dict, live: Live, seen: Mapping[str, str]) -> bool:

@@ -381,17 +381,21 @@ class _FastPath:
         assert lv is not None and prior is not None  # eligible
         if not fastpath.unchanged(address, spec, lv, self.seen):
             return None
-        self.found[address] = self.seen[address]
         # no edge, no reference: nothing in the spec can derive from a secret
         derived_ = derived() if self.graph.get(address) else []
+        if derived_:  # a digest of a secret is never kept (one an older version wrote is not used)
+            return None
+        self.found[address] = self.seen[address]
         action = Action(address, resource.kind, ActionType.NOOP, ["up to date"], [], remote_id=lv.id,
                         remote_name=_name_shown(lv, [*derived_, *resource.sensitive_paths]))
         return Step(action, resource, lv, prior, Diff(changes=[]), pending=pending, spec=spec, derived=derived_)
 
     def verified(self, resource: Resource, spec: dict, prior: ResourceState | None, lv: Live, kind: Kind,
-                 pending: dict | None, raw: Diff) -> None:
-        """A full diff found nothing at all: the next plan may skip it."""
-        if not raw.changes and not raw.notes and fastpath.eligible(resource, spec, prior, lv, kind, pending):
+                 pending: dict | None, raw: Diff, derived: Sequence[str]) -> None:
+        """A full diff found nothing at all: the next plan may skip it (unless a digest of
+        it would be a digest of a secret)."""
+        if not raw.changes and not raw.notes and not derived \
+                and fastpath.eligible(resource, spec, prior, lv, kind, pending):
             fastpath.remember(resource.address, spec, lv, self.found)
 
 
@@ -421,7 +425,7 @@ def _plan_desired(resource: Resource, prior: ResourceState | None, lv: Live | No
     last_applied = applied_spec(prior, pending, lv.id)
     diff = kind.diff(spec, lv, last_applied)
     if fast is not None:
-        fast.verified(resource, spec, prior, lv, kind, pending, diff)
+        fast.verified(resource, spec, prior, lv, kind, pending, diff, derived)
     changes = [c for c in diff.changes if not ignored(c.path, resource.lifecycle.ignore_changes)]
     changes = _mark_derived(_mark_sensitive(changes, sensitive, derived), resource.sensitive_paths)
     changes, moved = live_only(changes, spec, last_applied)
