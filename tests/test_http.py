@@ -66,3 +66,30 @@ def test_redact_masks_secret_fields_and_presigned_queries():
                      "url": "https://x/y?AWSAccessKeyId=AK&Signature=SIG&Expires=1"})
     assert masked["password"] == "(redacted)" and masked["nested"]["secret_access_key"] == "(redacted)"
     assert masked["nested"]["name"] == "ok" and "SIG" not in masked["url"] and "AK&" not in masked["url"]
+
+
+def test_a_value_sent_under_a_secret_key_never_shows_in_a_later_error(api):
+    """An answer that echoes its input (a validation message) quotes what was sent: a
+    value sent under a secret's key is hidden from every message from then on."""
+    from reconciler.config.sensitivity import scrub
+
+    with pytest.raises(ApiError):
+        api.request("POST", "/api/v0/data/metadata/apply/", json={"datum_metadata": "not a map",
+                                                                  "details": {"password": "sent-pw-4c9e1a"}})
+    assert "sent-pw-4c9e1a" not in scrub("the API said: password sent-pw-4c9e1a is too weak")
+
+
+def test_a_retry_line_never_shows_a_secret_its_cause_quotes(caplog):
+    """The cause of a retry may be any exception's text (the terminal line and --debug)."""
+    from reconciler.config.sensitivity import register
+    from reconciler.providers import http
+
+    register("retry-canary-0b7d2e")
+    told: list[str] = []
+    remove = http.add_retry_hook(lambda api, endpoint, cause, attempt, delay: told.append(cause))
+    try:
+        with caplog.at_level(logging.DEBUG, logger="reconciler.providers.http"):
+            http.report_retry("VALDI", "POST /v1/vm", "ValueError: bad name k-retry-canary-0b7d2e", 1, 0.5)
+    finally:
+        remove()
+    assert told and "ValueError" in told[0] and "retry-canary-0b7d2e" not in told[0] + caplog.text

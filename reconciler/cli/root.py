@@ -8,6 +8,8 @@ from typing import Any
 
 import click
 
+from reconciler.config.terminal import shown
+
 
 class Globals:
     """Options every command sees (click's ctx.obj)."""
@@ -74,7 +76,7 @@ def main(ctx: click.Context, sandbox: bool, state: str | None, no_color: bool, d
 
 def _show_retry(api: str, endpoint: str, cause: str, attempt: int, delay: float) -> None:
     """A retry on a terminal: one progress line (its cause is in --debug's log too)."""
-    click.echo(f"    {api} {endpoint}: {cause}; retrying in {delay:.0f}s (attempt {attempt})", err=True)
+    click.echo(f"    {api} {endpoint}: {shown(cause, one_line=True)}; retrying in {delay:.0f}s (attempt {attempt})", err=True)
 
 
 def _start_debug_log() -> None:

@@ -29,7 +29,7 @@ import httpx
 
 from reconciler.config import walk
 from reconciler.providers import budget
-from reconciler.config.sensitivity import SECRET_PATTERN, register, scrub
+from reconciler.config.sensitivity import SECRET_PATTERN, register, scrub, secret_key
 from reconciler.errors import (
     ApiError,
     AuthError,
@@ -74,7 +74,9 @@ def retry_hooks() -> list[RetryHook]:
 
 
 def report_retry(api: str, endpoint: str, cause: str, attempt: int, delay: float) -> None:
-    """One debug line with the cause, and the retry hooks told (a terminal's progress line)."""
+    """One debug line with the cause, and the retry hooks told (a terminal's progress line).
+    The cause may be any exception's text (a kind's, quoting a value): scrubbed here, once."""
+    cause = scrub(cause)
     log.debug("%s %s: %s; attempt %d in %.1fs", api, endpoint, cause, attempt, delay)
     for hook in list(_retry_hooks):
         hook(api, endpoint, cause, attempt, delay)
@@ -83,6 +85,20 @@ def report_retry(api: str, endpoint: str, cause: str, attempt: int, delay: float
 def register_secret(value: Any) -> None:
     """A value (a sensitive variable's) that redact() removes wherever it appears."""
     register(value, min_length=4)
+
+
+def _register_sent(body: Any) -> None:
+    """A value sent under a secret's key (a VM's details.password) is registered, so an
+    error answer that echoes it (a validation message quoting its input) never shows it."""
+    if isinstance(body, dict):
+        for key, value in body.items():
+            if secret_key(str(key)):
+                register(value, min_length=4)
+            else:
+                _register_sent(value)
+    elif isinstance(body, list):
+        for value in body:
+            _register_sent(value)
 
 
 def redact(value: Any) -> Any:
@@ -243,6 +259,7 @@ class HttpApi:
             if timeout is not None:
                 kwargs["timeout"] = timeout
             try:
+                _register_sent(kwargs.get("json"))
                 if log.isEnabledFor(logging.DEBUG):
                     log.debug("%s %s params=%s body=%s", method, redact_url(path),
                               redact(kwargs.get("params")), redact(kwargs.get("json", kwargs.get("data"))))
