@@ -389,3 +389,15 @@ def test_a_price_the_catalogue_leaves_out_is_never_counted_as_zero():
         failed = [r for r in policies.evaluate([rule], facts) if not r.passed]
         assert [r.enforcement for r in failed] == expected
         assert all(r.address == "valdi.volume.data" for r in failed)
+
+
+def test_state_events_show_a_reason_with_control_characters_escaped(infra, admin):
+    """An override's reason is anyone's text (and a state anyone could edit): listed back,
+    an escape sequence in it is shown, never run by the terminal."""
+    work = infra(manifest(BUDGET))
+    code, out = work.apply("--override-policy", "gpu-budget", "--reason", "ok \x1b]0;owned\x07 \u202eexe")
+    assert code == 0, out
+    for extra in ((), ("--json",)):
+        code, out = cli("--state", str(work.path / "state.json"), "state", "events", *extra, str(work.path))
+        assert code == 0 and "policy_override" in out, out
+        assert "\x1b" not in out and "\x07" not in out and "\u202e" not in out, repr(out)

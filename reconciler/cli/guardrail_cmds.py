@@ -44,10 +44,15 @@ def events_cmd(g: Globals, as_json: bool, paths: tuple[str, ...]) -> None:
     """Guardrail events, oldest first: policy overrides, extends, expiries."""
     import json
 
+    from reconciler.config.sensitivity import scrub
+    from reconciler.config.terminal import json_line, shown
+
+    # a reason and a name are the user's text, read back from a state anyone could have edited
     for event in state_store(g, paths).read().events:
         if as_json:
-            click.echo(json.dumps(event, sort_keys=True))
+            click.echo(json_line(scrub(json.dumps(event, sort_keys=True))))
             continue
         rest = {k: v for k, v in event.items() if k not in ("at", "who", "event")}
         said = " ".join(f"{k}={', '.join(map(str, v)) if isinstance(v, list) else v}" for k, v in rest.items())
-        click.echo(f"{event.get('at')}\t{event.get('who')}\t{event.get('event')}\t{said}")
+        click.echo("\t".join(shown(str(part), one_line=True)
+                             for part in (event.get("at"), event.get("who"), event.get("event"), said)))
