@@ -100,3 +100,25 @@ def test_file_reads_beside_the_declaring_manifest_wherever_it_is_run(tmp_path, m
     monkeypatch.chdir(tmp_path.parent)
     props = load_manifest([tmp_path / "m.yaml"], env={}).resources[0].spec["properties"]
     assert props == {"k": "ssh-ed25519 AAAA me", "v": "SSH-ED25519 AAAA ME"}
+
+
+def test_a_private_key_read_by_file_is_never_shown(tmp_path, sandbox_env):
+    """`${file("deploy.pem")}` in a field with no secret's name: a private key is a secret
+    whatever field holds it, so the plan (every format) and the plan file mask it."""
+    body = "b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW"
+    (tmp_path / "deploy.pem").write_text(f"-----BEGIN OPENSSH PRIVATE KEY-----\n{body}\n"
+                                         "-----END OPENSSH PRIVATE KEY-----\n")
+    (tmp_path / "m.yaml").write_text("""\
+resources:
+  - kind: codeocean.data_asset
+    name: data
+    spec:
+      name: Data
+      description: ${file("deploy.pem")}
+      source: {aws: {bucket: sandbox-bucket, prefix: data/}}
+""")
+    infra = Infra(tmp_path, "m.yaml")
+    for fmt in ("text", "json", "markdown"):
+        code, out = infra.plan("--format", fmt, "-o", str(tmp_path / "plan.bin"))
+        assert code == 0 and "description" in out and body not in out, out
+        assert body not in (tmp_path / "plan.bin").read_text()

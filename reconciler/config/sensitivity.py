@@ -235,11 +235,18 @@ def scrub_values(text: str, values: Iterable[Any]) -> str:
     return scrub(text)
 
 
+def looks_secret(text: str) -> bool:
+    """A value that is a secret whatever field holds it: a private key (read by
+    `${file("deploy.pem")}` into a description, or pasted where the public one goes)."""
+    return "PRIVATE KEY" in text
+
+
 def holds_secret(value: Any) -> bool:
-    """True when a string anywhere in `value` contains a secret the run handles: a value
-    built from a secret (a live `mount` that copies a name made from a key) is one too."""
+    """True when a string anywhere in `value` contains a secret the run handles, or is one
+    by its look (`looks_secret`): a value built from a secret (a live `mount` that copies
+    a name made from a key) is one too."""
     if isinstance(value, str):
-        return scrub(value) != value
+        return looks_secret(value) or scrub(value) != value
     if isinstance(value, dict):
         return any(holds_secret(v) for v in value.values())
     if isinstance(value, (list, tuple)):

@@ -23,7 +23,7 @@ from reconciler.config.declared import DeclaredKind
 from reconciler.config.hints import did_you_mean
 from reconciler.config.lookups import PREFIX as LOOKUP_PREFIX
 from reconciler.config.model import Manifest, Position, Ref, Resource, Template
-from reconciler.config.sensitivity import SECRET_NAMES
+from reconciler.config.sensitivity import SECRET_NAMES, looks_secret
 from reconciler.config.variables import json_type
 from reconciler.errors import Problem
 
@@ -129,7 +129,7 @@ def field_key(prefix: str, parts: Iterable) -> str:
 def _looks_secret(value: Any) -> bool:
     """A value that is a secret whatever field it sits in: a private key pasted where the
     public one goes is never echoed back."""
-    return isinstance(value, str) and "PRIVATE KEY" in value
+    return isinstance(value, str) and looks_secret(value)
 
 
 def _short(value: Any) -> str:
