@@ -73,17 +73,20 @@ resources:
         assert f"+ valohai.datum.part[{i}]" in out and f"part-{i}.csv" in out
 
 
-def test_file_is_read_beside_the_manifest_and_pinned_by_saved_plans(tmp_path, sandbox_env):
-    (tmp_path / "note.txt").write_text("first")
-    (tmp_path / "m.yaml").write_text("""\
+ASSET_DESCRIBED_BY = """\
 resources:
   - kind: codeocean.data_asset
     name: data
     spec:
       name: Data
-      description: ${file("note.txt")}
+      description: ${file("%s")}
       source: {aws: {bucket: sandbox-bucket, prefix: data/}}
-""")
+"""
+
+
+def test_file_is_read_beside_the_manifest_and_pinned_by_saved_plans(tmp_path, sandbox_env):
+    (tmp_path / "note.txt").write_text("first")
+    (tmp_path / "m.yaml").write_text(ASSET_DESCRIBED_BY % "note.txt")
     infra = Infra(tmp_path, "m.yaml")
     code, out = infra.plan("-o", str(tmp_path / "plan.bin"))
     assert code == 0 and '"first"' in out, out
@@ -108,15 +111,7 @@ def test_a_private_key_read_by_file_is_never_shown(tmp_path, sandbox_env):
     body = "b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW"
     (tmp_path / "deploy.pem").write_text(f"-----BEGIN OPENSSH PRIVATE KEY-----\n{body}\n"
                                          "-----END OPENSSH PRIVATE KEY-----\n")
-    (tmp_path / "m.yaml").write_text("""\
-resources:
-  - kind: codeocean.data_asset
-    name: data
-    spec:
-      name: Data
-      description: ${file("deploy.pem")}
-      source: {aws: {bucket: sandbox-bucket, prefix: data/}}
-""")
+    (tmp_path / "m.yaml").write_text(ASSET_DESCRIBED_BY % "deploy.pem")
     infra = Infra(tmp_path, "m.yaml")
     for fmt in ("text", "json", "markdown"):
         code, out = infra.plan("--format", fmt, "-o", str(tmp_path / "plan.bin"))
