@@ -196,3 +196,7 @@ imports:
     code, out = infra.apply()
     assert code == 1 and _writes(admin) == before, out
     assert not (tmp_path / "state.json").exists() or not infra.state().get("resources"), out
+    code, out = cli("--state", str(tmp_path / "state.json"), "import", "valohai.datum.part", wrong, str(tmp_path))
+    assert code == 1 and f"no valohai.datum with id {wrong}" in out, out
+    assert _writes(admin) == before
+    assert not (tmp_path / "state.json").exists() or not infra.state().get("resources"), out
