@@ -70,3 +70,19 @@ def test_a_destroy_waits_on_a_vm_read_it_cannot_understand_and_keeps_the_vm_mana
     code, out = run("--state", str(state), "destroy", str(manifests), "--auto-approve")
     assert code == 0, out
     assert "valdi.vm.trainer" not in state.read_text()
+
+
+def test_a_datum_read_by_its_id_answered_with_a_page_is_an_error(tmp_path, sandbox_env, admin):
+    """A datum outside the listing is read by its id: an HTML page there is reported as
+    unreadable (exit 1, no write), not a crash and not "no such datum"."""
+    missing = "0190a5e2-0000-7000-8000-000000000000"
+    (tmp_path / "m.yaml").write_text(f"""\
+resources:
+  - kind: valohai.datum_properties
+    name: p
+    spec: {{datum: "{missing}", properties: {{owner: ml}}}}
+""")
+    admin.post("/_emulator/faults", json={"pattern": f"^GET /api/v0/data/{missing}/$", "kinds": ["html"]})
+    code, out = run("--state", str(tmp_path / "state.json"), "plan", str(tmp_path))
+    assert code == 1 and "unreadable answer" in out, out
+    assert writes(admin) == 0
