@@ -170,3 +170,33 @@ imports:
     code, out = Infra(tmp_path, "m.yaml").plan()
     assert code == 0 and "# valohai.datum.part[p0] will be imported" in out, out
     assert "Plan: 1 to add, 0 to change, 0 to destroy, 1 to import." in out, out
+
+
+def test_an_import_id_that_is_no_datum_is_an_error_even_when_the_url_names_one(tmp_path, sandbox_env, admin):
+    """The datum kind also finds a datum by its URL: an import entry naming an id that is
+    no datum (a typo, another kind's id) must not take over the URL's datum in its place."""
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "m.yaml").write_text("resources:\n  - kind: valohai.datum\n    name: d\n    spec: {store: sandbox-store, "
+                                  "url: s3://sandbox-bucket/shards/p0.csv}\n")
+    assert cli("--state", str(other / "state.json"), "apply", str(other), "--auto-approve")[0] == 0
+    wrong = "00000000-0000-0000-0000-000000000000"
+    (tmp_path / "m.yaml").write_text(f"""\
+resources:
+  - kind: valohai.datum
+    name: part
+    spec: {{store: sandbox-store, url: "s3://sandbox-bucket/shards/p0.csv"}}
+imports:
+  - {{to: valohai.datum.part, id: "{wrong}"}}
+""")
+    before = _writes(admin)
+    infra = Infra(tmp_path, "m.yaml")
+    code, out = infra.plan()
+    assert code == 1 and f"no valohai.datum with id {wrong}" in out, out
+    code, out = infra.apply()
+    assert code == 1 and _writes(admin) == before, out
+    assert not (tmp_path / "state.json").exists() or not infra.state().get("resources"), out
+    code, out = cli("--state", str(tmp_path / "state.json"), "import", "valohai.datum.part", wrong, str(tmp_path))
+    assert code == 1 and f"no valohai.datum with id {wrong}" in out, out
+    assert _writes(admin) == before
+    assert not (tmp_path / "state.json").exists() or not infra.state().get("resources"), out

@@ -141,3 +141,44 @@ moved:
     assert state["valdi.vm.trainer"]["id"] == ids["valdi.vm"]
     assert state["codeocean.data_asset.data"]["id"] == ids["codeocean.data_asset"]
     assert infra.plan("--detailed-exitcode")[0] == 0
+
+
+
+TWO = """\
+resources:
+  - kind: valohai.datum
+    name: a
+    spec: {store: sandbox-store, url: s3://sandbox-bucket/data/train.csv}
+  - kind: valohai.datum
+    name: b
+    spec: {store: sandbox-store, url: s3://sandbox-bucket/data/test.csv}
+"""
+CHAIN = """\
+resources:
+  - kind: valohai.datum
+    name: c
+    spec: {store: sandbox-store, url: s3://sandbox-bucket/data/train.csv}
+moved:
+  - {from: valohai.datum.a, to: valohai.datum.b}
+  - {from: valohai.datum.b, to: valohai.datum.c}
+"""
+
+
+def test_a_chain_through_an_address_the_state_holds_loses_no_entry(tmp_path, sandbox_env):
+    """a -> b -> c while the state holds both a and b: both resolve to c and only the first
+    takes it; b keeps its entry (its removal planned in plain sight). Before, b's rename
+    overwrote a's: c held b's datum (planned for replacement) and a's was left unmanaged."""
+    (tmp_path / "m.yaml").write_text(TWO)
+    infra = Infra(tmp_path, "m.yaml")
+    assert infra.apply()[0] == 0
+    ids = {a: e["id"] for a, e in infra.state()["resources"].items()}
+    infra.manifest.write_text(CHAIN)
+    code, out = infra.plan()
+    assert code == 0, out
+    assert "valohai.datum.a has moved to valohai.datum.c" in out, out
+    assert "valohai.datum.b -> valohai.datum.c" in out and "was not carried out" in out, out
+    code, out = infra.apply()
+    assert code == 0, out
+    assert infra.state()["resources"]["valohai.datum.c"]["id"] == ids["valohai.datum.a"], out
+    code, out = infra.plan("--detailed-exitcode")
+    assert code == 0, out

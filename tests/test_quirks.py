@@ -280,3 +280,19 @@ def test_an_asset_outside_our_search_keeps_its_archive_state_without_the_field(q
         assert not kind.diff(spec, live["codeocean.data_asset.a"], spec).changed
     finally:
         api.close()
+
+
+def test_a_managed_vm_the_listing_leaves_out_is_read_by_its_id_never_made_again(quirky, tmp_path):
+    """A stopped VM the listing does not show (`valdi-vm-listing-running-only`) still
+    answers GET /v1/vm/{id}: it is neither created a second time nor planned again."""
+    quirky.post("/_emulator/config", json={"quirks": ["valdi-vm-listing-running-only"]}).raise_for_status()
+    inf = infra(tmp_path, VM + "      power: stopped\n")
+    code, out = inf.apply()
+    assert code == 0, out
+    code, out = inf.plan("--detailed-exitcode")
+    assert code == 0 and "No changes" in out, out
+    code, out = inf.apply()
+    assert code == 0, out
+    assert len(quirky.get("/_emulator/docs/valdi_vm").json()["items"]) == 1
+    code, out = inf.destroy()
+    assert code == 0, out

@@ -111,7 +111,7 @@ class FaultsAndLog:
         await sleep(emu.config.latency_ms / 1000.0)
         picked = emu.pick_fault(method, path)
         fault, kind = picked if picked is not None else (Fault(), None)
-        if kind in (429, 500, 502, 503, 504):
+        if isinstance(kind, int) and not isinstance(kind, bool) and kind >= 400:  # any error status
             headers = [(b"content-type", b"application/json")]
             if kind in (429, 503):  # a service that is down for a while says for how long
                 headers.append((b"retry-after", str(fault.retry_after).encode()))
@@ -119,6 +119,12 @@ class FaultsAndLog:
             await send({"type": "http.response.start", "status": kind, "headers": headers})
             await send({"type": "http.response.body", "body": body})
             emu.record(method, route, path, kind, str(kind))
+            return
+        if kind in ODD_ANSWERS:  # a 200 the API never documents: a proxy's page, an empty envelope
+            media, body = ODD_ANSWERS[kind]
+            await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", media)]})
+            await send({"type": "http.response.body", "body": body})
+            emu.record(method, route, path, 200, kind)
             return
         if kind == "drop":
             await _drop(send)
@@ -147,6 +153,13 @@ class FaultsAndLog:
                 await send(message)
             return
         emu.record(method, route, path, status_box["status"], kind if kind else None)
+
+
+# fault kinds answered 200 with a body no API documents: a gateway's or single sign-on
+# proxy's HTML page, and a JSON object without the listing's key
+ODD_ANSWERS = {"html": (b"text/html; charset=utf-8",
+                        b"<!DOCTYPE html><html><body><h1>Sign in</h1></body></html>"),
+               "empty_object": (b"application/json", b"{}")}
 
 
 async def _drop(send) -> None:

@@ -91,7 +91,9 @@ class HTTPError(Exception):
 @dataclass
 class Fault:
     """One injected misbehaviour. `kinds` are picked at random per matching request:
-    429, 500, 503, "drop" (connection dropped before the handler acts), "drop_after"
+    429, 500, 503 (or any status from 400 up, e.g. 401, 403), "html" (200 with an HTML
+    page, as a gateway or sign-in proxy answers), "empty_object" (200 with `{}`: no
+    listing key), "drop" (connection dropped before the handler acts), "drop_after"
     (handler acts, then the connection drops: the client cannot know), "stall" (the
     request hangs `stall_seconds` before being handled), "stall_after" (handled at once,
     the answer held back `stall_seconds`: the crash harness kills the client then)."""

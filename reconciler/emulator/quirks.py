@@ -36,6 +36,8 @@ QUIRKS: dict[str, str] = {
                                    "not list), and a destroyed one stays listed as `terminating` for a while",
     "valdi-vm-listing-seed-fields": "VMs are listed with seed 002's fields only (no flavor_id, ipv4, config, "
                                     "image_id, hostnode ... echoed from the details)",
+    "valdi-vm-listing-running-only": "GET /v1/vm lists running VMs only (seed 002 documents `running` alone); "
+                                     "a stopped or provisioning VM is seen only through GET /v1/vm/{id}",
     "valdi-sshkey-no-id": "POST /sshkeys/sshkey answers without `ssh_key_id`",
     "valdi-contents-s3-style": "volume contents use S3's names: {Key, Size, ETag (quoted), LastModified}",
     "valdi-contents-no-etag": "volume contents are {path, type, size} with no etag",

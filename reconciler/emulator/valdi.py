@@ -166,6 +166,8 @@ class ValdiAPI:
     async def vms(self, request: Request):
         user = self.authenticate(request)
         mine = [m.settle(self.store, vm, self.emu.config) for vm in self.store.all(m.VM) if vm["user_id"] == user["user_id"]]
+        if self.emu.quirk("valdi-vm-listing-running-only"):  # the others only through GET /v1/vm/{id}
+            mine = [vm for vm in mine if vm is not None and m.render_vm(vm)["status"] == "running"]
         return json_response({"virtual_machines": [self.shown_vm(vm) for vm in mine if vm is not None]})
 
     def shown_vm(self, vm: dict) -> dict:

@@ -36,10 +36,17 @@ def pending(imports: Sequence[Import], state: StateDoc) -> dict[str, str]:
 
 def check_found(imports: Sequence[Import], wanted: Mapping[str, str], live: Mapping[str, Live | None],
                 resources: Sequence[Resource]) -> None:
-    """Every pending import found live, or a plan-time error naming the entry."""
+    """Every pending import found live with the id it names, or a plan-time error naming
+    the entry. A kind may find an object by its natural key too (a datum by its URL): an
+    object with another id is not the one the entry names, and is never taken over for it."""
     kinds = {r.address: r.kind for r in resources}
+
+    def missing(imp: Import) -> bool:
+        found = live.get(imp.to)
+        return found is None or found.id != imp.id
+
     errors = [f"{imp.position}: imports: no {kinds.get(imp.to, 'object')} with id {imp.id} is visible with "
               f"these credentials (it does not exist, or it is not a {kinds.get(imp.to, 'object')})"
-              for imp in imports if imp.to in wanted and live.get(imp.to) is None]
+              for imp in imports if imp.to in wanted and missing(imp)]
     if errors:
         raise PlanError("\n".join(errors))

@@ -48,12 +48,14 @@ def planned(state: StateDoc, moves: Sequence[Move]) -> tuple[StateDoc, list[tupl
         return state, [], []
     done: list[tuple[str, str]] = []
     notes: list[str] = []
+    taken = set(state.resources) | set(state.pending)  # and each target a move before this one took
     for m in moves:
         for old, new in pairs(state, m.source, m.target):
-            if new in state.resources or new in state.pending:
+            if new in taken:  # two chains ending at one address: a second rename would drop the first
                 notes.append(f"moved: {old} -> {new} ({m.position}) was not carried out: the state already "
                              f"manages {new}. Remove one of them from the state (`reconciler state rm`).")
                 continue
+            taken.add(new)
             done.append((old, new))
     if not done:
         return state, [], notes

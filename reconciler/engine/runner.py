@@ -398,7 +398,7 @@ def import_object(ws: Workspace, doc: StateDoc, address: str, remote_id: str) ->
         raise StateError(f"{remote_id} is already managed as {taken}")
     wanted = Wanted(address, remote_id, spec, None, base_dir=resource.base_dir)
     live = kind.observe(ws.context(resource.kind, resource.base_dir), [wanted]).get(address)
-    if live is None:
+    if live is None or live.id != remote_id:  # one found by its natural key (a datum's URL) is another object
         raise StateError(f"no {resource.kind} with id {remote_id} is visible with these credentials")
     outputs, secrets = recorded.split(live)
     imported = doc.resources[address] = ResourceState(

@@ -1,5 +1,6 @@
 """What the kinds of every provider share: a problem pinned to a spec field, waiting for
-a remote object to settle, and finding the object a journaled create made."""
+a remote object to settle, finding the object a journaled create made, and reading a
+listing's envelope strictly."""
 from __future__ import annotations
 
 import time
@@ -49,3 +50,20 @@ def newest_unclaimed(items: Iterable[Any], matches: Callable[[Any], bool], id_of
     item = max(found, key=created_of)
     claimed.add(id_of(item))
     return item
+
+
+def listed(body: Any, key: str, api: str, endpoint: str) -> list:
+    """The list under `key` of a listing's answer (or a bare list). Anything else (an
+    empty body, an HTML page, an object without `key`) is an ApiError: a listing read as
+    empty would make every object look deleted, and the plan would create them again."""
+    items = body.get(key, _MISSING) if isinstance(body, dict) else body
+    if items is None:
+        return []  # the key, present and null: nothing listed
+    if not isinstance(items, list):
+        got = (f"an object without {key!r} (keys: {', '.join(sorted(map(str, body))[:6]) or 'none'})"
+               if items is _MISSING else "an empty answer" if body is None else type(body).__name__)
+        raise ApiError(f"unreadable listing: expected a list under {key!r}, got {got}", api=api, endpoint=endpoint)
+    return items
+
+
+_MISSING = object()

@@ -17,6 +17,7 @@ import httpx
 from reconciler.errors import ApiError, AuthError, NotFound
 from reconciler.providers.http import HttpApi
 from reconciler.providers.runcache import RunCache
+from reconciler.providers.shared import listed
 
 PAGE_SIZE = 1000  # the API's maximum page
 
@@ -49,10 +50,11 @@ class CodeOceanClient:
         body = {"limit": self.page_size, "offset": 0, **params}
         items: list[dict] = []
         while True:
-            page = self._call("POST", "/data_assets/search", json=body, idempotent=True) or {}
-            items.extend(page.get("results") or [])
-            token = page.get("next_token")
-            if not page.get("has_more") or not token:
+            page = self._call("POST", "/data_assets/search", json=body, idempotent=True)
+            # results is required (seed 003): a page without it is unreadable, not empty
+            items.extend(listed(page, "results", "codeocean", "POST /api/v1/data_assets/search"))
+            token = page.get("next_token") if isinstance(page, dict) else None
+            if not isinstance(page, dict) or not page.get("has_more") or not token:
                 return items
             body = {**body, "next_token": token}
 
@@ -68,9 +70,13 @@ class CodeOceanClient:
 
     def get(self, asset_id: str) -> dict | None:
         try:
-            return self._call("GET", f"/data_assets/{asset_id}")
+            body = self._call("GET", f"/data_assets/{asset_id}")
         except NotFound:
             return None
+        if not isinstance(body, dict):  # an HTML page, an empty body: unreadable, never "gone"
+            raise ApiError(f"unreadable answer: expected a data asset object, got {type(body).__name__}",
+                           api="codeocean", endpoint="GET /api/v1/data_assets/{id}")
+        return body
 
     def permissions(self, asset_id: str) -> dict:
         return self._call("GET", f"/data_assets/{asset_id}/permissions") or {}

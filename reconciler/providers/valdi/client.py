@@ -17,6 +17,7 @@ from datetime import datetime, timezone
 from typing import Any, Callable, Mapping
 
 from reconciler.errors import ApiError, AuthError, NotFound
+from reconciler.providers import shared
 from reconciler.providers.http import HttpApi
 from reconciler.providers.runcache import RunCache
 
@@ -177,7 +178,10 @@ class ValdiClient:
         if isinstance(body, dict) and "virtual_machines" in body:  # either envelope
             items = body["virtual_machines"]
             return normal_vm(items[0]) if items else None
-        return normal_vm(body) if isinstance(body, dict) else None
+        if not isinstance(body, dict):  # an HTML page, an empty body: unreadable, never "gone"
+            raise ApiError(f"unreadable answer: expected a VM object, got {type(body).__name__}", api="valdi",
+                           endpoint="GET /v1/vm/{id}")
+        return normal_vm(body)
 
     def provision(self, provider_id: str, name: str, details: dict) -> str | None:
         """The new VM's id, or None when the answer does not carry one (VALDI documents no
@@ -269,12 +273,7 @@ class ValdiClient:
 
 def listed(body: Any, key: str, endpoint: str) -> list[dict]:
     """The list under `key` (or a bare list); one clear error for anything else."""
-    items = body.get(key) if isinstance(body, dict) else body
-    if items is None:
-        return []
-    if not isinstance(items, list):
-        raise ApiError(f"expected a list under {key!r}, got {type(items).__name__}", api="valdi", endpoint=endpoint)
-    return items
+    return shared.listed(body, key, "valdi", endpoint)
 
 
 def normal_vm(vm: dict) -> dict:

@@ -3,7 +3,8 @@ or stopped as declared.
 
     check     details against GET /v1/devices/available before any write: the field
               and the allowed values on a mismatch
-    observe   one GET /v1/vm; a journaled create is found by name (and provider)
+    observe   one GET /v1/vm; a recorded VM it leaves out, one GET /v1/vm/{id} (a 404 is gone);
+              a journaled create is found by name (and provider)
     create    provision, wait for provisioning -> running (progress, timeout), stop it
               if `power: stopped`
     update    power only (start / stop); VALDI cannot resize or rename a VM, so any
@@ -16,6 +17,7 @@ or stopped as declared.
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any
 
@@ -63,6 +65,13 @@ class VmKind(Kind[ValdiClient]):
         vms = api.vms()
         by_id = {v["server"]: v for v in vms}
         claimed = {w.id for w in wanted if w.id}
+        # a recorded VM the listing leaves out (VALDI documents only `running` in it) is read by
+        # its id: only a 404 there says it is gone, and then the plan may make it again
+        unlisted = [w.id for w in wanted if w.id and w.id not in by_id]
+        if unlisted:
+            with ThreadPoolExecutor(max_workers=8) as pool:
+                by_id.update((i, v) for i, v in zip(unlisted, pool.map(api.vm, unlisted))
+                             if v is not None and vm_status(v).phase is not Phase.GONE)
         out: dict[str, Live | None] = {}
         for w in wanted:
             spec = w.spec or {}

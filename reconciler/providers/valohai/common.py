@@ -67,7 +67,10 @@ def fetch(api, datum_id: str) -> dict | None:
         datum = api.get_datum(datum_id)
     except NotFound:
         return None
-    return None if not datum or datum.get("purged") else datum
+    if not isinstance(datum, dict):  # an empty body, an HTML page: unreadable, never "gone"
+        raise ApiError(f"unreadable answer: expected a datum object, got {type(datum).__name__}", api="valohai",
+                       endpoint="GET /api/v0/data/{id}/")
+    return None if datum.get("purged") else datum
 
 
 def make_live(datum: dict, aliases: list[str], spec: dict | None, identity: dict,
