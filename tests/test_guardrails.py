@@ -389,3 +389,14 @@ def test_a_price_the_catalogue_leaves_out_is_never_counted_as_zero():
         failed = [r for r in policies.evaluate([rule], facts) if not r.passed]
         assert [r.enforcement for r in failed] == expected
         assert all(r.address == "valdi.volume.data" for r in failed)
+
+
+def test_watch_with_a_policy_file_reads_its_policies_once_per_run(infra, tmp_path):
+    """The first load's manifest is kept in memory for the next run: the policy file's
+    policies are added to each run's copy, never to the kept one (no 'defined twice')."""
+    org = tmp_path / "org.yaml"
+    org.write_text("policies:\n  - name: org-ttl\n    ttl: {kind: valdi.vm, max: 8h}\n")
+    work = infra(manifest(vm_extra="    expires: {after: 12h}\n"))
+    code, out = cli("--state", str(work.path / "state.json"), "watch", str(work.path), "--once",
+                    "--policy-file", str(org))
+    assert code == 3 and "org-ttl" in out and "defined twice" not in out, out  # denied by the file's policy
