@@ -47,13 +47,13 @@ def _huge(tmp_path):
     (lambda tmp: str(tmp), "is a directory"),
     (_huge, "is 50.0 MB; the limit is 10 MB"),
 ], ids=["dev-zero", "fifo", "directory", "50-mb"])
-@pytest.mark.parametrize("where", ["--var-file", "manifest"])
+@pytest.mark.parametrize("where", ["--var-file", "manifest", "--policy-file"])
 def test_a_var_file_or_manifest_that_is_not_a_small_regular_file_is_refused_unread(
         tmp_path, manifest, make, fragment, where):
     if where == "manifest" and fragment == "is a directory":
         pytest.skip("a folder of manifests is a manifest argument")
     path = make(tmp_path)
-    args = ["validate", str(manifest), "--var-file", path] if where == "--var-file" else ["validate", path]
+    args = ["validate", str(manifest), where, path] if where.startswith("--") else ["validate", path]
     code, out = cli(*args)
     assert code == 1
     one_line(out, f"{path}:1:1:", fragment)
