@@ -401,3 +401,14 @@ def test_state_events_show_a_reason_with_control_characters_escaped(infra, admin
         code, out = cli("--state", str(work.path / "state.json"), "state", "events", *extra, str(work.path))
         assert code == 0 and "policy_override" in out, out
         assert "\x1b" not in out and "\x07" not in out and "\u202e" not in out, repr(out)
+
+
+def test_watch_with_a_policy_file_reads_its_policies_once_per_run(infra, tmp_path):
+    """The first load's manifest is kept in memory for the next run: the policy file's
+    policies are added to each run's copy, never to the kept one (no 'defined twice')."""
+    org = tmp_path / "org.yaml"
+    org.write_text("policies:\n  - name: org-ttl\n    ttl: {kind: valdi.vm, max: 8h}\n")
+    work = infra(manifest(vm_extra="    expires: {after: 12h}\n"))
+    code, out = cli("--state", str(work.path / "state.json"), "watch", str(work.path), "--once",
+                    "--policy-file", str(org))
+    assert code == 3 and "org-ttl" in out and "defined twice" not in out, out  # denied by the file's policy

@@ -47,13 +47,13 @@ def _huge(tmp_path):
     (lambda tmp: str(tmp), "is a directory"),
     (_huge, "is 50.0 MB; the limit is 10 MB"),
 ], ids=["dev-zero", "fifo", "directory", "50-mb"])
-@pytest.mark.parametrize("where", ["--var-file", "manifest"])
+@pytest.mark.parametrize("where", ["--var-file", "manifest", "--policy-file"])
 def test_a_var_file_or_manifest_that_is_not_a_small_regular_file_is_refused_unread(
         tmp_path, manifest, make, fragment, where):
     if where == "manifest" and fragment == "is a directory":
         pytest.skip("a folder of manifests is a manifest argument")
     path = make(tmp_path)
-    args = ["validate", str(manifest), "--var-file", path] if where == "--var-file" else ["validate", path]
+    args = ["validate", str(manifest), where, path] if where.startswith("--") else ["validate", path]
     code, out = cli(*args)
     assert code == 1
     one_line(out, f"{path}:1:1:", fragment)
@@ -127,3 +127,24 @@ def test_a_password_inside_the_endpoint_from_the_environment_is_refused(tmp_path
     assert code == 1
     one_line(out, "VALDI_ENDPOINT: providers.valdi.endpoint: holds a credential (VALDI_PASSWORD)")
     assert "hunter2-endpoint-canary" not in out
+
+
+def _huge_text(tmp_path):
+    path = tmp_path / "huge.txt"
+    with open(path, "wb") as f:  # sparse, as _huge
+        f.truncate(50 * 1024 * 1024)
+    return str(path)
+
+
+@pytest.mark.parametrize("make, fragment", [
+    (_fifo, "is not a regular file"),
+    (_huge_text, "is 50.0 MB; the limit is 1 MB"),
+], ids=["fifo", "50-mb"])
+def test_file_of_a_pipe_or_a_huge_file_is_refused_unread(tmp_path, make, fragment):
+    name = os.path.basename(make(tmp_path))
+    (tmp_path / "main.yaml").write_text(
+        "resources:\n  - kind: valohai.datum\n    name: d\n    spec:\n      store: sandbox-store\n"
+        f"      url: s3://sandbox-bucket/x\n      properties: {{v: '${{file(\"{name}\")}}'}}\n")
+    code, out = cli("validate", str(tmp_path))
+    assert code == 1
+    one_line(out, "main.yaml:7:", fragment)

@@ -88,3 +88,34 @@ resources:
     assert code == 0 and asset in out, out
     calls = api_calls(admin)  # the listings the plan reads anyway, read once
     assert calls.get("GET /api/v0/stores/") == 1 and calls.get("POST /api/v1/data_assets/search") == 2, calls
+
+
+def test_lookups_of_assets_shared_with_us_search_every_asset_once(tmp_path, sandbox_env, emulator, admin):
+    admin.post("/_emulator/codeocean/users", json={"email": "colleague@example.com", "token": "cop_colleague"})
+    ids = []
+    with httpx.Client(base_url=f"{emulator.url}/api/v1", auth=("cop_colleague", "")) as co:
+        for name in ("Reference genome", "Annotations"):
+            asset = co.post("/data_assets", json={"name": name, "mount": name.split()[0].lower(), "tags": [],
+                                                  "source": {"aws": {"bucket": "sandbox-bucket", "prefix": "data/",
+                                                                     "keep_on_external_storage": False,
+                                                                     "public": False}}}).json()["id"]
+            shared = co.post(f"/data_assets/{asset}/permissions", json={
+                "users": [{"email": SANDBOX["codeocean_email"], "role": "viewer"}], "groups": [], "everyone": "none"})
+            assert shared.status_code < 300, shared.text
+            ids.append(asset)
+    (tmp_path / "m.yaml").write_text("""\
+lookups:
+  genome: {kind: codeocean.data_asset, where: {name: Reference genome}}
+  notes: {kind: codeocean.data_asset, where: {name: Annotations}}
+resources:
+  - kind: codeocean.data_asset
+    name: bundle
+    spec:
+      name: Bundle
+      source: {combined: ["${lookup.genome.id}", "${lookup.notes.id}"]}
+""")
+    admin.delete("/_emulator/requests")
+    code, out = Infra(tmp_path, "m.yaml").plan()
+    assert code == 0 and all(i in out for i in ids), out
+    # the owned listing (live and archived), then one search of every visible asset for both lookups
+    assert api_calls(admin).get("POST /api/v1/data_assets/search") == 3, api_calls(admin)

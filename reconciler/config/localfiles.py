@@ -246,10 +246,10 @@ def read_text(base_dir: str, value: str) -> str:
         problem = f"'{value}' is outside the manifest folder {base}; keep files beside the manifests"
     if problem:
         raise ValueError(problem)
-    try:
-        if target.stat().st_size > MAX_READ:
-            raise ValueError(f"'{value}' is over {MAX_READ // 1024} KiB")
-        return target.read_text(encoding="utf-8")
+    try:  # a FIFO or a device is refused unread, as manifests are
+        return read_bytes(target, MAX_READ).decode("utf-8")
+    except Refused as e:
+        raise ValueError(f"'{value}' {e}") from None
     except FileNotFoundError:
         raise ValueError(f"'{value}' does not exist (beside {base})") from None
     except (OSError, UnicodeDecodeError) as e:

@@ -60,8 +60,6 @@ from reconciler.errors import ManifestError, Problem
 MAX_FILE_BYTES = 10 * 1024 * 1024
 SUFFIXES = (".yaml", ".yml")
 VAR_FILE_SUFFIXES = (".vars.yaml", ".vars.yml")  # variable files by convention (--var-file), never manifests
-TOP_KEYS = ("providers", "variables", "resources", "backend", "outputs", "templates", "policies", "moved",
-            "imports", "lookups")
 OUTPUT_LONG_KEYS = frozenset({"value", "description", "sensitive"})
 
 

@@ -20,10 +20,10 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from functools import lru_cache
-from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from reconciler.config import durations
+from reconciler.config.boundedread import Refused, read_bytes
 from reconciler.config.model import Position
 from reconciler.config.validation import LazyValidator, load_schema, schema_problems, validator_class
 from reconciler.config.yamlread import locate as locate_in
@@ -33,6 +33,7 @@ from reconciler.errors import ManifestError, Problem
 RULES = ("budget", "gpus", "require", "protect", "deny_if", "ttl")
 CEL_VARIABLES = frozenset({"action", "kind", "address", "before", "after", "cost"})
 ENV = "RECONCILER_POLICY_FILE"  # one path, or several joined by os.pathsep
+MAX_FILE_BYTES = 10 * 1024 * 1024  # as for manifests
 
 
 @dataclass(frozen=True)
@@ -130,8 +131,11 @@ def load_files(files: list[str]) -> list[Policy]:
     problems: list[Problem] = []
     out: list[Policy] = []
     for name in files:
-        try:
-            text = Path(name).read_text(encoding="utf-8-sig")
+        try:  # held to the manifests' rules: a FIFO or /dev/zero is refused unread
+            text = read_bytes(name, MAX_FILE_BYTES).decode("utf-8-sig")
+        except Refused as e:
+            problems.append(Problem(name, 1, 1, "", f"the policy file {e}"))
+            continue
         except (OSError, UnicodeDecodeError) as e:
             problems.append(Problem(name, 1, 1, "", f"cannot read the policy file: {getattr(e, 'strerror', None) or e}"))
             continue

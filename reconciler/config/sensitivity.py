@@ -20,9 +20,6 @@ line or an API error would show it.
 """
 from __future__ import annotations
 
-import hashlib
-import hmac
-import json
 import re
 import secrets
 import threading
@@ -257,10 +254,3 @@ def holds_secret(value: Any) -> bool:
 def new_salt() -> str:
     """A per-plan salt: the same secret pins differently in two plan files."""
     return secrets.token_hex(16)
-
-
-def salted_digest(salt: str, value: Any) -> str:
-    """A value a plan file may hold in place of a secret: equal values, equal digests
-    under one salt; nothing to read the secret back from."""
-    body = json.dumps(value, sort_keys=True, default=str).encode()
-    return hmac.new(bytes.fromhex(salt), body, hashlib.sha256).hexdigest()[:32]

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
@@ -138,7 +138,8 @@ def load_workspace(paths: list[str], providers: dict[str, Any] | Callable[[set[s
     if policy_files:  # an organisation's policies, kept outside the repository
         from reconciler.config.policies import load_files
 
-        manifest.policies = [*manifest.policies, *load_files(policy_files)]
+        # a copy: the loaded manifest may be the one a memory cache keeps for the next run
+        manifest = replace(manifest, policies=[*manifest.policies, *load_files(policy_files)])
     from reconciler.config.sensitivity import credentials
     from reconciler.providers.http import register_secret
     for name in manifest.sensitive_variables:  # kept out of --debug logs and API error messages

@@ -75,7 +75,7 @@ class Watch:
     def __init__(self, config: WatchConfig, load: Callable[[], Workspace],
                  open_store: Callable[[Workspace], StateStore], log: EventLog,
                  metrics: Metrics | None = None, health: Health | None = None,
-                 notifier: notify.Notifier | None = None, state_location: Callable[[], str] = lambda: ""):
+                 notifier: notify.Notifier | None = None):
         self.config = config
         self.load = load
         self.open_store = open_store

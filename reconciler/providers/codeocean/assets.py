@@ -16,7 +16,7 @@ class AssetCatalogue(Catalogue):
 
     def more_rows(self, api: Any) -> list[dict[str, Any]]:
         """Every asset the token can see (shared ones too): read only when `rows` has no match."""
-        return [dict(a) for a in api.search()]
+        return [dict(a) for a in api.visible_assets()]
 
     def label(self, row: Mapping[str, Any]) -> str:
         return f"{row.get('name')!r} (mount {row.get('mount')!r}, {row.get('state') or 'state unknown'})"

@@ -42,7 +42,7 @@ class CodeOceanClient:
         return self.http.request(method, path, **kw)
 
     def invalidate(self) -> None:
-        self._cache.drop("assets")
+        self._cache.drop("assets", "visible")
 
     # -- reads ------------------------------------------------------------------------------
     def search(self, **params: Any) -> list[dict]:
@@ -67,6 +67,11 @@ class CodeOceanClient:
                     found[asset["id"]] = (asset, archived)
             return found
         return self._cache.get("assets", load)
+
+    def visible_assets(self) -> list[dict]:
+        """Every asset the token can see, shared ones too (one search for the run, however
+        many lookups fall back to it)."""
+        return self._cache.get("visible", self.search)
 
     def get(self, asset_id: str) -> dict | None:
         try:

@@ -9,7 +9,7 @@ from reconciler.providers.valdi.vm import VM_STATES, vm_status
 COSTS = {"flavor_id": ("running_cost", "stopped_cost"), "shape_code": ("running_cost", "stopped_cost"),
          "hostnode": ("cpu_cost", "ram_cost", "storage_cost", "gpu_cost"),
          "machine_type": ("vcpu_cost", "ram_cost", "storage_cost", "gpu_cost")}
-STR, NUM = (str,), (int, float, str)
+STR = (str,)
 
 
 def _refreshed(api: ValdiClient) -> bool:
