@@ -3,6 +3,7 @@ file:line:col, the expected message, exit 1 from `reconciler validate`, no trace
 and no API call. How a case states what it expects: tests/bad_inputs/README.md."""
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -129,6 +130,13 @@ def generated_cases(tmp: Path) -> dict[str, tuple[Path, dict]]:
     out["public_key_file_too_big"] = (pub, dict(file="main.yaml", line=4, col=21, fragment="a public key is under",
                                                 reason="a huge public_key_file is refused unread (capped like "
                                                        "manifests)", absent=None))
+    fifo = tmp / "fifo_public_key"
+    fifo.mkdir()
+    os.mkfifo(fifo / "k.pub")
+    (fifo / "main.yaml").write_text("resources:\n  - kind: valdi.ssh_key\n    name: k\n"
+                                    "    spec: {name: k, public_key_file: k.pub}\n")
+    out["public_key_file_fifo"] = (fifo, dict(file="main.yaml", line=4, col=21, fragment="is not a regular file",
+                                              reason="a FIFO would hang the read: refused unread", absent=None))
     just_over = tmp / "nesting_60.yaml"
     just_over.write_text("resources: " + "[" * 60 + "]" * 60 + "\n")
     out["nesting_60"] = (just_over, dict(file=just_over.name, line=1, col=61, fragment="nested deeper than 50 levels",
@@ -171,7 +179,7 @@ def test_bad_input_gives_one_line_per_problem(case, monkeypatch):
 
 
 @pytest.mark.parametrize("name", ["file_over_10mb", "string_over_1mb", "nesting_100k", "nesting_60", "missing_path",
-                                  "public_key_file_too_big"])
+                                  "public_key_file_too_big", "public_key_file_fifo"])
 def test_generated_bad_input(name, tmp_path, monkeypatch):
     path, exp = generated_cases(tmp_path)[name]
     check(run_case(path, monkeypatch), path, exp, name)

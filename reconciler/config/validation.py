@@ -435,6 +435,8 @@ def check_local_path(resource: Resource, field_path: str, value: Any) -> Problem
                         "keep files beside the manifests")
     if target.is_dir():
         return _problem(resource, field_path, f"'{value}' is a directory, not a file")
+    if target.exists() and not target.is_file():  # a FIFO would hang the read, a device never ends
+        return _problem(resource, field_path, f"'{value}' is not a regular file (a device, pipe or socket is not read)")
     if not target.is_file():
         return _problem(resource, field_path, f"'{value}' does not exist (looked in {base})")
     return None

@@ -13,6 +13,7 @@ import re
 from pathlib import Path
 
 from reconciler.config.localfiles import write_output
+from reconciler.config.boundedread import Refused, read_bytes
 from reconciler.config.model import Resource
 from reconciler.config.validation import check_local_path
 from reconciler.errors import ApiError, CreatedIncomplete, Problem
@@ -54,11 +55,9 @@ MAX_PUBLIC_KEY_BYTES = 64 * 1024  # an RSA-16384 public key is under 3 KB
 def read_text(path: Path) -> str | None:
     """A key file's text, or None when it cannot be read or is far too big to be a key
     (validate reports why)."""
-    try:
-        if path.stat().st_size > MAX_PUBLIC_KEY_BYTES:
-            return None
-        return path.read_text()
-    except (OSError, UnicodeDecodeError):
+    try:  # a FIFO or a device is refused unread (config/boundedread)
+        return read_bytes(path, MAX_PUBLIC_KEY_BYTES).decode("utf-8")
+    except (Refused, OSError, UnicodeDecodeError):
         return None
 
 
