@@ -52,22 +52,37 @@ def add_event(state: StateDoc, now: datetime, event: str, **fields: Any) -> dict
     return entry
 
 
+def new_deadline(resource: Resource | None, now: datetime) -> str | None:
+    """The deadline recorded for an object made (or made anew by a replace) now."""
+    if resource is None or resource.expires is None:
+        return None
+    moment = planned_deadline(resource, now)
+    return stamp(moment) if moment is not None else None
+
+
+def tombstone(state: StateDoc, address: str, now: datetime) -> bool:
+    """Mark an address an expiry removed, so it is not made again: True if it was new."""
+    if address in state.resources or address in state.expired:
+        return False
+    state.expired[address] = {"destroyed_at": stamp(now)}
+    add_event(state, now, "expired", address=address, action="destroy")
+    return True
+
+
 def record(resources: list[Resource], state: StateDoc, now: datetime, expired: set[str]) -> bool:
-    """After an apply: deadlines for objects just made, tombstones for objects an expiry
-    removed. True when the state changed (the caller writes it)."""
+    """After an apply: what the apply's own writes did not record yet (the applier writes
+    deadlines and tombstones with each step, so a crash between two writes loses neither).
+    True when the state changed (the caller writes it)."""
     changed = False
     for r in resources:
         entry = state.resources.get(r.address)
         if r.expires is not None and entry is not None and not entry.expires_at:
-            moment = planned_deadline(r, now)
+            moment = new_deadline(r, now)
             if moment is not None:  # a new entry, never an edit in place: the file store reuses unchanged ones
-                state.resources[r.address] = dc_replace(entry, expires_at=stamp(moment))
+                state.resources[r.address] = dc_replace(entry, expires_at=moment)
                 changed = True
     for address in sorted(expired):
-        if address not in state.resources and address not in state.expired:
-            state.expired[address] = {"destroyed_at": stamp(now)}
-            add_event(state, now, "expired", address=address, action="destroy")
-            changed = True
+        changed |= tombstone(state, address, now)
     return changed
 
 

@@ -16,7 +16,7 @@ from reconciler.config import durations
 from reconciler.config.model import Resource
 from reconciler.engine import expiry
 from reconciler.engine import schedule as sched
-from reconciler.engine.clock import parse_stamp, stamp
+from reconciler.engine.clock import Clock, parse_stamp, stamp, system_now
 from reconciler.engine.planner import PlanResult
 from reconciler.errors import Problem
 from reconciler.plan.model import HOURS_PER_MONTH, TimeNote
@@ -33,6 +33,7 @@ class Timeline:
     expired: dict[str, str] = field(default_factory=dict)  # address -> why it is removed now
     deadlines: dict[str, datetime] = field(default_factory=dict)
     running_share: dict[str, float] = field(default_factory=dict)  # scheduled VMs
+    clock: Clock = system_now  # the apply's "now" for deadlines and tombstones (the workspace's clock)
 
 
 def problems(resources: list[Resource], kinds: Mapping[str, Kind]) -> list[Problem]:

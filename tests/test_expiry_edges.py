@@ -1,0 +1,145 @@
+"""Expiry at its edges, through the CLI against the emulator with an injected clock:
+a crash right after the state write of an expiry's teardown (or of a create) leaves the
+tombstone (or the deadline) already written; `extend` of an `at:` resource whose fixed
+deadline has passed brings it back for the extension; a `moved:` block carries the
+tombstone and the deadline to the new address."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from conftest import Infra, cli
+
+from reconciler.cli import common
+from reconciler.state.local import LocalStateStore
+
+KEY = (Path(__file__).resolve().parent.parent / "examples" / "keys" / "deploy.pub").read_text()
+START = datetime(2026, 12, 3, 12, 0, tzinfo=timezone.utc)
+
+
+class Clock:
+    def __init__(self, now: datetime = START):
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **kw: float) -> None:
+        self.now += timedelta(**kw)
+
+
+class Crash(BaseException):
+    """The process dies: nothing after this point reaches the state."""
+
+
+def manifest(vm_extra: str = "", vm_name: str = "trainer", moved: str = "") -> str:
+    return f"""
+providers:
+  valdi: {{email: "${{env.VALDI_EMAIL}}", password: "${{env.VALDI_PASSWORD}}"}}
+{moved}
+resources:
+  - kind: valdi.ssh_key
+    name: deploy
+    spec: {{name: deploy, public_key_file: deploy.pub}}
+  - kind: valdi.vm
+    name: {vm_name}
+    spec:
+      name: trainer
+      provider_id: a45088e0-1681-446e-9a3e-3ed9dfc3d57e
+      details: {{flavor_id: 94d76997-44ec-4f1e-8291-231de42b6030, ssh_key_id: "${{valdi.ssh_key.deploy.id}}"}}
+      power: running
+{vm_extra}"""
+
+
+@pytest.fixture
+def clock(monkeypatch) -> Clock:
+    c = Clock()
+    monkeypatch.setattr(common, "clock", c)
+    return c
+
+
+@pytest.fixture
+def infra(tmp_path, sandbox_env, clock):
+    d = tmp_path / "infra"
+    d.mkdir()
+    (d / "deploy.pub").write_text(KEY)
+
+    def make(text: str) -> Infra:
+        (d / "m.yaml").write_text(text)
+        return Infra(d, "m.yaml")
+    return make
+
+
+@pytest.fixture
+def crash_after_write(monkeypatch):
+    """crash_after_write(when): the first state write whose document satisfies `when`
+    reaches the file, then the process 'dies' (every later write is lost too)."""
+    real = LocalStateStore.write
+
+    def arm(when):
+        dead = []
+
+        def write(self, doc):
+            if dead:
+                raise Crash("already dead")
+            real(self, doc)
+            if when(doc):
+                dead.append(True)
+                raise Crash("killed right after this write")
+        monkeypatch.setattr(LocalStateStore, "write", write)
+
+        def disarm():
+            monkeypatch.setattr(LocalStateStore, "write", real)
+        return disarm
+    return arm
+
+
+def vms(admin) -> list[dict]:
+    return admin.get("/_emulator/docs/valdi_vm").json()["items"]
+
+
+def crashed_apply(work: Infra) -> None:
+    with pytest.raises(Crash):
+        work.apply()
+
+
+def test_a_crash_right_after_the_expiry_teardown_is_written_never_brings_the_vm_back(infra, admin, clock,
+                                                                                        crash_after_write):
+    work = infra(manifest(vm_extra="    expires: {after: 5s}\n"))
+    assert work.apply()[0] == 0 and len(vms(admin)) == 1
+    clock.advance(seconds=6)
+    disarm = crash_after_write(lambda doc: "valdi.vm.trainer" not in doc.resources)
+    crashed_apply(work)
+    disarm()
+    assert vms(admin) == []
+    code, out = work.plan("--detailed-exitcode")  # not made again: the tombstone came with the teardown
+    assert code == 0 and "expired and destroyed at 2026-12-03T12:00:06Z" in out, out
+    assert work.apply()[0] == 0 and vms(admin) == []
+
+
+def test_a_crash_right_after_a_create_is_written_keeps_the_deadline_it_was_made_with(infra, admin, clock,
+                                                                                       crash_after_write):
+    work = infra(manifest(vm_extra="    expires: {after: 5h}\n"))
+    disarm = crash_after_write(lambda doc: "valdi.vm.trainer" in doc.resources)
+    crashed_apply(work)
+    disarm()
+    clock.advance(hours=1)
+    code, out = work.plan()
+    assert code == 0 and "valdi.vm.trainer: expires in 4h (at 2026-12-03T17:00:00Z; then destroy)" in out, out
+
+
+def test_a_crash_right_after_a_replace_is_written_gives_the_new_object_its_own_deadline(infra, admin, clock,
+                                                                                          crash_after_write):
+    work = infra(manifest(vm_extra="    expires: {after: 5h}\n"))
+    assert work.apply()[0] == 0
+    first = work.state()["resources"]["valdi.vm.trainer"]["id"]
+    clock.advance(hours=1)
+    disarm = crash_after_write(lambda doc: "valdi.vm.trainer" in doc.resources
+                               and doc.resources["valdi.vm.trainer"].id != first)
+    with pytest.raises(Crash):
+        work.apply("--replace", "valdi.vm.trainer")
+    disarm()
+    clock.advance(hours=1)
+    code, out = work.plan()  # the new VM's 5h run from its making, 13:00
+    assert code == 0 and "valdi.vm.trainer: expires in 4h (at 2026-12-03T18:00:00Z; then destroy)" in out, out
