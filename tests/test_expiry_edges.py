@@ -143,3 +143,34 @@ def test_a_crash_right_after_a_replace_is_written_gives_the_new_object_its_own_d
     clock.advance(hours=1)
     code, out = work.plan()  # the new VM's 5h run from its making, 13:00
     assert code == 0 and "valdi.vm.trainer: expires in 4h (at 2026-12-03T18:00:00Z; then destroy)" in out, out
+
+
+def test_extend_of_an_at_resource_past_its_deadline_brings_it_back_for_the_extension(infra, admin, clock):
+    work = infra(manifest(vm_extra="    expires: {at: 2026-12-03T13:00:00Z}\n"))
+    assert work.apply()[0] == 0 and len(vms(admin)) == 1
+    clock.advance(hours=2)  # 14:00: the fixed deadline has passed
+    assert work.apply()[0] == 0 and vms(admin) == []
+    code, out = cli("--state", str(work.path / "state.json"), "extend", "valdi.vm.trainer", "1h", str(work.path))
+    assert code == 0 and "2026-12-03T15:00:00Z" in out, out
+    code, out = work.plan("--detailed-exitcode")
+    assert code == 2 and "valdi.vm.trainer will be created" in out, out
+    assert "valdi.vm.trainer: expires in 1h (at 2026-12-03T15:00:00Z; then destroy)" in out, out
+    assert work.apply()[0] == 0 and len(vms(admin)) == 1
+    clock.advance(minutes=30)
+    code, out = work.plan("--detailed-exitcode")  # kept for the hour it was given
+    assert code == 0 and "expires in 30m (at 2026-12-03T15:00:00Z; then destroy)" in out, out
+    clock.advance(minutes=31)
+    assert work.apply()[0] == 0 and vms(admin) == []  # then it goes again, and stays gone
+    code, out = work.plan("--detailed-exitcode")
+    assert code == 0 and "expired and destroyed at 2026-12-03T15:01:00Z" in out, out
+
+
+def test_an_extension_not_applied_in_time_lapses(infra, admin, clock):
+    work = infra(manifest(vm_extra="    expires: {at: 2026-12-03T13:00:00Z}\n"))
+    assert work.apply()[0] == 0
+    clock.advance(hours=2)
+    assert work.apply()[0] == 0 and vms(admin) == []
+    assert cli("--state", str(work.path / "state.json"), "extend", "valdi.vm.trainer", "1h", str(work.path))[0] == 0
+    clock.advance(hours=2)
+    code, out = work.plan("--detailed-exitcode")
+    assert code == 0 and "expired and destroyed at 2026-12-03T14:00:00Z" in out, out

@@ -407,7 +407,7 @@ class Applier:
         expires_at = prior.expires_at if prior and a.type is not ActionType.REPLACE else None
         timeline = self.result.timeline
         if expires_at is None and timeline is not None:
-            expires_at = expiry.new_deadline(resource, timeline.clock())
+            expires_at = expiry.made(self.state, resource, a.address, timeline.clock())
         self.state.resources[a.address] = ResourceState(
             kind=a.kind, id=live.id, last_applied=spec or {},
             outputs=outputs,

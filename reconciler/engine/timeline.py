@@ -83,7 +83,7 @@ def desired_at(resources: list[Resource], state: StateDoc, now: datetime) -> Tim
     out = Timeline(resources=[])
     for r in resources:
         prior = state.resources.get(r.address)
-        if r.address in state.expired and prior is None:
+        if prior is None and expiry.tombstoned(state, r.address, now):
             when = state.expired[r.address].get("destroyed_at", "")
             out.expired[r.address] = f"expired and destroyed at {when}"
             out.notes.append(TimeNote(r.address, "expired", f"expired and destroyed at {when}; not made again "
@@ -91,7 +91,7 @@ def desired_at(resources: list[Resource], state: StateDoc, now: datetime) -> Tim
             continue
         spec_power = r.spec.get("power", "running") if isinstance(r.spec, dict) else "running"
         power = spec_power
-        due = expiry.deadline(r, prior, now)
+        due = expiry.deadline(r, prior, now, expiry.revival_window(state, r.address) if prior is None else None)
         expired_stop = False
         if due is not None:
             out.deadlines[r.address] = due
