@@ -174,3 +174,47 @@ def test_an_extension_not_applied_in_time_lapses(infra, admin, clock):
     clock.advance(hours=2)
     code, out = work.plan("--detailed-exitcode")
     assert code == 0 and "expired and destroyed at 2026-12-03T14:00:00Z" in out, out
+
+
+MOVED = "moved:\n  - {from: valdi.vm.trainer, to: valdi.vm.gpu}\n"
+
+
+def test_a_moved_block_keeps_the_tombstone_of_an_expired_vm(infra, admin, clock):
+    work = infra(manifest(vm_extra="    expires: {after: 5s}\n"))
+    assert work.apply()[0] == 0
+    clock.advance(seconds=6)
+    assert work.apply()[0] == 0 and vms(admin) == []
+    work = infra(manifest(vm_extra="    expires: {after: 5s}\n", vm_name="gpu", moved=MOVED))
+    code, out = work.plan()
+    assert "valdi.vm.gpu will be created" not in out, out
+    assert "valdi.vm.gpu: expired and destroyed at 2026-12-03T12:00:06Z" in out, out
+    code, out = work.apply()
+    assert code == 0 and vms(admin) == [], out
+    assert list(work.state()["expired"]) == ["valdi.vm.gpu"]
+    code, out = cli("--state", str(work.path / "state.json"), "extend", "valdi.vm.gpu", "1h", str(work.path))
+    assert code == 0, out
+    assert work.apply()[0] == 0 and len(vms(admin)) == 1
+
+
+def test_a_moved_block_keeps_the_deadline_of_a_live_vm(infra, admin, clock):
+    work = infra(manifest(vm_extra="    expires: {after: 5h}\n"))
+    assert work.apply()[0] == 0
+    clock.advance(hours=1)
+    work = infra(manifest(vm_extra="    expires: {after: 5h}\n", vm_name="gpu", moved=MOVED))
+    code, out = work.apply()
+    assert code == 0 and "valdi.vm.trainer has moved to valdi.vm.gpu" in out, out
+    code, out = work.plan("--detailed-exitcode")
+    assert code == 0 and "valdi.vm.gpu: expires in 4h (at 2026-12-03T17:00:00Z; then destroy)" in out, out
+
+
+def test_state_mv_moves_a_tombstone(infra, admin, clock):
+    work = infra(manifest(vm_extra="    expires: {after: 5s}\n"))
+    assert work.apply()[0] == 0
+    clock.advance(seconds=6)
+    assert work.apply()[0] == 0 and vms(admin) == []
+    code, out = cli("--state", str(work.path / "state.json"), "state", "mv", "valdi.vm.trainer", "valdi.vm.gpu",
+                    str(work.path))
+    assert code == 0, out
+    work = infra(manifest(vm_extra="    expires: {after: 5s}\n", vm_name="gpu"))
+    code, out = work.plan("--detailed-exitcode")
+    assert code == 0 and "valdi.vm.gpu: expired and destroyed at 2026-12-03T12:00:06Z" in out, out
