@@ -173,6 +173,8 @@ class Applier:
                     "sensitive_paths": self._derived(step)}
         if creates:
             self._write()
+        if runnable and hasattr(self.store, "check_lock"):  # a lost lock stops before any API call
+            self.store.check_lock()
         if runnable:
             self._owned = [(a, rs.kind, rs.id) for a, rs in self.state.resources.items()]  # for lookups
         for group in self._groups(runnable):
