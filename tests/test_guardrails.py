@@ -323,10 +323,19 @@ BAD = [
     ("policies:\n  - name: x\n    budget: {max_hourly_usd: 3}\n    ttl: {kind: valdi.vm, max: 1h}\n", "2:5",
      "exactly one rule"),
     ("policies: [\n", "", "policies"),
+    # a kind of a service the manifests do not use is still checked (codeocean's kinds are loaded)
+    ("policies:\n  - name: x\n    protect: {kind: codeocean.data_aset}\n", "2:5",
+     "unknown kind 'codeocean.data_aset'; did you mean 'codeocean.data_asset'"),
+    # policies: must be a list: a mapping, a string or nothing is no policy at all
+    ("policies: {name: x, protect: {kind: valdi.vm}}\n", "1:", "policies: expected a list of policies"),
+    ("policies: protect everything\n", "1:", "policies: expected a list of policies"),
+    ("policies:\n", "1:", "policies: expected a list of policies"),
 ]
 
 
-@pytest.mark.parametrize("text,where,said", BAD, ids=["cel", "cel-name", "kind", "field", "two-rules", "yaml"])
+@pytest.mark.parametrize("text,where,said", BAD, ids=["cel", "cel-name", "kind", "field", "two-rules", "yaml",
+                                                      "kind-of-unused-service", "policies-mapping",
+                                                      "policies-string", "policies-empty"])
 def test_bad_policy_input_is_one_line_with_file_and_line(infra, admin, tmp_path, text, where, said):
     work = infra(manifest())
     bad = tmp_path / "org-policies.yaml"
@@ -337,6 +346,30 @@ def test_bad_policy_input_is_one_line_with_file_and_line(infra, admin, tmp_path,
     assert code == 1 and len(lines) == 1 and lines[0].startswith(f"Error: {bad}:{where}"), out
     assert said in lines[0] or (said == "policies" and "org-policies.yaml" in lines[0]), out
     assert api_calls(admin) == {}
+
+
+def test_a_policy_file_naming_kinds_of_services_the_manifests_do_not_use_is_accepted(infra, admin, tmp_path,
+                                                                                      monkeypatch):
+    # an organisation's file covers every service; this folder uses VALDI only, and has no
+    # Code Ocean or Valohai credentials
+    for name in [k for k in sandbox_names() if k.startswith(("CODEOCEAN", "VALOHAI"))]:
+        monkeypatch.delenv(name, raising=False)
+    org = tmp_path / "org.yaml"
+    org.write_text("policies:\n  - name: keep-capsules\n    protect: {kind: codeocean.data_asset}\n"
+                   "  - name: datum-owner\n    require: {kind: valohai.datum, properties: [owner]}\n"
+                   "  - name: no-datum-deletes\n    kind: valohai.datum\n    deny_if: \"action == 'delete'\"\n")
+    code, out = infra(manifest()).plan("--policy-file", str(org))
+    assert code == 0, out
+    assert "[ok] keep-capsules" in out and "[ok] datum-owner" in out and "[ok] no-datum-deletes" in out, out
+    # only VALDI was asked anything (its routes live under /api/ and /account/ in the emulator)
+    assert not [route for route in api_calls(admin) if "codeocean" in route.lower() or "valohai" in route.lower()
+                or "/api/v1/" in route or "/api/v0/" in route], api_calls(admin)
+
+
+def sandbox_names() -> list[str]:
+    from reconciler.emulator.server import sandbox_env
+
+    return list(sandbox_env("http://127.0.0.1:1"))
 
 
 def test_policies_come_from_the_environment_too(infra, tmp_path, monkeypatch):

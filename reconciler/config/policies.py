@@ -149,10 +149,22 @@ def load_files(files: list[str]) -> list[Policy]:
                                         + (f" (found {', '.join(map(str, extra))})" if extra else "")))
                 continue
             positions: Mapping[str, Position] = doc.positions
-            out.extend(parse(doc.value.get("policies"), "policies", lambda k: locate_in(positions, k), problems))
+            items = doc.value.get("policies")
+            if not isinstance(items, list):  # no envelope schema here: a mapping would be silently no policy
+                pos = locate_in(positions, "policies")
+                problems.append(Problem(pos.file, pos.line, pos.column, "policies",
+                                        f"expected a list of policies (- name: ...), got {_what(items)}"))
+                continue
+            out.extend(parse(items, "policies", lambda k: locate_in(positions, k), problems))
     if problems:
         raise ManifestError(problems)
     return out
+
+
+def _what(value: Any) -> str:
+    if value is None:
+        return "nothing"
+    return {dict: "a mapping", str: "a string", bool: "a boolean"}.get(type(value), f"a {type(value).__name__}")
 
 
 def files_from(flags: list[str] | tuple[str, ...], env: Mapping[str, str]) -> list[str]:
