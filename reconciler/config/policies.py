@@ -31,6 +31,7 @@ from reconciler.config.yamlread import read_documents
 from reconciler.errors import ManifestError, Problem
 
 RULES = ("budget", "gpus", "require", "protect", "deny_if", "ttl")
+REQUIRE_KEYS = ("properties", "tags", "metadata", "fields")  # what a require lists
 CEL_VARIABLES = frozenset({"action", "kind", "address", "before", "after", "cost"})
 ENV = "RECONCILER_POLICY_FILE"  # one path, or several joined by os.pathsep
 MAX_FILE_BYTES = 10 * 1024 * 1024  # as for manifests
@@ -114,6 +115,12 @@ def parse(items: Any, prefix: str, locate: Callable[[str], Position], problems: 
             pos = locate(f"{key}.kind")
             problems.append(Problem(pos.file, pos.line, pos.column, f"{key}.kind",
                                     f"a policy-level kind goes with deny_if; put it inside {rule}: {{kind: ...}}"))
+            continue
+        if rule == "require" and not any(k in item["require"] for k in REQUIRE_KEYS):
+            pos = locate(f"{key}.require")
+            problems.append(Problem(pos.file, pos.line, pos.column, f"{key}.require",
+                                    f"require needs at least one of {', '.join(REQUIRE_KEYS)} (as written it "
+                                    "requires nothing and always passes)"))
             continue
         if rule == "ttl" and durations.parse(item["ttl"]["max"]) is None:
             pos = locate(f"{key}.ttl.max")
