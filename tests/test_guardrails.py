@@ -372,6 +372,55 @@ def sandbox_names() -> list[str]:
     return list(sandbox_env("http://127.0.0.1:1"))
 
 
+# -- CEL: a macro binds its variable; every function CEL_FUNCTIONS lists evaluates -------------
+CHANGE = {"action": "create", "kind": "valdi.vm", "address": "valdi.vm.a", "before": None,
+          "after": {"name": "a", "details": {"flavor_id": "f", "ipv4": True}}, "cost": {"before": None, "after": 0.5}}
+MACROS = [
+    "after.details.exists(k, k == 'flavor_id')",
+    "after.details.all(k, k != 'gpu')",
+    "after.details.exists_one(k, k == 'flavor_id')",
+    "after.details.map(k, k + '!').size() == 2",
+    "after.details.filter(k, k.startsWith('f')).size() == 1",
+    "[1, 2].all(action, action > 0) && action == 'create'",  # a macro's variable may hide a change's name
+    "after.details.all(k, after.details.exists(j, j == k))",  # nested
+    "after.details.exists(k, k == 'f(x, y)') || 'k.all(z, z)' != '' && type(after.name) == string",
+]
+
+
+@pytest.mark.parametrize("text", MACROS)
+def test_a_macro_variable_is_bound_not_an_unknown_name(text):
+    from reconciler.config.celcheck import compile_cel
+
+    program, why = compile_cel(text)
+    assert why is None and program.execute(CHANGE) is True
+
+
+T = "timestamp('2026-03-04T05:06:07.008Z')"
+FUNCTIONS = {
+    "size": "size('ab') == 2", "contains": "'abc'.contains('b')", "startsWith": "'abc'.startsWith('a')",
+    "endsWith": "'abc'.endsWith('c')", "matches": "'abc'.matches('^a.c$')", "int": "int('1') == 1",
+    "uint": "uint(1) == 1u", "double": "double(1) == 1.0", "string": "string(1) == '1'", "bytes": "bytes('a') == b'a'",
+    "dyn": "dyn(1) == 1", "type": "type(1) == int", "duration": "duration('1h') == duration('60m')",
+    "timestamp": f"{T} < timestamp('2027-01-01T00:00:00Z')", "getFullYear": f"{T}.getFullYear() == 2026",
+    "getMonth": f"{T}.getMonth() == 2", "getDayOfYear": f"{T}.getDayOfYear() == 62",
+    "getDayOfMonth": f"{T}.getDayOfMonth() == 3", "getDate": f"{T}.getDate() == 4",
+    "getDayOfWeek": f"{T}.getDayOfWeek() == 3", "getHours": f"{T}.getHours() == 5",
+    "getMinutes": f"{T}.getMinutes() == 6", "getSeconds": f"{T}.getSeconds() == 7",
+    "getMilliseconds": f"{T}.getMilliseconds() == 8",
+}
+
+
+def test_every_cel_function_the_check_accepts_evaluates_in_the_installed_package():
+    """CEL_FUNCTIONS is this package version's (pyproject pins it): a newer one that drops or
+    renames a function fails here, not in a user's plan."""
+    from reconciler.config.celcheck import CEL_FUNCTIONS, compile_cel
+
+    assert set(FUNCTIONS) == CEL_FUNCTIONS
+    for name, text in FUNCTIONS.items():
+        program, why = compile_cel(text)
+        assert why is None and program.execute(CHANGE) is True, name
+
+
 def test_policies_come_from_the_environment_too(infra, tmp_path, monkeypatch):
     org = tmp_path / "org.yaml"
     org.write_text("policies:\n  - name: org-ttl\n    ttl: {kind: valdi.vm, max: 8h}\n")

@@ -10,9 +10,10 @@ Each policy has a name, exactly one rule and an enforcement:
     deny_if  "CEL expression" (with an optional policy-level `kind:`)
     ttl      {kind, max: 24h}
 
-Problems are pinned to file:line:col. The CEL of a deny_if is compiled here, so an
-expression that does not compile, or that names a variable other than action, kind,
-address, before, after and cost, is bad input before any API call. Whether a named kind
+Problems are pinned to file:line:col. The CEL of a deny_if is compiled here
+(config/celcheck.py), so an expression that does not compile, names a variable other than
+action, kind, address, before, after, cost and its macros' own, or calls a function this
+CEL lacks, is bad input before any API call. Whether a named kind
 exists is the engine's to say (engine/policies.problems): config knows no kinds.
 """
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import Any, Callable, Mapping
 
 from reconciler.config import durations
 from reconciler.config.boundedread import Refused, read_bytes
+from reconciler.config.celcheck import compile_cel
 from reconciler.config.model import Position
 from reconciler.config.validation import LazyValidator, load_schema, schema_problems, validator_class
 from reconciler.config.yamlread import locate as locate_in
@@ -32,7 +34,6 @@ from reconciler.errors import ManifestError, Problem
 
 RULES = ("budget", "gpus", "require", "protect", "deny_if", "ttl")
 REQUIRE_KEYS = ("properties", "tags", "metadata", "fields")  # what a require lists
-CEL_VARIABLES = frozenset({"action", "kind", "address", "before", "after", "cost"})
 ENV = "RECONCILER_POLICY_FILE"  # one path, or several joined by os.pathsep
 MAX_FILE_BYTES = 10 * 1024 * 1024  # as for manifests
 
@@ -58,23 +59,6 @@ class Policy:
 def _validator() -> LazyValidator:
     schema = load_schema("manifest.schema.json")
     return validator_class({**schema["$defs"]["policy"], "$defs": schema["$defs"]})
-
-
-def compile_cel(text: str) -> tuple[Any, str | None]:
-    """(program, None) or (None, why it does not compile). common-expression-language
-    (cel-rust underneath) is imported only by manifests that use deny_if."""
-    import cel
-
-    try:
-        program = cel.compile(text)
-    except Exception as e:  # noqa: BLE001 - the library raises ValueError; any failure is bad input
-        first = str(e).splitlines()[0] if str(e) else e.__class__.__name__
-        return None, f"the CEL expression does not compile: {first}"
-    unknown = sorted(set(program.variables()) - CEL_VARIABLES)
-    if unknown:
-        return None, (f"the CEL expression names {', '.join(unknown)}; it can use "
-                      f"{', '.join(sorted(CEL_VARIABLES))}")
-    return program, None
 
 
 def parse(items: Any, prefix: str, locate: Callable[[str], Position], problems: list[Problem],
