@@ -372,6 +372,16 @@ def sandbox_names() -> list[str]:
     return list(sandbox_env("http://127.0.0.1:1"))
 
 
+@pytest.mark.parametrize("expression,said", [("after.name", "a string"), ("cost.after", "a number"),
+                                               ("before", "null")])
+def test_a_deny_if_that_is_not_a_boolean_denies(infra, expression, said):
+    # fail closed: a guardrail that cannot say yes or no stops the plan, saying why
+    work = infra(manifest(f"policies:\n  - name: odd\n    kind: valdi.vm\n    deny_if: \"{expression}\"\n"))
+    code, out = work.plan()
+    assert code == 3, out
+    assert "[DENY] odd" in out and f"deny_if gave {said}, not a boolean" in out, out
+
+
 # -- CEL: a macro binds its variable; every function CEL_FUNCTIONS lists evaluates -------------
 CHANGE = {"action": "create", "kind": "valdi.vm", "address": "valdi.vm.a", "before": None,
           "after": {"name": "a", "details": {"flavor_id": "f", "ipv4": True}}, "cost": {"before": None, "after": 0.5}}
