@@ -287,7 +287,10 @@ def _cel_type(value: Any) -> str:
         return "null"
     if isinstance(value, (int, float)):
         return "a number"
-    return {str: "a string", bytes: "bytes", list: "a list", dict: "a map"}.get(type(value), f"a {type(value).__name__}")
+    for kind, said in ((str, "a string"), (bytes, "bytes"), (list, "a list"), (dict, "a map")):
+        if isinstance(value, kind):
+            return said
+    return f"a {type(value).__name__}"
 
 
 def _secrets(step: Step, facts: Facts) -> list[Any]:
