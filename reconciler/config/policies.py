@@ -106,9 +106,10 @@ def parse(items: Any, prefix: str, locate: Callable[[str], Position], problems: 
                                     f"require needs at least one of {', '.join(REQUIRE_KEYS)} (as written it "
                                     "requires nothing and always passes)"))
             continue
-        if rule == "ttl" and durations.parse(item["ttl"]["max"]) is None:
+        why = durations.problem(item["ttl"]["max"]) if rule == "ttl" else None
+        if why:
             pos = locate(f"{key}.ttl.max")
-            problems.append(Problem(pos.file, pos.line, pos.column, f"{key}.ttl.max", "expected a duration like 24h"))
+            problems.append(Problem(pos.file, pos.line, pos.column, f"{key}.ttl.max", why))
             continue
         out.append(Policy(name=item["name"], rule=rule, params=item[rule], position=locate(key),
                           enforcement=item.get("enforcement", "deny"), message=item.get("message", ""),

@@ -65,6 +65,9 @@ def problem(entry: Any) -> tuple[str, str] | None:
         CronSim(entry["cron"], datetime(2026, 1, 1))
     except CronSimError as e:
         return "cron", f"{entry['cron']!r} is not a cron expression (minute hour day month weekday): {e}"
+    why = durations.problem(entry["duration"], "12h")
+    if why:
+        return "duration", why
     length = durations.parse(entry["duration"])
     if length is None or length <= timedelta(0):
         return "duration", "expected a duration like 12h"

@@ -52,8 +52,8 @@ def problems(resources: list[Resource], kinds: Mapping[str, Kind]) -> list[Probl
                 add(r, "expires", "give after or at, not both")
             elif "after" not in r.expires and "at" not in r.expires:
                 add(r, "expires", "give after (8h) or at (2026-12-10T18:00:00Z)")
-            elif "after" in r.expires and durations.parse(str(r.expires["after"])) is None:
-                add(r, "expires.after", "expected a duration like 8h")
+            elif "after" in r.expires and (why := durations.problem(str(r.expires["after"]), "8h")):
+                add(r, "expires.after", why)
             elif "at" in r.expires and parse_stamp(str(r.expires["at"])) is None:
                 add(r, "expires.at", "expected an RFC 3339 time with its zone, like 2026-12-10T18:00:00Z")
             if expiry.action(r) == "stop" and not powered:
