@@ -190,13 +190,19 @@ def _range(args: list[Any]) -> list[int]:
 def _format(args: list[Any]) -> str:
     _want("format", args, "string", more="string|number|boolean|null")
     values = iter(args[1:])
+    padding = 0
     for m in _CONVERSION.finditer(args[0]):  # widths and precisions, written out or given by '*'
         for what, written in (("width", m[1]), ("precision", m[2])):
             size = next(values, 0) if written == "*" else int(written or 0)
             if isinstance(size, int) and abs(size) > MAX_WIDTH:
                 raise FunctionError(f"format(): a {what} of {abs(size):,}; the limit is {MAX_WIDTH:,}")
+            padding += abs(size) if isinstance(size, int) else 0
         if m[3] != "%":
             next(values, None)
+    # at most this long: checked before it is built (one long variable, given 1,000 times)
+    most = len(args[0]) + padding + sum(len(str(a)) for a in args[1:])
+    if most > MAX_TEXT:
+        raise FunctionError(f"format() could make a string of {most:,} characters; the limit is {MAX_TEXT:,}")
     try:
         return _bounded("format", str(args[0] % tuple(args[1:])))
     except (TypeError, ValueError, OverflowError) as e:
