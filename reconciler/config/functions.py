@@ -244,6 +244,8 @@ def _file(args: list[Any], base_dir: str | None, files_read: list | None) -> str
     from reconciler.config.localfiles import read_text
 
     _want("file", args, "string")
+    if not args[0].strip():  # else it resolves to the folder itself: "outside the manifest folder"
+        raise FunctionError(f"file() needs a path to a file beside the manifest, got {args[0]!r}")
     try:
         text = read_text(base_dir or ".", args[0])
         if files_read is not None:
