@@ -382,6 +382,17 @@ def test_a_deny_if_that_is_not_a_boolean_denies(infra, expression, said):
     assert "[DENY] odd" in out and f"deny_if gave {said}, not a boolean" in out, out
 
 
+def test_extending_a_deadline_past_the_calendar_is_a_state_error_not_an_overflow():
+    from reconciler.config import durations
+    from reconciler.engine import expiry
+    from reconciler.errors import StateError
+    from reconciler.state.base import ResourceState, StateDoc
+
+    state = StateDoc(resources={"valdi.vm.a": ResourceState("valdi.vm", "1", expires_at="9990-01-01T00:00:00Z")})
+    with pytest.raises(StateError, match="past the end of the calendar"):
+        expiry.extend(state, "valdi.vm.a", durations.MAX, START)
+
+
 # -- CEL: a macro binds its variable; every function CEL_FUNCTIONS lists evaluates -------------
 CHANGE = {"action": "create", "kind": "valdi.vm", "address": "valdi.vm.a", "before": None,
           "after": {"name": "a", "details": {"flavor_id": "f", "ipv4": True}}, "cost": {"before": None, "after": 0.5}}
