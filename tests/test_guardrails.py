@@ -330,12 +330,18 @@ BAD = [
     ("policies: {name: x, protect: {kind: valdi.vm}}\n", "1:", "policies: expected a list of policies"),
     ("policies: protect everything\n", "1:", "policies: expected a list of policies"),
     ("policies:\n", "1:", "policies: expected a list of policies"),
+    # a function this CEL lacks: at load, not as a deny when a change is evaluated
+    ("policies:\n  - name: x\n    deny_if: \"after.name.lowerAscii() == 'a'\"\n", "3:5",
+     "calls lowerAscii(), which CEL here does not have"),
+    ("policies:\n  - name: x\n    require: {kind: valdi.vm}\n", "3:5", "require needs at least one of"),
+    ("policies:\n  - name: x\n    ttl: {kind: valdi.vm, max: 99999999999999999d}\n", "3:", "over the limit"),
 ]
 
 
 @pytest.mark.parametrize("text,where,said", BAD, ids=["cel", "cel-name", "kind", "field", "two-rules", "yaml",
                                                       "kind-of-unused-service", "policies-mapping",
-                                                      "policies-string", "policies-empty"])
+                                                      "policies-string", "policies-empty", "cel-function",
+                                                      "require-nothing", "ttl-huge"])
 def test_bad_policy_input_is_one_line_with_file_and_line(infra, admin, tmp_path, text, where, said):
     work = infra(manifest())
     bad = tmp_path / "org-policies.yaml"
