@@ -84,6 +84,11 @@ def test_the_deadline_is_a_flag_and_an_environment_variable(emulator, admin, fak
         budget.set_deadline(None)
 
 
+@pytest.mark.parametrize("raw", ["inf", "nan", "1e400", "0", "-5", "soon"])
+def test_a_call_deadline_from_the_environment_that_is_no_usable_number_is_the_default(raw):
+    assert budget.deadline_seconds({"RECONCILER_CALL_DEADLINE": raw}) == budget.DEFAULT_DEADLINE
+
+
 def closed_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -144,7 +144,11 @@ def parse_duration(text: str | None) -> float:
     m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*", text)
     if not m:
         raise click.BadParameter(f"{text!r} is not a duration like 30s, 2m, 1h")
-    return float(m.group(1)) * {"ms": 0.001, "s": 1, "m": 60, "h": 3600, None: 1}[m.group(2)]
+    seconds = float(m.group(1)) * {"ms": 0.001, "s": 1, "m": 60, "h": 3600, None: 1}[m.group(2)]
+    from reconciler.config.durations import MAX, MAX_SAID
+    if seconds > MAX.total_seconds():  # a sleep or a lock wait that long overflows the clock
+        raise click.BadParameter(f"{text!r} is over the limit of {MAX_SAID}")
+    return seconds
 
 
 def fail(message: str, code: int = 1) -> NoReturn:

@@ -27,7 +27,8 @@ def extend(g: Globals, address: str, duration: str, paths: tuple[str, ...], lock
 
     by = durations.parse(duration)
     if by is None or by.total_seconds() <= 0:
-        raise click.BadParameter(f"{duration!r} is not a duration like 30m, 8h, 2d", param_hint="DURATION")
+        why = durations.problem(duration, "30m, 8h, 2d") or "expected a duration longer than 0s, like 30m"
+        raise click.BadParameter(why, param_hint="DURATION")
     store = open_store(g, list(paths) or ["."])
     with store.lock("extend", timeout=parse_duration(lock_timeout)):
         state = store.read()

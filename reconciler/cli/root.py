@@ -49,14 +49,23 @@ Exit codes:
   3  denied by policy: the plan cannot be applied (plan, apply, destroy, watch --once)"""
 
 
+def _a_number(value: float | None, flag: str) -> float | None:
+    """nan passes FloatRange's comparisons: refused here."""
+    if value is not None and value != value:
+        raise click.BadParameter("expected a number of seconds, got nan", param_hint=flag)
+    return value
+
+
 @click.group(cls=RootGroup, context_settings={"help_option_names": ["-h", "--help"]}, epilog=EXIT_CODES)
 @click.option("--sandbox", is_flag=True, help="Run against a built-in emulator of the three APIs.")
 @click.option("--state", "state", metavar="PATH|URL",
               help="State location: a file path or postgresql://... (default .reconciler/state.json).")
 @click.option("--no-color", is_flag=True, help="Plain output (also NO_COLOR).")
 @click.option("--debug", is_flag=True, help="Log HTTP requests (credentials redacted) to stderr.")
-@click.option("--call-deadline", type=click.FloatRange(min=0, min_open=True), metavar="SECONDS",
-              help="How long one API call may go on retrying (default 60; also RECONCILER_CALL_DEADLINE).")
+@click.option("--call-deadline", type=click.FloatRange(min=0, min_open=True, max=86400), metavar="SECONDS",
+              callback=lambda _ctx, _param, value: _a_number(value, "--call-deadline"),
+              help="How long one API call may go on retrying (default 60, at most 86400; also "
+                   "RECONCILER_CALL_DEADLINE).")
 @click.version_option(package_name="reconciler")
 @click.pass_context
 def main(ctx: click.Context, sandbox: bool, state: str | None, no_color: bool, debug: bool,

@@ -156,6 +156,9 @@ def load_workspace(paths: list[str], providers: dict[str, Any] | Callable[[set[s
         ws = Workspace(manifest=manifest, providers=providers, progress=progress)
     ws.clock = clock
     ws.cache = cache
+    # a policy may name kinds of a service these manifests do not use (an organisation's
+    # file): their provider is loaded to check the names, never connected to
+    ws.ensure_kinds(name for policy in manifest.policies for name in policy.kinds())
     # policies (some come from files outside the folder) and the timeline: checked every time
     always = policy_engine.problems(manifest.policies, ws.kinds) + timeline_mod.problems(manifest.resources, ws.kinds)
     if cache is not None and cache.checked_clean(manifest, ws.kinds):

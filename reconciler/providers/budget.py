@@ -32,6 +32,7 @@ from typing import Callable, Iterator, Mapping
 
 MAX_ATTEMPTS = 8
 DEFAULT_DEADLINE = 60.0
+MAX_DEADLINE = 86400.0  # --call-deadline's limit too: inf or 1e400 would make a wait overflow the clock
 CONNECT_GIVE_UP = 10.0
 DEADLINE_ENV = "RECONCILER_CALL_DEADLINE"
 
@@ -56,7 +57,7 @@ def deadline_seconds(env: Mapping[str, str] | None = None) -> float:
     if raw:
         try:
             value = float(raw.rstrip("s"))
-            if value > 0:
+            if 0 < value <= MAX_DEADLINE:  # nan and inf are neither
                 return value
         except ValueError:
             pass
