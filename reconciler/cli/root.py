@@ -30,15 +30,28 @@ class RootGroup(click.Group):
         try:
             return super().make_context(*args, **kwargs)
         except click.UsageError as e:
-            e.exit_code = 1  # type: ignore[misc]  # click types it ClassVar; main() exits with the instance's
-            raise
+            raise _one_line(e) from None
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except click.UsageError as e:
-            e.exit_code = 1  # type: ignore[misc]  # click types it ClassVar; main() exits with the instance's
-            raise
+            raise _one_line(e) from None
+
+
+def _one_line(e: click.UsageError) -> click.UsageError:
+    """Exit 1, and shown as every other error is: `Error: ...` on one line (what was typed
+    folded and escaped), then the hint; not click's usage line first, three lines in all."""
+    e.exit_code = 1  # type: ignore[misc]  # click types it ClassVar; main() exits with the instance's
+
+    def show(file: Any = None) -> None:
+        click.echo(f"Error: {shown(e.format_message(), one_line=True)}", err=file is None, file=file)
+        if e.ctx is not None and e.ctx.command.get_help_option(e.ctx) is not None:
+            option = max(e.ctx.command.get_help_option_names(e.ctx), key=len)
+            click.echo(f"Try '{e.ctx.command_path} {option}' for help.", err=file is None, file=file)
+
+    e.show = show  # type: ignore[method-assign]
+    return e
 
 
 EXIT_CODES = """\b
