@@ -69,8 +69,7 @@ CASES = [
 
 
 # refusals not made yet (strict: one that starts to pass must leave this set)
-PENDING = {"state-mv-same-address",
-           "call-deadline-nan", "call-deadline-inf", "call-deadline-huge", "call-deadline-env-nan",
+PENDING = {"call-deadline-nan", "call-deadline-inf", "call-deadline-huge", "call-deadline-env-nan",
            "call-deadline-env-inf", "call-deadline-env-negative", "call-deadline-env-zero", "call-deadline-env-word",
            "override-policy-typo-plan", "override-policy-typo-apply", "override-policy-typo-destroy",
            "plan-out-over-a-manifest", "plan-out-over-another-file", "plan-out-yaml-name", "plan-out-in-missing-folder",
@@ -116,7 +115,6 @@ def test_bad_command_line_is_one_line_exit_1_and_no_api_call(name, args, env, fr
     assert not (folder / "no").exists()
 
 
-@pytest.mark.xfail(strict=True)
 def test_state_mv_to_the_same_address_leaves_the_state_as_it_was(folder):
     state = folder / "state.json"
     assert cli("--state", str(state), "apply", str(folder), "--auto-approve")[0] == 0
