@@ -11,11 +11,11 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, NoReturn, ParamSpec, 
 
 import click
 
-from reconciler.cli.policy_opt import current_policy_files
+from reconciler.cli.policy_opt import current_policy_files, unknown_override
 from reconciler.cli.root import Globals
 from reconciler.cli.variables_opt import current_inputs
 from reconciler.engine.clock import Clock, system_now
-from reconciler.errors import ReconcilerError
+from reconciler.errors import PlanError, ReconcilerError
 from reconciler.plan.model import Plan
 
 if TYPE_CHECKING:
@@ -107,9 +107,15 @@ def workspace(paths: list[str]) -> Workspace:
     from reconciler.config.cache import ManifestCache
     from reconciler.engine.runner import load_workspace
 
-    return load_workspace(paths, _provider_loader(), progress=lambda m: click.echo(f"    {_shown(m)}", err=True),
-                          inputs=current_inputs(), policy_files=current_policy_files(), clock=lambda: clock(),
-                          cache=ManifestCache.beside(paths or ["."]))
+    ws = load_workspace(paths, _provider_loader(), progress=lambda m: click.echo(f"    {_shown(m)}", err=True),
+                        inputs=current_inputs(), policy_files=current_policy_files(), clock=lambda: clock(),
+                        cache=ManifestCache.beside(paths or ["."]))
+    ctx = click.get_current_context(silent=True)
+    why = unknown_override(ctx.obj if ctx is not None else None, {p.name for p in ws.manifest.policies})
+    if why:
+        ws.close()
+        raise PlanError(why)
+    return ws
 
 
 def _provider_loader() -> Callable[[set[str] | None], dict[str, Any]]:
