@@ -69,8 +69,7 @@ CASES = [
 
 
 # refusals not made yet (strict: one that starts to pass must leave this set)
-PENDING = {"plan-out-over-a-manifest", "plan-out-over-another-file", "plan-out-yaml-name", "plan-out-in-missing-folder",
-           "target-kind-only", "target-unclosed-key", "target-with-newline", "exclude-malformed", "replace-malformed",
+PENDING = {"target-kind-only", "target-unclosed-key", "target-with-newline", "exclude-malformed", "replace-malformed",
            "destroy-target-malformed"}
 PARAMS = [pytest.param(*c, id=c[0], marks=[pytest.mark.xfail(strict=True)] if c[0] in PENDING else []) for c in CASES]
 
@@ -121,7 +120,6 @@ def test_state_mv_to_the_same_address_leaves_the_state_as_it_was(folder):
     assert json.loads(state.read_text())["resources"] == before
 
 
-@pytest.mark.xfail(strict=True)
 def test_plan_out_may_replace_an_earlier_saved_plan_but_never_a_manifest(folder):
     saved = folder / "p.plan"
     for _ in range(2):
