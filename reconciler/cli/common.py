@@ -202,12 +202,26 @@ def sandbox_option(fn: FC | None = None, *, hidden: bool = False) -> Any:  # FC,
     return decorate(fn) if fn is not None else decorate
 
 
+def _addresses(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> tuple[str, ...]:
+    """--target / --exclude / --replace: each a resource address, checked as the option is
+    read (before any API call; an unknown but well-formed one is the planner's to name)."""
+    from reconciler.config.moved import ADDRESS
+    from reconciler.config.terminal import shown
+
+    for address in value:
+        if not ADDRESS.fullmatch(address):
+            flag = param.opts[0] if param.opts else str(param.name)
+            raise click.UsageError(f"{flag} '{shown(address, one_line=True)}': not a resource address "
+                                   "(kind.name, or kind.name[key] for one instance)", ctx)
+    return value
+
+
 def target_options(fn: FC) -> FC:
-    fn = click.option("--target", "targets", multiple=True, metavar="ADDR",
+    fn = click.option("--target", "targets", multiple=True, metavar="ADDR", callback=_addresses,
                       help="Only this resource and what it depends on (repeatable).")(fn)
-    fn = click.option("--exclude", "excludes", multiple=True, metavar="ADDR",
+    fn = click.option("--exclude", "excludes", multiple=True, metavar="ADDR", callback=_addresses,
                       help="Everything but this resource and what depends on it (repeatable).")(fn)
-    fn = click.option("--replace", "replace", multiple=True, metavar="ADDR",
+    fn = click.option("--replace", "replace", multiple=True, metavar="ADDR", callback=_addresses,
                       help="Force replacement of this resource (repeatable).")(fn)
     return fn
 
