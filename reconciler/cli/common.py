@@ -168,7 +168,7 @@ def guarded(fn: Callable[P, R]) -> Callable[P, R]:
         try:
             return fn(*args, **kwargs)
         except ReconcilerError as e:
-            fail(str(e), getattr(e, "exit_code", 1))  # PolicyDenied: 3
+            fail(_lines_of(e), getattr(e, "exit_code", 1))  # PolicyDenied: 3
         except click.exceptions.Exit:
             raise
         except (click.ClickException, click.Abort, SystemExit):
@@ -186,6 +186,15 @@ def guarded(fn: Callable[P, R]) -> Callable[P, R]:
                 fail(describe_failure(e))
             fail(f"internal error: {e.__class__.__name__}: {e} (run with --debug for details)")
     return wrapper
+
+
+def _lines_of(e: ReconcilerError) -> str:
+    """The message as printed: one line, a value it echoes (an address or path typed with
+    a newline in it) folded; only the errors that list one item per line keep their lines
+    (a ManifestError folds each problem itself)."""
+    from reconciler.errors import ApplyError, ManifestError, one_line
+
+    return str(e) if isinstance(e, (ManifestError, PlanError, ApplyError)) else one_line(str(e))
 
 
 def _set_sandbox(ctx: click.Context, param: click.Parameter, value: bool) -> None:
