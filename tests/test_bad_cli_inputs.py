@@ -68,6 +68,8 @@ CASES = [
     ("command-with-escape", ["pl\x1bn", "{d}"], {}, "No such command 'pl\\x1bn'"),
     ("unknown-option", ["plan", "{d}", "--bogus"], {}, "No such option '--bogus'"),
     ("missing-argument", ["state", "mv", ADDR], {}, "Missing argument 'TO'"),
+    ("import-without-remote-id", ["import", ADDR], {}, "Missing argument 'REMOTE_ID'"),
+    ("discover-without-out", ["discover", "{d}"], {}, "Missing option '--out'"),
     ("unknown-command", ["plna", "{d}"], {}, "No such command 'plna'"),
     ("bad-choice", ["plan", "{d}", "--format", "xml"], {}, "'xml' is not one of"),
 ]

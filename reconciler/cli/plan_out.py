@@ -46,7 +46,9 @@ def problem(out: str) -> str | None:
 
 def checked(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
     """The click callback of `plan -o`."""
-    why = problem(value) if value else None
-    if why:
-        raise click.ClickException(f"-o {shown(value, one_line=True)}: {why}")  # no usage hint: the file is the problem
+    if not value:
+        return value
+    why = problem(value)
+    if why:  # no usage hint: the file is the problem, not how the command was typed
+        raise click.ClickException(f"-o {shown(value, one_line=True)}: {why}")
     return value
