@@ -361,7 +361,8 @@ def _record_outputs(ws: Workspace, store: StateStore, state: StateDoc, options: 
 @click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--parallelism", default=8, show_default=True, type=click.IntRange(1, 64),
               help="At most this many resources changed at once.")
-@click.option("--lock-timeout", default="0s", help="Wait this long for the state lock (e.g. 30s).")
+@click.option("--lock-timeout", default="0s", callback=common.duration_option,
+              help="Wait this long for the state lock (e.g. 30s).")
 @click.option("--refresh-only", is_flag=True,
               help="Record the live values in the state (drift); change nothing in the services.")
 @target_options
@@ -466,7 +467,8 @@ def _record_refresh(store: StateStore, state: StateDoc, result: PlanResult, kind
 @click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--parallelism", default=8, show_default=True, type=click.IntRange(1, 64),
               help="At most this many resources changed at once.")
-@click.option("--lock-timeout", default="0s", help="Wait this long for the state lock (e.g. 30s).")
+@click.option("--lock-timeout", default="0s", callback=common.duration_option,
+              help="Wait this long for the state lock (e.g. 30s).")
 @target_options
 @override_options
 @policy_options

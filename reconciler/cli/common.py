@@ -149,8 +149,20 @@ def parse_duration(text: str | None) -> float:
         return 0.0
     m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*", text)
     if not m:
-        raise click.BadParameter(f"{text!r} is not a duration like 30s, 2m, 1h")
+        from reconciler.config.terminal import shown
+
+        raise click.BadParameter(f"'{shown(text, one_line=True)}' is not a duration like 30s, 2m, 1h")
     return float(m.group(1)) * {"ms": 0.001, "s": 1, "m": 60, "h": 3600, None: 1}[m.group(2)]
+
+
+def duration_option(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """The click callback of a duration option (--lock-timeout): a bad one is refused as
+    the option is read, named, before anything is loaded."""
+    try:
+        parse_duration(value)
+    except click.BadParameter as e:
+        raise click.BadParameter(e.message, ctx, param) from None
+    return value
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
