@@ -147,3 +147,12 @@ def test_a_good_call_deadline_is_still_taken(folder):
                       (["validate", "{d}"], {"RECONCILER_CALL_DEADLINE": "45s"})):
         code, out = run(folder, args, env)
         assert code == 0 and "Valid" in out, out
+
+
+def test_reconciler_alone_shows_the_help_and_without_a_command_says_so():
+    from reconciler.cli import main
+
+    out = CliRunner().invoke(main, [], prog_name="reconciler").output
+    assert "Commands:" in out and "\\x0a" not in out, out
+    r = CliRunner().invoke(main, ["--no-color"], prog_name="reconciler")
+    check_one_line(r.exit_code, r.output, "Missing command")

@@ -43,6 +43,8 @@ def _one_line(e: click.UsageError) -> click.UsageError:
     """Exit 1, and shown as every other error is: `Error: ...` on one line (what was typed
     folded and escaped), then the hint; not click's usage line first, three lines in all."""
     e.exit_code = 1  # type: ignore[misc]  # click types it ClassVar; main() exits with the instance's
+    if type(e).__name__ == "NoArgsIsHelpError":  # `reconciler` alone (click >= 8.2): the help, as it is
+        return e
 
     def show(file: Any = None) -> None:
         click.echo(f"Error: {shown(e.format_message(), one_line=True)}", err=file is None, file=file)
