@@ -72,6 +72,8 @@ CASES = [
     ("lock-timeout-word", ["apply", "{d}", "--lock-timeout", "soon", "--auto-approve"], {},
      "Invalid value for '--lock-timeout': 'soon' is not a duration"),
     ("lock-timeout-nan", ["destroy", "{d}", "--lock-timeout", "nan", "--auto-approve"], {}, "'--lock-timeout'"),
+    ("watch-interval-word", ["watch", "{d}", "--once", "--interval", "often"], {},
+     "Invalid value for '--interval': 'often' is not a duration"),
     ("unknown-option", ["plan", "{d}", "--bogus"], {}, "No such option '--bogus'"),
     ("missing-argument", ["state", "mv", ADDR], {}, "Missing argument 'TO'"),
     ("import-without-remote-id", ["import", ADDR], {}, "Missing argument 'REMOTE_ID'"),
