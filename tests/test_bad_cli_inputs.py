@@ -74,6 +74,8 @@ CASES = [
     ("lock-timeout-nan", ["destroy", "{d}", "--lock-timeout", "nan", "--auto-approve"], {}, "'--lock-timeout'"),
     ("watch-interval-word", ["watch", "{d}", "--once", "--interval", "often"], {},
      "Invalid value for '--interval': 'often' is not a duration"),
+    ("policy-file-protect-malformed", ["plan", "{d}", "--policy-file", "{d}/../org-policies.yaml"], {},
+     "org-policies.yaml:3:15: policies[0].protect.address: 'valdi.vm' is not valid here"),
     ("unknown-option", ["plan", "{d}", "--bogus"], {}, "No such option '--bogus'"),
     ("missing-argument", ["state", "mv", ADDR], {}, "Missing argument 'TO'"),
     ("import-without-remote-id", ["import", ADDR], {}, "Missing argument 'REMOTE_ID'"),
@@ -94,6 +96,7 @@ def folder(tmp_path, sandbox_env, monkeypatch):
     d.mkdir()
     (d / "m.yaml").write_text(MANIFEST)
     (d / "notes.txt").write_text("my notes\n")
+    (tmp_path / "org-policies.yaml").write_text("policies:\n  - name: keep-vms\n    protect: {address: valdi.vm}\n")
     monkeypatch.chdir(tmp_path)
     return d
 
