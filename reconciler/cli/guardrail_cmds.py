@@ -16,7 +16,8 @@ from reconciler.cli.state_cmds import on_state, state, state_store
 @click.argument("address")
 @click.argument("duration")
 @click.argument("paths", nargs=-1, type=click.Path())
-@click.option("--lock-timeout", default="0s", help="Wait this long for the state lock (e.g. 30s).")
+@click.option("--lock-timeout", default="0s", callback=common.duration_option,
+              help="Wait this long for the state lock (e.g. 30s).")
 @sandbox_option(hidden=True)  # the sandbox's own state file; no API call is made
 @click.pass_obj
 @guarded

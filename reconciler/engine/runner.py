@@ -23,6 +23,7 @@ from reconciler.engine.planner import (
     PlanOptions,
     PlanResult,
     make_plan,
+    named,
     partial_note,
     resolve,
     selected,
@@ -275,6 +276,9 @@ def plan(ws: Workspace, state: StateDoc, options: PlanOptions = PlanOptions(),
     from reconciler.engine import moves
     from reconciler.plan import scope
 
+    # a --target nothing declares nor records is said before any listing is read
+    named(options, {r.address for r in ws.manifest.resources} | set(state.resources) | set(state.pending)
+          | {m.target for m in ws.manifest.moved})
     # the store's document is untouched: the applier renames it when it applies the plan
     state, moved, move_notes = (state, [], []) if options.refresh_only else moves.planned(state, ws.manifest.moved)
     if ws.manifest.lookups and not options.destroy:
