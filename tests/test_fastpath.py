@@ -135,3 +135,18 @@ def test_no_digest_of_a_secret_is_kept_on_disk(tmp_path, sandbox_env, admin, dif
         code, out = infra.plan("--detailed-exitcode")
         assert code == 0 and "No changes" in out, out
     assert sorted({u.rsplit("/", 1)[-1] for u in diffs}) == ["derived.csv", "named.csv"]  # plain: fast path
+
+
+def test_the_secret_name_check_asks_each_key_as_the_one_rule_asks_each_leaf_path():
+    """fastpath._secret_named walks keys, not leaf paths: the same answer as asking
+    `hidden` of every leaf's path, for nested dicts, lists, dotted and bracketed keys."""
+    from reconciler.config import walk
+    from reconciler.config.sensitivity import SECRET_NAMES, hidden
+    from reconciler.engine.fastpath import _secret_named
+
+    specs = [{}, {"a": 1}, {"token": 1}, {"a": {"b": {"password": None}}}, {"a": [{"x": 1}, {"api_key": {}}]},
+             {"a.token": 1}, {"a[secret]": 2}, {"tokens": 1}, {"a": []}, {"a": [[{"private_key": 1}]]},
+             {"properties": {"index": 3, "version": 1}, "tags": ["token"]}, {"x": {"token": {}}},
+             {1: {"secret": 1}}, {"a": ({"password": 1},)}, {"": {"": 1}}]
+    for spec in specs:
+        assert _secret_named(spec) == any(hidden(path, SECRET_NAMES) for path, _v in walk.leaves(spec)), spec

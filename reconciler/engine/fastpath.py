@@ -15,11 +15,11 @@ journaled, or asked to be replaced.
 from __future__ import annotations
 
 import hashlib
+from functools import lru_cache
 from typing import Any, Mapping
 
 import msgspec
 
-from reconciler.config import walk
 from reconciler.config.model import Resource
 from reconciler.config.sensitivity import SECRET_NAMES, hidden
 from reconciler.providers.contract import Kind, Live
@@ -48,9 +48,22 @@ def eligible(resource: Resource, spec: dict, prior: ResourceState | None, live: 
             and not _secret_named(spec))
 
 
-def _secret_named(spec: dict) -> bool:
-    """A field the one sensitivity rule hides by its name (a datum's `properties.token`)."""
-    return any(hidden(path, SECRET_NAMES) for path, _v in walk.leaves(spec))
+def _secret_named(value: Any) -> bool:
+    """A field the one sensitivity rule hides by its name (a datum's `properties.token`):
+    `hidden(path, SECRET_NAMES)` of every leaf's path, asked of each key once (a path's
+    segments are its keys' segments; list indices are digits, never a secret's name)."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if _secret_key(k) or (isinstance(v, (dict, list, tuple)) and _secret_named(v)):
+                return True
+    elif isinstance(value, (list, tuple)):
+        return any(isinstance(v, (dict, list, tuple)) and _secret_named(v) for v in value)
+    return False
+
+
+@lru_cache(maxsize=4096)
+def _secret_key(key: Any) -> bool:
+    return hidden(str(key), SECRET_NAMES)
 
 
 def unchanged(address: str, spec: dict, live: Live, seen: Mapping[str, str]) -> bool:

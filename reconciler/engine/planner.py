@@ -304,6 +304,7 @@ def make_plan(desired: list[Resource], state: StateDoc, live: dict[str, Live | N
         return recorded(address, attribute)
 
     ordered = graph.order(g)  # once: the actions are listed in the same order below
+    priced: dict[str, bool] = {}
     for address in ordered:
         resource = by_addr.get(address)
         prior = state.resources.get(address)
@@ -350,7 +351,10 @@ def make_plan(desired: list[Resource], state: StateDoc, live: dict[str, Live | N
             continue
         step.action.depends_on = sorted(g.get(address, ()))
         step.action.warnings.extend(kind.plan_notes(step.spec, lv, prior.last_applied if prior else None) or [])
-        _add_cost(step, kind, context)
+        if kind_name not in priced:  # a Protocol isinstance costs more than the rest of a no-op
+            priced[kind_name] = isinstance(kind, Priced)
+        if priced[kind_name]:
+            _add_cost(step, kind, context)
         steps[address] = step
 
     partial = _apply_targeting(steps, g, options)
