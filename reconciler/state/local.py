@@ -22,6 +22,7 @@ from reconciler.errors import LockError, StaleStateError, StateError
 from reconciler.state import crypto
 from reconciler.state.base import STATE_VERSION, LockInfo, StateDoc
 from reconciler.state.check import check
+from reconciler.state.decode import fast_read
 
 
 class LocalStateStore:
@@ -48,6 +49,10 @@ class LocalStateStore:
             return StateDoc()
         except OSError as e:
             raise StateError(f"{self.path}: cannot read the state: {e.strerror}") from None
+        doc = fast_read(raw, str(self.path), STATE_VERSION)
+        if doc is not None:
+            self._seen = (_signature(seen), doc.serial, doc.lineage)
+            return doc
         try:
             body = json.loads(raw)
             check(body, str(self.path), STATE_VERSION)  # before decrypting walks it
