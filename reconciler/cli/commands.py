@@ -98,7 +98,7 @@ def _make_plan(g: Globals, paths: list[str], options: PlanOptions, store: StateS
     state = store.read()
     options = _invoked(g, paths, options)
     try:
-        result = run_plan(ws, state, options, fingerprint=fingerprint if saving else None,
+        result = run_plan(ws, state, options, fingerprint=fingerprint if saving else None, shown_only=True,
                           elsewhere=getattr(store, "managed_elsewhere", None))
     except BaseException:
         ws.close()

@@ -57,6 +57,9 @@ def main() -> None:
     ap.add_argument("--work")
     ap.add_argument("--warm-only", action="store_true")
     ap.add_argument("--save-plan", help="write the warm plan's output here (to compare plans)")
+    ap.add_argument("--against", metavar="SRC",
+                    help="another checkout (e.g. main's): its warm plans interleaved with this one's, "
+                         "so both see the same machine load")
     args = ap.parse_args()
     n = args.n or (100_000 if args.row == "big" else 10_000)
     latency = args.latency_ms if args.latency_ms is not None else (0.0 if args.row == "big" else 50.0)
@@ -92,17 +95,21 @@ def main() -> None:
         server.config.latency_ms = latency
         argv = bench_scale.tool(state, "plan", "--detailed-exitcode", str(folder))
         print(f"{args.row} N={n} latency {latency:g} ms", flush=True)
-        results: dict[str, list[dict]] = {"cold": [], "warm": []}
+        results: dict[str, list[dict]] = {"cold": [], "warm": [], "against": []}
+        other = {**env, "PYTHONPATH": str(Path(args.against).resolve())} if args.against else None
         for mode in (["warm"] if args.warm_only else ["cold", "warm"]):
             if mode == "warm":
                 run_tool(admin, argv, env)  # fills the cache
+                if other:
+                    run_tool(admin, argv, other)
             for _ in range(args.runs):
                 if mode == "cold":
                     shutil.rmtree(folder / ".reconciler" / "cache", ignore_errors=True)
-                r = run_tool(admin, argv, env)
-                results[mode].append(r)
-                print(f"  {mode}: {r['wall']:.2f} s wall, {r['cpu']:.2f} s CPU, {r['rss']:.0f} MiB peak, "
-                      f"{r['requests']} requests, load {r['load']:.2f}", flush=True)
+                for label, run_env in [(mode, env)] + ([("against", other)] if other and mode == "warm" else []):
+                    r = run_tool(admin, argv, run_env)
+                    results[label].append(r)
+                    print(f"  {label}: {r['wall']:.2f} s wall, {r['cpu']:.2f} s CPU, {r['rss']:.0f} MiB peak, "
+                          f"{r['requests']} requests, load {r['load']:.2f}", flush=True)
         if args.save_plan and results["warm"]:
             Path(args.save_plan).write_text(results["warm"][-1]["output"])
         for mode, runs in results.items():

@@ -131,6 +131,11 @@ class ValohaiClient:
     def invalidate(self) -> None:
         self._cache.clear(keep=("project",))
 
+    def release(self) -> None:
+        """Forget the datum listing once the live records are built from it, for a plan that is
+        only shown (at 100,000 datums: tens of MiB); a later read lists again."""
+        self._cache.drop("datums")
+
     def datums(self) -> list[dict]:
         """Every datum of the project (one paged listing per run, until a write), with only
         the fields the kinds read (a listed datum is ~3.6 KB; 100,000 of them add up)."""
