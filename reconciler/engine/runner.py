@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
@@ -208,13 +208,31 @@ def observe(ws: Workspace, state: StateDoc, addresses: set[str] | None = None,
     with address -> the spec found without any reference (the planner need not walk it again)."""
     imports = imports or {}
     desired = {r.address: r for r in ws.manifest.resources}
-    wanted_by_kind: dict[str, list[Wanted]] = {}
-
-    known = state_outputs(state)
-
     every = set(state.resources) | set(desired) | set(state.pending)  # the state's strings kept: one per address
     ws.ensure_kinds([rs.kind for rs in state.resources.values()]
                     + [p["kind"] for p in state.pending.values() if isinstance(p, dict) and "kind" in p])
+    with ThreadPoolExecutor(max_workers=8) as early:
+        # the listings are requested now, read while the questions below are prepared
+        fetching = _prefetch(ws, state, early) if addresses is None else {}
+        return _observe(ws, state, desired, every, addresses, imports, probe_managed, plain, fetching)
+
+
+def _prefetch(ws: Workspace, state: StateDoc, pool: ThreadPoolExecutor) -> dict[str, Future]:
+    """kind name -> its prefetch (the listings its observe reads), for the kinds that have one."""
+    names = {r.kind for r in ws.manifest.resources} | {rs.kind for rs in state.resources.values()}
+    out: dict[str, Future] = {}
+    for name in sorted(names):
+        kind = ws.kinds.get(name)
+        if kind is not None and callable(getattr(kind, "prefetch", None)):
+            out[name] = pool.submit(lambda k=kind, n=name: k.prefetch(ws.context(n)))
+    return out
+
+
+def _observe(ws: Workspace, state: StateDoc, desired: dict[str, Resource], every: set[str],
+             addresses: set[str] | None, imports: Mapping[str, str], probe_managed: bool,
+             plain: dict[str, dict] | None, fetching: Mapping[str, Future]) -> dict[str, Live | None]:
+    wanted_by_kind: dict[str, list[Wanted]] = {}
+    known = state_outputs(state)
     for address in sorted(every if addresses is None else every & addresses):
         r = desired.get(address)
         prior = state.resources.get(address)
@@ -237,6 +255,8 @@ def observe(ws: Workspace, state: StateDoc, addresses: set[str] | None = None,
         return live
 
     def one(kind_name: str) -> dict[str, Live | None]:
+        if kind_name in fetching:
+            fetching[kind_name].result()  # its failure is observe's (the listing is not asked twice)
         first = wanted_by_kind[kind_name][0].address
         base = desired[first].base_dir if first in desired else None
         return ws.kinds[kind_name].observe(ws.context(kind_name, base), wanted_by_kind[kind_name])
