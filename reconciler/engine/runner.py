@@ -224,8 +224,12 @@ def _prefetch(ws: Workspace, state: StateDoc, pool: ThreadPoolExecutor) -> dict[
     for name in sorted(names):
         kind = ws.kinds.get(name)
         if kind is not None and callable(getattr(kind, "prefetch", None)):
-            out[name] = pool.submit(lambda k=kind, n=name: k.prefetch(ws.context(n)))
+            out[name] = pool.submit(_fetch, ws, kind, name)
     return out
+
+
+def _fetch(ws: Workspace, kind: Any, name: str) -> None:
+    kind.prefetch(ws.context(name))
 
 
 def _observe(ws: Workspace, state: StateDoc, desired: dict[str, Resource], every: set[str],
