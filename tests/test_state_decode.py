@@ -54,7 +54,7 @@ def test_repeated_strings_are_shared_and_entries_keep_their_own_containers(tmp_p
                                                                      "outputs": {"id": f"d-{i}"}}
                                               for i in range(3)})))
     read = list(LocalStateStore(path).read().resources.values())
-    assert read[0].kind is read[1].kind and read[0].last_applied["store"] is read[2].last_applied["store"]
+    assert read[0].kind is read[1].kind and read[0].file is read[2].file
     assert read[1].outputs["id"] is read[1].id
     assert read[0].last_applied is not read[1].last_applied and read[0].secrets is not read[1].secrets
 

@@ -39,13 +39,14 @@ def noop_digest(spec: dict, live: Live) -> str | None:
 
 
 def eligible(resource: Resource, spec: dict, prior: ResourceState | None, live: Live | None, kind: Kind,
-             pending: Any) -> bool:
+             pending: Any, names: bool = True) -> bool:
     """The spec is the one applied last (the state's record), nothing is in flight, the
     kind's comparison depends on nothing but the spec and the live object, and no secret
-    would enter a digest."""
+    would enter a digest. `names=False`: the caller then asks `unchanged`, whose digest
+    matches only a spec remembered here, which had no field with a secret's name."""
     return (prior is not None and live is not None and pending is None and not kind.local_files
             and not kind.sensitive and not resource.sensitive_paths and spec == prior.last_applied
-            and not _secret_named(spec))
+            and (not names or not _secret_named(spec)))
 
 
 def _secret_named(value: Any) -> bool:
@@ -67,6 +68,8 @@ def _secret_key(key: Any) -> bool:
 
 
 def unchanged(address: str, spec: dict, live: Live, seen: Mapping[str, str]) -> bool:
+    """The digest remembered for `address` (only ever of an eligible spec: remember's
+    callers ask eligible with names) is this spec's and live object's."""
     digest = seen.get(address)
     return digest is not None and digest == noop_digest(spec, live)
 

@@ -383,10 +383,10 @@ class _FastPath:
              address: str) -> Step | None:
         """A no-op without a diff (engine/fastpath.py), or None: take the full path."""
         if address in options.replace or address.split("[")[0] in options.replace \
-                or not fastpath.eligible(resource, spec, prior, lv, kind, pending):
+                or not fastpath.eligible(resource, spec, prior, lv, kind, pending, names=False):
             return None
         assert lv is not None and prior is not None  # eligible
-        if not fastpath.unchanged(address, spec, lv, self.seen):
+        if not fastpath.unchanged(address, spec, lv, self.seen):  # a remembered digest: no secret's name
             return None
         # no edge, no reference: nothing in the spec can derive from a secret
         derived_ = derived() if self.graph.get(address) else []

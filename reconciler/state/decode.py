@@ -62,13 +62,11 @@ def _sealed(top: _Document, rest: dict[str, Any]) -> bool:
         or (isinstance(outputs, dict) and any(isinstance(e, dict) and MARK in e for e in outputs.values()))
 
 
-_SHORT = 24  # longer values (URLs, ids) are mostly each entry's own
-
-
 def _shared(resources: dict[str, ResourceState]) -> dict[str, ResourceState]:
     """Equal strings that repeat across entries kept once (a kind, a file, the id the
     outputs repeat): at 100,000 entries each copy is megabytes. Only strings: an entry's
-    containers stay its own, so no entry can change another's."""
+    containers stay its own, so no entry can change another's. (The recorded specs are
+    the plan's to share with the manifest's: engine/runner.share_applied.)"""
     seen: dict[str, str] = {}
     put = object.__setattr__  # entries just built, not seen by anyone yet
     for rs in resources.values():
@@ -78,16 +76,6 @@ def _shared(resources: dict[str, ResourceState]) -> dict[str, ResourceState]:
         outputs = rs.outputs
         if outputs.get("id") == rs.id:
             outputs["id"] = rs.id
-        for key, value in rs.last_applied.items():
-            if isinstance(value, str) and len(value) <= _SHORT:
-                rs.last_applied[key] = seen.setdefault(value, value)
-            elif isinstance(value, list):
-                for i, item in enumerate(value):
-                    if isinstance(item, str) and len(item) <= _SHORT:
-                        value[i] = seen.setdefault(item, item)
-        url = rs.last_applied.get("url")
-        if url is not None and outputs.get("uri") == url:
-            outputs["uri"] = url
         if len(seen) > 10_000:  # mostly unique values after all: start again
             seen.clear()
     return resources
