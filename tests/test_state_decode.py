@@ -82,3 +82,14 @@ def test_a_damaged_state_fails_with_the_same_line_either_way(tmp_path, monkeypat
     with pytest.raises(StateError) as slow:
         general(path, monkeypatch)
     assert str(fast.value) == str(slow.value)
+
+
+def test_a_recorded_spec_equal_to_the_manifests_is_read_as_that_object(tmp_path):
+    path = tmp_path / "state.json"
+    path.write_text(json.dumps(doc()))
+    store = LocalStateStore(path)
+    same, other = dict(ENTRY["last_applied"]), {"store": "s", "url": "s3://b/2"}
+    store.specs = {"valohai.datum.a": same, "valohai.datum.b": other}
+    read = store.read()
+    assert read.resources["valohai.datum.a"].last_applied is same
+    assert read.resources["valohai.datum.b"].last_applied == {} and other == {"store": "s", "url": "s3://b/2"}

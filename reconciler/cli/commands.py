@@ -95,7 +95,14 @@ def _make_plan(g: Globals, paths: list[str], options: PlanOptions, store: StateS
 
     ws = workspace(paths)
     store = store or open_store(g, paths, ws.manifest.backend)
+    from reconciler.state.local import LocalStateStore
+
+    local = store if isinstance(store, LocalStateStore) else None
+    if local is not None:  # the file store shares recorded specs with the manifests' as it reads them
+        local.specs = {r.address: r.spec for r in ws.manifest.resources}
     state = store.read()
+    if local is not None:
+        local.specs = None
     options = _invoked(g, paths, options)
     try:
         result = run_plan(ws, state, options, fingerprint=fingerprint if saving else None, shown_only=True,

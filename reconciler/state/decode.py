@@ -10,7 +10,7 @@ the problem exactly as before.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Mapping
 
 import msgspec
 
@@ -38,9 +38,11 @@ _decoder = msgspec.json.Decoder(_Document)
 _REST = tuple(f for f in _Document.__struct_fields__ if f != "resources")
 
 
-def fast_read(text: str, where: str, version: int) -> StateDoc | None:
+def fast_read(text: str, where: str, version: int, specs: Mapping[str, Any] | None = None) -> StateDoc | None:
     """The document, or None: read it the general way (json, check, crypto, from_dict).
-    A StateError (check()'s, for a field outside the resources) is the general way's too."""
+    A StateError (check()'s, for a field outside the resources) is the general way's too.
+    `specs`: address -> a spec the caller holds (the manifests'); a recorded spec equal to
+    it is replaced by it as it is read (one copy in memory: specs are never edited in place)."""
     try:
         top = _decoder.decode(text)
     except (msgspec.MsgspecError, ValueError, TypeError):
@@ -51,7 +53,7 @@ def fast_read(text: str, where: str, version: int) -> StateDoc | None:
     rest["resources"] = {}  # the entries are checked by their types
     check(rest, where, version)
     doc = StateDoc.from_dict(rest, where)
-    doc.resources = _shared(top.resources)
+    doc.resources = _shared(top.resources, specs or {})
     return doc
 
 
@@ -62,14 +64,17 @@ def _sealed(top: _Document, rest: dict[str, Any]) -> bool:
         or (isinstance(outputs, dict) and any(isinstance(e, dict) and MARK in e for e in outputs.values()))
 
 
-def _shared(resources: dict[str, ResourceState]) -> dict[str, ResourceState]:
+def _shared(resources: dict[str, ResourceState], specs: Mapping[str, Any]) -> dict[str, ResourceState]:
     """Equal strings that repeat across entries kept once (a kind, a file, the id the
     outputs repeat): at 100,000 entries each copy is megabytes. Only strings: an entry's
     containers stay its own, so no entry can change another's. (The recorded specs are
     the plan's to share with the manifest's: engine/runner.share_applied.)"""
     seen: dict[str, str] = {}
     put = object.__setattr__  # entries just built, not seen by anyone yet
-    for rs in resources.values():
+    for address, rs in resources.items():
+        spec = specs.get(address)
+        if spec is not None and rs.last_applied == spec:
+            put(rs, "last_applied", spec)
         put(rs, "kind", seen.setdefault(rs.kind, rs.kind))
         if rs.file is not None:
             put(rs, "file", seen.setdefault(rs.file, rs.file))
