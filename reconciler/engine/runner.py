@@ -244,7 +244,10 @@ def _observe(ws: Workspace, state: StateDoc, desired: dict[str, Resource], every
         kind_name = r.kind if r else (prior.kind if prior else state.pending[address]["kind"])
         if kind_name not in ws.kinds:
             continue  # the planner reports it
-        spec = resolve(r.spec, known) if r else (pending or {}).get("spec")
+        if r is not None and prior is not None and prior.last_applied is r.spec:
+            spec = r.spec  # shared with the state's record as it was read: plain JSON, no reference
+        else:
+            spec = resolve(r.spec, known) if r else (pending or {}).get("spec")
         if plain is not None and r is not None and spec is r.spec:
             plain[address] = spec
         wanted_by_kind.setdefault(kind_name, []).append(Wanted(
