@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping
 
 import click
 
-from reconciler.cli import common
+from reconciler.cli import common, plan_out
 from reconciler.cli.common import (
     fingerprint,
     guarded,
@@ -115,7 +115,8 @@ def _make_plan(g: Globals, paths: list[str], options: PlanOptions, store: StateS
 
 @main.command()
 @click.argument("paths", nargs=-1, type=click.Path())
-@click.option("-o", "--out", "out", type=click.Path(dir_okay=False), help="Save the plan to apply later.")
+@click.option("-o", "--out", "out", type=click.Path(dir_okay=False), callback=plan_out.checked,
+              help="Save the plan to apply later (a new file, or an earlier saved plan to replace).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text",
               show_default=True, help="text for a terminal, json for scripts, markdown for a pull-request comment.")
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 0 no changes, 1 error, 2 changes.")
@@ -368,7 +369,8 @@ def _record_outputs(ws: Workspace, store: StateStore, state: StateDoc, options: 
 @click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--parallelism", default=8, show_default=True, type=click.IntRange(1, 64),
               help="At most this many resources changed at once.")
-@click.option("--lock-timeout", default="0s", help="Wait this long for the state lock (e.g. 30s).")
+@click.option("--lock-timeout", default="0s", callback=common.duration_option,
+              help="Wait this long for the state lock (e.g. 30s).")
 @click.option("--refresh-only", is_flag=True,
               help="Record the live values in the state (drift); change nothing in the services.")
 @target_options
@@ -473,7 +475,8 @@ def _record_refresh(store: StateStore, state: StateDoc, result: PlanResult, kind
 @click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--parallelism", default=8, show_default=True, type=click.IntRange(1, 64),
               help="At most this many resources changed at once.")
-@click.option("--lock-timeout", default="0s", help="Wait this long for the state lock (e.g. 30s).")
+@click.option("--lock-timeout", default="0s", callback=common.duration_option,
+              help="Wait this long for the state lock (e.g. 30s).")
 @target_options
 @override_options
 @policy_options

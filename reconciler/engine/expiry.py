@@ -85,7 +85,11 @@ def extend(state: StateDoc, address: str, by: timedelta, now: datetime) -> str:
     old = parse_stamp(entry.expires_at) if entry.expires_at else None
     if old is None:
         raise StateError(f"{address} has no recorded deadline: give it `expires:` in the manifests and apply")
-    new = max(old, now) + by
+    try:
+        new = max(old, now) + by
+    except OverflowError:
+        raise StateError(f"{address}: a deadline {durations.say(by)} after {stamp(max(old, now))} is past the "
+                         "end of the calendar") from None
     state.resources[address] = dc_replace(entry, expires_at=stamp(new))
     add_event(state, now, "extend", address=address, before=stamp(old), after=stamp(new), by=durations.say(by))
     return f"{address} now expires at {stamp(new)} (in {durations.say(new - now)}; was {stamp(old)})"

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from dataclasses import replace as dc_replace
-from typing import AbstractSet, Any, Callable, Mapping, Sequence
+from typing import AbstractSet, Any, Callable, Collection, Mapping, Sequence
 
 from reconciler.config import walk
 from reconciler.config.hints import did_you_mean
@@ -528,18 +528,30 @@ def _add_cost(step: Step, kind: Kind, context: Callable[[str], KindContext]) -> 
     a.cost_before, a.cost_after = before, after
 
 
+def _selection_flags(options: PlanOptions) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    return (("--target", options.targets), ("--exclude", options.excludes), ("--replace", options.replace))
+
+
+def named(options: PlanOptions, known: Collection[str]) -> None:
+    """PlanError for a --target / --exclude / --replace address that is none of `known`
+    nor a block of their instances, with a "did you mean". The runner asks it of every
+    address the manifests and the state hold before any API call; the planner again of
+    its graph."""
+    for flag, addresses in _selection_flags(options):
+        for address in addresses:
+            if not graph.instances(address, known):
+                hint = did_you_mean(address, known, quote=False)
+                raise PlanError(f"{flag} {address}: no such resource in the manifests or the state{hint}")
+
+
 def selected(g: dict[str, set[str]], options: PlanOptions) -> set[str] | None:
     """The addresses --target / --exclude keep (None: no selection). A name that is not in
     the graph gets a "did you mean"; one address both targeted and excluded is an error."""
+    named(options, g)
     expanded: dict[str, list[str]] = {}
-    for flag, addresses in (("--target", options.targets), ("--exclude", options.excludes),
-                            ("--replace", options.replace)):
+    for flag, addresses in _selection_flags(options):
         # a for_each / count block's address stands for all its instances
         expanded[flag] = [x for a in addresses for x in graph.instances(a, g)]
-        for address in addresses:
-            if not graph.instances(address, g):
-                hint = did_you_mean(address, g, quote=False)
-                raise PlanError(f"{flag} {address}: no such resource in the manifests or the state{hint}")
     both = sorted(set(expanded["--target"]) & set(expanded["--exclude"]))
     if both:
         raise PlanError(f"{both[0]} is both a --target and an --exclude; name it in one of them")

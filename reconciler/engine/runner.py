@@ -23,6 +23,7 @@ from reconciler.engine.planner import (
     PlanOptions,
     PlanResult,
     make_plan,
+    named,
     partial_note,
     resolve,
     selected,
@@ -164,6 +165,9 @@ def load_workspace(paths: list[str], providers: dict[str, Any] | Callable[[set[s
         ws = Workspace(manifest=manifest, providers=providers, progress=progress)
     ws.clock = clock
     ws.cache = cache
+    # a policy may name kinds of a service these manifests do not use (an organisation's
+    # file): their provider is loaded to check the names, never connected to
+    ws.ensure_kinds(name for policy in manifest.policies for name in policy.kinds())
     # policies (some come from files outside the folder) and the timeline: checked every time
     always = policy_engine.problems(manifest.policies, ws.kinds) + timeline_mod.problems(manifest.resources, ws.kinds)
     if cache is not None and cache.checked_clean(manifest, ws.kinds):
@@ -326,6 +330,9 @@ def plan(ws: Workspace, state: StateDoc, options: PlanOptions = PlanOptions(),
     from reconciler.engine import moves
     from reconciler.plan import scope
 
+    # a --target nothing declares nor records is said before any listing is read
+    named(options, {r.address for r in ws.manifest.resources} | set(state.resources) | set(state.pending)
+          | {m.target for m in ws.manifest.moved})
     # the store's document is untouched: the applier renames it when it applies the plan
     state, moved, move_notes = (state, [], []) if options.refresh_only else moves.planned(state, ws.manifest.moved)
     if ws.manifest.lookups and not options.destroy:

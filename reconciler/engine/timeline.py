@@ -16,7 +16,7 @@ from reconciler.config import durations
 from reconciler.config.model import Resource
 from reconciler.engine import expiry
 from reconciler.engine import schedule as sched
-from reconciler.engine.clock import parse_stamp, stamp
+from reconciler.engine.clock import LAST_YEAR, parse_stamp, stamp
 from reconciler.engine.planner import PlanResult
 from reconciler.errors import Problem
 from reconciler.plan.model import HOURS_PER_MONTH, TimeNote
@@ -52,8 +52,10 @@ def problems(resources: list[Resource], kinds: Mapping[str, Kind]) -> list[Probl
                 add(r, "expires", "give after or at, not both")
             elif "after" not in r.expires and "at" not in r.expires:
                 add(r, "expires", "give after (8h) or at (2026-12-10T18:00:00Z)")
-            elif "after" in r.expires and durations.parse(str(r.expires["after"])) is None:
-                add(r, "expires.after", "expected a duration like 8h")
+            elif "after" in r.expires and (why := durations.problem(str(r.expires["after"]), "8h")):
+                add(r, "expires.after", why)
+            elif "at" in r.expires and _far(str(r.expires["at"])):
+                add(r, "expires.at", f"{r.expires['at']} is after the year {LAST_YEAR}: give a nearer time")
             elif "at" in r.expires and parse_stamp(str(r.expires["at"])) is None:
                 add(r, "expires.at", "expected an RFC 3339 time with its zone, like 2026-12-10T18:00:00Z")
             if expiry.action(r) == "stop" and not powered:
@@ -67,6 +69,11 @@ def problems(resources: list[Resource], kinds: Mapping[str, Kind]) -> list[Probl
                 if found:
                     add(r, f"schedule[{i}].{found[0]}", found[1])
     return out
+
+
+def _far(text: str) -> bool:
+    """A time after LAST_YEAR (9999-12-31T23:59:59-14:00 is past the calendar's end in UTC)."""
+    return text[:4].isdigit() and text[4:5] == "-" and int(text[:4]) > LAST_YEAR
 
 
 def _has_power(kind: Kind | None) -> bool:
