@@ -248,6 +248,7 @@ def _observe(ws: Workspace, state: StateDoc, desired: dict[str, Resource], every
         kind_name = r.kind if r else (prior.kind if prior else state.pending[address]["kind"])
         if kind_name not in ws.kinds:
             continue  # the planner reports it
+        spec: Any
         if r is not None and prior is not None and prior.last_applied is r.spec:
             spec = r.spec  # shared with the state's record as it was read: plain JSON, no reference
         else:
