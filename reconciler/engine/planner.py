@@ -305,7 +305,8 @@ def make_plan(desired: list[Resource], state: StateDoc, live: dict[str, Live | N
             return lv.outputs[attribute]
         return recorded(address, attribute)
 
-    ordered = graph.order(g)  # once: the actions are listed in the same order below
+    # once: the actions are listed in the same order below (no edge at all: one wave, sorted)
+    ordered = graph.order(g) if any(g.values()) else sorted(g)
     priced: dict[str, bool] = {}
     for address in ordered:
         resource = by_addr.get(address)
