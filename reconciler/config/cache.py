@@ -33,12 +33,16 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
+import msgspec
+
 from reconciler.config.model import Manifest, Position
 from reconciler.config.walk import copy_plain
 from reconciler.config.yamlread import Document, read_documents, with_lazy_positions
 from reconciler.errors import Problem
 
 log = logging.getLogger("reconciler.config.cache")
+_decode_json = msgspec.json.Decoder().decode
+_decode_noops = msgspec.json.Decoder(dict[str, str]).decode
 FORMAT = 2  # of the files below; part of every key (2: the digest header)
 FOLDER = Path(".reconciler") / "cache"
 _ENTRY = re.compile(r"(docs|clean|noops)-[0-9a-f]{64}")
@@ -224,10 +228,8 @@ class ManifestCache:
         if text is None:
             return {}
         try:
-            found = json.loads(text)
-            if isinstance(found, dict) and all(isinstance(v, str) for v in found.values()):
-                return found
-        except ValueError:
+            return _decode_noops(text)  # a mapping of strings, checked in C
+        except (msgspec.MsgspecError, ValueError):
             pass
         log.debug("manifest cache: %s is damaged: ignored", key)
         return {}
@@ -394,18 +396,18 @@ def _encode_documents(docs: list[Document]) -> str | None:
         text = json.dumps(out, allow_nan=False, ensure_ascii=False)
     except (TypeError, ValueError):
         return None
-    if json.loads(text) != out:  # tuples, subclasses: not worth a second thought
+    if _decode_json(text) != out:  # tuples, subclasses: not worth a second thought
         return None
     return text
 
 
 def _decode_documents(encoded: str, file: str, text: str) -> list[Document] | None:
     try:
-        raw = json.loads(encoded)
+        raw = _decode_json(encoded)  # what json.loads gives, in C: at 100,000 resources, a third of the time
         docs = [Document(d["value"], Position(file, d["at"][0], d["at"][1]),
                          {k: Position(file, line, column) for k, line, column in d["positions"]})
                 for d in raw]
-    except (ValueError, TypeError, KeyError, IndexError) as e:
+    except (ValueError, TypeError, KeyError, IndexError, msgspec.MsgspecError) as e:
         log.debug("manifest cache: a documents entry for %s is damaged (%s): read the file instead", file, e)
         return None
     return with_lazy_positions(docs, text, file)
