@@ -31,6 +31,7 @@ def _value(tmp_path, expression: str):
     ("${length(var.m)}", 2),
     ('${merge(var.m, {"b": 3})}', {"a": 1, "b": 3}),
     ('${concat([1], [2, 3])}', [1, 2, 3]),
+    ("${length(concat(range(5000), range(5000)))}", 10000),  # at the limit: allowed
     ('${lookup(var.m, "c", 0)}', 0),
     ('${lookup(var.m, "a", 0)}', 1),
     ('${coalesce(null, "", "z")}', "z"),
@@ -52,7 +53,16 @@ def test_each_function(tmp_path, expression, expected):
     # 30 strings of 48,889 characters: refused before the 1.5 MB string is built
     ('${format("' + "%s" * 30 + '", ' + ", ".join(['join("-", range(10000))'] * 30) + ")}",
      "format() could make a string of 1,466,730 characters; the limit is 1,000,000"),
-], ids=lambda v: v if isinstance(v, str) and v.startswith("$") else None)
+    # lists and mappings are held to the same caps, refused before they are built: items...
+    ("${concat(range(10000), [1])}", "concat() would make a list of 10,001 items; the limit is 10,000"),
+    ("${merge(var.m, var.m, " + ", ".join(['{"k%d": 1}' % i for i in range(9997)]) + ")}",
+     "merge() of mappings with 10,001 keys in all; the limit is 10,000"),
+    # ...and length written out: 21 values of 48,889 characters, or numbers nested in lists
+    ("${merge(" + ", ".join(['{"k%d": join("-", range(10000))}' % i for i in range(21)]) + ")}",
+     "merge() would make a mapping over 1,000,000 characters written out; the limit is 1,000,000"),
+    ("${concat([" + ", ".join(["range(10000)"] * 30) + "])}",
+     "concat() would make a list over 1,000,000 characters written out; the limit is 1,000,000"),
+], ids=lambda v: v if isinstance(v, str) and v.startswith("$") and len(v) < 80 else None)
 def test_wrong_arity_or_type_is_one_line_with_file_line_and_column(tmp_path, expression, message):
     with pytest.raises(ManifestError) as e:
         _value(tmp_path, expression)

@@ -20,9 +20,11 @@ not an argument. A wrong name, arity or type is one message naming the function.
 | coalesce(a, ...) | the first argument that is neither null nor "" |
 | file(path) | a text file's content, beside the manifest (confined like every local read) |
 
-Limits (each a one-line error): range() gives at most 10,000 numbers; a string a function
-makes is at most 1,000,000 characters, like a manifest's own; a format() width or precision
-is at most 10,000; a number literal has at most 100 digits.
+Limits (each a one-line error): range() gives at most 10,000 numbers, concat() a list of at
+most 10,000 items, merge() reads at most 10,000 keys in all; a string a function makes is at
+most 1,000,000 characters, like a manifest's own, and so is a list or mapping from concat()
+or merge() written out; a format() width or precision is at most 10,000; a number literal
+has at most 100 digits.
 """
 from __future__ import annotations
 
@@ -35,6 +37,7 @@ from reconciler.config.yamlread import MAX_STRING
 # Limits: a function's result is held to what a manifest could say itself, and refused
 # before it is built (format("%0900000000d", 1) was a 900 MB string)
 MAX_RANGE = 10_000  # numbers from range(): for_each: ${range(n)} plans n instances
+MAX_ITEMS = MAX_RANGE  # items concat() makes, keys merge() reads: the same for_each-sized cap
 MAX_TEXT = MAX_STRING  # characters in a string a function makes, as in a manifest's own strings
 MAX_WIDTH = 10_000  # a format() width or precision
 MAX_DIGITS = 100  # in a number literal (Python refuses int() past 4,300 digits, with a ValueError)
@@ -233,6 +236,53 @@ def _join(args: list[Any]) -> str:
     return sep.join(texts)
 
 
+def _concat(args: list[Any]) -> list[Any]:
+    lists = _want("concat", args, more="list", least=1)
+    count = sum(map(len, lists))  # counted before it is built: one long list given 2,000 times
+    if count > MAX_ITEMS:
+        raise FunctionError(f"concat() would make a list of {count:,} items; the limit is {MAX_ITEMS:,}")
+    _refuse_long("concat", "list", lists)
+    return [v for lst in lists for v in lst]
+
+
+def _merge(args: list[Any]) -> dict[str, Any]:
+    mappings = _want("merge", args, more="mapping", least=1)
+    # keys read, not distinct keys: counting those means reading every argument in full
+    count = sum(map(len, mappings))
+    if count > MAX_ITEMS:
+        raise FunctionError(f"merge() of mappings with {count:,} keys in all; the limit is {MAX_ITEMS:,}")
+    _refuse_long("merge", "mapping", mappings)
+    return {k: v for m in mappings for k, v in m.items()}
+
+
+def _refuse_long(name: str, made: str, parts: list[Any]) -> None:
+    """Refuse a result longer written out than a string may be: items are shared, not copied,
+    so one long value given many times costs nothing here but multiplies every plan and state."""
+    if _written_length(parts, MAX_TEXT) > MAX_TEXT:
+        raise FunctionError(f"{name}() would make a {made} over {MAX_TEXT:,} characters written out; "
+                            f"the limit is {MAX_TEXT:,}")
+
+
+def _written_length(value: Any, limit: int) -> int:
+    """About how long `value` is written out, counted until it passes `limit` (every value
+    counts at least 1, so the walk stops after `limit` values at most)."""
+    total, todo = 0, [value]
+    while todo and total <= limit:
+        item = todo.pop()
+        if isinstance(item, str):
+            total += len(item) + 1
+        elif isinstance(item, dict):
+            total += 1
+            todo.extend(item.keys())
+            todo.extend(item.values())
+        elif isinstance(item, list):
+            total += 1
+            todo.extend(item)
+        else:
+            total += len(str(item)) if isinstance(item, (int, float)) and not isinstance(item, bool) else 1
+    return total
+
+
 def _coalesce(args: list[Any]) -> Any:
     _want("coalesce", args, more="any", least=1)
     return next((a for a in args if a is not None and a != ""), None)
@@ -266,8 +316,8 @@ _TABLE: dict[str, Callable[[list[Any]], Any]] = {
     "keys": lambda a: sorted(_want("keys", a, "mapping")[0]),
     "values": lambda a: [a[0][k] for k in sorted(_want("values", a, "mapping")[0])],
     "length": lambda a: len(_want("length", a, "string|list|mapping")[0]),
-    "merge": lambda a: {k: v for m in _want("merge", a, more="mapping", least=1) for k, v in m.items()},
-    "concat": lambda a: [v for lst in _want("concat", a, more="list", least=1) for v in lst],
+    "merge": _merge,
+    "concat": _concat,
     "lookup": lambda a: _lookup(_want("lookup", a, "mapping", "string", "any", least=2)),
     "coalesce": _coalesce,
 }
