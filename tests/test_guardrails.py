@@ -335,13 +335,18 @@ BAD = [
      "calls lowerAscii(), which CEL here does not have"),
     ("policies:\n  - name: x\n    require: {kind: valdi.vm}\n", "3:5", "require needs at least one of"),
     ("policies:\n  - name: x\n    ttl: {kind: valdi.vm, max: 99999999999999999d}\n", "3:", "over the limit"),
+    # an address's kind is a kind named: with a typo it protected nothing
+    ("policies:\n  - name: x\n    protect: {address: valdi.vn.x}\n", "2:5",
+     "unknown kind 'valdi.vn'; did you mean 'valdi.vm'?"),
+    ("policies:\n  - name: x\n    protect: {address: 'valdi.vn.x[k]'}\n", "2:5", "unknown kind 'valdi.vn'"),
 ]
 
 
 @pytest.mark.parametrize("text,where,said", BAD, ids=["cel", "cel-name", "kind", "field", "two-rules", "yaml",
                                                       "kind-of-unused-service", "policies-mapping",
                                                       "policies-string", "policies-empty", "cel-function",
-                                                      "require-nothing", "ttl-huge"])
+                                                      "require-nothing", "ttl-huge", "protect-address-kind",
+                                                      "protect-instance-address-kind"])
 def test_bad_policy_input_is_one_line_with_file_and_line(infra, admin, tmp_path, text, where, said):
     work = infra(manifest())
     bad = tmp_path / "org-policies.yaml"
