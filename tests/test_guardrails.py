@@ -416,6 +416,11 @@ MACROS = [
     "[1, 2].all(action, action > 0) && action == 'create'",  # a macro's variable may hide a change's name
     "after.details.all(k, after.details.exists(j, j == k))",  # nested
     "after.details.exists(k, k == 'f(x, y)') || 'k.all(z, z)' != '' && type(after.name) == string",
+    # a comment is no code: names in it are not read (this was refused: 'names k')
+    "after.details.exists(k, k == 'flavor_id') // k is each key; don't (\n && action == 'create'",
+    # the iterated name may be the variable: the range is read outside the macro, the body
+    # sees each item, and the change's `after` is back after the macro (CEL's scoping)
+    "after.details.all(after, after != 'gpu') && after.name == 'a'",
 ]
 
 

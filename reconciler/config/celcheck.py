@@ -5,7 +5,11 @@ when a change is evaluated (and then deny it: the policies fail closed).
 
 common-expression-language lists an expression's variables and functions, but counts the
 variable a macro binds (the `f` of `after.files.exists(f, f.path == "/a")`) among the
-variables; a small scan of the text says which names are bound, and where.
+variables; a small scan of the text says which names are bound, and where (a `//`
+comment is skipped like space: a '(' in it had kept a macro's scope open).
+
+A macro's variable may shadow a name, the iterated one too (`after.files.all(after, ...)`):
+CEL reads the range outside the macro and restores the name after it, so it is not refused.
 """
 from __future__ import annotations
 
@@ -36,7 +40,7 @@ _TOKEN = re.compile(r"""
               |[bB]?(?:'''(?:\\.|[^\\])*?'''|\"\"\"(?:\\.|[^\\])*?\"\"\"|'(?:\\.|[^'\\\n])*'|"(?:\\.|[^"\\\n])*"))
    |(?P<number>0[xX][0-9a-fA-F]+[uU]?|\d+(?:\.\d+)?(?:[eE][+-]?\d+)?[uU]?|\.\d+(?:[eE][+-]?\d+)?)
    |(?P<name>[A-Za-z_][A-Za-z0-9_]*)
-   |(?P<space>\s+)
+   |(?P<space>\s+|//[^\n]*)
    |(?P<punct>.)""", re.VERBOSE | re.DOTALL)
 
 
