@@ -130,3 +130,12 @@ def test_a_private_key_read_by_file_is_never_shown(tmp_path, sandbox_env):
         code, out = infra.plan("--format", fmt, "-o", str(tmp_path / "plan.bin"))
         assert code == 0 and "description" in out and body not in out, out
         assert body not in (tmp_path / "plan.bin").read_text()
+
+
+def test_a_long_expression_is_shortened_in_its_error_line(tmp_path):
+    # concat() of one list given 2,000 times: the line quoted all 14,000 characters of it
+    with pytest.raises(ManifestError) as e:
+        _value(tmp_path, "${concat(" + ", ".join(["range(10)"] * 2000) + ")}")
+    line = str(e.value).strip()
+    assert "${concat(range(10), range(10)," in line and "...}: concat() would make a list of 20,000 items" in line
+    assert len(line) < 300, line

@@ -40,6 +40,7 @@ MAX_RANGE = 10_000  # numbers from range(): for_each: ${range(n)} plans n instan
 MAX_ITEMS = MAX_RANGE  # items concat() makes, keys merge() reads: the same for_each-sized cap
 MAX_TEXT = MAX_STRING  # characters in a string a function makes, as in a manifest's own strings
 MAX_WIDTH = 10_000  # a format() width or precision
+SHOWN = 60  # characters of an expression an error quotes (one line, not 14,000 characters)
 MAX_DIGITS = 100  # in a number literal (Python refuses int() past 4,300 digits, with a ValueError)
 _CONVERSION = re.compile(r"%(?:\([^)]*\))?[-+ #0]*(\*|\d+)?(?:\.(\*|\d+))?[hlL]?([diouxXeEfFgGcrsa%])")
 _TOKEN = re.compile(r"""\s*(?:(?P<string>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')|(?P<number>-?\d+(?:\.\d+)?)
@@ -64,7 +65,12 @@ def evaluate(expr: str, scope: Any, read: Callable[[str, Any], Any]) -> Any:
             raise FunctionError(f"unexpected {tokens[parser.at][1]!r} after the expression")
         return value
     except FunctionError as e:
-        raise FunctionError(f"${{{expr}}}: {e}") from None
+        raise FunctionError(f"${{{_shown(expr)}}}: {e}") from None
+
+
+def _shown(expr: str) -> str:
+    """The expression as an error quotes it: its start, enough to find it at the line given."""
+    return expr if len(expr) <= SHOWN else expr[:SHOWN - 3].rstrip() + "..."
 
 
 def _tokens(expr: str) -> list[tuple[str, str]]:
