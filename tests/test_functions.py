@@ -32,11 +32,12 @@ def _value(tmp_path, expression: str):
     ('${merge(var.m, {"b": 3})}', {"a": 1, "b": 3}),
     ('${concat([1], [2, 3])}', [1, 2, 3]),
     ("${length(concat(range(5000), range(5000)))}", 10000),  # at the limit: allowed
+    ("${" + "lower(" * 49 + '"A"' + ")" * 49 + "}", "a"),  # nested as deep as allowed
     ('${lookup(var.m, "c", 0)}', 0),
     ('${lookup(var.m, "a", 0)}', 1),
     ('${coalesce(null, "", "z")}', "z"),
     ('run-${lower("A")}-${length("abc")}', "run-a-3"),
-], ids=lambda v: v if isinstance(v, str) else None)
+], ids=lambda v: v if isinstance(v, str) and len(v) < 80 else None)
 def test_each_function(tmp_path, expression, expected):
     assert _value(tmp_path, expression) == expected
 
@@ -62,6 +63,9 @@ def test_each_function(tmp_path, expression, expected):
      "merge() would make a mapping over 1,000,000 characters written out; the limit is 1,000,000"),
     ("${concat([" + ", ".join(["range(10000)"] * 30) + "])}",
      "concat() would make a list over 1,000,000 characters written out; the limit is 1,000,000"),
+    # calls nested 3,000 deep were an internal RecursionError
+    ("${" + "lower(" * 3000 + '"a"' + ")" * 3000 + "}", "nested deeper than 50 levels"),
+    ("${" + "lower(" * 50 + '"a"' + ")" * 50 + "}", "nested deeper than 50 levels"),
 ], ids=lambda v: v if isinstance(v, str) and v.startswith("$") and len(v) < 80 else None)
 def test_wrong_arity_or_type_is_one_line_with_file_line_and_column(tmp_path, expression, message):
     with pytest.raises(ManifestError) as e:

@@ -24,7 +24,7 @@ Limits (each a one-line error): range() gives at most 10,000 numbers, concat() a
 most 10,000 items, merge() reads at most 10,000 keys in all; a string a function makes is at
 most 1,000,000 characters, like a manifest's own, and so is a list or mapping from concat()
 or merge() written out; a format() width or precision is at most 10,000; a number literal
-has at most 100 digits.
+has at most 100 digits; calls, lists and mappings nest at most 50 deep.
 """
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ import re
 from typing import Any, Callable
 
 from reconciler.config.model import Ref, Template
-from reconciler.config.yamlread import MAX_STRING
+from reconciler.config.yamlread import MAX_DEPTH, MAX_STRING
 
 # Limits: a function's result is held to what a manifest could say itself, and refused
 # before it is built (format("%0900000000d", 1) was a 900 MB string)
@@ -42,6 +42,7 @@ MAX_TEXT = MAX_STRING  # characters in a string a function makes, as in a manife
 MAX_WIDTH = 10_000  # a format() width or precision
 SHOWN = 60  # characters of an expression an error quotes (one line, not 14,000 characters)
 MAX_DIGITS = 100  # in a number literal (Python refuses int() past 4,300 digits, with a ValueError)
+MAX_NESTING = MAX_DEPTH  # calls, lists and mappings inside one another, as in a manifest's YAML
 _CONVERSION = re.compile(r"%(?:\([^)]*\))?[-+ #0]*(\*|\d+)?(?:\.(\*|\d+))?[hlL]?([diouxXeEfFgGcrsa%])")
 _TOKEN = re.compile(r"""\s*(?:(?P<string>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')|(?P<number>-?\d+(?:\.\d+)?)
                         |(?P<name>[A-Za-z_][A-Za-z0-9_-]*(?:\.[A-Za-z0-9_][A-Za-z0-9_-]*|\[[^\[\]]*\])*)
@@ -91,6 +92,7 @@ class _Parser:
                  files_read: list | None = None):
         self.tokens, self.at, self.read, self.base_dir = tokens, 0, read, base_dir
         self.files_read = files_read
+        self.depth = 0  # the parser recurses: 1,000 nested brackets were a RecursionError
 
     def _peek(self) -> tuple[str, str] | None:
         return self.tokens[self.at] if self.at < len(self.tokens) else None
@@ -102,6 +104,15 @@ class _Parser:
         self.at += 1
 
     def expression(self) -> Any:
+        if self.depth >= MAX_NESTING:
+            raise FunctionError(f"nested deeper than {MAX_NESTING} levels")
+        self.depth += 1
+        try:
+            return self._value()
+        finally:
+            self.depth -= 1
+
+    def _value(self) -> Any:
         tok = self._peek()
         if tok is None:
             raise FunctionError("an argument is missing")
