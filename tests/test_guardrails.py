@@ -339,6 +339,12 @@ BAD = [
     ("policies:\n  - name: x\n    protect: {address: valdi.vn.x}\n", "2:5",
      "unknown kind 'valdi.vn'; did you mean 'valdi.vm'?"),
     ("policies:\n  - name: x\n    protect: {address: 'valdi.vn.x[k]'}\n", "2:5", "unknown kind 'valdi.vn'"),
+    # an error past column 65,535 made the CEL library panic: a traceback
+    ("policies:\n  - name: x\n    deny_if: \"" + "x" * 70000 + " ==\"\n", "3:5",
+     "a CEL expression of 70,003 characters; the limit is 10,000"),
+    # 100 parentheses pass the library's nesting limit: one short line, not the whole expression
+    ("policies:\n  - name: x\n    deny_if: \"" + "(" * 100 + "true" + ")" * 100 + "\"\n", "3:5",
+     "does not compile: Failed to parse expression '((((("),
 ]
 
 
@@ -346,7 +352,7 @@ BAD = [
                                                       "kind-of-unused-service", "policies-mapping",
                                                       "policies-string", "policies-empty", "cel-function",
                                                       "require-nothing", "ttl-huge", "protect-address-kind",
-                                                      "protect-instance-address-kind"])
+                                                      "protect-instance-address-kind", "cel-long", "cel-deep"])
 def test_bad_policy_input_is_one_line_with_file_and_line(infra, admin, tmp_path, text, where, said):
     work = infra(manifest())
     bad = tmp_path / "org-policies.yaml"
@@ -356,6 +362,7 @@ def test_bad_policy_input_is_one_line_with_file_and_line(infra, admin, tmp_path,
     lines = out.strip().splitlines()
     assert code == 1 and len(lines) == 1 and lines[0].startswith(f"Error: {bad}:{where}"), out
     assert said in lines[0] or (said == "policies" and "org-policies.yaml" in lines[0]), out
+    assert len(lines[0]) < 500, out
     assert api_calls(admin) == {}
 
 

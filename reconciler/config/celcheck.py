@@ -33,6 +33,10 @@ CEL_FUNCTIONS = frozenset({
     "getHours", "getMinutes", "getSeconds", "getMilliseconds",
 })
 MACROS = ("all", "exists", "exists_one", "map", "filter")  # each binds its first argument
+# A deny_if is one condition, not a program; the library panics (a traceback, not an
+# error) formatting a syntax error past column 65,535
+MAX_CEL = 10_000
+SHOWN = 60  # characters of the expression an error quotes
 
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _TOKEN = re.compile(r"""
@@ -49,10 +53,17 @@ def compile_cel(text: str) -> tuple[Any, str | None]:
     is imported only by manifests that use deny_if."""
     import cel
 
+    if len(text) > MAX_CEL:
+        return None, f"a CEL expression of {len(text):,} characters; the limit is {MAX_CEL:,}"
     try:
         program = cel.compile(text)
-    except Exception as e:  # noqa: BLE001 - the library raises ValueError; any failure is bad input
-        first = str(e).splitlines()[0] if str(e) else e.__class__.__name__
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as e:  # noqa: BLE001 - ValueError, or a Rust panic (a BaseException): bad input
+        said, quoted = str(e), f"Failed to parse expression '{text}'"
+        if said.startswith(quoted) and len(text) > SHOWN:  # the library quotes all of it, newlines too
+            said = f"Failed to parse expression '{' '.join(text[:SHOWN - 3].split())}...'" + said[len(quoted):]
+        first = said.splitlines()[0] if said else e.__class__.__name__
         return None, f"the CEL expression does not compile: {first}"
     # only names the library saw too: the scan never invents one
     listed = set(program.variables())
