@@ -63,11 +63,15 @@ def test_each_function(tmp_path, expression, expected):
      "merge() would make a mapping over 1,000,000 characters written out; the limit is 1,000,000"),
     ("${concat([" + ", ".join(["range(10000)"] * 30) + "])}",
      "concat() would make a list over 1,000,000 characters written out; the limit is 1,000,000"),
+    # each result within its limit, their sum not: file() of the same file 20 times (1 MB each)
+    ('${length([' + ", ".join(['file("big.txt")'] * 20) + '])}',
+     "the functions in this expression make over 10,000,000 characters in all; the limit is 10,000,000"),
     # calls nested 3,000 deep were an internal RecursionError
     ("${" + "lower(" * 3000 + '"a"' + ")" * 3000 + "}", "nested deeper than 50 levels"),
     ("${" + "lower(" * 50 + '"a"' + ")" * 50 + "}", "nested deeper than 50 levels"),
 ], ids=lambda v: v if isinstance(v, str) and v.startswith("$") and len(v) < 80 else None)
 def test_wrong_arity_or_type_is_one_line_with_file_line_and_column(tmp_path, expression, message):
+    (tmp_path / "big.txt").write_text("x" * 900_000)
     with pytest.raises(ManifestError) as e:
         _value(tmp_path, expression)
     lines = str(e.value).strip().splitlines()

@@ -24,7 +24,8 @@ Limits (each a one-line error): range() gives at most 10,000 numbers, concat() a
 most 10,000 items, merge() reads at most 10,000 keys in all; a string a function makes is at
 most 1,000,000 characters, like a manifest's own, and so is a list or mapping from concat()
 or merge() written out; a format() width or precision is at most 10,000; a number literal
-has at most 100 digits; calls, lists and mappings nest at most 50 deep.
+has at most 100 digits; calls, lists and mappings nest at most 50 deep; and all the calls
+of one expression make at most 10,000,000 characters together, as a manifest file holds.
 """
 from __future__ import annotations
 
@@ -43,6 +44,9 @@ MAX_WIDTH = 10_000  # a format() width or precision
 SHOWN = 60  # characters of an expression an error quotes (one line, not 14,000 characters)
 MAX_DIGITS = 100  # in a number literal (Python refuses int() past 4,300 digits, with a ValueError)
 MAX_NESTING = MAX_DEPTH  # calls, lists and mappings inside one another, as in a manifest's YAML
+# what one expression's calls make together, written out: as much as a manifest file may
+# hold (a list of 3,000 range(10000), each within its limit, took 1.2 GB)
+MAX_MADE = 10 * MAX_TEXT
 _CONVERSION = re.compile(r"%(?:\([^)]*\))?[-+ #0]*(\*|\d+)?(?:\.(\*|\d+))?[hlL]?([diouxXeEfFgGcrsa%])")
 _TOKEN = re.compile(r"""\s*(?:(?P<string>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')|(?P<number>-?\d+(?:\.\d+)?)
                         |(?P<name>[A-Za-z_][A-Za-z0-9_-]*(?:\.[A-Za-z0-9_][A-Za-z0-9_-]*|\[[^\[\]]*\])*)
@@ -93,6 +97,7 @@ class _Parser:
         self.tokens, self.at, self.read, self.base_dir = tokens, 0, read, base_dir
         self.files_read = files_read
         self.depth = 0  # the parser recurses: 1,000 nested brackets were a RecursionError
+        self.made = 0  # characters the calls made so far (MAX_MADE)
 
     def _peek(self) -> tuple[str, str] | None:
         return self.tokens[self.at] if self.at < len(self.tokens) else None
@@ -136,13 +141,20 @@ class _Parser:
         nxt = self._peek()
         if nxt is not None and nxt[1] == "(":
             self.at += 1
-            return call(text, self._items(")"), self.base_dir, self.files_read)
+            return self._counted(call(text, self._items(")"), self.base_dir, self.files_read))
         value = self.read(text)
         if isinstance(value, (Ref, Template)):
             when = "at plan time" if text.startswith("lookup.") else "after apply"
             raise FunctionError(f"{text} is known only {when}; a function's arguments must be known when the "
                                 "manifests are read")
         return value
+
+    def _counted(self, result: Any) -> Any:
+        self.made += _written_length(result, MAX_MADE - self.made)
+        if self.made > MAX_MADE:
+            raise FunctionError(f"the functions in this expression make over {MAX_MADE:,} characters in all; "
+                                f"the limit is {MAX_MADE:,}")
+        return result
 
     def _items(self, close: str) -> list[Any]:
         items: list[Any] = []
