@@ -31,11 +31,13 @@ def _value(tmp_path, expression: str):
     ("${length(var.m)}", 2),
     ('${merge(var.m, {"b": 3})}', {"a": 1, "b": 3}),
     ('${concat([1], [2, 3])}', [1, 2, 3]),
+    ("${length(concat(range(5000), range(5000)))}", 10000),  # at the limit: allowed
+    ("${" + "lower(" * 49 + '"A"' + ")" * 49 + "}", "a"),  # nested as deep as allowed
     ('${lookup(var.m, "c", 0)}', 0),
     ('${lookup(var.m, "a", 0)}', 1),
     ('${coalesce(null, "", "z")}', "z"),
     ('run-${lower("A")}-${length("abc")}', "run-a-3"),
-], ids=lambda v: v if isinstance(v, str) else None)
+], ids=lambda v: v if isinstance(v, str) and len(v) < 80 else None)
 def test_each_function(tmp_path, expression, expected):
     assert _value(tmp_path, expression) == expected
 
@@ -52,8 +54,24 @@ def test_each_function(tmp_path, expression, expected):
     # 30 strings of 48,889 characters: refused before the 1.5 MB string is built
     ('${format("' + "%s" * 30 + '", ' + ", ".join(['join("-", range(10000))'] * 30) + ")}",
      "format() could make a string of 1,466,730 characters; the limit is 1,000,000"),
-], ids=lambda v: v if isinstance(v, str) and v.startswith("$") else None)
+    # lists and mappings are held to the same caps, refused before they are built: items...
+    ("${concat(range(10000), [1])}", "concat() would make a list of 10,001 items; the limit is 10,000"),
+    ("${merge(var.m, var.m, " + ", ".join(['{"k%d": 1}' % i for i in range(9997)]) + ")}",
+     "merge() of mappings with 10,001 keys in all; the limit is 10,000"),
+    # ...and length written out: 21 values of 48,889 characters, or numbers nested in lists
+    ("${merge(" + ", ".join(['{"k%d": join("-", range(10000))}' % i for i in range(21)]) + ")}",
+     "merge() would make a mapping over 1,000,000 characters written out; the limit is 1,000,000"),
+    ("${concat([" + ", ".join(["range(10000)"] * 30) + "])}",
+     "concat() would make a list over 1,000,000 characters written out; the limit is 1,000,000"),
+    # each result within its limit, their sum not: file() of the same file 20 times (1 MB each)
+    ('${length([' + ", ".join(['file("big.txt")'] * 20) + '])}',
+     "the functions in this expression make over 10,000,000 characters in all; the limit is 10,000,000"),
+    # calls nested 3,000 deep were an internal RecursionError
+    ("${" + "lower(" * 3000 + '"a"' + ")" * 3000 + "}", "nested deeper than 50 levels"),
+    ("${" + "lower(" * 50 + '"a"' + ")" * 50 + "}", "nested deeper than 50 levels"),
+], ids=lambda v: v if isinstance(v, str) and v.startswith("$") and len(v) < 80 else None)
 def test_wrong_arity_or_type_is_one_line_with_file_line_and_column(tmp_path, expression, message):
+    (tmp_path / "big.txt").write_text("x" * 900_000)
     with pytest.raises(ManifestError) as e:
         _value(tmp_path, expression)
     lines = str(e.value).strip().splitlines()
@@ -120,3 +138,12 @@ def test_a_private_key_read_by_file_is_never_shown(tmp_path, sandbox_env):
         code, out = infra.plan("--format", fmt, "-o", str(tmp_path / "plan.bin"))
         assert code == 0 and "description" in out and body not in out, out
         assert body not in (tmp_path / "plan.bin").read_text()
+
+
+def test_a_long_expression_is_shortened_in_its_error_line(tmp_path):
+    # concat() of one list given 2,000 times: the line quoted all 14,000 characters of it
+    with pytest.raises(ManifestError) as e:
+        _value(tmp_path, "${concat(" + ", ".join(["range(10)"] * 2000) + ")}")
+    line = str(e.value).strip()
+    assert "${concat(range(10), range(10)," in line and "...}: concat() would make a list of 20,000 items" in line
+    assert len(line) < 300, line

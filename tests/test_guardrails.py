@@ -335,13 +335,24 @@ BAD = [
      "calls lowerAscii(), which CEL here does not have"),
     ("policies:\n  - name: x\n    require: {kind: valdi.vm}\n", "3:5", "require needs at least one of"),
     ("policies:\n  - name: x\n    ttl: {kind: valdi.vm, max: 99999999999999999d}\n", "3:", "over the limit"),
+    # an address's kind is a kind named: with a typo it protected nothing
+    ("policies:\n  - name: x\n    protect: {address: valdi.vn.x}\n", "2:5",
+     "unknown kind 'valdi.vn'; did you mean 'valdi.vm'?"),
+    ("policies:\n  - name: x\n    protect: {address: 'valdi.vn.x[k]'}\n", "2:5", "unknown kind 'valdi.vn'"),
+    # an error past column 65,535 made the CEL library panic: a traceback
+    ("policies:\n  - name: x\n    deny_if: \"" + "x" * 70000 + " ==\"\n", "3:5",
+     "a CEL expression of 70,003 characters; the limit is 10,000"),
+    # 100 parentheses pass the library's nesting limit: one short line, not the whole expression
+    ("policies:\n  - name: x\n    deny_if: \"" + "(" * 100 + "true" + ")" * 100 + "\"\n", "3:5",
+     "does not compile: Failed to parse expression '((((("),
 ]
 
 
 @pytest.mark.parametrize("text,where,said", BAD, ids=["cel", "cel-name", "kind", "field", "two-rules", "yaml",
                                                       "kind-of-unused-service", "policies-mapping",
                                                       "policies-string", "policies-empty", "cel-function",
-                                                      "require-nothing", "ttl-huge"])
+                                                      "require-nothing", "ttl-huge", "protect-address-kind",
+                                                      "protect-instance-address-kind", "cel-long", "cel-deep"])
 def test_bad_policy_input_is_one_line_with_file_and_line(infra, admin, tmp_path, text, where, said):
     work = infra(manifest())
     bad = tmp_path / "org-policies.yaml"
@@ -351,6 +362,7 @@ def test_bad_policy_input_is_one_line_with_file_and_line(infra, admin, tmp_path,
     lines = out.strip().splitlines()
     assert code == 1 and len(lines) == 1 and lines[0].startswith(f"Error: {bad}:{where}"), out
     assert said in lines[0] or (said == "policies" and "org-policies.yaml" in lines[0]), out
+    assert len(lines[0]) < 500, out
     assert api_calls(admin) == {}
 
 
@@ -411,6 +423,11 @@ MACROS = [
     "[1, 2].all(action, action > 0) && action == 'create'",  # a macro's variable may hide a change's name
     "after.details.all(k, after.details.exists(j, j == k))",  # nested
     "after.details.exists(k, k == 'f(x, y)') || 'k.all(z, z)' != '' && type(after.name) == string",
+    # a comment is no code: names in it are not read (this was refused: 'names k')
+    "after.details.exists(k, k == 'flavor_id') // k is each key; don't (\n && action == 'create'",
+    # the iterated name may be the variable: the range is read outside the macro, the body
+    # sees each item, and the change's `after` is back after the macro (CEL's scoping)
+    "after.details.all(after, after != 'gpu') && after.name == 'a'",
 ]
 
 

@@ -5,7 +5,11 @@ when a change is evaluated (and then deny it: the policies fail closed).
 
 common-expression-language lists an expression's variables and functions, but counts the
 variable a macro binds (the `f` of `after.files.exists(f, f.path == "/a")`) among the
-variables; a small scan of the text says which names are bound, and where.
+variables; a small scan of the text says which names are bound, and where (a `//`
+comment is skipped like space: a '(' in it had kept a macro's scope open).
+
+A macro's variable may shadow a name, the iterated one too (`after.files.all(after, ...)`):
+CEL reads the range outside the macro and restores the name after it, so it is not refused.
 """
 from __future__ import annotations
 
@@ -29,6 +33,10 @@ CEL_FUNCTIONS = frozenset({
     "getHours", "getMinutes", "getSeconds", "getMilliseconds",
 })
 MACROS = ("all", "exists", "exists_one", "map", "filter")  # each binds its first argument
+# A deny_if is one condition, not a program; the library panics (a traceback, not an
+# error) formatting a syntax error past column 65,535
+MAX_CEL = 10_000
+SHOWN = 60  # characters of the expression an error quotes
 
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _TOKEN = re.compile(r"""
@@ -36,7 +44,7 @@ _TOKEN = re.compile(r"""
               |[bB]?(?:'''(?:\\.|[^\\])*?'''|\"\"\"(?:\\.|[^\\])*?\"\"\"|'(?:\\.|[^'\\\n])*'|"(?:\\.|[^"\\\n])*"))
    |(?P<number>0[xX][0-9a-fA-F]+[uU]?|\d+(?:\.\d+)?(?:[eE][+-]?\d+)?[uU]?|\.\d+(?:[eE][+-]?\d+)?)
    |(?P<name>[A-Za-z_][A-Za-z0-9_]*)
-   |(?P<space>\s+)
+   |(?P<space>\s+|//[^\n]*)
    |(?P<punct>.)""", re.VERBOSE | re.DOTALL)
 
 
@@ -45,10 +53,17 @@ def compile_cel(text: str) -> tuple[Any, str | None]:
     is imported only by manifests that use deny_if."""
     import cel
 
+    if len(text) > MAX_CEL:
+        return None, f"a CEL expression of {len(text):,} characters; the limit is {MAX_CEL:,}"
     try:
         program = cel.compile(text)
-    except Exception as e:  # noqa: BLE001 - the library raises ValueError; any failure is bad input
-        first = str(e).splitlines()[0] if str(e) else e.__class__.__name__
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as e:  # noqa: BLE001 - ValueError, or a Rust panic (a BaseException): bad input
+        said, quoted = str(e), f"Failed to parse expression '{text}'"
+        if said.startswith(quoted) and len(text) > SHOWN:  # the library quotes all of it, newlines too
+            said = f"Failed to parse expression '{' '.join(text[:SHOWN - 3].split())}...'" + said[len(quoted):]
+        first = said.splitlines()[0] if said else e.__class__.__name__
         return None, f"the CEL expression does not compile: {first}"
     # only names the library saw too: the scan never invents one
     listed = set(program.variables())

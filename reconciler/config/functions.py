@@ -20,9 +20,12 @@ not an argument. A wrong name, arity or type is one message naming the function.
 | coalesce(a, ...) | the first argument that is neither null nor "" |
 | file(path) | a text file's content, beside the manifest (confined like every local read) |
 
-Limits (each a one-line error): range() gives at most 10,000 numbers; a string a function
-makes is at most 1,000,000 characters, like a manifest's own; a format() width or precision
-is at most 10,000; a number literal has at most 100 digits.
+Limits (each a one-line error): range() gives at most 10,000 numbers, concat() a list of at
+most 10,000 items, merge() reads at most 10,000 keys in all; a string a function makes is at
+most 1,000,000 characters, like a manifest's own, and so is a list or mapping from concat()
+or merge() written out; a format() width or precision is at most 10,000; a number literal
+has at most 100 digits; calls, lists and mappings nest at most 50 deep; and all the calls
+of one expression make at most 10,000,000 characters together, as a manifest file holds.
 """
 from __future__ import annotations
 
@@ -30,14 +33,20 @@ import re
 from typing import Any, Callable
 
 from reconciler.config.model import Ref, Template
-from reconciler.config.yamlread import MAX_STRING
+from reconciler.config.yamlread import MAX_DEPTH, MAX_STRING
 
 # Limits: a function's result is held to what a manifest could say itself, and refused
 # before it is built (format("%0900000000d", 1) was a 900 MB string)
 MAX_RANGE = 10_000  # numbers from range(): for_each: ${range(n)} plans n instances
+MAX_ITEMS = MAX_RANGE  # items concat() makes, keys merge() reads: the same for_each-sized cap
 MAX_TEXT = MAX_STRING  # characters in a string a function makes, as in a manifest's own strings
 MAX_WIDTH = 10_000  # a format() width or precision
+SHOWN = 60  # characters of an expression an error quotes (one line, not 14,000 characters)
 MAX_DIGITS = 100  # in a number literal (Python refuses int() past 4,300 digits, with a ValueError)
+MAX_NESTING = MAX_DEPTH  # calls, lists and mappings inside one another, as in a manifest's YAML
+# what one expression's calls make together, written out: as much as a manifest file may
+# hold (a list of 3,000 range(10000), each within its limit, took 1.2 GB)
+MAX_MADE = 10 * MAX_TEXT
 _CONVERSION = re.compile(r"%(?:\([^)]*\))?[-+ #0]*(\*|\d+)?(?:\.(\*|\d+))?[hlL]?([diouxXeEfFgGcrsa%])")
 _TOKEN = re.compile(r"""\s*(?:(?P<string>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')|(?P<number>-?\d+(?:\.\d+)?)
                         |(?P<name>[A-Za-z_][A-Za-z0-9_-]*(?:\.[A-Za-z0-9_][A-Za-z0-9_-]*|\[[^\[\]]*\])*)
@@ -61,7 +70,12 @@ def evaluate(expr: str, scope: Any, read: Callable[[str, Any], Any]) -> Any:
             raise FunctionError(f"unexpected {tokens[parser.at][1]!r} after the expression")
         return value
     except FunctionError as e:
-        raise FunctionError(f"${{{expr}}}: {e}") from None
+        raise FunctionError(f"${{{_shown(expr)}}}: {e}") from None
+
+
+def _shown(expr: str) -> str:
+    """The expression as an error quotes it: its start, enough to find it at the line given."""
+    return expr if len(expr) <= SHOWN else expr[:SHOWN - 3].rstrip() + "..."
 
 
 def _tokens(expr: str) -> list[tuple[str, str]]:
@@ -82,6 +96,8 @@ class _Parser:
                  files_read: list | None = None):
         self.tokens, self.at, self.read, self.base_dir = tokens, 0, read, base_dir
         self.files_read = files_read
+        self.depth = 0  # the parser recurses: 1,000 nested brackets were a RecursionError
+        self.made = 0  # characters the calls made so far (MAX_MADE)
 
     def _peek(self) -> tuple[str, str] | None:
         return self.tokens[self.at] if self.at < len(self.tokens) else None
@@ -93,6 +109,15 @@ class _Parser:
         self.at += 1
 
     def expression(self) -> Any:
+        if self.depth >= MAX_NESTING:
+            raise FunctionError(f"nested deeper than {MAX_NESTING} levels")
+        self.depth += 1
+        try:
+            return self._value()
+        finally:
+            self.depth -= 1
+
+    def _value(self) -> Any:
         tok = self._peek()
         if tok is None:
             raise FunctionError("an argument is missing")
@@ -116,13 +141,20 @@ class _Parser:
         nxt = self._peek()
         if nxt is not None and nxt[1] == "(":
             self.at += 1
-            return call(text, self._items(")"), self.base_dir, self.files_read)
+            return self._counted(call(text, self._items(")"), self.base_dir, self.files_read))
         value = self.read(text)
         if isinstance(value, (Ref, Template)):
             when = "at plan time" if text.startswith("lookup.") else "after apply"
             raise FunctionError(f"{text} is known only {when}; a function's arguments must be known when the "
                                 "manifests are read")
         return value
+
+    def _counted(self, result: Any) -> Any:
+        self.made += _written_length(result, MAX_MADE - self.made)
+        if self.made > MAX_MADE:
+            raise FunctionError(f"the functions in this expression make over {MAX_MADE:,} characters in all; "
+                                f"the limit is {MAX_MADE:,}")
+        return result
 
     def _items(self, close: str) -> list[Any]:
         items: list[Any] = []
@@ -233,6 +265,53 @@ def _join(args: list[Any]) -> str:
     return sep.join(texts)
 
 
+def _concat(args: list[Any]) -> list[Any]:
+    lists = _want("concat", args, more="list", least=1)
+    count = sum(map(len, lists))  # counted before it is built: one long list given 2,000 times
+    if count > MAX_ITEMS:
+        raise FunctionError(f"concat() would make a list of {count:,} items; the limit is {MAX_ITEMS:,}")
+    _refuse_long("concat", "list", lists)
+    return [v for lst in lists for v in lst]
+
+
+def _merge(args: list[Any]) -> dict[str, Any]:
+    mappings = _want("merge", args, more="mapping", least=1)
+    # keys read, not distinct keys: counting those means reading every argument in full
+    count = sum(map(len, mappings))
+    if count > MAX_ITEMS:
+        raise FunctionError(f"merge() of mappings with {count:,} keys in all; the limit is {MAX_ITEMS:,}")
+    _refuse_long("merge", "mapping", mappings)
+    return {k: v for m in mappings for k, v in m.items()}
+
+
+def _refuse_long(name: str, made: str, parts: list[Any]) -> None:
+    """Refuse a result longer written out than a string may be: items are shared, not copied,
+    so one long value given many times costs nothing here but multiplies every plan and state."""
+    if _written_length(parts, MAX_TEXT) > MAX_TEXT:
+        raise FunctionError(f"{name}() would make a {made} over {MAX_TEXT:,} characters written out; "
+                            f"the limit is {MAX_TEXT:,}")
+
+
+def _written_length(value: Any, limit: int) -> int:
+    """About how long `value` is written out, counted until it passes `limit` (every value
+    counts at least 1, so the walk stops after `limit` values at most)."""
+    total, todo = 0, [value]
+    while todo and total <= limit:
+        item = todo.pop()
+        if isinstance(item, str):
+            total += len(item) + 1
+        elif isinstance(item, dict):
+            total += 1
+            todo.extend(item.keys())
+            todo.extend(item.values())
+        elif isinstance(item, list):
+            total += 1
+            todo.extend(item)
+        else:
+            total += len(str(item)) if isinstance(item, (int, float)) and not isinstance(item, bool) else 1
+    return total
+
+
 def _coalesce(args: list[Any]) -> Any:
     _want("coalesce", args, more="any", least=1)
     return next((a for a in args if a is not None and a != ""), None)
@@ -266,8 +345,8 @@ _TABLE: dict[str, Callable[[list[Any]], Any]] = {
     "keys": lambda a: sorted(_want("keys", a, "mapping")[0]),
     "values": lambda a: [a[0][k] for k in sorted(_want("values", a, "mapping")[0])],
     "length": lambda a: len(_want("length", a, "string|list|mapping")[0]),
-    "merge": lambda a: {k: v for m in _want("merge", a, more="mapping", least=1) for k, v in m.items()},
-    "concat": lambda a: [v for lst in _want("concat", a, more="list", least=1) for v in lst],
+    "merge": _merge,
+    "concat": _concat,
     "lookup": lambda a: _lookup(_want("lookup", a, "mapping", "string", "any", least=2)),
     "coalesce": _coalesce,
 }

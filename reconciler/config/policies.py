@@ -27,6 +27,7 @@ from reconciler.config import durations
 from reconciler.config.boundedread import Refused, read_bytes
 from reconciler.config.celcheck import compile_cel
 from reconciler.config.model import Position
+from reconciler.config.moved import kind_of
 from reconciler.config.validation import LazyValidator, load_schema, schema_problems, validator_class
 from reconciler.config.yamlread import locate as locate_in
 from reconciler.config.yamlread import read_documents
@@ -50,9 +51,12 @@ class Policy:
     program: Any = field(default=None, compare=False, repr=False)  # deny_if compiled
 
     def kinds(self) -> list[str]:
-        """The kinds this policy names (checked against the providers' kinds)."""
-        named = self.params.get("kind") if isinstance(self.params, dict) else None
-        return [k for k in (self.kind, named) if isinstance(k, str)]
+        """The kinds this policy names (checked against the providers' kinds), an address's
+        too: protect {address: valdi.vn.x} with a typo in its kind would match nothing."""
+        params = self.params if isinstance(self.params, dict) else {}
+        address = params.get("address")
+        of_address = kind_of(address) if isinstance(address, str) else None
+        return list(dict.fromkeys(k for k in (self.kind, params.get("kind"), of_address) if isinstance(k, str)))
 
 
 @lru_cache(maxsize=1)
