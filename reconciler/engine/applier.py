@@ -82,6 +82,7 @@ class Applier:
         self.report = ApplyReport()
         self._blocked: dict[str, str] = {}  # address -> why it must not run
         self._following: dict[Future, list[list[Step]]] = {}  # a running chunk -> the chunks after it
+        self._files: dict[str, str] = {}  # manifest file -> as the state records it
 
     # -- driving -------------------------------------------------------------------
     def run(self) -> ApplyReport:
@@ -441,11 +442,18 @@ class Applier:
             protected=bool(resource and resource.lifecycle.prevent_destroy),
             deletion_policy=policy, adopted=bool(adopted),
             depends_on=sorted(self.result.graph.get(a.address, ())), sensitive_paths=derived,
-            file=(declaring_file(resource.position.file, self.result.root) if resource and self.result.root
+            file=(self._declaring_file(resource.position.file) if resource and self.result.root
                   else prior.file if prior else None),
             # an expires: deadline is the object's: kept until a replace makes a new one
             expires_at=prior.expires_at if prior and a.type is not ActionType.REPLACE else None)
         self.state.pending.pop(a.address, None)
+
+    def _declaring_file(self, file: str) -> str:
+        """One string per manifest file for all its entries (100,000 entries, a few files)."""
+        found = self._files.get(file)
+        if found is None:
+            found = self._files[file] = declaring_file(file, self.result.root)
+        return found
 
     def _derived(self, step: Step) -> list[str]:
         """Spec paths holding values derived from a secret: sealed at rest, masked by state show."""
