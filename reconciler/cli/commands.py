@@ -279,6 +279,7 @@ def _run_apply(g: Globals, paths: list[str], options: PlanOptions, auto_approve:
                 from reconciler.render.policies import verdict
 
                 raise PolicyDenied(f"{verdict(result.plan)} Nothing was applied.")
+            _drop_shown_changes(result.plan)
             _record_overrides(ws, store, state, result.plan, granted)
             if options.refresh_only:
                 _record_refresh(store, state, result, ws.kinds, saved is not None or auto_approve)
@@ -320,6 +321,14 @@ def _run_apply(g: Globals, paths: list[str], options: PlanOptions, auto_approve:
                 click.echo(note, err=True)
     finally:
         ws.close()
+
+
+def _drop_shown_changes(plan: Plan) -> None:
+    """The field changes of the plan's actions are for showing and checking it: once that is
+    done, an apply lets them go (the applier works from the steps' own diffs). 100,000 new
+    datums' fields were some 85 MiB held through the whole apply."""
+    for action in plan.actions:
+        action.changes = []
 
 
 @contextlib.contextmanager
