@@ -75,3 +75,25 @@ def test_a_crash_after_a_middle_chunk_is_made_loses_and_duplicates_nothing(tmp_p
     state = store.read()
     assert {a: r.id for a, r in state.resources.items()} == {f"test.item.{o['name']}": i for i, o in api.objects.items()}
     assert not state.pending
+
+
+def test_apply_prints_the_plan_exactly_as_plan_does(tmp_path, sandbox_env):
+    """The apply prints its plan in pieces: the same text, byte for byte, as `plan`."""
+    from click.testing import CliRunner
+
+    from reconciler.cli import main
+
+    folder = tmp_path / "m"
+    folder.mkdir()
+    lines = ["providers:", '  valohai: {token: "${env.VALOHAI_TOKEN}", project: "${env.VALOHAI_PROJECT}"}',
+             "resources:"]
+    lines += [f"  - {{kind: valohai.datum, name: f{i}, spec: {{store: sandbox-store, url: "
+              f"'s3://sandbox-bucket/data/train.csv', tags: [t{i}, \"\\e[2Jx\"]}}}}" for i in range(1)]
+    (folder / "m.yaml").write_text("\n".join(lines) + "\n")
+    state = str(tmp_path / "state.json")
+    shown = CliRunner().invoke(main, ["--no-color", "--state", state, "plan", str(folder)], catch_exceptions=False)
+    applied = CliRunner().invoke(main, ["--no-color", "--state", state, "apply", "--auto-approve", str(folder)],
+                                 catch_exceptions=False)
+    assert applied.exit_code == 0, applied.output
+    assert "\x1b[2J" not in applied.output  # a control sequence in a value is escaped as in `plan`
+    assert applied.output.startswith(shown.output) and "2Jx" in shown.output
