@@ -5,12 +5,14 @@ Run: python tests/benchmarks/bench_big_apply.py [N] [--latency-ms 0] [--per-url]
      N datums (default 100000). The emulator runs in this process; by default it takes
      the bulk adopt form (quirk `valohai-adopt-bulk`, 500 urls a call) so the run is about
      the tool's memory, not 100,000 adopt round trips; --per-url keeps the documented one
-     `url` a call. The tool runs as its own process; printed: wall seconds, CPU seconds
+     `url` a call (at 100,000 that is over 40 minutes here: the in-process emulator
+     answered some 36 adopts a second at that size). The tool runs as its own process; printed: wall seconds, CPU seconds
      (user + sys of the child, wait4 rusage), peak RSS (ru_maxrss of the child), the
      request count, and the 1-minute load average beside them (the machine is shared).
 
 --trace FILE runs the child under tracemalloc instead and writes the allocation sites
-alive at its traced peak to FILE (slow: for finding what to cut, not for the figures).
+alive near its traced peak to FILE (very slow: 3,000 datums take about 2 minutes; for
+finding what to cut at a small N, not for the figures).
 """
 from __future__ import annotations
 
