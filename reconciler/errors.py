@@ -21,7 +21,24 @@ Messages never contain credentials: http.py redacts before raising.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+
+# what str.splitlines() breaks a line at: a value holding one (a YAML key or value echoed
+# in a problem) must not split its problem's line
+_LINE_BREAKS = re.compile("[\n\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
+
+
+def one_line(text: str) -> str:
+    """`text` with its line breaks written as visible escapes (\\n, \\x0b, \\u2028)."""
+    return _LINE_BREAKS.sub(_visible_break, text)
+
+
+def _visible_break(m: re.Match) -> str:
+    char = m.group()
+    if char in "\n\r":
+        return repr(char)[1:-1]
+    return f"\\x{ord(char):02x}" if ord(char) < 0x100 else f"\\u{ord(char):04x}"
 
 
 class ReconcilerError(Exception):
@@ -49,7 +66,7 @@ class ManifestError(ReconcilerError):
 
     def __init__(self, problems: list[Problem] | Problem):
         self.problems = [problems] if isinstance(problems, Problem) else list(problems)
-        super().__init__("\n".join(str(p) for p in self.problems))
+        super().__init__("\n".join(one_line(str(p)) for p in self.problems))  # one line per problem
 
 
 class CycleError(ManifestError):

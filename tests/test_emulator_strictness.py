@@ -154,6 +154,8 @@ def test_valdi_quirks(emulator, admin):
     assert [e["path"] for e in deeper.json()["contents"]] == ["d/f.txt"]
     assert shapes["valdi-contents-object"]["d/f.txt"]["size"] == 3
     quirks(admin, "valdi-vm-listing-seed-fields", "valdi-vm-state-unrecognised")
+    # long enough that a busy machine still lists the destroyed VM as `terminating` below
+    admin.post("/_emulator/config", json={"vm_destroy_delay": 30}).raise_for_status()
     (vm,) = httpx.get(f"{url}/v1/vm", headers=bearer).json()["virtual_machines"]
     assert "flavor_id" not in vm and "ipv4" not in vm and vm["status"] in ("pending", "running")
     httpx.post(f"{url}/v1/vm/destroy/{vm['server']}", headers=bearer).raise_for_status()

@@ -135,3 +135,50 @@ def test_no_digest_of_a_secret_is_kept_on_disk(tmp_path, sandbox_env, admin, dif
         code, out = infra.plan("--detailed-exitcode")
         assert code == 0 and "No changes" in out, out
     assert sorted({u.rsplit("/", 1)[-1] for u in diffs}) == ["derived.csv", "named.csv"]  # plain: fast path
+
+
+def test_the_secret_name_check_asks_each_key_as_the_one_rule_asks_each_leaf_path():
+    """fastpath._secret_named walks keys, not leaf paths: the same answer as asking
+    `hidden` of every leaf's path, for nested dicts, lists, dotted and bracketed keys."""
+    from reconciler.config import walk
+    from reconciler.config.sensitivity import SECRET_NAMES, hidden
+    from reconciler.engine.fastpath import _secret_named
+
+    specs = [{}, {"a": 1}, {"token": 1}, {"a": {"b": {"password": None}}}, {"a": [{"x": 1}, {"api_key": {}}]},
+             {"a.token": 1}, {"a[secret]": 2}, {"tokens": 1}, {"a": []}, {"a": [[{"private_key": 1}]]},
+             {"properties": {"index": 3, "version": 1}, "tags": ["token"]}, {"x": {"token": {}}},
+             {1: {"secret": 1}}, {"a": ({"password": 1},)}, {"": {"": 1}}]
+    for spec in specs:
+        assert _secret_named(spec) == any(hidden(path, SECRET_NAMES) for path, _v in walk.leaves(spec)), spec
+
+
+def test_a_shown_plan_is_the_plan_the_general_path_makes(tmp_path, sandbox_env, admin, monkeypatch):
+    """`plan` shares recorded specs with the manifest's, skips resolving specs without
+    references and lets the listings go after reading them: the plan it shows is, byte for
+    byte, the one made without any of that (an edit, a resource removed, an unchanged one)."""
+    from reconciler.cli.common import render
+    from reconciler.engine import runner
+    from reconciler.providers import load_providers
+    from reconciler.state.local import LocalStateStore
+
+    for i in range(3):
+        admin.put(f"/_emulator/s3/{BUCKET}/fast/{i}.csv", content=b"x")
+    infra = folder(tmp_path, admin, "a", 1)
+    assert infra.apply()[0] == 0
+    infra.edit("properties: {v: 1}", "properties: {v: 2}")  # d0 only
+    text = infra.manifest.read_text()
+    infra.manifest.write_text(text[:text.index("- kind: valohai.datum\n  name: d2")])  # d2 removed
+    shown = {fmt: infra.plan("--format", fmt) for fmt in ("json", "text")}
+    assert shown["json"][0] == 0 and '"valohai.datum.d2"' in shown["json"][1]
+
+    def general(fmt: str) -> str:
+        ws = runner.load_workspace([str(infra.path)], load_providers())
+        state = LocalStateStore(infra.path / "state.json").read()
+        with monkeypatch.context() as m:
+            m.setattr(runner, "share_applied", lambda resources, state: None)
+            result = runner.plan(ws, state, shown_only=False)
+        ws.close()
+        return render(result.plan, fmt, False)
+
+    for fmt in ("json", "text"):
+        assert shown[fmt][1] == general(fmt)

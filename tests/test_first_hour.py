@@ -35,6 +35,11 @@ def run(*args: str) -> tuple[int, str]:
     ["--no-such-global", "plan"],
     ["state", "show"],                                   # a missing argument
     ["apply", "--lock-timeout", "soon", "x.yaml"],      # a duration that is not one
+    ["apply", "--lock-timeout", "99999999999999999h", "x.yaml"],  # one past any clock
+    ["extend", "valdi.vm.a", "99999999999999999d"],    # was an internal OverflowError
+    ["--call-deadline", "nan", "validate", "x.yaml"],   # no number: never a deadline
+    ["--call-deadline", "inf", "validate", "x.yaml"],
+    ["--call-deadline", "1e400", "validate", "x.yaml"],
 ], ids=lambda a: " ".join(a))
 def test_a_usage_error_exits_1_never_2(args, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)

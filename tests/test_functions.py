@@ -49,6 +49,9 @@ def test_each_function(tmp_path, expression, expected):
     ("${lower(valohai.datum.d.id)}", "known only after apply"),
     ('${file("../outside.txt")}', "outside the manifest folder"),
     ('${file(".reconciler/state.json")}', "inside .reconciler/"),
+    # 30 strings of 48,889 characters: refused before the 1.5 MB string is built
+    ('${format("' + "%s" * 30 + '", ' + ", ".join(['join("-", range(10000))'] * 30) + ")}",
+     "format() could make a string of 1,466,730 characters; the limit is 1,000,000"),
 ], ids=lambda v: v if isinstance(v, str) and v.startswith("$") else None)
 def test_wrong_arity_or_type_is_one_line_with_file_line_and_column(tmp_path, expression, message):
     with pytest.raises(ManifestError) as e:

@@ -89,3 +89,10 @@ def test_no_cycle_in_a_dag_and_a_cycle_is_spelled_out():
 ])
 def test_instances(address, known, expected):
     assert graph.instances(address, known) == expected
+
+
+def test_a_graph_without_edges_is_ordered_as_its_sorted_addresses():
+    """The planner orders an edgeless graph (every no-op plan of independent resources) with
+    sorted() instead of graphlib: the same order."""
+    g = {f"t.x.{n}": set() for n in ("b", "a10", "a2", "c[0]", "c[\"k\"]", "A")}
+    assert graph.order(g) == sorted(g)

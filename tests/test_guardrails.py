@@ -323,10 +323,25 @@ BAD = [
     ("policies:\n  - name: x\n    budget: {max_hourly_usd: 3}\n    ttl: {kind: valdi.vm, max: 1h}\n", "2:5",
      "exactly one rule"),
     ("policies: [\n", "", "policies"),
+    # a kind of a service the manifests do not use is still checked (codeocean's kinds are loaded)
+    ("policies:\n  - name: x\n    protect: {kind: codeocean.data_aset}\n", "2:5",
+     "unknown kind 'codeocean.data_aset'; did you mean 'codeocean.data_asset'"),
+    # policies: must be a list: a mapping, a string or nothing is no policy at all
+    ("policies: {name: x, protect: {kind: valdi.vm}}\n", "1:", "policies: expected a list of policies"),
+    ("policies: protect everything\n", "1:", "policies: expected a list of policies"),
+    ("policies:\n", "1:", "policies: expected a list of policies"),
+    # a function this CEL lacks: at load, not as a deny when a change is evaluated
+    ("policies:\n  - name: x\n    deny_if: \"after.name.lowerAscii() == 'a'\"\n", "3:5",
+     "calls lowerAscii(), which CEL here does not have"),
+    ("policies:\n  - name: x\n    require: {kind: valdi.vm}\n", "3:5", "require needs at least one of"),
+    ("policies:\n  - name: x\n    ttl: {kind: valdi.vm, max: 99999999999999999d}\n", "3:", "over the limit"),
 ]
 
 
-@pytest.mark.parametrize("text,where,said", BAD, ids=["cel", "cel-name", "kind", "field", "two-rules", "yaml"])
+@pytest.mark.parametrize("text,where,said", BAD, ids=["cel", "cel-name", "kind", "field", "two-rules", "yaml",
+                                                      "kind-of-unused-service", "policies-mapping",
+                                                      "policies-string", "policies-empty", "cel-function",
+                                                      "require-nothing", "ttl-huge"])
 def test_bad_policy_input_is_one_line_with_file_and_line(infra, admin, tmp_path, text, where, said):
     work = infra(manifest())
     bad = tmp_path / "org-policies.yaml"
@@ -337,6 +352,100 @@ def test_bad_policy_input_is_one_line_with_file_and_line(infra, admin, tmp_path,
     assert code == 1 and len(lines) == 1 and lines[0].startswith(f"Error: {bad}:{where}"), out
     assert said in lines[0] or (said == "policies" and "org-policies.yaml" in lines[0]), out
     assert api_calls(admin) == {}
+
+
+def test_a_policy_file_naming_kinds_of_services_the_manifests_do_not_use_is_accepted(infra, admin, tmp_path,
+                                                                                      monkeypatch):
+    # an organisation's file covers every service; this folder uses VALDI only, and has no
+    # Code Ocean or Valohai credentials
+    for name in [k for k in sandbox_names() if k.startswith(("CODEOCEAN", "VALOHAI"))]:
+        monkeypatch.delenv(name, raising=False)
+    org = tmp_path / "org.yaml"
+    org.write_text("policies:\n  - name: keep-capsules\n    protect: {kind: codeocean.data_asset}\n"
+                   "  - name: datum-owner\n    require: {kind: valohai.datum, properties: [owner]}\n"
+                   "  - name: no-datum-deletes\n    kind: valohai.datum\n    deny_if: \"action == 'delete'\"\n")
+    code, out = infra(manifest()).plan("--policy-file", str(org))
+    assert code == 0, out
+    assert "[ok] keep-capsules" in out and "[ok] datum-owner" in out and "[ok] no-datum-deletes" in out, out
+    # only VALDI was asked anything (its routes live under /api/ and /account/ in the emulator)
+    assert not [route for route in api_calls(admin) if "codeocean" in route.lower() or "valohai" in route.lower()
+                or "/api/v1/" in route or "/api/v0/" in route], api_calls(admin)
+
+
+def sandbox_names() -> list[str]:
+    from reconciler.emulator.server import sandbox_env
+
+    return list(sandbox_env("http://127.0.0.1:1"))
+
+
+@pytest.mark.parametrize("expression,said", [("after.name", "a string"), ("cost.after", "a number"),
+                                               ("before", "null")])
+def test_a_deny_if_that_is_not_a_boolean_denies(infra, expression, said):
+    # fail closed: a guardrail that cannot say yes or no stops the plan, saying why
+    work = infra(manifest(f"policies:\n  - name: odd\n    kind: valdi.vm\n    deny_if: \"{expression}\"\n"))
+    code, out = work.plan()
+    assert code == 3, out
+    assert "[DENY] odd" in out and f"deny_if gave {said}, not a boolean" in out, out
+
+
+def test_extending_a_deadline_past_the_calendar_is_a_state_error_not_an_overflow():
+    from reconciler.config import durations
+    from reconciler.engine import expiry
+    from reconciler.errors import StateError
+    from reconciler.state.base import ResourceState, StateDoc
+
+    state = StateDoc(resources={"valdi.vm.a": ResourceState("valdi.vm", "1", expires_at="9990-01-01T00:00:00Z")})
+    with pytest.raises(StateError, match="past the end of the calendar"):
+        expiry.extend(state, "valdi.vm.a", durations.MAX, START)
+
+
+# -- CEL: a macro binds its variable; every function CEL_FUNCTIONS lists evaluates -------------
+CHANGE = {"action": "create", "kind": "valdi.vm", "address": "valdi.vm.a", "before": None,
+          "after": {"name": "a", "details": {"flavor_id": "f", "ipv4": True}}, "cost": {"before": None, "after": 0.5}}
+MACROS = [
+    "after.details.exists(k, k == 'flavor_id')",
+    "after.details.all(k, k != 'gpu')",
+    "after.details.exists_one(k, k == 'flavor_id')",
+    "after.details.map(k, k + '!').size() == 2",
+    "after.details.filter(k, k.startsWith('f')).size() == 1",
+    "[1, 2].all(action, action > 0) && action == 'create'",  # a macro's variable may hide a change's name
+    "after.details.all(k, after.details.exists(j, j == k))",  # nested
+    "after.details.exists(k, k == 'f(x, y)') || 'k.all(z, z)' != '' && type(after.name) == string",
+]
+
+
+@pytest.mark.parametrize("text", MACROS)
+def test_a_macro_variable_is_bound_not_an_unknown_name(text):
+    from reconciler.config.celcheck import compile_cel
+
+    program, why = compile_cel(text)
+    assert why is None and program.execute(CHANGE) is True
+
+
+T = "timestamp('2026-03-04T05:06:07.008Z')"
+FUNCTIONS = {
+    "size": "size('ab') == 2", "contains": "'abc'.contains('b')", "startsWith": "'abc'.startsWith('a')",
+    "endsWith": "'abc'.endsWith('c')", "matches": "'abc'.matches('^a.c$')", "int": "int('1') == 1",
+    "uint": "uint(1) == 1u", "double": "double(1) == 1.0", "string": "string(1) == '1'", "bytes": "bytes('a') == b'a'",
+    "dyn": "dyn(1) == 1", "type": "type(1) == int", "duration": "duration('1h') == duration('60m')",
+    "timestamp": f"{T} < timestamp('2027-01-01T00:00:00Z')", "getFullYear": f"{T}.getFullYear() == 2026",
+    "getMonth": f"{T}.getMonth() == 2", "getDayOfYear": f"{T}.getDayOfYear() == 62",
+    "getDayOfMonth": f"{T}.getDayOfMonth() == 3", "getDate": f"{T}.getDate() == 4",
+    "getDayOfWeek": f"{T}.getDayOfWeek() == 3", "getHours": f"{T}.getHours() == 5",
+    "getMinutes": f"{T}.getMinutes() == 6", "getSeconds": f"{T}.getSeconds() == 7",
+    "getMilliseconds": f"{T}.getMilliseconds() == 8",
+}
+
+
+def test_every_cel_function_the_check_accepts_evaluates_in_the_installed_package():
+    """CEL_FUNCTIONS is this package version's (pyproject pins it): a newer one that drops or
+    renames a function fails here, not in a user's plan."""
+    from reconciler.config.celcheck import CEL_FUNCTIONS, compile_cel
+
+    assert set(FUNCTIONS) == CEL_FUNCTIONS
+    for name, text in FUNCTIONS.items():
+        program, why = compile_cel(text)
+        assert why is None and program.execute(CHANGE) is True, name
 
 
 def test_policies_come_from_the_environment_too(infra, tmp_path, monkeypatch):

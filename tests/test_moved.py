@@ -86,7 +86,7 @@ def test_chains_resolve(infra):
 
 
 @pytest.mark.parametrize("moved, message", [
-    ("  - {from: valohai.datum.old, to: valohai.datum.nowhere}\n", "m.yaml:9:31: moved.to"),
+    ("  - {from: valohai.datum.old, to: valohai.datum.nowhere}\n", "m.yaml:9:31: moved[0].to"),
     ("  - {from: valohai.datum.old, to: valohai.datum.new}\n  - {from: valohai.datum.x, to: valohai.datum.new}\n",
      "two moves to valohai.datum.new"),
     ("  - {from: valohai.datum.old, to: valdi.vm.new}\n", "a move keeps the kind"),

@@ -84,6 +84,11 @@ def test_the_deadline_is_a_flag_and_an_environment_variable(emulator, admin, fak
         budget.set_deadline(None)
 
 
+@pytest.mark.parametrize("raw", ["inf", "nan", "1e400", "0", "-5", "soon"])
+def test_a_call_deadline_from_the_environment_that_is_no_usable_number_is_the_default(raw):
+    assert budget.deadline_seconds({"RECONCILER_CALL_DEADLINE": raw}) == budget.DEFAULT_DEADLINE
+
+
 def closed_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -139,3 +144,31 @@ def test_an_unreachable_endpoint_fails_within_10_s(command, tmp_path, fake_time,
     assert code == 1 and "connection refused" in out, out
     assert fake_time.t - 1000.0 <= budget.CONNECT_GIVE_UP
     assert len(attempts) <= 16
+
+
+def test_scattered_blips_over_a_long_wait_do_not_end_it(emulator, admin, fake_time, monkeypatch):
+    """A wait polls many times; one 429 before each of 12 polls is 12 retries in one step,
+    more than its 8 attempts, yet each poll recovered: the wait goes on and ends well.
+    A poll that gives up still ends it."""
+    from reconciler.providers import shared
+    monkeypatch.setattr(shared, "POLL_FIRST", 0.001)
+    monkeypatch.setattr(shared, "POLL_MAX", 0.001)
+    api = valohai(emulator, fake_time)
+    polls = []
+
+    def check() -> tuple[bool, str]:
+        admin.post("/_emulator/faults", json={"pattern": f"GET {ME}", "kinds": [429], "times": 1,
+                                              "retry_after": 0.01})
+        api.request("GET", ME)
+        polls.append(1)
+        return len(polls) >= 12, "pending"
+
+    with budget.call():  # one engine step
+        shared.wait_for(check, "the thing", 600, lambda _: None, api="valohai")
+    assert len(polls) == 12 and sent(admin, ME) == 24
+
+    admin.post("/_emulator/faults", json={"pattern": f"GET {ME}", "kinds": [429], "retry_after": 0.01})
+    with budget.call(), pytest.raises(ApiError):
+        shared.wait_for(lambda: (api.request("GET", ME), (False, "pending"))[1], "the thing", 600,
+                        lambda _: None, api="valohai")
+    assert sent(admin, ME) == 24 + 8

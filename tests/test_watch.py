@@ -434,9 +434,10 @@ def test_a_vm_password_never_reaches_the_log(tmp_path, sandbox_env, admin, monke
 @pytest.mark.parametrize("args, message", [
     (("--interval", "soon"), "not a duration"),
     (("--interval", "0s"), "longer than 0"),
+    (("--interval", "99999999999999999999999999h"), "over the limit"),  # was an internal OverflowError
     (("--jitter", "150%"), "below 100%"),
     (("--auto-apply", "everything"), "not all or changes"),
-], ids=["interval", "zero-interval", "jitter", "auto-apply"])
+], ids=["interval", "zero-interval", "huge-interval", "jitter", "auto-apply"])
 def test_bad_flags_are_refused_before_anything_runs(work, admin, args, message):
     code, out = cli("watch", str(work.path), *args)
     assert code == 1 and message in out

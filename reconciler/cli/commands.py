@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping
 
 import click
 
-from reconciler.cli import common
+from reconciler.cli import common, plan_out
 from reconciler.cli.common import (
     fingerprint,
     guarded,
@@ -88,16 +88,24 @@ def _invoked(g: Globals, paths: list[str], options: PlanOptions) -> PlanOptions:
     return dataclasses.replace(options, flags=invoked_flags(g), paths=tuple(p for p in paths if p != "."))
 
 
-def _make_plan(g: Globals, paths: list[str], options: PlanOptions, store: StateStore | None = None
-               ) -> tuple[Workspace, StateStore, StateDoc, PlanResult]:
+def _make_plan(g: Globals, paths: list[str], options: PlanOptions, store: StateStore | None = None,
+               saving: bool = True) -> tuple[Workspace, StateStore, StateDoc, PlanResult]:
+    """`saving`: the plan may be saved (-o), so it carries the live objects' fingerprints."""
     from reconciler.engine.runner import plan as run_plan
 
     ws = workspace(paths)
     store = store or open_store(g, paths, ws.manifest.backend)
+    from reconciler.state.local import LocalStateStore
+
+    local = store if isinstance(store, LocalStateStore) else None
+    if local is not None:  # the file store shares recorded specs with the manifests' as it reads them
+        local.specs = {r.address: r.spec for r in ws.manifest.resources}
     state = store.read()
+    if local is not None:
+        local.specs = None
     options = _invoked(g, paths, options)
     try:
-        result = run_plan(ws, state, options, fingerprint=fingerprint,
+        result = run_plan(ws, state, options, fingerprint=fingerprint if saving else None, shown_only=True,
                           elsewhere=getattr(store, "managed_elsewhere", None))
     except BaseException:
         ws.close()
@@ -107,7 +115,8 @@ def _make_plan(g: Globals, paths: list[str], options: PlanOptions, store: StateS
 
 @main.command()
 @click.argument("paths", nargs=-1, type=click.Path())
-@click.option("-o", "--out", "out", type=click.Path(dir_okay=False), help="Save the plan to apply later.")
+@click.option("-o", "--out", "out", type=click.Path(dir_okay=False), callback=plan_out.checked,
+              help="Save the plan to apply later (a new file, or an earlier saved plan to replace).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text",
               show_default=True, help="text for a terminal, json for scripts, markdown for a pull-request comment.")
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 0 no changes, 1 error, 2 changes.")
@@ -128,7 +137,7 @@ def plan(g: Globals, paths: tuple[str, ...], out: str | None, fmt: str, detailed
     options = PlanOptions(tuple(targets), tuple(excludes), tuple(replace), destroy, refresh_only)
     asked = override_record(override_policies, override_reason)
     with sandbox(g, paths_l):
-        ws, store, state, result = _make_plan(g, paths_l, options)
+        ws, store, state, result = _make_plan(g, paths_l, options, saving=out is not None)
         ws.close()
     overrides = _overrides(ws, result.plan, [asked] if asked else [])
     click.echo(render(result.plan, fmt, g.color), nl=False)
@@ -382,7 +391,8 @@ def _record_outputs(ws: Workspace, store: StateStore, state: StateDoc, options: 
 @click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--parallelism", default=8, show_default=True, type=click.IntRange(1, 64),
               help="At most this many resources changed at once.")
-@click.option("--lock-timeout", default="0s", help="Wait this long for the state lock (e.g. 30s).")
+@click.option("--lock-timeout", default="0s", callback=common.duration_option,
+              help="Wait this long for the state lock (e.g. 30s).")
 @click.option("--refresh-only", is_flag=True,
               help="Record the live values in the state (drift); change nothing in the services.")
 @target_options
@@ -487,7 +497,8 @@ def _record_refresh(store: StateStore, state: StateDoc, result: PlanResult, kind
 @click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--parallelism", default=8, show_default=True, type=click.IntRange(1, 64),
               help="At most this many resources changed at once.")
-@click.option("--lock-timeout", default="0s", help="Wait this long for the state lock (e.g. 30s).")
+@click.option("--lock-timeout", default="0s", callback=common.duration_option,
+              help="Wait this long for the state lock (e.g. 30s).")
 @target_options
 @override_options
 @policy_options
@@ -551,7 +562,7 @@ def drift(g: Globals, paths: tuple[str, ...], fmt: str) -> None:
     the manifests are pending changes, not drift). Exit 0 none, 1 error, 2 drift."""
     paths_l = list(paths) or ["."]
     with sandbox(g, paths_l):
-        ws, store, state, result = _make_plan(g, paths_l, PlanOptions(refresh_only=True))
+        ws, store, state, result = _make_plan(g, paths_l, PlanOptions(refresh_only=True), saving=False)
         ws.close()
     click.echo(render(result.plan, fmt, g.color), nl=False)
     if result.plan.has_changes:

@@ -11,11 +11,11 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, NoReturn, ParamSpec, 
 
 import click
 
-from reconciler.cli.policy_opt import current_policy_files
+from reconciler.cli.policy_opt import current_policy_files, unknown_override
 from reconciler.cli.root import Globals
 from reconciler.cli.variables_opt import current_inputs
 from reconciler.engine.clock import Clock, system_now
-from reconciler.errors import ReconcilerError
+from reconciler.errors import PlanError, ReconcilerError
 from reconciler.plan.model import Plan
 
 if TYPE_CHECKING:
@@ -107,9 +107,15 @@ def workspace(paths: list[str]) -> Workspace:
     from reconciler.config.cache import ManifestCache
     from reconciler.engine.runner import load_workspace
 
-    return load_workspace(paths, _provider_loader(), progress=lambda m: click.echo(f"    {_shown(m)}", err=True),
-                          inputs=current_inputs(), policy_files=current_policy_files(), clock=lambda: clock(),
-                          cache=ManifestCache.beside(paths or ["."]))
+    ws = load_workspace(paths, _provider_loader(), progress=lambda m: click.echo(f"    {_shown(m)}", err=True),
+                        inputs=current_inputs(), policy_files=current_policy_files(), clock=lambda: clock(),
+                        cache=ManifestCache.beside(paths or ["."]))
+    ctx = click.get_current_context(silent=True)
+    why = unknown_override(ctx.obj if ctx is not None else None, {p.name for p in ws.manifest.policies})
+    if why:
+        ws.close()
+        raise PlanError(why)
+    return ws
 
 
 def _provider_loader() -> Callable[[set[str] | None], dict[str, Any]]:
@@ -141,10 +147,26 @@ def fingerprint(attrs: dict) -> str:
 def parse_duration(text: str | None) -> float:
     if not text:
         return 0.0
+    from reconciler.config.durations import MAX, MAX_SAID
+    from reconciler.config.terminal import shown
+
     m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*", text)
     if not m:
-        raise click.BadParameter(f"{text!r} is not a duration like 30s, 2m, 1h")
-    return float(m.group(1)) * {"ms": 0.001, "s": 1, "m": 60, "h": 3600, None: 1}[m.group(2)]
+        raise click.BadParameter(f"'{shown(text, one_line=True)}' is not a duration like 30s, 2m, 1h")
+    seconds = float(m.group(1)) * {"ms": 0.001, "s": 1, "m": 60, "h": 3600, None: 1}[m.group(2)]
+    if seconds > MAX.total_seconds():  # a sleep or a lock wait that long overflows the clock
+        raise click.BadParameter(f"'{shown(text, one_line=True)}' is over the limit of {MAX_SAID}")
+    return seconds
+
+
+def duration_option(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """The click callback of a duration option (--lock-timeout): a bad one is refused as
+    the option is read, named, before anything is loaded."""
+    try:
+        parse_duration(value)
+    except click.BadParameter as e:
+        raise click.BadParameter(e.message, ctx, param) from None
+    return value
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
@@ -162,7 +184,7 @@ def guarded(fn: Callable[P, R]) -> Callable[P, R]:
         try:
             return fn(*args, **kwargs)
         except ReconcilerError as e:
-            fail(str(e), getattr(e, "exit_code", 1))  # PolicyDenied: 3
+            fail(_lines_of(e), getattr(e, "exit_code", 1))  # PolicyDenied: 3
         except click.exceptions.Exit:
             raise
         except (click.ClickException, click.Abort, SystemExit):
@@ -182,6 +204,15 @@ def guarded(fn: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
+def _lines_of(e: ReconcilerError) -> str:
+    """The message as printed: one line, a value it echoes (an address or path typed with
+    a newline in it) folded; only the errors that list one item per line keep their lines
+    (a ManifestError folds each problem itself)."""
+    from reconciler.errors import ApplyError, ManifestError, one_line
+
+    return str(e) if isinstance(e, (ManifestError, PlanError, ApplyError)) else one_line(str(e))
+
+
 def _set_sandbox(ctx: click.Context, param: click.Parameter, value: bool) -> None:
     if value and ctx.obj is not None:
         ctx.obj.sandbox = True
@@ -196,12 +227,26 @@ def sandbox_option(fn: FC | None = None, *, hidden: bool = False) -> Any:  # FC,
     return decorate(fn) if fn is not None else decorate
 
 
+def _addresses(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> tuple[str, ...]:
+    """--target / --exclude / --replace: each a resource address, checked as the option is
+    read (before any API call; an unknown but well-formed one is the planner's to name)."""
+    from reconciler.config.moved import ADDRESS
+    from reconciler.config.terminal import shown
+
+    for address in value:
+        if not ADDRESS.fullmatch(address):
+            flag = param.opts[0] if param.opts else str(param.name)
+            raise click.UsageError(f"{flag} '{shown(address, one_line=True)}': not a resource address "
+                                   "(kind.name, or kind.name[key] for one instance)", ctx)
+    return value
+
+
 def target_options(fn: FC) -> FC:
-    fn = click.option("--target", "targets", multiple=True, metavar="ADDR",
+    fn = click.option("--target", "targets", multiple=True, metavar="ADDR", callback=_addresses,
                       help="Only this resource and what it depends on (repeatable).")(fn)
-    fn = click.option("--exclude", "excludes", multiple=True, metavar="ADDR",
+    fn = click.option("--exclude", "excludes", multiple=True, metavar="ADDR", callback=_addresses,
                       help="Everything but this resource and what depends on it (repeatable).")(fn)
-    fn = click.option("--replace", "replace", multiple=True, metavar="ADDR",
+    fn = click.option("--replace", "replace", multiple=True, metavar="ADDR", callback=_addresses,
                       help="Force replacement of this resource (repeatable).")(fn)
     return fn
 

@@ -54,6 +54,11 @@ def discover_cmd(g: Globals, paths: tuple[str, ...], kind_names: tuple[str, ...]
         raise DiscoverError(f"{out} exists: discover never overwrites a file; name a new one")
     if Path(out).suffix not in SUFFIXES:
         raise DiscoverError(f"{out}: name a .yaml file")
+    folder = Path(out).parent
+    if not folder.exists():  # said before any listing is read, not after
+        raise DiscoverError(f"--out {out}: the folder {folder} does not exist; create it first")
+    if not folder.is_dir():
+        raise DiscoverError(f"--out {out}: {folder} is not a folder")
     with sandbox(g, paths_l):
         ws = workspace(paths_l) if _has_manifests(paths_l) else _bare(paths_l)
         try:
@@ -71,8 +76,11 @@ def discover_cmd(g: Globals, paths: tuple[str, ...], kind_names: tuple[str, ...]
     header = (f"# Written by `reconciler discover` ({time.strftime('%Y-%m-%d %H:%M')}): {found.count} live "
               f"object(s) no state managed.\n# Review it; `reconciler plan` shows each as \"will be imported\", "
               "and `apply` takes them over without creating anything.\n")
-    with open(out, "x", encoding="utf-8") as f:  # "x": never overwrite, even if one appeared meanwhile
-        f.write(manifest_text(found, header))
+    try:
+        with open(out, "x", encoding="utf-8") as f:  # "x": never overwrite, even if one appeared meanwhile
+            f.write(manifest_text(found, header))
+    except OSError as e:
+        raise DiscoverError(f"--out {out}: cannot write it ({e.strerror or e.__class__.__name__})") from None
     secret = [name for b in found.blocks for name in b.variables]
     click.echo(f"Wrote {out}: {len(found.blocks)} resource block(s) for {found.count} object(s)"
                f"{f'; {managed} already managed, left out' if managed else ''}.")

@@ -16,7 +16,8 @@ from reconciler.cli.state_cmds import on_state, state, state_store
 @click.argument("address")
 @click.argument("duration")
 @click.argument("paths", nargs=-1, type=click.Path())
-@click.option("--lock-timeout", default="0s", help="Wait this long for the state lock (e.g. 30s).")
+@click.option("--lock-timeout", default="0s", callback=common.duration_option,
+              help="Wait this long for the state lock (e.g. 30s).")
 @sandbox_option(hidden=True)  # the sandbox's own state file; no API call is made
 @click.pass_obj
 @guarded
@@ -27,7 +28,8 @@ def extend(g: Globals, address: str, duration: str, paths: tuple[str, ...], lock
 
     by = durations.parse(duration)
     if by is None or by.total_seconds() <= 0:
-        raise click.BadParameter(f"{duration!r} is not a duration like 30m, 8h, 2d", param_hint="DURATION")
+        why = durations.problem(duration, "30m, 8h, 2d") or "expected a duration longer than 0s, like 30m"
+        raise click.BadParameter(why, param_hint="DURATION")
     store = open_store(g, list(paths) or ["."])
     with store.lock("extend", timeout=parse_duration(lock_timeout)):
         state = store.read()

@@ -28,8 +28,12 @@ from reconciler.cli.variables_opt import variable_options
 @guarded
 def import_cmd(g: Globals, address: str, remote_id: str, paths: tuple[str, ...]) -> None:
     """Record the live object REMOTE_ID as the manifest's resource ADDRESS."""
+    from reconciler.config.imports import id_problem
     from reconciler.engine.runner import declared_resource, import_object
 
+    why = id_problem(remote_id)
+    if why:  # before anything is loaded: an empty or odd id reads no object, or another endpoint
+        raise click.BadParameter(why, param_hint="REMOTE_ID")
     paths_l = list(paths) or ["."]
     with sandbox(g, paths_l):
         ws = workspace(paths_l)

@@ -38,8 +38,25 @@ def policy_options(fn: FC) -> FC:
                              f"(repeatable; also {ENV}).")(fn)
 
 
+def _store_overrides(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> tuple[str, ...]:
+    if value and ctx.obj is not None:
+        ctx.obj.override_policies = list(value)
+    return value
+
+
+def unknown_override(g: Any, policy_names: set[str]) -> str | None:  # a Globals
+    """The error for the first --override-policy NAME that names none of the policies
+    (checked as the manifests load, before any API call: a typo never costs a plan)."""
+    unknown = [n for n in getattr(g, "override_policies", []) if n not in policy_names]
+    if not unknown:
+        return None
+    return (f"--override-policy {unknown[0]}: no such policy (policies: "
+            f"{', '.join(sorted(policy_names)) or 'none'})")
+
+
 def override_options(fn: FC) -> FC:
     fn = click.option("--override-policy", "override_policies", multiple=True, metavar="NAME",
+                      callback=_store_overrides,
                       help="Apply although this deny policy fails (repeatable; needs --reason). "
                            "Who, which and why are recorded in the state.")(fn)
     fn = click.option("--reason", "override_reason", metavar="TEXT",

@@ -30,15 +30,30 @@ class RootGroup(click.Group):
         try:
             return super().make_context(*args, **kwargs)
         except click.UsageError as e:
-            e.exit_code = 1  # type: ignore[misc]  # click types it ClassVar; main() exits with the instance's
-            raise
+            raise _one_line(e) from None
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except click.UsageError as e:
-            e.exit_code = 1  # type: ignore[misc]  # click types it ClassVar; main() exits with the instance's
-            raise
+            raise _one_line(e) from None
+
+
+def _one_line(e: click.UsageError) -> click.UsageError:
+    """Exit 1, and shown as every other error is: `Error: ...` on one line (what was typed
+    folded and escaped), then the hint; not click's usage line first, three lines in all."""
+    e.exit_code = 1  # type: ignore[misc]  # click types it ClassVar; main() exits with the instance's
+    if type(e).__name__ == "NoArgsIsHelpError":  # `reconciler` alone (click >= 8.2): the help, as it is
+        return e
+
+    def show(file: Any = None) -> None:
+        click.echo(f"Error: {shown(e.format_message(), one_line=True)}", err=file is None, file=file)
+        if e.ctx is not None and e.ctx.command.get_help_option(e.ctx) is not None:
+            option = max(e.ctx.command.get_help_option_names(e.ctx), key=len)
+            click.echo(f"Try '{e.ctx.command_path} {option}' for help.", err=file is None, file=file)
+
+    e.show = show  # type: ignore[method-assign]
+    return e
 
 
 EXIT_CODES = """\b
@@ -49,13 +64,50 @@ Exit codes:
   3  denied by policy: the plan cannot be applied (plan, apply, destroy, watch --once)"""
 
 
+class Seconds(click.ParamType):
+    """A number of seconds above 0 and at most a day (a trailing 's' allowed): nan, inf
+    and 1e400 are refused, not taken as 'never give up'."""
+
+    name = "seconds"
+    LIMIT = 86400.0
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        why = self.problem(value)
+        if why:
+            self.fail(why, param, ctx)
+        return float(str(value).strip().removesuffix("s"))
+
+    @classmethod
+    def problem(cls, value: Any) -> str | None:
+        import math
+
+        try:
+            seconds = float(str(value).strip().removesuffix("s"))
+        except ValueError:
+            seconds = math.nan
+        if not (0 < seconds <= cls.LIMIT):  # nan compares false: refused too
+            return f"'{shown(str(value), one_line=True)}' is not a number of seconds above 0 and at most {cls.LIMIT:g}"
+        return None
+
+
+def _check_env_deadline() -> None:
+    """RECONCILER_CALL_DEADLINE held to --call-deadline's rule (budget.py used to take a
+    bad value silently as the default); budget reads it itself, per call."""
+    from reconciler.providers.budget import DEADLINE_ENV
+
+    raw = os.environ.get(DEADLINE_ENV, "")
+    why = Seconds.problem(raw) if raw else None
+    if why:
+        raise click.ClickException(f"{DEADLINE_ENV}: {why}")
+
+
 @click.group(cls=RootGroup, context_settings={"help_option_names": ["-h", "--help"]}, epilog=EXIT_CODES)
 @click.option("--sandbox", is_flag=True, help="Run against a built-in emulator of the three APIs.")
 @click.option("--state", "state", metavar="PATH|URL",
               help="State location: a file path or postgresql://... (default .reconciler/state.json).")
 @click.option("--no-color", is_flag=True, help="Plain output (also NO_COLOR).")
 @click.option("--debug", is_flag=True, help="Log HTTP requests (credentials redacted) to stderr.")
-@click.option("--call-deadline", type=click.FloatRange(min=0, min_open=True), metavar="SECONDS",
+@click.option("--call-deadline", type=Seconds(), metavar="SECONDS",
               help="How long one API call may go on retrying (default 60; also RECONCILER_CALL_DEADLINE).")
 @click.version_option(package_name="reconciler")
 @click.pass_context
@@ -67,6 +119,8 @@ def main(ctx: click.Context, sandbox: bool, state: str | None, no_color: bool, d
     ctx.obj = Globals(sandbox=sandbox, state=state, color=color, debug=debug)
     from reconciler.providers import budget, http
 
+    if call_deadline is None:
+        _check_env_deadline()
     budget.set_deadline(call_deadline)
     if sys.stderr.isatty() and _show_retry not in http.retry_hooks():
         http.add_retry_hook(_show_retry)

@@ -22,6 +22,8 @@ def mv_cmd(g: Globals, source: str, target: str, paths: tuple[str, ...]) -> None
     for end in (source, target):
         if not ADDRESS.fullmatch(end):
             raise StateError(f"{end!r} is not a resource address (kind.name or kind.name[key])")
+    if source == target:  # before the state is read: "already in the state; state rm it" would mislead
+        raise StateError(f"FROM and TO are the same address ({source}): nothing to move")
     store = state_store(g, paths)
     with store.lock("state mv"):
         doc = store.read()

@@ -51,7 +51,8 @@ def _auto_apply(value: str | None) -> str | None:
 
 @main.command()
 @click.argument("paths", nargs=-1, type=click.Path())
-@click.option("--interval", default="60s", show_default=True, help="Time between runs: 500ms, 30s, 5m.")
+@click.option("--interval", default="60s", show_default=True, callback=common.duration_option,
+              help="Time between runs: 500ms, 30s, 5m.")
 @click.option("--auto-apply", "auto_apply", is_flag=False, flag_value="all", default=None,
               metavar="[=all|=changes]", callback=lambda ctx, param, value: _auto_apply(value),
               help="Apply what the plan says (under the state lock, never destroying a prevent_destroy "

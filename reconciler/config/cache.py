@@ -14,8 +14,10 @@ Three layers, each keyed by digests, so a changed input is a different key, neve
   * manifests (memory only, for `watch`): the whole built manifest, by `inputs_key`.
   * no-ops: the planner's verified no-ops of the last plan over a state (engine/fastpath.py).
 
-On disk under <manifest folder>/.reconciler/cache/: safe to delete; a file that does not
-parse is ignored with a --debug line. Nothing secret is written: documents are the files'
+On disk under <manifest folder>/.reconciler/cache/: safe to delete. Each file starts with
+a header line carrying the digest of the rest (`reconciler-cache FORMAT sha256:HEX`), so a
+truncated or bit-flipped file is ignored with a --debug line, never read as another
+manifest (JSON that still parses after a flipped bit would be). Nothing secret is written: documents are the files'
 own text, and environment and variable values enter only digests.
 """
 from __future__ import annotations
@@ -31,13 +33,17 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
+import msgspec
+
 from reconciler.config.model import Manifest, Position
 from reconciler.config.walk import copy_plain
 from reconciler.config.yamlread import Document, read_documents, with_lazy_positions
 from reconciler.errors import Problem
 
 log = logging.getLogger("reconciler.config.cache")
-FORMAT = 1  # of the files below; part of every key
+_decode_json = msgspec.json.Decoder().decode
+_decode_noops = msgspec.json.Decoder(dict[str, str]).decode
+FORMAT = 2  # of the files below; part of every key (2: the digest header)
 FOLDER = Path(".reconciler") / "cache"
 _ENTRY = re.compile(r"(docs|clean|noops)-[0-9a-f]{64}")
 KEEP_FILES = 256  # the oldest go beyond this many (each edit of a file writes one)
@@ -222,10 +228,8 @@ class ManifestCache:
         if text is None:
             return {}
         try:
-            found = json.loads(text)
-            if isinstance(found, dict) and all(isinstance(v, str) for v in found.values()):
-                return found
-        except ValueError:
+            return _decode_noops(text)  # a mapping of strings, checked in C
+        except (msgspec.MsgspecError, ValueError):
             pass
         log.debug("manifest cache: %s is damaged: ignored", key)
         return {}
@@ -253,12 +257,16 @@ class ManifestCache:
         if self.folder is None or not self._usable():
             return None
         try:
-            return (self.folder / key).read_text(encoding="utf-8")
+            stored = (self.folder / key).read_bytes()
         except FileNotFoundError:
             return None
-        except (OSError, UnicodeDecodeError) as e:
+        except OSError as e:
             log.debug("manifest cache: %s unreadable (%s): ignored", self.folder / key, e)
             return None
+        payload = _checked(stored)
+        if payload is None:
+            log.debug("manifest cache: %s is damaged (its digest header does not match): ignored", self.folder / key)
+        return payload
 
     def _write(self, key: str, text: str) -> None:
         if self.folder is None or not self._usable():
@@ -267,7 +275,7 @@ class ManifestCache:
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
             tmp = self.folder / f".{key}.{os.getpid()}.tmp"
-            tmp.write_text(text, encoding="utf-8")
+            tmp.write_bytes(_with_header(text))
             os.replace(tmp, self.folder / key)  # readers see the old file or the whole new one
             self._prune()
         except OSError as e:  # a read-only folder: the cache is an optimisation only
@@ -349,6 +357,28 @@ def _fresh(manifest: Manifest) -> Manifest:
                    variables=copy_plain(manifest.variables))
 
 
+# -- the digest header of every file -------------------------------------------------------------
+_HEADER = f"reconciler-cache {FORMAT} sha256:"
+
+
+def _with_header(text: str) -> bytes:
+    payload = text.encode("utf-8", "surrogatepass")
+    return f"{_HEADER}{hashlib.sha256(payload).hexdigest()}\n".encode() + payload
+
+
+def _checked(stored: bytes) -> str | None:
+    """The payload of a stored file, or None when its header is missing or does not match."""
+    header, newline, payload = stored.partition(b"\n")
+    if not newline or not header.startswith(_HEADER.encode()):
+        return None
+    if header[len(_HEADER):].decode("ascii", "replace") != hashlib.sha256(payload).hexdigest():
+        return None
+    try:
+        return payload.decode("utf-8", "surrogatepass")
+    except UnicodeDecodeError:
+        return None
+
+
 # -- documents as JSON ---------------------------------------------------------------------------
 def _digest(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
@@ -366,18 +396,18 @@ def _encode_documents(docs: list[Document]) -> str | None:
         text = json.dumps(out, allow_nan=False, ensure_ascii=False)
     except (TypeError, ValueError):
         return None
-    if json.loads(text) != out:  # tuples, subclasses: not worth a second thought
+    if _decode_json(text) != out:  # tuples, subclasses: not worth a second thought
         return None
     return text
 
 
 def _decode_documents(encoded: str, file: str, text: str) -> list[Document] | None:
     try:
-        raw = json.loads(encoded)
+        raw = _decode_json(encoded)  # what json.loads gives, in C: at 100,000 resources, a third of the time
         docs = [Document(d["value"], Position(file, d["at"][0], d["at"][1]),
                          {k: Position(file, line, column) for k, line, column in d["positions"]})
                 for d in raw]
-    except (ValueError, TypeError, KeyError, IndexError) as e:
+    except (ValueError, TypeError, KeyError, IndexError, msgspec.MsgspecError) as e:
         log.debug("manifest cache: a documents entry for %s is damaged (%s): read the file instead", file, e)
         return None
     return with_lazy_positions(docs, text, file)

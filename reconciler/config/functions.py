@@ -19,6 +19,10 @@ not an argument. A wrong name, arity or type is one message naming the function.
 | lookup(map, key, default) | map[key], or default when the key is absent |
 | coalesce(a, ...) | the first argument that is neither null nor "" |
 | file(path) | a text file's content, beside the manifest (confined like every local read) |
+
+Limits (each a one-line error): range() gives at most 10,000 numbers; a string a function
+makes is at most 1,000,000 characters, like a manifest's own; a format() width or precision
+is at most 10,000; a number literal has at most 100 digits.
 """
 from __future__ import annotations
 
@@ -26,8 +30,15 @@ import re
 from typing import Any, Callable
 
 from reconciler.config.model import Ref, Template
+from reconciler.config.yamlread import MAX_STRING
 
-MAX_RANGE = 10_000
+# Limits: a function's result is held to what a manifest could say itself, and refused
+# before it is built (format("%0900000000d", 1) was a 900 MB string)
+MAX_RANGE = 10_000  # numbers from range(): for_each: ${range(n)} plans n instances
+MAX_TEXT = MAX_STRING  # characters in a string a function makes, as in a manifest's own strings
+MAX_WIDTH = 10_000  # a format() width or precision
+MAX_DIGITS = 100  # in a number literal (Python refuses int() past 4,300 digits, with a ValueError)
+_CONVERSION = re.compile(r"%(?:\([^)]*\))?[-+ #0]*(\*|\d+)?(?:\.(\*|\d+))?[hlL]?([diouxXeEfFgGcrsa%])")
 _TOKEN = re.compile(r"""\s*(?:(?P<string>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')|(?P<number>-?\d+(?:\.\d+)?)
                         |(?P<name>[A-Za-z_][A-Za-z0-9_-]*(?:\.[A-Za-z0-9_][A-Za-z0-9_-]*|\[[^\[\]]*\])*)
                         |(?P<punct>[(),\[\]{}:]))""", re.VERBOSE)
@@ -90,6 +101,9 @@ class _Parser:
         if kind == "string":
             return re.sub(r"\\(.)", lambda m: _ESCAPES.get(m.group(1), "\\" + m.group(1)), text[1:-1])
         if kind == "number":
+            digits = sum(c.isdigit() for c in text)
+            if digits > MAX_DIGITS:
+                raise FunctionError(f"a number of {digits:,} digits; the limit is {MAX_DIGITS}")
             return float(text) if "." in text else int(text)
         if kind == "punct":
             if text == "[":
@@ -164,18 +178,59 @@ def _range(args: list[Any]) -> list[int]:
     _want("range", args, "number", "number", "number", least=1)
     if any(isinstance(a, float) for a in args):
         raise FunctionError("range() takes whole numbers")
-    values = range(*args)
-    if len(values) > MAX_RANGE:
-        raise FunctionError(f"range() of {len(values):,} numbers; the limit is {MAX_RANGE:,}")
-    return list(values)
+    start, stop, step = (0, args[0], 1) if len(args) == 1 else (args[0], args[1], args[2] if len(args) == 3 else 1)
+    if step == 0:
+        raise FunctionError("range(): the step cannot be 0")
+    count = max(0, -((start - stop) // step))  # counted, not built: len(range(10**26)) overflows
+    if count > MAX_RANGE:
+        raise FunctionError(f"range() of {count:,} numbers; the limit is {MAX_RANGE:,}")
+    return list(range(start, stop, step))
 
 
 def _format(args: list[Any]) -> str:
     _want("format", args, "string", more="string|number|boolean|null")
+    values = iter(args[1:])
+    padding = 0
+    for m in _CONVERSION.finditer(args[0]):  # widths and precisions, written out or given by '*'
+        for what, written in (("width", m[1]), ("precision", m[2])):
+            size = next(values, 0) if written == "*" else int(written or 0)
+            if isinstance(size, int) and abs(size) > MAX_WIDTH:
+                raise FunctionError(f"format(): a {what} of {abs(size):,}; the limit is {MAX_WIDTH:,}")
+            padding += abs(size) if isinstance(size, int) else 0
+        if m[3] != "%":
+            next(values, None)
+    # at most this long: checked before it is built (one long variable, given 1,000 times)
+    most = len(args[0]) + padding + sum(len(str(a)) for a in args[1:])
+    if most > MAX_TEXT:
+        raise FunctionError(f"format() could make a string of {most:,} characters; the limit is {MAX_TEXT:,}")
     try:
-        return str(args[0] % tuple(args[1:]))
-    except (TypeError, ValueError) as e:
+        return _bounded("format", str(args[0] % tuple(args[1:])))
+    except (TypeError, ValueError, OverflowError) as e:
         raise FunctionError(f"format(): {e}") from None
+
+
+def _bounded(name: str, text: str) -> str:
+    if len(text) > MAX_TEXT:
+        raise FunctionError(f"{name}() made a string of {len(text):,} characters; the limit is {MAX_TEXT:,}")
+    return text
+
+
+def _replace(args: list[Any]) -> str:
+    text, old, new = _want("replace", args, "string", "string", "string")
+    times = len(text) + 1 if old == "" else text.count(old)
+    size = len(text) + times * (len(new) - len(old))
+    if size > MAX_TEXT:  # refused before it is built: nested replace() grows geometrically
+        raise FunctionError(f"replace() would make a string of {size:,} characters; the limit is {MAX_TEXT:,}")
+    return text.replace(old, new)
+
+
+def _join(args: list[Any]) -> str:
+    sep, items = _want("join", args, "string", "list")
+    texts = [v if isinstance(v, str) else _text(v, "join") for v in items]
+    size = sum(map(len, texts)) + len(sep) * max(0, len(texts) - 1)
+    if size > MAX_TEXT:
+        raise FunctionError(f"join() would make a string of {size:,} characters; the limit is {MAX_TEXT:,}")
+    return sep.join(texts)
 
 
 def _coalesce(args: list[Any]) -> Any:
@@ -189,6 +244,8 @@ def _file(args: list[Any], base_dir: str | None, files_read: list | None) -> str
     from reconciler.config.localfiles import read_text
 
     _want("file", args, "string")
+    if not args[0].strip():  # else it resolves to the folder itself: "outside the manifest folder"
+        raise FunctionError(f"file() needs a path to a file beside the manifest, got {args[0]!r}")
     try:
         text = read_text(base_dir or ".", args[0])
         if files_read is not None:
@@ -203,9 +260,8 @@ _TABLE: dict[str, Callable[[list[Any]], Any]] = {
     "format": _format,
     "lower": lambda a: _want("lower", a, "string")[0].lower(),
     "upper": lambda a: _want("upper", a, "string")[0].upper(),
-    "replace": lambda a: _want("replace", a, "string", "string", "string")[0].replace(a[1], a[2]),
-    "join": lambda a: _want("join", a, "string", "list")[0].join(
-        v if isinstance(v, str) else _text(v, "join") for v in a[1]),
+    "replace": _replace,
+    "join": _join,
     "split": lambda a: _split(*_want("split", a, "string", "string")),
     "keys": lambda a: sorted(_want("keys", a, "mapping")[0]),
     "values": lambda a: [a[0][k] for k in sorted(_want("values", a, "mapping")[0])],

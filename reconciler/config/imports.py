@@ -5,17 +5,30 @@
       - {to: 'valohai.datum.part[p0]', id: 0190...}
 
 Checked at load (file:line:col): `to` is a declared resource or instance (a for_each
-block names one of its instances); one entry per address and per id. At plan time the
+block names one of its instances); `id` looks like an id (ID_RULE: an empty one, one
+padded with spaces or holding a slash would read no object, or another endpoint); one
+entry per address and per id. At plan time the
 engine reads the object by its id: absent (or of another kind) is an error; an address
 the state already manages with that id is a no-op.
 """
 from __future__ import annotations
 
+import re
 from typing import Any, Callable, Collection
 
 from reconciler.config.model import Import, Position
 from reconciler.config.moved import ADDRESS
 from reconciler.errors import Problem
+
+ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,199}")
+ID_RULE = "an id is 1 to 200 letters, digits, '-', '_', '.' or ':', starting with a letter or digit"
+
+
+def id_problem(value: str | int) -> str | None:
+    """Why `value` (an imports: id, `reconciler import`'s REMOTE_ID) is no id, or None."""
+    if isinstance(value, int):
+        return None if value >= 0 else f"an id is 0 or more when it is a number (got {value})"
+    return None if ID.fullmatch(value) else f"{ID_RULE} (got {value!r})"
 
 
 def entries(value: Any, locate: Callable[[str], Position], problems: list[Problem]) -> list[Import]:
@@ -28,6 +41,11 @@ def entries(value: Any, locate: Callable[[str], Position], problems: list[Proble
             continue  # the schema reported it
         if not ADDRESS.fullmatch(item["to"]):
             continue  # the schema's address pattern reported it
+        why = id_problem(item["id"])
+        if why:
+            pos = locate(f"imports[{i}].id")
+            problems.append(Problem(pos.file, pos.line, pos.column, f"imports[{i}].id", why))
+            continue
         out.append(Import(item["to"], str(item["id"]), locate(f"imports[{i}].to")))
     return out
 

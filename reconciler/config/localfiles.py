@@ -252,7 +252,9 @@ def read_text(base_dir: str, value: str) -> str:
         raise ValueError(f"'{value}' {e}") from None
     except FileNotFoundError:
         raise ValueError(f"'{value}' does not exist (beside {base})") from None
-    except (OSError, UnicodeDecodeError) as e:
+    except UnicodeDecodeError as e:
+        raise ValueError(f"'{value}' is not UTF-8 text (byte {e.start + 1:,} is not); file() reads text files") from None
+    except OSError as e:
         raise ValueError(f"cannot read '{value}': {getattr(e, 'strerror', None) or e.__class__.__name__}") from None
 
 

@@ -363,6 +363,10 @@ class _Builder:
                              f"lookups.{lk.name}.where.{path}", message)
 
             where = expressions.walk(copy_plain(dict(lookup.where)), scope, report)
+            for key, value in where.items():  # compared with one field of a row: a list or mapping equals none
+                if isinstance(value, (dict, list)):
+                    report(str(key), "expected a string, number or boolean to compare with the catalogue's field, "
+                                     f"got a {'mapping' if isinstance(value, dict) else 'list'}")
             out[name] = Lookup(name, lookup.kind, where, lookup.position, lookup.positions)
         return out
 

@@ -141,6 +141,8 @@ class Move:
     source: str
     target: str
     position: Position  # of the entry's `to`, where errors about it point
+    source_position: Position | None = None  # of its `from`: errors about the source point there
+    entry: str = "moved"  # its field path, "moved[2]", for those errors
 
 
 @dataclass(frozen=True)

@@ -46,7 +46,7 @@ def entries(value: Any, locate: Callable[[str], Position], problems: list[Proble
         if item["from"] == item["to"]:
             problems.append(_problem(locate(f"{where}.to"), f"{where}.to", "from and to are the same address"))
             continue
-        out.append(Move(item["from"], item["to"], locate(f"{where}.to")))
+        out.append(Move(item["from"], item["to"], locate(f"{where}.to"), locate(f"{where}.from"), where))
     return out
 
 
@@ -59,15 +59,15 @@ def resolve(moves: list[Move], declared: Collection[str], problems: list[Problem
         # a block given for_each keeps its address as a block: moving its one object into an
         # instance of it (`part` -> `part[p0]`) is what the move is for, not a leftover
         if m.source in declared and not m.target.startswith(m.source + "["):
-            problems.append(_problem(m.position, "moved.from", f"{m.source} is still declared in the manifests: "
+            problems.append(_problem(_from(m), f"{m.entry}.from", f"{m.source} is still declared in the manifests: "
                                      "remove its block (it is now the move's `to`), or the move"))
             continue
         if m.source in by_source:
-            problems.append(_problem(m.position, "moved", f"{m.source} is moved twice (also at "
-                                     f"{by_source[m.source].position}); keep one entry"))
+            problems.append(_problem(_from(m), f"{m.entry}.from", f"{m.source} is moved twice (also at "
+                                     f"{_from(by_source[m.source])}); keep one entry"))
             continue
         if m.target in by_target:
-            problems.append(_problem(m.position, "moved", f"two moves to {m.target}: from {m.source} and from "
+            problems.append(_problem(m.position, f"{m.entry}.to", f"two moves to {m.target}: from {m.source} and from "
                                      f"{by_target[m.target].source} (at {by_target[m.target].position}); "
                                      "an address holds one object"))
             continue
@@ -77,18 +77,23 @@ def resolve(moves: list[Move], declared: Collection[str], problems: list[Problem
         target, seen = m.target, {m.source}
         while target in by_source:
             if target in seen:
-                problems.append(_problem(m.position, "moved", f"the moves from {m.source} go round in a "
+                problems.append(_problem(_from(m), f"{m.entry}.from", f"the moves from {m.source} go round in a "
                                          f"circle through {target}"))
                 break
             seen.add(target)
             target = by_source[target].target
         else:
             if target not in declared:
-                problems.append(_problem(m.position, "moved.to", f"{target} is not declared in the manifests: "
+                problems.append(_problem(m.position, f"{m.entry}.to", f"{target} is not declared in the manifests: "
                                          "a move must end at a resource block or instance"))
                 continue
-            out.append(Move(m.source, target, m.position))
+            out.append(Move(m.source, target, m.position, m.source_position, m.entry))
     return out
+
+
+def _from(m: Move) -> Position:
+    """Where the entry's `from` is written (its `to` for a Move made without it)."""
+    return m.source_position or m.position
 
 
 def _problem(pos: Position, path: str, message: str) -> Problem:

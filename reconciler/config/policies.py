@@ -10,9 +10,10 @@ Each policy has a name, exactly one rule and an enforcement:
     deny_if  "CEL expression" (with an optional policy-level `kind:`)
     ttl      {kind, max: 24h}
 
-Problems are pinned to file:line:col. The CEL of a deny_if is compiled here, so an
-expression that does not compile, or that names a variable other than action, kind,
-address, before, after and cost, is bad input before any API call. Whether a named kind
+Problems are pinned to file:line:col. The CEL of a deny_if is compiled here
+(config/celcheck.py), so an expression that does not compile, names a variable other than
+action, kind, address, before, after, cost and its macros' own, or calls a function this
+CEL lacks, is bad input before any API call. Whether a named kind
 exists is the engine's to say (engine/policies.problems): config knows no kinds.
 """
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import Any, Callable, Mapping
 
 from reconciler.config import durations
 from reconciler.config.boundedread import Refused, read_bytes
+from reconciler.config.celcheck import compile_cel
 from reconciler.config.model import Position
 from reconciler.config.validation import LazyValidator, load_schema, schema_problems, validator_class
 from reconciler.config.yamlread import locate as locate_in
@@ -31,7 +33,7 @@ from reconciler.config.yamlread import read_documents
 from reconciler.errors import ManifestError, Problem
 
 RULES = ("budget", "gpus", "require", "protect", "deny_if", "ttl")
-CEL_VARIABLES = frozenset({"action", "kind", "address", "before", "after", "cost"})
+REQUIRE_KEYS = ("properties", "tags", "metadata", "fields")  # what a require lists
 ENV = "RECONCILER_POLICY_FILE"  # one path, or several joined by os.pathsep
 MAX_FILE_BYTES = 10 * 1024 * 1024  # as for manifests
 
@@ -57,23 +59,6 @@ class Policy:
 def _validator() -> LazyValidator:
     schema = load_schema("manifest.schema.json")
     return validator_class({**schema["$defs"]["policy"], "$defs": schema["$defs"]})
-
-
-def compile_cel(text: str) -> tuple[Any, str | None]:
-    """(program, None) or (None, why it does not compile). common-expression-language
-    (cel-rust underneath) is imported only by manifests that use deny_if."""
-    import cel
-
-    try:
-        program = cel.compile(text)
-    except Exception as e:  # noqa: BLE001 - the library raises ValueError; any failure is bad input
-        first = str(e).splitlines()[0] if str(e) else e.__class__.__name__
-        return None, f"the CEL expression does not compile: {first}"
-    unknown = sorted(set(program.variables()) - CEL_VARIABLES)
-    if unknown:
-        return None, (f"the CEL expression names {', '.join(unknown)}; it can use "
-                      f"{', '.join(sorted(CEL_VARIABLES))}")
-    return program, None
 
 
 def parse(items: Any, prefix: str, locate: Callable[[str], Position], problems: list[Problem],
@@ -115,9 +100,16 @@ def parse(items: Any, prefix: str, locate: Callable[[str], Position], problems: 
             problems.append(Problem(pos.file, pos.line, pos.column, f"{key}.kind",
                                     f"a policy-level kind goes with deny_if; put it inside {rule}: {{kind: ...}}"))
             continue
-        if rule == "ttl" and durations.parse(item["ttl"]["max"]) is None:
+        if rule == "require" and not any(k in item["require"] for k in REQUIRE_KEYS):
+            pos = locate(f"{key}.require")
+            problems.append(Problem(pos.file, pos.line, pos.column, f"{key}.require",
+                                    f"require needs at least one of {', '.join(REQUIRE_KEYS)} (as written it "
+                                    "requires nothing and always passes)"))
+            continue
+        why = durations.problem(item["ttl"]["max"]) if rule == "ttl" else None
+        if why:
             pos = locate(f"{key}.ttl.max")
-            problems.append(Problem(pos.file, pos.line, pos.column, f"{key}.ttl.max", "expected a duration like 24h"))
+            problems.append(Problem(pos.file, pos.line, pos.column, f"{key}.ttl.max", why))
             continue
         out.append(Policy(name=item["name"], rule=rule, params=item[rule], position=locate(key),
                           enforcement=item.get("enforcement", "deny"), message=item.get("message", ""),
@@ -149,10 +141,22 @@ def load_files(files: list[str]) -> list[Policy]:
                                         + (f" (found {', '.join(map(str, extra))})" if extra else "")))
                 continue
             positions: Mapping[str, Position] = doc.positions
-            out.extend(parse(doc.value.get("policies"), "policies", lambda k: locate_in(positions, k), problems))
+            items = doc.value.get("policies")
+            if not isinstance(items, list):  # no envelope schema here: a mapping would be silently no policy
+                pos = locate_in(positions, "policies")
+                problems.append(Problem(pos.file, pos.line, pos.column, "policies",
+                                        f"expected a list of policies (- name: ...), got {_what(items)}"))
+                continue
+            out.extend(parse(items, "policies", lambda k: locate_in(positions, k), problems))
     if problems:
         raise ManifestError(problems)
     return out
+
+
+def _what(value: Any) -> str:
+    if value is None:
+        return "nothing"
+    return {dict: "a mapping", str: "a string", bool: "a boolean"}.get(type(value), f"a {type(value).__name__}")
 
 
 def files_from(flags: list[str] | tuple[str, ...], env: Mapping[str, str]) -> list[str]:

@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any, Callable, Collection, Mapping
 
 from reconciler.config.sensitivity import derived_paths
-from reconciler.engine import graph, moves, recorded, recovery
+from reconciler.engine import expiry, graph, moves, recorded, recovery
 from reconciler.engine.planner import PlanResult, Step, ignored, resolve, state_outputs
 from reconciler.errors import ApiError, ApplyError, CreatedIncomplete, ReconcilerError
 from reconciler.plan.diffing import has_unknown
@@ -150,6 +150,7 @@ class Applier:
             if changed:
                 self._write()
             if following:
+                self._check_lock()
                 self._owned = [(a, rs.kind, rs.id) for a, rs in self.state.resources.items()]
             for chain in following:
                 self._submit(pool, chain, futures, specs)
@@ -183,10 +184,15 @@ class Applier:
         if self._journal([s for chain in chains for s in chain[0]], specs):  # in one write
             self._write()
         if chains:
+            self._check_lock()
             self._owned = [(a, rs.kind, rs.id) for a, rs in self.state.resources.items()]  # for lookups
         for chain in chains:
             self._submit(pool, chain, futures, specs)
         return finished
+
+    def _check_lock(self) -> None:
+        if hasattr(self.store, "check_lock"):  # a lost lock stops before any API call
+            self.store.check_lock()
 
     def _chunks(self, group: list[Step]) -> list[list[Step]]:
         """A batch of more than BATCH_CHUNK items goes to the kind a chunk at a time, one
@@ -421,6 +427,9 @@ class Applier:
                 # made by us and left in the service: a later create of the same content takes it back
                 self.state.forgotten[a.address] = {"kind": a.kind, "id": step.live.id,
                                                    "fingerprint": fingerprint(step.live.attrs)}
+            timeline = self.result.timeline
+            if timeline is not None and a.address in timeline.expired:  # in this step's write: never re-made
+                expiry.tombstone(self.state, a.address, timeline.clock())
         else:
             self._store_live(step, outcome, spec)
         self.report.done.append(a.address)
@@ -437,6 +446,12 @@ class Applier:
         adopted = (prior.adopted if prior else (a.adopt and step.pending is None and not ours)) \
             or (live.adopted and not ours)
         policy = resource.deletion_policy if resource and resource.deletion_policy else None
+        # an expires: deadline is the object's: kept until a replace makes a new one, and a new
+        # one is written with the object (a crash before a later write would move it)
+        expires_at = prior.expires_at if prior and a.type is not ActionType.REPLACE else None
+        timeline = self.result.timeline
+        if expires_at is None and timeline is not None:
+            expires_at = expiry.made(self.state, resource, a.address, timeline.clock())
         self.state.resources[a.address] = ResourceState(
             kind=a.kind, id=live.id, last_applied=spec or {},
             outputs=outputs,
@@ -446,8 +461,7 @@ class Applier:
             depends_on=sorted(self.result.graph.get(a.address, ())), sensitive_paths=derived,
             file=(self._declaring_file(resource.position.file) if resource and self.result.root
                   else prior.file if prior else None),
-            # an expires: deadline is the object's: kept until a replace makes a new one
-            expires_at=prior.expires_at if prior and a.type is not ActionType.REPLACE else None)
+            expires_at=expires_at)
         self.state.pending.pop(a.address, None)
 
     def _declaring_file(self, file: str) -> str:

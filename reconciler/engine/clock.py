@@ -23,4 +23,13 @@ def parse_stamp(text: str) -> datetime | None:
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except (TypeError, ValueError):
         return None
-    return moment if moment.tzinfo is not None else None
+    if moment.tzinfo is None:
+        return None
+    try:
+        moment.astimezone(timezone.utc)
+    except OverflowError:  # 9999-12-31T23:59:59-14:00 is in year 10000 in UTC
+        return None
+    return moment
+
+
+LAST_YEAR = 8999  # of a deadline: extend (up to 100 years at a time) stays inside the calendar

@@ -15,11 +15,11 @@ journaled, or asked to be replaced.
 from __future__ import annotations
 
 import hashlib
+from functools import lru_cache
 from typing import Any, Mapping
 
 import msgspec
 
-from reconciler.config import walk
 from reconciler.config.model import Resource
 from reconciler.config.sensitivity import SECRET_NAMES, hidden
 from reconciler.providers.contract import Kind, Live
@@ -39,21 +39,37 @@ def noop_digest(spec: dict, live: Live) -> str | None:
 
 
 def eligible(resource: Resource, spec: dict, prior: ResourceState | None, live: Live | None, kind: Kind,
-             pending: Any) -> bool:
+             pending: Any, names: bool = True) -> bool:
     """The spec is the one applied last (the state's record), nothing is in flight, the
     kind's comparison depends on nothing but the spec and the live object, and no secret
-    would enter a digest."""
+    would enter a digest. `names=False`: the caller then asks `unchanged`, whose digest
+    matches only a spec remembered here, which had no field with a secret's name."""
     return (prior is not None and live is not None and pending is None and not kind.local_files
             and not kind.sensitive and not resource.sensitive_paths and spec == prior.last_applied
-            and not _secret_named(spec))
+            and (not names or not _secret_named(spec)))
 
 
-def _secret_named(spec: dict) -> bool:
-    """A field the one sensitivity rule hides by its name (a datum's `properties.token`)."""
-    return any(hidden(path, SECRET_NAMES) for path, _v in walk.leaves(spec))
+def _secret_named(value: Any) -> bool:
+    """A field the one sensitivity rule hides by its name (a datum's `properties.token`):
+    `hidden(path, SECRET_NAMES)` of every leaf's path, asked of each key once (a path's
+    segments are its keys' segments; list indices are digits, never a secret's name)."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if _secret_key(k) or (isinstance(v, (dict, list, tuple)) and _secret_named(v)):
+                return True
+    elif isinstance(value, (list, tuple)):
+        return any(isinstance(v, (dict, list, tuple)) and _secret_named(v) for v in value)
+    return False
+
+
+@lru_cache(maxsize=4096)
+def _secret_key(key: Any) -> bool:
+    return hidden(str(key), SECRET_NAMES)
 
 
 def unchanged(address: str, spec: dict, live: Live, seen: Mapping[str, str]) -> bool:
+    """The digest remembered for `address` (only ever of an eligible spec: remember's
+    callers ask eligible with names) is this spec's and live object's."""
     digest = seen.get(address)
     return digest is not None and digest == noop_digest(spec, live)
 

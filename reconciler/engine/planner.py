@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from dataclasses import replace as dc_replace
-from typing import AbstractSet, Any, Callable, Mapping, Sequence
+from typing import AbstractSet, Any, Callable, Collection, Mapping, Sequence
 
 from reconciler.config import walk
 from reconciler.config.hints import did_you_mean
@@ -38,9 +38,10 @@ from reconciler.providers.contract import (
 from reconciler.state.base import ResourceState, StateDoc, applied_spec
 
 
-@dataclass
+@dataclass(slots=True)
 class Step:
-    """What the applier needs for one action, beyond what the plan shows."""
+    """What the applier needs for one action, beyond what the plan shows. Slots: one per
+    resource in the plan, no attribute dict each."""
 
     action: Action
     resource: Resource | None  # desired; None when the address is only in the state
@@ -267,9 +268,10 @@ def with_items(changes: list[FieldChange], kind: Kind) -> list[FieldChange]:
 def make_plan(desired: list[Resource], state: StateDoc, live: dict[str, Live | None],
               kinds: Mapping[str, Kind], context: Callable[[str], KindContext],
               options: PlanOptions = PlanOptions(), imports: Mapping[str, str] | None = None,
-              seen: Mapping[str, str] | None = None) -> PlanResult:
+              seen: Mapping[str, str] | None = None, plain: Mapping[str, dict] | None = None) -> PlanResult:
     """`imports`: address -> id of the `imports:` entries the state does not hold yet.
-    `seen`: the no-ops an earlier plan verified (address -> fastpath digest)."""
+    `seen`: the no-ops an earlier plan verified (address -> fastpath digest).
+    `plain`: address -> a spec known to hold no reference (resolving it gives it back)."""
     imports = imports or {}
     by_addr = {r.address: r for r in desired}
     noops: dict[str, str] = {}
@@ -303,7 +305,9 @@ def make_plan(desired: list[Resource], state: StateDoc, live: dict[str, Live | N
             return lv.outputs[attribute]
         return recorded(address, attribute)
 
-    ordered = graph.order(g)  # once: the actions are listed in the same order below
+    # once: the actions are listed in the same order below (no edge at all: one wave, sorted)
+    ordered = graph.order(g) if any(g.values()) else sorted(g)
+    priced: dict[str, bool] = {}
     for address in ordered:
         resource = by_addr.get(address)
         prior = state.resources.get(address)
@@ -314,7 +318,8 @@ def make_plan(desired: list[Resource], state: StateDoc, live: dict[str, Live | N
             errors.append(f"{address}: the state holds a {kind_name} but no provider offers that kind")
             continue
         if resource is not None:
-            step = _plan_desired(resource, prior, lv, kind, outputs, options, state, kinds, taint, fast)
+            step = _plan_desired(resource, prior, lv, kind, outputs, options, state, kinds, taint, fast,
+                                 plain or {}, address)
             if step.moved:
                 drift.append(_held_back(step, plan_warnings))
             if address in imports and step.action.adopt:
@@ -350,7 +355,10 @@ def make_plan(desired: list[Resource], state: StateDoc, live: dict[str, Live | N
             continue
         step.action.depends_on = sorted(g.get(address, ()))
         step.action.warnings.extend(kind.plan_notes(step.spec, lv, prior.last_applied if prior else None) or [])
-        _add_cost(step, kind, context)
+        if kind_name not in priced:  # a Protocol isinstance costs more than the rest of a no-op
+            priced[kind_name] = isinstance(kind, Priced)
+        if priced[kind_name]:
+            _add_cost(step, kind, context)
         steps[address] = step
 
     partial = _apply_targeting(steps, g, options)
@@ -372,14 +380,14 @@ class _FastPath:
     graph: Mapping[str, set[str]]
 
     def step(self, resource: Resource, spec: dict, prior: ResourceState | None, lv: Live | None, kind: Kind,
-             pending: dict | None, options: PlanOptions, derived: Callable[[], list[str]]) -> Step | None:
+             pending: dict | None, options: PlanOptions, derived: Callable[[], list[str]],
+             address: str) -> Step | None:
         """A no-op without a diff (engine/fastpath.py), or None: take the full path."""
-        address = resource.address
         if address in options.replace or address.split("[")[0] in options.replace \
-                or not fastpath.eligible(resource, spec, prior, lv, kind, pending):
+                or not fastpath.eligible(resource, spec, prior, lv, kind, pending, names=False):
             return None
         assert lv is not None and prior is not None  # eligible
-        if not fastpath.unchanged(address, spec, lv, self.seen):
+        if not fastpath.unchanged(address, spec, lv, self.seen):  # a remembered digest: no secret's name
             return None
         # no edge, no reference: nothing in the spec can derive from a secret
         derived_ = derived() if self.graph.get(address) else []
@@ -402,14 +410,15 @@ class _FastPath:
 def _plan_desired(resource: Resource, prior: ResourceState | None, lv: Live | None, kind: Kind,
                   outputs: Callable, options: PlanOptions, state: StateDoc,
                   kinds: Mapping[str, Kind] | None = None, taint: Taint | None = None,
-                  fast: _FastPath | None = None) -> Step:
-    address = resource.address
-    spec = resolve(resource.spec, outputs)
+                  fast: _FastPath | None = None, plain: Mapping[str, dict] | None = None,
+                  address: str | None = None) -> Step:
+    address = address or resource.address  # the graph's string: one per address in the plan
+    spec = resource.spec if plain and plain.get(address) is resource.spec else resolve(resource.spec, outputs)
     pending = state.pending.get(address)
     def find_derived() -> list[str]:
         return list(derived_paths(resource.spec, kinds or {}, taint=taint))
 
-    quick = fast.step(resource, spec, prior, lv, kind, pending, options, find_derived) if fast else None
+    quick = fast.step(resource, spec, prior, lv, kind, pending, options, find_derived, address) if fast else None
     if quick is not None:
         return quick
     derived = find_derived()
@@ -520,18 +529,30 @@ def _add_cost(step: Step, kind: Kind, context: Callable[[str], KindContext]) -> 
     a.cost_before, a.cost_after = before, after
 
 
+def _selection_flags(options: PlanOptions) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    return (("--target", options.targets), ("--exclude", options.excludes), ("--replace", options.replace))
+
+
+def named(options: PlanOptions, known: Collection[str]) -> None:
+    """PlanError for a --target / --exclude / --replace address that is none of `known`
+    nor a block of their instances, with a "did you mean". The runner asks it of every
+    address the manifests and the state hold before any API call; the planner again of
+    its graph."""
+    for flag, addresses in _selection_flags(options):
+        for address in addresses:
+            if not graph.instances(address, known):
+                hint = did_you_mean(address, known, quote=False)
+                raise PlanError(f"{flag} {address}: no such resource in the manifests or the state{hint}")
+
+
 def selected(g: dict[str, set[str]], options: PlanOptions) -> set[str] | None:
     """The addresses --target / --exclude keep (None: no selection). A name that is not in
     the graph gets a "did you mean"; one address both targeted and excluded is an error."""
+    named(options, g)
     expanded: dict[str, list[str]] = {}
-    for flag, addresses in (("--target", options.targets), ("--exclude", options.excludes),
-                            ("--replace", options.replace)):
+    for flag, addresses in _selection_flags(options):
         # a for_each / count block's address stands for all its instances
         expanded[flag] = [x for a in addresses for x in graph.instances(a, g)]
-        for address in addresses:
-            if not graph.instances(address, g):
-                hint = did_you_mean(address, g, quote=False)
-                raise PlanError(f"{flag} {address}: no such resource in the manifests or the state{hint}")
     both = sorted(set(expanded["--target"]) & set(expanded["--exclude"]))
     if both:
         raise PlanError(f"{both[0]} is both a --target and an --exclude; name it in one of them")

@@ -277,6 +277,20 @@ def _deny_if(p: Policy, facts: Facts) -> Iterator[PolicyResult]:
             continue
         if hit is True:
             yield _fail(p, a.address, f"deny_if matched: {p.params}", {"action": a.type.verb, "expression": p.params})
+        elif hit is not False:  # fail closed: a string or a number is no answer (its value is not shown)
+            yield _fail(p, a.address, f"deny_if gave {_cel_type(hit)}, not a boolean, on this change; write a "
+                        "condition that is true or false", {"action": a.type.verb, "expression": p.params})
+
+
+def _cel_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, (int, float)):
+        return "a number"
+    for kind, said in ((str, "a string"), (bytes, "bytes"), (list, "a list"), (dict, "a map")):
+        if isinstance(value, kind):
+            return said
+    return f"a {type(value).__name__}"
 
 
 def _secrets(step: Step, facts: Facts) -> list[Any]:

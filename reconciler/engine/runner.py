@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
@@ -23,6 +23,7 @@ from reconciler.engine.planner import (
     PlanOptions,
     PlanResult,
     make_plan,
+    named,
     partial_note,
     resolve,
     selected,
@@ -52,13 +53,14 @@ class Workspace:
 
     def plan_resources(self, state: StateDoc, live: dict[str, Live | None],
                        options: PlanOptions = PlanOptions(), resources: list[Resource] | None = None,
-                       imports: Mapping[str, str] | None = None) -> PlanResult:
+                       imports: Mapping[str, str] | None = None, plain: Mapping[str, dict] | None = None
+                       ) -> PlanResult:
         """make_plan over the manifests (or `resources`: the desired state at a moment), with
-        the no-ops the last plan over this state verified."""
+        the no-ops the last plan over this state verified. `plain`: observe's specs without references."""
         seen = self.cache.noops(state.lineage) if self.cache is not None else {}
         desired = self.manifest.resources if resources is None else resources
         result = make_plan(desired, state, live, self.kinds, lambda kind: self.context(kind), options,
-                           imports=imports, seen=seen)
+                           imports=imports, seen=seen, plain=plain)
         if self.cache is not None:
             self.cache.remember_noops(state.lineage, result.noops, seen)
         return result
@@ -112,6 +114,13 @@ class Workspace:
         return KindContext(api=self.client(kind_name), base_dir=Path(base_dir or self.manifest.root),
                            progress=self.progress, options=self.options)
 
+    def release_reads(self) -> None:
+        """The clients forget the listings they keep for this run (those that can)."""
+        for client in self._clients.values():
+            release = getattr(client, "release", None)
+            if release:
+                release()
+
     def close(self) -> None:
         for client in self._clients.values():
             close = getattr(client, "close", None)
@@ -156,6 +165,9 @@ def load_workspace(paths: list[str], providers: dict[str, Any] | Callable[[set[s
         ws = Workspace(manifest=manifest, providers=providers, progress=progress)
     ws.clock = clock
     ws.cache = cache
+    # a policy may name kinds of a service these manifests do not use (an organisation's
+    # file): their provider is loaded to check the names, never connected to
+    ws.ensure_kinds(name for policy in manifest.policies for name in policy.kinds())
     # policies (some come from files outside the folder) and the timeline: checked every time
     always = policy_engine.problems(manifest.policies, ws.kinds) + timeline_mod.problems(manifest.resources, ws.kinds)
     if cache is not None and cache.checked_clean(manifest, ws.kinds):
@@ -191,20 +203,44 @@ def online_checks(ws: Workspace, resources: list[Resource] | None = None) -> Non
 
 
 def observe(ws: Workspace, state: StateDoc, addresses: set[str] | None = None,
-            imports: Mapping[str, str] | None = None, probe_managed: bool = False) -> dict[str, Live | None]:
+            imports: Mapping[str, str] | None = None, probe_managed: bool = False,
+            plain: dict[str, dict] | None = None) -> dict[str, Live | None]:
     """ONE batched observe per kind, the kinds read concurrently. `imports`: address -> id
     of objects to read by id before the state knows them. `probe_managed`: a managed
     resource whose id answers nothing is looked for by its natural key too (a plan must
-    not create a second one); drift wants the recorded object or nothing."""
+    not create a second one); drift wants the recorded object or nothing. `plain`: filled
+    with address -> the spec found without any reference (the planner need not walk it again)."""
     imports = imports or {}
     desired = {r.address: r for r in ws.manifest.resources}
-    wanted_by_kind: dict[str, list[Wanted]] = {}
-
-    known = state_outputs(state)
-
-    every = set(desired) | set(state.resources) | set(state.pending)
+    every = set(state.resources) | set(desired) | set(state.pending)  # the state's strings kept: one per address
     ws.ensure_kinds([rs.kind for rs in state.resources.values()]
                     + [p["kind"] for p in state.pending.values() if isinstance(p, dict) and "kind" in p])
+    with ThreadPoolExecutor(max_workers=8) as early:
+        # the listings are requested now, read while the questions below are prepared
+        fetching = _prefetch(ws, state, early) if addresses is None else {}
+        return _observe(ws, state, desired, every, addresses, imports, probe_managed, plain, fetching)
+
+
+def _prefetch(ws: Workspace, state: StateDoc, pool: ThreadPoolExecutor) -> dict[str, Future]:
+    """kind name -> its prefetch (the listings its observe reads), for the kinds that have one."""
+    names = {r.kind for r in ws.manifest.resources} | {rs.kind for rs in state.resources.values()}
+    out: dict[str, Future] = {}
+    for name in sorted(names):
+        kind = ws.kinds.get(name)
+        if kind is not None and callable(getattr(kind, "prefetch", None)):
+            out[name] = pool.submit(_fetch, ws, kind, name)
+    return out
+
+
+def _fetch(ws: Workspace, kind: Any, name: str) -> None:
+    kind.prefetch(ws.context(name))
+
+
+def _observe(ws: Workspace, state: StateDoc, desired: dict[str, Resource], every: set[str],
+             addresses: set[str] | None, imports: Mapping[str, str], probe_managed: bool,
+             plain: dict[str, dict] | None, fetching: Mapping[str, Future]) -> dict[str, Live | None]:
+    wanted_by_kind: dict[str, list[Wanted]] = {}
+    known = state_outputs(state)
     for address in sorted(every if addresses is None else every & addresses):
         r = desired.get(address)
         prior = state.resources.get(address)
@@ -212,9 +248,16 @@ def observe(ws: Workspace, state: StateDoc, addresses: set[str] | None = None,
         kind_name = r.kind if r else (prior.kind if prior else state.pending[address]["kind"])
         if kind_name not in ws.kinds:
             continue  # the planner reports it
+        spec: Any
+        if r is not None and prior is not None and prior.last_applied is r.spec:
+            spec = r.spec  # shared with the state's record as it was read: plain JSON, no reference
+        else:
+            spec = resolve(r.spec, known) if r else (pending or {}).get("spec")
+        if plain is not None and r is not None and spec is r.spec:
+            plain[address] = spec
         wanted_by_kind.setdefault(kind_name, []).append(Wanted(
             address=address, id=prior.id if prior else imports.get(address),
-            spec=resolve(r.spec, known) if r else (pending or {}).get("spec"),
+            spec=spec,
             last_applied=applied_spec(prior, pending),
             lookup=pending is not None, outputs=dict(prior.outputs) if prior else {},
             probe=r is not None and pending is None and address not in imports and (prior is None or probe_managed),
@@ -224,6 +267,8 @@ def observe(ws: Workspace, state: StateDoc, addresses: set[str] | None = None,
         return live
 
     def one(kind_name: str) -> dict[str, Live | None]:
+        if kind_name in fetching:
+            fetching[kind_name].result()  # its failure is observe's (the listing is not asked twice)
         first = wanted_by_kind[kind_name][0].address
         base = desired[first].base_dir if first in desired else None
         return ws.kinds[kind_name].observe(ws.context(kind_name, base), wanted_by_kind[kind_name])
@@ -232,6 +277,18 @@ def observe(ws: Workspace, state: StateDoc, addresses: set[str] | None = None,
         for result in pool.map(one, sorted(wanted_by_kind)):
             live.update(result)
     return live
+
+
+def share_applied(resources: Iterable[Resource], state: StateDoc) -> None:
+    """A recorded spec equal to the manifest's (every unchanged resource's) is replaced by the
+    manifest's own object, as an apply records it: one copy of each spec in memory, not two
+    (at 100,000 resources, tens of MiB), and the fast path's comparison finds them identical.
+    Specs are never edited in place (resolve shares them too); the entries stay values."""
+    recorded = state.resources
+    for r in resources:
+        prior = recorded.get(r.address)
+        if prior is not None and prior.last_applied is not r.spec and prior.last_applied == r.spec:
+            recorded[r.address] = replace(prior, last_applied=r.spec)
 
 
 def drift(ws: Workspace, state: StateDoc, addresses: set[str] | None = None) -> list[Drift]:
@@ -265,13 +322,18 @@ def _refresh_only_plan(ws: Workspace, state: StateDoc, options: PlanOptions) -> 
 
 def plan(ws: Workspace, state: StateDoc, options: PlanOptions = PlanOptions(),
          fingerprint: Callable[[dict], str] | None = None,
-         elsewhere: Callable[[set[str]], dict[str, tuple[str, str]]] | None = None) -> PlanResult:
+         elsewhere: Callable[[set[str]], dict[str, tuple[str, str]]] | None = None,
+         shown_only: bool = False) -> PlanResult:
     """`elsewhere`: which remote ids other states of the same backend manage (id ->
-    (workspace, address)); taking one of those over is refused."""
+    (workspace, address)); taking one of those over is refused. `shown_only`: nothing will
+    be applied in this process, so the listings are let go once observe has read them."""
     from reconciler.engine import imports as importing
     from reconciler.engine import moves
     from reconciler.plan import scope
 
+    # a --target nothing declares nor records is said before any listing is read
+    named(options, {r.address for r in ws.manifest.resources} | set(state.resources) | set(state.pending)
+          | {m.target for m in ws.manifest.moved})
     # the store's document is untouched: the applier renames it when it applies the plan
     state, moved, move_notes = (state, [], []) if options.refresh_only else moves.planned(state, ws.manifest.moved)
     if ws.manifest.lookups and not options.destroy:
@@ -281,22 +343,26 @@ def plan(ws: Workspace, state: StateDoc, options: PlanOptions = PlanOptions(),
     wanted_imports = {} if options.destroy or options.refresh_only else importing.pending(ws.manifest.imports, state)
     leave = scope.left_out(ws.manifest, state)
     state = scope.narrowed(state, leave)  # other files' resources: neither read nor planned
+    share_applied(ws.manifest.resources, state)
     if options.refresh_only:
         result = _refresh_only_plan(ws, state, options)
         live = result.live
     else:
+        plain: dict[str, dict] = {}
         with ThreadPoolExecutor(max_workers=1) as pool:
             # the checks read the same cached listings as observe: both at once, checks win
             checks = pool.submit(online_checks, ws) if not options.destroy else None
             try:
-                live = observe(ws, state, imports=wanted_imports, probe_managed=True)
+                live = observe(ws, state, imports=wanted_imports, probe_managed=True, plain=plain)
             finally:
                 if checks is not None:
                     checks.result()
+        if shown_only:
+            ws.release_reads()
         importing.check_found(ws.manifest.imports, wanted_imports, live, ws.manifest.resources)
         now = ws.clock()
         timeline = timeline_mod.desired_at(ws.manifest.resources, state, now)
-        result = ws.plan_resources(state, live, options, timeline.resources, imports=wanted_imports)
+        result = ws.plan_resources(state, live, options, timeline.resources, imports=wanted_imports, plain=plain)
         result.live = live
         _record_moves(result.plan, moved)
         guardrails(ws, result, timeline, now)
@@ -353,6 +419,7 @@ def _record_moves(plan_: Plan, moved: list[tuple[str, str]]) -> None:
 def guardrails(ws: Workspace, result: PlanResult, timeline: timeline_mod.Timeline, now: Any) -> None:
     """Expiry and schedules said in the plan; every policy evaluated over it."""
     result.timeline = timeline
+    timeline.clock = ws.clock  # the applier stamps deadlines and tombstones with each step's write
     timeline_mod.annotate(result, timeline, ws.kinds, lambda k: ws.context(k))
     result.plan.time_notes = timeline.notes
     facts = policy_engine.Facts(result, ws.kinds, lambda k: ws.context(k), now, timeline.deadlines,

@@ -6,8 +6,9 @@ window the spec's. The first window listed wins where two overlap.
     ──running──┤ 20:00 stopped (12h) ├──running──┤ next day 20:00 ...
                window start          window end = next change
 
-Cron is read by cronsim (Healthchecks.io's parser: no dependencies, strict about the
-five fields, time-zone aware and DST-correct with zoneinfo datetimes).
+Cron is read by cronsim (Healthchecks.io's parser: no dependencies, time-zone aware and
+DST-correct with zoneinfo datetimes). cronsim also takes a sixth, seconds field first;
+a schedule refuses it, since a Quartz-style expression would be read another way.
 """
 from __future__ import annotations
 
@@ -61,10 +62,17 @@ def problem(entry: Any) -> tuple[str, str] | None:
         ZoneInfo(entry.get("timezone", "UTC"))
     except (ZoneInfoNotFoundError, ValueError):
         return "timezone", f"{entry.get('timezone')!r} is not an IANA time zone (e.g. Europe/Helsinki)"
+    fields = len(entry["cron"].split())
+    if fields == 6:  # cronsim would read the first as seconds, where Quartz and Spring users differ
+        return "cron", (f"{entry['cron']!r} has 6 fields; a schedule's cron has 5 (minute hour day month "
+                        "weekday), no seconds")
     try:
         CronSim(entry["cron"], datetime(2026, 1, 1))
     except CronSimError as e:
         return "cron", f"{entry['cron']!r} is not a cron expression (minute hour day month weekday): {e}"
+    why = durations.problem(entry["duration"], "12h")
+    if why:
+        return "duration", why
     length = durations.parse(entry["duration"])
     if length is None or length <= timedelta(0):
         return "duration", "expected a duration like 12h"

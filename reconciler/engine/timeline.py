@@ -16,7 +16,7 @@ from reconciler.config import durations
 from reconciler.config.model import Resource
 from reconciler.engine import expiry
 from reconciler.engine import schedule as sched
-from reconciler.engine.clock import parse_stamp, stamp
+from reconciler.engine.clock import LAST_YEAR, Clock, parse_stamp, stamp, system_now
 from reconciler.engine.planner import PlanResult
 from reconciler.errors import Problem
 from reconciler.plan.model import HOURS_PER_MONTH, TimeNote
@@ -33,6 +33,7 @@ class Timeline:
     expired: dict[str, str] = field(default_factory=dict)  # address -> why it is removed now
     deadlines: dict[str, datetime] = field(default_factory=dict)
     running_share: dict[str, float] = field(default_factory=dict)  # scheduled VMs
+    clock: Clock = system_now  # the apply's "now" for deadlines and tombstones (the workspace's clock)
 
 
 def problems(resources: list[Resource], kinds: Mapping[str, Kind]) -> list[Problem]:
@@ -52,8 +53,10 @@ def problems(resources: list[Resource], kinds: Mapping[str, Kind]) -> list[Probl
                 add(r, "expires", "give after or at, not both")
             elif "after" not in r.expires and "at" not in r.expires:
                 add(r, "expires", "give after (8h) or at (2026-12-10T18:00:00Z)")
-            elif "after" in r.expires and durations.parse(str(r.expires["after"])) is None:
-                add(r, "expires.after", "expected a duration like 8h")
+            elif "after" in r.expires and (why := durations.problem(str(r.expires["after"]), "8h")):
+                add(r, "expires.after", why)
+            elif "at" in r.expires and _far(str(r.expires["at"])):
+                add(r, "expires.at", f"{r.expires['at']} is after the year {LAST_YEAR}: give a nearer time")
             elif "at" in r.expires and parse_stamp(str(r.expires["at"])) is None:
                 add(r, "expires.at", "expected an RFC 3339 time with its zone, like 2026-12-10T18:00:00Z")
             if expiry.action(r) == "stop" and not powered:
@@ -69,6 +72,11 @@ def problems(resources: list[Resource], kinds: Mapping[str, Kind]) -> list[Probl
     return out
 
 
+def _far(text: str) -> bool:
+    """A time after LAST_YEAR (9999-12-31T23:59:59-14:00 is past the calendar's end in UTC)."""
+    return text[:4].isdigit() and text[4:5] == "-" and int(text[:4]) > LAST_YEAR
+
+
 def _has_power(kind: Kind | None) -> bool:
     schema = getattr(kind, "schema", None)
     if isinstance(schema, str):
@@ -82,7 +90,7 @@ def desired_at(resources: list[Resource], state: StateDoc, now: datetime) -> Tim
     out = Timeline(resources=[])
     for r in resources:
         prior = state.resources.get(r.address)
-        if r.address in state.expired and prior is None:
+        if prior is None and expiry.tombstoned(state, r.address, now):
             when = state.expired[r.address].get("destroyed_at", "")
             out.expired[r.address] = f"expired and destroyed at {when}"
             out.notes.append(TimeNote(r.address, "expired", f"expired and destroyed at {when}; not made again "
@@ -90,7 +98,7 @@ def desired_at(resources: list[Resource], state: StateDoc, now: datetime) -> Tim
             continue
         spec_power = r.spec.get("power", "running") if isinstance(r.spec, dict) else "running"
         power = spec_power
-        due = expiry.deadline(r, prior, now)
+        due = expiry.deadline(r, prior, now, expiry.revival_window(state, r.address) if prior is None else None)
         expired_stop = False
         if due is not None:
             out.deadlines[r.address] = due

@@ -13,6 +13,10 @@ opens a Budget, and every attempt inside it, at either layer, spends from the sa
 * a host that refuses connections is given up on CONNECT_GIVE_UP seconds after its
   first refusal, whatever budget is left.
 
+A wait's status poll that recovered (a 429 or a 503, then an answer) gives back what it
+spent (`poll_recovered`): a ten-minute wait polls a hundred times, and scattered blips
+across it are no failing operation; a poll that gives up still spends, and ends the wait.
+
 Budgets nest by context (contextvars): a request inside an engine retry spends the
 engine's budget instead of opening its own. The applier's worker threads each run their
 step in their own context, so steps never share a budget.
@@ -28,6 +32,7 @@ from typing import Callable, Iterator, Mapping
 
 MAX_ATTEMPTS = 8
 DEFAULT_DEADLINE = 60.0
+MAX_DEADLINE = 86400.0  # --call-deadline's limit too: inf or 1e400 would make a wait overflow the clock
 CONNECT_GIVE_UP = 10.0
 DEADLINE_ENV = "RECONCILER_CALL_DEADLINE"
 
@@ -52,7 +57,7 @@ def deadline_seconds(env: Mapping[str, str] | None = None) -> float:
     if raw:
         try:
             value = float(raw.rstrip("s"))
-            if value > 0:
+            if 0 < value <= MAX_DEADLINE:  # nan and inf are neither
                 return value
         except ValueError:
             pass
@@ -77,6 +82,19 @@ class Budget:
 
     def retried(self) -> None:
         self.retries += 1
+
+
+@contextlib.contextmanager
+def poll_recovered() -> Iterator[None]:
+    """Around one status poll of a wait: if it returns, the retries it took (and the
+    deadline they started) are given back to the call's budget; if it raises, they stay."""
+    outer = _current.get()
+    if outer is None:
+        yield
+        return
+    retries, first_failure = outer.retries, outer.first_failure
+    yield
+    outer.retries, outer.first_failure = retries, first_failure
 
 
 @contextlib.contextmanager

@@ -8,6 +8,7 @@ from typing import Any, Callable, Iterable
 
 from reconciler.config.model import Resource
 from reconciler.errors import ApiError, Problem
+from reconciler.providers import budget
 
 # seconds between status checks: start fast, back off to one a second, so that the time an
 # apply reports for a wait is within a second of the truth
@@ -27,7 +28,8 @@ def wait_for(check: Callable[[], tuple[bool, str]], what: str, timeout: float,
     status goes to `progress`: the display decides how often to show it, and times it."""
     started, delay = time.monotonic(), POLL_FIRST
     while True:
-        done, status = check()
+        with budget.poll_recovered():  # scattered blips over a long wait are not one failing call
+            done, status = check()
         if done:
             return
         waited = time.monotonic() - started

@@ -29,10 +29,11 @@ STATE_VERSION = 1
 MAX_EVENTS = 200  # guardrail events kept in the document (a PostgreSQL state keeps every serial too)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ResourceState:
     """One managed object, a value: an edit makes a new one (dataclasses.replace), so the
-    file store may reuse an entry's encoded bytes while the same object stays in place."""
+    file store may reuse an entry's encoded bytes while the same object stays in place.
+    Slots: no attribute dict per entry (100,000 entries: 25 MiB)."""
 
     kind: str
     id: str

@@ -15,13 +15,14 @@ import os
 import time
 from dataclasses import asdict
 from pathlib import Path
-from typing import Iterable, Iterator, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 
 from reconciler.config.privatefile import write_private
 from reconciler.errors import LockError, StaleStateError, StateError
 from reconciler.state import crypto
 from reconciler.state.base import STATE_VERSION, LockInfo, StateDoc
 from reconciler.state.check import check
+from reconciler.state.decode import fast_read
 
 
 class LocalStateStore:
@@ -32,6 +33,8 @@ class LocalStateStore:
         self.lock_path = self.path.with_name(self.path.name + ".lock")
         self._seen: tuple[tuple, int, str] | None = None  # (file signature, serial, lineage) last read or written
         self._last: _LastFile | None = None  # the file this store last wrote, for _encode to copy from
+        # address -> the manifests' spec: a recorded spec equal to it is read as that object
+        self.specs: Mapping[str, Any] | None = None
 
     def read(self) -> StateDoc:
         moved = self.migrated_copies()
@@ -48,6 +51,10 @@ class LocalStateStore:
             return StateDoc()
         except OSError as e:
             raise StateError(f"{self.path}: cannot read the state: {e.strerror}") from None
+        doc = fast_read(raw, str(self.path), STATE_VERSION, self.specs)
+        if doc is not None:
+            self._seen = (_signature(seen), doc.serial, doc.lineage)
+            return doc
         try:
             body = json.loads(raw)
             check(body, str(self.path), STATE_VERSION)  # before decrypting walks it

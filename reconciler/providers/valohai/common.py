@@ -35,10 +35,15 @@ class Index:
 
     @classmethod
     def read(cls, api) -> "Index":
+        return cls(*cls.listings(api))
+
+    @staticmethod
+    def listings(api) -> tuple[list[dict], list[dict]]:
+        """(datums, aliases): the client reads each once per run and keeps it."""
         with ThreadPoolExecutor(max_workers=1) as pool:  # the two listings side by side
             aliases = pool.submit(api.aliases)
             datums = api.datums()
-            return cls(datums, aliases.result())
+            return datums, aliases.result()
 
     def resolve(self, ref: Any, api=None) -> dict | None:
         """A datum id, `datum://<id>` or `datum://<alias>` -> the datum, or None. An id
@@ -90,6 +95,10 @@ class MetadataKind(Kind[ValohaiClient]):
 
     sensitive: set[str] = set()
     outputs = OUTPUTS
+
+    def prefetch(self, ctx: KindContext[ValohaiClient]) -> None:
+        """The listings observe reads, requested while the engine prepares what it asks."""
+        Index.listings(ctx.api)
 
     def identity_changes(self, spec: dict, attrs: dict) -> list[FieldChange]:
         """Fields that name a different datum: they force a replacement."""
