@@ -9,8 +9,9 @@ from pathlib import Path
 from typing import Iterable
 
 
-def write_private(path: str | Path, text: str | Iterable[str]) -> os.stat_result:
-    """`text` may come in pieces (a large state is never joined into one string).
+def write_private(path: str | Path, text: str | Iterable[str | bytes]) -> os.stat_result:
+    """`text` may come in pieces, str (UTF-8) or bytes, each written as it comes: a large
+    state is never joined into one string, nor held whole while it is written.
     Returns the written file's stat (its inode and mtime tell a later reader whether
     anyone replaced it since)."""
     path = Path(path)
@@ -18,11 +19,9 @@ def write_private(path: str | Path, text: str | Iterable[str]) -> os.stat_result
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
     try:
         os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            if isinstance(text, str):
-                f.write(text)
-            else:
-                f.writelines(text)
+        with os.fdopen(fd, "wb", buffering=1 << 20) as f:
+            for piece in [text] if isinstance(text, str) else text:
+                f.write(piece.encode() if isinstance(piece, str) else piece)
             f.flush()
             os.fsync(f.fileno())
             written = os.fstat(f.fileno())

@@ -6,6 +6,7 @@ is what they saw)."""
 from __future__ import annotations
 
 import json
+from typing import Iterator
 
 from reconciler.config.terminal import shown
 from reconciler.plan.model import (
@@ -178,49 +179,55 @@ def drift_lines(drift: list[Drift], color: bool = False, refresh_only: bool = Tr
 
 
 def render_plan(plan: Plan, *, color: bool = False) -> str:
-    lines: list[str] = guardrails.text_lines(plan) + drift_lines(plan.drift, color, plan.refresh_only)
+    return "\n".join(plan_lines(plan, color=color)) + "\n"
+
+
+def plan_lines(plan: Plan, *, color: bool = False) -> Iterator[str]:
+    """The plan's text a line at a time (an apply of 100,000 actions prints it without
+    holding it whole)."""
+    yield from guardrails.text_lines(plan)
+    yield from drift_lines(plan.drift, color, plan.refresh_only)
     changes = [a for a in plan.actions if a.is_change or a.moved_from]
     if changes:
-        lines.append("Reconciler will perform these actions:")
-        lines.append("")
+        yield "Reconciler will perform these actions:"
+        yield ""
     for a in changes:
         if a.moved_from:
-            lines.append(moved_line(a))
+            yield moved_line(a)
             if not a.is_change:
-                lines.append("")
+                yield ""
                 continue
-        lines.append(_paint(f"# {a.address} {headline(a)}", COLORS[a.type], color))
+        yield _paint(f"# {a.address} {headline(a)}", COLORS[a.type], color)
         for reason in a.reasons:
-            lines.append(f"  # ({shown(reason)})")
-        lines.append(_paint(f"  {a.type.value} {a.address}{remote(a)}", COLORS[a.type], color))
+            yield f"  # ({shown(reason)})"
+        yield _paint(f"  {a.type.value} {a.address}{remote(a)}", COLORS[a.type], color)
         if not a.type.removes:
             for c in a.changes:
-                lines.extend(_change_lines(c, a.type))
+                yield from _change_lines(c, a.type)
         if a.cost_before is not None or a.cost_after is not None:
-            lines.append(f"      cost: {money(a.cost_before)} -> {money(a.cost_after)}")
+            yield f"      cost: {money(a.cost_before)} -> {money(a.cost_after)}"
         if a.effect and not a.type.removes:
-            lines.append(f"  # ({a.effect})")
+            yield f"  # ({a.effect})"
         for w in a.warnings:
-            lines.append(_paint(f"  ! {shown(w)}", "33", color))
-        lines.append("")
-    lines.extend(text_lines(plan))
+            yield _paint(f"  ! {shown(w)}", "33", color)
+        yield ""
+    yield from text_lines(plan)
     for w in plan.warnings:
-        lines.append(_paint(f"Warning: {shown(w)}", "33", color))
+        yield _paint(f"Warning: {shown(w)}", "33", color)
     if plan.cost_delta:
-        lines.append(f"Cost change: {money(plan.cost_delta, sign=True)}")
+        yield f"Cost change: {money(plan.cost_delta, sign=True)}"
     if plan.unpriced:
         more = len(plan.unpriced) - UNPRICED_SHOWN
-        lines.append(f"No price known for: {', '.join(plan.unpriced[:UNPRICED_SHOWN])}"
-                     f"{f' and {more:,} more' if more > 0 else ''} (not in the cost change)")
+        yield (f"No price known for: {', '.join(plan.unpriced[:UNPRICED_SHOWN])}"
+               f"{f' and {more:,} more' if more > 0 else ''} (not in the cost change)")
     if plan.refresh_only:
-        lines.append(refresh_only_line(plan))
+        yield refresh_only_line(plan)
     elif plan.changes_outputs_only:
-        lines.append("No changes to resources. Apply to record the new output values.")
+        yield "No changes to resources. Apply to record the new output values."
     elif not changes:
-        lines.append("No changes. Your infrastructure matches the configuration.")
+        yield "No changes. Your infrastructure matches the configuration."
     else:
-        lines.append(summary_line(plan))
-    return "\n".join(lines) + "\n"
+        yield summary_line(plan)
 
 
 def refresh_only_line(plan: Plan) -> str:

@@ -15,7 +15,7 @@ import os
 import time
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 
 from reconciler.config.privatefile import write_private
 from reconciler.errors import LockError, StaleStateError, StateError
@@ -32,7 +32,7 @@ class LocalStateStore:
         self.location = str(self.path)
         self.lock_path = self.path.with_name(self.path.name + ".lock")
         self._seen: tuple[tuple, int, str] | None = None  # (file signature, serial, lineage) last read or written
-        self._entries: dict[tuple[str, str], tuple[object, str]] = {}  # encoded entries, see _encode
+        self._last: _LastFile | None = None  # the file this store last wrote, for _encode to copy from
         # address -> the manifests' spec: a recorded spec equal to it is read as that object
         self.specs: Mapping[str, Any] | None = None
 
@@ -73,9 +73,16 @@ class LocalStateStore:
         if current is not None and current[1] != doc.lineage:
             raise StaleStateError(f"{self.path}: the state has lineage {current[1]}, "
                                   f"not {doc.lineage}; nothing was overwritten.")
-        written = self._atomic_write(self._encode(doc, doc.serial + 1))
+        spans: dict[str, dict] = {}
+        try:
+            written = self._atomic_write(self._encode(doc, doc.serial + 1, spans))
+        except BaseException:
+            self._forget_last()  # what was half copied says nothing of the file there now
+            raise
         doc.serial += 1
         self._seen = (_signature(written), doc.serial, doc.lineage)
+        self._forget_last()
+        self._last = _LastFile.open(self.path, written, spans)
 
     def _current(self) -> tuple[int, str] | None:
         """(serial, lineage) stored now, or None if there is no state file. Read again
@@ -90,38 +97,76 @@ class LocalStateStore:
         current = self.read()
         return current.serial, current.lineage
 
-    def _encode(self, doc: StateDoc, serial: int) -> list[str]:
-        """The document, one resource a line. Each entry is encoded once and reused while
-        the same ResourceState (or pending dict) object stays in the document: the applier
-        replaces entries, it never edits them, so a step re-encodes only what it changed.
-        Every other top-level field is as StateDoc.to_dict gives it."""
-        cache, fresh = self._entries, {}
+    def _encode(self, doc: StateDoc, serial: int, spans: dict[str, dict]) -> Iterator[bytes]:
+        """The document, one resource a line, in pieces as write_private writes them: no
+        copy of the whole state is built. An entry still the same ResourceState (or pending
+        dict) object as at the last write is copied from the file that write made (its bytes
+        at the offset noted in `spans`), not encoded again: the applier replaces entries, it
+        never edits them, so a step encodes only what it changed. Every other top-level
+        field is as StateDoc.to_dict gives it. Fills `spans` for the file written now."""
+        last = self._last if self._last is not None and self._last.unchanged() else None
         head = crypto.seal_doc(dataclasses.replace(doc, resources={}, pending={}, serial=serial).to_dict(), self.env)
-        out = ["{"]
-        sep_top = "\n"
+        pos = 0
+        sep_top = b"{\n"
         for key, value in head.items():
-            out.append(f'{sep_top}  {json.dumps(key)}: ')
-            sep_top = ",\n"
+            piece = sep_top + f"  {json.dumps(key)}: ".encode()
+            sep_top = b",\n"
             if key not in ("resources", "pending"):
-                out.append(json.dumps(value))
+                piece += json.dumps(value).encode()
+                pos += len(piece)
+                yield piece
                 continue
             items = doc.resources if key == "resources" else doc.pending
-            out.append("{")
-            sep = "\n"
+            known = last.spans.get(key, {}) if last is not None else {}
+            mine: dict[str, tuple[object, int, int]] = {}
+            spans[key] = mine
+            piece += b"{"
+            pos += len(piece)
+            yield piece
+            sep = b"\n"
+            run: list[int] = []  # [start, end] in the last file of entries copied as one span
             for address in sorted(items):
                 entry = items[address]
-                hit = cache.get((key, address))
-                if hit is None or hit[0] is not entry:
-                    body = entry if isinstance(entry, dict) else asdict(entry)  # pending entries are dicts
-                    sealed = crypto.seal_doc({key: {address: body}}, self.env)[key][address]
-                    hit = (entry, f"    {json.dumps(address)}: {json.dumps(sealed)}")
-                fresh[(key, address)] = hit
-                out += (sep, hit[1])
-                sep = ",\n"
-            out.append("\n  }" if items else "}")
-        out.append("\n}\n")
-        self._entries = fresh
-        return out
+                hit = known.get(address)
+                if hit is not None and hit[0] is entry:
+                    offset, length = hit[1], hit[2]
+                    if run and offset == run[1] + len(_SEP):  # the next line there too: the span grows
+                        mine[address] = (entry, pos + offset - run[1], length)
+                        pos += offset + length - run[1]
+                        run[1] = offset + length
+                        continue
+                    if run:
+                        yield from last.copy(*run)  # type: ignore[union-attr]
+                    yield sep
+                    pos += len(sep)
+                    sep = _SEP
+                    mine[address] = (entry, pos, length)
+                    pos += length
+                    run = [offset, offset + length]
+                    continue
+                if run:
+                    yield from last.copy(*run)  # type: ignore[union-attr]
+                    run = []
+                body = entry if isinstance(entry, dict) else asdict(entry)  # pending entries are dicts
+                sealed = crypto.seal_doc({key: {address: body}}, self.env)[key][address]
+                line = f"    {json.dumps(address)}: {json.dumps(sealed)}".encode()
+                yield sep
+                pos += len(sep)
+                sep = _SEP
+                mine[address] = (entry, pos, len(line))
+                pos += len(line)
+                yield line
+            if run:
+                yield from last.copy(*run)  # type: ignore[union-attr]
+            piece = b"\n  }" if items else b"}"
+            pos += len(piece)
+            yield piece
+        yield b"\n}\n"
+
+    def _forget_last(self) -> None:
+        if self._last is not None:
+            self._last.close()
+            self._last = None
 
     def migrated_copies(self) -> list[Path]:
         return sorted(self.path.parent.glob(self.path.name + ".migrated-*"))
@@ -138,7 +183,7 @@ class LocalStateStore:
         """Write a document as it is (state migrate): lineage and serial kept."""
         self._atomic_write(json.dumps(crypto.seal_doc(doc.to_dict(), self.env), indent=2) + "\n")
 
-    def _atomic_write(self, text: str | list[str]) -> os.stat_result:
+    def _atomic_write(self, text: str | Iterable[bytes]) -> os.stat_result:
         return write_private(self.path, text)
 
     @contextlib.contextmanager
@@ -195,6 +240,56 @@ class LocalStateStore:
             fcntl.flock(fd, fcntl.LOCK_UN)
         finally:
             os.close(fd)
+
+
+_SEP = b",\n"  # between two entries of `resources` or `pending`
+_COPY_CHUNK = 1 << 20  # bytes copied from the last file at a time
+
+
+class _LastFile:
+    """The state file this store wrote last, kept open (a later replacement of the path
+    does not change what it reads), with where each entry's bytes are in it: (the entry
+    object encoded, offset, length) by section and address. About 150 bytes an entry, where
+    the encoded text itself (kept before) was a whole second copy of the state."""
+
+    def __init__(self, fd: int, signature: tuple, spans: dict[str, dict]):
+        self.fd, self.signature, self.spans = fd, signature, spans
+
+    @classmethod
+    def open(cls, path: Path, written: os.stat_result, spans: dict[str, dict]) -> "_LastFile | None":
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except OSError:
+            return None
+        last = cls(fd, _signature(written), spans)
+        if not last.unchanged():  # replaced since the rename: nothing to copy from
+            last.close()
+            return None
+        return last
+
+    def unchanged(self) -> bool:
+        """Still the bytes this store wrote (nobody edited the file in place)."""
+        try:
+            return _signature(os.fstat(self.fd)) == self.signature
+        except OSError:
+            return False
+
+    def copy(self, start: int, end: int) -> Iterator[bytes]:
+        while start < end:
+            chunk = os.pread(self.fd, min(_COPY_CHUNK, end - start), start)
+            if not chunk:
+                raise StateError(f"the state file written last ended at byte {start}, before {end}")
+            start += len(chunk)
+            yield chunk
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+    def __del__(self) -> None:
+        with contextlib.suppress(Exception):  # at interpreter exit os may be gone already
+            self.close()
 
 
 def _signature(st: os.stat_result) -> tuple:
