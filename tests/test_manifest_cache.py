@@ -282,3 +282,44 @@ def test_a_plan_over_a_cached_one_provider_folder_imports_no_checker_and_no_othe
         assert run.returncode == 0, run.stderr
         loaded = run.stdout.split()
         assert not [m for m in loaded if m.startswith(("jsonschema", "deepdiff", "reconciler.providers."))], loaded
+
+
+DATUM_MANIFEST = """resources:
+  - kind: valohai.datum
+    name: train
+    spec: {store: sandbox-store, url: s3://sandbox-bucket/data/train.csv, properties: {owner: ml-team}}
+"""
+
+
+def _cli_debug(*args: str) -> "subprocess.CompletedProcess[str]":
+    import os
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-c", "from reconciler.cli import main; main()", "--no-color",
+                           "--debug", *args], capture_output=True, text=True, env=dict(os.environ), timeout=120)
+
+
+@pytest.mark.parametrize("damage", ["bit flip", "truncated"])
+def test_a_damaged_cache_file_is_never_loaded_as_another_manifest(tmp_path, sandbox_env, damage):
+    from conftest import Infra
+
+    (tmp_path / "m.yaml").write_text(DATUM_MANIFEST)
+    infra = Infra(tmp_path, "m.yaml")
+    assert infra.apply()[0] == 0
+    files = [f for f in (tmp_path / ".reconciler" / "cache").iterdir() if f.name.startswith(("docs-", "clean-"))]
+    assert files
+    for f in files:
+        data = bytearray(f.read_bytes())
+        if damage == "bit flip":
+            if b"train.csv" not in data:
+                continue
+            at = data.index(b"train.csv") + 2  # 'a' -> 'c': the cached manifest names another file
+            data[at] ^= 0x02
+        else:
+            del data[len(data) // 2 + 1:]
+        f.write_bytes(bytes(data))
+    done = _cli_debug("--state", str(tmp_path / "state.json"), "plan", str(tmp_path), "--detailed-exitcode")
+    assert done.returncode == 0 and "No changes" in done.stdout, done.stdout + done.stderr
+    assert "s3://sandbox-bucket/data/trcin.csv" not in done.stdout
+    assert "manifest cache" in done.stderr and "damaged" in done.stderr, done.stderr

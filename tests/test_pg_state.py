@@ -132,3 +132,75 @@ def test_history_is_bounded_and_packed_and_still_says_who_when_what(pg_server):
     code, out = cli("--state", url, "state", "history", "--limit", "2")
     lines = out.strip().splitlines()
     assert code == 0 and lines[0].startswith("serial 30") and "apply" in lines[0] and "+valdi.vm.extra29" in lines[0]
+
+
+LOCKED_APPLY = """
+providers:
+  valdi: {email: "${env.VALDI_EMAIL}", password: "${env.VALDI_PASSWORD}"}
+resources:
+  - kind: valdi.ssh_key
+    name: deploy
+    spec: {name: deploy, public_key_file: deploy.pub}
+  - kind: valdi.vm
+    name: trainer
+    spec:
+      name: trainer
+      provider_id: a45088e0-1681-446e-9a3e-3ed9dfc3d57e
+      details: {flavor_id: 94d76997-44ec-4f1e-8291-231de42b6030, ssh_key_id: "${valdi.ssh_key.deploy.id}"}
+"""
+
+
+def test_an_apply_whose_lock_session_is_ended_stops_and_writes_nothing_more(pg_url, tmp_path, sandbox_env, admin):
+    """pg_terminate_backend on the lock's session while the key's create is in flight: the
+    apply makes no further API call (no VM) and no state write, and says so in one line."""
+    import os
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    import psycopg
+    from crash_harness import MUTATING, mutating_requests
+
+    from reconciler.state.postgres import split_url
+    key = (Path(__file__).resolve().parent.parent / "examples" / "keys" / "deploy.pub").read_text()
+    (tmp_path / "deploy.pub").write_text(key)
+    (tmp_path / "m.yaml").write_text(LOCKED_APPLY)
+    store = open_location(pg_url, {})
+    store.read()  # creates the tables
+    dsn, workspace, _ = split_url(pg_url)
+    admin.post("/_emulator/faults", json={"pattern": MUTATING, "kinds": ["stall_after"], "times": 1,
+                                          "stall_seconds": 3})
+    proc = subprocess.Popen([sys.executable, "-c", "from reconciler.cli import main; main()", "--no-color",
+                             "--state", pg_url, "apply", str(tmp_path), "--auto-approve"],
+                            env={**os.environ, **sandbox_env}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not admin.get("/_emulator/faults").json()["faults"][0]["hits"]:
+            assert time.monotonic() < deadline and proc.poll() is None, proc.communicate()[0]
+            time.sleep(0.05)
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            (pid,) = conn.execute("SELECT backend_pid FROM reconciler_locks WHERE workspace = %s",
+                                  (workspace,)).fetchone()
+            conn.execute("SELECT pg_terminate_backend(%s)", (pid,))
+            serial = conn.execute("SELECT coalesce(max(serial), 0) FROM reconciler_history WHERE workspace = %s",
+                                  (workspace,)).fetchone()[0]
+        out = proc.communicate(timeout=120)[0]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        admin.delete("/_emulator/faults")
+    assert proc.returncode == 1, out
+    errors = [line for line in out.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1 and "state lock was lost" in errors[0], out
+    assert "Apply complete" not in out, out
+    assert len(mutating_requests(admin)) == 1, mutating_requests(admin)  # the key's create, no VM after it
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        after = conn.execute("SELECT coalesce(max(serial), 0) FROM reconciler_history WHERE workspace = %s",
+                             (workspace,)).fetchone()[0]
+    assert after == serial, "the state was written without the lock"
+    code, out = cli("--state", pg_url, "apply", str(tmp_path), "--auto-approve")  # with the lock again
+    assert code == 0, out
+    keys = admin.get("/_emulator/docs/valdi_sshkey").json()["items"]
+    assert len(keys) == 1 and len(admin.get("/_emulator/docs/valdi_vm").json()["items"]) == 1  # none made twice

@@ -14,8 +14,10 @@ Three layers, each keyed by digests, so a changed input is a different key, neve
   * manifests (memory only, for `watch`): the whole built manifest, by `inputs_key`.
   * no-ops: the planner's verified no-ops of the last plan over a state (engine/fastpath.py).
 
-On disk under <manifest folder>/.reconciler/cache/: safe to delete; a file that does not
-parse is ignored with a --debug line. Nothing secret is written: documents are the files'
+On disk under <manifest folder>/.reconciler/cache/: safe to delete. Each file starts with
+a header line carrying the digest of the rest (`reconciler-cache FORMAT sha256:HEX`), so a
+truncated or bit-flipped file is ignored with a --debug line, never read as another
+manifest (JSON that still parses after a flipped bit would be). Nothing secret is written: documents are the files'
 own text, and environment and variable values enter only digests.
 """
 from __future__ import annotations
@@ -41,7 +43,7 @@ from reconciler.errors import Problem
 log = logging.getLogger("reconciler.config.cache")
 _decode_json = msgspec.json.Decoder().decode
 _decode_noops = msgspec.json.Decoder(dict[str, str]).decode
-FORMAT = 1  # of the files below; part of every key
+FORMAT = 2  # of the files below; part of every key (2: the digest header)
 FOLDER = Path(".reconciler") / "cache"
 _ENTRY = re.compile(r"(docs|clean|noops)-[0-9a-f]{64}")
 KEEP_FILES = 256  # the oldest go beyond this many (each edit of a file writes one)
@@ -255,12 +257,16 @@ class ManifestCache:
         if self.folder is None or not self._usable():
             return None
         try:
-            return (self.folder / key).read_text(encoding="utf-8")
+            stored = (self.folder / key).read_bytes()
         except FileNotFoundError:
             return None
-        except (OSError, UnicodeDecodeError) as e:
+        except OSError as e:
             log.debug("manifest cache: %s unreadable (%s): ignored", self.folder / key, e)
             return None
+        payload = _checked(stored)
+        if payload is None:
+            log.debug("manifest cache: %s is damaged (its digest header does not match): ignored", self.folder / key)
+        return payload
 
     def _write(self, key: str, text: str) -> None:
         if self.folder is None or not self._usable():
@@ -269,7 +275,7 @@ class ManifestCache:
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
             tmp = self.folder / f".{key}.{os.getpid()}.tmp"
-            tmp.write_text(text, encoding="utf-8")
+            tmp.write_bytes(_with_header(text))
             os.replace(tmp, self.folder / key)  # readers see the old file or the whole new one
             self._prune()
         except OSError as e:  # a read-only folder: the cache is an optimisation only
@@ -349,6 +355,28 @@ def _fresh(manifest: Manifest) -> Manifest:
                  for r in manifest.resources]
     return replace(manifest, resources=resources, providers=copy_plain(manifest.providers),
                    variables=copy_plain(manifest.variables))
+
+
+# -- the digest header of every file -------------------------------------------------------------
+_HEADER = f"reconciler-cache {FORMAT} sha256:"
+
+
+def _with_header(text: str) -> bytes:
+    payload = text.encode("utf-8", "surrogatepass")
+    return f"{_HEADER}{hashlib.sha256(payload).hexdigest()}\n".encode() + payload
+
+
+def _checked(stored: bytes) -> str | None:
+    """The payload of a stored file, or None when its header is missing or does not match."""
+    header, newline, payload = stored.partition(b"\n")
+    if not newline or not header.startswith(_HEADER.encode()):
+        return None
+    if header[len(_HEADER):].decode("ascii", "replace") != hashlib.sha256(payload).hexdigest():
+        return None
+    try:
+        return payload.decode("utf-8", "surrogatepass")
+    except UnicodeDecodeError:
+        return None
 
 
 # -- documents as JSON ---------------------------------------------------------------------------

@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from reconciler.config.sensitivity import derived_paths
-from reconciler.engine import graph, moves, recorded, recovery
+from reconciler.engine import expiry, graph, moves, recorded, recovery
 from reconciler.engine.planner import PlanResult, Step, ignored, resolve, state_outputs
 from reconciler.errors import ApiError, ApplyError, CreatedIncomplete, ReconcilerError
 from reconciler.plan.diffing import has_unknown
@@ -173,6 +173,8 @@ class Applier:
                     "sensitive_paths": self._derived(step)}
         if creates:
             self._write()
+        if runnable and hasattr(self.store, "check_lock"):  # a lost lock stops before any API call
+            self.store.check_lock()
         if runnable:
             self._owned = [(a, rs.kind, rs.id) for a, rs in self.state.resources.items()]  # for lookups
         for group in self._groups(runnable):
@@ -383,6 +385,9 @@ class Applier:
                 # made by us and left in the service: a later create of the same content takes it back
                 self.state.forgotten[a.address] = {"kind": a.kind, "id": step.live.id,
                                                    "fingerprint": fingerprint(step.live.attrs)}
+            timeline = self.result.timeline
+            if timeline is not None and a.address in timeline.expired:  # in this step's write: never re-made
+                expiry.tombstone(self.state, a.address, timeline.clock())
         else:
             self._store_live(step, outcome, spec)
         self.report.done.append(a.address)
@@ -399,6 +404,12 @@ class Applier:
         adopted = (prior.adopted if prior else (a.adopt and step.pending is None and not ours)) \
             or (live.adopted and not ours)
         policy = resource.deletion_policy if resource and resource.deletion_policy else None
+        # an expires: deadline is the object's: kept until a replace makes a new one, and a new
+        # one is written with the object (a crash before a later write would move it)
+        expires_at = prior.expires_at if prior and a.type is not ActionType.REPLACE else None
+        timeline = self.result.timeline
+        if expires_at is None and timeline is not None:
+            expires_at = expiry.made(self.state, resource, a.address, timeline.clock())
         self.state.resources[a.address] = ResourceState(
             kind=a.kind, id=live.id, last_applied=spec or {},
             outputs=outputs,
@@ -408,8 +419,7 @@ class Applier:
             depends_on=sorted(self.result.graph.get(a.address, ())), sensitive_paths=derived,
             file=(declaring_file(resource.position.file, self.result.root) if resource and self.result.root
                   else prior.file if prior else None),
-            # an expires: deadline is the object's: kept until a replace makes a new one
-            expires_at=prior.expires_at if prior and a.type is not ActionType.REPLACE else None)
+            expires_at=expires_at)
         self.state.pending.pop(a.address, None)
 
     def _derived(self, step: Step) -> list[str]:

@@ -5,6 +5,9 @@ has the entries renamed, and the plan lists the moves, so no destroy and no crea
 by `reconciler state mv FROM TO`. Both rename with `rename`, which keeps the recorded
 dependency edges pointing at the new addresses.
 
+The tombstone an expiry left (state.expired) moves with its address too, so a renamed
+block whose object expired is not made again; the deadline lives on the entry itself.
+
 A block address moves its instances with it (`old[k]` -> `new[k]`) when neither end names
 a key.
 """
@@ -18,13 +21,19 @@ from reconciler.errors import StateError
 from reconciler.state.base import StateDoc
 
 
+def _known(doc: StateDoc) -> set[str]:
+    """Every address the state holds something for: an object, a create in flight, or the
+    tombstone of an object an expiry destroyed (moved with it, or the object comes back)."""
+    return set(doc.resources) | set(doc.pending) | set(doc.expired)
+
+
 def pairs(doc: StateDoc, source: str, target: str) -> list[tuple[str, str]]:
     """(old, new) address pairs that moving `source` to `target` renames in `doc`."""
-    found = [(source, target)] if source in doc.resources or source in doc.pending else []
+    known = _known(doc)
+    found = [(source, target)] if source in known else []
     if "[" not in source and "[" not in target:
         prefix = source + "["
-        found += [(a, target + a[len(source):]) for a in sorted(set(doc.resources) | set(doc.pending))
-                  if a.startswith(prefix)]
+        found += [(a, target + a[len(source):]) for a in sorted(known) if a.startswith(prefix)]
     return found
 
 
@@ -36,6 +45,8 @@ def rename(doc: StateDoc, moves: Sequence[tuple[str, str]]) -> None:
             doc.resources[new] = doc.resources.pop(old)
         if old in doc.pending:
             doc.pending[new] = doc.pending.pop(old)
+        if old in doc.expired:
+            doc.expired[new] = doc.expired.pop(old)
     for address, rs in list(doc.resources.items()):
         if any(d in mapping for d in rs.depends_on):
             doc.resources[address] = replace(rs, depends_on=sorted(mapping.get(d, d) for d in rs.depends_on))
@@ -59,7 +70,7 @@ def planned(state: StateDoc, moves: Sequence[Move]) -> tuple[StateDoc, list[tupl
             done.append((old, new))
     if not done:
         return state, [], notes
-    copy = replace(state, resources=dict(state.resources), pending=dict(state.pending))
+    copy = replace(state, resources=dict(state.resources), pending=dict(state.pending), expired=dict(state.expired))
     rename(copy, done)
     return copy, done, notes
 

@@ -419,6 +419,7 @@ def _record_moves(plan_: Plan, moved: list[tuple[str, str]]) -> None:
 def guardrails(ws: Workspace, result: PlanResult, timeline: timeline_mod.Timeline, now: Any) -> None:
     """Expiry and schedules said in the plan; every policy evaluated over it."""
     result.timeline = timeline
+    timeline.clock = ws.clock  # the applier stamps deadlines and tombstones with each step's write
     timeline_mod.annotate(result, timeline, ws.kinds, lambda k: ws.context(k))
     result.plan.time_notes = timeline.notes
     facts = policy_engine.Facts(result, ws.kinds, lambda k: ws.context(k), now, timeline.deadlines,

@@ -16,7 +16,7 @@ from reconciler.config import durations
 from reconciler.config.model import Resource
 from reconciler.engine import expiry
 from reconciler.engine import schedule as sched
-from reconciler.engine.clock import LAST_YEAR, parse_stamp, stamp
+from reconciler.engine.clock import LAST_YEAR, Clock, parse_stamp, stamp, system_now
 from reconciler.engine.planner import PlanResult
 from reconciler.errors import Problem
 from reconciler.plan.model import HOURS_PER_MONTH, TimeNote
@@ -33,6 +33,7 @@ class Timeline:
     expired: dict[str, str] = field(default_factory=dict)  # address -> why it is removed now
     deadlines: dict[str, datetime] = field(default_factory=dict)
     running_share: dict[str, float] = field(default_factory=dict)  # scheduled VMs
+    clock: Clock = system_now  # the apply's "now" for deadlines and tombstones (the workspace's clock)
 
 
 def problems(resources: list[Resource], kinds: Mapping[str, Kind]) -> list[Problem]:
@@ -89,7 +90,7 @@ def desired_at(resources: list[Resource], state: StateDoc, now: datetime) -> Tim
     out = Timeline(resources=[])
     for r in resources:
         prior = state.resources.get(r.address)
-        if r.address in state.expired and prior is None:
+        if prior is None and expiry.tombstoned(state, r.address, now):
             when = state.expired[r.address].get("destroyed_at", "")
             out.expired[r.address] = f"expired and destroyed at {when}"
             out.notes.append(TimeNote(r.address, "expired", f"expired and destroyed at {when}; not made again "
@@ -97,7 +98,7 @@ def desired_at(resources: list[Resource], state: StateDoc, now: datetime) -> Tim
             continue
         spec_power = r.spec.get("power", "running") if isinstance(r.spec, dict) else "running"
         power = spec_power
-        due = expiry.deadline(r, prior, now)
+        due = expiry.deadline(r, prior, now, expiry.revival_window(state, r.address) if prior is None else None)
         expired_stop = False
         if due is not None:
             out.deadlines[r.address] = due

@@ -15,6 +15,11 @@ its connection closes and PostgreSQL frees the lock at once. The holder row is w
 in the same transaction that takes the lock (and removed in the one that frees it), the
 row written first: a contender's own write waits on that row until the holder commits,
 so whoever finds the lock taken also finds who holds it.
+
+While this process holds the lock, its writes go through the lock's own session: if that
+session ends (the server restarts, `pg_terminate_backend`, a dropped connection), the
+lock is gone with it, so the write fails instead of landing unlocked, and the apply stops
+(`check_lock` before each batch of API calls) with one line saying the lock was lost.
 """
 from __future__ import annotations
 
@@ -93,6 +98,7 @@ class PostgresStateStore:
         self.env = env
         self.command = "unknown"
         self._ready = False
+        self._held: psycopg.Connection | None = None  # the lock's session, while this process holds it
 
     def _connect(self) -> psycopg.Connection:
         import psycopg
@@ -118,13 +124,24 @@ class PostgresStateStore:
         return StateDoc.from_dict(crypto.open_doc(row[0], self.env), self.location)
 
     def write(self, doc: StateDoc) -> None:
-        from psycopg.types.json import Jsonb
-
         new_serial = doc.serial + 1
         body = doc.to_dict()
         body["serial"] = new_serial
         sealed = crypto.seal_doc(body, self.env)
-        with self._connect() as conn, conn.transaction():
+        held = self._held
+        if held is None:
+            with self._connect() as conn:
+                self._swap(conn, doc, new_serial, sealed)
+        else:
+            with self._on_lock_session(held):  # the lock and the write share a session: never unlocked
+                self._swap(held, doc, new_serial, sealed)
+        doc.serial = new_serial
+
+    def _swap(self, conn: psycopg.Connection, doc: StateDoc, new_serial: int, sealed: dict) -> None:
+        """The compare-and-swap on (lineage, serial) and its history row, one transaction."""
+        from psycopg.types.json import Jsonb
+
+        with conn.transaction():
             if doc.serial == 0:
                 cur = conn.execute(
                     "INSERT INTO reconciler_state (workspace, lineage, serial, doc) VALUES (%s, %s, %s, %s) "
@@ -142,7 +159,27 @@ class PostgresStateStore:
                     f"{self.location}: the state is at {moved} but this run read serial {doc.serial}; "
                     "another run wrote it in between. Nothing was overwritten; plan again.")
             self._remember(conn, new_serial, doc.lineage, self.command, sealed)
-        doc.serial = new_serial
+
+    def check_lock(self) -> None:
+        """StateError if the lock this process took has been lost (its session ended):
+        an apply asks before each batch of API calls."""
+        held = self._held
+        if held is not None:
+            with self._on_lock_session(held):
+                held.execute("SELECT 1")
+
+    @contextlib.contextmanager
+    def _on_lock_session(self, conn: psycopg.Connection) -> Iterator[None]:
+        import psycopg
+
+        try:
+            yield
+        except psycopg.Error as e:
+            if not conn.closed:
+                raise
+            raise StateError(f"{self.location}: the state lock was lost (its PostgreSQL session ended: "
+                             f"{e.__class__.__name__}); stopped before any further change or state write. "
+                             "Run `reconciler plan` to see where things stand.") from None
 
     def _remember(self, conn: psycopg.Connection, serial: int, lineage: str, command: str, sealed: dict) -> None:
         """One history row, packed, and the serials older than the last `keep` dropped."""
@@ -169,9 +206,11 @@ class PostgresStateStore:
                     raise LockError(f"{self.location} is locked: {holder or 'another process'}. A killed "
                                     "process frees its lock at once; use --lock-timeout to wait.")
                 time.sleep(0.2)
+            self._held = conn
             try:
                 yield info
             finally:
+                self._held = None
                 with contextlib.suppress(Exception), conn.transaction():
                     conn.execute("DELETE FROM reconciler_locks WHERE workspace = %s AND lock_id = %s",
                                  (self.workspace, info.id))
