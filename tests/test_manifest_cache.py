@@ -323,3 +323,20 @@ def test_a_damaged_cache_file_is_never_loaded_as_another_manifest(tmp_path, sand
     assert done.returncode == 0 and "No changes" in done.stdout, done.stdout + done.stderr
     assert "s3://sandbox-bucket/data/trcin.csv" not in done.stdout
     assert "manifest cache" in done.stderr and "damaged" in done.stderr, done.stderr
+
+
+def test_cached_documents_keep_repeated_short_strings_once_and_read_the_same():
+    import copy
+
+    from reconciler.config.cache import _shared_strings
+
+    doc = {"providers": {}, "resources": [
+        {"kind": "".join(["valohai.", "datum"]), "name": f"d{i}",
+         "spec": {"store": "".join(["sandbox-", "store"]), "url": f"s3://b/{i}", "tags": ["".join(["a", "b"]), 1],
+                  "properties": {"n": i}}} for i in range(3)] + ["not a mapping", {"kind": 1, "spec": "x"}]}
+    before = copy.deepcopy(doc)
+    after = _shared_strings(doc)
+    assert after == before
+    first, second = after["resources"][0], after["resources"][2]
+    assert first["kind"] is second["kind"] and first["spec"]["store"] is second["spec"]["store"]
+    assert first["spec"]["tags"][0] is second["spec"]["tags"][0]

@@ -321,3 +321,17 @@ def test_releasing_a_datum_gone_from_the_project_succeeds(ctx, vh):
     DATUM.delete(ctx, gone, "release", s)  # no error
     failure = ctx.api.apply_metadata({gone.id: {"a": 1}})[gone.id]
     assert isinstance(failure, NotFound) and failure.status == 400  # typed, the answer kept
+
+
+def test_a_live_datum_keeps_the_states_equal_strings_and_reads_the_same():
+    """make_live keeps an output string equal to the one the state recorded as that object
+    (the listing's copy goes with the listing); the values are the listing's."""
+    from reconciler.providers.valohai.common import make_live
+
+    datum = {"id": "d-1", "uri": "s3://b/1", "name": "1", "sha256": "ab", "size": 3, "metadata": {}}
+    recorded = {"id": "".join(["d-", "1"]), "uri": "s3://b/1x"[:-1], "name": "other", "size": 9}
+    plain = make_live(dict(datum), [], {}, {"store": "s", "url": datum["uri"]})
+    shared = make_live(dict(datum), [], {}, {"store": "s", "url": datum["uri"]}, recorded=recorded)
+    assert (shared.id, shared.attrs, shared.outputs) == (plain.id, plain.attrs, plain.outputs)
+    assert shared.id is recorded["id"] and shared.outputs["uri"] is recorded["uri"]
+    assert shared.attrs["url"] is recorded["uri"] and shared.outputs["name"] == "1"

@@ -401,10 +401,42 @@ def _encode_documents(docs: list[Document]) -> str | None:
     return text
 
 
+_SHORT = 24  # longer strings (URLs, names) are mostly each resource's own
+
+
+def _shared_strings(value: Any) -> Any:
+    """A document whose resources repeat short strings (each one's kind, a store's name, a
+    tag) keeps each once: at 100,000 resources every repeated value is megabytes. The
+    resources' kinds and the short strings at the top of their specs (and in lists there)."""
+    resources = value.get("resources") if isinstance(value, dict) else None
+    if not isinstance(resources, list):
+        return value
+    seen: dict[str, str] = {}
+    for entry in resources:
+        if not isinstance(entry, dict):
+            continue
+        kind = entry.get("kind")
+        if type(kind) is str:
+            entry["kind"] = seen.setdefault(kind, kind)
+        spec = entry.get("spec")
+        if not isinstance(spec, dict):
+            continue
+        for key, v in spec.items():
+            if type(v) is str and len(v) <= _SHORT:
+                spec[key] = seen.setdefault(v, v)
+            elif type(v) is list:
+                for i, item in enumerate(v):
+                    if type(item) is str and len(item) <= _SHORT:
+                        v[i] = seen.setdefault(item, item)
+        if len(seen) > 10_000:  # mostly unique values after all: start again
+            seen.clear()
+    return value
+
+
 def _decode_documents(encoded: str, file: str, text: str) -> list[Document] | None:
     try:
         raw = _decode_json(encoded)  # what json.loads gives, in C: at 100,000 resources, a third of the time
-        docs = [Document(d["value"], Position(file, d["at"][0], d["at"][1]),
+        docs = [Document(_shared_strings(d["value"]), Position(file, d["at"][0], d["at"][1]),
                          {k: Position(file, line, column) for k, line, column in d["positions"]})
                 for d in raw]
     except (ValueError, TypeError, KeyError, IndexError, msgspec.MsgspecError) as e:

@@ -81,6 +81,9 @@ def _shared(resources: dict[str, ResourceState], specs: Mapping[str, Any]) -> di
         outputs = rs.outputs
         if outputs.get("id") == rs.id:
             outputs["id"] = rs.id
+        url = rs.last_applied.get("url")
+        if type(url) is str and outputs.get("uri") == url:  # a datum's: its URL, said twice
+            outputs["uri"] = url
         if len(seen) > 10_000:  # mostly unique values after all: start again
             seen.clear()
     return resources

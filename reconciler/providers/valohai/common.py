@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, Mapping
 
 from reconciler.config.model import Resource
 from reconciler.errors import ApiError, NotFound, Problem
@@ -79,15 +79,25 @@ def fetch(api, datum_id: str) -> dict | None:
 
 
 def make_live(datum: dict, aliases: list[str], spec: dict | None, identity: dict,
-              adopted: bool = False, assumed: dict | None = None) -> Live:
-    """`assumed`: what we last applied, taken for what the datum does not show."""
+              adopted: bool = False, assumed: dict | None = None, recorded: Mapping[str, Any] | None = None) -> Live:
+    """`assumed`: what we last applied, taken for what the datum does not show. `recorded`:
+    the outputs the state holds; an equal string is kept as that object, so the listing's
+    copies go when the listing does (at 100,000 datums: ~30 MiB)."""
     try:
         attrs = {**identity, **properties.live_attrs(datum, aliases, spec, assumed)}
     except ValueError as e:
         raise ApiError(str(e), api="valohai", endpoint="GET /api/v0/data/") from None
-    outputs = {"id": datum["id"], "uri": datum.get("uri"), "name": datum.get("name"),
-               "sha256": datum.get("sha256"), "size": datum.get("size")}
-    return Live(id=datum["id"], attrs=attrs, outputs=outputs, adopted=adopted)
+    known = recorded or {}
+    outputs = {"id": _same(datum["id"], known.get("id")), "uri": _same(datum.get("uri"), known.get("uri")),
+               "name": _same(datum.get("name"), known.get("name")),
+               "sha256": _same(datum.get("sha256"), known.get("sha256")), "size": datum.get("size")}
+    if attrs.get("url") is not None and attrs["url"] == outputs["uri"]:
+        attrs["url"] = outputs["uri"]
+    return Live(id=outputs["id"], attrs=attrs, outputs=outputs, adopted=adopted)
+
+
+def _same(value: Any, recorded: Any) -> Any:
+    return recorded if type(recorded) is str and type(value) is str and recorded == value else value
 
 
 class MetadataKind(Kind[ValohaiClient]):

@@ -44,7 +44,7 @@ class DatumKind(MetadataKind):
             spec = w.spec if w.spec is not None else (w.last_applied or {})
             out[w.address] = None if datum is None else make_live(
                 datum, index.aliases_of.get(datum["id"], []), spec,
-                self._identity(ctx.api, datum, spec), adopted, assumed=w.last_applied)
+                self._identity(ctx.api, datum, spec), adopted, assumed=w.last_applied, recorded=w.outputs)
         return out
 
     def discover(self, ctx: KindContext[ValohaiClient]) -> list[Live]:
