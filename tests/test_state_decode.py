@@ -51,12 +51,15 @@ def test_the_one_pass_reading_is_the_general_reading(tmp_path, monkeypatch, text
 def test_repeated_strings_are_shared_and_entries_keep_their_own_containers(tmp_path):
     path = tmp_path / "state.json"
     path.write_text(json.dumps(doc(resources={f"valohai.datum.{i}": {**ENTRY, "id": f"d-{i}",
-                                                                     "outputs": {"id": f"d-{i}"}}
-                                              for i in range(3)})))
+                                                                     "outputs": {"id": f"d-{i}"},
+                                                                     "secrets": {"k": "v"} if i < 2 else {}}
+                                              for i in range(4)})))
     read = list(LocalStateStore(path).read().resources.values())
     assert read[0].kind is read[1].kind and read[0].file is read[2].file
     assert read[1].outputs["id"] is read[1].id
     assert read[0].last_applied is not read[1].last_applied and read[0].secrets is not read[1].secrets
+    # an empty container is one for all the entries (they are values: never edited in place)
+    assert read[2].secrets == {} and read[2].secrets is read[3].secrets
 
 
 def test_sealed_secrets_take_the_general_reading():

@@ -259,9 +259,11 @@ def _observe(ws: Workspace, state: StateDoc, desired: dict[str, Resource], every
             address=address, id=prior.id if prior else imports.get(address),
             spec=spec,
             last_applied=applied_spec(prior, pending),
-            lookup=pending is not None, outputs=dict(prior.outputs) if prior else {},
+            # the entry's own dicts, not copies (100,000 of each at scale): an entry is a value
+            # and the kinds only read a Wanted's outputs and secrets
+            lookup=pending is not None, outputs=prior.outputs if prior else {},
             probe=r is not None and pending is None and address not in imports and (prior is None or probe_managed),
-            base_dir=r.base_dir if r else None, secrets=dict(prior.secrets) if prior else {}))
+            base_dir=r.base_dir if r else None, secrets=prior.secrets if prior else {}))
     live: dict[str, Live | None] = {}
     if not wanted_by_kind:
         return live

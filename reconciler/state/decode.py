@@ -64,14 +64,26 @@ def _sealed(top: _Document, rest: dict[str, Any]) -> bool:
         or (isinstance(outputs, dict) and any(isinstance(e, dict) and MARK in e for e in outputs.values()))
 
 
+_NONE: dict[str, Any] = {}
+_EMPTY: list[str] = []
+
+
 def _shared(resources: dict[str, ResourceState], specs: Mapping[str, Any]) -> dict[str, ResourceState]:
     """Equal strings that repeat across entries kept once (a kind, a file, the id the
-    outputs repeat): at 100,000 entries each copy is megabytes. Only strings: an entry's
-    containers stay its own, so no entry can change another's. (The recorded specs are
+    outputs repeat): at 100,000 entries each copy is megabytes. Besides strings, only the
+    empty containers are shared; a non-empty one stays its entry's own. (The recorded specs are
     the plan's to share with the manifest's: engine/runner.share_applied.)"""
     seen: dict[str, str] = {}
     put = object.__setattr__  # entries just built, not seen by anyone yet
     for address, rs in resources.items():
+        # most entries have no secrets, dependencies nor sensitive paths: one empty
+        # container for all (an entry is a value, edited only by replace(): nothing appends)
+        if not rs.secrets:
+            put(rs, "secrets", _NONE)
+        if not rs.depends_on:
+            put(rs, "depends_on", _EMPTY)
+        if not rs.sensitive_paths:
+            put(rs, "sensitive_paths", _EMPTY)
         spec = specs.get(address)
         if spec is not None and rs.last_applied == spec:
             put(rs, "last_applied", spec)
