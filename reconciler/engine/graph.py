@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from graphlib import CycleError as _GraphlibCycle
 from graphlib import TopologicalSorter
-from typing import Any, Iterable
+from typing import Any, Iterable, cast
 
 from reconciler.config import walk
 from reconciler.config.model import Ref, Resource, Template
@@ -39,11 +39,17 @@ def _collect(value: Any, found: set[str]) -> None:
         found.update(p.address for p in value.parts if isinstance(p, Ref))
 
 
+# the dependencies of a resource that has none (most of them: an empty set is 216 bytes, at
+# 100,000 resources 21 MiB): one for all, frozen, since a graph's sets are only read once built
+_NO_DEPENDENCIES = cast(set[str], frozenset())
+
+
 def build(resources: Iterable[Resource]) -> dict[str, set[str]]:
     """address -> the addresses it depends on (only addresses that are in the set)."""
     resources = list(resources)
     known = {r.address for r in resources}
-    return {r.address: {d for d in dependencies(r) if d in known and d != r.address} for r in resources}
+    return {r.address: {d for d in dependencies(r) if d in known and d != r.address} or _NO_DEPENDENCIES
+            for r in resources}
 
 
 def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
