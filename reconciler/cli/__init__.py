@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import importlib
 
+from reconciler.cli.malloc import one_arena
 from reconciler.cli.root import accept_global_flags_after_commands, main
+
+one_arena()  # before any thread starts: see cli/malloc.py
 
 # Command modules register themselves on the root group when imported.
 _COMMAND_MODULES = ("commands", "state_cmds", "state_backend_cmds", "emulator_cmd", "import_cmd",
