@@ -93,7 +93,10 @@ def make_live(datum: dict, aliases: list[str], spec: dict | None, identity: dict
                "sha256": _same(datum.get("sha256"), known.get("sha256")), "size": datum.get("size")}
     if attrs.get("url") is not None and attrs["url"] == outputs["uri"]:
         attrs["url"] = outputs["uri"]
-    return Live(id=outputs["id"], attrs=attrs, outputs=outputs, adopted=adopted)
+    return Live(id=outputs["id"], attrs=attrs, outputs=outputs, adopted=adopted, local=_NONE, secrets=_NONE)
+
+
+_NONE: dict[str, Any] = {}  # a datum has no local files nor secrets: one empty dict for all (read only)
 
 
 def _same(value: Any, recorded: Any) -> Any:
