@@ -64,7 +64,10 @@ class Lifecycle:
     ignore_changes: tuple[str, ...] = ()
 
 
-@dataclass
+_NO_LIFECYCLE = Lifecycle()  # frozen: one for every resource that declares none
+
+
+@dataclass(slots=True)  # one per resource (100,000s): no attribute dict each
 class Resource:
     """One desired object, as the manifest declares it."""
 
@@ -72,7 +75,7 @@ class Resource:
     name: str
     spec: dict[str, Any]  # may hold Ref / Template values until resolved
     position: Position
-    lifecycle: Lifecycle = field(default_factory=Lifecycle)
+    lifecycle: Lifecycle = _NO_LIFECYCLE
     deletion_policy: str | None = None  # None = the kind's default
     depends_on: list[str] = field(default_factory=list)  # explicit extra edges (addresses)
     # where each field stands: "spec.details.vcpus", "spec.files[2].path", "lifecycle" -> Position
