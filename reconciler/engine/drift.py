@@ -34,7 +34,9 @@ def find_drift(state: StateDoc, live: dict[str, Live | None], kinds: Mapping[str
     """Every managed object whose live values differ from what we last applied, or that is
     gone. Compared with the kind's own diff, so only the fields we applied count."""
     found: list[Drift] = []
-    for address, prior in sorted(state.resources.items()):
+    entries = state.resources.items() if addresses is None else \
+        ((a, state.resources[a]) for a in addresses if a in state.resources)  # often few of them
+    for address, prior in sorted(entries):
         kind = kinds.get(prior.kind)
         if kind is None or address not in live or (addresses is not None and address not in addresses):
             continue
