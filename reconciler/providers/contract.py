@@ -68,7 +68,7 @@ class Live:
     secrets: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass
+@dataclass(slots=True)  # one per resource observe asks about: no attribute dict each
 class Wanted:
     address: str
     id: str | None  # remote id from the state, if we have one
