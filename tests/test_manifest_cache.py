@@ -340,3 +340,14 @@ def test_cached_documents_keep_repeated_short_strings_once_and_read_the_same():
     first, second = after["resources"][0], after["resources"][2]
     assert first["kind"] is second["kind"] and first["spec"]["store"] is second["spec"]["store"]
     assert first["spec"]["tags"][0] is second["spec"]["tags"][0]
+
+
+def test_a_deep_position_is_found_from_the_kept_text():
+    """A clean read keeps the top levels' positions; a deeper one, asked for a message, is
+    read again from the file's text as it was loaded (kept compressed)."""
+    from reconciler.config.yamlread import read_documents
+
+    text = "resources:\n  - kind: valohai.datum\n    name: a\n    spec:\n      store: s\n      url: x\n"
+    docs = read_documents(text, "m.yaml", [])
+    where = docs[0].positions["resources[0].spec.url"]
+    assert (where.file, where.line, where.column) == ("m.yaml", 6, 7)
