@@ -351,3 +351,17 @@ def test_a_deep_position_is_found_from_the_kept_text():
     docs = read_documents(text, "m.yaml", [])
     where = docs[0].positions["resources[0].spec.url"]
     assert (where.file, where.line, where.column) == ("m.yaml", 6, 7)
+
+
+def test_the_http_layer_leaves_httpx_command_line_client_unloaded():
+    """Start-up (issue 28): httpx's package would import its command-line client (rich's
+    console and progress, pygments) on every run; the tool never calls it. Whoever wants
+    it later still gets it."""
+    import subprocess
+    import sys
+    code = ("import sys, reconciler.providers.http as h; "
+            "print('rich.console' in sys.modules, 'httpx._main' in sys.modules); "
+            "import httpx._main; print(callable(httpx._main.main))")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == ["False", "False", "True"]
