@@ -144,6 +144,21 @@ def test_protect_denies_a_destroy_and_warns_when_asked(infra, admin):
     assert code == 0 and len(vms(admin)) == 0, out  # warn: never changes the outcome
 
 
+
+def test_protect_naming_no_resource_is_said_and_blocks_nothing(infra, admin):
+    """A typo in protect's address protected nothing in silence; now the plan says so (a
+    warning with the closest address), and the exit code is the plan's own."""
+    work = infra(manifest("policies:\n  - name: keep-trainer\n    protect: {address: valdi.vm.trainr}\n"))
+    code, out = work.plan("--detailed-exitcode")
+    assert code == 2, out  # changes to make; not denied (3)
+    assert "valdi.vm.trainr is neither in the manifests nor in the state: this protects nothing; " \
+           "did you mean valdi.vm.trainer?" in out, out
+    assert work.apply()[0] == 0
+    work.manifest.write_text(manifest("policies:\n  - name: keep-trainer\n    protect: {address: valdi.vm.trainer}\n"))
+    code, out = work._run("plan", "--format", "json")
+    (r,) = [r for r in json.loads(out)["policy_results"] if r["name"] == "keep-trainer"]
+    assert r["passed"], r  # the right address: no warning
+
 # -- a denied plan applies nothing; an override is recorded ---------------------------------
 BUDGET = "policies:\n  - name: gpu-budget\n    budget: {max_hourly_usd: 0.5, max_monthly_increase_usd: 100}\n"
 

@@ -237,6 +237,13 @@ def _matches(address: str, wanted: str) -> bool:
 
 def _protect(p: Policy, facts: Facts) -> Iterator[PolicyResult]:
     kind, address = p.params.get("kind"), p.params.get("address")
+    if address and not any(_matches(a, address) for a in facts.result.graph):
+        # a typo protects nothing and would pass in silence: said, but nothing is refused for it
+        alike = address.rsplit(".", 1)[0] + "."  # its kind's: a typo of the name, not of everything
+        known = {a.split("[")[0] for a in facts.result.graph if a.startswith(alike)}
+        yield _fail(p, None, f"{address} is neither in the manifests nor in the state: this protects "
+                    f"nothing{did_you_mean(address, known, quote=False)}", {"address": address},
+                    enforcement="warn")
     for step in facts.changes():
         a = step.action
         if a.type not in (ActionType.DELETE, ActionType.REPLACE):
