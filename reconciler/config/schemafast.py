@@ -39,7 +39,19 @@ class _Unsupported(Exception):
 
 
 def compile_schema(schema: Any) -> Check | None:
-    """A checker for `schema`, or None if it uses a keyword this module does not know."""
+    """A checker for `schema`, or None if it uses a keyword this module does not know:
+    the closures below, then the same rules written out as one Python function per
+    schema node (_Generator), which answers a plain value with no call per keyword."""
+    try:
+        compiler = _Compiler(schema)
+        closure = compiler.compile(schema)
+        return _Generator(compiler).generate(schema) or closure
+    except _Unsupported:
+        return None
+
+
+def compile_closures(schema: Any) -> Check | None:
+    """The closures alone (no generated code): what the generated check must agree with."""
     try:
         return _Compiler(schema).compile(schema)
     except _Unsupported:
@@ -306,7 +318,151 @@ class _Compiler:
             sub(item) for name, item in v.items() if name not in known and not any(p(name) for p in patterns))
 
 
-__all__ = ["compile_schema", "is_valid", "Unsure"]
+# -- the same checks as generated code -------------------------------------------------------
+# Per schema node, one function: a value of an exact plain type (str, int, float, bool,
+# None, dict, list) runs that type's checks written out inline, in the schema's keyword
+# order; anything else (a Ref, a Template, a subclass) goes to the node's closure above.
+# Each line mirrors the closure of its keyword, so both give the same answer.
+_EXACT = (str, int, float, bool, type(None), dict, list)
+_STATIC_TYPES = {str: {"string"}, int: {"integer", "number"}, float: {"number"}, bool: {"boolean"},
+                 type(None): {"null"}, dict: {"object"}, list: {"array"}}
+_LENGTHS = {"minLength": str, "maxLength": str, "minItems": list, "maxItems": list,
+            "minProperties": dict, "maxProperties": dict}
+_CALL_KEYWORDS = ("enum", "const", "oneOf", "if", "multipleOf")  # their closures, called as they are
+
+
+class _Generator:
+    def __init__(self, compiler: _Compiler):
+        self.compiler = compiler
+        self.ns: dict[str, Any] = {"_unique": _unique, "_Unsure": Unsure}
+        self.source: list[str] = []
+        self.names: dict[int, str] = {}  # id(schema node) -> its function's name
+        self.late: list[Callable[[], None]] = []  # tables of functions, filled after exec
+
+    def generate(self, schema: Any) -> Check | None:
+        name = self.node(schema)
+        exec(compile("\n".join(self.source), "<schemafast>", "exec"), self.ns)  # noqa: S102 (our own text)
+        for fill in self.late:
+            fill()
+        return self.ns[name]
+
+    def const(self, value: Any) -> str:
+        name = f"c{len(self.ns)}"
+        self.ns[name] = value
+        return name
+
+    def node(self, schema: Any) -> str:
+        """The name of the function for one schema node (generated once per node)."""
+        if schema is True or schema == {}:
+            return self.const(lambda v: True)
+        if schema is False:
+            return self.const(lambda v: False)
+        if id(schema) in self.names:
+            return self.names[id(schema)]
+        name = self.names[id(schema)] = f"n{len(self.names)}"
+        general = self.const(self.compiler.compile(schema))
+        by_type: dict[type, list[str]] = {t: [] for t in _EXACT}
+        for key, value in schema.items():
+            if key in _ANNOTATIONS or key in ("then", "else"):
+                continue
+            for t in _EXACT:
+                if by_type[t] and by_type[t][-1] in ("return False", "raise _Unsure"):
+                    continue  # already rejected: nothing after it runs
+                by_type[t].extend(self.keyword(key, value, schema, t))
+        # types with the same lines share one test; the commonest outcome (checks) first
+        groups: dict[tuple[str, ...], list[type]] = {}
+        for t in _EXACT:
+            body = by_type[t]
+            if body and body[-1] not in ("return False", "raise _Unsure"):
+                body = body + ["return True"]
+            groups.setdefault(tuple(body) or ("return True",), []).append(t)
+        lines = [f"def {name}(v):", "    t = type(v)"]
+        for body, types in sorted(groups.items(), key=lambda g: g[0] in (("return False",), ("return True",))):
+            test = f"t is {self.const(types[0])}" if len(types) == 1 else f"t in {self.const(frozenset(types))}"
+            lines.append(f"    if {test}:")
+            lines.extend("        " + line for line in body)
+        lines.append(f"    return {general}(v)")
+        self.source.append("\n".join(lines))
+        return name
+
+    def keyword(self, key: str, value: Any, schema: dict, t: type) -> list[str]:
+        """The lines for one keyword on a value of exact type t (none: it always passes)."""
+        number = t in (int, float)
+        if key == "type":
+            names = set(value if isinstance(value, list) else [value])
+            if names & _STATIC_TYPES[t]:
+                return []
+            if t is float and "integer" in names:
+                return ["if not v.is_integer():", "    return False"]
+            return ["return False"]
+        if key in _LENGTHS:
+            if t is not _LENGTHS[key]:
+                return []
+            op = "<" if key.startswith("min") else ">"
+            return [f"if len(v) {op} {self.const(value)}:", "    return False"]
+        if key == "pattern":
+            return [f"if {self.const(ecma(value).search)}(v) is None:", "    return False"] if t is str else []
+        if key in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
+            op = {"minimum": ">=", "maximum": "<=", "exclusiveMinimum": ">", "exclusiveMaximum": "<"}[key]
+            return [f"if not (v {op} {self.const(value)}):", "    return False"] if number else []
+        if key == "items":
+            if t is not list:
+                return []
+            return ["for x in v:", f"    if not {self.node(value)}(x):", "        return False"]
+        if key == "uniqueItems":
+            return ["if not _unique(v):", "    return False"] if value and t is list else []
+        if key == "required":
+            return [f"for n in {self.const(tuple(value))}:", "    if n not in v:", "        return False"] \
+                if t is dict else []
+        if key == "propertyNames":
+            return ["for k in v:", f"    if not {self.node(value)}(k):", "        return False"] if t is dict else []
+        if key == "properties":
+            if t is not dict:
+                return []
+            table = self.const({})
+            subs = {n: self.node(s) for n, s in value.items()}
+            self.late.append(lambda: self.ns[table].update({n: self.ns[f] for n, f in subs.items()}))
+            return ["for k, x in v.items():", f"    f = {table}.get(k)",
+                    "    if f is not None and not f(x):", "        return False"]
+        if key == "patternProperties":
+            if t is not dict:
+                return []
+            pairs = self.const([])
+            subs = [(ecma(p).search, self.node(s)) for p, s in value.items()]
+            self.late.append(lambda: self.ns[pairs].extend((p, self.ns[f]) for p, f in subs))
+            return ["for k, x in v.items():", f"    for s, f in {pairs}:",
+                    "        if s(k) and not f(x):", "            return False"]
+        if key == "additionalProperties":
+            if t is not dict:
+                return []
+            known = self.const(frozenset(schema.get("properties") or ()))
+            patterns = self.const([ecma(p).search for p in schema.get("patternProperties") or ()])
+            if value is False and not schema.get("patternProperties"):
+                return ["for k in v:", f"    if k not in {known}:", "        return False"]
+            if value is False:
+                return ["for k in v:", f"    if not (k in {known} or any(p(k) for p in {patterns})):",
+                        "        return False"]
+            return ["for k, x in v.items():",
+                    f"    if k not in {known} and not any(p(k) for p in {patterns}) and not {self.node(value)}(x):",
+                    "        return False"]
+        if key == "not":
+            return [f"if {self.node(value)}(v):", "    return False"]
+        if key in ("allOf", "anyOf"):
+            if not value:  # all() of nothing passes, any() of nothing fails
+                return [] if key == "allOf" else ["return False"]
+            subs = ", ".join(self.node(s) for s in value) + ","
+            test = "all" if key == "allOf" else "any"
+            return [f"if not {test}(f(v) for f in ({subs})):", "    return False"]
+        if key == "ref" or key == "$ref":
+            if isinstance(value, str) and value.startswith("#"):
+                return [f"if not {self.const(self.compiler.k_ref(value, schema))}(v):", "    return False"]
+            return ["raise _Unsure"]
+        if key in _CALL_KEYWORDS:
+            return [f"if not {self.const(getattr(self.compiler, 'k_' + key)(value, schema))}(v):", "    return False"]
+        raise _Unsupported(key)
+
+
+__all__ = ["compile_schema", "compile_closures", "is_valid", "Unsure"]
 
 
 @lru_cache(maxsize=None)

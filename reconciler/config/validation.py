@@ -250,6 +250,8 @@ def _spec_problems(resource: Resource, kind: DeclaredKind) -> list[Problem]:
         validator = validator_for(schema) if isinstance(schema, str) else _inline_validator(schema)
     except FileNotFoundError:
         return [_problem(resource, "kind", f"the schema {schema} of kind {resource.kind} is not installed")]
+    if schemafast.is_valid(_fast_check(validator), resource.spec):
+        return []  # the common case: nothing to report, so no sensitive set to build
     sensitive = ALWAYS_SENSITIVE | frozenset(kind.sensitive)
     # fields filled from a sensitive variable: their values are never echoed either
     sensitive |= {re.sub(r"(\[\d+\])+$", "", p).rsplit(".", 1)[-1] for p in resource.sensitive_paths}
@@ -264,10 +266,17 @@ class _Addresses:
     def __init__(self, by_address: Mapping[str, Resource], lookups: Collection[str] = ()):
         self.by_address = by_address
         self.lookups = lookups
-        self.by_kind: dict[str, list[str]] = {}
-        for address, r in by_address.items():
-            self.by_kind.setdefault(r.kind, []).append(address)
+        self._by_kind: dict[str, list[str]] | None = None
         self._hints: dict[tuple[str, str], str] = {}
+
+    @property
+    def by_kind(self) -> dict[str, list[str]]:
+        """kind -> its addresses: built on the first hint (a clean manifest never asks)."""
+        if self._by_kind is None:
+            self._by_kind = {}
+            for address, r in self.by_address.items():
+                self._by_kind.setdefault(r.kind, []).append(address)
+        return self._by_kind
 
     def hint(self, missing: str, asker: str) -> str:
         key = (missing, asker)
@@ -375,6 +384,33 @@ def _number_problems(resource: Resource) -> Iterator[Problem]:
                            f"numbers carry exactly (±{MAX_EXACT_INT}); write it as a string if it is an id")
 
 
+_QUIET_LEAVES = frozenset({str, bool, type(None)})  # exact types: never a reference, never a bad number
+
+
+def _plain(value: Any) -> bool:
+    """True when a spec holds no reference and no number _number_problems would report:
+    then neither walk can find anything. Exact types only; anything else says False and
+    the walks run as before."""
+    t = type(value)
+    if t is dict:
+        for v in value.values():
+            if type(v) not in _QUIET_LEAVES and not _plain(v):
+                return False
+        return True
+    if t is list:
+        for v in value:
+            if type(v) not in _QUIET_LEAVES and not _plain(v):
+                return False
+        return True
+    if t in _QUIET_LEAVES:
+        return True
+    if t is int:
+        return -MAX_EXACT_INT <= value <= MAX_EXACT_INT
+    if t is float:
+        return value - value == 0.0  # false for NaN and the infinities only
+    return False
+
+
 def validate(manifest: Manifest, kinds: Mapping[str, DeclaredKind]) -> list[Problem]:
     """Every problem found, in file order. `kinds`: kind name -> DeclaredKind (from the engine)."""
     problems: list[Problem] = []
@@ -387,11 +423,21 @@ def validate(manifest: Manifest, kinds: Mapping[str, DeclaredKind]) -> list[Prob
             problems.append(_problem(r, "kind", f"unknown kind '{r.kind}'{_hint(r.kind, kinds)} "
                                      f"(known kinds: {known})"))
             continue
-        by_kind.setdefault(r.kind, []).append(r)
-        problems.extend(_number_problems(r))
-        problems.extend(_spec_problems(r, kind))
-        problems.extend(_reference_problems(r, addresses, kinds))
-        problems.extend(_envelope_problems(r, kind, addresses))
+        items = by_kind.get(r.kind)
+        if items is None:
+            items = by_kind[r.kind] = []
+        items.append(r)
+        # the same checks in the same order; a plain spec (most of 100,000) skips the two walks
+        plain = _plain(r.spec)
+        if not plain:
+            problems.extend(_number_problems(r))
+        spec_problems = _spec_problems(r, kind)
+        if spec_problems:
+            problems.extend(spec_problems)
+        if not plain:
+            problems.extend(_reference_problems(r, addresses, kinds))
+        if r.depends_on or r.deletion_policy is not None or r.lifecycle.ignore_changes:
+            problems.extend(_envelope_problems(r, kind, addresses))
     problems.extend(_local_problems(manifest, kinds, by_kind))
     return sorted(dict.fromkeys(problems), key=lambda p: (p.file, p.line, p.column))
 
