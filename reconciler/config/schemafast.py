@@ -104,6 +104,8 @@ def _equal_scalar(a: Any, b: Any) -> bool:
 
 
 def _unique(items: list) -> bool:
+    if all(type(v) is str for v in items):  # the common list (tags, names): plain equality
+        return len(set(items)) == len(items)
     seen = set()
     for v in items:
         if isinstance(v, (dict, list)):

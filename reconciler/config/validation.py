@@ -263,11 +263,20 @@ class _Addresses:
     """The manifest's addresses, with "did you mean" among those of the same kind: cheap
     and cached, because 10,000 resources may all name the same missing address."""
 
-    def __init__(self, by_address: Mapping[str, Resource], lookups: Collection[str] = ()):
-        self.by_address = by_address
+    def __init__(self, resources: Collection[Resource], lookups: Collection[str] = ()):
+        self.resources = resources
         self.lookups = lookups
+        self._by_address: dict[str, Resource] | None = None
         self._by_kind: dict[str, list[str]] | None = None
         self._hints: dict[tuple[str, str], str] = {}
+
+    @property
+    def by_address(self) -> dict[str, Resource]:
+        """address -> resource: built when a reference or depends_on is first checked (100,000
+        plain datums never ask, and their addresses are never made)."""
+        if self._by_address is None:
+            self._by_address = {r.address: r for r in self.resources}
+        return self._by_address
 
     @property
     def by_kind(self) -> dict[str, list[str]]:
@@ -394,12 +403,18 @@ def _plain(value: Any) -> bool:
     t = type(value)
     if t is dict:
         for v in value.values():
-            if type(v) not in _QUIET_LEAVES and not _plain(v):
+            t = type(v)
+            if t in _QUIET_LEAVES or t is int and -MAX_EXACT_INT <= v <= MAX_EXACT_INT:
+                continue
+            if not _plain(v):
                 return False
         return True
     if t is list:
         for v in value:
-            if type(v) not in _QUIET_LEAVES and not _plain(v):
+            t = type(v)
+            if t in _QUIET_LEAVES or t is int and -MAX_EXACT_INT <= v <= MAX_EXACT_INT:
+                continue
+            if not _plain(v):
                 return False
         return True
     if t in _QUIET_LEAVES:
@@ -414,7 +429,7 @@ def _plain(value: Any) -> bool:
 def validate(manifest: Manifest, kinds: Mapping[str, DeclaredKind]) -> list[Problem]:
     """Every problem found, in file order. `kinds`: kind name -> DeclaredKind (from the engine)."""
     problems: list[Problem] = []
-    addresses = _Addresses({r.address: r for r in manifest.resources}, manifest.lookups)
+    addresses = _Addresses(manifest.resources, manifest.lookups)
     by_kind: dict[str, list[Resource]] = {}
     for r in manifest.resources:
         kind = kinds.get(r.kind)

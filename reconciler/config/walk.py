@@ -25,6 +25,11 @@ def refs(value: Any) -> Iterator[Ref]:
             yield from refs(v)
 
 
+# exact types that hold no reference: not walked into, and no path is built for them
+# (a spec of 100,000 resources is mostly such leaves)
+_BARE = frozenset({str, int, float, bool, type(None)})
+
+
 def refs_at(value: Any, path: str = "") -> Iterator[tuple[str, Ref]]:
     """(field path, reference) for every reference inside a value, depth first."""
     if isinstance(value, Ref):
@@ -35,10 +40,12 @@ def refs_at(value: Any, path: str = "") -> Iterator[tuple[str, Ref]]:
                 yield path, p
     elif isinstance(value, dict):
         for k, v in value.items():
-            yield from refs_at(v, f"{path}.{k}" if path else str(k))
+            if type(v) not in _BARE:
+                yield from refs_at(v, f"{path}.{k}" if path else str(k))
     elif isinstance(value, list):  # specs hold lists (YAML, JSON); tuples only in code
         for i, v in enumerate(value):
-            yield from refs_at(v, f"{path}[{i}]")
+            if type(v) not in _BARE:
+                yield from refs_at(v, f"{path}[{i}]")
 
 
 def leaves(value: Any, path: str = "") -> Iterator[tuple[str, Any]]:
