@@ -6,7 +6,8 @@ validator asks this module first and calls jsonschema only when the answer is no
 "valid": jsonschema keeps producing every error message, so what a user sees on bad input
 does not depend on this module.
 
-compile_schema(schema) gives a function instance -> bool that is exact for the keywords
+compile_schema(schema) gives a function instance -> bool (generated Python source, one
+function per schema node, that mirrors the keyword closures) that is exact for the keywords
 it knows, or None when the schema uses a keyword it does not know (then every instance
 goes to jsonschema). Where an exact answer would need jsonschema's finer rules (enum of
 containers, uniqueness of mappings), the check raises Unsure and the caller falls back.
@@ -379,10 +380,10 @@ class _Generator:
                 body = body + ["return True"]
             groups.setdefault(tuple(body) or ("return True",), []).append(t)
         lines = [f"def {name}(v):", "    t = type(v)"]
-        for body, types in sorted(groups.items(), key=lambda g: g[0] in (("return False",), ("return True",))):
+        for shared, types in sorted(groups.items(), key=lambda g: g[0] in (("return False",), ("return True",))):
             test = f"t is {self.const(types[0])}" if len(types) == 1 else f"t in {self.const(frozenset(types))}"
             lines.append(f"    if {test}:")
-            lines.extend("        " + line for line in body)
+            lines.extend("        " + line for line in shared)
         lines.append(f"    return {general}(v)")
         self.source.append("\n".join(lines))
         return name
@@ -430,8 +431,8 @@ class _Generator:
             if t is not dict:
                 return []
             pairs = self.const([])
-            subs = [(ecma(p).search, self.node(s)) for p, s in value.items()]
-            self.late.append(lambda: self.ns[pairs].extend((p, self.ns[f]) for p, f in subs))
+            found = [(ecma(p).search, self.node(s)) for p, s in value.items()]
+            self.late.append(lambda: self.ns[pairs].extend((p, self.ns[f]) for p, f in found))
             return ["for k, x in v.items():", f"    for s, f in {pairs}:",
                     "        if s(k) and not f(x):", "            return False"]
         if key == "additionalProperties":
@@ -452,9 +453,9 @@ class _Generator:
         if key in ("allOf", "anyOf"):
             if not value:  # all() of nothing passes, any() of nothing fails
                 return [] if key == "allOf" else ["return False"]
-            subs = ", ".join(self.node(s) for s in value) + ","
+            listed = ", ".join(self.node(s) for s in value) + ","
             test = "all" if key == "allOf" else "any"
-            return [f"if not {test}(f(v) for f in ({subs})):", "    return False"]
+            return [f"if not {test}(f(v) for f in ({listed})):", "    return False"]
         if key == "ref" or key == "$ref":
             if isinstance(value, str) and value.startswith("#"):
                 return [f"if not {self.const(self.compiler.k_ref(value, schema))}(v):", "    return False"]
