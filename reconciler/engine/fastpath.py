@@ -54,12 +54,24 @@ def _secret_named(value: Any) -> bool:
     `hidden(path, SECRET_NAMES)` of every leaf's path, asked of each key once (a path's
     segments are its keys' segments; list indices are digits, never a secret's name)."""
     if isinstance(value, dict):
-        for k, v in value.items():
-            if _secret_key(k) or (isinstance(v, (dict, list, tuple)) and _secret_named(v)):
+        if not _PLAIN_KEYS.issuperset(value):  # keys seen before: no call each
+            for k in value:
+                if _secret_key(k):
+                    return True
+            if len(_PLAIN_KEYS) < 4096:  # bounded, like the cache below
+                _PLAIN_KEYS.update(value)
+        for v in value.values():
+            if isinstance(v, _CONTAINERS) and _secret_named(v):
                 return True
     elif isinstance(value, (list, tuple)):
-        return any(isinstance(v, (dict, list, tuple)) and _secret_named(v) for v in value)
+        for v in value:
+            if isinstance(v, _CONTAINERS) and _secret_named(v):
+                return True
     return False
+
+
+_CONTAINERS = (dict, list, tuple)
+_PLAIN_KEYS: set[Any] = set()  # keys _secret_key said no to
 
 
 @lru_cache(maxsize=4096)

@@ -395,6 +395,8 @@ class _FastPath:
              pending: dict | None, options: PlanOptions, derived: Callable[[], list[str]],
              address: str) -> Step | None:
         """A no-op without a diff (engine/fastpath.py), or None: take the full path."""
+        if address not in self.seen:  # a cold cache: nothing to compare with
+            return None
         if address in options.replace or address.split("[")[0] in options.replace \
                 or not fastpath.eligible(resource, spec, prior, lv, kind, pending, names=False):
             return None
@@ -434,9 +436,10 @@ def _plan_desired(resource: Resource, prior: ResourceState | None, lv: Live | No
     quick = fast.step(resource, spec, prior, lv, kind, pending, options, find_derived, address) if fast else None
     if quick is not None:
         return quick
-    derived = find_derived()
-    sensitive = set(field_names(kind))
+    # resolve() gives back the spec itself only when it holds no reference: nothing derived
+    derived = _NOTHING if spec is resource.spec else find_derived()
     if lv is None:
+        sensitive = set(field_names(kind))
         reason = ("it no longer exists in the live service (deleted outside reconciler)"
                   if prior else "it is in the manifests but not in the live service")
         changes = [FieldChange(k, None, v, False, k in sensitive) for k, v in spec.items()]
@@ -448,6 +451,14 @@ def _plan_desired(resource: Resource, prior: ResourceState | None, lv: Live | No
     diff = kind.diff(spec, lv, last_applied)
     if fast is not None:
         fast.verified(resource, spec, prior, lv, kind, pending, diff, derived)
+    if not diff.changes and not diff.notes and prior is not None \
+            and address not in options.replace and address.split("[")[0] not in options.replace:
+        # the equality fast path: a no-op shares the fast path's lists (no change to mark or mask)
+        action = Action(address, resource.kind, ActionType.NOOP, _UP_TO_DATE, _NOTHING, remote_id=lv.id,
+                        warnings=_NOTHING, remote_name=_name_shown(lv, [*derived, *resource.sensitive_paths]))
+        return Step(action, resource, lv, prior, _NO_DIFF, pending=pending, spec=spec, derived=derived,
+                    moved=_NOTHING)
+    sensitive = set(field_names(kind))
     changes = [c for c in diff.changes if not ignored(c.path, resource.lifecycle.ignore_changes)]
     changes = _mark_derived(_mark_sensitive(changes, sensitive, derived), resource.sensitive_paths)
     changes, moved = live_only(changes, spec, last_applied)

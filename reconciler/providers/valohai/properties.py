@@ -66,9 +66,9 @@ def diff(spec: dict, live: dict, last_applied: dict | None) -> list[FieldChange]
         changes = left_diff({"properties": want_props}, {"properties": live.get("properties") or {}},
                             {"properties": last.get("properties") or {}},
                             opaque=[f"properties.{k}" for k in want_props])  # a value is replaced whole
-    tags = merged_tags(live.get("tags") or [], spec.get("tags") or [], last.get("tags") or [])
-    if set(tags) != set(live.get("tags") or []):
-        changes.append(FieldChange("tags", list(live.get("tags") or []), tags))
+    live_tags, ours, ours_before = live.get("tags") or [], spec.get("tags") or [], last.get("tags") or []
+    if not _tags_match(live_tags, ours, ours_before):
+        changes.append(FieldChange("tags", list(live_tags), merged_tags(live_tags, ours, ours_before)))
     aliases = live.get("aliases") or []
     if spec.get("alias") and spec["alias"] not in aliases:
         changes.append(FieldChange("alias", live.get("alias"), spec["alias"]))
@@ -81,9 +81,28 @@ def _properties_match(want: dict, have: dict, before: dict) -> bool:
     """True when left_diff would find nothing: every property we want is there with the
     same value, and none we set before and dropped is still there."""
     for key, value in want.items():
-        if key not in have or has_unknown(value) or not same(value, have[key]):
+        found = have.get(key, _ABSENT)
+        if type(value) in _SCALARS:  # the common case without the calls: `same` of a str or a number
+            if found is _ABSENT or type(found) is bool or value != found:
+                return False
+        elif found is _ABSENT or has_unknown(value) or not same(value, found):
             return False
+    if before.keys() <= want.keys():  # nothing of ours dropped
+        return True
     return all(key in want or have.get(key) is None for key in before)
+
+
+_ABSENT = object()
+_SCALARS = frozenset({str, int, float})  # never unknown; bool is its own type
+
+
+def _tags_match(live: list[str], ours: list[str], ours_before: list[str]) -> bool:
+    """True when merged_tags would give the live tags back (as a set): ours are all there
+    and none we dropped is, without building the merged list."""
+    have = set(live)
+    if not have.issuperset(ours):
+        return False
+    return ours == ours_before or have.isdisjoint(set(ours_before) - set(ours))
 
 
 def tag_name(tag: Any) -> str:
