@@ -365,3 +365,19 @@ def test_the_http_layer_leaves_httpx_command_line_client_unloaded():
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stderr
     assert run.stdout.split() == ["False", "False", "True"]
+
+
+def test_documents_read_from_the_cache_equal_a_fresh_read(tmp_path):
+    """Long integers, non-ASCII text, floats and nulls come back from the cache as read."""
+    text = ("resources:\n  - kind: valohai.datum\n    name: a\n    spec:\n"
+            "      big: 123456789012345678901234567890\n      neg: -9223372036854775809\n"
+            "      f: 1.5e300\n      tiny: 5.0e-324\n      none: ~\n      text: 'Grüße ✓'\n"
+            "      list: [1, -0.0, yes, 'x']\n")
+    fresh = ManifestCache(folder=tmp_path)
+    first = fresh.documents(text, "m.yaml", [])
+    again = ManifestCache(folder=tmp_path)
+    second = again.documents(text, "m.yaml", [])
+    assert (fresh.stats.documents_read, again.stats.documents_cached) == (1, 1)
+    assert [d.value for d in second] == [d.value for d in first]
+    spec = second[0].value["resources"][0]["spec"]
+    assert spec["big"] == 123456789012345678901234567890 and type(spec["big"]) is int

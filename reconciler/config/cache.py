@@ -169,8 +169,10 @@ class ManifestCache:
         found: list[Problem] = []
         docs = read_documents(text, file, found)
         problems.extend(found)
+        for doc in docs:  # as a cached read would give them: a cold run's peak is a warm one's
+            _shared_strings(doc.value)
         if not found:  # a file with problems is read again next time, for its messages
-            encoded = _encode_documents(docs)
+            encoded = _encode_documents(docs, plain=True)
             if encoded is not None:
                 if self.memory:
                     self._docs[key] = encoded
@@ -384,9 +386,16 @@ def _digest(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def _encode_documents(docs: list[Document]) -> str | None:
+# what JSON of plain YAML values might not give back: a lone surrogate (checked by a decode
+# then). Integers of any length come back exact (msgspec 0.23, test_manifest_cache).
+_RISKY = re.compile("[\ud800-\udfff]")
+
+
+def _encode_documents(docs: list[Document], plain: bool = False) -> str | None:
     """JSON of the documents, or None when JSON would not give back the same values
-    (a float that is not finite, a type JSON lacks)."""
+    (a float that is not finite, a type JSON lacks). `plain`: the values are as yamlread
+    made them (dict, list, str, int, float, bool, None, nothing else): decoding the text
+    again to compare (a second of CPU at 100,000 resources) is needed only for risky text."""
     out = []
     for doc in docs:
         shallow = getattr(doc.positions, "shallow", doc.positions)
@@ -396,6 +405,8 @@ def _encode_documents(docs: list[Document]) -> str | None:
         text = json.dumps(out, allow_nan=False, ensure_ascii=False)
     except (TypeError, ValueError):
         return None
+    if plain and not _RISKY.search(text):
+        return text
     if _decode_json(text) != out:  # tuples, subclasses: not worth a second thought
         return None
     return text
