@@ -381,3 +381,51 @@ def test_documents_read_from_the_cache_equal_a_fresh_read(tmp_path):
     assert [d.value for d in second] == [d.value for d in first]
     spec = second[0].value["resources"][0]["spec"]
     assert spec["big"] == 123456789012345678901234567890 and type(spec["big"]) is int
+
+
+def _parallel(monkeypatch):
+    from reconciler.config import parallel
+
+    monkeypatch.setattr(parallel, "MIN_BYTES", 0)
+    monkeypatch.setattr(parallel, "cores", lambda: 2)
+    return parallel
+
+
+def test_files_parsed_in_workers_load_as_files_parsed_here(tmp_path, monkeypatch):
+    plain = load(folder(tmp_path / "one"), None)
+    calls = []
+    parallel = _parallel(monkeypatch)
+    real = parallel.read_encoded
+
+    def counted(jobs, work):
+        calls.append(real(jobs, work))
+        return calls[-1]
+
+    monkeypatch.setattr(parallel, "read_encoded", counted)
+    cache = ManifestCache.beside([folder(tmp_path / "two")])
+    ws = load(tmp_path / "two", cache)
+    assert [len(c) for c in calls] == [2] and cache.stats.documents_read == 2  # both parsed by workers
+    assert specs(ws) == specs(plain)
+    assert ws.manifest.digest == plain.manifest.digest and ws.manifest.file_digests == plain.manifest.file_digests
+
+    def where(m, path):
+        return [(r.where(path).line, r.where(path).column) for r in m.resources]
+
+    assert where(ws.manifest, "") == where(plain.manifest, "")
+    assert where(ws.manifest, "spec.url") == where(plain.manifest, "spec.url")
+    again = ManifestCache.beside([tmp_path / "two"])
+    assert specs(load(tmp_path / "two", again)) == specs(plain) and again.stats.documents_cached == 2
+
+
+def test_a_file_with_problems_is_reported_as_when_read_in_one_process(tmp_path, monkeypatch):
+    bad = "resources:\n  - {kind: valohai.datum, name: x, spec: {store: s, store: t}}\n"
+    for where in ("one", "two"):
+        folder(tmp_path / where)
+        (tmp_path / where / "c.yaml").write_text(bad)
+    with pytest.raises(ManifestError) as plain:
+        load(tmp_path / "one", None)
+    _parallel(monkeypatch)
+    with pytest.raises(ManifestError) as parallel:
+        load(tmp_path / "two", ManifestCache.beside([tmp_path / "two"]))
+    assert str(parallel.value).replace("/two/", "/one/") == str(plain.value)
+    assert "duplicate key 'store'" in str(plain.value)

@@ -35,6 +35,7 @@ from typing import Any, Iterator, Mapping, Sequence
 
 import msgspec
 
+from reconciler.config import parallel
 from reconciler.config.model import Manifest, Position
 from reconciler.config.walk import copy_plain
 from reconciler.config.yamlread import Document, read_documents, with_lazy_positions
@@ -129,6 +130,7 @@ class ManifestCache:
     _verdicts: set[str] = field(default_factory=set)
     _manifests: dict[str, list[tuple[dict[str, str | None], Manifest]]] = field(default_factory=dict)
     _noops: dict[str, dict[str, str]] = field(default_factory=dict)
+    _read_ahead: dict[str, str | None] = field(default_factory=dict)  # key -> encoded (None: read here)
 
     @classmethod
     def beside(cls, paths: Sequence[str | Path], memory: bool = False) -> "ManifestCache":
@@ -153,9 +155,33 @@ class ManifestCache:
         return Load(self, h.hexdigest(), RecordingEnv(env), env)
 
     # -- documents ------------------------------------------------------------------------
+    @staticmethod
+    def _docs_key(text: str) -> str:
+        return "docs-" + hashlib.sha256(f"{code_stamp()}\0{_digest(text)}".encode()).hexdigest()
+
+    def read_ahead(self, texts: list[tuple[str, str]]) -> None:
+        """Parse the files the cache lacks on the machine's other cores, for documents() to
+        take (a fresh clone's 100,000 resources: seconds of parsing, one file per core)."""
+        if self.folder is None or not self._usable():
+            return
+        missing = [(self._docs_key(text), file, text) for file, text in texts]
+        missing = [m for m in missing if not (self.memory and m[0] in self._docs) and not (self.folder / m[0]).exists()]
+        self._read_ahead.update(parallel.read_encoded(missing, _read_encoded))
+
     def documents(self, text: str, file: str, problems: list[Problem]) -> list[Document]:
-        key = "docs-" + hashlib.sha256(f"{code_stamp()}\0{_digest(text)}".encode()).hexdigest()
+        key = self._docs_key(text)
         encoded = self._docs.get(key) if self.memory else None
+        if encoded is None:
+            encoded = self._read_ahead.pop(key, None)
+            if encoded is not None:  # parsed by a worker: a read, which the disk is yet to keep
+                docs = _decode_documents(encoded, file, text)
+                if docs is not None:
+                    self.stats.documents_read += 1
+                    if self.memory:
+                        self._docs[key] = encoded
+                    self._write(key, encoded)
+                    return docs
+                encoded = None
         if encoded is None:
             encoded = self._read(key)
         if encoded is not None:
@@ -442,6 +468,14 @@ def _shared_strings(value: Any) -> Any:
         if len(seen) > 10_000:  # mostly unique values after all: start again
             seen.clear()
     return value
+
+
+def _read_encoded(text: str, file: str) -> str | None:
+    """In a worker: the file's documents as the cache keeps them, or None (problems, or
+    values JSON cannot carry: the loader reads the file itself, for its messages)."""
+    found: list[Problem] = []
+    docs = read_documents(text, file, found)
+    return None if found else _encode_documents(docs, plain=True)
 
 
 def _decode_documents(encoded: str, file: str, text: str) -> list[Document] | None:

@@ -85,6 +85,7 @@ def load_manifest(paths: Sequence[str | Path], env: Mapping[str, str] | None = N
         if known is not None:
             return known
         env = load.env  # what the load reads of the environment is part of the key
+        cache.read_ahead([(str(f), t) for f, t in texts if t is not None])
     builder = _Builder(env, problems, inputs, require_values)
     digest = hashlib.sha256()
     file_digests: dict[str, str] = {}
