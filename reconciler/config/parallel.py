@@ -32,7 +32,10 @@ def read_encoded(jobs: list[tuple[str, str, str]], work: Callable[[str, str], st
     it is not worth it or not possible here."""
     global _jobs, _work
     workers = min(cores(), len(jobs))
-    if workers < 2 or sum(len(t) for _k, _f, t in jobs) < MIN_BYTES or threading.active_count() > 1:
+    if workers < 2 or sum(len(t) for _k, _f, t in jobs) < MIN_BYTES:
+        return {}
+    if threading.active_count() > 1:
+        log.debug("parallel read: a thread is running: %d files read in one process", len(jobs))
         return {}
     import multiprocessing
 
@@ -40,6 +43,7 @@ def read_encoded(jobs: list[tuple[str, str, str]], work: Callable[[str, str], st
         return {}
     order = sorted(range(len(jobs)), key=lambda i: -len(jobs[i][2]))  # the largest first: even ends
     _jobs, _work = jobs, work
+    log.debug("parallel read: %d files in %d workers", len(jobs), workers)
     try:
         with multiprocessing.get_context("fork").Pool(workers) as pool:
             results = pool.map(_one, order, chunksize=1)
