@@ -379,6 +379,8 @@ def test_documents_read_from_the_cache_equal_a_fresh_read(tmp_path):
     second = again.documents(text, "m.yaml", [])
     assert (fresh.stats.documents_read, again.stats.documents_cached) == (1, 1)
     assert [d.value for d in second] == [d.value for d in first]
+    said = cachemod.said_digest([d.value for d in first])
+    assert fresh.said("m.yaml") == said and again.said("m.yaml") == said
     spec = second[0].value["resources"][0]["spec"]
     assert spec["big"] == 123456789012345678901234567890 and type(spec["big"]) is int
 
@@ -414,7 +416,9 @@ def test_files_parsed_in_workers_load_as_files_parsed_here(tmp_path, monkeypatch
     assert where(ws.manifest, "") == where(plain.manifest, "")
     assert where(ws.manifest, "spec.url") == where(plain.manifest, "spec.url")
     again = ManifestCache.beside([tmp_path / "two"])
-    assert specs(load(tmp_path / "two", again)) == specs(plain) and again.stats.documents_cached == 2
+    cached = load(tmp_path / "two", again)
+    assert specs(cached) == specs(plain) and again.stats.documents_cached == 2
+    assert cached.manifest.file_digests == plain.manifest.file_digests  # a saved plan's digests hold
 
 
 def test_a_file_with_problems_is_reported_as_when_read_in_one_process(tmp_path, monkeypatch):

@@ -239,7 +239,7 @@ class _Reader:
     def _merge(self, frame: _Frame) -> None:
         explicit = dict(frame.value)
         merged: dict = {}
-        for value, pos in frame.merges:
+        for value, pos in frame.merges or ():
             sources = value if isinstance(value, list) else [value]
             for source in sources:
                 if not isinstance(source, dict):
