@@ -433,3 +433,14 @@ def test_a_file_with_problems_is_reported_as_when_read_in_one_process(tmp_path, 
         load(tmp_path / "two", ManifestCache.beside([tmp_path / "two"]))
     assert str(parallel.value).replace("/two/", "/one/") == str(plain.value)
     assert "duplicate key 'store'" in str(plain.value)
+
+
+def test_a_worker_that_dies_leaves_the_files_to_the_loader(tmp_path, monkeypatch):
+    import os
+
+    parallel = _parallel(monkeypatch)
+    monkeypatch.setattr(cachemod, "_read_encoded", lambda text, file: os._exit(9))
+    cache = ManifestCache.beside([folder(tmp_path)])
+    assert parallel.read_encoded([("k1", "a", "x: 1"), ("k2", "b", "y: 2")], cachemod._read_encoded) == {}
+    ws = load(tmp_path, cache)
+    assert cache.stats.documents_read == 2 and len(ws.manifest.resources) == 5
