@@ -292,3 +292,25 @@ def test_ten_thousand_resources_load(tmp_path):
     last = m.resources[-1]
     assert last.spec["details"]["key"] == Ref("valdi.ssh_key.k", "id")
     assert last.positions["spec.tags[1]"].line == 2 + 5 * 9_999 + 4
+
+
+def test_plain_scalars_in_mappings_and_lists_read_as_yaml_reads_them():
+    """Words, numbers and names read the same whether they are a field's value, a list's
+    item or a lone value (the latter always asks YAML's resolver)."""
+    import yaml
+
+    words = ["false", "False", "FALSE", "off", "Off", "on", "no", "NO", "yes", "y", "n", "null", "Null", "~",
+             "offset", "nullable", "yesterday", "falsehood", "~tilde", "f020000", "true1", "Truey", "n-1",
+             "0", "7", "007", "12", "-3", "+5", "1_000", "1e3", "1.5", ".inf", "0x1f", "0o17", "123456789012345678",
+             "1234567890123456789012", "<<x", "plain", "Ö-name", "'quoted'", '"007"']
+    body = "\n".join(f"  k{i}: {w}" for i, w in enumerate(words))
+    items = ", ".join(words)
+    found: list = []
+    docs = read_documents(f"m:\n{body}\nl: [{items}]\n", "f.yaml", found)
+    assert found == []
+    expected = [yaml.safe_load(f"v: {w}")["v"] for w in words]
+    assert list(docs[0].value["m"].values()) == expected
+    assert docs[0].value["l"] == expected
+    assert [type(v) for v in docs[0].value["l"]] == [type(v) for v in expected]
+    alone = [read_documents(w, "f.yaml", [])[0].value for w in words]
+    assert alone == expected

@@ -365,3 +365,82 @@ def test_the_http_layer_leaves_httpx_command_line_client_unloaded():
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stderr
     assert run.stdout.split() == ["False", "False", "True"]
+
+
+def test_documents_read_from_the_cache_equal_a_fresh_read(tmp_path):
+    """Long integers, non-ASCII text, floats and nulls come back from the cache as read."""
+    text = ("resources:\n  - kind: valohai.datum\n    name: a\n    spec:\n"
+            "      big: 123456789012345678901234567890\n      neg: -9223372036854775809\n"
+            "      f: 1.5e300\n      tiny: 5.0e-324\n      none: ~\n      text: 'Grüße ✓'\n"
+            "      list: [1, -0.0, yes, 'x']\n")
+    fresh = ManifestCache(folder=tmp_path)
+    first = fresh.documents(text, "m.yaml", [])
+    again = ManifestCache(folder=tmp_path)
+    second = again.documents(text, "m.yaml", [])
+    assert (fresh.stats.documents_read, again.stats.documents_cached) == (1, 1)
+    assert [d.value for d in second] == [d.value for d in first]
+    said = cachemod.said_digest([d.value for d in first])
+    assert fresh.said("m.yaml") == said and again.said("m.yaml") == said
+    spec = second[0].value["resources"][0]["spec"]
+    assert spec["big"] == 123456789012345678901234567890 and type(spec["big"]) is int
+
+
+def _parallel(monkeypatch):
+    from reconciler.config import parallel
+
+    monkeypatch.setattr(parallel, "MIN_BYTES", 0)
+    monkeypatch.setattr(parallel, "cores", lambda: 2)
+    return parallel
+
+
+def test_files_parsed_in_workers_load_as_files_parsed_here(tmp_path, monkeypatch):
+    plain = load(folder(tmp_path / "one"), None)
+    calls = []
+    parallel = _parallel(monkeypatch)
+    real = parallel.read_encoded
+
+    def counted(jobs, work):
+        calls.append(real(jobs, work))
+        return calls[-1]
+
+    monkeypatch.setattr(parallel, "read_encoded", counted)
+    cache = ManifestCache.beside([folder(tmp_path / "two")])
+    ws = load(tmp_path / "two", cache)
+    assert [len(c) for c in calls] == [2] and cache.stats.documents_read == 2  # both parsed by workers
+    assert specs(ws) == specs(plain)
+    assert ws.manifest.digest == plain.manifest.digest and ws.manifest.file_digests == plain.manifest.file_digests
+
+    def where(m, path):
+        return [(r.where(path).line, r.where(path).column) for r in m.resources]
+
+    assert where(ws.manifest, "") == where(plain.manifest, "")
+    assert where(ws.manifest, "spec.url") == where(plain.manifest, "spec.url")
+    again = ManifestCache.beside([tmp_path / "two"])
+    cached = load(tmp_path / "two", again)
+    assert specs(cached) == specs(plain) and again.stats.documents_cached == 2
+    assert cached.manifest.file_digests == plain.manifest.file_digests  # a saved plan's digests hold
+
+
+def test_a_file_with_problems_is_reported_as_when_read_in_one_process(tmp_path, monkeypatch):
+    bad = "resources:\n  - {kind: valohai.datum, name: x, spec: {store: s, store: t}}\n"
+    for where in ("one", "two"):
+        folder(tmp_path / where)
+        (tmp_path / where / "c.yaml").write_text(bad)
+    with pytest.raises(ManifestError) as plain:
+        load(tmp_path / "one", None)
+    _parallel(monkeypatch)
+    with pytest.raises(ManifestError) as parallel:
+        load(tmp_path / "two", ManifestCache.beside([tmp_path / "two"]))
+    assert str(parallel.value).replace("/two/", "/one/") == str(plain.value)
+    assert "duplicate key 'store'" in str(plain.value)
+
+
+def test_a_worker_that_dies_leaves_the_files_to_the_loader(tmp_path, monkeypatch):
+    import os
+
+    parallel = _parallel(monkeypatch)
+    monkeypatch.setattr(cachemod, "_read_encoded", lambda text, file: os._exit(9))
+    cache = ManifestCache.beside([folder(tmp_path)])
+    assert parallel.read_encoded([("k1", "a", "x: 1"), ("k2", "b", "y: 2")], cachemod._read_encoded) == {}
+    ws = load(tmp_path, cache)
+    assert cache.stats.documents_read == 2 and len(ws.manifest.resources) == 5

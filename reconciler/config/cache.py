@@ -35,6 +35,7 @@ from typing import Any, Iterator, Mapping, Sequence
 
 import msgspec
 
+from reconciler.config import parallel
 from reconciler.config.model import Manifest, Position
 from reconciler.config.walk import copy_plain
 from reconciler.config.yamlread import Document, read_documents, with_lazy_positions
@@ -43,7 +44,7 @@ from reconciler.errors import Problem
 log = logging.getLogger("reconciler.config.cache")
 _decode_json = msgspec.json.Decoder().decode
 _decode_noops = msgspec.json.Decoder(dict[str, str]).decode
-FORMAT = 2  # of the files below; part of every key (2: the digest header)
+FORMAT = 3  # of the files below; part of every key (2: the digest header, 3: what a file says)
 FOLDER = Path(".reconciler") / "cache"
 _ENTRY = re.compile(r"(docs|clean|noops)-[0-9a-f]{64}")
 KEEP_FILES = 256  # the oldest go beyond this many (each edit of a file writes one)
@@ -129,6 +130,8 @@ class ManifestCache:
     _verdicts: set[str] = field(default_factory=set)
     _manifests: dict[str, list[tuple[dict[str, str | None], Manifest]]] = field(default_factory=dict)
     _noops: dict[str, dict[str, str]] = field(default_factory=dict)
+    _read_ahead: dict[str, str | None] = field(default_factory=dict)  # key -> encoded (None: read here)
+    _said: dict[str, str] = field(default_factory=dict)  # file -> what it says, of the last documents()
 
     @classmethod
     def beside(cls, paths: Sequence[str | Path], memory: bool = False) -> "ManifestCache":
@@ -153,13 +156,42 @@ class ManifestCache:
         return Load(self, h.hexdigest(), RecordingEnv(env), env)
 
     # -- documents ------------------------------------------------------------------------
+    @staticmethod
+    def _docs_key(text: str) -> str:
+        return "docs-" + hashlib.sha256(f"{code_stamp()}\0{_digest(text)}".encode()).hexdigest()
+
+    def read_ahead(self, texts: list[tuple[str, str]]) -> None:
+        """Parse the files the cache lacks on the machine's other cores, for documents() to
+        take (a fresh clone's 100,000 resources: seconds of parsing, one file per core)."""
+        if self.folder is None or not self._usable():
+            return
+        missing = [(self._docs_key(text), file, text) for file, text in texts]
+        missing = [m for m in missing if not (self.memory and m[0] in self._docs) and not (self.folder / m[0]).exists()]
+        self._read_ahead.update(parallel.read_encoded(missing, _read_encoded))
+
+    def said(self, file: str) -> str | None:
+        """said_digest() of the documents documents() last gave for `file`, when known."""
+        return self._said.get(file)
+
     def documents(self, text: str, file: str, problems: list[Problem]) -> list[Document]:
-        key = "docs-" + hashlib.sha256(f"{code_stamp()}\0{_digest(text)}".encode()).hexdigest()
+        key = self._docs_key(text)
+        self._said.pop(file, None)
         encoded = self._docs.get(key) if self.memory else None
+        if encoded is None:
+            encoded = self._read_ahead.pop(key, None)
+            if encoded is not None:  # parsed by a worker: a read, which the disk is yet to keep
+                docs = self._decoded(encoded, file, text)
+                if docs is not None:
+                    self.stats.documents_read += 1
+                    if self.memory:
+                        self._docs[key] = encoded
+                    self._write(key, encoded)
+                    return docs
+                encoded = None
         if encoded is None:
             encoded = self._read(key)
         if encoded is not None:
-            docs = _decode_documents(encoded, file, text)
+            docs = self._decoded(encoded, file, text)
             if docs is not None:
                 self.stats.documents_cached += 1
                 if self.memory:
@@ -169,13 +201,23 @@ class ManifestCache:
         found: list[Problem] = []
         docs = read_documents(text, file, found)
         problems.extend(found)
+        for doc in docs:  # as a cached read would give them: a cold run's peak is a warm one's
+            _shared_strings(doc.value)
         if not found:  # a file with problems is read again next time, for its messages
-            encoded = _encode_documents(docs)
+            encoded = _encode_documents(docs, plain=True)
             if encoded is not None:
+                self._said[file] = _said_of(encoded)
                 if self.memory:
                     self._docs[key] = encoded
                 self._write(key, encoded)
         return docs
+
+    def _decoded(self, encoded: str, file: str, text: str) -> list[Document] | None:
+        found = _decode_documents(encoded, file, text)
+        if found is None:
+            return None
+        self._said[file] = found[1]
+        return found[0]
 
     # -- verdicts ---------------------------------------------------------------------------
     def checked_clean(self, manifest: Manifest, kinds: Mapping[str, Any]) -> bool:
@@ -312,6 +354,9 @@ class Load:
     def documents(self, text: str, file: str, problems: list[Problem]) -> list[Document]:
         return self.cache.documents(text, file, problems)
 
+    def said(self, file: str) -> str | None:
+        return self.cache.said(file)
+
     def finish(self, manifest: Manifest) -> None:
         """Stamp a manifest built without problems with its inputs' key, and keep it."""
         values = self.env.values_read()
@@ -384,19 +429,41 @@ def _digest(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def _encode_documents(docs: list[Document]) -> str | None:
-    """JSON of the documents, or None when JSON would not give back the same values
-    (a float that is not finite, a type JSON lacks)."""
+# what JSON of plain YAML values might not give back: a lone surrogate (checked by a decode
+# then). Integers of any length come back exact (msgspec 0.23, test_manifest_cache).
+_RISKY = re.compile("[\ud800-\udfff]")
+
+
+def said_digest(values: list[Any]) -> str:
+    """What a file says (its documents' values), not its bytes: a comment or a reflow leaves
+    a saved plan, which records this of every file, valid."""
+    return hashlib.sha256(json.dumps(values, sort_keys=True, default=repr).encode()).hexdigest()
+
+
+def _said_of(encoded: str) -> str:
+    return encoded[len('{"said": "'):][:64]  # the first field, written by _encode_documents
+
+
+def _encode_documents(docs: list[Document], plain: bool = False) -> str | None:
+    """JSON of the documents (and of what they say: a cached file's said_digest costs
+    nothing), or None when JSON would not give back the same values
+    (a float that is not finite, a type JSON lacks). `plain`: the values are as yamlread
+    made them (dict, list, str, int, float, bool, None, nothing else): decoding the text
+    again to compare (a second of CPU at 100,000 resources) is needed only for risky text."""
     out = []
     for doc in docs:
         shallow = getattr(doc.positions, "shallow", doc.positions)
         out.append({"value": doc.value, "at": [doc.position.line, doc.position.column],
                     "positions": [[k, p.line, p.column] for k, p in shallow.items()]})
     try:
-        text = json.dumps(out, allow_nan=False, ensure_ascii=False)
+        said = said_digest([doc.value for doc in docs])
+        payload = {"said": said, "docs": out}
+        text = json.dumps(payload, allow_nan=False, ensure_ascii=False)
     except (TypeError, ValueError):
         return None
-    if _decode_json(text) != out:  # tuples, subclasses: not worth a second thought
+    if plain and not _RISKY.search(text):
+        return text
+    if _decode_json(text) != payload:  # tuples, subclasses: not worth a second thought
         return None
     return text
 
@@ -433,13 +500,25 @@ def _shared_strings(value: Any) -> Any:
     return value
 
 
-def _decode_documents(encoded: str, file: str, text: str) -> list[Document] | None:
+def _read_encoded(text: str, file: str) -> str | None:
+    """In a worker: the file's documents as the cache keeps them, or None (problems, or
+    values JSON cannot carry: the loader reads the file itself, for its messages)."""
+    found: list[Problem] = []
+    docs = read_documents(text, file, found)
+    return None if found else _encode_documents(docs, plain=True)
+
+
+def _decode_documents(encoded: str, file: str, text: str) -> tuple[list[Document], str] | None:
+    """The documents and their said_digest()."""
     try:
-        raw = _decode_json(encoded)  # what json.loads gives, in C: at 100,000 resources, a third of the time
+        payload = _decode_json(encoded)  # what json.loads gives, in C: at 100,000 resources, a third of the time
+        said, raw = payload["said"], payload["docs"]
+        if type(said) is not str or len(said) != 64:
+            raise ValueError("no digest")
         docs = [Document(_shared_strings(d["value"]), Position(file, d["at"][0], d["at"][1]),
                          {k: Position(file, line, column) for k, line, column in d["positions"]})
                 for d in raw]
     except (ValueError, TypeError, KeyError, IndexError, msgspec.MsgspecError) as e:
         log.debug("manifest cache: a documents entry for %s is damaged (%s): read the file instead", file, e)
         return None
-    return with_lazy_positions(docs, text, file)
+    return with_lazy_positions(docs, text, file), said

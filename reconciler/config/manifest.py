@@ -18,7 +18,6 @@ Everything wrong is collected and raised at once as one ManifestError.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import re
 from functools import lru_cache
@@ -31,7 +30,7 @@ from reconciler.config import lookups as lookupsmod
 from reconciler.config import moved as movedmod
 from reconciler.config import policies as policy_config
 from reconciler.config import variables as varmod
-from reconciler.config.cache import ManifestCache
+from reconciler.config.cache import ManifestCache, said_digest
 from reconciler.config.hints import did_you_mean
 from reconciler.config.instances import instances as expand_instances
 from reconciler.config.model import (
@@ -85,6 +84,7 @@ def load_manifest(paths: Sequence[str | Path], env: Mapping[str, str] | None = N
         if known is not None:
             return known
         env = load.env  # what the load reads of the environment is part of the key
+        cache.read_ahead([(str(f), t) for f, t in texts if t is not None])
     builder = _Builder(env, problems, inputs, require_values)
     digest = hashlib.sha256()
     file_digests: dict[str, str] = {}
@@ -93,8 +93,7 @@ def load_manifest(paths: Sequence[str | Path], env: Mapping[str, str] | None = N
             continue
         before = len(problems)
         docs = load.documents(text, str(f), problems) if load else read_documents(text, str(f), problems)
-        # what the file says, not its bytes: a comment or a reflow leaves a saved plan valid
-        said = hashlib.sha256(json.dumps([d.value for d in docs], sort_keys=True, default=repr).encode()).hexdigest()
+        said = (load.said(str(f)) if load else None) or said_digest([d.value for d in docs])
         file_digests[_relative(f, root)] = said
         digest.update(_relative(f, root).encode() + b"\0" + said.encode() + b"\0")
         if len(problems) == before and not any(d.value is not None and d.value != {} for d in docs):
