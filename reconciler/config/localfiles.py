@@ -223,8 +223,12 @@ def check(manifest: Manifest, kinds: Mapping[str, DeclaredKind], env: Mapping[st
                                      "give each resource its own file"))
             continue
         writers[target] = (r, key)
-        if target.is_dir():
-            problems.append(_problem(r, key, f"'{value}' is a directory; name a file"))
+        try:
+            if target.is_dir():
+                problems.append(_problem(r, key, f"'{value}' is a directory; name a file"))
+        except OSError as e:  # a name too long for the file system: bad input, not a crash
+            shown = value if len(value) <= 60 else value[:57] + "..."
+            problems.append(_problem(r, key, f"'{shown}' cannot be looked up: {e.strerror or e}"))
     for r, key, value, mode, target in entries:
         if mode == READ and target in writers and writers[target][0] is not r:
             other, other_key = writers[target]

@@ -494,12 +494,16 @@ def check_local_path(resource: Resource, field_path: str, value: Any) -> Problem
     if target != base and base not in target.parents:
         return _problem(resource, field_path, f"'{value}' is outside the manifest folder {base}; "
                         "keep files beside the manifests")
-    if target.is_dir():
-        return _problem(resource, field_path, f"'{value}' is a directory, not a file")
-    if target.exists() and not target.is_file():  # a FIFO would hang the read, a device never ends
-        return _problem(resource, field_path, f"'{value}' is not a regular file (a device, pipe or socket is not read)")
-    if not target.is_file():
-        return _problem(resource, field_path, f"'{value}' does not exist (looked in {base})")
+    try:
+        if target.is_dir():
+            return _problem(resource, field_path, f"'{value}' is a directory, not a file")
+        if target.exists() and not target.is_file():  # a FIFO would hang the read, a device never ends
+            return _problem(resource, field_path, f"'{value}' is not a regular file (a device, pipe or socket is not read)")
+        if not target.is_file():
+            return _problem(resource, field_path, f"'{value}' does not exist (looked in {base})")
+    except OSError as e:  # a name too long for the file system, a loop of links: bad input, not a crash
+        shown = value if len(value) <= 60 else value[:57] + "..."
+        return _problem(resource, field_path, f"'{shown}' cannot be looked up: {e.strerror or e}")
     return None
 
 

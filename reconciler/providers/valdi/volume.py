@@ -20,7 +20,7 @@ from typing import Any
 
 from reconciler.config import localfiles
 from reconciler.config.localfiles import remove_output, write_output
-from reconciler.config.model import Resource
+from reconciler.config.model import Ref, Resource, Template
 from reconciler.config.validation import check_local_path
 from reconciler.errors import ApiError, Conflict, CreatedIncomplete, Problem
 from reconciler.plan.model import FieldChange
@@ -156,7 +156,14 @@ class VolumeKind(Kind[ValdiClient]):
     def check_offline(self, resources: list[Resource]) -> list[Problem]:
         problems = []
         for r in resources:
-            for i, f in enumerate(r.spec.get("files") or []):
+            files = r.spec.get("files")
+            if isinstance(files, (Ref, Template)):  # its sources would be known only during the apply
+                pos = r.where("spec.files")
+                problems.append(Problem(pos.file, pos.line, pos.column, f"{r.address}.spec.files",
+                                        "files cannot be a resource reference: each source is a local file, "
+                                        "checked before any call; list them"))
+                continue
+            for i, f in enumerate(files if isinstance(files, list) else []):
                 if isinstance(f, dict) and "source" in f:
                     found = check_local_path(r, f"spec.files[{i}].source", f["source"])
                     if found:
