@@ -91,6 +91,14 @@ def _invoked(g: Globals, paths: list[str], options: PlanOptions) -> PlanOptions:
 def _make_plan(g: Globals, paths: list[str], options: PlanOptions, store: StateStore | None = None,
                saving: bool = True) -> tuple[Workspace, StateStore, StateDoc, PlanResult]:
     """`saving`: the plan may be saved (-o), so it carries the live objects' fingerprints."""
+    from reconciler.cli.collector import paused
+
+    with paused():  # the plan's objects live to the end of the run: not scanned as they are made
+        return _planned(g, paths, options, store, saving)
+
+
+def _planned(g: Globals, paths: list[str], options: PlanOptions, store: StateStore | None,
+             saving: bool) -> tuple[Workspace, StateStore, StateDoc, PlanResult]:
     from reconciler.engine.runner import plan as run_plan
 
     ws = workspace(paths)
@@ -244,9 +252,11 @@ def _run_apply(g: Globals, paths: list[str], options: PlanOptions, auto_approve:
                lock_timeout: float, saved: Plan | None = None, verb: str = "apply",
                saved_inputs: dict | None = None, overrides: list[dict] | None = None,
                key: PlanKey | None = None, saved_files: dict[str, str] | None = None) -> None:
+    from reconciler.cli.collector import paused
     from reconciler.engine.applier import Applier
 
-    ws = workspace(paths)
+    with paused():  # the manifests', the state's and the plan's objects: see cli/collector.py
+        ws = workspace(paths)
     try:
         store = open_store(g, paths, ws.manifest.backend)
         if hasattr(store, "command"):
@@ -254,9 +264,10 @@ def _run_apply(g: Globals, paths: list[str], options: PlanOptions, auto_approve:
         with _state_lock(store, verb, lock_timeout):
             from reconciler.engine.runner import plan as run_plan
 
-            state = store.read()
-            result = run_plan(ws, state, _invoked(g, paths, options), fingerprint=fingerprint,
-                              elsewhere=getattr(store, "managed_elsewhere", None))
+            with paused():
+                state = store.read()
+                result = run_plan(ws, state, _invoked(g, paths, options), fingerprint=fingerprint,
+                                  elsewhere=getattr(store, "managed_elsewhere", None))
             if saved is not None:
                 from reconciler.plan import planfile
 

@@ -26,6 +26,13 @@ class RootGroup(click.Group):
     present" (plan --detailed-exitcode, drift), so `|| test $? -eq 2` in a pipeline
     never lets a mistyped flag through."""
 
+    def main(self, args: Any = None, *rest: Any, **kwargs: Any) -> Any:
+        if args is None:  # the process's own command line: the run is the process's only one
+            from reconciler.cli import collector
+
+            collector.one_shot = True
+        return super().main(args, *rest, **kwargs)
+
     def make_context(self, *args: Any, **kwargs: Any) -> click.Context:
         try:
             return super().make_context(*args, **kwargs)

@@ -53,8 +53,10 @@ def build(resources: Iterable[Resource]) -> dict[str, set[str]]:
 
 
 def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    # a node that depends on nothing is in no cycle: at 100,000 resources, most of them
+    linked = {a: deps for a, deps in graph.items() if deps}
     try:
-        TopologicalSorter(graph).prepare()
+        TopologicalSorter(linked).prepare()
     except _GraphlibCycle as e:
         cycle = list(e.args[1])  # graphlib gives [a, b, ..., a]
         return cycle
